@@ -1,0 +1,27 @@
+"""The array types every layer, loss and the checker speak.
+
+`Array` admits float32 and float64 (training) and complex128 (the complex-step check).
+"""
+
+from typing import Any, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+Array: TypeAlias = npt.NDArray[np.inexact[Any]]
+Mask: TypeAlias = npt.NDArray[np.bool_]
+Shape: TypeAlias = tuple[int, ...]
+Scalar: TypeAlias = float | complex
+"""A loss value: a float, or a complex number under the complex-step check."""
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def float_dtype(dtype: npt.DTypeLike) -> np.dtype[np.floating[Any]]:
+    """The float32 or float64 dtype that `dtype` names; anything else is refused."""
+    from framework.errors import DTypeError
+
+    resolved = np.dtype(dtype)
+    if resolved not in FLOAT_DTYPES:
+        raise DTypeError(f"parameters must be float32 or float64, got {resolved}")
+    return resolved  # type: ignore[return-value]

@@ -1,0 +1,39 @@
+"""One error base for the whole framework; each error also subclasses the built-in it refines."""
+
+import numpy as np
+
+from framework.arrays import Array
+
+
+class FrameworkError(Exception):
+    """Base of every error the framework raises on purpose."""
+
+
+class ShapeError(FrameworkError, ValueError):
+    """An array has the wrong rank or size."""
+
+
+class ValueRangeError(FrameworkError, ValueError):
+    """Values outside the range accepted, such as labels outside [0, 1] for BCELoss."""
+
+
+class NonFiniteError(FrameworkError, ValueError):
+    """NaN or inf where a finite number is needed."""
+
+
+class DTypeError(FrameworkError, TypeError):
+    """An array or parameter has a dtype the layer cannot use."""
+
+
+class CallOrderError(FrameworkError, RuntimeError):
+    """Methods called in the wrong order, such as backward before forward."""
+
+
+def describe_nonfinite(what: str, a: Array) -> str:
+    """'x has 3 NaN and 1 inf entries, the first at (5, 0)', or '' when `a` is all finite."""
+    bad = ~np.isfinite(a)
+    if not bad.any():
+        return ""
+    n_nan = int(np.isnan(a).sum())
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    return f"{what} has {n_nan} NaN and {int(bad.sum()) - n_nan} inf entries, the first at {first}"

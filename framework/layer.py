@@ -1,0 +1,96 @@
+"""`Layer`: the base class of every layer. A layer owns its parameters, its forward, its backward
+and the cache that passes from one to the other."""
+
+from typing import TypeVar
+
+import numpy as np
+
+from framework.arrays import Array, Mask, Shape
+from framework.errors import CallOrderError, DTypeError, ShapeError
+from framework.parameter import Parameter
+
+T = TypeVar("T")
+
+
+class Layer:
+    """Subclass and override `forward(x)` and `backward(grad)`.
+
+    `forward` keeps in `self` what `backward` needs; `backward(grad)` takes dL/d(output), sets the
+    `grad` of each of the layer's parameters and returns dL/d(input). Trainable parameters are the
+    `Parameter` attributes set in `__init__`: `parameters()` finds them, no registration needed.
+
+    >>> class Scale(Layer):
+    ...     def __init__(self) -> None:
+    ...         super().__init__()
+    ...         self.s = Parameter(np.ones(1), name="s")
+    ...         self._x: Array | None = None
+    ...     def forward(self, x: Array) -> Array:
+    ...         self._x = x
+    ...         return x * self.s.value
+    ...     def backward(self, grad: Array) -> Array:
+    ...         x = self.cached(self._x)
+    ...         self.s.grad[...] = (grad * x).sum()  # dL/ds = sum(g * x)
+    ...         return grad * self.s.value
+    >>> [name for name, _ in Scale().named_parameters()]
+    ['s']
+    """
+
+    def forward(self, x: Array) -> Array:
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(x)")
+
+    def backward(self, grad: Array) -> Array:
+        raise NotImplementedError(f"{type(self).__name__} must implement backward(grad)")
+
+    def backward_params(self, grad: Array) -> None:
+        """Set the parameters' gradients only: what the first layer of a model is asked for.
+
+        Override where skipping dL/dx saves work (it does for `Dense` on wide inputs)."""
+        self.backward(grad)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        """The output shape for an input of `input_shape` (batch first); shape-preserving by default."""
+        return input_shape
+
+    def branch(self) -> Mask | None:
+        """The discrete choices of the last forward (ReLU's mask), so that the gradient checker can
+        see a finite-difference step cross a kink. None for a smooth layer."""
+        return None
+
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        return [(name, value) for name, value in vars(self).items() if isinstance(value, Parameter)]
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def cached(self, value: T | None) -> T:
+        """`value`, or a clear error when backward comes before forward (or twice after one forward)."""
+        if value is None:
+            raise CallOrderError(
+                f"{self!r}: backward() called without a forward() before it; each backward needs its own forward"
+            )
+        return value
+
+    def check_input(self, x: Array, features: int, like: Array) -> None:
+        """O(1) checks of a (batch, features) input against the layer's parameters `like`."""
+        if x.ndim != 2 or x.shape[1] != features:
+            hint = ""
+            if x.ndim == 2 and x.shape[0] == features:
+                hint = ": did you pass features-first data? transpose it"
+            elif x.ndim == 1 and x.shape[0] == features:
+                hint = ": a single sample needs a batch axis, x.reshape(1, -1)"
+            raise ShapeError(f"{self!r} expected input of shape (batch, {features}), got {x.shape}{hint}")
+        if x.dtype.kind not in "fc":
+            raise DTypeError(f"{self!r} expected a float input, got {x.dtype}: convert it with x.astype(np.float64)")
+        if x.dtype != like.dtype and x.dtype.kind == like.dtype.kind == "f":
+            raise DTypeError(
+                f"{self!r} has {like.dtype} parameters but got a {x.dtype} input: cast the input with "
+                f"x.astype(np.{like.dtype}), or build the model with dtype=np.{x.dtype}"
+            )
+
+    def check_grad(self, grad: Array, expected: Shape) -> None:
+        if grad.shape != expected:
+            raise ShapeError(f"{self!r}.backward expected a gradient of shape {expected}, got {grad.shape}")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+

@@ -1,0 +1,4 @@
+from framework.layers.activations import ReLU, Sigmoid
+from framework.layers.dense import Dense
+
+__all__ = ["Dense", "ReLU", "Sigmoid"]

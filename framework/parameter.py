@@ -1,0 +1,39 @@
+"""A trainable tensor and its gradient."""
+
+import attrs
+import numpy as np
+
+from framework.arrays import Array
+from framework.errors import ShapeError
+
+
+def _zeros_like_value(self: "Parameter") -> Array:
+    return np.zeros_like(self.value)
+
+
+@attrs.define(eq=False)
+class Parameter:
+    """A trainable tensor: `value`, its gradient `grad` (same shape, updated in place by backward) and a `name`.
+
+    >>> p = Parameter(np.ones((2, 3)), name="W")
+    >>> p.grad.shape
+    (2, 3)
+    """
+
+    value: Array
+    name: str = ""
+    grad: Array = attrs.field(default=attrs.Factory(_zeros_like_value, takes_self=True))
+
+    def __attrs_post_init__(self) -> None:
+        if self.grad.shape != self.value.shape:
+            raise ShapeError(
+                f"Parameter {self.name!r}: grad has shape {self.grad.shape}, value has shape {self.value.shape}"
+            )
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.value.shape
+
+    @property
+    def size(self) -> int:
+        return self.value.size

@@ -1,0 +1,121 @@
+"""`Sequential`: a chain of layers, forward in order and backward in reverse."""
+
+from collections.abc import Callable, Iterable
+from typing import Literal, overload
+
+import attrs
+import numpy as np
+
+from framework.arrays import Array, Shape
+from framework.errors import FrameworkError, ShapeError
+from framework.layer import Layer
+from framework.parameter import Parameter
+
+
+@attrs.frozen
+class LayerCall:
+    """One call of a layer in a model's forward: its qualified name, the layer and the input it got."""
+
+    name: str
+    layer: Layer
+    x: Array
+
+
+class Sequential:
+    """A stack of layers. Parameters are named by position: `"0.W"` is the `W` of layer 0.
+
+    >>> from framework import Dense, ReLU, Sigmoid
+    >>> model = Sequential([Dense(64, 4, seed=0), ReLU(), Dense(4, 3, seed=1), ReLU(), Dense(3, 1, seed=2), Sigmoid()])
+    >>> [p.name for p in model.parameters()]
+    ['0.W', '0.b', '2.W', '2.b', '4.W', '4.b']
+    """
+
+    def __init__(self, layers: Iterable[Layer]) -> None:
+        self.layers = list(layers)
+        if not self.layers:
+            raise ShapeError("Sequential needs at least one layer")
+        for i, layer in enumerate(self.layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"Sequential: item {i} is a {type(layer).__name__}, not a Layer")
+        self.input_features = next(
+            (f for f in (getattr(layer, "in_features", None) for layer in self.layers) if isinstance(f, int)), None
+        )
+        if self.input_features is not None:
+            self.output_shapes((None, self.input_features))  # rejects layers that do not fit together
+        for name, p in self.named_parameters():
+            p.name = name
+
+    def forward(self, x: Array) -> Array:
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    @overload
+    def backward(self, grad: Array, *, input_grad: Literal[False] = False) -> None: ...
+    @overload
+    def backward(self, grad: Array, *, input_grad: Literal[True]) -> Array: ...
+    @overload
+    def backward(self, grad: Array, *, input_grad: bool) -> Array | None: ...
+
+    def backward(self, grad: Array, *, input_grad: bool = False) -> Array | None:
+        """Back-propagate dL/d(output), setting every parameter's grad.
+
+        Returns dL/dx only when `input_grad=True`: on a wide input it costs as much as the first
+        layer's weight gradient, and training never needs it."""
+        first, *rest = self.layers
+        for layer in reversed(rest):
+            grad = layer.backward(grad)
+        if input_grad:
+            return first.backward(grad)
+        first.backward_params(grad)
+        return None
+
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        return [(f"{i}.{name}", p) for i, layer in enumerate(self.layers) for name, p in layer.named_parameters()]
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def trace(self, x: Array) -> list[LayerCall]:
+        """Run forward, recording each layer's input (the gradient checker checks each layer on it)."""
+        calls = []
+        for i, layer in enumerate(self.layers):
+            calls.append(LayerCall(str(i), layer, x))
+            x = layer.forward(x)
+        return calls
+
+    def output_shapes(self, input_shape: tuple[int | None, ...]) -> list[tuple[int | None, ...]]:
+        """The output shape of each layer for an input of `input_shape` (None for the batch)."""
+        shapes: list[tuple[int | None, ...]] = []
+        shape = input_shape
+        for i, layer in enumerate(self.layers):
+            try:
+                out: Shape = layer.output_shape(tuple(1 if d is None else d for d in shape))
+            except FrameworkError as e:
+                before = f"layer {i - 1} {self.layers[i - 1]!r}" if i else "the input"
+                raise ShapeError(f"Sequential: layer {i} {layer!r} does not fit after {before}: {e}") from e
+            shape = (input_shape[0], *out[1:])
+            shapes.append(shape)
+        return shapes
+
+    def summary(self, input_shape: tuple[int | None, ...] | None = None, print_fn: Callable[[str], object] = print) -> None:
+        """Print a Keras-style table: layer, output shape, parameter count, totals."""
+        if input_shape is None:
+            input_shape = (None, self.input_features) if self.input_features is not None else None
+        shapes = self.output_shapes(input_shape) if input_shape is not None else [None] * len(self.layers)
+        rows = [("Layer (type)", "Output Shape", "Param #")]
+        for i, (layer, shape) in enumerate(zip(self.layers, shapes)):
+            count = sum(p.size for p in layer.parameters())
+            rows.append((f"{i} {layer!r}", "?" if shape is None else str(shape), f"{count:,}"))
+        widths = [max(len(r[c]) for r in rows) + 2 for c in range(3)]
+        rule = "-" * sum(widths)
+        lines = [rule, "".join(h.ljust(w) for h, w in zip(rows[0], widths)), rule.replace("-", "=")]
+        lines += ["".join(v.ljust(w) for v, w in zip(r, widths)) for r in rows[1:]]
+        params = self.parameters()
+        total = sum(p.size for p in params)
+        dtypes = sorted({str(p.value.dtype) for p in params})
+        lines += [rule, f"Total params: {total:,} ({', '.join(dtypes) or 'none'})", rule]
+        print_fn("\n".join(lines))
+
+    def __repr__(self) -> str:
+        return f"Sequential([{', '.join(repr(layer) for layer in self.layers)}])"
