@@ -66,6 +66,8 @@ def _diagnose(g: Floats, numeric: Floats, batch: int) -> str:
     significant = np.abs(numeric) > 1e-6 * np.abs(numeric).max(initial=0.0)
     if not significant.any():
         return "the numerical gradient is zero here but backward's is not"
+    if significant.sum() < 2:
+        return ""
     ratios = g[significant] / numeric[significant]
     ratio = float(np.median(ratios))
     if not np.allclose(ratios, ratio, rtol=1e-3, atol=0):
@@ -114,20 +116,18 @@ class GradCheckReport:
             f"pass: relative error ||g - ĝ|| / (||g|| + ||ĝ||) <= {self.threshold:.0e} "
             "(g from backward, ĝ numerical)",
         ]
+        for part in self.parts:
+            if not part.passed:
+                failed = ", ".join(f"{r.name} (relative error {r.relative_error:.1e})" for r in part.rows if not r.passed)
+                lines.append(f"WRONG: the backward of {part.subject}: {failed}")
+        if self.culprits:
+            lines.append("Every other part passes on its own: the other failures follow from the wrong part(s).")
+        elif self.parts and not self.passed:
+            lines.append("Every part passes on its own: look at how the model connects them.")
         lines += _table([("", r) for r in self.rows])
         if self.parts:
             lines += ["", "Each part on its own (layers with a random upstream gradient):"]
             lines += _table([(p.subject, r) for p in self.parts for r in p.rows])
-        if not self.passed:
-            lines.append("")
-            if self.culprits:
-                for part in self.parts:
-                    if not part.passed:
-                        failed = ", ".join(f"{r.name} ({r.relative_error:.1e})" for r in part.rows if not r.passed)
-                        lines.append(f"WRONG: the backward of {part.subject}: {failed}")
-                lines.append("Every other part passes on its own: the failures upstream come from the parts above.")
-            elif self.parts:
-                lines.append("Every part passes on its own: look at how the model connects them.")
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
