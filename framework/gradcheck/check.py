@@ -160,6 +160,7 @@ def check_layer(
             return [layer.branch()]
 
         with _work_params(params, method) as tensors:
+            input_mode: Mode
             input_mode, input_samples = (
                 ("sampled", max_input_entries)
                 if mode == "full" and max_input_entries is not None and x.size > max_input_entries
