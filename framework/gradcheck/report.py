@@ -118,7 +118,11 @@ class GradCheckReport:
         ]
         for part in self.parts:
             if not part.passed:
-                failed = ", ".join(f"{r.name} (relative error {r.relative_error:.1e})" for r in part.rows if not r.passed)
+                failed = ", ".join(
+                    f"{r.name} (relative error {r.relative_error:.1e}{'; ' + r.note if r.note else ''})"
+                    for r in part.rows
+                    if not r.passed
+                )
                 lines.append(f"WRONG: the backward of {part.subject}: {failed}")
         if self.culprits:
             lines.append("Every other part passes on its own: the other failures follow from the wrong part(s).")

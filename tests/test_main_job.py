@@ -1,0 +1,33 @@
+"""The main job and the example run end to end, in a subprocess, as a user runs them."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str) -> str:
+    done = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    return done.stdout
+
+
+def test_main_job_checks_then_trains() -> None:
+    out = run("-m", "framework", "train", "--epochs", "400")
+    assert out.count("full mode: PASSED") == 2
+    assert "Total params: 279 (float64)" in out
+    match = re.search(r"test accuracy\s+([0-9.]+)", out)
+    assert match is not None
+    assert float(match.group(1)) > 0.9
+
+
+def test_seed_bug_example_names_each_broken_part() -> None:
+    out = run("examples/seed_bug.py")
+    assert out.count("WRONG: the backward of layer 5 SigmoidDerivativeOnZ()") == 2
+    assert out.count("WRONG: the backward of loss BCEWithoutOneOverM()") == 2
+    assert "= the batch size m: missing 1/m?" in out
+    assert out.count("full mode: PASSED") == 2
+    assert out.count("full mode: FAILED") == 4
