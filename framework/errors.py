@@ -37,3 +37,7 @@ def describe_nonfinite(what: str, a: Array) -> str:
     n_nan = int(np.isnan(a).sum())
     first = tuple(int(i) for i in np.argwhere(bad)[0])
     return f"{what} has {n_nan} NaN and {int(bad.sum()) - n_nan} inf entries, the first at {first}"
+
+
+class FormatError(FrameworkError, ValueError):
+    """A saved model or configuration that is malformed, truncated or does not match its architecture."""

@@ -1,7 +1,7 @@
 """`Layer`: the base class of every layer. A layer owns its parameters, its forward, its backward
 and the cache that passes from one to the other."""
 
-from typing import TypeVar
+from typing import TypeAlias, TypeVar
 
 import numpy as np
 
@@ -10,6 +10,8 @@ from framework.errors import CallOrderError, DTypeError, ShapeError
 from framework.parameter import Parameter
 
 T = TypeVar("T")
+Config: TypeAlias = dict[str, "int | float | str | bool | None | list[Config] | Config"]
+"""JSON-ready constructor arguments, as `get_config` returns them."""
 
 
 class Layer:
@@ -55,6 +57,11 @@ class Layer:
         """The discrete choices of the last forward (ReLU's mask), so that the gradient checker can
         see a finite-difference step cross a kink. None for a smooth layer."""
         return None
+
+    def get_config(self) -> Config:
+        """The keyword arguments that rebuild this layer (its weights aside); override when the
+        constructor takes any, so that `save` and `load_model` can rebuild it."""
+        return {}
 
     def named_parameters(self) -> list[tuple[str, Parameter]]:
         return [(name, value) for name, value in vars(self).items() if isinstance(value, Parameter)]

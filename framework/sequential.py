@@ -3,22 +3,14 @@
 from collections.abc import Callable, Iterable
 from typing import Literal, overload
 
-import attrs
 import numpy as np
 
 from framework.arrays import Array, Shape
-from framework.errors import FrameworkError, ShapeError
-from framework.layer import Layer
+from framework.errors import FormatError, FrameworkError, ShapeError
+from framework.layer import Config, Layer
+from framework.layer_call import LayerCall
 from framework.parameter import Parameter
-
-
-@attrs.frozen
-class LayerCall:
-    """One call of a layer in a model's forward: its qualified name, the layer and the input it got."""
-
-    name: str
-    layer: Layer
-    x: Array
+from framework.registry import layer_class
 
 
 class Sequential:
@@ -44,6 +36,28 @@ class Sequential:
             self.output_shapes((None, self.input_features))  # rejects layers that do not fit together
         for name, p in self.named_parameters():
             p.name = name
+
+    def get_config(self) -> Config:
+        """The architecture as JSON-ready data: each layer's class name and constructor arguments."""
+        return {"layers": [{"class": type(layer).__name__, "config": layer.get_config()} for layer in self.layers]}
+
+    @classmethod
+    def from_config(cls, config: Config) -> "Sequential":
+        """Rebuild (with fresh weights) the architecture that `get_config` described."""
+        layers = config.get("layers")
+        if not isinstance(layers, list):
+            raise FormatError(f"Sequential config needs a list of layers, got {type(layers).__name__}")
+        built = []
+        for i, item in enumerate(layers):
+            if not (isinstance(item, dict) and isinstance(item.get("class"), str) and isinstance(item.get("config"), dict)):
+                raise FormatError(f"Sequential config: layer {i} must be {{'class': name, 'config': {{...}}}}, got {item!r}")
+            name, kwargs = item["class"], item["config"]
+            assert isinstance(name, str) and isinstance(kwargs, dict)
+            try:
+                built.append(layer_class(name)(**kwargs))
+            except TypeError as e:
+                raise FormatError(f"Sequential config: layer {i} {name} cannot be built from {kwargs}: {e}") from e
+        return cls(built)
 
     def forward(self, x: Array) -> Array:
         for layer in self.layers:

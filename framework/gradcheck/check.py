@@ -12,14 +12,14 @@ from framework.gradcheck.report import GradCheckReport, GradCheckRow, compare
 from framework.layer import Layer
 from framework.losses import Loss
 from framework.parameter import Parameter
-from framework.sequential import LayerCall
+from framework.layer_call import LayerCall
 
 
 PART_INPUT_ENTRIES = 4096
 """In full mode, `check_gradients` checks each layer's input gradient at up to this many entries."""
 
 
-class Network(Protocol):
+class Checkable(Protocol):
     """What the checker needs of a model: `Sequential` has it, and so can any container of layers."""
 
     def forward(self, x: Array) -> Array: ...
@@ -45,7 +45,7 @@ def default_threshold(method: Method, dtype: np.dtype[np.inexact]) -> float:
 
 
 def check_gradients(
-    model: Network,
+    model: Checkable,
     loss: Loss,
     x: Array,
     y: Array,

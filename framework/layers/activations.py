@@ -4,8 +4,10 @@ import numpy as np
 
 from framework.arrays import Array, Mask
 from framework.layer import Layer
+from framework.registry import register_layer
 
 
+@register_layer
 class ReLU(Layer):
     """max(x, 0). The derivative at 0 is taken as 0 (the left branch).
 
@@ -31,6 +33,7 @@ class ReLU(Layer):
         return self._mask
 
 
+@register_layer
 class Sigmoid(Layer):
     """1 / (1 + exp(-z)), computed without overflow for any z (float32 and float64).
 

@@ -8,14 +8,16 @@ import numpy.typing as npt
 
 from framework.arrays import Array, Shape, float_dtype
 from framework.errors import ShapeError
-from framework.layer import Layer
+from framework.layer import Config, Layer
 from framework.parameter import Parameter
+from framework.registry import register_layer
 
 Init: TypeAlias = Literal["he", "glorot", "lecun"]
 _VARIANCE = {"he": lambda n_in, n_out: 2 / n_in, "glorot": lambda n_in, n_out: 2 / (n_in + n_out),
              "lecun": lambda n_in, n_out: 1 / n_in}
 
 
+@register_layer
 class Dense(Layer):
     """Fully connected layer, batch first: `x` (batch, in_features) -> `x @ W + b` (batch, out_features).
 
@@ -46,6 +48,7 @@ class Dense(Layer):
         W = np.random.default_rng(seed).standard_normal((in_features, out_features)) * std
         self.in_features = in_features
         self.out_features = out_features
+        self.init = init
         self.W = Parameter(W.astype(dt), name="W")
         self.b = Parameter(np.zeros(out_features, dtype=dt), name="b")
         self._x: Array | None = None
@@ -67,6 +70,10 @@ class Dense(Layer):
     def backward(self, grad: Array) -> Array:
         self.backward_params(grad)
         return grad @ self.W.value.T  # dL/dx = g Wᵀ
+
+    def get_config(self) -> Config:
+        return {"in_features": self.in_features, "out_features": self.out_features, "init": self.init,
+                "dtype": str(self.W.value.dtype)}
 
     def output_shape(self, input_shape: Shape) -> Shape:
         if input_shape[-1] != self.in_features:

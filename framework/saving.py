@@ -1,0 +1,96 @@
+"""Save and load models as safetensors files: the weights as tensors, the architecture as JSON in
+the metadata. Nothing is pickled, so loading never runs code from the file."""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import save as safetensors_bytes
+
+from framework.errors import FormatError
+from framework.layer import Config
+from framework.parameter import Parameter
+from framework.sequential import Sequential
+
+FORMAT = "framework"
+FORMAT_VERSION = 1
+CONTAINERS: dict[str, type[Sequential]] = {"Sequential": Sequential}
+
+
+class Saveable(Protocol):
+    def get_config(self) -> Config: ...
+
+    def named_parameters(self) -> list[tuple[str, Parameter]]: ...
+
+
+def save_model(model: Saveable, path: str | os.PathLike[str]) -> Path:
+    """Write `model` to `path` atomically: a crash mid-save leaves any earlier file intact."""
+    path = Path(path)
+    architecture = {"class": type(model).__name__, "config": model.get_config()}
+    metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "architecture": json.dumps(architecture)}
+    data = safetensors_bytes({name: np.ascontiguousarray(p.value) for name, p in model.named_parameters()}, metadata)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as f:
+        try:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        except BaseException:
+            os.unlink(f.name)
+            raise
+    os.replace(f.name, path)
+    return path
+
+
+def load_model(path: str | os.PathLike[str]) -> Sequential:
+    """Rebuild the model saved at `path`, weights and all. Custom layers must be registered
+    (`@register_layer`) before loading."""
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="np") as f:
+            metadata = f.metadata() or {}
+            _check_header(path, metadata)
+            model = _build(path, metadata["architecture"])
+            expected = dict(model.named_parameters())
+            if set(f.keys()) != set(expected):
+                raise FormatError(
+                    f"{path}: the tensors {sorted(f.keys())} do not match the architecture's parameters {sorted(expected)}"
+                )
+            for name, p in expected.items():
+                tensor = f.get_tensor(name)
+                if tensor.shape != p.value.shape or tensor.dtype != p.value.dtype:
+                    raise FormatError(
+                        f"{path}: tensor {name!r} is {tensor.dtype} {tensor.shape}, the architecture wants "
+                        f"{p.value.dtype} {p.value.shape}"
+                    )
+                np.copyto(p.value, tensor)
+    except SafetensorError as e:
+        raise FormatError(f"{path} is not a readable safetensors file (truncated, or another format): {e}") from e
+    except FileNotFoundError:
+        raise
+    return model
+
+
+def _check_header(path: Path, metadata: dict[str, str]) -> None:
+    if metadata.get("format") != FORMAT or "architecture" not in metadata:
+        raise FormatError(f"{path} is a safetensors file but not a model saved by framework (no architecture)")
+    version = metadata.get("format_version", "")
+    if not version.isdigit() or int(version) > FORMAT_VERSION:
+        raise FormatError(f"{path} has format version {version!r}; this framework reads versions up to {FORMAT_VERSION}")
+
+
+def _build(path: Path, architecture_json: str) -> Sequential:
+    try:
+        architecture = json.loads(architecture_json)
+    except json.JSONDecodeError as e:
+        raise FormatError(f"{path}: the architecture is not valid JSON: {e}") from e
+    if not isinstance(architecture, dict) or not isinstance(architecture.get("config"), dict):
+        raise FormatError(f"{path}: the architecture must be an object with a config")
+    container = CONTAINERS.get(architecture.get("class", ""))
+    if container is None:
+        raise FormatError(f"{path}: unknown model class {architecture.get('class')!r}; known: {sorted(CONTAINERS)}")
+    return container.from_config(architecture["config"])
