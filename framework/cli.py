@@ -1,66 +1,155 @@
-"""Command line: `python -m framework train` (the main job) and `--help` for the rest."""
+"""Command line: train, check, summarise and use models. `python -m framework COMMAND --help`."""
 
 import argparse
+import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
 from framework.arrays import Array
+from framework.callbacks import EarlyStopping
+from framework.datasets import Split, image_folder, load_digits_binary
 from framework.gradcheck import check_gradients
 from framework.losses import BCELoss
+from framework.optimizers import SGD, Adam, Optimizer, RMSprop
+from framework.saving import load_model
 from framework.sequential import Sequential
 
+OPTIMIZERS: dict[str, type[Optimizer]] = {"adam": Adam, "sgd": SGD, "rmsprop": RMSprop}
 
-def accuracy(model: Sequential, x: Array, y: Array) -> float:
-    """The share of samples whose predicted probability is on the same side of 0.5 as the label."""
-    return float(np.mean((model.forward(x) > 0.5) == (y > 0.5)))
+
+def _dataset(name: str, seed: int) -> Split:
+    if name == "digits":
+        return load_digits_binary(seed=seed)
+    folder = image_folder(name)
+    from sklearn.model_selection import train_test_split
+
+    x_train, x_test, y_train, y_test = train_test_split(
+        folder.x, folder.y, test_size=0.25, stratify=folder.y, random_state=seed
+    )
+    return Split(x_train, y_train, x_test, y_test, f"{name}: {', '.join(folder.class_names)}")
+
+
+def _model(args: argparse.Namespace, n_features: int) -> Sequential:
+    if getattr(args, "load", None):
+        return load_model(args.load)
+    import models
+
+    if args.model not in models.MODELS:
+        raise SystemExit(f"unknown model {args.model!r}; models/ has {', '.join(models.MODELS)}")
+    return models.MODELS[args.model](n_features)
 
 
 def train(args: argparse.Namespace) -> int:
-    import models
-    from framework.datasets import load_digits_binary
+    from framework.plots import plot_gradcheck, plot_history
 
-    data = load_digits_binary(seed=args.seed)
+    data = _dataset(args.dataset, args.seed)
     print(data.description)
-    model = models.four_three_one(data.x_train.shape[1], seed=args.seed)
+    model = _model(args, data.x_train.shape[1])
     model.summary()
     loss = BCELoss()
 
     x_check, y_check = data.x_train[: args.check_batch], data.y_train[: args.check_batch]
+    reports = {}
     for method in ("complex", "central"):
         start = time.perf_counter()
-        report = check_gradients(model, loss, x_check, y_check, method=method)
+        reports[method] = report = check_gradients(model, loss, x_check, y_check, method=method)
         print(f"\n{report}\n({time.perf_counter() - start:.2f} s on a batch of {len(x_check)})")
         if not report.passed:
             return 1
 
-    print(f"\nBatch gradient descent on all {len(data.x_train)} training images, lr = {args.lr}")
-    params = model.parameters()
-    for epoch in range(1, args.epochs + 1):
-        cost = loss.forward(model.forward(data.x_train), data.y_train)
-        model.backward(loss.backward())
-        for p in params:
-            p.value -= args.lr * p.grad
-        if epoch == 1 or epoch % max(1, args.epochs // 10) == 0:
-            print(f"epoch {epoch:5d}  cost {cost:.6f}")
-    print(f"\ntrain accuracy {accuracy(model, data.x_train, data.y_train):.4f}")
-    print(f"test accuracy  {accuracy(model, data.x_test, data.y_test):.4f}")
+    optimizer = OPTIMIZERS[args.optimizer](lr=args.lr)
+    model.compile(loss=loss, optimizer=optimizer, metrics=["accuracy"])
+    print(f"\nTraining with {type(optimizer).__name__}(lr={args.lr}), batch size {args.batch_size}, "
+          f"early stopping on val_loss with patience {args.patience}")
+    stopper = EarlyStopping("val_loss", patience=args.patience, restore_best_weights=True)
+    history = model.fit(
+        data.x_train, data.y_train, epochs=args.epochs, batch_size=args.batch_size, validation_split=0.2,
+        callbacks=[stopper], seed=args.seed, verbose=args.verbose,
+    )
+    out = Path(args.out)
+    saved = model.save(out / "model.safetensors")
+    curves = plot_history(history.history, out / "history.png")
+    errors = plot_gradcheck(reports["complex"], out / "gradcheck.png")
+    print(f"\nbest epoch {stopper.best_epoch + 1} of {len(history.epoch)}; weights restored from it")
+    print(f"saved {saved}, {curves}, {errors}")
+    results = model.evaluate(data.x_test, data.y_test)
+    print(f"train accuracy {model.evaluate(data.x_train, data.y_train)['accuracy']:.4f}")
+    print(f"test accuracy  {results['accuracy']:.4f}")
     return 0
+
+
+def gradcheck(args: argparse.Namespace) -> int:
+    data = _dataset(args.dataset, args.seed)
+    model = _model(args, data.x_train.shape[1])
+    x, y = data.x_train[: args.batch], data.y_train[: args.batch]
+    start = time.perf_counter()
+    report = check_gradients(model, BCELoss(), x, y, method=args.method, mode=args.mode, samples=args.samples)
+    print(f"{report}\n({time.perf_counter() - start:.2f} s on a batch of {len(x)})")
+    return 0 if report.passed else 1
+
+
+def summary(args: argparse.Namespace) -> int:
+    _model(args, args.features).summary()
+    return 0
+
+
+def predict(args: argparse.Namespace) -> int:
+    model = load_model(args.load)
+    path = Path(args.input)
+    x: Array = np.load(path, allow_pickle=False) if path.suffix == ".npy" else np.loadtxt(path, delimiter=",", ndmin=2)
+    probabilities = model.predict(x, batch_size=1024)
+    np.savetxt(args.output or sys.stdout, probabilities, fmt="%.6f", delimiter=",")
+    return 0
+
+
+def _model_options(p: argparse.ArgumentParser) -> None:
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--model", default="four_three_one", help="a builder from models/ (default four_three_one)")
+    which.add_argument("--load", metavar="PATH", help="a model saved with model.save")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="framework", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    p = commands.add_parser(
-        "train",
-        help="the main job: check the 4-3-1 classifier's gradients on the digits task, then train and test it",
-    )
-    p.add_argument("--epochs", type=int, default=3000, help="full-batch gradient-descent steps (default 3000)")
-    p.add_argument("--lr", type=float, default=0.3, help="learning rate (default 0.3)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the split and the weights (default 0)")
+
+    p = commands.add_parser("train", help="check a model's gradients, train it, save it and its plots (the main job)")
+    _model_options(p)
+    p.add_argument("--dataset", default="digits", help="'digits' (odd vs even, bundled) or a folder of class folders")
+    p.add_argument("--epochs", type=int, default=300, help="at most this many epochs (default 300)")
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam", help="default adam")
+    p.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
+    p.add_argument("--batch-size", type=int, default=32, help="default 32")
+    p.add_argument("--patience", type=int, default=20, help="epochs without a better val_loss before stopping")
+    p.add_argument("--out", default="runs/digits", help="folder for model.safetensors and the plots")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, the weights and the shuffling")
     p.add_argument("--check-batch", type=int, default=64, help="samples the gradient check uses (default 64)")
+    p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1, help="0 silent, 1 progress bar, 2 a line an epoch")
     p.set_defaults(run=train)
+
+    p = commands.add_parser("gradcheck", help="check a model's gradients on a batch of the dataset")
+    _model_options(p)
+    p.add_argument("--dataset", default="digits", help="'digits' or a folder of class folders")
+    p.add_argument("--method", choices=("complex", "central"), default="complex")
+    p.add_argument("--mode", choices=("full", "sampled", "directional"), default="full")
+    p.add_argument("--samples", type=int, default=16, help="entries or directions a tensor (sampled, directional)")
+    p.add_argument("--batch", type=int, default=64, help="samples in the batch (default 64)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=gradcheck)
+
+    p = commands.add_parser("summary", help="print a model's layers, output shapes and parameter counts")
+    _model_options(p)
+    p.add_argument("--features", type=int, default=64, help="input features, for --model (default 64)")
+    p.set_defaults(run=summary)
+
+    p = commands.add_parser("predict", help="print or write the probabilities a saved model gives")
+    p.add_argument("--load", metavar="PATH", required=True, help="a model saved with model.save")
+    p.add_argument("--input", required=True, help="a .npy or .csv file of shape (samples, features)")
+    p.add_argument("--output", help="a .csv file to write (default: standard output)")
+    p.set_defaults(run=predict)
+
     args = parser.parse_args(argv)
     result: int = args.run(args)
     return result

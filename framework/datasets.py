@@ -1,5 +1,7 @@
-"""Datasets that ship with a package, so that nothing is downloaded at run time."""
+"""Datasets that ship with a package, and the user's own pictures: nothing is downloaded at run time."""
 
+import os
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -7,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from framework.arrays import Array, float_dtype
+from framework.errors import DatasetError, ValueRangeError
 
 
 @attrs.frozen
@@ -51,4 +54,89 @@ def load_digits_binary(*, test_size: float = 0.25, seed: int = 0, dtype: npt.DTy
         scaler.transform(x_test).astype(dt),
         y_test,
         f"scikit-learn digits, odd (1) vs even (0): {len(x_train)} train / {len(x_test)} test images of 8x8 pixels",
+    )
+
+
+@attrs.frozen
+class ImageFolder:
+    """Images as rows, batch first: x (m, height * width * 3) of RGB values in [0, 1]; y (m, 1) of
+    0/1 for two classes (1 = the second class name), (m,) of int64 labels for more."""
+
+    x: Array
+    y: Array | npt.NDArray[np.int64]
+    class_names: tuple[str, ...]
+    """The sub-folder names, sorted: label i is class_names[i]."""
+    paths: tuple[str, ...]
+    """The file of each row of x."""
+
+
+def image_folder(
+    path: str | os.PathLike[str], size: tuple[int, int] = (64, 64), *, dtype: npt.DTypeLike = np.float64
+) -> ImageFolder:
+    """Load a folder of pictures with one sub-folder per class, such as::
+
+        pictures/
+            cat/         class 0 ... y = 0
+                001.jpg
+                002.png
+            non-cat/     class 1 ... y = 1 (the second name in sorted order)
+                001.jpg
+
+    Every file is opened with Pillow (any format it reads), converted to RGB (grayscale is
+    repeated into the three channels, alpha is dropped), turned upright by its EXIF orientation,
+    and resized to `size` = (width, height), as Pillow counts. Row i of x is that image's
+    (height, width, 3) pixels flattened, over 255: `x[i].reshape(height, width, 3)` shows it.
+    Class folders and the files in each are taken in sorted order; names starting with "." are
+    skipped, and so are folders inside a class folder.
+
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     for name, colour in [("cat", "orange"), ("non-cat", "blue")]:
+    ...         Path(folder, name).mkdir()
+    ...         Image.new("RGB", (120, 80), colour).save(Path(folder, name, "001.png"))
+    ...     data = image_folder(folder, size=(32, 24))
+    >>> data.x.shape, data.y.tolist(), data.class_names
+    ((2, 2304), [[0.0], [1.0]], ('cat', 'non-cat'))
+    """
+    try:
+        from PIL import Image, ImageOps
+    except ImportError as e:  # pragma: no cover - depends on the installed extras
+        raise ImportError("image_folder needs Pillow: pip install 'framework[datasets]'") from e
+    width, height = size
+    if width < 1 or height < 1:
+        raise ValueRangeError(f"image_folder size must be (width, height) of positive pixel counts, got {size}")
+    dt = float_dtype(dtype)
+    root = Path(path)
+    if not root.is_dir():
+        raise DatasetError(f"image_folder: {root} is not a folder: expected a folder with one sub-folder per class")
+    classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(classes) < 2:
+        raise DatasetError(
+            f"image_folder: {root} has {len(classes)} class folder(s) {[p.name for p in classes]}: expected at "
+            "least two, such as cat/ and non-cat/, with the pictures of each class inside its folder"
+        )
+    files: list[tuple[int, Path]] = []
+    for label, folder in enumerate(classes):
+        pictures = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+        if not pictures:
+            raise DatasetError(f"image_folder: the class folder {folder} has no files: every class needs pictures")
+        files += [(label, p) for p in pictures]
+    x = np.empty((len(files), height * width * 3), dtype=dt)
+    for row, (_, file) in enumerate(files):
+        try:
+            with Image.open(file) as image:
+                upright = ImageOps.exif_transpose(image)
+                # via RGBA: a palette image with transparency would warn when converted to RGB directly
+                rgb = upright.convert("RGBA").convert("RGB").resize(size, Image.Resampling.BICUBIC)
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+            raise DatasetError(f"image_folder: cannot read {file} as an image ({e}): remove it or fix it") from e
+        x[row] = np.asarray(rgb).reshape(-1)
+    x /= 255
+    labels = np.array([label for label, _ in files], dtype=np.int64)
+    return ImageFolder(
+        x,
+        labels.astype(dt).reshape(-1, 1) if len(classes) == 2 else labels,
+        tuple(p.name for p in classes),
+        tuple(str(p) for _, p in files),
     )

@@ -41,3 +41,8 @@ def describe_nonfinite(what: str, a: Array) -> str:
 
 class FormatError(FrameworkError, ValueError):
     """A saved model or configuration that is malformed, truncated or does not match its architecture."""
+
+
+class DatasetError(FrameworkError, ValueError):
+    """A dataset folder the loader cannot use: missing, with fewer than two classes, with an empty
+    class, or holding a file that is not an image."""

@@ -5,12 +5,10 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from types import ModuleType
 from typing import Protocol
 
 import numpy as np
-from safetensors import SafetensorError, safe_open
-from safetensors.numpy import save as safetensors_bytes
-
 from framework.errors import FormatError
 from framework.layer import Config
 from framework.parameter import Parameter
@@ -29,10 +27,11 @@ class Saveable(Protocol):
 
 def save_model(model: Saveable, path: str | os.PathLike[str]) -> Path:
     """Write `model` to `path` atomically: a crash mid-save leaves any earlier file intact."""
+    safetensors = _safetensors()
     path = Path(path)
     architecture = {"class": type(model).__name__, "config": model.get_config()}
     metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "architecture": json.dumps(architecture)}
-    data = safetensors_bytes({name: np.ascontiguousarray(p.value) for name, p in model.named_parameters()}, metadata)
+    data = safetensors.numpy.save({name: np.ascontiguousarray(p.value) for name, p in model.named_parameters()}, metadata)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as f:
         try:
@@ -49,9 +48,10 @@ def save_model(model: Saveable, path: str | os.PathLike[str]) -> Path:
 def load_model(path: str | os.PathLike[str]) -> Sequential:
     """Rebuild the model saved at `path`, weights and all. Custom layers must be registered
     (`@register_layer`) before loading."""
+    safetensors = _safetensors()
     path = Path(path)
     try:
-        with safe_open(str(path), framework="np") as f:
+        with safetensors.safe_open(str(path), framework="np") as f:
             metadata = f.metadata() or {}
             _check_header(path, metadata)
             model = _build(path, metadata["architecture"])
@@ -68,11 +68,19 @@ def load_model(path: str | os.PathLike[str]) -> Sequential:
                         f"{p.value.dtype} {p.value.shape}"
                     )
                 np.copyto(p.value, tensor)
-    except SafetensorError as e:
+    except safetensors.SafetensorError as e:
         raise FormatError(f"{path} is not a readable safetensors file (truncated, or another format): {e}") from e
     except FileNotFoundError:
         raise
     return model
+
+
+def _safetensors() -> ModuleType:
+    try:
+        import safetensors.numpy
+    except ImportError as e:  # pragma: no cover - depends on the installed extras
+        raise ImportError("saving and loading models needs safetensors: pip install 'framework[io]'") from e
+    return safetensors
 
 
 def _check_header(path: Path, metadata: dict[str, str]) -> None:

@@ -11,9 +11,10 @@ from framework.layer import Config, Layer
 from framework.layer_call import LayerCall
 from framework.parameter import Parameter
 from framework.registry import layer_class
+from framework.training import Trainer
 
 
-class Sequential:
+class Sequential(Trainer):
     """A stack of layers. Parameters are named by position: `"0.W"` is the `W` of layer 0.
 
     >>> from framework import Dense, ReLU, Sigmoid

@@ -15,13 +15,17 @@ def run(*args: str) -> str:
     return done.stdout
 
 
-def test_main_job_checks_then_trains() -> None:
-    out = run("-m", "framework", "train", "--epochs", "400")
+def test_main_job_checks_trains_saves_and_plots(tmp_path: Path) -> None:
+    out = run("-m", "framework", "train", "--epochs", "30", "--verbose", "2", "--out", str(tmp_path))
     assert out.count("full mode: PASSED") == 2
     assert "Total params: 279 (float64)" in out
+    assert "Epoch 1/30 - loss: " in out and "val_accuracy" in out
     match = re.search(r"test accuracy\s+([0-9.]+)", out)
     assert match is not None
     assert float(match.group(1)) > 0.9
+    for name in ("history.png", "gradcheck.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "model.safetensors").stat().st_size > 279 * 8
 
 
 def test_seed_bug_example_names_each_broken_part() -> None:

@@ -1,0 +1,238 @@
+"""Callbacks: hooks into `fit`, as in Keras. `logs` hold the epoch's loss and metrics."""
+
+import math
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Literal, Never, Protocol
+
+import numpy as np
+
+from framework.arrays import Array
+from framework.errors import ValueRangeError
+from framework.gradcheck import GradCheckReport, check_gradients
+from framework.gradcheck.check import Checkable
+from framework.losses import Loss
+from framework.parameter import Parameter
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+Logs = Mapping[str, float]
+
+
+class Trainable(Checkable, Protocol):
+    """What callbacks need of a model."""
+
+    stop_training: bool
+    loss: Loss | None
+
+    def parameters(self) -> list[Parameter]: ...
+
+    def save(self, path: str | os.PathLike[str]) -> Path: ...
+
+
+class Callback:
+    """Override the hooks you need; `self.model` is set by `fit` before training begins."""
+
+    model: Trainable
+
+    def set_model(self, model: Trainable) -> None:
+        self.model = model
+
+    def on_train_begin(self) -> None: ...
+
+    def on_epoch_begin(self, epoch: int) -> None: ...
+
+    def on_batch_end(self, batch: int, loss: float) -> None: ...
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None: ...
+
+    def on_train_end(self) -> None: ...
+
+
+class History(Callback):
+    """`history.history["loss"]` is the loss of each epoch, and likewise for every metric."""
+
+    def __init__(self) -> None:
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        self.epoch.append(epoch)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+
+
+class _Monitor(Callback):
+    """Tracks the best value of a logged quantity."""
+
+    def __init__(self, monitor: str, mode: Literal["auto", "min", "max"], min_delta: float = 0.0) -> None:
+        if mode not in ("auto", "min", "max"):
+            raise ValueRangeError(f"{type(self).__name__}: mode must be 'auto', 'min' or 'max', got {mode!r}")
+        self.monitor = monitor
+        self.sign = (1.0 if mode == "max" else -1.0) if mode != "auto" else (
+            1.0 if any(w in monitor for w in ("acc", "auc", "precision", "recall", "f1")) else -1.0
+        )
+        self.min_delta = abs(min_delta)
+        self.best = -math.inf
+
+    def improved(self, logs: Logs) -> bool:
+        if self.monitor not in logs:
+            raise ValueRangeError(
+                f"{type(self).__name__}: monitor {self.monitor!r} is not logged; logged: {', '.join(logs)}"
+            )
+        score = self.sign * logs[self.monitor]
+        if score > self.best + self.min_delta:
+            self.best = score
+            return True
+        return False
+
+
+class EarlyStopping(_Monitor):
+    """Stop when `monitor` has not improved by `min_delta` for `patience` epochs. With
+    `restore_best_weights`, the model ends with the weights of its best epoch, whether training
+    stopped early or ran all its epochs."""
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        *,
+        patience: int = 0,
+        min_delta: float = 0.0,
+        mode: Literal["auto", "min", "max"] = "auto",
+        restore_best_weights: bool = False,
+    ) -> None:
+        super().__init__(monitor, mode, min_delta)
+        self.patience = patience
+        self.restore_best_weights = restore_best_weights
+        self.best_weights: list[Array] | None = None
+        self.best_epoch = -1
+        self.stopped_epoch: int | None = None
+        self._wait = 0
+
+    def on_train_begin(self) -> None:
+        self.best, self.best_weights, self.best_epoch, self.stopped_epoch, self._wait = -math.inf, None, -1, None, 0
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        if self.improved(logs):
+            self.best_epoch, self._wait = epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = [p.value.copy() for p in self.model.parameters()]
+            return
+        self._wait += 1
+        if self._wait > self.patience:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self) -> None:
+        if self.restore_best_weights and self.best_weights is not None:
+            for p, value in zip(self.model.parameters(), self.best_weights, strict=True):
+                np.copyto(p.value, value)
+
+
+class ModelCheckpoint(_Monitor):
+    """Save the model to `path` after each epoch, or only when `monitor` improves (`save_best_only`).
+    `path` may hold `{epoch}`, formatted with the 1-based epoch."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        monitor: str = "val_loss",
+        save_best_only: bool = False,
+        mode: Literal["auto", "min", "max"] = "auto",
+    ) -> None:
+        super().__init__(monitor, mode)
+        self.path = str(path)
+        self.save_best_only = save_best_only
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        if not self.save_best_only or self.improved(logs):
+            self.model.save(self.path.format(epoch=epoch + 1))
+
+
+class TerminateOnNaN(Callback):
+    """Stop as soon as a batch's loss is NaN or infinite, saying at which epoch and batch."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream
+        self.epoch = 0
+        self.message: str | None = None
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_batch_end(self, batch: int, loss: float) -> None:
+        if not math.isfinite(loss):
+            self.message = f"TerminateOnNaN: loss is {loss} at epoch {self.epoch + 1}, batch {batch + 1}: training stopped"
+            print(self.message, file=self.stream or sys.stderr)
+            self.model.stop_training = True
+
+
+class GradientCheck(Callback):
+    """Run the gradient checker on (x, y) every `every` epochs; stop training if it fails.
+
+    `reports` keeps (epoch, report) pairs."""
+
+    def __init__(
+        self, x: Array, y: Array, *, every: int = 1, method: Literal["complex", "central"] = "complex",
+        mode: Literal["full", "sampled", "directional"] = "sampled", samples: int = 16,
+    ) -> None:
+        if every < 1:
+            raise ValueRangeError(f"GradientCheck: every must be at least 1, got {every}")
+        self.x, self.y, self.every, self.method, self.mode, self.samples = x, y, every, method, mode, samples
+        self.reports: list[tuple[int, GradCheckReport]] = []
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        if (epoch + 1) % self.every:
+            return
+        loss = self.model.loss
+        assert loss is not None, "fit compiles the model before callbacks run"
+        report = check_gradients(self.model, loss, self.x, self.y, method=self.method, mode=self.mode,
+                                 samples=self.samples)
+        self.reports.append((epoch, report))
+        if not report.passed:
+            print(f"GradientCheck at epoch {epoch + 1} failed:\n{report}", file=sys.stderr)
+            self.model.stop_training = True
+
+
+def format_logs(logs: Logs) -> str:
+    return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+
+
+class ProgressBar(Callback):
+    """A tqdm bar per epoch on a terminal; one line per epoch when the output is not a terminal."""
+
+    def __init__(self, epochs: int, batches: int, *, lines: bool = False, stream: IO[str] | None = None) -> None:
+        self.epochs, self.batches = epochs, batches
+        self.stream = stream or sys.stdout
+        self.lines = lines
+        self.bar: "tqdm[Never] | None" = None
+        self._loss_sum = 0.0
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        self._loss_sum = 0.0
+        if not self.lines and self.stream.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.batches, desc=f"Epoch {epoch + 1}/{self.epochs}", file=self.stream,
+                            leave=True, dynamic_ncols=True)
+
+    def on_batch_end(self, batch: int, loss: float) -> None:
+        self._loss_sum += loss
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix_str(f"loss: {self._loss_sum / (batch + 1):.4f}", refresh=False)
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(format_logs(logs))
+            self.bar.close()
+            self.bar = None
+        else:
+            print(f"Epoch {epoch + 1}/{self.epochs} - {format_logs(logs)}", file=self.stream, flush=True)
+
+
+Callbacks = Sequence[Callback]

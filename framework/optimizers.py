@@ -1,0 +1,374 @@
+"""Optimizers (`SGD`, `Adam`, `RMSprop`) that update parameters in place from their gradients, and
+learning-rate schedules (`StepDecay`, `ExponentialDecay`, `CosineDecay`).
+
+The formulas are torch.optim's. Every buffer a step needs is allocated on a parameter's first step,
+in the parameter's dtype, and reused on every step after it.
+"""
+
+import math
+from collections.abc import Sequence
+from typing import Protocol
+
+import attrs
+import numpy as np
+
+from framework.arrays import FLOAT_DTYPES, Array
+from framework.errors import DTypeError, FrameworkError, ShapeError, ValueRangeError
+from framework.parameter import Parameter
+
+
+class ConfigError(FrameworkError, TypeError):
+    """An object whose configuration cannot be saved, such as a schedule that is a plain function."""
+
+
+def _check(owner: object, name: str, value: float, ok: bool, expected: str) -> None:
+    """Raise a ValueRangeError naming `owner` and the argument unless `ok`."""
+    if not ok:
+        raise ValueRangeError(f"{owner}: {name}={value!r} is out of range, expected {expected}")
+
+
+class Schedule(Protocol):
+    """A learning rate per epoch: `schedule(epoch)` for a 0-based epoch. Any such callable will do;
+    an attrs class also has a config (see `Optimizer.get_config`)."""
+
+    def __call__(self, epoch: int) -> float: ...
+
+
+@attrs.frozen
+class StepDecay:
+    """`initial * gamma ** (epoch // step_size)`: the rate falls by `gamma` every `step_size` epochs.
+
+    >>> schedule = StepDecay(0.1, step_size=10, gamma=0.5)
+    >>> [schedule(epoch) for epoch in (0, 9, 10, 25)]
+    [0.1, 0.1, 0.05, 0.025]
+    """
+
+    initial: float = attrs.field(converter=float)
+    step_size: int
+    gamma: float = attrs.field(default=0.1, converter=float)
+
+    def __attrs_post_init__(self) -> None:
+        _check(self, "initial", self.initial, math.isfinite(self.initial) and self.initial > 0, "> 0")
+        _check(self, "step_size", self.step_size, self.step_size >= 1, "an int >= 1")
+        _check(self, "gamma", self.gamma, 0 < self.gamma <= 1, "0 < gamma <= 1")
+
+    def __call__(self, epoch: int) -> float:
+        _check(self, "epoch", epoch, epoch >= 0, ">= 0")
+        return self.initial * self.gamma ** (epoch // self.step_size)
+
+
+@attrs.frozen
+class ExponentialDecay:
+    """`initial * gamma ** epoch`.
+
+    >>> schedule = ExponentialDecay(0.1, gamma=0.5)
+    >>> [schedule(epoch) for epoch in (0, 1, 3)]
+    [0.1, 0.05, 0.0125]
+    """
+
+    initial: float = attrs.field(converter=float)
+    gamma: float = attrs.field(converter=float)
+
+    def __attrs_post_init__(self) -> None:
+        _check(self, "initial", self.initial, math.isfinite(self.initial) and self.initial > 0, "> 0")
+        _check(self, "gamma", self.gamma, 0 < self.gamma <= 1, "0 < gamma <= 1")
+
+    def __call__(self, epoch: int) -> float:
+        _check(self, "epoch", epoch, epoch >= 0, ">= 0")
+        return self.initial * self.gamma**epoch
+
+
+@attrs.frozen
+class CosineDecay:
+    """Half a cosine from `initial` down to `minimum` over `total_epochs`, then `minimum`:
+    `minimum + (initial - minimum) * (1 + cos(pi * min(epoch, total_epochs) / total_epochs)) / 2`.
+
+    >>> schedule = CosineDecay(0.1, total_epochs=10)
+    >>> [round(schedule(epoch), 6) for epoch in (0, 5, 10, 20)]
+    [0.1, 0.05, 0.0, 0.0]
+    """
+
+    initial: float = attrs.field(converter=float)
+    total_epochs: int
+    minimum: float = attrs.field(default=0.0, converter=float)
+
+    def __attrs_post_init__(self) -> None:
+        _check(self, "initial", self.initial, math.isfinite(self.initial) and self.initial > 0, "> 0")
+        _check(self, "total_epochs", self.total_epochs, self.total_epochs >= 1, "an int >= 1")
+        _check(self, "minimum", self.minimum, 0 <= self.minimum <= self.initial, f"0 <= minimum <= initial={self.initial}")
+
+    def __call__(self, epoch: int) -> float:
+        _check(self, "epoch", epoch, epoch >= 0, ">= 0")
+        progress = min(epoch, self.total_epochs) / self.total_epochs
+        return self.minimum + (self.initial - self.minimum) * (1 + math.cos(math.pi * progress)) / 2
+
+
+def schedule_config(schedule: Schedule) -> dict[str, object]:
+    """`{"class": name, **fields}` of a schedule that is an attrs class, such as `StepDecay`.
+
+    >>> schedule_config(StepDecay(0.1, step_size=10))
+    {'class': 'StepDecay', 'initial': 0.1, 'step_size': 10, 'gamma': 0.1}
+    """
+    cls = type(schedule)
+    if not attrs.has(cls):
+        raise ConfigError(
+            f"schedule {schedule!r} has no config to save: it is not an attrs class; define it as an "
+            "@attrs.frozen class whose fields are its arguments, as StepDecay is"
+        )
+    return {"class": cls.__name__, **{field.name: getattr(schedule, field.name) for field in attrs.fields(cls)}}
+
+
+@attrs.define(eq=False)
+class _Slot:
+    """One parameter's buffers, allocated on its first step and reused by every step after it."""
+
+    param: Parameter  # held so that id(param), the key of this slot, is not reused while the slot lives
+    state: tuple[Array, ...]  # the optimizer's own buffers (momentum, moments), zeros at first
+    tmp: Array  # scratch for the step
+    decayed: Array | None = None  # g + wd θ, allocated on the first step with weight decay
+    steps: int = 0  # steps taken so far
+
+
+class Optimizer:
+    """Base class: `step(params)` updates each `p.value` in place from `p.grad`.
+
+    `lr` is a float or a `Schedule`, read at `epoch` (which the training loop sets). `weight_decay`
+    adds the L2 term to the gradient, g + wd θ, as torch.optim does. State is kept per parameter,
+    created on the parameter's first step; `reset()` drops it.
+
+    Subclasses override `_buffers()` (how many buffers of the parameter's shape their state holds)
+    and `_update(value, g, slot, lr)`.
+
+    >>> optimizer = SGD(lr=ExponentialDecay(0.1, gamma=0.5))
+    >>> optimizer.epoch = 2
+    >>> optimizer.learning_rate
+    0.025
+    """
+
+    def __init__(self, lr: float | Schedule, *, weight_decay: float = 0.0) -> None:
+        if callable(lr):
+            self.lr: float | Schedule = lr
+        else:
+            self.lr = float(lr)
+            _check(self, "lr", lr, math.isfinite(self.lr) and self.lr > 0, "a positive finite learning rate")
+        self.weight_decay = float(weight_decay)
+        _check(self, "weight_decay", weight_decay, math.isfinite(self.weight_decay) and self.weight_decay >= 0, ">= 0")
+        self.epoch = 0
+        self._slots: dict[int, _Slot] = {}
+
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate at `self.epoch`."""
+        return float(self.lr(self.epoch)) if callable(self.lr) else self.lr
+
+    def step(self, params: Sequence[Parameter]) -> None:
+        """Update each parameter in place from its gradient (the gradients are left as they are)."""
+        lr = self.learning_rate
+        for p in params:
+            slot = self._slots.get(id(p))
+            if slot is None:
+                slot = self._slots[id(p)] = self._new_slot(p)
+            elif slot.tmp.shape != p.value.shape or slot.tmp.dtype != p.value.dtype:
+                self._raise_changed(p, slot)
+            g = p.grad
+            if self.weight_decay:
+                if slot.decayed is None:
+                    slot.decayed = np.empty_like(p.value)
+                np.multiply(p.value, self.weight_decay, out=slot.decayed)
+                g = np.add(slot.decayed, p.grad, out=slot.decayed)  # g + wd θ
+            slot.steps += 1
+            self._update(p.value, g, slot, lr)
+
+    def reset(self) -> None:
+        """Drop every parameter's state: the next step is a first step again."""
+        self._slots.clear()
+
+    def get_config(self) -> dict[str, object]:
+        """The constructor's arguments, JSON-ready; a schedule as `{"class": name, **fields}`."""
+        lr = schedule_config(self.lr) if callable(self.lr) else self.lr
+        return {"lr": lr, "weight_decay": self.weight_decay}
+
+    def _buffers(self) -> int:
+        raise NotImplementedError(f"{type(self).__name__} must implement _buffers()")
+
+    def _update(self, value: Array, g: Array, slot: _Slot, lr: float) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement _update(value, g, slot, lr)")
+
+    def _new_slot(self, p: Parameter) -> _Slot:
+        if p.value.dtype not in FLOAT_DTYPES:
+            raise DTypeError(
+                f"{self!r}: parameter {p.name!r} is {p.value.dtype}; optimizers update float32 or float64 parameters"
+            )
+        state = tuple(np.zeros_like(p.value) for _ in range(self._buffers()))
+        return _Slot(p, state, np.empty_like(p.value))
+
+    def _raise_changed(self, p: Parameter, slot: _Slot) -> None:
+        raise (ShapeError if slot.tmp.shape != p.value.shape else DTypeError)(
+            f"{self!r}: parameter {p.name!r} is now {p.value.shape} {p.value.dtype}, but its optimizer state "
+            f"was made for {slot.tmp.shape} {slot.tmp.dtype}; call reset() after replacing a model's parameters"
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(lr={self.lr!r})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum, as torch.optim.SGD:
+
+        g = grad + wd θ
+        b = g on the first step, then b = momentum b + g
+        θ -= lr (g + momentum b)    with nesterov=True
+        θ -= lr b                   with momentum, else θ -= lr g
+
+    >>> p = Parameter(np.array([1.0, 2.0]))
+    >>> p.grad[...] = [0.5, -1.0]
+    >>> optimizer = SGD(lr=0.1, momentum=0.9)
+    >>> optimizer.step([p])
+    >>> optimizer.step([p])
+    >>> p.value.round(6)
+    array([0.855, 2.29 ])
+    """
+
+    def __init__(
+        self, lr: float | Schedule = 0.01, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0
+    ) -> None:
+        super().__init__(lr, weight_decay=weight_decay)
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+        _check(self, "momentum", momentum, 0 <= self.momentum < 1, "0 <= momentum < 1")
+        if self.nesterov and self.momentum == 0:
+            raise ValueRangeError(f"{self!r}: nesterov=True needs momentum > 0; pass momentum=0.9, say, or nesterov=False")
+
+    def get_config(self) -> dict[str, object]:
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+    def _buffers(self) -> int:
+        return 1 if self.momentum else 0
+
+    def _update(self, value: Array, g: Array, slot: _Slot, lr: float) -> None:
+        if self.momentum:
+            (b,) = slot.state
+            if slot.steps == 1:
+                np.copyto(b, g)  # b = g on the first step
+            else:
+                b *= self.momentum
+                np.add(b, g, out=b)  # b = momentum b + g
+            if self.nesterov:
+                np.multiply(b, self.momentum, out=slot.tmp)
+                g = np.add(slot.tmp, g, out=slot.tmp)  # g + momentum b
+            else:
+                g = b
+        np.multiply(g, lr, out=slot.tmp)
+        np.subtract(value, slot.tmp, out=value)
+
+
+class Adam(Optimizer):
+    """Adam, as torch.optim.Adam (without amsgrad), t counting this parameter's steps from 1:
+
+        g = grad + wd θ
+        m = beta1 m + (1 - beta1) g
+        v = beta2 v + (1 - beta2) g²
+        θ -= lr (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
+
+    >>> p = Parameter(np.array([1.0, 2.0]))
+    >>> p.grad[...] = [0.5, -1.0]
+    >>> Adam(lr=0.1).step([p])
+    >>> p.value.round(6)  # the first step moves each entry by lr, whatever the size of its gradient
+    array([0.9, 2.1])
+    """
+
+    def __init__(
+        self,
+        lr: float | Schedule = 0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(lr, weight_decay=weight_decay)
+        self.beta1 = float(beta1)
+        self.beta2 = float(beta2)
+        self.eps = float(eps)
+        _check(self, "beta1", beta1, 0 <= self.beta1 < 1, "0 <= beta1 < 1")
+        _check(self, "beta2", beta2, 0 <= self.beta2 < 1, "0 <= beta2 < 1")
+        _check(self, "eps", eps, math.isfinite(self.eps) and self.eps > 0, "eps > 0")
+
+    def get_config(self) -> dict[str, object]:
+        return {**super().get_config(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+
+    def _buffers(self) -> int:
+        return 2
+
+    def _update(self, value: Array, g: Array, slot: _Slot, lr: float) -> None:
+        m, v, tmp = *slot.state, slot.tmp
+        m *= self.beta1
+        np.multiply(g, 1 - self.beta1, out=tmp)
+        np.add(m, tmp, out=m)  # m = beta1 m + (1 - beta1) g
+        v *= self.beta2
+        np.multiply(g, g, out=tmp)
+        tmp *= 1 - self.beta2
+        np.add(v, tmp, out=v)  # v = beta2 v + (1 - beta2) g²
+        correction1 = 1 - self.beta1**slot.steps
+        root_correction2 = math.sqrt(1 - self.beta2**slot.steps)
+        # lr m̂ / (sqrt(v̂) + eps) = (lr sqrt(c2) / c1) m / (sqrt(v) + eps sqrt(c2)), one pass less
+        np.sqrt(v, out=tmp)
+        tmp += self.eps * root_correction2
+        np.divide(m, tmp, out=tmp)
+        tmp *= lr * root_correction2 / correction1
+        np.subtract(value, tmp, out=value)
+
+
+class RMSprop(Optimizer):
+    """RMSprop, as torch.optim.RMSprop with alpha=rho (not centered):
+
+        g = grad + wd θ
+        v = rho v + (1 - rho) g²
+        b = momentum b + g / (sqrt(v) + eps);  θ -= lr b    with momentum (b starts at 0)
+        θ -= lr g / (sqrt(v) + eps)                         without
+
+    >>> p = Parameter(np.array([1.0, 2.0]))
+    >>> p.grad[...] = [0.5, -1.0]
+    >>> RMSprop(lr=0.01, rho=0.75).step([p])
+    >>> p.value.round(6)  # the first step moves each entry by lr / sqrt(1 - rho)
+    array([0.98, 2.02])
+    """
+
+    def __init__(
+        self,
+        lr: float | Schedule = 0.001,
+        rho: float = 0.9,
+        eps: float = 1e-7,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(lr, weight_decay=weight_decay)
+        self.rho = float(rho)
+        self.eps = float(eps)
+        self.momentum = float(momentum)
+        _check(self, "rho", rho, 0 <= self.rho < 1, "0 <= rho < 1")
+        _check(self, "eps", eps, math.isfinite(self.eps) and self.eps > 0, "eps > 0")
+        _check(self, "momentum", momentum, 0 <= self.momentum < 1, "0 <= momentum < 1")
+
+    def get_config(self) -> dict[str, object]:
+        return {**super().get_config(), "rho": self.rho, "eps": self.eps, "momentum": self.momentum}
+
+    def _buffers(self) -> int:
+        return 2 if self.momentum else 1
+
+    def _update(self, value: Array, g: Array, slot: _Slot, lr: float) -> None:
+        v, tmp = slot.state[0], slot.tmp
+        v *= self.rho
+        np.multiply(g, g, out=tmp)
+        tmp *= 1 - self.rho
+        np.add(v, tmp, out=v)  # v = rho v + (1 - rho) g²
+        np.sqrt(v, out=tmp)
+        tmp += self.eps
+        np.divide(g, tmp, out=tmp)  # g / (sqrt(v) + eps)
+        if self.momentum:
+            b = slot.state[1]
+            b *= self.momentum
+            np.add(b, tmp, out=b)  # b = momentum b + g / (sqrt(v) + eps)
+            np.multiply(b, lr, out=tmp)
+        else:
+            tmp *= lr
+        np.subtract(value, tmp, out=value)

@@ -1,0 +1,382 @@
+"""Optimizers against their published formulas (written out again here) and against torch.optim;
+schedules at chosen epochs; state, dtypes, configs and errors."""
+
+import gc
+import json
+import math
+import re
+import weakref
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from framework.arrays import Array
+from framework.errors import DTypeError, FrameworkError, ShapeError, ValueRangeError
+from framework.optimizers import (
+    SGD,
+    Adam,
+    ConfigError,
+    CosineDecay,
+    ExponentialDecay,
+    Optimizer,
+    RMSprop,
+    Schedule,
+    StepDecay,
+)
+from framework.parameter import Parameter
+
+THETA0 = np.array([[0.5, -1.2], [2.0, 0.0]])
+GRADS = [
+    np.array([[0.3, -0.7], [1.1, 0.0]]),
+    np.array([[-0.1, 0.2], [0.9, -0.3]]),
+    np.array([[0.25, 0.5], [-0.4, 0.8]]),
+]
+
+
+def run(optimizer: Optimizer, dtype: type[np.floating] = np.float64) -> Array:  # type: ignore[type-arg]
+    """THETA0 after one step for each of GRADS."""
+    p = Parameter(THETA0.astype(dtype), name="W")
+    for g in GRADS:
+        p.grad[...] = g
+        optimizer.step([p])
+    return p.value
+
+
+def sgd_reference(lr: float, momentum: float = 0.0, nesterov: bool = False, wd: float = 0.0) -> Array:
+    theta, b = THETA0.copy(), None
+    for g in GRADS:
+        g = g + wd * theta
+        if momentum:
+            b = g if b is None else momentum * b + g
+            g = g + momentum * b if nesterov else b
+        theta = theta - lr * g
+    return theta
+
+
+def adam_reference(lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, wd: float = 0.0) -> Array:
+    theta, m, v = THETA0.copy(), np.zeros_like(THETA0), np.zeros_like(THETA0)
+    for t, g in enumerate(GRADS, start=1):
+        g = g + wd * theta
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g**2
+        theta = theta - lr * (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + eps)
+    return theta
+
+
+def rmsprop_reference(lr: float, rho: float = 0.9, eps: float = 1e-7, momentum: float = 0.0, wd: float = 0.0) -> Array:
+    theta, v, b = THETA0.copy(), np.zeros_like(THETA0), np.zeros_like(THETA0)
+    for g in GRADS:
+        g = g + wd * theta
+        v = rho * v + (1 - rho) * g**2
+        b = momentum * b + g / (np.sqrt(v) + eps)
+        theta = theta - lr * b
+    return theta
+
+
+def assert_close(actual: Array, expected: Array | list[list[float]]) -> None:
+    np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-15)
+
+
+# --- each step against the formulas -------------------------------------------------------------
+
+
+def test_sgd_one_step_by_hand() -> None:
+    p = Parameter(np.array([1.0, -2.0]))
+    p.grad[...] = [0.5, 4.0]
+    SGD(lr=0.1).step([p])
+    assert_close(p.value, np.array([0.95, -2.4]))
+
+
+def test_sgd_momentum_buffer_starts_at_the_gradient() -> None:
+    p = Parameter(np.array([1.0, 2.0]))
+    p.grad[...] = [0.5, -1.0]
+    optimizer = SGD(lr=0.1, momentum=0.9)
+    optimizer.step([p])  # b = g
+    assert_close(p.value, np.array([0.95, 2.1]))
+    optimizer.step([p])  # b = 0.9 g + g
+    assert_close(p.value, np.array([0.855, 2.29]))
+
+
+@pytest.mark.parametrize(
+    ("momentum", "nesterov", "wd"), [(0.0, False, 0.0), (0.9, False, 0.0), (0.9, True, 0.0), (0.0, False, 0.1), (0.5, True, 0.1)]
+)
+def test_sgd_matches_formula(momentum: float, nesterov: bool, wd: float) -> None:
+    assert_close(run(SGD(0.1, momentum, nesterov, weight_decay=wd)), sgd_reference(0.1, momentum, nesterov, wd))
+
+
+@pytest.mark.parametrize(("beta1", "beta2", "eps", "wd"), [(0.9, 0.999, 1e-8, 0.0), (0.5, 0.9, 1e-3, 0.0), (0.9, 0.999, 1e-8, 0.1)])
+def test_adam_matches_formula(beta1: float, beta2: float, eps: float, wd: float) -> None:
+    assert_close(run(Adam(0.1, beta1, beta2, eps, weight_decay=wd)), adam_reference(0.1, beta1, beta2, eps, wd))
+
+
+def test_adam_first_step_moves_by_lr() -> None:
+    p = Parameter(np.array([1.0, 2.0, 3.0]))
+    p.grad[...] = [0.5, -100.0, 0.0]
+    Adam(lr=0.1).step([p])
+    assert_close(p.value, np.array([0.9, 2.1, 3.0]))
+
+
+@pytest.mark.parametrize(("momentum", "wd"), [(0.0, 0.0), (0.5, 0.0), (0.0, 0.1), (0.5, 0.1)])
+def test_rmsprop_matches_formula(momentum: float, wd: float) -> None:
+    optimizer = RMSprop(0.01, rho=0.8, eps=1e-7, momentum=momentum, weight_decay=wd)
+    assert_close(run(optimizer), rmsprop_reference(0.01, 0.8, 1e-7, momentum, wd))
+
+
+# Parameters after 3 steps of torch 2.13.0+cpu torch.optim: p = torch.tensor(THETA0, dtype=torch.float64),
+# then for each g in GRADS: p.grad = torch.tensor(g, dtype=torch.float64); opt.step(); with opt built as
+# the comment of each case says.
+TORCH_CASES: list[tuple[Optimizer, list[list[float]]]] = [
+    (  # torch.optim.Adam([p], lr=0.1, betas=(0.9, 0.999), eps=1e-8)
+        Adam(0.1, 0.9, 0.999, 1e-8),
+        [[0.29607732939622533, -1.0642059919497584], [1.7446843962895746, 0.034784474126577716]],
+    ),
+    (  # torch.optim.Adam([p], lr=0.1, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1)
+        Adam(0.1, 0.9, 0.999, 1e-8, weight_decay=0.1),
+        [[0.2743259665266419, -1.028426274863208], [1.7330449289940655, 0.03455335028994908]],
+    ),
+    (  # torch.optim.SGD([p], lr=0.1, momentum=0.9, nesterov=True)
+        SGD(0.1, momentum=0.9, nesterov=True),
+        [[0.37643, -1.10847], [1.4538099999999998, -0.07070000000000003]],
+    ),
+    (  # torch.optim.SGD([p], lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.1)
+        SGD(0.1, momentum=0.9, nesterov=True, weight_decay=0.1),
+        [[0.3395847935, -1.0199813162], [1.3100992329999999, -0.07178300000000004]],
+    ),
+    (  # torch.optim.RMSprop([p], lr=0.01, alpha=0.9, eps=1e-7)
+        RMSprop(0.01, rho=0.9, eps=1e-7),
+        [[0.45805565313225766, -1.1966298102880408], [1.956976555891687, 0.0018291974551275375]],
+    ),
+    (  # torch.optim.RMSprop([p], lr=0.01, alpha=0.9, eps=1e-7, momentum=0.5, weight_decay=0.1)
+        RMSprop(0.01, rho=0.9, eps=1e-7, momentum=0.5, weight_decay=0.1),
+        [[0.4306598541050702, -1.164245687323168], [1.917278794504387, 0.017627407711438087]],
+    ),
+]
+
+
+@pytest.mark.parametrize(("optimizer", "expected"), TORCH_CASES, ids=lambda case: repr(case)[:40])
+def test_matches_torch(optimizer: Optimizer, expected: list[list[float]]) -> None:
+    assert_close(run(optimizer), expected)
+
+
+# --- in place, dtypes, state --------------------------------------------------------------------
+
+OPTIMIZERS: list[Callable[[], Optimizer]] = [
+    lambda: SGD(0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+    lambda: Adam(0.1, weight_decay=0.01),
+    lambda: RMSprop(0.01, momentum=0.5, weight_decay=0.01),
+]
+
+
+@pytest.mark.parametrize("make", OPTIMIZERS)
+def test_updates_in_place_and_leaves_the_gradient(make: Callable[[], Optimizer]) -> None:
+    p = Parameter(THETA0.copy())
+    value = p.value
+    p.grad[...] = GRADS[0]
+    make().step([p])
+    assert p.value is value
+    assert not np.array_equal(p.value, THETA0)
+    assert_close(p.grad, GRADS[0])
+
+
+@pytest.mark.parametrize("make", OPTIMIZERS)
+def test_float32_stays_float32(make: Callable[[], Optimizer]) -> None:
+    single = run(make(), np.float32)
+    assert single.dtype == np.float32
+    np.testing.assert_allclose(single, run(make()), rtol=1e-5, atol=1e-6)
+
+
+def test_state_is_kept_per_parameter() -> None:
+    a, b = Parameter(THETA0.copy(), name="a"), Parameter(THETA0.copy(), name="b")
+    optimizer = Adam(0.1)
+    for g in GRADS[:2]:
+        a.grad[...] = g
+        optimizer.step([a])
+    a.grad[...] = GRADS[2]
+    b.grad[...] = GRADS[0]
+    optimizer.step([a, b])
+    assert_close(a.value, adam_reference(0.1))  # its third step
+    assert_close(b.value, THETA0 - 0.1 * np.sign(GRADS[0]))  # its first step: t = 1 for b
+
+
+def test_reset_makes_the_next_step_a_first_step() -> None:
+    p = Parameter(np.array([1.0, 2.0]))
+    p.grad[...] = [0.5, -1.0]
+    optimizer = SGD(lr=0.1, momentum=0.9)
+    optimizer.step([p])
+    optimizer.reset()
+    optimizer.step([p])  # b = g again, not 1.9 g
+    assert_close(p.value, np.array([0.9, 2.2]))
+
+
+def test_state_keeps_its_parameter_alive_until_reset() -> None:
+    p = Parameter(np.ones(3))
+    optimizer = SGD(0.1, momentum=0.9)
+    optimizer.step([p])
+    ref = weakref.ref(p)
+    del p
+    gc.collect()
+    assert ref() is not None  # so that its id, the key of its state, cannot be reused
+    optimizer.reset()
+    gc.collect()
+    assert ref() is None
+
+
+def test_parameter_of_another_shape_is_refused() -> None:
+    p = Parameter(np.ones((2, 3)), name="0.W")
+    optimizer = Adam()
+    optimizer.step([p])
+    p.value, p.grad = np.ones((3, 2)), np.zeros((3, 2))
+    message = "Adam(lr=0.001): parameter '0.W' is now (3, 2) float64, but its optimizer state was made for (2, 3) float64"
+    with pytest.raises(ShapeError, match=re.escape(message)):
+        optimizer.step([p])
+    optimizer.reset()
+    optimizer.step([p])
+
+
+def test_parameter_of_another_dtype_is_refused() -> None:
+    p = Parameter(np.ones(3), name="b")
+    optimizer = SGD()
+    optimizer.step([p])
+    p.value, p.grad = np.ones(3, dtype=np.float32), np.zeros(3, dtype=np.float32)
+    with pytest.raises(DTypeError, match=re.escape("is now (3,) float32, but its optimizer state was made for (3,) float64")):
+        optimizer.step([p])
+
+
+def test_complex_parameter_is_refused() -> None:
+    p = Parameter(np.zeros(2, dtype=np.complex128), name="z")
+    with pytest.raises(DTypeError, match=re.escape("parameter 'z' is complex128; optimizers update float32 or float64")):
+        SGD().step([p])
+
+
+# --- schedules ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("schedule", "epoch", "expected"),
+    [
+        (StepDecay(0.1, step_size=10, gamma=0.5), 0, 0.1),
+        (StepDecay(0.1, step_size=10, gamma=0.5), 9, 0.1),
+        (StepDecay(0.1, step_size=10, gamma=0.5), 10, 0.05),
+        (StepDecay(0.1, step_size=10, gamma=0.5), 25, 0.025),
+        (StepDecay(1.0, step_size=3), 7, 0.01),
+        (ExponentialDecay(0.1, gamma=0.9), 0, 0.1),
+        (ExponentialDecay(0.1, gamma=0.9), 2, 0.081),
+        (ExponentialDecay(2.0, gamma=0.5), 4, 0.125),
+        (CosineDecay(0.1, total_epochs=10, minimum=0.01), 0, 0.1),
+        (CosineDecay(0.1, total_epochs=10, minimum=0.01), 3, 0.08145033635316129),
+        (CosineDecay(0.1, total_epochs=10, minimum=0.01), 5, 0.055),
+        (CosineDecay(0.1, total_epochs=10, minimum=0.01), 10, 0.01),
+        (CosineDecay(0.1, total_epochs=10, minimum=0.01), 15, 0.01),
+        (CosineDecay(0.1, total_epochs=4), 2, 0.05),
+        (CosineDecay(0.1, total_epochs=4), 4, 0.0),
+    ],
+)
+def test_schedule_values(schedule: Schedule, epoch: int, expected: float) -> None:
+    assert schedule(epoch) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+@given(
+    initial=st.floats(1e-6, 10.0),
+    fraction=st.floats(0.0, 1.0),
+    total_epochs=st.integers(1, 50),
+    gamma=st.floats(0.01, 1.0),
+)
+def test_schedules_never_rise_and_stay_in_range(initial: float, fraction: float, total_epochs: int, gamma: float) -> None:
+    schedules: list[tuple[Schedule, float]] = [
+        (StepDecay(initial, step_size=3, gamma=gamma), 0.0),
+        (ExponentialDecay(initial, gamma=gamma), 0.0),
+        (CosineDecay(initial, total_epochs, minimum=initial * fraction), initial * fraction),
+    ]
+    for schedule, low in schedules:
+        rates = [schedule(epoch) for epoch in range(60)]
+        assert rates[0] == pytest.approx(initial)
+        assert all(later <= earlier * (1 + 1e-12) for earlier, later in zip(rates, rates[1:]))
+        assert all(low * (1 - 1e-12) <= rate <= initial * (1 + 1e-12) for rate in rates)
+
+
+def test_optimizer_reads_its_schedule_at_its_epoch() -> None:
+    p = Parameter(np.array([1.0]))
+    p.grad[...] = [1.0]
+    optimizer = SGD(lr=StepDecay(0.1, step_size=1, gamma=0.5))
+    assert optimizer.learning_rate == 0.1
+    optimizer.step([p])
+    optimizer.epoch = 1
+    assert optimizer.learning_rate == 0.05
+    optimizer.step([p])
+    assert_close(p.value, np.array([0.85]))
+
+
+def test_any_callable_is_a_schedule() -> None:
+    optimizer = Adam(lr=lambda epoch: 0.1 / (1 + epoch))
+    optimizer.epoch = 4
+    assert optimizer.learning_rate == pytest.approx(0.02)
+
+
+# --- configs ------------------------------------------------------------------------------------
+
+
+def test_get_config() -> None:
+    assert SGD().get_config() == {"lr": 0.01, "weight_decay": 0.0, "momentum": 0.0, "nesterov": False}
+    assert Adam(lr=CosineDecay(1, total_epochs=100), weight_decay=1e-4).get_config() == {
+        "lr": {"class": "CosineDecay", "initial": 1.0, "total_epochs": 100, "minimum": 0.0},
+        "weight_decay": 1e-4,
+        "beta1": 0.9,
+        "beta2": 0.999,
+        "eps": 1e-8,
+    }
+    config = RMSprop(lr=StepDecay(0.1, step_size=5), momentum=0.9).get_config()
+    assert config == {
+        "lr": {"class": "StepDecay", "initial": 0.1, "step_size": 5, "gamma": 0.1},
+        "weight_decay": 0.0,
+        "rho": 0.9,
+        "eps": 1e-7,
+        "momentum": 0.9,
+    }
+    assert json.loads(json.dumps(config)) == config
+
+
+def test_config_of_a_plain_function_schedule_is_refused() -> None:
+    with pytest.raises(ConfigError, match="has no config to save: it is not an attrs class"):
+        SGD(lr=lambda epoch: 0.1).get_config()
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: SGD(lr=0), "SGD(lr=0.0): lr=0 is out of range, expected a positive finite learning rate"),
+        (lambda: SGD(lr=-0.1), "lr=-0.1 is out of range"),
+        (lambda: Adam(lr=math.nan), "lr=nan is out of range"),
+        (lambda: RMSprop(lr=math.inf), "lr=inf is out of range"),
+        (lambda: SGD(weight_decay=-1e-4), "SGD(lr=0.01): weight_decay=-0.0001 is out of range, expected >= 0"),
+        (lambda: SGD(momentum=1.0), "momentum=1.0 is out of range, expected 0 <= momentum < 1"),
+        (lambda: SGD(momentum=-0.5), "momentum=-0.5 is out of range"),
+        (lambda: SGD(nesterov=True), "SGD(lr=0.01): nesterov=True needs momentum > 0; pass momentum=0.9, say, or nesterov=False"),
+        (lambda: Adam(beta1=1.0), "Adam(lr=0.001): beta1=1.0 is out of range, expected 0 <= beta1 < 1"),
+        (lambda: Adam(beta2=-0.1), "beta2=-0.1 is out of range, expected 0 <= beta2 < 1"),
+        (lambda: Adam(eps=0.0), "eps=0.0 is out of range, expected eps > 0"),
+        (lambda: RMSprop(rho=1.0), "RMSprop(lr=0.001): rho=1.0 is out of range, expected 0 <= rho < 1"),
+        (lambda: RMSprop(eps=-1e-7), "eps=-1e-07 is out of range"),
+        (lambda: RMSprop(momentum=1.5), "momentum=1.5 is out of range"),
+        (lambda: StepDecay(0.0, step_size=10), "StepDecay(initial=0.0, step_size=10, gamma=0.1): initial=0.0 is out of range"),
+        (lambda: StepDecay(0.1, step_size=0), "step_size=0 is out of range, expected an int >= 1"),
+        (lambda: StepDecay(0.1, step_size=10, gamma=0.0), "gamma=0.0 is out of range, expected 0 < gamma <= 1"),
+        (lambda: StepDecay(0.1, step_size=10, gamma=1.5), "gamma=1.5 is out of range"),
+        (lambda: ExponentialDecay(-0.1, gamma=0.5), "initial=-0.1 is out of range"),
+        (lambda: ExponentialDecay(0.1, gamma=math.nan), "gamma=nan is out of range"),
+        (lambda: CosineDecay(0.1, total_epochs=0), "total_epochs=0 is out of range, expected an int >= 1"),
+        (lambda: CosineDecay(0.1, total_epochs=10, minimum=0.2), "minimum=0.2 is out of range, expected 0 <= minimum <= initial=0.1"),
+        (lambda: CosineDecay(0.1, total_epochs=10, minimum=-0.01), "minimum=-0.01 is out of range"),
+        (lambda: StepDecay(0.1, step_size=10)(-1), "epoch=-1 is out of range, expected >= 0"),
+        (lambda: CosineDecay(0.1, total_epochs=10)(-2), "epoch=-2 is out of range"),
+    ],
+)
+def test_bad_arguments_are_refused(make: Callable[[], object], message: str) -> None:
+    with pytest.raises(ValueRangeError, match=re.escape(message)) as raised:
+        make()
+    assert isinstance(raised.value, FrameworkError)
