@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from framework import DTypeError, FrameworkError, ValueRangeError
-from framework.datasets import DatasetError, image_folder
+from framework.errors import DatasetError
+from framework.datasets import image_folder
 
 ORANGE, BLUE = (255, 128, 0), (0, 0, 255)
 
