@@ -4,22 +4,22 @@ checker that proves every gradient right and names the layer that is wrong."""
 from framework.arrays import Array
 from framework.callbacks import Callback, EarlyStopping, GradientCheck, History, ModelCheckpoint, TerminateOnNaN
 from framework.errors import (
-    CallOrderError, DTypeError, FormatError, FrameworkError, NonFiniteError, ShapeError, ValueRangeError,
+    CallOrderError, ConfigError, DTypeError, FormatError, FrameworkError, NonFiniteError, ShapeError, ValueRangeError,
 )
 from framework.gradcheck import GradCheckReport, GradCheckRow, check_gradients, check_layer, check_loss
 from framework.layer import Layer
 from framework.layers import Dense, ReLU, Sigmoid
 from framework.losses import BCELoss, Loss
-from framework.optimizers import SGD, Adam, CosineDecay, ExponentialDecay, Optimizer, RMSprop, StepDecay
+from framework.optimizers import SGD, Adam, CosineDecay, ExponentialDecay, Optimizer, RMSprop, Schedule, StepDecay
 from framework.parameter import Parameter
 from framework.registry import register_layer
 from framework.saving import load_model
 from framework.sequential import Sequential
 
 __all__ = [
-    "Adam", "Array", "BCELoss", "CallOrderError", "Callback", "CosineDecay", "DTypeError", "Dense", "EarlyStopping",
+    "Adam", "Array", "BCELoss", "CallOrderError", "Callback", "ConfigError", "CosineDecay", "DTypeError", "Dense", "EarlyStopping",
     "ExponentialDecay", "FormatError", "FrameworkError", "GradCheckReport", "GradCheckRow", "GradientCheck",
     "History", "Layer", "Loss", "ModelCheckpoint", "NonFiniteError", "Optimizer", "Parameter", "RMSprop", "ReLU",
-    "SGD", "Sequential", "ShapeError", "Sigmoid", "StepDecay", "TerminateOnNaN", "ValueRangeError",
+    "SGD", "Schedule", "Sequential", "ShapeError", "Sigmoid", "StepDecay", "TerminateOnNaN", "ValueRangeError",
     "check_gradients", "check_layer", "check_loss", "load_model", "register_layer",
 ]

@@ -46,3 +46,7 @@ class FormatError(FrameworkError, ValueError):
 class DatasetError(FrameworkError, ValueError):
     """A dataset folder the loader cannot use: missing, with fewer than two classes, with an empty
     class, or holding a file that is not an image."""
+
+
+class ConfigError(FrameworkError, TypeError):
+    """An object whose configuration cannot be saved, such as a schedule that is a plain function."""

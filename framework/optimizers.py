@@ -13,12 +13,8 @@ import attrs
 import numpy as np
 
 from framework.arrays import FLOAT_DTYPES, Array
-from framework.errors import DTypeError, FrameworkError, ShapeError, ValueRangeError
+from framework.errors import ConfigError, DTypeError, ShapeError, ValueRangeError
 from framework.parameter import Parameter
-
-
-class ConfigError(FrameworkError, TypeError):
-    """An object whose configuration cannot be saved, such as a schedule that is a plain function."""
 
 
 def _check(owner: object, name: str, value: float, ok: bool, expected: str) -> None:
