@@ -37,11 +37,9 @@ class Loss:
             raise ShapeError(f"{self!r}: empty batch, y_pred has shape {y_pred.shape}")
         if y_pred.dtype.kind not in "fc":
             raise DTypeError(f"{self!r}: y_pred must be a float array, got {y_pred.dtype}")
-        if y_true.dtype.kind in "biu":
-            return y_true.astype(y_pred.real.dtype)
-        if y_true.dtype.kind != "f":
+        if y_true.dtype.kind not in "biuf":
             raise DTypeError(f"{self!r}: y_true must hold numbers, got {y_true.dtype}")
-        return y_true
+        return y_true if y_true.dtype == y_pred.real.dtype else y_true.astype(y_pred.real.dtype)
 
     def cached(self, value: T | None) -> T:
         if value is None:

@@ -34,14 +34,20 @@ def save_model(model: Saveable, path: str | os.PathLike[str]) -> Path:
     data = safetensors.numpy.save({name: np.ascontiguousarray(p.value) for name, p in model.named_parameters()}, metadata)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as f:
+        temporary = Path(f.name)
         try:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         except BaseException:
-            os.unlink(f.name)
+            f.close()
+            temporary.unlink()
             raise
-    os.replace(f.name, path)
+    try:
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
     return path
 
 

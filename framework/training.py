@@ -150,7 +150,7 @@ class Trainer(ABC):
             logs = {"loss": total / seen if seen else math.nan}
             if predictions is not None and seen:
                 logs |= {name: metric(ys[:seen], predictions[:seen]) for name, metric in self.metrics.items()}
-            if validation_data is not None:
+            if validation_data is not None and diverged is None:
                 logs |= {f"val_{k}": v for k, v in self.evaluate(*validation_data, batch_size=batch_size).items()}
             for hook in hooks:
                 hook.on_epoch_end(epoch, logs)
@@ -171,6 +171,8 @@ class Trainer(ABC):
     def predict(self, x: Array, *, batch_size: int | None = None) -> Array:
         """The model's output for x, computed `batch_size` samples at a time (all at once by default)."""
         x = self._inputs(x, "predict")
+        if batch_size is not None and batch_size < 1:
+            raise ValueRangeError(f"predict: batch_size must be at least 1, got {batch_size}")
         if batch_size is None or batch_size >= x.shape[0]:
             return self.forward(x)
         first = self.forward(x[:batch_size])

@@ -66,7 +66,7 @@ def test_dense_backward_matches_hand_computation() -> None:
     np.testing.assert_array_equal(dx, [[-1.0, -1.0, -1.0], [3.0, 8.0, 13.0]])
 
 
-def test_dense_backward_params_sets_the_same_gradients_without_dx() -> None:
+def test_dense_backward_params_sets_the_same_parameter_gradients() -> None:
     layer = hand_dense()
     layer.forward(X_HAND)
     layer.backward_params(np.array([[1.0, -1.0], [2.0, 0.5]]))

@@ -1,13 +1,15 @@
 """`check_gradients` (a whole model and its loss) and `check_layer` (one layer on its own)."""
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Literal, Protocol, overload
 
+import attrs
 import numpy as np
 
 from framework.arrays import Array, Mask, Scalar
-from framework.gradcheck.numeric import Differentiator, Method, Mode, NotComplexSafe, Probes
+from framework.gradcheck.numeric import Derivatives, Differentiator, Method, Mode, NotComplexSafe, Probes
 from framework.gradcheck.report import GradCheckReport, GradCheckRow, compare
 from framework.layer import Layer
 from framework.losses import Loss
@@ -94,7 +96,7 @@ def check_gradients(
 
         with _work_params(params, method) as tensors:
             rows = _rows(
-                [(name, t, g, Probes.choose(p.shape, mode, samples, rng)) for (name, p), t, g in zip(named, tensors, analytic)],
+                [(name, t, g, Probes.choose(p.shape, mode, samples, rng, nonnegative=method == "central")) for (name, p), t, g in zip(named, tensors, analytic)],
                 Differentiator(f, branches, method), threshold, batch=x.shape[0],
             )
         parts: tuple[GradCheckReport, ...] = ()
@@ -166,9 +168,9 @@ def check_layer(
                 if mode == "full" and max_input_entries is not None and x.size > max_input_entries
                 else (mode, samples)
             )
-            input_probes = Probes.choose(x.shape, input_mode, input_samples, rng)
+            input_probes = Probes.choose(x.shape, input_mode, input_samples, rng, nonnegative=method == "central")
             items = [("input", x_work, analytic[0], input_probes)]
-            items += [(name, t, g, Probes.choose(p.shape, mode, samples, rng))
+            items += [(name, t, g, Probes.choose(p.shape, mode, samples, rng, nonnegative=method == "central"))
                       for (name, p), t, g in zip(named, tensors, analytic[1:])]
             rows = _rows(items, Differentiator(f, branches, method), threshold, batch=x.shape[0])
     return GradCheckReport(subject or repr(layer), method, mode, threshold, rows)
@@ -203,27 +205,23 @@ def _rows(
     """Differentiate each tensor of `items` (name, working tensor, backward's gradient, probes)."""
     results = []
     for name, tensor, g, probes in items:
-        shape = tensor.shape
         try:
-            numeric, one_sided = diff.derivatives(tensor, probes)
-            results.append((name, shape, probes, probes.project(g), numeric, one_sided, ""))
+            numeric, unsafe = diff.derivatives(tensor, probes), ""
         except NotComplexSafe as e:
-            results.append((name, shape, probes, probes.project(g), np.full(len(probes), np.nan), 0,
-                            f"not complex-step safe: {e}"))
-    scale = max((float(np.abs(np.concatenate([r[3], r[4]])).max(initial=0.0)) for r in results if not r[6]),
-                default=0.0)
+            nan = np.full(len(probes), np.nan)
+            numeric, unsafe = Derivatives(nan, nan, 0, 0), f"not complex-step safe: {e}"
+        results.append((name, tensor.shape, probes, probes.project(g), numeric, unsafe))
+    magnitudes = [np.abs(np.concatenate([r[3], r[4].values])) for r in results if not r[5]]
+    scale = max((float(np.nanmax(m, initial=0.0)) for m in magnitudes), default=0.0)
+    if magnitudes:  # a gradient that is zero everywhere is judged against the rounding of f itself
+        scale = max(scale, abs(diff.base()[0]))
     rows = []
-    for name, shape, probes, g_probed, numeric, one_sided, unsafe in results:
-        row = compare(name, shape, probes, g_probed, numeric, threshold=threshold, atol=threshold * scale,
-                      batch=batch, one_sided=one_sided)
-        rows.append(row if not unsafe else _with_note(row, unsafe))
+    for name, shape, probes, g_probed, numeric, unsafe in results:
+        row = compare(name, shape, probes, g_probed, numeric, threshold=threshold, atol=threshold * scale, batch=batch)
+        if unsafe:
+            row = attrs.evolve(row, checked=0, max_abs_error=math.nan, relative_error=math.nan, passed=False, note=unsafe)
+        rows.append(row)
     return tuple(rows)
-
-
-def _with_note(row: GradCheckRow, note: str) -> GradCheckRow:
-    import attrs
-
-    return attrs.evolve(row, passed=False, note=note)
 
 
 def _common_dtype(params: Sequence[Parameter], x: Array) -> np.dtype[np.inexact]:

@@ -6,6 +6,7 @@ Central differences: (f(θ + ε) - f(θ - ε)) / 2ε, except where a step crosse
 the point where backward was taken.
 """
 
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Literal, TypeAlias
@@ -37,13 +38,18 @@ class Probes:
         return len(self.entries) if self.entries is not None else len(self.directions)  # type: ignore[arg-type]
 
     @classmethod
-    def choose(cls, shape: tuple[int, ...], mode: Mode, samples: int, rng: np.random.Generator) -> "Probes":
+    def choose(
+        cls, shape: tuple[int, ...], mode: Mode, samples: int, rng: np.random.Generator, *, nonnegative: bool = False
+    ) -> "Probes":
+        """Probes for a tensor of `shape`. `nonnegative` directions move every entry the same way, so
+        that entries sitting on one kink (zero biases) are all pushed to the same side of it."""
         size = int(np.prod(shape))
         if mode == "full":
             return cls(entries=np.arange(size))
         if mode == "sampled":
             return cls(entries=np.sort(rng.choice(size, size=min(samples, size), replace=False)))
-        return cls(directions=rng.standard_normal((samples, *shape)))
+        directions = rng.standard_normal((samples, *shape))
+        return cls(directions=np.abs(directions) if nonnegative else directions)
 
     def project(self, g: Array) -> Floats:
         """The analytic counterpart of each probe: g at the entries, or g·v for each direction."""
@@ -51,6 +57,21 @@ class Probes:
             return np.asarray(g.reshape(-1)[self.entries], dtype=np.float64)
         assert self.directions is not None
         return np.asarray(self.directions.reshape(len(self), -1) @ g.reshape(-1), dtype=np.float64)
+
+
+@attrs.frozen
+class Derivatives:
+    """Numerical derivatives along the probes of one tensor."""
+
+    values: Floats
+    """NaN where a probe could not be differentiated (central differences across kinks on both sides)."""
+    uncertainty: Floats
+    """Estimated error of each value: 0 for the complex step; for central differences, how much the
+    estimates with steps h and h/2 disagree."""
+    one_sided: int
+    """Probes where a step crossed a kink, so that a one-sided difference was used."""
+    unresolved: int
+    """Probes where steps crossed kinks on both sides at every step size tried."""
 
 
 @attrs.define
@@ -65,24 +86,30 @@ class Differentiator:
     eps: float = 1e-6
     _base: tuple[float, list[Mask | None]] | None = None
 
-    def derivatives(self, t: Array, probes: Probes) -> tuple[Floats, int]:
-        """The numerical derivative of f along each probe of tensor `t`, and how many of them
-        needed a one-sided difference because a step crossed a kink."""
-        out = np.empty(len(probes))
-        one_sided = 0
+    def base(self) -> tuple[float, list[Mask | None]]:
+        """f and the branches at the base point (every tensor at its base value)."""
+        if self._base is None:
+            self._base = float(self.f().real), [None if b is None else b.copy() for b in self.branches()]
+        return self._base
+
+    def derivatives(self, t: Array, probes: Probes) -> Derivatives:
+        """The numerical derivative of f along each probe of tensor `t`."""
+        values, uncertainty = np.empty(len(probes)), np.zeros(len(probes))
+        one_sided = unresolved = 0
         for i in range(len(probes)):
             move = self._mover(t, probes, i)
             scale = max(1.0, float(np.sqrt(np.mean(np.abs(t.real) ** 2))) if probes.entries is None
                         else abs(float(t.reshape(-1)[int(probes.entries[i])].real)))
             try:
                 if self.method == "complex":
-                    out[i] = self._complex_step(move)
+                    values[i] = self._complex_step(move)
                 else:
-                    out[i], kink = self._central(move, self.eps * scale)
-                    one_sided += kink
+                    values[i], uncertainty[i], kind = self._central(move, self.eps * scale)
+                    one_sided += kind == "one-sided"
+                    unresolved += kind == "unresolved"
             finally:
                 move(0)
-        return out, one_sided
+        return Derivatives(values, uncertainty, one_sided, unresolved)
 
     @staticmethod
     def _mover(t: Array, probes: Probes, i: int) -> Callable[[complex], None]:
@@ -117,29 +144,27 @@ class Differentiator:
             raise NotComplexSafe("a complex input gave a real result: the imaginary part was lost")
         return value.imag / self.h
 
-    def _central(self, move: Callable[[complex], None], step: float) -> tuple[float, bool]:
-        f0, b0 = self._base_point(move)
+    def _central(self, move: Callable[[complex], None], step: float) -> tuple[float, float, str]:
+        """Richardson-extrapolated differences with steps h and h/2, (4 D(h/2) - D(h)) / 3, whose
+        error is O(h⁴) (central) or O(h³) (one-sided); |D(h/2) - D(h)| is the uncertainty. Central
+        where no step crosses a kink, else one-sided from the side whose branches match the base
+        point; the step shrinks tenfold, four times at most, until one side does."""
+        f0, b0 = self.base()
         for _ in range(4):
-            fp, plus_ok = self._at(move, step, b0)
-            fm, minus_ok = self._at(move, -step, b0)
-            if plus_ok and minus_ok:
-                return (fp - fm) / (2 * step), False
-            if minus_ok:
-                fmm, ok = self._at(move, -2 * step, b0)
-                if ok:
-                    return (3 * f0 - 4 * fm + fmm) / (2 * step), True
-            if plus_ok:
-                fpp, ok = self._at(move, 2 * step, b0)
-                if ok:
-                    return (-3 * f0 + 4 * fp - fpp) / (2 * step), True
+            at = {k: self._at(move, k * step, b0) for k in (-1.0, -0.5, 0.5, 1.0)}
+            if all(ok for _, ok in at.values()):
+                coarse = (at[1.0][0] - at[-1.0][0]) / (2 * step)
+                fine = (at[0.5][0] - at[-0.5][0]) / step
+                return (4 * fine - coarse) / 3, abs(fine - coarse), "central"
+            for side in (-1.0, 1.0):
+                if at[side][1] and at[side / 2][1]:
+                    far, ok = self._at(move, 2 * side * step, b0)
+                    if ok:  # second order, one-sided: f'(x) = ±(-3 f(x) + 4 f(x ± h) - f(x ± 2h)) / 2h
+                        coarse = side * (-3 * f0 + 4 * at[side][0] - far) / (2 * step)
+                        fine = side * (-3 * f0 + 4 * at[side / 2][0] - at[side][0]) / step
+                        return (4 * fine - coarse) / 3, abs(fine - coarse), "one-sided"
             step /= 10
-        return (fp - fm) / (2 * step * 10), True
-
-    def _base_point(self, move: Callable[[complex], None]) -> tuple[float, list[Mask | None]]:
-        if self._base is None:
-            move(0)
-            self._base = float(self.f().real), [None if b is None else b.copy() for b in self.branches()]
-        return self._base
+        return math.nan, math.nan, "unresolved"
 
     def _at(self, move: Callable[[complex], None], offset: float, b0: list[Mask | None]) -> tuple[float, bool]:
         """f at the offset point, and whether every layer took the same branches as at the base point."""

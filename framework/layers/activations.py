@@ -9,7 +9,7 @@ from framework.registry import register_layer
 
 @register_layer
 class ReLU(Layer):
-    """max(x, 0). The derivative at 0 is taken as 0 (the left branch).
+    """max(x, 0). The derivative at 0 is taken as 0 (the left branch); NaN stays NaN.
 
     >>> ReLU().forward(np.array([[-1.0, 0.0, 2.0]]))
     array([[0., 0., 2.]])
@@ -17,20 +17,20 @@ class ReLU(Layer):
 
     def __init__(self) -> None:
         super().__init__()
-        self._mask: Mask | None = None
+        self._off: Mask | None = None
 
     def forward(self, x: Array) -> Array:
-        self._mask = mask = x.real > 0
-        return np.where(mask, x, 0)
+        self._off = off = x.real <= 0  # NaN is not <= 0: it passes through, as in np.maximum
+        return np.where(off, 0, x)
 
     def backward(self, grad: Array) -> Array:
-        mask = self.cached(self._mask)
-        self.check_grad(grad, mask.shape)
-        self._mask = None
-        return np.where(mask, grad, 0)  # dL/dx = g where x > 0
+        off = self.cached(self._off)
+        self.check_grad(grad, off.shape)
+        self._off = None
+        return np.where(off, 0, grad)  # dL/dx = g where x > 0, else 0
 
     def branch(self) -> Mask | None:
-        return self._mask
+        return self._off
 
 
 @register_layer

@@ -1,0 +1,332 @@
+"""Callbacks: History, EarlyStopping (patience, min_delta, mode, restoring the best weights),
+ModelCheckpoint, GradientCheck on a layer with a wrong backward, and the progress output."""
+
+import io
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from framework import (
+    SGD, Adam, BCELoss, Callback, Dense, EarlyStopping, GradientCheck, History, Layer, ModelCheckpoint, ReLU,
+    Sequential, Sigmoid, ValueRangeError, load_model,
+)
+from framework.arrays import Array
+from framework.callbacks import Logs, ProgressBar
+
+Floats = npt.NDArray[np.float64]
+
+
+def data(m: int, features: int = 3, seed: int = 0) -> tuple[Floats, Floats]:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((m, features))
+    y = (x[:, :1] + 0.5 * rng.standard_normal((m, 1)) > 0).astype(np.float64)
+    return x, y
+
+
+class WeightsAtEpochEnd(Callback):
+    """A copy of the model's weights at the end of every epoch."""
+
+    def __init__(self) -> None:
+        self.weights: list[list[Array]] = []
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        self.weights.append([p.value.copy() for p in self.model.parameters()])
+
+
+def same(a: Sequence[Array], b: Sequence[Array]) -> bool:
+    return all(np.array_equal(u, v) for u, v in zip(a, b, strict=True))
+
+
+def overshooting_run(
+    epochs: int, callbacks: Sequence[Callback], metrics: Sequence[str] = ()
+) -> tuple[Sequential, dict[str, list[float]], WeightsAtEpochEnd]:
+    """SGD with lr=10 on 40 samples, validated on 6: val_loss jumps around and is lowest at epoch 2
+    (0-based), [1.49, 1.29, 0.15, 1.01, 0.81, 0.59, 0.63, 0.75, ...], val_accuracy highest there."""
+    x, y = data(40)
+    x_val, y_val = data(6, seed=100)
+    model = Sequential([Dense(3, 1, seed=0), Sigmoid()])
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=10.0), metrics=metrics)
+    snapshots = WeightsAtEpochEnd()
+    history = model.fit(x, y, epochs=epochs, batch_size=8, validation_data=(x_val, y_val),
+                        callbacks=[snapshots, *callbacks], verbose=0, seed=0)
+    return model, history.history, snapshots
+
+
+# History
+
+
+def test_history_keeps_one_value_per_epoch_for_every_logged_key() -> None:
+    history = History()
+    history.on_epoch_end(0, {"loss": 0.5, "accuracy": 0.75})
+    history.on_epoch_end(1, {"loss": 0.25, "accuracy": 0.875})
+    assert history.history == {"loss": [0.5, 0.25], "accuracy": [0.75, 0.875]}
+    assert history.epoch == [0, 1]
+
+
+# EarlyStopping
+
+
+def test_early_stopping_restores_the_best_weights_when_it_stops_early() -> None:
+    stopper = EarlyStopping("val_loss", patience=2, restore_best_weights=True)
+    model, history, snapshots = overshooting_run(12, [stopper])
+    best = int(np.argmin(history["val_loss"]))
+    assert best == 2
+    assert stopper.best_epoch == 2
+    assert stopper.stopped_epoch == 5  # epochs 3, 4 and 5 without improvement: the third one stops
+    assert len(history["val_loss"]) == 6
+    assert same(model.get_weights(), snapshots.weights[best])
+    assert not same(model.get_weights(), snapshots.weights[-1])
+
+
+def test_early_stopping_restores_the_best_weights_when_training_runs_all_its_epochs() -> None:
+    stopper = EarlyStopping("val_loss", patience=100, restore_best_weights=True)
+    model, history, snapshots = overshooting_run(8, [stopper])
+    assert len(history["val_loss"]) == 8 and stopper.stopped_epoch is None
+    best = int(np.argmin(history["val_loss"]))
+    assert best == stopper.best_epoch == 2
+    assert same(model.get_weights(), snapshots.weights[best])
+    assert not same(model.get_weights(), snapshots.weights[-1])
+
+
+def test_without_restore_best_weights_the_model_keeps_its_last_weights() -> None:
+    stopper = EarlyStopping("val_loss", patience=2)
+    model, history, snapshots = overshooting_run(12, [stopper])
+    assert len(history["val_loss"]) == 6
+    assert same(model.get_weights(), snapshots.weights[-1])
+    assert not same(model.get_weights(), snapshots.weights[2])
+
+
+def test_early_stopping_on_val_accuracy_maximises_it_in_auto_mode() -> None:
+    stopper = EarlyStopping("val_accuracy", patience=2, restore_best_weights=True)
+    model, history, snapshots = overshooting_run(12, [stopper], metrics=["accuracy"])
+    assert history["val_accuracy"][:3] == pytest.approx([3 / 6, 4 / 6, 6 / 6])
+    assert stopper.best_epoch == 2 and stopper.stopped_epoch == 5
+    assert same(model.get_weights(), snapshots.weights[2])
+
+
+def drive(stopper: EarlyStopping, values: Sequence[float], monitor: str = "val_loss") -> int:
+    """Feed `values` of `monitor` to `stopper` epoch by epoch, as fit does; the epochs run."""
+    model = Sequential([Dense(1, 1, seed=0)])
+    stopper.set_model(model)
+    model.stop_training = False
+    stopper.on_train_begin()
+    for epoch, value in enumerate(values):
+        stopper.on_epoch_end(epoch, {"loss": 0.0, monitor: value})
+        if model.stop_training:
+            return epoch + 1
+    return len(values)
+
+
+@pytest.mark.parametrize(
+    ("patience", "ran", "best", "stopped"),
+    [
+        (0, 3, 1, 2),  # the first epoch without improvement stops
+        (1, 4, 1, 3),
+        (2, 5, 1, 4),  # patience epochs without improvement are tolerated, the next one stops
+        (3, 6, 5, None),  # epoch 5 improves before patience runs out
+    ],
+)
+def test_patience_is_the_number_of_epochs_without_improvement_tolerated(
+    patience: int, ran: int, best: int, stopped: int | None
+) -> None:
+    stopper = EarlyStopping("val_loss", patience=patience)
+    assert drive(stopper, [1.0, 0.5, 0.75, 0.875, 0.625, 0.25]) == ran
+    assert (stopper.best_epoch, stopper.stopped_epoch) == (best, stopped)
+
+
+def test_min_delta_is_measured_from_the_best_value_and_must_be_exceeded() -> None:
+    stopper = EarlyStopping("val_loss", patience=1, min_delta=0.25)
+    # 0.75 improves on 1.0 by exactly min_delta: not enough; 0.625 is 0.375 below the best: enough
+    assert drive(stopper, [1.0, 0.75, 0.625, 0.5]) == 4
+    assert stopper.best_epoch == 2
+    stopper = EarlyStopping("val_loss", patience=1, min_delta=0.25)
+    assert drive(stopper, [1.0, 0.875, 0.8125, 0.0]) == 3  # each step is small: stops at epoch 2
+    assert (stopper.best_epoch, stopper.stopped_epoch) == (0, 2)
+    stopper = EarlyStopping("val_loss", patience=1, min_delta=-0.25)  # the sign is ignored
+    assert drive(stopper, [1.0, 0.875, 0.8125, 0.0]) == 3
+
+
+@pytest.mark.parametrize("monitor", ["accuracy", "val_accuracy", "val_auc", "val_precision", "val_recall", "val_f1"])
+def test_auto_mode_maximises_accuracy_like_monitors(monitor: str) -> None:
+    stopper = EarlyStopping(monitor, patience=1)
+    assert drive(stopper, [0.5, 0.625, 0.75, 0.5, 0.5, 1.0], monitor) == 5
+    assert (stopper.best_epoch, stopper.stopped_epoch) == (2, 4)
+
+
+def test_explicit_modes_override_auto() -> None:
+    rising = [0.5, 0.625, 0.75, 0.5, 0.5]
+    stopper = EarlyStopping("val_accuracy", patience=1, mode="min")
+    assert drive(stopper, rising, "val_accuracy") == 3
+    assert stopper.best_epoch == 0
+    stopper = EarlyStopping("val_loss", patience=1, mode="max")
+    assert drive(stopper, rising) == 5
+    assert stopper.best_epoch == 2
+
+
+def test_early_stopping_starts_afresh_on_each_fit() -> None:
+    stopper = EarlyStopping("val_loss", patience=0)
+    drive(stopper, [1.0, 2.0])
+    first_stop = stopper.stopped_epoch
+    assert first_stop == 1
+    assert drive(stopper, [5.0, 4.0, 3.0]) == 3  # 5.0 is not compared with the first run's 1.0
+    assert (stopper.best_epoch, stopper.stopped_epoch) == (2, None)
+
+
+def test_an_unknown_monitor_is_a_clear_error_listing_the_logged_keys() -> None:
+    x, y = data(20)
+    model = Sequential([Dense(3, 1, seed=0), Sigmoid()])
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1), metrics=["accuracy"])
+    with pytest.raises(ValueRangeError, match=r"EarlyStopping: monitor 'val_loss' is not logged; logged: loss, accuracy"):
+        model.fit(x, y, epochs=2, callbacks=[EarlyStopping("val_loss")], verbose=0)
+
+
+def test_an_unknown_mode_is_refused() -> None:
+    with pytest.raises(ValueRangeError, match=r"EarlyStopping: mode must be 'auto', 'min' or 'max', got 'maximum'"):
+        EarlyStopping("val_loss", mode="maximum")  # type: ignore[arg-type]
+
+
+# ModelCheckpoint
+
+
+def test_model_checkpoint_saves_every_epoch_with_the_epoch_in_the_name(tmp_path: Path) -> None:
+    checkpoint = ModelCheckpoint(tmp_path / "ckpt-{epoch}.safetensors")
+    _, _, snapshots = overshooting_run(3, [checkpoint])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"ckpt-{e}.safetensors" for e in (1, 2, 3)]
+    for epoch in (1, 2, 3):
+        assert same(load_model(tmp_path / f"ckpt-{epoch}.safetensors").get_weights(), snapshots.weights[epoch - 1])
+
+
+def test_model_checkpoint_save_best_only_saves_the_improving_epochs(tmp_path: Path) -> None:
+    numbered = ModelCheckpoint(tmp_path / "ckpt-{epoch}.safetensors", save_best_only=True)
+    single = ModelCheckpoint(tmp_path / "best.safetensors", save_best_only=True)
+    _, history, snapshots = overshooting_run(8, [numbered, single])
+    val_loss = history["val_loss"]
+    improving = [e for e in range(8) if val_loss[e] < min(val_loss[:e], default=np.inf)]
+    assert improving == [0, 1, 2]
+    saved = sorted(p.name for p in tmp_path.iterdir())
+    assert saved == ["best.safetensors"] + [f"ckpt-{e + 1}.safetensors" for e in improving]
+    assert same(load_model(tmp_path / "best.safetensors").get_weights(), snapshots.weights[2])
+
+
+def test_model_checkpoint_save_best_only_needs_a_logged_monitor(tmp_path: Path) -> None:
+    x, y = data(20)
+    model = Sequential([Dense(3, 1, seed=0), Sigmoid()])
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    checkpoint = ModelCheckpoint(tmp_path / "m.safetensors", save_best_only=True)
+    with pytest.raises(ValueRangeError, match=r"ModelCheckpoint: monitor 'val_loss' is not logged; logged: loss"):
+        model.fit(x, y, callbacks=[checkpoint], verbose=0)
+    assert list(tmp_path.iterdir()) == []
+
+
+# GradientCheck
+
+
+class DoubleForgettingTwo(Layer):
+    """y = 2x, but backward returns the upstream gradient without the factor 2."""
+
+    def forward(self, x: Array) -> Array:
+        return 2 * x
+
+    def backward(self, grad: Array) -> Array:
+        return grad
+
+
+def test_gradient_check_stops_training_and_names_the_wrong_layer(capsys: pytest.CaptureFixture[str]) -> None:
+    x, y = data(20)
+    model = Sequential([Dense(3, 2, seed=0), DoubleForgettingTwo(), Dense(2, 1, seed=1), Sigmoid()])
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    check = GradientCheck(x[:8], y[:8])
+    history = model.fit(x, y, epochs=5, batch_size=8, callbacks=[check], verbose=0, seed=0)
+    assert history.epoch == [0]
+    assert [epoch for epoch, _ in check.reports] == [0]
+    report = check.reports[0][1]
+    assert not report.passed
+    assert report.culprits == ("layer 1 DoubleForgettingTwo()",)
+    err = capsys.readouterr().err
+    assert err.startswith("GradientCheck at epoch 1 failed:\n")
+    assert "WRONG: the backward of layer 1 DoubleForgettingTwo()" in err
+
+
+def test_gradient_check_runs_every_n_epochs_and_leaves_training_unchanged() -> None:
+    x, y = data(20)
+    check = GradientCheck(x[:8], y[:8], every=2)
+    runs = []
+    for callbacks in ([], [check]):
+        model = Sequential([Dense(3, 4, seed=0), ReLU(), Dense(4, 1, seed=1), Sigmoid()])
+        model.compile(loss=BCELoss(), optimizer=Adam(lr=0.05))
+        history = model.fit(x, y, epochs=5, batch_size=8, callbacks=callbacks, verbose=0, seed=0)
+        runs.append((history, model.get_weights()))
+    (plain, plain_weights), (checked, checked_weights) = runs
+    assert [epoch for epoch, _ in check.reports] == [1, 3]
+    assert all(report.passed for _, report in check.reports)
+    assert checked.epoch == [0, 1, 2, 3, 4]
+    assert checked.history == plain.history
+    assert same(checked_weights, plain_weights)  # the checker leaves parameters exactly as they were
+
+
+def test_gradient_check_every_must_be_positive() -> None:
+    x, y = data(4)
+    with pytest.raises(ValueRangeError, match="every must be at least 1, got 0"):
+        GradientCheck(x, y, every=0)
+
+
+# Progress output
+
+EPOCH_LINE = re.compile(r"Epoch [123]/3 - loss: \d+\.\d{4} - accuracy: \d\.\d{4}")
+
+
+def fit_quietly(verbose: int) -> dict[str, list[float]]:
+    x, y = data(20)
+    model = Sequential([Dense(3, 1, seed=0), Sigmoid()])
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1), metrics=["accuracy"])
+    return model.fit(x, y, epochs=3, batch_size=8, verbose=verbose, seed=0).history
+
+
+def test_verbose_0_prints_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    fit_quietly(0)
+    assert capsys.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize("verbose", [1, 2])
+def test_verbose_1_and_2_off_a_terminal_print_one_line_per_epoch(
+    verbose: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    history = fit_quietly(verbose)
+    out, err = capsys.readouterr()
+    assert err == ""
+    lines = out.splitlines()
+    assert len(lines) == 3 and out.endswith("\n")
+    assert all(EPOCH_LINE.fullmatch(line) for line in lines), lines
+    assert [line.split()[1] for line in lines] == ["1/3", "2/3", "3/3"]
+    assert lines[2] == f"Epoch 3/3 - loss: {history['loss'][2]:.4f} - accuracy: {history['accuracy'][2]:.4f}"
+    assert not set(out) & set("\r|#%█")
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_verbose_1_on_a_terminal_draws_a_bar_and_verbose_2_does_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    bar, lines = Terminal(), Terminal()
+    monkeypatch.setattr("sys.stdout", bar)
+    fit_quietly(1)
+    monkeypatch.setattr("sys.stdout", lines)
+    fit_quietly(2)
+    assert "\r" in bar.getvalue() and "Epoch 3/3: 100%" in bar.getvalue() and "3/3 [" in bar.getvalue()
+    assert len(lines.getvalue().splitlines()) == 3
+    assert all(EPOCH_LINE.fullmatch(line) for line in lines.getvalue().splitlines())
+
+
+def test_progress_bar_writes_to_the_stream_it_is_given() -> None:
+    stream = io.StringIO()
+    progress = ProgressBar(2, 1, stream=stream)
+    for epoch in range(2):
+        progress.on_epoch_begin(epoch)
+        progress.on_batch_end(0, 0.5)
+        progress.on_epoch_end(epoch, {"loss": 0.5, "val_loss": 0.25})
+    assert stream.getvalue() == "Epoch 1/2 - loss: 0.5000 - val_loss: 0.2500\nEpoch 2/2 - loss: 0.5000 - val_loss: 0.2500\n"

@@ -1,0 +1,675 @@
+"""The gradient checker: it passes correct layers and models by both methods, it catches and names
+each classic backprop bug written the way a learner writes it, and it leaves the model as it was."""
+
+import math
+import re
+from collections.abc import Callable
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from framework import (
+    BCELoss,
+    Dense,
+    FrameworkError,
+    GradCheckReport,
+    Layer,
+    Loss,
+    Parameter,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    check_gradients,
+    check_layer,
+    check_loss,
+)
+from framework.arrays import Array, Scalar, Shape
+from models import four_three_one, mlp_classifier
+
+Method = Literal["complex", "central"]
+METHODS: tuple[Method, ...] = ("complex", "central")
+Floats = npt.NDArray[np.float64]
+
+
+def labels(rng: np.random.Generator, m: int) -> Floats:
+    return rng.integers(0, 2, (m, 1)).astype(np.float64)
+
+
+def failed_rows(report: GradCheckReport) -> set[str]:
+    return {row.name for row in report.rows if not row.passed}
+
+
+def failures(report: GradCheckReport) -> str:
+    """The failing rows, for an assertion message."""
+    rows = [(part.subject, r) for part in (report, *report.parts) for r in part.rows if not r.passed]
+    return "; ".join(f"{subject} {r.name}: {r.worst_backward:.6g} vs {r.worst_numeric:.6g} "
+                     f"(relative error {r.relative_error:.2e}) {r.note}" for subject, r in rows)
+
+
+# --- layers written the way a learner writes them ------------------------------------------------
+
+
+class LearnerDense(Layer):
+    """y = x W + b, with its backward written out by hand (correct)."""
+
+    def __init__(self, n_in: int, n_out: int, seed: int) -> None:
+        super().__init__()
+        rng = np.random.default_rng(seed)
+        self.W = Parameter(rng.standard_normal((n_in, n_out)) * math.sqrt(2 / n_in))
+        self.b = Parameter(0.1 * rng.standard_normal(n_out))
+        self.x: Array | None = None
+
+    def forward(self, x: Array) -> Array:
+        self.x = x
+        return x @ self.W.value + self.b.value
+
+    def backward(self, grad: Array) -> Array:
+        x = self.cached(self.x)
+        self.W.grad[...] = x.T @ grad
+        self.b.grad[...] = grad.sum(axis=0)
+        return grad @ self.W.value.T
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        return (*input_shape[:-1], self.W.shape[1])
+
+
+class DenseWithoutTranspose(LearnerDense):
+    def backward(self, grad: Array) -> Array:
+        x = self.cached(self.x)
+        self.W.grad[...] = x.T @ grad
+        self.b.grad[...] = grad.sum(axis=0)
+        return grad @ self.W.value  # BUG: dL/dx = g Wᵀ; square W hides it from the shapes
+
+
+class DenseMeanBias(LearnerDense):
+    def backward(self, grad: Array) -> Array:
+        x = self.cached(self.x)
+        self.W.grad[...] = x.T @ grad
+        self.b.grad[...] = grad.mean(axis=0)  # BUG: the 1/m is already in the loss's gradient
+        return grad @ self.W.value.T
+
+
+class DenseWeightGradOffByOnePpb(LearnerDense):
+    def backward(self, grad: Array) -> Array:
+        x = self.cached(self.x)
+        self.W.grad[...] = (x.T @ grad) * (1 + 1e-9)  # BUG, far below what central differences resolve
+        self.b.grad[...] = grad.sum(axis=0)
+        return grad @ self.W.value.T
+
+
+class LearnerSigmoid(Layer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.z: Array | None = None
+        self.a: Array | None = None
+
+    def forward(self, x: Array) -> Array:
+        self.z = x
+        self.a = 1 / (1 + np.exp(-x))
+        return self.a
+
+
+class SigmoidDerivativeOnZ(LearnerSigmoid):
+    def backward(self, grad: Array) -> Array:
+        z = self.cached(self.z)
+        return grad * z * (1 - z)  # BUG: sigmoid' = a(1 - a), on the activation
+
+
+class SigmoidDroppingUpstream(LearnerSigmoid):
+    def backward(self, grad: Array) -> Array:
+        a = self.cached(self.a)
+        return a * (1 - a)  # BUG: dL/dz = dL/da · a(1 - a)
+
+
+class ReLUMaskFromGradient(Layer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.x: Array | None = None
+
+    def forward(self, x: Array) -> Array:
+        self.x = x
+        return np.where(x.real > 0, x, 0)
+
+    def backward(self, grad: Array) -> Array:
+        self.cached(self.x)
+        return np.where(grad > 0, grad, 0)  # BUG: the mask is x > 0, not grad > 0
+
+
+class BCEWithoutOneOverM(Loss):
+    def __init__(self) -> None:
+        self.cache: tuple[Array, Array] | None = None
+
+    def forward(self, y_pred: Array, y_true: Array) -> Scalar:
+        a, y = y_pred, y_true
+        self.cache = a, y
+        cost = -np.mean(y * np.log(a) + (1 - y) * np.log(1 - a))
+        return complex(cost) if np.iscomplexobj(cost) else float(cost)
+
+    def backward(self) -> Array:
+        a, y = self.cached(self.cache)
+        return (a - y) / (a * (1 - a))  # BUG: the mean's 1/m is left out
+
+
+def learner_model(middle: Layer | None = None, activation: Layer | None = None, last: Layer | None = None) -> Sequential:
+    """Dense(5 -> 4), ReLU, Dense(4 -> 4), ReLU, Dense(4 -> 1), Sigmoid, with any of layers 1, 2, 5 replaced."""
+    return Sequential([LearnerDense(5, 4, seed=1), activation or ReLU(), middle or LearnerDense(4, 4, seed=2), ReLU(),
+                       LearnerDense(4, 1, seed=3), last or Sigmoid()])
+
+
+def learner_data(m: int = 8) -> tuple[Floats, Floats]:
+    rng = np.random.default_rng(11)
+    return rng.standard_normal((m, 5)), labels(rng, m)
+
+
+# --- (1) properties: built-in layers and random models pass by both methods ----------------------
+
+SEEDS = st.integers(0, 2**32 - 1)
+
+
+@settings(max_examples=30)
+@given(batch=st.integers(2, 20), n_in=st.integers(1, 12), n_out=st.integers(1, 6), seed=SEEDS,
+       random_bias=st.booleans(), float32=st.booleans())
+def test_dense_passes_check_layer(batch: int, n_in: int, n_out: int, seed: int, random_bias: bool,
+                                  float32: bool) -> None:
+    rng = np.random.default_rng(seed)
+    dtype = np.float32 if float32 else np.float64
+    layer = Dense(n_in, n_out, seed=seed, dtype=dtype)
+    if random_bias:
+        layer.b.value[...] = rng.standard_normal(n_out)
+    x: Array = rng.standard_normal((batch, n_in)).astype(dtype)
+    for method in METHODS:
+        report = check_layer(layer, x, method=method, seed=seed)
+        assert report.passed, failures(report)
+        assert [(r.name, r.checked) for r in report.rows] == [("input", batch * n_in), ("W", n_in * n_out),
+                                                              ("b", n_out)]
+
+
+@settings(max_examples=30)
+@given(batch=st.integers(2, 20), features=st.integers(1, 12), seed=SEEDS, zeros=st.floats(0.0, 0.5))
+def test_relu_passes_check_layer_on_and_off_its_kink(batch: int, features: int, seed: int, zeros: float) -> None:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, features))
+    x[rng.random(x.shape) < zeros] = 0.0
+    for method in METHODS:
+        report = check_layer(ReLU(), x, method=method, seed=seed)
+        assert report.passed, failures(report)
+        assert report.rows[0].checked == x.size
+
+
+@settings(max_examples=30)
+@given(batch=st.integers(2, 20), features=st.integers(1, 12), seed=SEEDS, scale=st.floats(0.1, 10.0))
+def test_sigmoid_passes_check_layer(batch: int, features: int, seed: int, scale: float) -> None:
+    x = scale * np.random.default_rng(seed).standard_normal((batch, features))
+    for method in METHODS:
+        report = check_layer(Sigmoid(), x, method=method, seed=seed)
+        assert report.passed, failures(report)
+
+
+@settings(max_examples=30)
+@given(batch=st.integers(2, 20), columns=st.integers(1, 3), seed=SEEDS)
+def test_bce_passes_check_loss(batch: int, columns: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    y_pred = rng.uniform(0.01, 0.99, (batch, columns))
+    y_true = rng.integers(0, 2, (batch, columns)).astype(np.float64)
+    for method in METHODS:
+        report = check_loss(BCELoss(), y_pred, y_true, method=method)
+        assert report.passed, failures(report)
+
+
+@settings(max_examples=25)
+@given(batch=st.integers(2, 20), features=st.integers(1, 12), hidden=st.lists(st.integers(1, 6), min_size=1, max_size=2),
+       seed=SEEDS, zero_row=st.booleans())
+def test_random_models_pass_check_gradients(batch: int, features: int, hidden: list[int], seed: int,
+                                            zero_row: bool) -> None:
+    rng = np.random.default_rng(seed)
+    model = mlp_classifier(features, hidden, seed=seed)
+    x = rng.standard_normal((batch, features))
+    if zero_row:
+        x[0] = 0.0  # with zero biases, the first hidden layer sits on ReLU's kink for this sample
+    y = labels(rng, batch)
+    for method in METHODS:
+        report = check_gradients(model, BCELoss(), x, y, method=method, seed=seed)
+        assert report.passed, f"{method}: {failures(report)}"
+        assert [r.name for r in report.rows] == [name for name, _ in model.named_parameters()]
+        assert all(r.checked == p.size for r, p in zip(report.rows, model.parameters(), strict=True))
+
+
+# --- (2) no false failure on correct models, on ReLU's kinks included ----------------------------
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_no_false_failure_on_correct_models(seed: int) -> None:
+    rng = np.random.default_rng(1000 + seed)
+    m, n = int(rng.integers(2, 21)), int(rng.integers(1, 13))
+    hidden = [int(h) for h in rng.integers(1, 7, size=int(rng.integers(1, 3)))]
+    model = mlp_classifier(n, hidden, seed=seed)  # Dense biases are zero
+    x = rng.standard_normal((m, n))
+    x[int(rng.integers(m))] = 0.0  # one sample on the kinks of the first ReLU
+    y = labels(rng, m)
+    dead = np.zeros((m, n))  # every hidden unit of every sample on its kink: the hidden layers are dead
+    wrong = []
+    for inputs, what in ((x, "zero row"), (dead, "dead hidden layers")):
+        for method in METHODS:
+            report = check_gradients(model, BCELoss(), inputs, y, method=method, seed=seed)
+            if not report.passed:
+                wrong.append(f"{what}, {method}: {failures(report)}")
+    assert not wrong, f"model {n} -> {hidden} -> 1, m = {m}: " + " | ".join(wrong)
+
+
+# --- (3) each classic bug is caught and localized ------------------------------------------------
+
+BugCase = tuple[Callable[[], Sequential], Callable[[], Loss], str, set[str]]
+BUGS: dict[str, BugCase] = {
+    "sigmoid derivative on Z": (lambda: learner_model(last=SigmoidDerivativeOnZ()), BCELoss,
+                                "layer 5 SigmoidDerivativeOnZ()", {"0.W", "0.b", "2.W", "2.b", "4.W", "4.b"}),
+    "BCE without 1/m": (learner_model, BCEWithoutOneOverM, "loss BCEWithoutOneOverM()",
+                        {"0.W", "0.b", "2.W", "2.b", "4.W", "4.b"}),
+    "bias gradient averaged": (lambda: learner_model(middle=DenseMeanBias(4, 4, seed=2)), BCELoss,
+                               "layer 2 DenseMeanBias()", {"2.b"}),
+    "dx without the transpose": (lambda: learner_model(middle=DenseWithoutTranspose(4, 4, seed=2)), BCELoss,
+                                 "layer 2 DenseWithoutTranspose()", {"0.W", "0.b"}),
+    "ReLU mask from the gradient": (lambda: learner_model(activation=ReLUMaskFromGradient()), BCELoss,
+                                    "layer 1 ReLUMaskFromGradient()", {"0.W", "0.b"}),
+    "upstream gradient dropped": (lambda: learner_model(last=SigmoidDroppingUpstream()), BCELoss,
+                                  "layer 5 SigmoidDroppingUpstream()", {"0.W", "0.b", "2.W", "2.b", "4.W", "4.b"}),
+}
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_correct_learner_layers_pass(method: Method) -> None:
+    x, y = learner_data()
+    report = check_gradients(learner_model(), BCELoss(), x, y, method=method)
+    assert report.passed, failures(report)
+    assert report.culprits == ()
+    assert len(report.parts) == 7
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("bug", list(BUGS))
+def test_bug_is_caught_and_localized(bug: str, method: Method) -> None:
+    build, make_loss, culprit, wrong_rows = BUGS[bug]
+    x, y = learner_data()
+    report = check_gradients(build(), make_loss(), x, y, method=method)
+    assert report.passed is False
+    assert report.culprits == (culprit,)
+    assert failed_rows(report) == wrong_rows
+    for part in report.parts:
+        assert part.passed is (part.subject != culprit), part.subject
+    assert f"WRONG: the backward of {culprit}" in str(report)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_missing_one_over_m_is_diagnosed(method: Method) -> None:
+    x, y = learner_data(m=8)
+    report = check_gradients(learner_model(), BCEWithoutOneOverM(), x, y, method=method)
+    for row in report.rows:
+        assert row.worst_backward == pytest.approx(8 * row.worst_numeric, rel=1e-6)
+        if row.checked > 1:
+            assert "= the batch size m: missing 1/m?" in row.note, row.name
+    (loss_row,) = report.parts[-1].rows
+    assert loss_row.name == "y_pred" and "missing 1/m" in loss_row.note
+    assert loss_row.relative_error == pytest.approx(7 / 9, rel=1e-6)  # |8g - g| / (|8g| + |g|)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_averaged_bias_gradient_is_diagnosed_as_one_over_m(method: Method) -> None:
+    x, y = learner_data(m=8)
+    report = check_gradients(learner_model(middle=DenseMeanBias(4, 4, seed=2)), BCELoss(), x, y, method=method)
+    (row,) = [r for r in report.rows if not r.passed]
+    assert row.name == "2.b" and "= 1/m: divided by m twice" in row.note
+    assert row.worst_backward == pytest.approx(row.worst_numeric / 8, rel=1e-6)
+    part = next(p for p in report.parts if p.subject == "layer 2 DenseMeanBias()")
+    assert [(r.name, r.passed) for r in part.rows] == [("input", True), ("W", True), ("b", False)]
+    assert "= 1/m" in part.rows[2].note
+
+
+def test_dx_without_transpose_fails_only_the_input_row_of_its_layer() -> None:
+    x, y = learner_data()
+    report = check_gradients(learner_model(middle=DenseWithoutTranspose(4, 4, seed=2)), BCELoss(), x, y)
+    part = next(p for p in report.parts if not p.passed)
+    assert [(r.name, r.passed) for r in part.rows] == [("input", False), ("W", True), ("b", True)]
+
+
+def test_dropped_upstream_gradient_fails_the_layer_input_row() -> None:
+    layer = SigmoidDroppingUpstream()
+    report = check_layer(layer, np.random.default_rng(0).standard_normal((6, 3)))
+    assert [(r.name, r.passed) for r in report.rows] == [("input", False)]
+    assert report.rows[0].relative_error > 0.1
+
+
+def test_one_part_per_billion_in_a_weight_gradient_fails_complex_and_passes_central() -> None:
+    x, y = learner_data()
+    model = learner_model(middle=DenseWeightGradOffByOnePpb(4, 4, seed=2))
+    exact = check_gradients(model, BCELoss(), x, y, method="complex")
+    assert exact.passed is False
+    assert exact.culprits == ("layer 2 DenseWeightGradOffByOnePpb()",)
+    assert failed_rows(exact) == {"2.W"}
+    (row,) = [r for r in exact.rows if not r.passed]
+    assert row.relative_error == pytest.approx(0.5e-9, rel=1e-3)  # 1e-9 / (2 + 1e-9)
+    assert row.worst_backward == pytest.approx(row.worst_numeric * (1 + 1e-9), rel=1e-12)
+    central = check_gradients(model, BCELoss(), x, y, method="central")
+    assert central.passed, failures(central)
+    assert central.culprits == ()
+
+
+# --- (4) the checker leaves every parameter as it was ---------------------------------------------
+
+ParameterState = list[tuple[Parameter, Array, Array, bytes, Array, Array]]
+
+
+def snapshot(params: list[Parameter], rng: np.random.Generator) -> ParameterState:
+    """Give each grad a distinctive value, then record the arrays and their contents."""
+    state = []
+    for p in params:
+        p.grad[...] = rng.standard_normal(p.shape)
+        state.append((p, p.value, p.value.copy(), p.value.tobytes(), p.grad, p.grad.copy()))
+    return state
+
+
+def assert_unchanged(state: ParameterState) -> None:
+    for p, value, value_copy, value_bytes, grad, grad_copy in state:
+        assert p.value is value and p.grad is grad, p.name
+        assert p.value.dtype == value_copy.dtype and p.grad.dtype == grad_copy.dtype, p.name
+        assert np.array_equal(p.value, value_copy) and p.value.tobytes() == value_bytes, p.name
+        assert np.array_equal(p.grad, grad_copy), p.name
+
+
+class DenseFailingFromCall(LearnerDense):
+    """A layer whose forward raises from its `fail_from`-th call on."""
+
+    def __init__(self, n_in: int, n_out: int, seed: int, fail_from: int, error: type[Exception]) -> None:
+        super().__init__(n_in, n_out, seed)
+        self.calls = 0
+        self.fail_from = fail_from
+        self.error = error
+
+    def forward(self, x: Array) -> Array:
+        self.calls += 1
+        if self.calls >= self.fail_from:
+            raise self.error(f"{self!r}: forward call {self.calls}")
+        return super().forward(x)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("method", METHODS)
+def test_check_gradients_leaves_parameters_unchanged(method: Method, dtype: type[np.floating[npt.NBitBase]]) -> None:
+    rng = np.random.default_rng(5)
+    model = four_three_one(4, seed=5, dtype=dtype)
+    state = snapshot(model.parameters(), rng)
+    x, y = rng.standard_normal((6, 4)).astype(dtype), labels(rng, 6).astype(dtype)
+    report = check_gradients(model, BCELoss(), x, y, method=method)
+    assert report.passed, failures(report)
+    assert_unchanged(state)
+    first = model.layers[0]
+    state = snapshot(first.parameters(), rng)
+    assert check_layer(first, x, method=method).passed
+    assert_unchanged(state)
+
+
+@pytest.mark.parametrize("error", [FrameworkError, ValueError])
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("fail_from", [1, 2, 3, 9, 20])
+def test_parameters_unchanged_when_a_forward_raises_mid_check(fail_from: int, method: Method,
+                                                              error: type[Exception]) -> None:
+    rng = np.random.default_rng(6)
+    failing = DenseFailingFromCall(3, 3, seed=7, fail_from=fail_from, error=error)
+    model = Sequential([Dense(2, 3, seed=6), ReLU(), failing, ReLU(), Dense(3, 1, seed=8), Sigmoid()])
+    state = snapshot(model.parameters(), rng)
+    x, y = rng.standard_normal((5, 2)), labels(rng, 5)
+    with pytest.raises(error, match="forward call"):
+        check_gradients(model, BCELoss(), x, y, method=method)
+    assert failing.calls >= fail_from
+    assert_unchanged(state)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("fail_from", [2, 5])
+def test_check_layer_leaves_parameters_unchanged_when_forward_raises(fail_from: int, method: Method) -> None:
+    rng = np.random.default_rng(8)
+    layer = DenseFailingFromCall(3, 2, seed=1, fail_from=fail_from, error=ValueError)
+    state = snapshot(layer.parameters(), rng)
+    with pytest.raises(ValueError, match="forward call"):
+        check_layer(layer, rng.standard_normal((4, 3)), method=method)
+    assert_unchanged(state)
+
+
+def test_after_a_check_the_caches_hold_the_real_point() -> None:
+    rng = np.random.default_rng(9)
+    model, loss = four_three_one(4, seed=9), BCELoss()
+    x, y = rng.standard_normal((7, 4)), labels(rng, 7)
+    loss.forward(model.forward(x), y)
+    model.backward(loss.backward())
+    expected = [p.grad.copy() for p in model.parameters()]
+    for p in model.parameters():
+        p.grad[...] = 0.0
+    check_gradients(model, BCELoss(), x, y)
+    check_gradients(model, loss, x, y, method="central")
+    model.backward(loss.backward())  # the check left the caches of a real forward at x
+    for p, g in zip(model.parameters(), expected, strict=True):
+        assert p.grad.dtype == np.float64
+        np.testing.assert_array_equal(p.grad, g)
+
+
+# --- (5) sampled and directional modes -------------------------------------------------------------
+
+
+def model_off_kinks(seed: int) -> Sequential:
+    """The 4-3-1 model with random biases, so that no hidden unit sits exactly on ReLU's kink (a
+    directional central difference at an exact kink is test_directional_central_check_of_the_4_3_1_model)."""
+    model = four_three_one(5, seed=seed)
+    rng = np.random.default_rng(seed)
+    for name, p in model.named_parameters():
+        if name.endswith(".b"):
+            p.value[...] = 0.5 * rng.standard_normal(p.shape)
+    return model
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("mode", ["sampled", "directional"])
+def test_sampled_and_directional_modes(mode: Literal["sampled", "directional"], method: Method) -> None:
+    x, y = learner_data(m=10)
+    report = check_gradients(model_off_kinks(2), BCELoss(), x, y, method=method, mode=mode, samples=6)
+    assert report.passed, failures(report)
+    assert report.mode == mode
+    sizes = [p.size for p in model_off_kinks(2).parameters()]  # 20, 4, 12, 3, 3, 1
+    expected = [6] * 6 if mode == "directional" else [min(6, size) for size in sizes]
+    assert [r.checked for r in report.rows] == expected
+    buggy = learner_model(middle=DenseWithoutTranspose(4, 4, seed=2))
+    caught = check_gradients(buggy, BCELoss(), x, y, method=method, mode=mode, samples=6)
+    assert caught.passed is False
+    assert caught.culprits == ("layer 2 DenseWithoutTranspose()",)
+    assert {"0.W", "0.b"} <= failed_rows(caught)
+
+
+# --- (6) a forward that is not complex-step safe -------------------------------------------------
+
+
+class Square(Layer):
+    """x², with a correct backward; the subclasses compute the forward in ways that lose Im."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.x: Array | None = None
+
+    def backward(self, grad: Array) -> Array:
+        return 2 * self.cached(self.x) * grad
+
+
+class SquareWithAbs(Square):
+    def forward(self, x: Array) -> Array:
+        self.x = x
+        return np.abs(x) ** 2
+
+
+class SquareOfRealPart(Square):
+    def forward(self, x: Array) -> Array:
+        self.x = x
+        real: Array = x.real
+        return real * real
+
+
+class SquareIntoFloatArray(Square):
+    def forward(self, x: Array) -> Array:
+        self.x = x
+        out = np.empty(x.shape)
+        out[...] = x * x  # ComplexWarning: the imaginary part is discarded
+        return out
+
+
+@pytest.mark.parametrize(("layer_class", "wrong_rows"), [
+    (SquareWithAbs, {"0.W", "0.b"}),
+    (SquareOfRealPart, {"0.W", "0.b"}),
+    # the parameters are complex during a complex-step check, so this forward warns whatever is moved
+    (SquareIntoFloatArray, {"0.W", "0.b", "2.W", "2.b"}),
+])
+def test_layer_not_complex_step_safe_is_reported(layer_class: type[Square], wrong_rows: set[str]) -> None:
+    rng = np.random.default_rng(12)
+    x, y = rng.standard_normal((5, 2)), labels(rng, 5)
+    report = check_layer(layer_class(), x)
+    assert report.passed is False
+    assert [r.name for r in report.rows] == ["input"]
+    assert "not complex-step safe" in report.rows[0].note
+    assert check_layer(layer_class(), x, method="central").passed  # its backward is right
+    model = Sequential([Dense(2, 2, seed=0), layer_class(), Dense(2, 1, seed=1), Sigmoid()])
+    in_model = check_gradients(model, BCELoss(), x, y)
+    assert in_model.passed is False
+    subject = f"layer 1 {layer_class.__name__}()"
+    assert in_model.culprits == (subject,)
+    part = next(p for p in in_model.parts if p.subject == subject)
+    assert "not complex-step safe" in part.rows[0].note
+    assert f"WRONG: the backward of {subject}: input (relative error nan; not complex-step safe" in str(in_model)
+    assert failed_rows(in_model) == wrong_rows
+    assert check_gradients(model, BCELoss(), x, y, method="central").passed
+
+
+# --- (7) m = 1 --------------------------------------------------------------------------------------
+
+
+def test_batch_of_one_gives_a_warning() -> None:
+    x, y = learner_data(m=1)
+    report = check_gradients(learner_model(middle=DenseMeanBias(4, 4, seed=2)), BCEWithoutOneOverM(), x, y)
+    assert report.passed  # both bugs multiply by m = 1: invisible, hence the warning
+    assert len(report.warnings) == 1 and "m = 1" in report.warnings[0]
+    assert "warning: the batch has m = 1" in str(report)
+    x2, y2 = learner_data(m=2)
+    assert check_gradients(learner_model(), BCELoss(), x2, y2).warnings == ()
+
+
+# --- (8) the report -----------------------------------------------------------------------------
+
+
+def test_report_text_of_a_passing_check() -> None:
+    x, y = learner_data()
+    report = check_gradients(four_three_one(5, seed=3), BCELoss(), x, y)
+    text = str(report)
+    assert text.splitlines()[0] == "Gradient check of Sequential (6 layers) by complex step, full mode: PASSED"
+    for name, shape, size in [("0.W", "(5, 4)", 20), ("0.b", "(4,)", 4), ("2.W", "(4, 3)", 12), ("2.b", "(3,)", 3),
+                              ("4.W", "(3, 1)", 3), ("4.b", "(1,)", 1)]:
+        assert re.search(rf"^{re.escape(name)}\s+{re.escape(shape)}\s+{size}\s.*\sok$", text, flags=re.M), name
+    assert "layer 0 Dense(5 -> 4) input" in text and "loss BCELoss() y_pred" in text
+    assert "FAILED" not in text and "WRONG" not in text
+
+
+def test_report_text_of_a_failing_check_names_layer_5() -> None:
+    x, y = learner_data()
+    report = check_gradients(learner_model(last=SigmoidDerivativeOnZ()), BCELoss(), x, y)
+    text = str(report)
+    assert "full mode: FAILED" in text.splitlines()[0]
+    assert "WRONG: the backward of layer 5 SigmoidDerivativeOnZ(): input (relative error" in text
+    assert "Every other part passes on its own" in text
+    assert sum(line.rstrip().endswith("FAIL") for line in text.splitlines()) == 7  # 6 parameters + the layer's input
+
+
+def test_report_rows_parts_and_thresholds() -> None:
+    x, y = learner_data()
+    model = four_three_one(5, seed=3)
+    report = check_gradients(model, BCELoss(), x, y)
+    assert (report.subject, report.method, report.mode, report.threshold) == ("Sequential (6 layers)", "complex",
+                                                                               "full", 1e-11)
+    assert [p.subject for p in report.parts] == ["layer 0 Dense(5 -> 4)", "layer 1 ReLU()", "layer 2 Dense(4 -> 3)",
+                                                 "layer 3 ReLU()", "layer 4 Dense(3 -> 1)", "layer 5 Sigmoid()",
+                                                 "loss BCELoss()"]
+    assert 0 < report.worst_relative_error < 1e-13
+    assert check_gradients(model, BCELoss(), x, y, method="central").threshold == 1e-7
+    assert check_gradients(model, BCELoss(), x, y, threshold=1e-9).threshold == 1e-9
+    assert check_gradients(model, BCELoss(), x, y, localize=False).parts == ()
+
+
+def test_float32_model_passes_with_its_default_threshold() -> None:
+    rng = np.random.default_rng(4)
+    model = four_three_one(5, seed=4, dtype=np.float32)
+    x, y = rng.standard_normal((10, 5)).astype(np.float32), labels(rng, 10).astype(np.float32)
+    for method in METHODS:
+        report = check_gradients(model, BCELoss(), x, y, method=method)
+        assert report.threshold == 1e-4
+        assert report.passed, failures(report)
+        assert 1e-12 < report.worst_relative_error < 1e-5  # float32 rounding, well inside the threshold
+
+
+# --- known false failures: correct models the checker calls wrong --------------------------------
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_gradient_that_is_zero_everywhere_passes(method: Method) -> None:
+    # Zero biases and zero inputs: every hidden unit is on its kink (dead), the output is 0.5 for every
+    # sample, and balanced labels make dJ/d(last bias) = mean(a - y) = 0: the whole gradient is zero.
+    model = mlp_classifier(2, (2,)) if method == "complex" else four_three_one(3)
+    m = 6 if method == "complex" else 4
+    x = np.zeros((m, model.layers[0].in_features))  # type: ignore[attr-defined]
+    y = np.array([[0.0]] * (m // 2) + [[1.0]] * (m // 2)) if method == "complex" else np.array([[0.0], [1.0]] * 2)
+    loss = BCELoss()
+    loss.forward(model.forward(x), y)
+    model.backward(loss.backward())
+    assert max(float(np.abs(p.grad).max()) for p in model.parameters()) < 1e-16
+    report = check_gradients(model, BCELoss(), x, y, method=method)
+    assert report.passed, failures(report)
+
+
+def test_central_check_of_bce_on_a_confident_prediction() -> None:
+    # a = 0.0005 for a sample labelled 1: dJ/da = -1 / (a n) = -1000, as the complex step confirms.
+    # A central step of 1e-6 is not small beside a = 5e-4: its truncation error, (1e-6 / a)² / 3 =
+    # 1.3e-6 relative, exceeds the 1e-7 threshold, and the report blames BCELoss's correct backward.
+    y_pred, y_true = np.array([[5e-4], [0.7]]), np.array([[1.0], [0.0]])
+    exact = check_loss(BCELoss(), y_pred, y_true, method="complex")
+    assert exact.passed and exact.rows[0].worst_numeric == pytest.approx(-1000.0, rel=1e-12)
+    central = check_loss(BCELoss(), y_pred, y_true, method="central")
+    assert central.passed, failures(central)
+
+
+def test_central_check_of_a_model_with_a_confident_prediction() -> None:
+    dense = Dense(1, 1)
+    dense.W.value[...] = 12.0  # sigmoid(12) = 1 - 6.1e-6 for the first sample, labelled 0
+    model = Sequential([dense, Sigmoid()])
+    x, y = np.array([[1.0], [0.5], [-0.5]]), np.array([[0.0], [1.0], [0.0]])
+    assert check_gradients(model, BCELoss(), x, y, method="complex").passed
+    report = check_gradients(model, BCELoss(), x, y, method="central")
+    assert report.passed, failures(report)
+    assert report.culprits == ()
+
+
+def test_directional_central_check_of_relu_on_its_kink() -> None:
+    # Two inputs exactly at 0: backward takes ReLU's derivative there as 0, and a random direction
+    # that moves one up and the other down crosses a kink on both sides of the point.
+    x = np.array([[0.0, 0.0, 1.5], [-1.0, 0.5, 2.0]])
+    assert check_layer(ReLU(), x, method="central").passed
+    assert check_layer(ReLU(), x, method="complex", mode="directional").passed
+    report = check_layer(ReLU(), x, method="central", mode="directional")
+    assert report.passed, failures(report)
+
+
+def test_directional_central_check_of_the_4_3_1_model() -> None:
+    # Sample 0 has all four units of the first hidden layer dead, so with zero biases its row of the
+    # second Dense's output is exactly 0: the second ReLU sits on its kink there.
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((6, 3)), labels(rng, 6)
+    model = four_three_one(3)
+    np.testing.assert_array_equal(model.layers[1].forward(model.layers[0].forward(x))[0], np.zeros(4))
+    assert check_gradients(model, BCELoss(), x, y, method="complex", mode="directional").passed
+    assert check_gradients(model, BCELoss(), x, y, method="central").passed
+    report = check_gradients(model, BCELoss(), x, y, method="central", mode="directional")
+    assert report.passed, failures(report)
+    assert report.culprits == ()

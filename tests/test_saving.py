@@ -1,0 +1,289 @@
+"""save_model / load_model: bit-for-bit round trips, custom registered layers, and every malformed
+file refused with a FormatError: pickles (never executed), truncated files, tensors that do not
+match the architecture, unknown format versions. Saving is atomic."""
+
+import json
+import os
+import pickle
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+import safetensors.numpy
+from safetensors import safe_open
+
+from framework import (
+    Adam, BCELoss, Dense, FormatError, FrameworkError, Layer, Parameter, ReLU, Sequential, Sigmoid, load_model,
+    register_layer,
+)
+from framework.arrays import Array
+from framework.layer import Config
+from framework.saving import FORMAT_VERSION, save_model
+from models import four_three_one
+
+Floats = npt.NDArray[np.float64]
+
+
+@register_layer
+class SavingTestScale(Layer):
+    """y = x * s + shift, with a learnable scale `s` per feature and a fixed `shift`."""
+
+    def __init__(self, features: int, shift: float = 0.0, dtype: str = "float64") -> None:
+        super().__init__()
+        self.features, self.shift = features, shift
+        self.s = Parameter(np.ones(features, dtype=dtype), name="s")
+        self._x: Array | None = None
+
+    def forward(self, x: Array) -> Array:
+        self._x = x
+        return x * self.s.value + self.shift
+
+    def backward(self, grad: Array) -> Array:
+        x = self.cached(self._x)
+        self._x = None
+        self.s.grad[...] = (grad * x).sum(axis=0)  # dL/ds = Σ_batch g x
+        return grad * self.s.value
+
+    def get_config(self) -> Config:
+        return {"features": self.features, "shift": self.shift, "dtype": str(self.s.value.dtype)}
+
+
+class NotRegisteredScale(SavingTestScale):
+    """The same layer, never passed to @register_layer."""
+
+
+def trained(model: Sequential, dtype: type[np.floating] = np.float64) -> tuple[Sequential, Array]:
+    """Train `model` a few epochs so that its weights are not the initial ones; return it and some inputs."""
+    rng = np.random.default_rng(0)
+    features = model.parameters()[0].shape[0]
+    x = rng.standard_normal((32, features)).astype(dtype)
+    y = (x[:, :1] > 0).astype(dtype)
+    model.compile(loss=BCELoss(), optimizer=Adam(lr=0.05))
+    model.fit(x, y, epochs=3, batch_size=8, verbose=0, seed=0)
+    return model, x
+
+
+def small_model() -> Sequential:
+    return Sequential([Dense(3, 4, seed=0), ReLU(), Dense(4, 1, seed=1), Sigmoid()])
+
+
+@pytest.fixture
+def saved(tmp_path: Path) -> Path:
+    return save_model(small_model(), tmp_path / "model.safetensors")
+
+
+def metadata_of(path: Path) -> dict[str, str]:
+    with safe_open(str(path), framework="np") as f:
+        metadata: dict[str, str] = f.metadata()
+    return metadata
+
+
+def tensors_of(path: Path) -> dict[str, Array]:
+    loaded: dict[str, Array] = safetensors.numpy.load_file(str(path))
+    return loaded
+
+
+# Round trips
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_round_trip_keeps_weights_dtype_and_predictions_bit_for_bit(
+    tmp_path: Path, dtype: type[np.floating]
+) -> None:
+    model, x = trained(four_three_one(5, dtype=dtype), dtype)
+    path = model.save(tmp_path / "model.safetensors")
+    assert path == tmp_path / "model.safetensors"
+    loaded = load_model(path)
+    assert repr(loaded) == repr(model)
+    assert loaded.get_config() == model.get_config()
+    assert [name for name, _ in loaded.named_parameters()] == [name for name, _ in model.named_parameters()]
+    for (name, p), q in zip(loaded.named_parameters(), model.parameters(), strict=True):
+        assert p.value.dtype == dtype, name
+        assert np.array_equal(p.value, q.value), name
+    predictions = loaded.predict(x)
+    assert predictions.dtype == dtype
+    assert np.array_equal(predictions, model.predict(x))
+
+
+def test_a_registered_custom_layer_with_constructor_arguments_round_trips(tmp_path: Path) -> None:
+    model, x = trained(Sequential([SavingTestScale(3, shift=0.5), Dense(3, 1, seed=0), Sigmoid()]))
+    scale = model.parameters()[0].value
+    assert not np.array_equal(scale, np.ones(3))  # trained away from its initial value
+    loaded = load_model(model.save(tmp_path / "scaled.safetensors"))
+    layer = loaded.layers[0]
+    assert isinstance(layer, SavingTestScale)
+    assert (layer.features, layer.shift) == (3, 0.5)
+    assert np.array_equal(layer.s.value, scale)
+    assert np.array_equal(loaded.predict(x), model.predict(x))
+
+
+def test_an_unregistered_custom_layer_is_named_in_the_error(tmp_path: Path) -> None:
+    path = Sequential([NotRegisteredScale(3), Dense(3, 1, seed=0), Sigmoid()]).save(tmp_path / "m.safetensors")
+    with pytest.raises(FrameworkError, match=r"unknown layer 'NotRegisteredScale'.*@register_layer") as caught:
+        load_model(path)
+    assert isinstance(caught.value, ValueError)
+
+
+def test_save_creates_missing_folders_and_replaces_an_older_file(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "model.safetensors"
+    first, x = trained(small_model())
+    first.save(path)
+    second = small_model()
+    second.save(path)
+    assert np.array_equal(load_model(path).predict(x), second.predict(x))
+    assert sorted(p.name for p in path.parent.iterdir()) == ["model.safetensors"]
+
+
+def test_the_file_holds_the_weights_and_the_architecture_as_json(saved: Path) -> None:
+    metadata = metadata_of(saved)
+    assert metadata["format"] == "framework"
+    assert metadata["format_version"] == str(FORMAT_VERSION) == "1"
+    architecture = json.loads(metadata["architecture"])
+    assert architecture["class"] == "Sequential"
+    assert [layer["class"] for layer in architecture["config"]["layers"]] == ["Dense", "ReLU", "Dense", "Sigmoid"]
+    tensors = tensors_of(saved)
+    assert {name: t.shape for name, t in tensors.items()} == {"0.W": (3, 4), "0.b": (4,), "2.W": (4, 1), "2.b": (1,)}
+    assert np.array_equal(tensors["0.W"], small_model().get_weights()[0])
+
+
+# Malformed files
+
+
+class CreatesMarker:
+    """Unpickling this object opens (creates) the marker file: it runs code from the file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Callable[..., object], tuple[str, str]]:
+        return open, (str(self.marker), "w")
+
+
+def test_a_pickle_is_a_format_error_and_is_never_executed(tmp_path: Path) -> None:
+    control = tmp_path / "control"
+    with pickle.loads(pickle.dumps(CreatesMarker(control))):
+        pass
+    assert control.exists()  # the payload does run when unpickled
+    marker = tmp_path / "marker"
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(pickle.dumps(CreatesMarker(marker)))
+    with pytest.raises(FormatError, match="not a readable safetensors file") as caught:
+        load_model(path)
+    assert isinstance(caught.value, FrameworkError) and isinstance(caught.value, ValueError)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "keep",
+    [lambda n: 0, lambda n: 4, lambda n: 8, lambda n: 20, lambda n: n // 2, lambda n: n - 1],
+    ids=["empty", "4 bytes", "8 bytes", "20 bytes", "half", "all but the last byte"],
+)
+def test_a_truncated_file_is_a_format_error(saved: Path, keep: Callable[[int], int]) -> None:
+    data = saved.read_bytes()
+    saved.write_bytes(data[: keep(len(data))])
+    with pytest.raises(FormatError, match=re.escape(f"{saved} is not a readable safetensors file")):
+        load_model(saved)
+
+
+def test_a_missing_file_is_a_file_not_found_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path / "nothing.safetensors")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"2.W": np.zeros((1, 4))}, r"tensor '2.W' is float64 \(1, 4\), the architecture wants float64 \(4, 1\)"),
+        ({"0.b": np.zeros(4, dtype=np.float32)}, r"tensor '0.b' is float32 \(4,\), the architecture wants float64"),
+        ({"2.b": None}, r"the tensors \['0.W', '0.b', '2.W'\] do not match .* \['0.W', '0.b', '2.W', '2.b'\]"),
+        ({"extra": np.zeros(2)}, r"the tensors .*'extra'.* do not match the architecture's parameters"),
+    ],
+    ids=["shape", "dtype", "missing", "extra"],
+)
+def test_tensors_that_do_not_match_the_architecture_are_named(
+    saved: Path, change: dict[str, Floats | None], message: str
+) -> None:
+    tensors = tensors_of(saved)
+    for name, tensor in change.items():
+        if tensor is None:
+            del tensors[name]
+        else:
+            tensors[name] = tensor
+    safetensors.numpy.save_file(tensors, str(saved), metadata=metadata_of(saved))
+    with pytest.raises(FormatError, match=message):
+        load_model(saved)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ({"format_version": "2"}, r"format version '2'; this framework reads versions up to 1"),
+        ({"format_version": None}, r"format version ''"),
+        ({"format_version": "one"}, r"format version 'one'"),
+        ({"format": None}, r"not a model saved by framework"),
+        ({"format": "keras"}, r"not a model saved by framework"),
+        ({"architecture": None}, r"not a model saved by framework"),
+        ({"architecture": "{not json"}, r"the architecture is not valid JSON"),
+        ({"architecture": '{"class": "Graph", "config": {}}'}, r"unknown model class 'Graph'"),
+        ({"architecture": '{"class": "Sequential", "config": {"layers": [{"class": "Dense", "config": {}}]}}'},
+         r"layer 0 Dense cannot be built"),
+    ],
+    ids=["newer-version", "no-version", "bad-version", "no-format", "other-format", "no-architecture",
+         "bad-json", "unknown-container", "bad-layer-config"],
+)
+def test_a_bad_header_is_a_format_error(saved: Path, edit: dict[str, str | None], message: str) -> None:
+    metadata = metadata_of(saved)
+    for key, value in edit.items():
+        if value is None:
+            del metadata[key]
+        else:
+            metadata[key] = value
+    safetensors.numpy.save_file(tensors_of(saved), str(saved), metadata=metadata)
+    with pytest.raises(FormatError, match=message):
+        load_model(saved)
+
+
+def test_a_safetensors_file_without_metadata_is_a_format_error(tmp_path: Path) -> None:
+    path = tmp_path / "plain.safetensors"
+    safetensors.numpy.save_file({"w": np.ones(3)}, str(path))
+    with pytest.raises(FormatError, match="not a model saved by framework"):
+        load_model(path)
+
+
+# Atomic writes
+
+
+def test_a_save_that_fails_while_writing_leaves_the_old_file_and_no_temporary(
+    saved: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = saved.read_bytes()
+    written: list[int] = []
+
+    def fail(fd: int) -> None:
+        written.append(os.fstat(fd).st_size)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", fail)
+    with pytest.raises(OSError, match="disk full"):
+        trained(small_model())[0].save(saved)
+    assert written and written[0] > 0  # the failure came after bytes were written
+    assert saved.read_bytes() == before
+    assert [p.name for p in saved.parent.iterdir()] == [saved.name]
+
+
+def test_a_save_whose_rename_fails_leaves_the_old_file_and_no_temporary(
+    saved: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = saved.read_bytes()
+
+    def fail(source: str, target: str) -> None:
+        raise OSError("rename failed")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError, match="rename failed"):
+        trained(small_model())[0].save(saved)
+    assert saved.read_bytes() == before
+    assert [p.name for p in saved.parent.iterdir()] == [saved.name]

@@ -1,0 +1,483 @@
+"""The training loop: fit's batching and seeded shuffling, the validation split, epoch losses and
+metrics against independent numpy computations, evaluate, predict, and the errors of bad data and
+of a diverging run."""
+
+import io
+import math
+from collections.abc import Sequence
+from typing import cast
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from framework import (
+    SGD, Adam, BCELoss, CallOrderError, Callback, Dense, Layer, NonFiniteError, Parameter, ReLU, Sequential,
+    ShapeError, Sigmoid, TerminateOnNaN, ValueRangeError,
+)
+from framework.arrays import Array
+
+Floats = npt.NDArray[np.float64]
+
+TINY_LR = 1e-300
+"""SGD refuses lr=0. A step of 1e-300 * grad leaves every weight of order 1 exactly as it was (and
+moves a zero bias by ~1e-300), so the model is frozen: its outputs during fit are those of predict."""
+
+
+class BatchRecorder(Layer):
+    """The identity, keeping a copy of every input it sees."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inputs: list[Array] = []
+
+    def forward(self, x: Array) -> Array:
+        self.inputs.append(x.copy())
+        return x
+
+    def backward(self, grad: Array) -> Array:
+        return grad
+
+
+class CountingSGD(SGD):
+    def __init__(self, lr: float) -> None:
+        super().__init__(lr)
+        self.steps = 0
+
+    def step(self, params: Sequence[Parameter]) -> None:
+        self.steps += 1
+        super().step(params)
+
+
+class BatchLosses(Callback):
+    """The loss of every batch, one list per epoch."""
+
+    def __init__(self) -> None:
+        self.losses: list[list[float]] = []
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        self.losses.append([])
+
+    def on_batch_end(self, batch: int, loss: float) -> None:
+        self.losses[-1].append(loss)
+
+
+class PoisonWeights(Callback):
+    """Set every weight to NaN after batch `batch` of epoch `epoch` (0-based), so that the next
+    batch's loss is not finite."""
+
+    def __init__(self, epoch: int, batch: int) -> None:
+        self.at, self.epoch = (epoch, batch), -1
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_batch_end(self, batch: int, loss: float) -> None:
+        if (self.epoch, batch) == self.at:
+            for p in self.model.parameters():
+                p.value[...] = np.nan
+
+
+def bce(a: Array, y: Array) -> float:
+    """Binary cross-entropy written out: -mean(y log a + (1 - y) log(1 - a))."""
+    return float(-np.mean(y * np.log(a) + (1 - y) * np.log(1 - a)))
+
+
+def pair_auc(y: Array, p: Array) -> float:
+    """AUC by counting (positive, negative) pairs ranked right, ties 1/2."""
+    pos, neg = p[y > 0.5], p[y <= 0.5]
+    wins = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(wins / (pos.size * neg.size))
+
+
+def data(m: int, features: int = 3, seed: int = 0) -> tuple[Floats, Floats]:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((m, features))
+    y = (x[:, :1] + 0.5 * rng.standard_normal((m, 1)) > 0).astype(np.float64)
+    return x, y
+
+
+def small_model(features: int = 3) -> Sequential:
+    return Sequential([Dense(features, 4, seed=0), ReLU(), Dense(4, 1, seed=1), Sigmoid()])
+
+
+def recorded_model(features: int = 3) -> tuple[Sequential, BatchRecorder]:
+    recorder = BatchRecorder()
+    return Sequential([recorder, Dense(features, 1, seed=0), Sigmoid()]), recorder
+
+
+def with_ids(m: int, seed: int = 0) -> tuple[Floats, Floats]:
+    """Data whose column 0 is the sample's index, so that a recorded batch says which samples it held."""
+    x, y = data(m, seed=seed)
+    x[:, 0] = np.arange(m)
+    return x, y
+
+
+# Batching
+
+
+@pytest.mark.parametrize(
+    ("m", "batch_size", "sizes"),
+    [(10, 4, [4, 4, 2]), (12, 4, [4, 4, 4]), (3, 5, [3]), (4, 1, [1, 1, 1, 1]), (7, 6, [6, 1])],
+)
+def test_fit_takes_one_step_per_batch_and_uses_the_last_partial_batch(m: int, batch_size: int, sizes: list[int]) -> None:
+    x, y = with_ids(m)
+    model, recorder = recorded_model()
+    optimizer = CountingSGD(lr=0.1)
+    model.compile(loss=BCELoss(), optimizer=optimizer)
+    model.fit(x, y, epochs=2, batch_size=batch_size, verbose=0, seed=0)
+    assert optimizer.steps == 2 * math.ceil(m / batch_size)
+    assert [b.shape[0] for b in recorder.inputs] == sizes * 2
+    for epoch in range(2):
+        batches = recorder.inputs[epoch * len(sizes) : (epoch + 1) * len(sizes)]
+        seen = np.concatenate(batches)[:, 0]
+        assert sorted(seen.tolist()) == list(range(m))  # every sample exactly once an epoch
+
+
+def test_shuffle_false_keeps_the_order_of_the_samples() -> None:
+    x, y = with_ids(10)
+    model, recorder = recorded_model()
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    model.fit(x, y, epochs=2, batch_size=4, shuffle=False, verbose=0)
+    order = np.concatenate(recorder.inputs)[:, 0]
+    assert order.tolist() == list(range(10)) * 2
+    assert np.array_equal(np.concatenate(recorder.inputs)[:10], x)
+
+
+def test_shuffling_draws_a_new_order_every_epoch() -> None:
+    x, y = with_ids(10)
+    model, recorder = recorded_model()
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    model.fit(x, y, epochs=2, batch_size=4, verbose=0, seed=0)
+    first, second = np.concatenate(recorder.inputs[:3])[:, 0], np.concatenate(recorder.inputs[3:])[:, 0]
+    assert sorted(first.tolist()) == sorted(second.tolist()) == list(range(10))
+    assert first.tolist() != list(range(10))
+    assert first.tolist() != second.tolist()
+
+
+def train_with_seed(seed: int) -> tuple[list[Array], list[float]]:
+    x, y = data(40)
+    model = small_model()
+    model.compile(loss=BCELoss(), optimizer=Adam(lr=0.05), metrics=["accuracy"])
+    history = model.fit(x, y, epochs=3, batch_size=8, verbose=0, seed=seed)
+    return model.get_weights(), history.history["loss"]
+
+
+def test_the_same_seed_gives_the_same_weights_bit_for_bit_and_another_seed_does_not() -> None:
+    weights, losses = train_with_seed(7)
+    again, losses_again = train_with_seed(7)
+    other, _ = train_with_seed(8)
+    assert all(np.array_equal(a, b) for a, b in zip(weights, again, strict=True))
+    assert losses == losses_again
+    assert not all(np.array_equal(a, b) for a, b in zip(weights, other, strict=True))
+
+
+# Validation
+
+
+def test_validation_split_is_stratified_and_held_out_of_training() -> None:
+    m = 40
+    x, _ = with_ids(m)
+    y = np.zeros((m, 1))
+    y[::5] = 1.0  # 8 positives, 32 negatives: 20%
+    model, recorder = recorded_model()
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=TINY_LR), metrics=["accuracy"])
+    history = model.fit(x, y, epochs=2, batch_size=64, validation_split=0.25, verbose=0, seed=0)
+    # Each epoch: one training batch of the 30 kept samples, then one forward of the 10 held out.
+    train_0, val_0, train_1, val_1 = recorder.inputs
+    assert (train_0.shape[0], val_0.shape[0]) == (30, 10)
+    train_ids, val_ids = train_0[:, 0].astype(int), val_0[:, 0].astype(int)
+    assert set(train_ids) | set(val_ids) == set(range(m)) and not set(train_ids) & set(val_ids)
+    assert y[val_ids].sum() == 2 and y[train_ids].sum() == 6  # 20% positives on both sides
+    assert set(train_1[:, 0].astype(int)) == set(train_ids) and np.array_equal(val_1, val_0)  # split once
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert history.history["val_loss"][0] == pytest.approx(bce(model.predict(x[val_ids]), y[val_ids]), rel=1e-12)
+
+
+def test_validation_data_gives_val_keys_with_one_value_per_epoch() -> None:
+    x, y = data(40)
+    x_val, y_val = data(12, seed=1)
+    model = small_model()
+    model.compile(loss=BCELoss(), optimizer=Adam(lr=0.05), metrics=["accuracy", "auc"])
+    history = model.fit(x, y, epochs=4, batch_size=8, validation_data=(x_val, y_val), verbose=0, seed=0)
+    assert set(history.history) == {"loss", "accuracy", "auc", "val_loss", "val_accuracy", "val_auc"}
+    assert all(len(values) == 4 for values in history.history.values())
+    assert history.epoch == [0, 1, 2, 3]
+    assert len(set(history.history["val_loss"])) == 4  # trained between epochs: four different values
+    final = model.evaluate(x_val, y_val, batch_size=8)
+    assert history.history["val_loss"][-1] == final["loss"]
+    assert history.history["val_auc"][-1] == final["auc"]
+
+
+def test_validation_data_of_mismatched_lengths_is_a_shape_error() -> None:
+    x, y = data(10)
+    model = small_model()
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    with pytest.raises(ShapeError, match=r"fit\(validation_data\): x has 4 samples but y has shape \(3, 1\)"):
+        model.fit(x, y, validation_data=(x[:4], y[:3]), verbose=0)
+
+
+@pytest.mark.parametrize("fraction", [0.0001, 1.0, 1.5])
+def test_a_validation_split_that_leaves_a_side_empty_is_refused(fraction: float) -> None:
+    x, y = data(10)
+    model = small_model()
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    with pytest.raises(ValueRangeError, match="validation_split"):
+        model.fit(x, y, validation_split=fraction, verbose=0)
+
+
+# The epoch's loss and metrics
+
+
+def test_the_epoch_loss_is_the_sample_weighted_mean_of_the_batch_losses() -> None:
+    x, y = data(10, seed=3)
+    model = small_model()
+    before = model.predict(x)
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=TINY_LR))
+    losses = BatchLosses()
+    history = model.fit(x, y, epochs=1, batch_size=4, shuffle=False, callbacks=[losses], verbose=0)
+    batches = [slice(0, 4), slice(4, 8), slice(8, 10)]
+    expected = [bce(before[b], y[b]) for b in batches]
+    assert losses.losses[0] == pytest.approx(expected, rel=1e-12)
+    weighted = (4 * expected[0] + 4 * expected[1] + 2 * expected[2]) / 10
+    assert history.history["loss"][0] == pytest.approx(weighted, rel=1e-12)
+    assert history.history["loss"][0] == pytest.approx(bce(before, y), rel=1e-12)
+    assert abs(weighted - np.mean(expected)) > 1e-3  # the plain mean of the batches would be caught
+
+
+def test_the_epoch_loss_weights_batches_by_size_while_the_model_trains() -> None:
+    x, y = data(10, seed=3)
+    model = small_model()
+    model.compile(loss=BCELoss(), optimizer=Adam(lr=0.1))
+    losses = BatchLosses()
+    history = model.fit(x, y, epochs=3, batch_size=4, callbacks=[losses], verbose=0, seed=0)
+    for epoch, batch_losses in enumerate(losses.losses):
+        assert history.history["loss"][epoch] == pytest.approx(np.dot([4, 4, 2], batch_losses) / 10, rel=1e-12)
+
+
+def test_metrics_are_computed_over_the_whole_epoch() -> None:
+    x, y = data(10, seed=3)
+    model = small_model()
+    p = model.predict(x)
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=TINY_LR), metrics=["accuracy", "auc"])
+    history = model.fit(x, y, epochs=1, batch_size=4, shuffle=False, verbose=0)
+    accuracy = float(np.mean((p > 0.5) == (y > 0.5)))
+    assert history.history["accuracy"][0] == pytest.approx(accuracy, rel=1e-15)
+    assert history.history["auc"][0] == pytest.approx(pair_auc(y, p), rel=1e-12)
+    batches = [slice(0, 4), slice(4, 8), slice(8, 10)]
+    batch_mean = np.mean([np.mean((p[b] > 0.5) == (y[b] > 0.5)) for b in batches])
+    assert abs(batch_mean - accuracy) > 1e-3  # an average of batch accuracies would be caught
+
+
+def test_evaluate_returns_the_loss_and_the_metrics_of_the_whole_set() -> None:
+    x, y = data(30, seed=4)
+    model = small_model()
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1), metrics=["accuracy", "auc"])
+    p = model.predict(x)
+    results = model.evaluate(x, y)
+    assert set(results) == {"loss", "accuracy", "auc"}
+    assert results["loss"] == pytest.approx(bce(p, y), rel=1e-12)
+    assert results["accuracy"] == pytest.approx(float(np.mean((p > 0.5) == (y > 0.5))), rel=1e-15)
+    assert results["auc"] == pytest.approx(pair_auc(y, p), rel=1e-12)
+    assert model.evaluate(x, y, batch_size=7)["loss"] == pytest.approx(results["loss"], rel=1e-12)
+
+
+# predict
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_predict_in_batches_equals_predict_at_once_bit_for_bit(dtype: type[np.floating]) -> None:
+    # Weights and inputs are multiples of 1/8 and 1/4: every sum in x @ W is exact, so the result
+    # cannot depend on which BLAS kernel a batch size picks, only on how predict stitches batches.
+    model = Sequential([Dense(5, 4, seed=0, dtype=dtype), ReLU(), Dense(4, 1, seed=1, dtype=dtype), Sigmoid()])
+    model.set_weights([(np.round(w * 8) / 8).astype(dtype) for w in model.get_weights()])
+    x = (np.random.default_rng(0).integers(-4, 5, (103, 5)) / 4).astype(dtype)
+    whole = model.predict(x)
+    assert whole.dtype == dtype and whole.shape == (103, 1)
+    assert len(np.unique(whole)) > 50
+    for batch_size in (1, 2, 7, 10, 102, 103, 500):
+        assert np.array_equal(model.predict(x, batch_size=batch_size), whole), batch_size
+
+
+def test_predict_in_batches_agrees_on_random_data() -> None:
+    # On arbitrary floats, OpenBLAS sums a one-row product (gemv) in another order than a
+    # many-row one (gemm): the last bit may differ, so this comparison has a tolerance.
+    x, _ = data(103, features=64)
+    model = Sequential([Dense(64, 4, seed=0), ReLU(), Dense(4, 1, seed=1), Sigmoid()])
+    whole = model.predict(x)
+    for batch_size in (1, 10, 64):
+        np.testing.assert_allclose(model.predict(x, batch_size=batch_size), whole, rtol=1e-13, atol=0)
+
+
+@pytest.mark.parametrize("batch_size", [0, -2])
+def test_predict_refuses_a_batch_size_below_one(batch_size: int) -> None:
+    x, _ = data(5)
+    model = small_model()
+    with pytest.raises(ValueRangeError, match="batch_size"):
+        model.predict(x, batch_size=batch_size)
+
+
+# Errors of bad calls and bad data
+
+
+def test_fit_and_evaluate_before_compile_are_call_order_errors() -> None:
+    x, y = data(10)
+    model = small_model()
+    with pytest.raises(CallOrderError, match=r"fit: call model.compile\(loss=..., optimizer=...\) first"):
+        model.fit(x, y, verbose=0)
+    with pytest.raises(CallOrderError, match=r"evaluate: call model.compile"):
+        model.evaluate(x, y)
+    assert model.predict(x).shape == (10, 1)  # predict needs no loss
+
+
+@pytest.mark.parametrize("label_dtype", [np.int64, np.int32, np.bool_])
+def test_integer_and_boolean_labels_train_exactly_as_float_labels(label_dtype: type[np.generic]) -> None:
+    x, y = data(20)
+    histories, weights = [], []
+    for labels in (y, y.astype(label_dtype)):
+        model = small_model()
+        model.compile(loss=BCELoss(), optimizer=Adam(lr=0.05), metrics=["accuracy"])
+        histories.append(model.fit(x, labels, epochs=2, batch_size=8, verbose=0, seed=0).history)
+        weights.append(model.get_weights())
+    assert histories[0] == histories[1]
+    assert all(np.array_equal(a, b) for a, b in zip(*weights, strict=True))
+
+
+def test_integer_inputs_are_converted_to_the_models_dtype() -> None:
+    ints = np.random.default_rng(0).integers(-3, 4, (12, 3))
+    x, y = cast(Array, ints), cast(Array, (ints[:, :1] > 0).astype(np.int64))  # fit's signature says floats
+    model = Sequential([Dense(3, 1, seed=0, dtype=np.float32), Sigmoid()])
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    history = model.fit(x, y, epochs=2, batch_size=4, verbose=0, seed=0)
+    assert len(history.history["loss"]) == 2
+    assert model.predict(x).dtype == np.float32
+    assert np.array_equal(model.predict(x), model.predict(ints.astype(np.float32)))
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("x_nan", r"fit: x has 1 NaN and 0 inf entries, the first at \(3, 1\)"),
+        ("x_inf", r"fit: x has 0 NaN and 1 inf entries, the first at \(3, 1\)"),
+        ("y_nan", r"fit: y has 1 NaN and 0 inf entries, the first at \(5, 0\)"),
+    ],
+)
+def test_non_finite_data_is_refused_before_training(bad: str, message: str) -> None:
+    x, y = data(10)
+    if bad == "x_nan":
+        x[3, 1] = np.nan
+    elif bad == "x_inf":
+        x[3, 1] = np.inf
+    else:
+        y[5, 0] = np.nan
+    model = small_model()
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    before = model.get_weights()
+    with pytest.raises(NonFiniteError, match=message):
+        model.fit(x, y, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+
+
+def test_mismatched_sample_counts_are_a_shape_error() -> None:
+    x, y = data(10)
+    model = small_model()
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    with pytest.raises(ShapeError, match=r"fit: x has 10 samples but y has shape \(9, 1\)"):
+        model.fit(x, y[:9], verbose=0)
+    with pytest.raises(ShapeError, match=r"evaluate: x has 10 samples but y has shape \(11, 1\)"):
+        model.evaluate(x, np.vstack([y, y[:1]]))
+
+
+@pytest.mark.parametrize(("epochs", "batch_size"), [(0, 4), (2, 0)])
+def test_epochs_and_batch_size_below_one_are_refused(epochs: int, batch_size: int) -> None:
+    x, y = data(10)
+    model = small_model()
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    with pytest.raises(ValueRangeError, match=f"got {epochs} and {batch_size}"):
+        model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0)
+
+
+# Divergence
+
+
+def test_a_diverging_run_raises_naming_the_epoch_and_the_batch() -> None:
+    x, y = data(40)
+    model = small_model()
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    with pytest.raises(NonFiniteError, match=r"training diverged at epoch 2, batch 3: .*TerminateOnNaN"):
+        model.fit(x, y, epochs=5, batch_size=8, callbacks=[PoisonWeights(epoch=1, batch=1)], verbose=0, seed=0)
+
+
+def test_a_model_with_nan_weights_fails_on_the_first_batch() -> None:
+    x, y = data(10)
+    model = small_model()
+    model.set_weights([np.full_like(w, np.nan) for w in model.get_weights()])
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    with pytest.raises(NonFiniteError, match=r"diverged at epoch 1, batch 1"):
+        model.fit(x, y, epochs=3, batch_size=4, verbose=0)
+
+
+def test_terminate_on_nan_stops_training_and_names_the_epoch_and_the_batch() -> None:
+    x, y = data(40)
+    model = small_model()
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1), metrics=["accuracy"])
+    stream = io.StringIO()
+    stopper, losses = TerminateOnNaN(stream=stream), BatchLosses()
+    history = model.fit(x, y, epochs=5, batch_size=8, callbacks=[PoisonWeights(epoch=1, batch=1), losses, stopper],
+                        verbose=0, seed=0)
+    expected = "TerminateOnNaN: loss is nan at epoch 2, batch 3: training stopped"
+    assert stopper.message == expected
+    assert stream.getvalue() == expected + "\n"
+    assert history.epoch == [0, 1]
+    assert [len(epoch) for epoch in losses.losses] == [5, 3]
+    assert math.isnan(losses.losses[1][2])
+    # The stopped epoch's loss is the mean over the two batches that were finite.
+    assert history.history["loss"][1] == pytest.approx(np.mean(losses.losses[1][:2]), rel=1e-12)
+
+
+def test_terminate_on_nan_writes_to_stderr_by_default(capsys: pytest.CaptureFixture[str]) -> None:
+    x, y = data(10)
+    model = small_model()
+    model.set_weights([np.full_like(w, np.nan) for w in model.get_weights()])
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    history = model.fit(x, y, epochs=3, batch_size=4, callbacks=[TerminateOnNaN()], verbose=0)
+    assert capsys.readouterr().err == "TerminateOnNaN: loss is nan at epoch 1, batch 1: training stopped\n"
+    assert history.epoch == [0]
+    assert math.isnan(history.history["loss"][0])  # no batch was finite
+
+
+def test_terminate_on_nan_stops_training_with_validation_data() -> None:
+    x, y = data(40)
+    model = small_model()
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    stopper = TerminateOnNaN(stream=io.StringIO())
+    history = model.fit(x, y, epochs=5, batch_size=8, validation_data=(x[:8], y[:8]),
+                        callbacks=[PoisonWeights(epoch=1, batch=1), stopper], verbose=0, seed=0)
+    assert stopper.message == "TerminateOnNaN: loss is nan at epoch 2, batch 3: training stopped"
+    assert history.epoch == [0, 1]
+
+
+# Weights
+
+
+def test_get_weights_returns_copies_and_set_weights_checks_count_and_shapes() -> None:
+    model = small_model()
+    weights = model.get_weights()
+    assert [w.shape for w in weights] == [(3, 4), (4,), (4, 1), (1,)]
+    weights[0][...] = 5.0
+    assert not np.any(model.get_weights()[0] == 5.0)
+    model.set_weights(weights)
+    assert np.all(model.get_weights()[0] == 5.0)
+    with pytest.raises(ShapeError, match="the model has 4 parameters, got 3 arrays"):
+        model.set_weights(weights[:3])
+    with pytest.raises(ShapeError, match=r"2.W has shape \(4, 1\), got \(1, 4\)"):
+        model.set_weights([weights[0], weights[1], weights[2].T, weights[3]])
+
+
+def test_nan_weights_in_a_hidden_layer_are_reported() -> None:
+    x, y = data(10)
+    model = small_model()
+    model.set_weights([np.full_like(w, np.nan) if i == 0 else w for i, w in enumerate(model.get_weights())])
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    with pytest.raises(NonFiniteError, match=r"diverged at epoch 1, batch 1"):
+        model.fit(x, y, epochs=3, batch_size=4, verbose=0)
