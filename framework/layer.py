@@ -1,20 +1,66 @@
-"""`Layer`: the base class of every layer. A layer owns its parameters, its forward, its backward
-and the cache that passes from one to the other."""
+"""`Layer` (one input) and `Merge` (several inputs): the base classes of every layer. A layer owns
+its parameters, its forward, its backward and the cache that passes from one to the other."""
 
-from typing import TypeAlias, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
 import numpy as np
 
 from framework.arrays import Array, Mask, Shape
 from framework.errors import CallOrderError, DTypeError, ShapeError
-from framework.parameter import Parameter
+from framework.parameter import Buffer, Parameter
+
+if TYPE_CHECKING:
+    from framework.graph.node import Node
 
 T = TypeVar("T")
 Config: TypeAlias = dict[str, "int | float | str | bool | None | list[Config] | Config"]
 """JSON-ready constructor arguments, as `get_config` returns them."""
 
 
-class Layer:
+class Module:
+    """What every layer has, one input or several: parameters (and buffers) found among its
+    attributes, a config that rebuilds it, a training flag, and the checks its methods share."""
+
+    training: bool = True
+    """True while `fit` trains (Dropout drops, BatchNorm uses batch statistics), False otherwise."""
+
+    def branch(self) -> Mask | None:
+        """The discrete choices of the last forward (ReLU's mask), so that the gradient checker can
+        see a finite-difference step cross a kink. None for a smooth layer."""
+        return None
+
+    def get_config(self) -> Config:
+        """The keyword arguments that rebuild this layer (its weights aside); override when the
+        constructor takes any, so that `save` and `load_model` can rebuild it."""
+        return {}
+
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        return [(name, value) for name, value in vars(self).items() if isinstance(value, Parameter)]
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self) -> list[tuple[str, Buffer]]:
+        return [(name, value) for name, value in vars(self).items() if isinstance(value, Buffer)]
+
+    def cached(self, value: T | None) -> T:
+        """`value`, or a clear error when backward comes before forward (or twice after one forward)."""
+        if value is None:
+            raise CallOrderError(
+                f"{self!r}: backward() called without a forward() before it; each backward needs its own forward"
+            )
+        return value
+
+    def check_grad(self, grad: Array, expected: Shape) -> None:
+        if grad.shape != expected:
+            raise ShapeError(f"{self!r}.backward expected a gradient of shape {expected}, got {grad.shape}")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Layer(Module):
     """Subclass and override `forward(x)` and `backward(grad)`.
 
     `forward` keeps in `self` what `backward` needs; `backward(grad)` takes dL/d(output), sets the
@@ -49,33 +95,18 @@ class Layer:
         Override where skipping dL/dx saves work (it does for `Dense` on wide inputs)."""
         self.backward(grad)
 
+    def build(self, input_shape: Shape) -> None:
+        """Create the weights once the input shape is known (`Dense(units)`); nothing by default."""
+
     def output_shape(self, input_shape: Shape) -> Shape:
         """The output shape for an input of `input_shape` (batch first); shape-preserving by default."""
         return input_shape
 
-    def branch(self) -> Mask | None:
-        """The discrete choices of the last forward (ReLU's mask), so that the gradient checker can
-        see a finite-difference step cross a kink. None for a smooth layer."""
-        return None
+    def __call__(self, node: "Node") -> "Node":
+        """Call the layer on a symbolic node while building a graph `Model`."""
+        from framework.graph.node import call
 
-    def get_config(self) -> Config:
-        """The keyword arguments that rebuild this layer (its weights aside); override when the
-        constructor takes any, so that `save` and `load_model` can rebuild it."""
-        return {}
-
-    def named_parameters(self) -> list[tuple[str, Parameter]]:
-        return [(name, value) for name, value in vars(self).items() if isinstance(value, Parameter)]
-
-    def parameters(self) -> list[Parameter]:
-        return [p for _, p in self.named_parameters()]
-
-    def cached(self, value: T | None) -> T:
-        """`value`, or a clear error when backward comes before forward (or twice after one forward)."""
-        if value is None:
-            raise CallOrderError(
-                f"{self!r}: backward() called without a forward() before it; each backward needs its own forward"
-            )
-        return value
+        return call(self, [node])
 
     def check_input(self, x: Array, features: int, like: Array) -> None:
         """O(1) checks of a (batch, features) input against the layer's parameters `like`."""
@@ -94,10 +125,22 @@ class Layer:
                 f"x.astype(np.{like.dtype}), or build the model with dtype=np.{x.dtype}"
             )
 
-    def check_grad(self, grad: Array, expected: Shape) -> None:
-        if grad.shape != expected:
-            raise ShapeError(f"{self!r}.backward expected a gradient of shape {expected}, got {grad.shape}")
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+class Merge(Module):
+    """A layer of several inputs (`Add`, `Concatenate`, `Multiply`): `forward(xs)` takes a list of
+    arrays, `backward(grad)` returns one gradient per input."""
 
+    def forward(self, xs: Sequence[Array]) -> Array:
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(xs)")
+
+    def backward(self, grad: Array) -> list[Array]:
+        raise NotImplementedError(f"{type(self).__name__} must implement backward(grad)")
+
+    def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
+        raise NotImplementedError(f"{type(self).__name__} must implement output_shape(input_shapes)")
+
+    def __call__(self, nodes: "Sequence[Node]") -> "Node":
+        """Call the layer on symbolic nodes while building a graph `Model`."""
+        from framework.graph.node import call
+
+        return call(self, list(nodes))

@@ -37,3 +37,12 @@ class Parameter:
     @property
     def size(self) -> int:
         return self.value.size
+
+
+@attrs.define(eq=False)
+class Buffer:
+    """A tensor a layer keeps but does not train (BatchNorm's running statistics): saved with the
+    model, restored by the gradient checker, never touched by an optimizer."""
+
+    value: Array
+    name: str = ""

@@ -3,11 +3,11 @@
 from typing import TypeVar
 
 from framework.errors import FrameworkError
-from framework.layer import Layer
+from framework.layer import Module
 
-L = TypeVar("L", bound=type[Layer])
+L = TypeVar("L", bound=type[Module])
 
-_LAYERS: dict[str, type[Layer]] = {}
+_LAYERS: dict[str, type[Module]] = {}
 
 
 class UnknownLayerError(FrameworkError, ValueError):
@@ -26,7 +26,7 @@ def register_layer(cls: L) -> L:
     return cls
 
 
-def layer_class(name: str) -> type[Layer]:
+def layer_class(name: str) -> type[Module]:
     try:
         return _LAYERS[name]
     except KeyError:

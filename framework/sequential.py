@@ -55,9 +55,12 @@ class Sequential(Trainer):
             name, kwargs = item["class"], item["config"]
             assert isinstance(name, str) and isinstance(kwargs, dict)
             try:
-                built.append(layer_class(name)(**kwargs))
+                layer = layer_class(name)(**kwargs)
             except TypeError as e:
                 raise FormatError(f"Sequential config: layer {i} {name} cannot be built from {kwargs}: {e}") from e
+            if not isinstance(layer, Layer):
+                raise FormatError(f"Sequential config: layer {i} {name} takes several inputs; it needs a graph Model")
+            built.append(layer)
         return cls(built)
 
     def forward(self, x: Array) -> Array:

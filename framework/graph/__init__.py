@@ -1,0 +1,1 @@
+"""Graph models: layers called on symbolic nodes, as in Keras' functional API."""

@@ -1,0 +1,54 @@
+"""`Node`: a symbolic tensor in a graph under construction, and `Input`, where a graph starts."""
+
+from collections.abc import Sequence
+
+import attrs
+
+from framework.arrays import Shape
+from framework.errors import FrameworkError, ShapeError
+from framework.layer import Layer, Merge, Module
+
+
+@attrs.frozen(eq=False)
+class Node:
+    """The output of `Input(...)` or of a layer called on nodes. `shape` has None for the batch."""
+
+    shape: tuple[int | None, ...]
+    module: Module | None
+    parents: tuple["Node", ...]
+    name: str
+
+    def __repr__(self) -> str:
+        return f"{self.name} {self.shape}"
+
+
+def Input(features: int | Sequence[int], *, name: str = "input") -> Node:
+    """Where a graph starts: `Input(64)` stands for a batch of 64-feature rows, shape (None, 64)."""
+    dims = (features,) if isinstance(features, int) else tuple(features)
+    if not dims or any(not isinstance(d, int) or d < 1 for d in dims):
+        raise ShapeError(f"Input needs positive feature sizes, got {features!r}")
+    return Node((None, *dims), None, (), name)
+
+
+def call(module: Module, parents: list[Node]) -> Node:
+    """The node that `module` called on `parents` produces; its shape is inferred (building the
+    module's weights if it waited for the input shape), and a mismatch fails here, naming nodes."""
+    for parent in parents:
+        if not isinstance(parent, Node):
+            raise TypeError(f"{module!r} was called on a {type(parent).__name__}: call layers on Input(...) nodes "
+                            "to build a graph, or use layer.forward(array) on data")
+    shapes: list[Shape] = [(1, *(int(d or 1) for d in p.shape[1:])) for p in parents]
+    try:
+        if isinstance(module, Merge):
+            out = module.output_shape(shapes)
+        elif isinstance(module, Layer):
+            if len(parents) != 1:
+                raise ShapeError(f"takes one input, got {len(parents)}: use a merge layer (Add, Concatenate)")
+            module.build(shapes[0])
+            out = module.output_shape(shapes[0])
+        else:
+            raise TypeError(f"{type(module).__name__} is neither a Layer nor a Merge")
+    except FrameworkError as e:
+        given = ", ".join(repr(p) for p in parents)
+        raise ShapeError(f"{module!r} cannot be called on {given}: {e}") from e
+    return Node((None, *out[1:]), module, tuple(parents), f"{module!r}")
