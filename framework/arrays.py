@@ -3,12 +3,15 @@
 `Array` admits float32 and float64 (training) and complex128 (the complex-step check).
 """
 
+from collections.abc import Sequence
 from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
 Array: TypeAlias = npt.NDArray[np.inexact[Any]]
+Inputs: TypeAlias = Array | Sequence[Array]
+"""What a model takes: one array, or one array per input of a graph `Model`."""
 Mask: TypeAlias = npt.NDArray[np.bool_]
 Shape: TypeAlias = tuple[int, ...]
 Scalar: TypeAlias = float | complex

@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from framework.graph.node import Node
 
 T = TypeVar("T")
-Config: TypeAlias = dict[str, "int | float | str | bool | None | list[Config] | Config"]
+JSON: TypeAlias = "int | float | str | bool | None | list[JSON] | dict[str, JSON]"
+Config: TypeAlias = dict[str, JSON]
 """JSON-ready constructor arguments, as `get_config` returns them."""
 
 
@@ -24,6 +25,8 @@ class Module:
 
     training: bool = True
     """True while `fit` trains (Dropout drops, BatchNorm uses batch statistics), False otherwise."""
+    replay: bool = False
+    """Set by the gradient checker: a random layer (Dropout) reuses its last draw instead of a new one."""
 
     def branch(self) -> Mask | None:
         """The discrete choices of the last forward (ReLU's mask), so that the gradient checker can

@@ -3,7 +3,7 @@
 import attrs
 
 from framework.arrays import Array
-from framework.layer import Layer
+from framework.layer import Module
 
 
 @attrs.frozen
@@ -11,5 +11,6 @@ class LayerCall:
     """One call of a layer in a model's forward: its qualified name, the layer and the input it got."""
 
     name: str
-    layer: Layer
-    x: Array
+    layer: Module
+    x: Array | tuple[Array, ...]
+    """The input, or the inputs of a `Merge` layer."""

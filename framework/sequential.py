@@ -5,7 +5,7 @@ from typing import Literal, overload
 
 import numpy as np
 
-from framework.arrays import Array, Shape
+from framework.arrays import Array, Inputs, Shape
 from framework.errors import FormatError, FrameworkError, ShapeError
 from framework.layer import Config, Layer
 from framework.layer_call import LayerCall
@@ -24,7 +24,7 @@ class Sequential(Trainer):
     """
 
     def __init__(self, layers: Iterable[Layer]) -> None:
-        self.layers = list(layers)
+        self.layers: list[Layer] = list(layers)
         if not self.layers:
             raise ShapeError("Sequential needs at least one layer")
         for i, layer in enumerate(self.layers):
@@ -63,10 +63,13 @@ class Sequential(Trainer):
             built.append(layer)
         return cls(built)
 
-    def forward(self, x: Array) -> Array:
+    def forward(self, x: Inputs) -> Array:
+        if not isinstance(x, np.ndarray):
+            raise ShapeError(f"Sequential takes one input array, got a {type(x).__name__}: use a graph Model for several")
+        h = x
         for layer in self.layers:
-            x = layer.forward(x)
-        return x
+            h = layer.forward(h)
+        return h
 
     @overload
     def backward(self, grad: Array, *, input_grad: Literal[False] = False) -> None: ...
@@ -94,13 +97,18 @@ class Sequential(Trainer):
     def parameters(self) -> list[Parameter]:
         return [p for _, p in self.named_parameters()]
 
-    def trace(self, x: Array) -> list[LayerCall]:
+    def trace(self, x: Inputs) -> list[LayerCall]:
         """Run forward, recording each layer's input (the gradient checker checks each layer on it)."""
-        calls = []
+        if not isinstance(x, np.ndarray):
+            raise ShapeError(f"Sequential takes one input array, got a {type(x).__name__}")
+        calls, h = [], x
         for i, layer in enumerate(self.layers):
-            calls.append(LayerCall(str(i), layer, x))
-            x = layer.forward(x)
+            calls.append(LayerCall(str(i), layer, h))
+            h = layer.forward(h)
         return calls
+
+    def build(self, xs: tuple[Array, ...]) -> None:
+        self.output_shapes((None, *xs[0].shape[1:]))
 
     def output_shapes(self, input_shape: tuple[int | None, ...]) -> list[tuple[int | None, ...]]:
         """The output shape of each layer for an input of `input_shape` (None for the batch)."""
@@ -108,7 +116,9 @@ class Sequential(Trainer):
         shape = input_shape
         for i, layer in enumerate(self.layers):
             try:
-                out: Shape = layer.output_shape(tuple(1 if d is None else d for d in shape))
+                concrete: Shape = tuple(1 if d is None else d for d in shape)
+                layer.build(concrete)
+                out = layer.output_shape(concrete)
             except FrameworkError as e:
                 before = f"layer {i - 1} {self.layers[i - 1]!r}" if i else "the input"
                 raise ShapeError(f"Sequential: layer {i} {layer!r} does not fit after {before}: {e}") from e

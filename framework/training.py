@@ -9,8 +9,8 @@ from typing import Literal, overload
 
 import numpy as np
 
-from framework.arrays import Array
-from framework.layer import Config
+from framework.arrays import Array, Inputs
+from framework.layer import Config, Module
 from framework.layer_call import LayerCall
 from framework.callbacks import Callback, History, ProgressBar
 from framework.errors import CallOrderError, DTypeError, NonFiniteError, ShapeError, ValueRangeError, describe_nonfinite
@@ -38,10 +38,12 @@ class Trainer(ABC):
     optimizer: Optimizer | None = None
     metrics: dict[str, Metric] = {}
     stop_training: bool = False
+    layers: Sequence[Module]
+    """Every layer, once each (a shared layer appears once)."""
 
     # What a container provides.
     @abstractmethod
-    def forward(self, x: Array) -> Array: ...
+    def forward(self, x: Inputs) -> Array: ...
 
     @overload
     def backward(self, grad: Array, *, input_grad: Literal[False] = False) -> None: ...
@@ -60,10 +62,11 @@ class Trainer(ABC):
     def named_parameters(self) -> list[tuple[str, Parameter]]: ...
 
     @abstractmethod
-    def trace(self, x: Array) -> list[LayerCall]: ...
+    def trace(self, x: Inputs) -> list[LayerCall]: ...
 
     @abstractmethod
     def get_config(self) -> Config: ...
+
 
     def compile(self, *, loss: Loss, optimizer: Optimizer, metrics: Sequence[str] = ()) -> None:
         """Choose the loss, the optimizer and the metrics (names from `framework.metrics.METRICS`)."""
@@ -76,12 +79,12 @@ class Trainer(ABC):
 
     def fit(
         self,
-        x: Array,
+        x: Inputs,
         y: Array,
         *,
         epochs: int = 1,
         batch_size: int = 32,
-        validation_data: tuple[Array, Array] | None = None,
+        validation_data: tuple[Inputs, Array] | None = None,
         validation_split: float = 0.0,
         shuffle: bool = True,
         callbacks: Sequence[Callback] = (),
@@ -96,15 +99,17 @@ class Trainer(ABC):
         not a terminal), 2 one line per epoch. Returns the `History`.
         """
         loss, optimizer = self._compiled("fit")
-        x, y = self._data(x, y, "fit")
+        xs, y = self._data(x, y, "fit")
         if epochs < 1 or batch_size < 1:
             raise ValueRangeError(f"fit: epochs and batch_size must be at least 1, got {epochs} and {batch_size}")
         rng = np.random.default_rng(seed)
-        if validation_data is None and validation_split:
-            x, y, validation_data = _stratified_split(x, y, validation_split, rng)
+        validation: tuple[tuple[Array, ...], Array] | None = None
         if validation_data is not None:
-            validation_data = self._data(*validation_data, "fit(validation_data)")
-        m = x.shape[0]
+            validation = self._data(*validation_data, "fit(validation_data)")
+        elif validation_split:
+            xs, y, validation = _stratified_split(xs, y, validation_split, rng)
+        m = y.shape[0]
+        self.build(xs)
         batches = math.ceil(m / batch_size)
         history = History()
         hooks: list[Callback] = [history, *callbacks]
@@ -115,16 +120,16 @@ class Trainer(ABC):
             hook.on_train_begin()
         params = self.parameters()
         self.stop_training = False
-        predictions = np.empty_like(y, dtype=x.dtype) if self.metrics else None
+        predictions: Array | None = None
         for epoch in range(epochs):
             optimizer.epoch = epoch
             for hook in hooks:
                 hook.on_epoch_begin(epoch)
             order = rng.permutation(m) if shuffle else None
-            xs, ys = (x[order], y[order]) if order is not None else (x, y)
+            xs_epoch, ys = (tuple(a[order] for a in xs), y[order]) if order is not None else (xs, y)
             total, seen = 0.0, 0
             for batch, start in enumerate(range(0, m, batch_size)):
-                xb, yb = xs[start : start + batch_size], ys[start : start + batch_size]
+                xb, yb = _feed(tuple(a[start : start + batch_size] for a in xs_epoch)), ys[start : start + batch_size]
                 out = self.forward(xb)
                 diverged: NonFiniteError | None = None
                 try:
@@ -134,10 +139,12 @@ class Trainer(ABC):
                 else:
                     self.backward(loss.backward())
                     optimizer.step(params)
-                    total += cost * xb.shape[0]
-                    if predictions is not None:
-                        predictions[seen : seen + xb.shape[0]] = out
-                    seen += xb.shape[0]
+                    total += cost * yb.shape[0]
+                    if self.metrics:
+                        if predictions is None:
+                            predictions = np.empty((m, *out.shape[1:]), dtype=out.dtype)
+                        predictions[seen : seen + yb.shape[0]] = out
+                    seen += yb.shape[0]
                 for hook in hooks:
                     hook.on_batch_end(batch, cost)
                 if diverged is not None and not self.stop_training:
@@ -150,8 +157,8 @@ class Trainer(ABC):
             logs = {"loss": total / seen if seen else math.nan}
             if predictions is not None and seen:
                 logs |= {name: metric(ys[:seen], predictions[:seen]) for name, metric in self.metrics.items()}
-            if validation_data is not None and diverged is None:
-                logs |= {f"val_{k}": v for k, v in self.evaluate(*validation_data, batch_size=batch_size).items()}
+            if validation is not None and diverged is None:
+                logs |= {f"val_{k}": v for k, v in self._evaluate(*validation, batch_size).items()}
             for hook in hooks:
                 hook.on_epoch_end(epoch, logs)
             if self.stop_training:
@@ -160,27 +167,48 @@ class Trainer(ABC):
             hook.on_train_end()
         return history
 
-    def evaluate(self, x: Array, y: Array, *, batch_size: int | None = None) -> dict[str, float]:
-        """The loss (mean over all samples) and the compiled metrics on (x, y)."""
+    def evaluate(self, x: Inputs, y: Array, *, batch_size: int | None = None) -> dict[str, float]:
+        """The loss (mean over all samples) and the compiled metrics on (x, y), in eval mode."""
+        self._compiled("evaluate")
+        return self._evaluate(*self._data(x, y, "evaluate"), batch_size)
+
+    def predict(self, x: Inputs, *, batch_size: int | None = None) -> Array:
+        """The model's output for x in eval mode, `batch_size` samples at a time (all at once by default)."""
+        return self._predict(self._inputs(x, "predict"), batch_size)
+
+    def _evaluate(self, xs: tuple[Array, ...], y: Array, batch_size: int | None) -> dict[str, float]:
         loss, _ = self._compiled("evaluate")
-        x, y = self._data(x, y, "evaluate")
-        y_pred = self.predict(x, batch_size=batch_size)
+        y_pred = self._predict(xs, batch_size)
         results = {"loss": float(loss.forward(y_pred, y).real)}
         return results | {name: metric(y, y_pred) for name, metric in self.metrics.items()}
 
-    def predict(self, x: Array, *, batch_size: int | None = None) -> Array:
-        """The model's output for x, computed `batch_size` samples at a time (all at once by default)."""
-        x = self._inputs(x, "predict")
+    def _predict(self, xs: tuple[Array, ...], batch_size: int | None) -> Array:
         if batch_size is not None and batch_size < 1:
             raise ValueRangeError(f"predict: batch_size must be at least 1, got {batch_size}")
-        if batch_size is None or batch_size >= x.shape[0]:
-            return self.forward(x)
-        first = self.forward(x[:batch_size])
-        out = np.empty((x.shape[0], *first.shape[1:]), dtype=first.dtype)
-        out[:batch_size] = first
-        for start in range(batch_size, x.shape[0], batch_size):
-            out[start : start + batch_size] = self.forward(x[start : start + batch_size])
-        return out
+        m = xs[0].shape[0]
+        self.set_training(False)
+        try:
+            if batch_size is None or batch_size >= m:
+                return self.forward(_feed(xs))
+            first = self.forward(_feed(tuple(a[:batch_size] for a in xs)))
+            out = np.empty((m, *first.shape[1:]), dtype=first.dtype)
+            out[:batch_size] = first
+            for start in range(batch_size, m, batch_size):
+                out[start : start + batch_size] = self.forward(_feed(tuple(a[start : start + batch_size] for a in xs)))
+            return out
+        finally:
+            self.set_training(True)
+
+    def set_training(self, training: bool) -> None:
+        """Switch every layer between training (Dropout drops, BatchNorm uses batch statistics) and eval."""
+        for module in self.layers:
+            module.training = training
+            if isinstance(module, Trainer):
+                module.set_training(training)
+
+    @abstractmethod
+    def build(self, xs: tuple[Array, ...]) -> None:
+        """Create the weights of layers that wait for their input shape (`Dense(units)`)."""
 
     def get_weights(self) -> list[Array]:
         """Copies of every parameter's value, in `parameters()` order."""
@@ -206,42 +234,51 @@ class Trainer(ABC):
             raise CallOrderError(f"{caller}: call model.compile(loss=..., optimizer=...) first")
         return self.loss, self.optimizer
 
-    def _inputs(self, x: Array, caller: str) -> Array:
-        """x as a float array of the model's dtype (ints and bools converted, objects refused),
-        scanned once for NaN/inf."""
-        x = np.asarray(x)
-        dtype = self.parameters()[0].value.dtype if self.parameters() else np.dtype(np.float64)
-        if x.dtype.kind in "biu":
-            x = x.astype(dtype)
-        elif x.dtype.kind != "f":
-            raise DTypeError(f"{caller}: x must hold numbers, got dtype {x.dtype}")
-        if x.ndim != 2:
-            raise ShapeError(f"{caller}: x must be (batch, features), got shape {x.shape}")
-        if x.shape[0] == 0:
-            raise ShapeError(f"{caller}: x is empty, shape {x.shape}")
-        problem = describe_nonfinite("x", x)
-        if problem:
-            raise NonFiniteError(f"{caller}: {problem}")
-        return x
+    def _inputs(self, x: Inputs, caller: str) -> tuple[Array, ...]:
+        """Each input as a float array of the model's dtype (ints and bools converted, objects
+        refused), batch first, all with the same number of samples, scanned once for NaN/inf."""
+        arrays = [x] if isinstance(x, np.ndarray) else list(x)
+        params = self.parameters()
+        dtype = params[0].value.dtype if params else np.dtype(np.float64)
+        checked = []
+        for i, a in enumerate(arrays):
+            what = "x" if len(arrays) == 1 else f"x[{i}]"
+            a = np.asarray(a)
+            if a.dtype.kind in "biu":
+                a = a.astype(dtype)
+            elif a.dtype.kind != "f":
+                raise DTypeError(f"{caller}: {what} must hold numbers, got dtype {a.dtype}")
+            if a.ndim < 2:
+                raise ShapeError(f"{caller}: {what} must be (batch, features), got shape {a.shape}")
+            if a.shape[0] == 0 or a.shape[0] != np.shape(arrays[0])[0]:
+                raise ShapeError(f"{caller}: {what} has shape {a.shape}: an empty batch, or another sample count")
+            problem = describe_nonfinite(what, a)
+            if problem:
+                raise NonFiniteError(f"{caller}: {problem}")
+            checked.append(a)
+        return tuple(checked)
 
-    def _data(self, x: Array, y: Array, caller: str) -> tuple[Array, Array]:
-        x = self._inputs(x, caller)
+    def _data(self, x: Inputs, y: Array, caller: str) -> tuple[tuple[Array, ...], Array]:
+        xs = self._inputs(x, caller)
         y = np.asarray(y)
-        if y.dtype.kind in "biu":
-            y = y.astype(x.dtype)
-        elif y.dtype.kind != "f":
+        if y.dtype.kind not in "biuf":
             raise DTypeError(f"{caller}: y must hold numbers, got dtype {y.dtype}")
-        if y.ndim == 0 or y.shape[0] != x.shape[0]:
-            raise ShapeError(f"{caller}: x has {x.shape[0]} samples but y has shape {y.shape}")
+        if y.ndim == 0 or y.shape[0] != xs[0].shape[0]:
+            raise ShapeError(f"{caller}: x has {xs[0].shape[0]} samples but y has shape {y.shape}")
         problem = describe_nonfinite("y", y)
         if problem:
             raise NonFiniteError(f"{caller}: {problem}")
-        return x, y
+        return xs, y
+
+
+def _feed(xs: tuple[Array, ...]) -> Inputs:
+    """What the model's forward takes: the array, or the list of arrays of a several-input model."""
+    return xs[0] if len(xs) == 1 else list(xs)
 
 
 def _stratified_split(
-    x: Array, y: Array, fraction: float, rng: np.random.Generator
-) -> tuple[Array, Array, tuple[Array, Array]]:
+    xs: tuple[Array, ...], y: Array, fraction: float, rng: np.random.Generator
+) -> tuple[tuple[Array, ...], Array, tuple[tuple[Array, ...], Array]]:
     """Hold out `fraction` of the samples of each label value for validation."""
     if not 0 < fraction < 1:
         raise ValueRangeError(f"fit: validation_split must lie in (0, 1), got {fraction}")
@@ -254,4 +291,4 @@ def _stratified_split(
         held[members[: round(fraction * len(members))]] = True
     if held.all() or not held.any():
         raise ValueRangeError(f"fit: validation_split={fraction} leaves no sample on one side")
-    return x[~held], y[~held], (x[held], y[held])
+    return tuple(a[~held] for a in xs), y[~held], (tuple(a[held] for a in xs), y[held])

@@ -3,15 +3,15 @@
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Literal, Protocol, overload
+from typing import Literal, Protocol, cast, overload
 
 import attrs
 import numpy as np
 
-from framework.arrays import Array, Mask, Scalar
+from framework.arrays import Array, Inputs, Mask, Scalar
 from framework.gradcheck.numeric import Derivatives, Differentiator, Method, Mode, NotComplexSafe, Probes
 from framework.gradcheck.report import GradCheckReport, GradCheckRow, compare
-from framework.layer import Layer
+from framework.layer import Layer, Merge, Module
 from framework.losses import Loss
 from framework.parameter import Parameter
 from framework.layer_call import LayerCall
@@ -22,9 +22,9 @@ PART_INPUT_ENTRIES = 4096
 
 
 class Checkable(Protocol):
-    """What the checker needs of a model: `Sequential` has it, and so can any container of layers."""
+    """What the checker needs of a model: `Sequential` and `Model` have it."""
 
-    def forward(self, x: Array) -> Array: ...
+    def forward(self, x: Inputs) -> Array: ...
 
     @overload
     def backward(self, grad: Array, *, input_grad: Literal[False] = False) -> None: ...
@@ -35,7 +35,7 @@ class Checkable(Protocol):
 
     def named_parameters(self) -> list[tuple[str, Parameter]]: ...
 
-    def trace(self, x: Array) -> list[LayerCall]: ...
+    def trace(self, x: Inputs) -> list[LayerCall]: ...
 
 
 def default_threshold(method: Method, dtype: np.dtype[np.inexact]) -> float:
@@ -76,28 +76,32 @@ def check_gradients(
     """
     named = model.named_parameters()
     params = [p for _, p in named]
-    dtype = _common_dtype(params, x)
+    xs = [x] if isinstance(x, np.ndarray) else list(x)
+    dtype = _common_dtype(params, xs)
     threshold = default_threshold(method, dtype) if threshold is None else threshold
     rng = np.random.default_rng(seed)
-    with _grads_kept(params):
-        calls = model.trace(x)
+    calls = model.trace(x)
+    modules = list(dict.fromkeys(call.layer for call in calls))
+    with _state_kept(modules):
         y_pred = model.forward(x)
         loss.forward(y_pred, y)
         model.backward(loss.backward())
         analytic = [p.grad.copy() for p in params]
-        layers = list(dict.fromkeys(call.layer for call in calls))
-        x_work = _work_copy(x, "central" if method == "complex" else method)
+        x_work: Inputs = [_work_copy(a, "central" if method == "complex" else method) for a in xs]
+        if isinstance(x, np.ndarray):
+            x_work = x_work[0]
 
         def f() -> Scalar:
             return loss.forward(model.forward(x_work), y)
 
         def branches() -> list[Mask | None]:
-            return [layer.branch() for layer in layers] + [loss.branch()]
+            return [module.branch() for module in modules] + [loss.branch()]
 
         with _work_params(params, method) as tensors:
             rows = _rows(
-                [(name, t, g, Probes.choose(p.shape, mode, samples, rng, nonnegative=method == "central")) for (name, p), t, g in zip(named, tensors, analytic)],
-                Differentiator(f, branches, method), threshold, batch=x.shape[0],
+                [(name, t, g, Probes.choose(p.shape, mode, samples, rng, nonnegative=method == "central"))
+                 for (name, p), t, g in zip(named, tensors, analytic)],
+                Differentiator(f, branches, method), threshold, batch=xs[0].shape[0],
             )
         parts: tuple[GradCheckReport, ...] = ()
         if localize:
@@ -108,17 +112,17 @@ def check_gradients(
                 for call in calls
             ]
             parts = (*layer_parts, check_loss(loss, y_pred, y, method=method, threshold=threshold))
-        loss.forward(model.forward(x), y)  # leave the caches as a forward at the real point would
+    loss.forward(model.forward(x), y)  # leave the caches as a forward at the real point would
     warnings: tuple[str, ...] = ()
-    if x.shape[0] == 1:
+    if xs[0].shape[0] == 1:
         warnings = ("the batch has m = 1: a missing 1/m is invisible; check with a batch of several samples",)
     return GradCheckReport(f"{type(model).__name__} ({len(calls)} layers)", method, mode, threshold,
                            rows, parts, warnings)
 
 
 def check_layer(
-    layer: Layer,
-    x: Array,
+    layer: Module,
+    x: Array | Sequence[Array],
     *,
     method: Method = "complex",
     mode: Mode = "full",
@@ -129,7 +133,8 @@ def check_layer(
     max_input_entries: int | None = None,
 ) -> GradCheckReport:
     """Check one layer's backward on its own: dL/dx and each parameter's gradient for
-    L = Σ G ⊙ layer(x), with a random upstream gradient G. Works on any `Layer` subclass.
+    L = Σ G ⊙ layer(x), with a random upstream gradient G. Works on any `Layer` subclass, and on a
+    `Merge` layer given a list of inputs.
 
     In full mode, an input of more than `max_input_entries` entries is checked at that many
     random entries (a 209 x 12288 input would otherwise take 2.5 million forward passes).
@@ -140,40 +145,48 @@ def check_layer(
     """
     named = layer.named_parameters()
     params = [p for _, p in named]
-    dtype = _common_dtype(params, x)
+    xs = [x] if isinstance(x, np.ndarray) else list(x)
+    dtype = _common_dtype(params, xs)
     threshold = default_threshold(method, dtype) if threshold is None else threshold
     rng = np.random.default_rng(seed)
-    with _grads_kept(params):
-        out = layer.forward(x)
+    subject = subject or repr(layer)
+
+    def run(inputs: list[Array]) -> Array:
+        if isinstance(layer, Merge):
+            return layer.forward(inputs)
+        assert isinstance(layer, Layer), f"{layer!r} is neither a Layer nor a Merge"
+        return layer.forward(inputs[0])
+
+    with _state_kept([layer]):
+        out = run(xs)
         upstream = rng.standard_normal(out.shape).astype(out.dtype)
-        dx = layer.backward(upstream.copy())
-        if dx.shape != x.shape:
-            row = GradCheckRow("input", x.shape, 0, float("inf"), float("inf"), "-", 0.0, 0.0, False,
-                               f"backward returned shape {dx.shape} for an input of shape {x.shape}")
-            return GradCheckReport(subject or repr(layer), method, mode, threshold, (row,))
-        analytic = [dx.copy(), *(p.grad.copy() for p in params)]
-        x_work = _work_copy(x, method)
+        dxs = layer.backward(upstream.copy()) if isinstance(layer, Merge) else [cast(Layer, layer).backward(upstream.copy())]
+        names = ["input"] if len(xs) == 1 else [f"input {i}" for i in range(len(xs))]
+        for name, a, dx in zip(names, xs, dxs, strict=True):
+            if dx.shape != a.shape:
+                row = GradCheckRow(name, a.shape, 0, float("inf"), float("inf"), "-", 0.0, 0.0, False,
+                                   f"backward returned shape {dx.shape} for an input of shape {a.shape}")
+                return GradCheckReport(subject, method, mode, threshold, (row,))
+        analytic = [dx.copy() for dx in dxs] + [p.grad.copy() for p in params]
+        x_work = [_work_copy(a, method) for a in xs]
 
         def f() -> Scalar:
-            value = np.sum(layer.forward(x_work) * upstream)
+            value = np.sum(run(x_work) * upstream)
             return complex(value) if np.iscomplexobj(value) else float(value)
 
         def branches() -> list[Mask | None]:
             return [layer.branch()]
 
+        def probes(shape: tuple[int, ...], cap: int | None = None) -> Probes:
+            if mode == "full" and cap is not None and int(np.prod(shape)) > cap:
+                return Probes.choose(shape, "sampled", cap, rng, nonnegative=method == "central")
+            return Probes.choose(shape, mode, samples, rng, nonnegative=method == "central")
+
         with _work_params(params, method) as tensors:
-            input_mode: Mode
-            input_mode, input_samples = (
-                ("sampled", max_input_entries)
-                if mode == "full" and max_input_entries is not None and x.size > max_input_entries
-                else (mode, samples)
-            )
-            input_probes = Probes.choose(x.shape, input_mode, input_samples, rng, nonnegative=method == "central")
-            items = [("input", x_work, analytic[0], input_probes)]
-            items += [(name, t, g, Probes.choose(p.shape, mode, samples, rng, nonnegative=method == "central"))
-                      for (name, p), t, g in zip(named, tensors, analytic[1:])]
-            rows = _rows(items, Differentiator(f, branches, method), threshold, batch=x.shape[0])
-    return GradCheckReport(subject or repr(layer), method, mode, threshold, rows)
+            items = [(name, t, g, probes(t.shape, max_input_entries)) for name, t, g in zip(names, x_work, analytic)]
+            items += [(name, t, g, probes(p.shape)) for (name, p), t, g in zip(named, tensors, analytic[len(xs):])]
+            rows = _rows(items, Differentiator(f, branches, method), threshold, batch=xs[0].shape[0])
+    return GradCheckReport(subject, method, mode, threshold, rows)
 
 
 def check_loss(
@@ -224,8 +237,8 @@ def _rows(
     return tuple(rows)
 
 
-def _common_dtype(params: Sequence[Parameter], x: Array) -> np.dtype[np.inexact]:
-    dtypes = {p.value.dtype for p in params} | {x.dtype}
+def _common_dtype(params: Sequence[Parameter], xs: Sequence[Array]) -> np.dtype[np.inexact]:
+    dtypes = {p.value.dtype for p in params} | {a.dtype for a in xs}
     return np.dtype(np.float32) if np.dtype(np.float32) in dtypes else np.dtype(np.float64)
 
 
@@ -248,10 +261,19 @@ def _work_params(params: Sequence[Parameter], method: Method) -> Iterator[list[A
 
 
 @contextmanager
-def _grads_kept(params: Sequence[Parameter]) -> Iterator[None]:
-    saved = [p.grad.copy() for p in params]
+def _state_kept(modules: Sequence[Module]) -> Iterator[None]:
+    """Restore the parameters' grads and the buffers (BatchNorm's running statistics) as they were;
+    while inside, random layers replay their last draw so that every evaluation sees one function."""
+    params = [p for m in modules for p in m.parameters()]
+    buffers = [b for m in modules for _, b in m.named_buffers()]
+    saved_grads, saved_buffers = [p.grad.copy() for p in params], [b.value.copy() for b in buffers]
+    replay = [m.replay for m in modules]
     try:
         yield
     finally:
-        for p, grad in zip(params, saved):
+        for p, grad in zip(params, saved_grads):
             np.copyto(p.grad, grad)
+        for b, value in zip(buffers, saved_buffers):
+            np.copyto(b.value, value)
+        for m, flag in zip(modules, replay):
+            m.replay = flag
