@@ -8,18 +8,29 @@ from framework.errors import (
 )
 from framework.gradcheck import GradCheckReport, GradCheckRow, check_gradients, check_layer, check_loss
 from framework.layer import Layer
-from framework.layers import Dense, ReLU, Sigmoid
-from framework.losses import BCELoss, Loss
+from framework.graph.model import Model
+from framework.graph.node import Input, Node
+from framework.layer import Merge, Module
+from framework.layers import (
+    ELU, Add, BatchNorm, Concatenate, Dense, Dropout, Flatten, Identity, LeakyReLU, Multiply, ReLU, Sigmoid, Softmax,
+    Tanh,
+)
+from framework.nested import Nested
+from framework.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss
 from framework.optimizers import SGD, Adam, CosineDecay, ExponentialDecay, Optimizer, RMSprop, Schedule, StepDecay
-from framework.parameter import Parameter
-from framework.registry import register_layer
+from framework.parameter import Buffer, Parameter
+from framework.registry import register_layer, register_model
 from framework.saving import load_model
 from framework.sequential import Sequential
 
 __all__ = [
-    "Adam", "Array", "BCELoss", "CallOrderError", "Callback", "ConfigError", "CosineDecay", "DTypeError", "Dense", "EarlyStopping",
-    "ExponentialDecay", "FormatError", "FrameworkError", "GradCheckReport", "GradCheckRow", "GradientCheck",
-    "History", "Layer", "Loss", "ModelCheckpoint", "NonFiniteError", "Optimizer", "Parameter", "RMSprop", "ReLU",
-    "SGD", "Schedule", "Sequential", "ShapeError", "Sigmoid", "StepDecay", "TerminateOnNaN", "ValueRangeError",
-    "check_gradients", "check_layer", "check_loss", "load_model", "register_layer",
+    "BCEWithLogitsLoss", "CrossEntropyLoss", "MSELoss",
+    "Adam", "Add", "Array", "BCELoss", "BatchNorm", "Buffer", "CallOrderError", "Callback",
+    "Concatenate", "ConfigError", "CosineDecay", "DTypeError", "Dense", "Dropout", "ELU", "EarlyStopping",
+    "ExponentialDecay", "Flatten", "FormatError", "FrameworkError", "GradCheckReport", "GradCheckRow", "GradientCheck", "History",
+    "Identity", "Input", "Layer", "LeakyReLU", "Loss", "Merge", "Model", "ModelCheckpoint",
+    "Module", "Multiply", "Nested", "Node", "NonFiniteError", "Optimizer", "Parameter", "RMSprop",
+    "ReLU", "SGD", "Schedule", "Sequential", "ShapeError", "Sigmoid", "Softmax", "StepDecay",
+    "Tanh", "TerminateOnNaN", "ValueRangeError", "check_gradients", "check_layer", "check_loss", "load_model", "register_layer",
+    "register_model",
 ]

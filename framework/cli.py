@@ -15,7 +15,7 @@ from framework.gradcheck import check_gradients
 from framework.losses import BCELoss
 from framework.optimizers import SGD, Adam, Optimizer, RMSprop
 from framework.saving import load_model
-from framework.sequential import Sequential
+from framework.training import Trainer
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {"adam": Adam, "sgd": SGD, "rmsprop": RMSprop}
 
@@ -32,7 +32,7 @@ def _dataset(name: str, seed: int) -> Split:
     return Split(x_train, y_train, x_test, y_test, f"{name}: {', '.join(folder.class_names)}")
 
 
-def _model(args: argparse.Namespace, n_features: int) -> Sequential:
+def _model(args: argparse.Namespace, n_features: int) -> Trainer:
     if getattr(args, "load", None):
         return load_model(args.load)
     import models

@@ -140,3 +140,45 @@ def image_folder(
         tuple(p.name for p in classes),
         tuple(str(p) for _, p in files),
     )
+
+
+@attrs.frozen
+class ClassSplit:
+    """A train/test split of a task with several classes, batch first: x (m, features), y (m,) of
+    int64 class indices."""
+
+    x_train: Array
+    y_train: npt.NDArray[np.int64]
+    x_test: Array
+    y_test: npt.NDArray[np.int64]
+    description: str
+
+
+def load_digits(*, test_size: float = 0.25, seed: int = 0, dtype: npt.DTypeLike = np.float64) -> ClassSplit:
+    """scikit-learn's bundled 8x8 handwritten digits (1,797 images of 64 pixels) as a 10-class task:
+    y is the digit, 0 to 9, about 180 images each.
+
+    The split is stratified; the pixels are standardised with the training set's mean and
+    standard deviation only.
+
+    >>> data = load_digits()
+    >>> data.x_train.shape, data.y_train.shape, data.y_train.dtype, sorted(set(data.y_test.tolist()))
+    ((1347, 64), (1347,), dtype('int64'), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+    """
+    _sklearn()
+    from sklearn import datasets
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    dt = float_dtype(dtype)
+    digits = datasets.load_digits()
+    x, y = digits.data, digits.target.astype(np.int64)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=test_size, stratify=y, random_state=seed)
+    scaler = StandardScaler().fit(x_train)
+    return ClassSplit(
+        scaler.transform(x_train).astype(dt),
+        y_train,
+        scaler.transform(x_test).astype(dt),
+        y_test,
+        f"scikit-learn digits, 10 classes (0 to 9): {len(x_train)} train / {len(x_test)} test images of 8x8 pixels",
+    )

@@ -28,6 +28,12 @@ class Module:
     replay: bool = False
     """Set by the gradient checker: a random layer (Dropout) reuses its last draw instead of a new one."""
 
+    @classmethod
+    def example(cls, rng: np.random.Generator) -> "tuple[Module, list[Array]]":
+        """An instance and inputs to check it on: the test of every registered layer uses this, so a
+        layer whose constructor needs arguments overrides it."""
+        return cls(), [rng.standard_normal((4, 5))]
+
     def branch(self) -> Mask | None:
         """The discrete choices of the last forward (ReLU's mask), so that the gradient checker can
         see a finite-difference step cross a kink. None for a smooth layer."""
@@ -141,6 +147,10 @@ class Merge(Module):
 
     def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
         raise NotImplementedError(f"{type(self).__name__} must implement output_shape(input_shapes)")
+
+    @classmethod
+    def example(cls, rng: np.random.Generator) -> "tuple[Module, list[Array]]":
+        return cls(), [rng.standard_normal((4, 5)), rng.standard_normal((4, 5))]
 
     def __call__(self, nodes: "Sequence[Node]") -> "Node":
         """Call the layer on symbolic nodes while building a graph `Model`."""

@@ -1,13 +1,17 @@
 """Losses: `forward(y_pred, y_true)` gives the mean cost, `backward()` gives dL/dy_pred."""
 
-from typing import TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from framework.arrays import Array, Mask, Scalar
 from framework.errors import CallOrderError, DTypeError, ValueRangeError, NonFiniteError, ShapeError, describe_nonfinite
 
 T = TypeVar("T")
+
+Labels: TypeAlias = Array | npt.NDArray[np.integer[Any]]
+"""What a loss or a metric takes as y_true: float labels, or integer class indices (CrossEntropyLoss)."""
 
 
 class Loss:
@@ -23,7 +27,7 @@ class Loss:
         """The discrete choices of the last forward (clipping), for the gradient checker; None if smooth."""
         return None
 
-    def check_pair(self, y_pred: Array, y_true: Array) -> Array:
+    def check_pair(self, y_pred: Array, y_true: Labels) -> Array:
         """O(1) checks of shapes and dtypes; returns y_true as a float array like y_pred."""
         if y_pred.shape != y_true.shape:
             hint = ""
@@ -39,7 +43,27 @@ class Loss:
             raise DTypeError(f"{self!r}: y_pred must be a float array, got {y_pred.dtype}")
         if y_true.dtype.kind not in "biuf":
             raise DTypeError(f"{self!r}: y_true must hold numbers, got {y_true.dtype}")
-        return y_true if y_true.dtype == y_pred.real.dtype else y_true.astype(y_pred.real.dtype)
+        return y_true.astype(y_pred.real.dtype, copy=False)
+
+    def finite_range(self, y_pred: Array) -> tuple[np.floating[Any], np.floating[Any]]:
+        """The smallest and the largest real part of y_pred; a NonFiniteError if any entry is NaN or inf."""
+        lo, hi = y_pred.real.min(), y_pred.real.max()
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise NonFiniteError(
+                f"{self!r}: {describe_nonfinite('y_pred', y_pred)}: the model's output is not finite; check the "
+                "input for NaN/inf, or lower the learning rate if training diverged"
+            )
+        return lo, hi
+
+    def scalar(self, cost: np.inexact[Any]) -> Scalar:
+        """The cost as a float (a complex under the complex step), or a NonFiniteError if computing it
+        overflowed (silently, under np.errstate(over="ignore"))."""
+        if not np.isfinite(cost):
+            raise NonFiniteError(
+                f"{self!r}: the cost overflowed {cost.real.dtype}: lower the learning rate if training diverged, "
+                "or scale the data down"
+            )
+        return complex(cost) if np.iscomplexobj(cost) else float(cost)
 
     def cached(self, value: T | None) -> T:
         if value is None:
@@ -73,12 +97,7 @@ class BCELoss(Loss):
         lo, hi = y.min(), y.max()
         if not (lo >= 0 and hi <= 1):
             raise ValueRangeError(f"{self!r}: labels must lie in [0, 1], got values from {lo} to {hi}")
-        lo, hi = y_pred.real.min(), y_pred.real.max()
-        if not (np.isfinite(lo) and np.isfinite(hi)):
-            raise NonFiniteError(
-                f"{self!r}: {describe_nonfinite('y_pred', y_pred)}: the model's output is not finite; check the "
-                "input for NaN/inf, or lower the learning rate if training diverged"
-            )
+        lo, hi = self.finite_range(y_pred)
         if not (lo >= 0 and hi <= 1):
             raise ValueRangeError(
                 f"{self!r}: y_pred must be probabilities in [0, 1], got values from {lo} to {hi}: "
@@ -102,3 +121,171 @@ class BCELoss(Loss):
 
     def branch(self) -> Mask | None:
         return None if self._cache is None else self._cache[2]
+
+
+class BCEWithLogitsLoss(Loss):
+    """Sigmoid and binary cross-entropy in one, on logits z, the mean over all entries:
+    J = 1/n Σ [max(z, 0) - z y + log(1 + e^-|z|)], which is BCELoss(sigmoid(z), y) without its
+    clipping: finite and exact for any finite z. The model ends with its last Dense, no Sigmoid.
+
+    >>> loss = BCEWithLogitsLoss()
+    >>> round(loss.forward(np.array([[0.0], [2.0]]), np.array([[1.0], [0.0]])), 6)  # (log 2 + log(1 + e²)) / 2
+    1.410038
+    >>> loss.backward()  # (sigmoid(z) - y) / n
+    array([[-0.25      ],
+           [ 0.44039854]])
+    """
+
+    def __init__(self) -> None:
+        self._cache: tuple[Array, Mask, Array] | None = None
+
+    def forward(self, y_pred: Array, y_true: Array) -> Scalar:
+        y = self.check_pair(y_pred, y_true)
+        lo, hi = y.min(), y.max()
+        if not (lo >= 0 and hi <= 1):
+            raise ValueRangeError(f"{self!r}: labels must lie in [0, 1], got values from {lo} to {hi}")
+        self.finite_range(y_pred)
+        positive = y_pred.real > 0
+        with np.errstate(over="ignore"):
+            e = np.exp(np.where(positive, -y_pred, y_pred))  # e^-|z|, at most 1
+            cost = np.mean(np.where(positive, y_pred, 0) - y_pred * y + np.log1p(e))
+        result = self.scalar(cost)
+        self._cache = e, positive, y
+        return result
+
+    def backward(self) -> Array:
+        e, positive, y = self.cached(self._cache)
+        self._cache = None
+        grad = np.where(positive, 1, e) / (1 + e)  # sigmoid(z): 1 / (1 + e^-z) for z > 0, e^z / (1 + e^z) else
+        grad -= y
+        grad /= grad.size
+        return grad
+
+
+class CrossEntropyLoss(Loss):
+    """Softmax and the negative log-likelihood in one, on logits z of shape (batch, classes), the mean
+    over the batch: J = -1/m Σ_i Σ_c y_ic log softmax(z_i)_c. The labels y are class indices of shape
+    (batch,) (any integer dtype), or one-hot or probability rows of shape (batch, classes). The model
+    ends with its last Dense, no softmax.
+
+    >>> loss = CrossEntropyLoss()
+    >>> z = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    >>> round(loss.forward(z, np.array([2, 0])), 6)  # (log(e + e² + e³) - 3 + log 3) / 2
+    0.753109
+    >>> loss.backward()  # (softmax(z) - onehot(y)) / m
+    array([[ 0.04501529,  0.12236424, -0.16737952],
+           [-0.33333333,  0.16666667,  0.16666667]])
+    """
+
+    def __init__(self) -> None:
+        self._cache: tuple[Array, Labels] | None = None
+
+    def forward(self, y_pred: Array, y_true: Labels) -> Scalar:
+        z = y_pred
+        if z.ndim != 2 or z.shape[0] == 0 or z.shape[1] < 2:
+            hint = ": for one output column use BCEWithLogitsLoss" if z.ndim == 2 and z.shape[1] == 1 else ""
+            raise ShapeError(
+                f"{self!r}: expected logits of shape (batch, classes) with at least 2 classes, got {z.shape}{hint}"
+            )
+        if z.dtype.kind not in "fc":
+            raise DTypeError(f"{self!r}: y_pred must be a float array, got {z.dtype}")
+        lo, hi = self.finite_range(z)
+        if lo >= 0 and hi <= 1 and np.all(np.abs(z.real.sum(axis=1) - 1) <= 1e-6):
+            raise ValueRangeError(
+                f"{self!r}: every row of y_pred is non-negative and sums to 1: it looks like probabilities (the "
+                "output of a softmax), but CrossEntropyLoss wants logits and applies the softmax itself; "
+                "remove the model's final softmax"
+            )
+        y = self._labels(y_true, z)
+        with np.errstate(over="ignore"):  # a row spanning more than the dtype holds: scalar() reports it
+            shifted = z - z.real.max(axis=1, keepdims=True)  # a real constant: exact under the complex step
+            log_p = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+            if y.ndim == 1:
+                cost = -np.mean(log_p[np.arange(len(y)), y])
+            else:  # 0 log p = 0, also where log p overflowed to -inf
+                cost = -np.mean(np.sum(y * np.where(y > 0, log_p, 0), axis=1))
+        result = self.scalar(cost)
+        self._cache = log_p, y
+        return result
+
+    def backward(self) -> Array:
+        log_p, y = self.cached(self._cache)
+        self._cache = None
+        grad = np.exp(log_p)  # softmax(z)
+        if y.ndim == 1:
+            grad[np.arange(len(y)), y] -= 1
+        else:  # dL/dz = softmax(z) Σy - y: exact for rows whose sum is 1 only up to rounding
+            grad *= y.sum(axis=1, keepdims=True)
+            grad -= y
+        grad /= len(grad)
+        return grad
+
+    def _labels(self, y_true: Labels, z: Array) -> Labels:
+        """Class indices as they are, or rows converted to z's float dtype, after checking their values."""
+        batch, classes = z.shape
+        if y_true.shape == (batch,):
+            if y_true.dtype.kind not in "iu":
+                raise DTypeError(
+                    f"{self!r}: labels of shape {y_true.shape} must be integer class indices, got dtype "
+                    f"{y_true.dtype}: pass y.astype(np.int64), or one-hot rows of shape {z.shape}"
+                )
+            lo, hi = y_true.min(), y_true.max()
+            if lo < 0 or hi >= classes:
+                raise ValueRangeError(
+                    f"{self!r}: class indices must lie in [0, {classes}) for logits of shape {z.shape}, "
+                    f"got values from {lo} to {hi}"
+                )
+            return y_true
+        if y_true.shape != z.shape:
+            raise ShapeError(
+                f"{self!r}: logits have shape {z.shape}, so labels must be class indices of shape ({batch},) "
+                f"or one-hot rows of shape {z.shape}, got {y_true.shape}"
+            )
+        if y_true.dtype.kind not in "biuf":
+            raise DTypeError(f"{self!r}: y_true must hold numbers, got {y_true.dtype}")
+        y = y_true.astype(z.real.dtype)
+        lo, hi = y.min(), y.max()
+        if not (lo >= 0 and hi <= 1):
+            raise ValueRangeError(
+                f"{self!r}: label rows must hold probabilities in [0, 1], got values from {lo} to {hi}"
+            )
+        off = np.abs(y.sum(axis=1) - 1)
+        if off.max() > 1e-6:
+            row = int(np.argmax(off))
+            raise ValueRangeError(
+                f"{self!r}: label rows must sum to 1 (one-hot or probabilities), row {row} sums to {y[row].sum()}"
+            )
+        return y
+
+
+class MSELoss(Loss):
+    """Mean squared error, the mean over all entries: J = 1/n Σ (y_pred - y)².
+
+    >>> loss = MSELoss()
+    >>> loss.forward(np.array([[1.0], [2.0]]), np.array([[0.0], [4.0]]))  # (1² + 2²) / 2
+    2.5
+    >>> loss.backward()  # 2 (y_pred - y) / n
+    array([[ 1.],
+           [-2.]])
+    """
+
+    def __init__(self) -> None:
+        self._cache: Array | None = None
+
+    def forward(self, y_pred: Array, y_true: Array) -> Scalar:
+        y = self.check_pair(y_pred, y_true)
+        self.finite_range(y_pred)
+        problem = describe_nonfinite("y_true", y)
+        if problem:
+            raise NonFiniteError(f"{self!r}: {problem}")
+        with np.errstate(over="ignore"):
+            diff = y_pred - y
+            cost = np.mean(diff * diff)
+        result = self.scalar(cost)
+        self._cache = diff
+        return result
+
+    def backward(self) -> Array:
+        diff = self.cached(self._cache)
+        self._cache = None
+        return 2 * diff / diff.size

@@ -11,18 +11,22 @@ from typing import Protocol
 import numpy as np
 from framework.errors import FormatError
 from framework.layer import Config
-from framework.parameter import Parameter
-from framework.sequential import Sequential
+from framework.parameter import Buffer, Parameter
+import framework.graph.model  # noqa: F401  (registers Model)
+import framework.sequential  # noqa: F401  (registers Sequential)
+from framework.registry import UnknownLayerError, model_class
+from framework.training import Trainer
 
 FORMAT = "framework"
 FORMAT_VERSION = 1
-CONTAINERS: dict[str, type[Sequential]] = {"Sequential": Sequential}
 
 
 class Saveable(Protocol):
     def get_config(self) -> Config: ...
 
     def named_parameters(self) -> list[tuple[str, Parameter]]: ...
+
+    def named_buffers(self) -> list[tuple[str, Buffer]]: ...
 
 
 def save_model(model: Saveable, path: str | os.PathLike[str]) -> Path:
@@ -31,7 +35,9 @@ def save_model(model: Saveable, path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     architecture = {"class": type(model).__name__, "config": model.get_config()}
     metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "architecture": json.dumps(architecture)}
-    data = safetensors.numpy.save({name: np.ascontiguousarray(p.value) for name, p in model.named_parameters()}, metadata)
+    named: list[tuple[str, Parameter | Buffer]] = [*model.named_parameters(), *model.named_buffers()]
+    tensors = {name: np.ascontiguousarray(t.value) for name, t in named}
+    data = safetensors.numpy.save(tensors, metadata)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as f:
         temporary = Path(f.name)
@@ -51,7 +57,7 @@ def save_model(model: Saveable, path: str | os.PathLike[str]) -> Path:
     return path
 
 
-def load_model(path: str | os.PathLike[str]) -> Sequential:
+def load_model(path: str | os.PathLike[str]) -> Trainer:
     """Rebuild the model saved at `path`, weights and all. Custom layers must be registered
     (`@register_layer`) before loading."""
     safetensors = _safetensors()
@@ -61,7 +67,7 @@ def load_model(path: str | os.PathLike[str]) -> Sequential:
             metadata = f.metadata() or {}
             _check_header(path, metadata)
             model = _build(path, metadata["architecture"])
-            expected = dict(model.named_parameters())
+            expected: dict[str, Parameter | Buffer] = {**dict(model.named_parameters()), **dict(model.named_buffers())}
             if set(f.keys()) != set(expected):
                 raise FormatError(
                     f"{path}: the tensors {sorted(f.keys())} do not match the architecture's parameters {sorted(expected)}"
@@ -97,14 +103,17 @@ def _check_header(path: Path, metadata: dict[str, str]) -> None:
         raise FormatError(f"{path} has format version {version!r}; this framework reads versions up to {FORMAT_VERSION}")
 
 
-def _build(path: Path, architecture_json: str) -> Sequential:
+def _build(path: Path, architecture_json: str) -> Trainer:
     try:
         architecture = json.loads(architecture_json)
     except json.JSONDecodeError as e:
         raise FormatError(f"{path}: the architecture is not valid JSON: {e}") from e
     if not isinstance(architecture, dict) or not isinstance(architecture.get("config"), dict):
         raise FormatError(f"{path}: the architecture must be an object with a config")
-    container = CONTAINERS.get(architecture.get("class", ""))
-    if container is None:
-        raise FormatError(f"{path}: unknown model class {architecture.get('class')!r}; known: {sorted(CONTAINERS)}")
-    return container.from_config(architecture["config"])
+    try:
+        container = model_class(str(architecture.get("class")))
+    except UnknownLayerError as e:
+        raise FormatError(f"{path}: {e}") from e
+    model = container.from_config(architecture["config"])
+    assert isinstance(model, Trainer)
+    return model

@@ -9,11 +9,13 @@ from framework.arrays import Array, Inputs, Shape
 from framework.errors import FormatError, FrameworkError, ShapeError
 from framework.layer import Config, Layer
 from framework.layer_call import LayerCall
-from framework.parameter import Parameter
-from framework.registry import layer_class
+from framework.parameter import Buffer, Parameter
+from framework.registry import layer_class, register_model
+from framework.nested import Nested
 from framework.training import Trainer
 
 
+@register_model
 class Sequential(Trainer):
     """A stack of layers. Parameters are named by position: `"0.W"` is the `W` of layer 0.
 
@@ -23,13 +25,13 @@ class Sequential(Trainer):
     ['0.W', '0.b', '2.W', '2.b', '4.W', '4.b']
     """
 
-    def __init__(self, layers: Iterable[Layer]) -> None:
-        self.layers: list[Layer] = list(layers)
+    def __init__(self, layers: Iterable[Layer | Trainer]) -> None:
+        self.layers: list[Layer] = [Nested(layer) if isinstance(layer, Trainer) else layer for layer in layers]
         if not self.layers:
             raise ShapeError("Sequential needs at least one layer")
         for i, layer in enumerate(self.layers):
             if not isinstance(layer, Layer):
-                raise TypeError(f"Sequential: item {i} is a {type(layer).__name__}, not a Layer")
+                raise TypeError(f"Sequential: item {i} is a {type(layer).__name__}, not a Layer (a Merge layer needs a graph Model)")
         self.input_features = next(
             (f for f in (getattr(layer, "in_features", None) for layer in self.layers) if isinstance(f, int)), None
         )
@@ -97,6 +99,12 @@ class Sequential(Trainer):
     def parameters(self) -> list[Parameter]:
         return [p for _, p in self.named_parameters()]
 
+    def named_buffers(self) -> list[tuple[str, Buffer]]:
+        return [(f"{i}.{name}", b) for i, layer in enumerate(self.layers) for name, b in layer.named_buffers()]
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        return tuple(int(d or 1) for d in self.output_shapes((None, *input_shape[1:]))[-1])
+
     def trace(self, x: Inputs) -> list[LayerCall]:
         """Run forward, recording each layer's input (the gradient checker checks each layer on it)."""
         if not isinstance(x, np.ndarray):
@@ -126,7 +134,7 @@ class Sequential(Trainer):
             shapes.append(shape)
         return shapes
 
-    def summary(self, input_shape: tuple[int | None, ...] | None = None, print_fn: Callable[[str], object] = print) -> None:
+    def summary(self, print_fn: Callable[[str], object] = print, *, input_shape: tuple[int | None, ...] | None = None) -> None:
         """Print a Keras-style table: layer, output shape, parameter count, totals."""
         if input_shape is None:
             input_shape = (None, self.input_features) if self.input_features is not None else None

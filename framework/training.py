@@ -3,13 +3,13 @@
 import math
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal, overload
+from typing import TYPE_CHECKING, Literal, overload
 
 import numpy as np
 
-from framework.arrays import Array, Inputs
+from framework.arrays import Array, Inputs, Shape
 from framework.layer import Config, Module
 from framework.layer_call import LayerCall
 from framework.callbacks import Callback, History, ProgressBar
@@ -17,7 +17,10 @@ from framework.errors import CallOrderError, DTypeError, NonFiniteError, ShapeEr
 from framework.losses import Loss
 from framework.metrics import Metric, get_metric
 from framework.optimizers import Optimizer
-from framework.parameter import Parameter
+from framework.parameter import Buffer, Parameter
+
+if TYPE_CHECKING:
+    from framework.graph.node import Node
 
 
 class Trainer(ABC):
@@ -203,8 +206,23 @@ class Trainer(ABC):
         """Switch every layer between training (Dropout drops, BatchNorm uses batch statistics) and eval."""
         for module in self.layers:
             module.training = training
-            if isinstance(module, Trainer):
-                module.set_training(training)
+
+    @abstractmethod
+    def summary(self, print_fn: Callable[[str], object] = print) -> None:
+        """Print a Keras-style table of the layers, output shapes and parameter counts."""
+
+    @abstractmethod
+    def named_buffers(self) -> list[tuple[str, Buffer]]: ...
+
+    @abstractmethod
+    def output_shape(self, input_shape: Shape) -> Shape:
+        """The output shape for an input of `input_shape` (batch first), as for a layer."""
+
+    def __call__(self, node: "Node") -> "Node":
+        """Use this model as a layer of a graph under construction."""
+        from framework.nested import Nested
+
+        return Nested(self)(node)
 
     @abstractmethod
     def build(self, xs: tuple[Array, ...]) -> None:

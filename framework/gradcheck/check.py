@@ -13,7 +13,7 @@ from framework.gradcheck.numeric import Derivatives, Differentiator, Method, Mod
 from framework.gradcheck.report import GradCheckReport, GradCheckRow, compare
 from framework.layer import Layer, Merge, Module
 from framework.losses import Loss
-from framework.parameter import Parameter
+from framework.parameter import Buffer, Parameter
 from framework.layer_call import LayerCall
 
 
@@ -35,6 +35,8 @@ class Checkable(Protocol):
 
     def named_parameters(self) -> list[tuple[str, Parameter]]: ...
 
+    def named_buffers(self) -> list[tuple[str, Buffer]]: ...
+
     def trace(self, x: Inputs) -> list[LayerCall]: ...
 
 
@@ -49,7 +51,7 @@ def default_threshold(method: Method, dtype: np.dtype[np.inexact]) -> float:
 def check_gradients(
     model: Checkable,
     loss: Loss,
-    x: Array,
+    x: Inputs,
     y: Array,
     *,
     method: Method = "complex",
@@ -80,13 +82,16 @@ def check_gradients(
     dtype = _common_dtype(params, xs)
     threshold = default_threshold(method, dtype) if threshold is None else threshold
     rng = np.random.default_rng(seed)
-    calls = model.trace(x)
-    modules = list(dict.fromkeys(call.layer for call in calls))
-    with _state_kept(modules):
+    with _state_kept(params, [b for _, b in model.named_buffers()]):
+        calls = model.trace(x)
+        modules = list(dict.fromkeys(call.layer for call in calls))
+        replay = [m.replay for m in modules]
         y_pred = model.forward(x)
         loss.forward(y_pred, y)
         model.backward(loss.backward())
         analytic = [p.grad.copy() for p in params]
+        for m in modules:  # from here on, every evaluation sees the same random draws as backward did
+            m.replay = True
         x_work: Inputs = [_work_copy(a, "central" if method == "complex" else method) for a in xs]
         if isinstance(x, np.ndarray):
             x_work = x_work[0]
@@ -112,7 +117,9 @@ def check_gradients(
                 for call in calls
             ]
             parts = (*layer_parts, check_loss(loss, y_pred, y, method=method, threshold=threshold))
-    loss.forward(model.forward(x), y)  # leave the caches as a forward at the real point would
+        for m, flag in zip(modules, replay):
+            m.replay = flag
+        loss.forward(model.forward(x), y)  # leave the caches as a forward at the real point would
     warnings: tuple[str, ...] = ()
     if xs[0].shape[0] == 1:
         warnings = ("the batch has m = 1: a missing 1/m is invisible; check with a batch of several samples",)
@@ -143,9 +150,11 @@ def check_layer(
     >>> check_layer(ReLU(), np.array([[-1.0, 2.0]])).passed
     True
     """
+    xs = [x] if isinstance(x, np.ndarray) else list(x)
+    if isinstance(layer, Layer):
+        layer.build(xs[0].shape)  # a layer that waits for its input shape gets its weights first
     named = layer.named_parameters()
     params = [p for _, p in named]
-    xs = [x] if isinstance(x, np.ndarray) else list(x)
     dtype = _common_dtype(params, xs)
     threshold = default_threshold(method, dtype) if threshold is None else threshold
     rng = np.random.default_rng(seed)
@@ -157,8 +166,10 @@ def check_layer(
         assert isinstance(layer, Layer), f"{layer!r} is neither a Layer nor a Merge"
         return layer.forward(inputs[0])
 
-    with _state_kept([layer]):
+    replay = layer.replay
+    with _state_kept(params, [b for _, b in layer.named_buffers()]):
         out = run(xs)
+        layer.replay = True
         upstream = rng.standard_normal(out.shape).astype(out.dtype)
         dxs = layer.backward(upstream.copy()) if isinstance(layer, Merge) else [cast(Layer, layer).backward(upstream.copy())]
         names = ["input"] if len(xs) == 1 else [f"input {i}" for i in range(len(xs))]
@@ -185,7 +196,10 @@ def check_layer(
         with _work_params(params, method) as tensors:
             items = [(name, t, g, probes(t.shape, max_input_entries)) for name, t, g in zip(names, x_work, analytic)]
             items += [(name, t, g, probes(p.shape)) for (name, p), t, g in zip(named, tensors, analytic[len(xs):])]
-            rows = _rows(items, Differentiator(f, branches, method), threshold, batch=xs[0].shape[0])
+            try:
+                rows = _rows(items, Differentiator(f, branches, method), threshold, batch=xs[0].shape[0])
+            finally:
+                layer.replay = replay
     return GradCheckReport(subject, method, mode, threshold, rows)
 
 
@@ -261,13 +275,9 @@ def _work_params(params: Sequence[Parameter], method: Method) -> Iterator[list[A
 
 
 @contextmanager
-def _state_kept(modules: Sequence[Module]) -> Iterator[None]:
-    """Restore the parameters' grads and the buffers (BatchNorm's running statistics) as they were;
-    while inside, random layers replay their last draw so that every evaluation sees one function."""
-    params = [p for m in modules for p in m.parameters()]
-    buffers = [b for m in modules for _, b in m.named_buffers()]
+def _state_kept(params: Sequence[Parameter], buffers: Sequence[Buffer]) -> Iterator[None]:
+    """Put the parameters' grads and the buffers (BatchNorm's running statistics) back as they were."""
     saved_grads, saved_buffers = [p.grad.copy() for p in params], [b.value.copy() for b in buffers]
-    replay = [m.replay for m in modules]
     try:
         yield
     finally:
@@ -275,5 +285,3 @@ def _state_kept(modules: Sequence[Module]) -> Iterator[None]:
             np.copyto(p.grad, grad)
         for b, value in zip(buffers, saved_buffers):
             np.copyto(b.value, value)
-        for m, flag in zip(modules, replay):
-            m.replay = flag

@@ -1,9 +1,13 @@
-"""Element-wise activations. Each branches on the real part only, so that complex-step checks work."""
+"""Activations: element-wise ones, and `Softmax` along an axis. Each branches on the real part only,
+so that complex-step checks work."""
+
+import math
 
 import numpy as np
 
-from framework.arrays import Array, Mask
-from framework.layer import Layer
+from framework.arrays import Array, Mask, Shape
+from framework.errors import ShapeError, ValueRangeError
+from framework.layer import Config, Layer
 from framework.registry import register_layer
 
 
@@ -64,3 +68,156 @@ class Sigmoid(Layer):
         np.multiply(d, a, out=d)
         np.multiply(d, grad, out=d)
         return d  # dL/dz = dL/da · a(1 - a), on the activation a, not on z
+
+
+@register_layer
+class Tanh(Layer):
+    """tanh(x), saturating to ±1 without overflow.
+
+    >>> Tanh().forward(np.array([[-1e4, 0.0, 1e4]]))
+    array([[-1.,  0.,  1.]])
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._y: Array | None = None
+
+    def forward(self, x: Array) -> Array:
+        self._y = y = np.tanh(x)
+        return y
+
+    def backward(self, grad: Array) -> Array:
+        y = self.cached(self._y)
+        self.check_grad(grad, y.shape)
+        self._y = None
+        d = np.square(y)
+        np.subtract(1, d, out=d)
+        np.multiply(d, grad, out=d)
+        return d  # dL/dx = dL/dy · (1 - y²), on the output y
+
+
+def _check_alpha(layer: Layer, alpha: float) -> float:
+    if not (math.isfinite(alpha) and alpha >= 0):
+        raise ValueRangeError(f"{type(layer).__name__}: alpha={alpha!r} is out of range, expected a finite alpha >= 0")
+    return float(alpha)
+
+
+@register_layer
+class LeakyReLU(Layer):
+    """x for x > 0, alpha·x otherwise (the derivative at 0 is alpha, the left branch, as for ReLU).
+
+    >>> LeakyReLU(alpha=0.1).forward(np.array([[-2.0, 0.0, 3.0]]))
+    array([[-0.2,  0. ,  3. ]])
+    """
+
+    def __init__(self, alpha: float = 0.01) -> None:
+        super().__init__()
+        self.alpha = _check_alpha(self, alpha)
+        self._negative: Mask | None = None
+
+    def forward(self, x: Array) -> Array:
+        self._negative = negative = x.real <= 0
+        y = x.copy()
+        np.multiply(y, self.alpha, out=y, where=negative)
+        return y
+
+    def backward(self, grad: Array) -> Array:
+        negative = self.cached(self._negative)
+        self.check_grad(grad, negative.shape)
+        self._negative = None
+        dx = grad.copy()
+        np.multiply(dx, self.alpha, out=dx, where=negative)
+        return dx  # dL/dx = g where x > 0, alpha·g elsewhere
+
+    def branch(self) -> Mask | None:
+        return self._negative
+
+    def get_config(self) -> Config:
+        return {"alpha": self.alpha}
+
+    def __repr__(self) -> str:
+        return f"LeakyReLU(alpha={self.alpha})"
+
+
+@register_layer
+class ELU(Layer):
+    """x for x > 0, alpha·(exp(x) - 1) otherwise; exp only ever sees x <= 0, so it cannot overflow.
+
+    >>> ELU().forward(np.array([[-1e4, 0.0, 1e4]]))
+    array([[-1.e+00,  0.e+00,  1.e+04]])
+    """
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__()
+        self.alpha = _check_alpha(self, alpha)
+        self._negative: Mask | None = None
+        self._y: Array | None = None
+
+    def forward(self, x: Array) -> Array:
+        self._negative = negative = x.real <= 0
+        y = np.where(negative, x, 0)
+        np.expm1(y, out=y)
+        y *= self.alpha
+        np.copyto(y, x, where=~negative)
+        self._y = y
+        return y
+
+    def backward(self, grad: Array) -> Array:
+        negative, y = self.cached(self._negative), self.cached(self._y)
+        self.check_grad(grad, y.shape)
+        self._negative = self._y = None
+        d = y + self.alpha
+        np.multiply(d, grad, out=d)
+        return np.where(negative, d, grad)  # dL/dx = g·alpha·exp(x) = g·(y + alpha) where x <= 0, g elsewhere
+
+    def branch(self) -> Mask | None:
+        return self._negative
+
+    def get_config(self) -> Config:
+        return {"alpha": self.alpha}
+
+    def __repr__(self) -> str:
+        return f"ELU(alpha={self.alpha})"
+
+
+@register_layer
+class Softmax(Layer):
+    """exp(x) / Σ exp(x) along `axis` (the last by default), shifted by the maximum so that exp
+    never overflows. The shift is a real constant, so a complex-step input stays exact.
+
+    >>> Softmax().forward(np.array([[0.0, np.log(3.0)], [-1e4, 1e4]]))
+    array([[0.25, 0.75],
+           [0.  , 1.  ]])
+    """
+
+    def __init__(self, axis: int = -1) -> None:
+        super().__init__()
+        self.axis = axis
+        self._s: Array | None = None
+
+    def forward(self, x: Array) -> Array:
+        self.output_shape(x.shape)
+        s: Array = x - x.real.max(axis=self.axis, keepdims=True)
+        np.exp(s, out=s)
+        s /= s.sum(axis=self.axis, keepdims=True)
+        self._s = s
+        return s
+
+    def backward(self, grad: Array) -> Array:
+        s = self.cached(self._s)
+        self.check_grad(grad, s.shape)
+        self._s = None
+        dx: Array = grad - np.sum(grad * s, axis=self.axis, keepdims=True)
+        np.multiply(dx, s, out=dx)
+        return dx  # dL/dx = s ⊙ (g - Σ_axis g ⊙ s)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        if not -len(input_shape) <= self.axis < len(input_shape):
+            raise ShapeError(f"{self!r} expected an input with an axis {self.axis}, got shape {input_shape}")
+        return input_shape
+
+    def get_config(self) -> Config:
+        return {"axis": self.axis}
+
+    def __repr__(self) -> str:
+        return f"Softmax(axis={self.axis})"

@@ -8,7 +8,7 @@ import numpy.typing as npt
 
 from framework.arrays import Array, Shape, float_dtype
 from framework.errors import ShapeError
-from framework.layer import Config, Layer
+from framework.layer import Config, Layer, Module
 from framework.parameter import Parameter
 from framework.registry import register_layer
 
@@ -21,39 +21,61 @@ _VARIANCE = {"he": lambda n_in, n_out: 2 / n_in, "glorot": lambda n_in, n_out: 2
 class Dense(Layer):
     """Fully connected layer, batch first: `x` (batch, in_features) -> `x @ W + b` (batch, out_features).
 
-    `W` has shape (in_features, out_features), drawn from N(0, 2/in_features) for `init="he"`
-    (N(0, 2/(in+out)) for "glorot", N(0, 1/in) for "lecun"); `b` starts at zero.
+    `Dense(in_features, out_features)`, or `Dense(units)` to build the weights on the first input
+    (as Keras' `build`). `W` has shape (in_features, out_features), drawn from N(0, 2/in_features)
+    for `init="he"` (N(0, 2/(in+out)) for "glorot", N(0, 1/in) for "lecun"); `b` starts at zero.
 
     >>> layer = Dense(3, 2, seed=0)
     >>> layer.forward(np.ones((5, 3))).shape
     (5, 2)
+    >>> lazy = Dense(2)
+    >>> lazy.forward(np.ones((5, 7))).shape, lazy.W.shape
+    ((5, 2), (7, 2))
     """
+
+    W: Parameter
+    b: Parameter
 
     def __init__(
         self,
         in_features: int,
-        out_features: int,
+        out_features: int | None = None,
         *,
         seed: int | None = None,
         init: Init = "he",
         dtype: npt.DTypeLike = np.float64,
     ) -> None:
         super().__init__()
-        if in_features < 1 or out_features < 1:
+        units = in_features if out_features is None else out_features
+        if units < 1 or (out_features is not None and in_features < 1):
             raise ShapeError(f"Dense needs at least one input and one output, got Dense({in_features}, {out_features})")
         if init not in _VARIANCE:
             raise ValueError(f"Dense: unknown init {init!r}, expected one of {sorted(_VARIANCE)}")
-        dt = float_dtype(dtype)
-        std = math.sqrt(_VARIANCE[init](in_features, out_features))
-        W = np.random.default_rng(seed).standard_normal((in_features, out_features)) * std
-        self.in_features = in_features
-        self.out_features = out_features
-        self.init = init
-        self.W = Parameter(W.astype(dt), name="W")
-        self.b = Parameter(np.zeros(out_features, dtype=dt), name="b")
+        self.out_features = units
+        self.in_features: int | None = None
+        self.init, self.seed, self.dtype = init, seed, float_dtype(dtype)
         self._x: Array | None = None
+        if out_features is not None:
+            self.build((1, in_features))
+
+    @classmethod
+    def example(cls, rng: np.random.Generator) -> tuple[Module, list[Array]]:
+        return cls(5, 3, seed=0), [rng.standard_normal((4, 5))]
+
+    def build(self, input_shape: Shape) -> None:
+        if self.in_features is not None:
+            return
+        n_in = input_shape[-1]
+        std = math.sqrt(_VARIANCE[self.init](n_in, self.out_features))
+        W = np.random.default_rng(self.seed).standard_normal((n_in, self.out_features)) * std
+        self.in_features = n_in
+        self.W = Parameter(W.astype(self.dtype), name="W")
+        self.b = Parameter(np.zeros(self.out_features, dtype=self.dtype), name="b")
 
     def forward(self, x: Array) -> Array:
+        if self.in_features is None:
+            self.build(x.shape)
+        assert self.in_features is not None
         self.check_input(x, self.in_features, self.W.value)
         self._x = x
         y = x @ self.W.value
@@ -72,13 +94,15 @@ class Dense(Layer):
         return grad @ self.W.value.T  # dL/dx = g Wᵀ
 
     def get_config(self) -> Config:
+        if self.in_features is None:
+            return {"in_features": self.out_features, "init": self.init, "dtype": str(self.dtype)}
         return {"in_features": self.in_features, "out_features": self.out_features, "init": self.init,
-                "dtype": str(self.W.value.dtype)}
+                "dtype": str(self.dtype)}
 
     def output_shape(self, input_shape: Shape) -> Shape:
-        if input_shape[-1] != self.in_features:
+        if self.in_features is not None and input_shape[-1] != self.in_features:
             raise ShapeError(f"{self!r} expects {self.in_features} features, gets {input_shape[-1]}")
         return (*input_shape[:-1], self.out_features)
 
     def __repr__(self) -> str:
-        return f"Dense({self.in_features} -> {self.out_features})"
+        return f"Dense({'?' if self.in_features is None else self.in_features} -> {self.out_features})"

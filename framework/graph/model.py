@@ -1,0 +1,288 @@
+"""`Model`: a graph of layers, built by calling layers on symbolic nodes (Keras' functional API)."""
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Literal, cast, overload
+
+import numpy as np
+
+from framework.arrays import Array, Shape
+from framework.errors import FormatError, ShapeError
+from framework.graph.node import Input, Node, call
+from framework.layer import Config, Layer, Merge, Module
+from framework.layer_call import LayerCall
+from framework.parameter import Buffer, Parameter
+from framework.registry import layer_class, register_model
+from framework.training import Trainer
+
+
+def _snake(name: str) -> str:
+    """ReLU -> re_lu, BatchNorm -> batch_norm, as Keras names layers."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+
+
+@register_model
+class Model(Trainer):
+    """A model from `inputs` to `outputs`, through the layers called on the way.
+
+    Runs forward in topological order and backward in reverse, summing the gradient where a node
+    feeds several layers and where one layer (shared weights) is called twice. Parameters are named
+    by layer: `"dense_1.W"`.
+
+    >>> from framework import Add, Dense, Input, ReLU, Sigmoid
+    >>> x = Input(4)
+    >>> h = Add()([x, Dense(4, 4, seed=0)(ReLU()(Dense(4, 4, seed=1)(x)))])
+    >>> model = Model(inputs=x, outputs=Sigmoid()(Dense(4, 1, seed=2)(h)))
+    >>> model.forward(np.ones((2, 4))).shape
+    (2, 1)
+    """
+
+    def __init__(self, inputs: Node | Sequence[Node], outputs: Node | Sequence[Node]) -> None:
+        self.inputs = [inputs] if isinstance(inputs, Node) else list(inputs)
+        self.outputs = [outputs] if isinstance(outputs, Node) else list(outputs)
+        if not self.inputs or not self.outputs:
+            raise ShapeError("Model needs at least one input and one output node")
+        self.nodes = _topological(self.outputs)
+        for node in self.nodes:
+            if node.module is None and node not in self.inputs:
+                raise ShapeError(f"Model: the outputs depend on {node!r}, which is not among the inputs {self.inputs}")
+        self.modules: dict[Module, str] = {}
+        for node in self.nodes:
+            if node.module is not None and node.module not in self.modules:
+                base = _snake(type(node.module).__name__)
+                taken = set(self.modules.values())
+                self.modules[node.module] = next(
+                    n for n in (base, *(f"{base}_{i}" for i in range(1, len(self.nodes) + 1))) if n not in taken
+                )
+        self.calls = [node for node in self.nodes if node.module is not None]
+        uses: dict[Module, int] = {}
+        for node in self.calls:
+            assert node.module is not None
+            uses[node.module] = uses.get(node.module, 0) + 1
+        self._shared = {module for module, n in uses.items() if n > 1}
+        self._snapshots: dict[Node, dict[str, object]] = {}
+        for name, p in self.named_parameters():
+            p.name = name
+
+    # -- running ---------------------------------------------------------------------------------
+    def forward(self, x: Array | Sequence[Array]) -> Array:
+        """Run the graph; a model of several outputs returns them stacked in a list via `forward_all`."""
+        outputs = self.forward_all(x)
+        if len(outputs) != 1:
+            raise ShapeError(f"Model has {len(outputs)} outputs: use forward_all(x)")
+        return outputs[0]
+
+    def forward_all(self, x: Array | Sequence[Array]) -> list[Array]:
+        xs = self._as_inputs(x)
+        values: dict[Node, Array] = dict(zip(self.inputs, xs))
+        for node in self.calls:
+            module = node.module
+            if isinstance(module, Merge):
+                values[node] = module.forward([values[p] for p in node.parents])
+            else:
+                assert isinstance(module, Layer)
+                values[node] = module.forward(values[node.parents[0]])
+            if module in self._shared:  # keep this call's cache: the next call of the module replaces it
+                self._snapshots[node] = dict(vars(module))
+        self._values = values
+        return [values[node] for node in self.outputs]
+
+    @overload
+    def backward(self, grad: Array | Sequence[Array], *, input_grad: Literal[False] = False) -> None: ...
+    @overload
+    def backward(self, grad: Array | Sequence[Array], *, input_grad: Literal[True]) -> Array: ...
+    @overload
+    def backward(self, grad: Array | Sequence[Array], *, input_grad: bool) -> Array | None: ...
+
+    def backward(self, grad: Array | Sequence[Array], *, input_grad: bool = False) -> Array | None:
+        """Back-propagate dL/d(output) (a list for several outputs). With `input_grad`, returns
+        dL/dx (for several inputs, use `backward_all`)."""
+        grads = self.backward_all(grad, input_grad=input_grad)
+        if grads is None:
+            return None
+        if len(grads) != 1:
+            raise ShapeError(f"Model has {len(grads)} inputs: use backward_all(grad, input_grad=True)")
+        return grads[0]
+
+    def backward_all(self, grad: Array | Sequence[Array], *, input_grad: bool = False) -> list[Array] | None:
+        seeds = [grad] if isinstance(grad, np.ndarray) else list(grad)
+        if len(seeds) != len(self.outputs):
+            raise ShapeError(f"Model has {len(self.outputs)} outputs but got {len(seeds)} gradients")
+        grads: dict[Node, Array] = {}
+        for node, g in zip(self.outputs, seeds):
+            _accumulate(grads, node, g)
+        totals: dict[int, Array] = {}  # summed grads of shared modules' parameters, by id
+        for node in reversed(self.calls):
+            module = node.module
+            assert module is not None
+            if node not in grads:
+                continue
+            g = grads.pop(node)
+            if module in self._shared:
+                vars(module).update(self._snapshots.pop(node))
+            if isinstance(module, Merge):
+                for parent, dx in zip(node.parents, module.backward(g)):
+                    _accumulate(grads, parent, dx)
+            else:
+                assert isinstance(module, Layer)
+                parent = node.parents[0]
+                if parent.module is None and not input_grad:
+                    module.backward_params(g)
+                else:
+                    _accumulate(grads, parent, module.backward(g))
+            if module in self._shared:
+                for p in module.parameters():
+                    if id(p) in totals:
+                        np.add(totals[id(p)], p.grad, out=totals[id(p)])
+                    else:
+                        totals[id(p)] = p.grad.copy()
+        for module in self._shared:
+            for p in module.parameters():
+                if id(p) in totals:
+                    np.copyto(p.grad, totals[id(p)])
+        if not input_grad:
+            return None
+        return [grads.get(node, np.zeros_like(self._values[node])) for node in self.inputs]
+
+    def build(self, xs: tuple[Array, ...]) -> None:
+        """Nothing to do: a graph's layers were built when they were called on its nodes."""
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        if len(self.inputs) != 1 or len(self.outputs) != 1 or tuple(input_shape[1:]) != self.inputs[0].shape[1:]:
+            raise ShapeError(f"{self!r} nested as a layer needs one input of shape {self.inputs[0].shape} and one "
+                             f"output; got an input of shape {input_shape}")
+        return (input_shape[0], *(int(d or 1) for d in self.outputs[0].shape[1:]))
+
+    # -- structure -------------------------------------------------------------------------------
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        return [(f"{name}.{p_name}", p) for module, name in self.modules.items() for p_name, p in module.named_parameters()]
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self) -> list[tuple[str, Buffer]]:
+        return [(f"{name}.{b_name}", b) for module, name in self.modules.items() for b_name, b in module.named_buffers()]
+
+    @property
+    def layers(self) -> list[Module]:  # type: ignore[override]
+        return list(self.modules)
+
+    def trace(self, x: Array | Sequence[Array]) -> list[LayerCall]:
+        self.forward_all(x)
+        values = self._values
+        calls = []
+        for i, node in enumerate(self.calls):
+            assert node.module is not None
+            inputs = tuple(values[p] for p in node.parents)
+            calls.append(LayerCall(self._node_name(node), node.module,
+                                   inputs if isinstance(node.module, Merge) else inputs[0]))
+        return calls
+
+    def _node_name(self, node: Node) -> str:
+        if node.module is None:
+            return node.name
+        name = self.modules[node.module]
+        calls = [n for n in self.calls if n.module is node.module]
+        return name if len(calls) == 1 else f"{name}#{calls.index(node)}"
+
+    def _as_inputs(self, x: Array | Sequence[Array]) -> list[Array]:
+        xs = [x] if isinstance(x, np.ndarray) else list(x)
+        if len(xs) != len(self.inputs):
+            raise ShapeError(f"Model has {len(self.inputs)} inputs {self.inputs} but got {len(xs)} arrays")
+        for node, a in zip(self.inputs, xs):
+            if not isinstance(a, np.ndarray) or a.shape[1:] != node.shape[1:]:
+                got = a.shape if isinstance(a, np.ndarray) else type(a).__name__
+                raise ShapeError(f"Model input {node.name!r} expects shape {node.shape}, got {got}")
+        return xs
+
+    # -- saving ----------------------------------------------------------------------------------
+    def get_config(self) -> Config:
+        index = {node: i for i, node in enumerate(self.nodes)}
+        modules = list(self.modules)
+        return {
+            "modules": [{"class": type(m).__name__, "config": m.get_config()} for m in modules],
+            "nodes": [
+                {"input": list(node.shape[1:]), "name": node.name} if node.module is None
+                else {"module": modules.index(node.module), "parents": [index[p] for p in node.parents]}
+                for node in self.nodes
+            ],
+            "inputs": [index[n] for n in self.inputs],
+            "outputs": [index[n] for n in self.outputs],
+        }
+
+    @classmethod
+    def from_config(cls, config: Config) -> "Model":
+        try:
+            modules = [layer_class(cast(str, m["class"]))(**cast(dict[str, object], m["config"]))
+                       for m in cast(list[dict[str, object]], config["modules"])]
+            nodes: list[Node] = []
+            for item in cast(list[dict[str, object]], config["nodes"]):
+                if "input" in item:
+                    nodes.append(Input(cast(list[int], item["input"]), name=cast(str, item["name"])))
+                else:
+                    parents = [nodes[i] for i in cast(list[int], item["parents"])]
+                    nodes.append(call(modules[cast(int, item["module"])], parents))
+            inputs = [nodes[i] for i in cast(list[int], config["inputs"])]
+            outputs = [nodes[i] for i in cast(list[int], config["outputs"])]
+        except (KeyError, IndexError, TypeError) as e:
+            raise FormatError(f"Model config is malformed: {e!r}") from e
+        return cls(inputs, outputs)
+
+    def summary(self, print_fn: Callable[[str], object] = print) -> None:
+        """Print each layer call with its output shape, parameter count and the nodes it takes."""
+        rows = [("Layer (type)", "Output Shape", "Param #", "Connected to")]
+        counted: set[Module] = set()
+        for node in self.nodes:
+            if node.module is None:
+                rows.append((f"{node.name} (Input)", str(node.shape), "0", ""))
+                continue
+            count = 0 if node.module in counted else sum(p.size for p in node.module.parameters())
+            counted.add(node.module)
+            rows.append((f"{self._node_name(node)} ({node.module!r})", str(node.shape), f"{count:,}",
+                         ", ".join(self._node_name(p) for p in node.parents)))
+        widths = [max(len(r[c]) for r in rows) + 2 for c in range(4)]
+        rule = "-" * sum(widths)
+        lines = [rule, "".join(h.ljust(w) for h, w in zip(rows[0], widths)).rstrip(), rule.replace("-", "=")]
+        lines += ["".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows[1:]]
+        params = self.parameters()
+        dtypes = sorted({str(p.value.dtype) for p in params})
+        lines += [rule, f"Total params: {sum(p.size for p in params):,} ({', '.join(dtypes) or 'none'})", rule]
+        print_fn("\n".join(lines))
+
+    def __repr__(self) -> str:
+        return f"Model({len(self.inputs)} inputs -> {len(self.modules)} layers -> {len(self.outputs)} outputs)"
+
+
+def _accumulate(grads: dict[Node, Array], node: Node, g: Array) -> None:
+    if node in grads:
+        grads[node] = grads[node] + g
+    else:
+        grads[node] = g
+
+
+def _topological(outputs: list[Node]) -> list[Node]:
+    """Every node the outputs depend on, parents before children; a cycle is an error naming it."""
+    order: list[Node] = []
+    state: dict[Node, str] = {}
+    for root in outputs:
+        stack: list[tuple[Node, int]] = [(root, 0)]
+        while stack:
+            node, i = stack.pop()
+            if i == 0:
+                if state.get(node) == "done":
+                    continue
+                if state.get(node) == "open":
+                    continue
+                state[node] = "open"
+            if i < len(node.parents):
+                stack.append((node, i + 1))
+                parent = node.parents[i]
+                if state.get(parent) == "open":
+                    cycle = [n for n, _ in stack] + [parent]
+                    raise ShapeError("Model: the graph has a cycle: " + " -> ".join(repr(n) for n in cycle))
+                if state.get(parent) != "done":
+                    stack.append((parent, 0))
+            else:
+                state[node] = "done"
+                order.append(node)
+    return order

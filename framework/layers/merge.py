@@ -1,0 +1,148 @@
+"""Layers of several inputs: `Add`, `Multiply` (inputs of one shape) and `Concatenate` (along an axis).
+Shapes must match exactly: nothing is ever broadcast."""
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from framework.arrays import Array, Shape
+from framework.errors import DTypeError, ShapeError, ValueRangeError
+from framework.layer import Config, Merge
+from framework.registry import register_layer
+
+
+def _check_inputs(layer: Merge, xs: Sequence[Array]) -> None:
+    """The shapes (through `output_shape`) and dtypes of a forward's inputs: float32 and float64 do
+    not mix, so that a float32 model stays float32; complex (a complex-step probe) mixes with either."""
+    layer.output_shape([x.shape for x in xs])
+    dtypes = {x.dtype for x in xs}
+    if any(dtype.kind not in "fc" for dtype in dtypes) or len({d for d in dtypes if d.kind == "f"}) > 1:
+        raise DTypeError(f"{layer!r} expected float inputs of one dtype, got {', '.join(str(x.dtype) for x in xs)}: "
+                         "cast them with x.astype(np.float64) or x.astype(np.float32)")
+
+
+def _same_shapes(layer: Merge, input_shapes: Sequence[Shape]) -> Shape:
+    if len(input_shapes) < 2 or any(shape != input_shapes[0] for shape in input_shapes):
+        raise ShapeError(f"{layer!r} expected at least 2 inputs of one shape, got shapes "
+                         f"{', '.join(map(str, input_shapes)) or 'none'}")
+    return input_shapes[0]
+
+
+@register_layer
+class Add(Merge):
+    """The element-wise sum of at least two inputs of one shape.
+
+    >>> Add().forward([np.array([[1.0, 2.0]]), np.array([[3.0, 4.0]])])
+    array([[4., 6.]])
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._shapes: list[Shape] | None = None
+
+    def forward(self, xs: Sequence[Array]) -> Array:
+        _check_inputs(self, xs)
+        self._shapes = [x.shape for x in xs]
+        y = xs[0].astype(np.result_type(*xs), copy=True)
+        for x in xs[1:]:
+            y += x
+        return y
+
+    def backward(self, grad: Array) -> list[Array]:
+        shapes = self.cached(self._shapes)
+        self.check_grad(grad, shapes[0])
+        self._shapes = None
+        return [grad, *(grad.copy() for _ in shapes[1:])]  # dL/dx_i = g, an array for each input
+
+    def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
+        return _same_shapes(self, input_shapes)
+
+
+@register_layer
+class Multiply(Merge):
+    """The element-wise product of at least two inputs of one shape.
+
+    >>> Multiply().forward([np.array([[1.0, 2.0]]), np.array([[3.0, 4.0]])])
+    array([[3., 8.]])
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._xs: list[Array] | None = None
+
+    def forward(self, xs: Sequence[Array]) -> Array:
+        _check_inputs(self, xs)
+        self._xs = list(xs)
+        y = xs[0].astype(np.result_type(*xs), copy=True)
+        for x in xs[1:]:
+            y *= x
+        return y
+
+    def backward(self, grad: Array) -> list[Array]:
+        xs = self.cached(self._xs)
+        self.check_grad(grad, xs[0].shape)
+        self._xs = None
+        # dL/dx_i = g · Π_{j≠i} x_j = (g · x_0 ⋯ x_{i-1}) · (x_{i+1} ⋯ x_{n-1}): no division, zeros are fine
+        before = [grad]
+        for x in xs[:-1]:
+            before.append(before[-1] * x)
+        grads, after = [before[-1]], xs[-1]
+        for i in range(len(xs) - 2, -1, -1):
+            grads.append(before[i] * after)
+            if i:
+                after = after * xs[i]
+        return grads[::-1]
+
+    def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
+        return _same_shapes(self, input_shapes)
+
+
+@register_layer
+class Concatenate(Merge):
+    """Joins at least two inputs along `axis` (the last by default); their other axes must match.
+    The batch axis (0) cannot be joined.
+
+    >>> Concatenate().forward([np.array([[1.0, 2.0]]), np.array([[3.0]])])
+    array([[1., 2., 3.]])
+    """
+
+    def __init__(self, axis: int = -1) -> None:
+        super().__init__()
+        if axis == 0:
+            raise ValueRangeError("Concatenate: axis=0 would join the samples of the batch; use axis=1 or above, or -1")
+        self.axis = axis
+        self._shapes: list[Shape] | None = None
+
+    def forward(self, xs: Sequence[Array]) -> Array:
+        _check_inputs(self, xs)
+        self._shapes = [x.shape for x in xs]
+        return np.concatenate(xs, axis=self.axis)
+
+    def backward(self, grad: Array) -> list[Array]:
+        shapes = self.cached(self._shapes)
+        self.check_grad(grad, self.output_shape(shapes))
+        self._shapes = None
+        ends = np.cumsum([shape[self.axis] for shape in shapes])
+        # dL/dx_i = the slice of g that x_i filled, an array of its own
+        return [part.copy() for part in np.split(grad, ends[:-1], axis=self.axis)]
+
+    def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
+        first = input_shapes[0] if input_shapes else ()
+        axis = self.axis % len(first) if -len(first) <= self.axis < len(first) else 0
+
+        def others(shape: Shape) -> Shape:
+            return shape[:axis] + shape[axis + 1:]
+
+        if len(input_shapes) < 2 or axis == 0 or any(
+            len(shape) != len(first) or others(shape) != others(first) for shape in input_shapes
+        ):
+            raise ShapeError(f"{self!r} expected at least 2 inputs of one rank with an axis {self.axis} besides the "
+                             f"batch axis, and equal sizes on every other axis, got shapes "
+                             f"{', '.join(map(str, input_shapes)) or 'none'}")
+        return (*first[:axis], sum(shape[axis] for shape in input_shapes), *first[axis + 1:])
+
+    def get_config(self) -> Config:
+        return {"axis": self.axis}
+
+    def __repr__(self) -> str:
+        return f"Concatenate(axis={self.axis})"

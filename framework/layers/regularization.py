@@ -1,0 +1,189 @@
+"""Layers that behave differently in training and in evaluation (`self.training`): `Dropout`, `BatchNorm`."""
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from framework.arrays import Array, Mask, Shape, float_dtype
+from framework.errors import DTypeError, ShapeError, ValueRangeError
+from framework.layer import Config, Layer
+from framework.parameter import Buffer, Parameter
+from framework.registry import register_layer
+
+
+@register_layer
+class Dropout(Layer):
+    """Inverted dropout: in training, each entry is zeroed with probability `rate` and the kept ones
+    are scaled by 1 / (1 - rate), so that evaluation (`training = False`) is the identity.
+
+    The mask comes from the layer's own `np.random.default_rng(seed)`. With `replay = True`, a forward
+    in training reuses the last mask instead of drawing a new one (drawing one only when there is none
+    of the input's shape yet): what the gradient checker needs, as it calls forward many times at one point.
+
+    >>> layer = Dropout(0.5, seed=0)
+    >>> y = layer.forward(np.ones((2, 4)))
+    >>> sorted(set(y.ravel().tolist()))
+    [0.0, 2.0]
+    >>> layer.training = False
+    >>> layer.forward(np.ones((1, 2)))
+    array([[1., 1.]])
+    """
+
+    def __init__(self, rate: float = 0.5, seed: int | None = None) -> None:
+        super().__init__()
+        if not 0 <= rate < 1:
+            raise ValueRangeError(f"Dropout: rate={rate!r} is out of range, expected 0 <= rate < 1")
+        self.rate = float(rate)
+        self.seed = seed
+        self._rng = np.random.default_rng(seed)
+        self._keep: Mask | None = None
+        """The last mask drawn, kept for `replay`."""
+        self._cache: tuple[Mask, float] | None = None
+        """The mask and scale of the last forward, for backward."""
+
+    def forward(self, x: Array) -> Array:
+        if x.dtype.kind not in "fc":
+            raise DTypeError(f"{self!r} expected a float input, got {x.dtype}: convert it with x.astype(np.float64)")
+        if not self.training:
+            self._cache = np.broadcast_to(np.True_, x.shape), 1.0
+            return x
+        if not self.replay or self._keep is None or self._keep.shape != x.shape:
+            self._keep = self._rng.random(x.shape) >= self.rate
+        self._cache = keep, scale = self._keep, 1 / (1 - self.rate)
+        y = np.zeros_like(x)
+        np.multiply(x, scale, out=y, where=keep)
+        return y
+
+    def backward(self, grad: Array) -> Array:
+        keep, scale = self.cached(self._cache)
+        self.check_grad(grad, keep.shape)
+        self._cache = None
+        if scale == 1.0:
+            return grad
+        dx = np.zeros_like(grad)
+        np.multiply(grad, scale, out=dx, where=keep)
+        return dx  # dL/dx = g / (1 - rate) where kept, 0 where dropped
+
+    def get_config(self) -> Config:
+        return {"rate": self.rate, "seed": self.seed}
+
+    def __repr__(self) -> str:
+        seed = "" if self.seed is None else f", seed={self.seed}"
+        return f"Dropout(rate={self.rate}{seed})"
+
+
+@register_layer
+class BatchNorm(Layer):
+    """Batch normalisation of (batch, features) inputs: y = gamma · (x - mean) / sqrt(var + eps) + beta.
+
+    In training (`training = True`) mean and var are the batch's (var biased) and the running
+    statistics move towards them, PyTorch's way: running = (1 - momentum) · running + momentum · batch,
+    with the unbiased variance for `running_var`. In evaluation the running statistics are used.
+
+    `features=None` leaves `gamma`, `beta` and the running statistics empty until `build(input_shape)`
+    (which `Sequential` and a graph `Model` call) or the first forward sizes them. The `Parameter` and
+    `Buffer` objects stay the same, so that names and optimizers given them before still apply.
+
+    >>> layer = BatchNorm(2)
+    >>> layer.forward(np.array([[1.0, 2.0], [3.0, 6.0]])).round(4)
+    array([[-1., -1.],
+           [ 1.,  1.]])
+    >>> layer.running_mean.value, layer.running_var.value
+    (array([0.2, 0.4]), array([1.1, 1.7]))
+    """
+
+    def __init__(
+        self, features: int | None = None, momentum: float = 0.1, eps: float = 1e-5, dtype: npt.DTypeLike = np.float64
+    ) -> None:
+        super().__init__()
+        if not 0 <= momentum <= 1:
+            raise ValueRangeError(f"BatchNorm: momentum={momentum!r} is out of range, expected 0 <= momentum <= 1")
+        if not (math.isfinite(eps) and eps > 0):
+            raise ValueRangeError(f"BatchNorm: eps={eps!r} is out of range, expected a finite eps > 0")
+        dt = float_dtype(dtype)
+        self.features: int | None = None
+        self.momentum = float(momentum)
+        self.eps = float(eps)
+        self.gamma = Parameter(np.ones(0, dtype=dt), name="gamma")
+        self.beta = Parameter(np.zeros(0, dtype=dt), name="beta")
+        self.running_mean = Buffer(np.zeros(0, dtype=dt), name="running_mean")
+        self.running_var = Buffer(np.ones(0, dtype=dt), name="running_var")
+        self._cache: tuple[Array, Array, bool] | None = None
+        """x_hat, 1 / sqrt(var + eps), and whether var was the batch's."""
+        if features is not None:
+            self.build((1, features))
+
+    def build(self, input_shape: Shape) -> None:
+        if len(input_shape) != 2 or input_shape[1] < 1:
+            raise ShapeError(f"{self!r} expected input of shape (batch, features), features >= 1, got {input_shape}")
+        features = input_shape[1]
+        if self.features is not None:
+            self.output_shape(input_shape)
+            return
+        self.features = features
+        for tensor, fill in ((self.gamma, 1), (self.beta, 0), (self.running_mean, 0), (self.running_var, 1)):
+            tensor.value = np.full(features, fill, dtype=tensor.value.dtype)
+        self.gamma.grad = np.zeros_like(self.gamma.value)
+        self.beta.grad = np.zeros_like(self.beta.value)
+
+    def forward(self, x: Array) -> Array:
+        if self.features is None:
+            self.build(x.shape)
+        assert self.features is not None
+        self.check_input(x, self.features, self.gamma.value)
+        if self.training:
+            m = x.shape[0]
+            if m < 2:
+                raise ShapeError(f"{self!r} in training needs a batch of at least 2 samples to estimate a variance, "
+                                 f"got input of shape {x.shape}: use larger batches, or set training = False")
+            mean = x.mean(axis=0)
+            x_hat = x - mean
+            var = np.mean(x_hat * x_hat, axis=0)  # squares, not |x|²: a complex step stays exact
+            # the running statistics see only the real point, so that they stay real
+            batch_mean, batch_var = (x.real.mean(axis=0), x.real.var(axis=0)) if np.iscomplexobj(x) else (mean, var)
+            self._update(self.running_mean, batch_mean)
+            self._update(self.running_var, batch_var * (m / (m - 1)))
+        else:
+            x_hat = x - self.running_mean.value
+            var = self.running_var.value
+        inv_std = 1 / np.sqrt(var + self.eps)
+        x_hat *= inv_std
+        self._cache = x_hat, inv_std, self.training
+        y: Array = x_hat * self.gamma.value
+        np.add(y, self.beta.value, out=y)
+        return y
+
+    def backward(self, grad: Array) -> Array:
+        x_hat, inv_std, batch_statistics = self.cached(self._cache)
+        self.check_grad(grad, x_hat.shape)
+        self._cache = None
+        np.sum(grad * x_hat, axis=0, out=self.gamma.grad)  # dL/dgamma = Σ_batch g x_hat
+        np.sum(grad, axis=0, out=self.beta.grad)  # dL/dbeta = Σ_batch g
+        scale = self.gamma.value * inv_std
+        if not batch_statistics:
+            return grad * scale  # dL/dx = g gamma / sqrt(var + eps)
+        m = grad.shape[0]
+        # dL/dx = gamma / (m sqrt(var + eps)) · (m g - Σ g - x_hat Σ g x_hat), as mean and var depend on every x
+        dx: Array = grad * m
+        np.subtract(dx, self.beta.grad, out=dx)
+        np.subtract(dx, x_hat * self.gamma.grad, out=dx)
+        np.multiply(dx, scale / m, out=dx)
+        return dx
+
+    def _update(self, running: Buffer, batch: Array) -> None:
+        np.multiply(running.value, 1 - self.momentum, out=running.value)
+        np.add(running.value, self.momentum * batch, out=running.value)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        if len(input_shape) != 2 or (self.features is not None and input_shape[1] != self.features):
+            expected = self.features or "features"
+            raise ShapeError(f"{self!r} expected input of shape (batch, {expected}), got {input_shape}")
+        return input_shape
+
+    def get_config(self) -> Config:
+        return {"features": self.features, "momentum": self.momentum, "eps": self.eps,
+                "dtype": str(self.gamma.value.dtype)}
+
+    def __repr__(self) -> str:
+        return f"BatchNorm(features={self.features}, momentum={self.momentum}, eps={self.eps})"

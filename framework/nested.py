@@ -1,0 +1,82 @@
+"""`Nested`: a `Sequential` or graph `Model` used as one layer inside another model."""
+
+from typing import cast
+
+import numpy as np
+
+from framework.arrays import Array, Mask, Shape
+from framework.layer import Config, Layer, Module
+from framework.parameter import Buffer, Parameter
+from framework.registry import model_class, register_layer
+from framework.training import Trainer
+
+
+@register_layer
+class Nested(Layer):
+    """Wraps a model so that it runs as a layer: its parameters keep their names under the model
+    (`"0.W"` inside becomes `"<outer name>.0.W"`), and it saves and loads with the outer model.
+    `Sequential([inner, ...])` and `inner(node)` wrap it for you."""
+
+    def __init__(self, model: Trainer | Config) -> None:
+        super().__init__()
+        if isinstance(model, dict):
+            spec = cast(dict[str, object], model)
+            rebuilt = model_class(str(spec["class"])).from_config(cast(Config, spec["config"]))
+            assert isinstance(rebuilt, Trainer)
+            model = rebuilt
+        self.model = model
+
+    @classmethod
+    def example(cls, rng: np.random.Generator) -> tuple[Module, list[Array]]:
+        from framework.layers import Dense, ReLU
+        from framework.sequential import Sequential
+
+        return cls(Sequential([Dense(5, 3, seed=0), ReLU()])), [rng.standard_normal((4, 5))]
+
+    def forward(self, x: Array) -> Array:
+        return self.model.forward(x)
+
+    def backward(self, grad: Array) -> Array:
+        return self.model.backward(grad, input_grad=True)
+
+    def backward_params(self, grad: Array) -> None:
+        self.model.backward(grad)
+
+    def build(self, input_shape: Shape) -> None:
+        self.model.build((np.zeros(input_shape),))
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        return self.model.output_shape(input_shape)
+
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        return self.model.named_parameters()
+
+    def named_buffers(self) -> list[tuple[str, Buffer]]:
+        return self.model.named_buffers()
+
+    def branch(self) -> Mask | None:
+        masks = [b.reshape(-1) for b in (layer.branch() for layer in self.model.layers) if b is not None]
+        return np.concatenate(masks) if masks else None
+
+    @property
+    def training(self) -> bool:
+        return all(layer.training for layer in self.model.layers)
+
+    @training.setter
+    def training(self, training: bool) -> None:
+        self.model.set_training(training)
+
+    @property
+    def replay(self) -> bool:
+        return all(layer.replay for layer in self.model.layers)
+
+    @replay.setter
+    def replay(self, replay: bool) -> None:
+        for layer in self.model.layers:
+            layer.replay = replay
+
+    def get_config(self) -> Config:
+        return {"model": {"class": type(self.model).__name__, "config": self.model.get_config()}}
+
+    def __repr__(self) -> str:
+        return f"Nested({self.model!r})"
