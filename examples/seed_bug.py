@@ -11,6 +11,7 @@ import numpy as np
 
 import models
 from framework import Array, BCELoss, Layer, Sequential, Sigmoid, check_gradients
+from framework.arrays import Labels
 from framework.datasets import load_digits_binary
 
 
@@ -37,8 +38,8 @@ class BCEWithoutOneOverM(BCELoss):
         super().__init__()
         self._learner_cache: tuple[Array, Array] | None = None
 
-    def forward(self, y_pred: Array, y_true: Array) -> float | complex:
-        self._learner_cache = y_pred, y_true
+    def forward(self, y_pred: Array, y_true: Labels) -> float | complex:
+        self._learner_cache = y_pred, np.asarray(y_true, dtype=np.float64)
         return super().forward(y_pred, y_true)
 
     def backward(self) -> Array:

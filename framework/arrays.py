@@ -10,6 +10,8 @@ import numpy as np
 import numpy.typing as npt
 
 Array: TypeAlias = npt.NDArray[np.inexact[Any]]
+Labels: TypeAlias = npt.NDArray[np.inexact[Any]] | npt.NDArray[np.integer[Any]]
+"""Targets: floats, or integer class indices for CrossEntropyLoss."""
 Inputs: TypeAlias = Array | Sequence[Array]
 """What a model takes: one array, or one array per input of a graph `Model`."""
 Mask: TypeAlias = npt.NDArray[np.bool_]

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from framework.arrays import Array
+from framework.arrays import Labels
 
 
 class FrameworkError(Exception):
@@ -29,7 +29,7 @@ class CallOrderError(FrameworkError, RuntimeError):
     """Methods called in the wrong order, such as backward before forward."""
 
 
-def describe_nonfinite(what: str, a: Array) -> str:
+def describe_nonfinite(what: str, a: Labels) -> str:
     """'x has 3 NaN and 1 inf entries, the first at (5, 0)', or '' when `a` is all finite."""
     bad = ~np.isfinite(a)
     if not bad.any():

@@ -5,19 +5,18 @@ from typing import Any, TypeAlias, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from framework.arrays import Array, Mask, Scalar
+from framework.arrays import Labels, Array, Mask, Scalar
 from framework.errors import CallOrderError, DTypeError, ValueRangeError, NonFiniteError, ShapeError, describe_nonfinite
 
 T = TypeVar("T")
 
-Labels: TypeAlias = Array | npt.NDArray[np.integer[Any]]
 """What a loss or a metric takes as y_true: float labels, or integer class indices (CrossEntropyLoss)."""
 
 
 class Loss:
     """Base class of losses. Like a layer, a loss keeps what its backward needs."""
 
-    def forward(self, y_pred: Array, y_true: Array) -> Scalar:
+    def forward(self, y_pred: Array, y_true: Labels) -> Scalar:
         raise NotImplementedError(f"{type(self).__name__} must implement forward(y_pred, y_true)")
 
     def backward(self) -> Array:
@@ -92,7 +91,7 @@ class BCELoss(Loss):
     def __init__(self) -> None:
         self._cache: tuple[Array, Array, Mask] | None = None
 
-    def forward(self, y_pred: Array, y_true: Array) -> Scalar:
+    def forward(self, y_pred: Array, y_true: Labels) -> Scalar:
         y = self.check_pair(y_pred, y_true)
         lo, hi = y.min(), y.max()
         if not (lo >= 0 and hi <= 1):
@@ -139,7 +138,7 @@ class BCEWithLogitsLoss(Loss):
     def __init__(self) -> None:
         self._cache: tuple[Array, Mask, Array] | None = None
 
-    def forward(self, y_pred: Array, y_true: Array) -> Scalar:
+    def forward(self, y_pred: Array, y_true: Labels) -> Scalar:
         y = self.check_pair(y_pred, y_true)
         lo, hi = y.min(), y.max()
         if not (lo >= 0 and hi <= 1):
@@ -272,7 +271,7 @@ class MSELoss(Loss):
     def __init__(self) -> None:
         self._cache: Array | None = None
 
-    def forward(self, y_pred: Array, y_true: Array) -> Scalar:
+    def forward(self, y_pred: Array, y_true: Labels) -> Scalar:
         y = self.check_pair(y_pred, y_true)
         self.finite_range(y_pred)
         problem = describe_nonfinite("y_true", y)

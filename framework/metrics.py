@@ -13,7 +13,7 @@ import numpy as np
 
 from framework.arrays import Array
 from framework.errors import DTypeError, ShapeError, ValueRangeError
-from framework.losses import Labels
+from framework.arrays import Labels
 
 Metric: TypeAlias = Callable[[Labels, Array], float]
 

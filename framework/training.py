@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Literal, overload
 
 import numpy as np
 
-from framework.arrays import Array, Inputs, Shape
+from framework.arrays import Array, Inputs, Labels, Shape
 from framework.layer import Config, Module
 from framework.layer_call import LayerCall
 from framework.callbacks import Callback, History, ProgressBar
@@ -83,11 +83,11 @@ class Trainer(ABC):
     def fit(
         self,
         x: Inputs,
-        y: Array,
+        y: Labels,
         *,
         epochs: int = 1,
         batch_size: int = 32,
-        validation_data: tuple[Inputs, Array] | None = None,
+        validation_data: tuple[Inputs, Labels] | None = None,
         validation_split: float = 0.0,
         shuffle: bool = True,
         callbacks: Sequence[Callback] = (),
@@ -106,7 +106,7 @@ class Trainer(ABC):
         if epochs < 1 or batch_size < 1:
             raise ValueRangeError(f"fit: epochs and batch_size must be at least 1, got {epochs} and {batch_size}")
         rng = np.random.default_rng(seed)
-        validation: tuple[tuple[Array, ...], Array] | None = None
+        validation: tuple[tuple[Array, ...], Labels] | None = None
         if validation_data is not None:
             validation = self._data(*validation_data, "fit(validation_data)")
         elif validation_split:
@@ -170,7 +170,7 @@ class Trainer(ABC):
             hook.on_train_end()
         return history
 
-    def evaluate(self, x: Inputs, y: Array, *, batch_size: int | None = None) -> dict[str, float]:
+    def evaluate(self, x: Inputs, y: Labels, *, batch_size: int | None = None) -> dict[str, float]:
         """The loss (mean over all samples) and the compiled metrics on (x, y), in eval mode."""
         self._compiled("evaluate")
         return self._evaluate(*self._data(x, y, "evaluate"), batch_size)
@@ -179,7 +179,7 @@ class Trainer(ABC):
         """The model's output for x in eval mode, `batch_size` samples at a time (all at once by default)."""
         return self._predict(self._inputs(x, "predict"), batch_size)
 
-    def _evaluate(self, xs: tuple[Array, ...], y: Array, batch_size: int | None) -> dict[str, float]:
+    def _evaluate(self, xs: tuple[Array, ...], y: Labels, batch_size: int | None) -> dict[str, float]:
         loss, _ = self._compiled("evaluate")
         y_pred = self._predict(xs, batch_size)
         results = {"loss": float(loss.forward(y_pred, y).real)}
@@ -276,9 +276,8 @@ class Trainer(ABC):
             checked.append(a)
         return tuple(checked)
 
-    def _data(self, x: Inputs, y: Array, caller: str) -> tuple[tuple[Array, ...], Array]:
+    def _data(self, x: Inputs, y: Labels, caller: str) -> tuple[tuple[Array, ...], Labels]:
         xs = self._inputs(x, caller)
-        y = np.asarray(y)
         if y.dtype.kind not in "biuf":
             raise DTypeError(f"{caller}: y must hold numbers, got dtype {y.dtype}")
         if y.ndim == 0 or y.shape[0] != xs[0].shape[0]:
@@ -295,8 +294,8 @@ def _feed(xs: tuple[Array, ...]) -> Inputs:
 
 
 def _stratified_split(
-    xs: tuple[Array, ...], y: Array, fraction: float, rng: np.random.Generator
-) -> tuple[tuple[Array, ...], Array, tuple[tuple[Array, ...], Array]]:
+    xs: tuple[Array, ...], y: Labels, fraction: float, rng: np.random.Generator
+) -> tuple[tuple[Array, ...], Labels, tuple[tuple[Array, ...], Labels]]:
     """Hold out `fraction` of the samples of each label value for validation."""
     if not 0 < fraction < 1:
         raise ValueRangeError(f"fit: validation_split must lie in (0, 1), got {fraction}")

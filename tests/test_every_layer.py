@@ -8,8 +8,7 @@ from hypothesis import strategies as st
 
 import framework
 from framework import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss, check_layer, check_loss
-from framework.arrays import Array
-from framework.losses import Labels
+from framework.arrays import Array, Labels
 from framework.layer import Module
 from framework.registry import _LAYERS
 

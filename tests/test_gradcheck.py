@@ -27,7 +27,7 @@ from framework import (
     check_layer,
     check_loss,
 )
-from framework.arrays import Array, Scalar, Shape
+from framework.arrays import Array, Labels, Scalar, Shape
 from models import four_three_one, mlp_classifier
 
 Method = Literal["complex", "central"]
@@ -143,8 +143,8 @@ class BCEWithoutOneOverM(Loss):
     def __init__(self) -> None:
         self.cache: tuple[Array, Array] | None = None
 
-    def forward(self, y_pred: Array, y_true: Array) -> Scalar:
-        a, y = y_pred, y_true
+    def forward(self, y_pred: Array, y_true: Labels) -> Scalar:
+        a, y = y_pred, np.asarray(y_true, dtype=np.float64)
         self.cache = a, y
         cost = -np.mean(y * np.log(a) + (1 - y) * np.log(1 - a))
         return complex(cost) if np.iscomplexobj(cost) else float(cost)

@@ -99,8 +99,8 @@ def test_a_small_network_learns_the_10_digits_from_integer_labels(digits: ClassS
     model.compile(loss=CrossEntropyLoss(), optimizer=Adam(lr=0.01), metrics=["accuracy"])
     # fit and evaluate take integer class indices, though their y is still annotated as a float Array
     y_train, y_test = digits.y_train, digits.y_test
-    history = model.fit(digits.x_train, y_train, epochs=5, batch_size=32, verbose=0, seed=0)  # type: ignore[arg-type]
-    results = model.evaluate(digits.x_test, y_test)  # type: ignore[arg-type]
+    history = model.fit(digits.x_train, y_train, epochs=5, batch_size=32, verbose=0, seed=0)
+    results = model.evaluate(digits.x_test, y_test)
     assert results["accuracy"] > 0.9
     assert history.history["accuracy"][-1] > 0.9
     assert history.history["loss"][-1] < history.history["loss"][0]

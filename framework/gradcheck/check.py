@@ -8,7 +8,7 @@ from typing import Literal, Protocol, cast, overload
 import attrs
 import numpy as np
 
-from framework.arrays import Array, Inputs, Mask, Scalar
+from framework.arrays import Array, Inputs, Labels, Mask, Scalar
 from framework.gradcheck.numeric import Derivatives, Differentiator, Method, Mode, NotComplexSafe, Probes
 from framework.gradcheck.report import GradCheckReport, GradCheckRow, compare
 from framework.layer import Layer, Merge, Module
@@ -52,7 +52,7 @@ def check_gradients(
     model: Checkable,
     loss: Loss,
     x: Inputs,
-    y: Array,
+    y: Labels,
     *,
     method: Method = "complex",
     mode: Mode = "full",
@@ -204,7 +204,7 @@ def check_layer(
 
 
 def check_loss(
-    loss: Loss, y_pred: Array, y_true: Array, *, method: Method = "complex", threshold: float | None = None
+    loss: Loss, y_pred: Array, y_true: Labels, *, method: Method = "complex", threshold: float | None = None
 ) -> GradCheckReport:
     """Check a loss's backward, dL/dy_pred, entry by entry."""
     threshold = default_threshold(method, y_pred.dtype) if threshold is None else threshold
