@@ -7,7 +7,8 @@ import numpy as np
 
 from framework.arrays import Array, Inputs, Shape
 from framework.errors import FormatError, FrameworkError, ShapeError
-from framework.layer import Config, Layer
+from framework.graph.node import Input, Node
+from framework.layer import JSON, Config, Layer
 from framework.layer_call import LayerCall
 from framework.parameter import Buffer, Parameter
 from framework.registry import layer_class, register_model
@@ -25,24 +26,42 @@ class Sequential(Trainer):
     ['0.W', '0.b', '2.W', '2.b', '4.W', '4.b']
     """
 
-    def __init__(self, layers: Iterable[Layer | Trainer]) -> None:
-        self.layers: list[Layer] = [Nested(layer) if isinstance(layer, Trainer) else layer for layer in layers]
-        if not self.layers:
+    def __init__(self, layers: Iterable[Layer | Trainer | Node]) -> None:
+        items = list(layers)
+        self.input_shape: tuple[int | None, ...] | None = None
+        """(None, features), when the first item is an `Input` or a layer that knows its input size."""
+        declared = items[0] if items else None
+        if isinstance(declared, Node):
+            items.pop(0)
+            if declared.module is not None:
+                raise TypeError("Sequential: only an Input(...) node may stand first, to declare the input shape")
+            self.input_shape = declared.shape
+        if not items:
             raise ShapeError("Sequential needs at least one layer")
-        for i, layer in enumerate(self.layers):
-            if not isinstance(layer, Layer):
-                raise TypeError(f"Sequential: item {i} is a {type(layer).__name__}, not a Layer (a Merge layer needs a graph Model)")
-        self.input_features = next(
-            (f for f in (getattr(layer, "in_features", None) for layer in self.layers) if isinstance(f, int)), None
-        )
-        if self.input_features is not None:
-            self.output_shapes((None, self.input_features))  # rejects layers that do not fit together
+        self.layers: list[Layer] = []
+        for i, item in enumerate(items):
+            if isinstance(item, Trainer):
+                self.layers.append(Nested(item))
+            elif isinstance(item, Layer):
+                self.layers.append(item)
+            else:
+                raise TypeError(
+                    f"Sequential: item {i} is a {type(item).__name__}, not a Layer (a Merge layer needs a graph Model)"
+                )
+        first_in = getattr(self.layers[0], "in_features", None)
+        if self.input_shape is None and isinstance(first_in, int):
+            self.input_shape = (None, first_in)
+        if self.input_shape is not None:
+            self.output_shapes(self.input_shape)  # builds waiting layers, rejects layers that do not fit together
         for name, p in self.named_parameters():
             p.name = name
 
     def get_config(self) -> Config:
         """The architecture as JSON-ready data: each layer's class name and constructor arguments."""
-        return {"layers": [{"class": type(layer).__name__, "config": layer.get_config()} for layer in self.layers]}
+        layers: list[JSON] = [{"class": type(layer).__name__, "config": layer.get_config()} for layer in self.layers]
+        if self.input_shape is None:
+            return {"layers": layers}
+        return {"input_shape": [int(d) for d in self.input_shape[1:] if d is not None], "layers": layers}
 
     @classmethod
     def from_config(cls, config: Config) -> "Sequential":
@@ -63,6 +82,9 @@ class Sequential(Trainer):
             if not isinstance(layer, Layer):
                 raise FormatError(f"Sequential config: layer {i} {name} takes several inputs; it needs a graph Model")
             built.append(layer)
+        shape = config.get("input_shape")
+        if isinstance(shape, list):
+            return cls([Input([int(d) for d in shape if isinstance(d, int)]), *built])
         return cls(built)
 
     def forward(self, x: Inputs) -> Array:
@@ -137,7 +159,7 @@ class Sequential(Trainer):
     def summary(self, print_fn: Callable[[str], object] = print, *, input_shape: tuple[int | None, ...] | None = None) -> None:
         """Print a Keras-style table: layer, output shape, parameter count, totals."""
         if input_shape is None:
-            input_shape = (None, self.input_features) if self.input_features is not None else None
+            input_shape = self.input_shape
         shapes = self.output_shapes(input_shape) if input_shape is not None else [None] * len(self.layers)
         rows = [("Layer (type)", "Output Shape", "Param #")]
         for i, (layer, shape) in enumerate(zip(self.layers, shapes)):
