@@ -155,3 +155,14 @@ def test_layers_refuse_arrays_where_a_graph_needs_nodes() -> None:
 def test_node_shapes_keep_the_batch_implicit() -> None:
     node = Dense(3, seed=0)(Input(5))
     assert isinstance(node, Node) and node.shape == (None, 3)
+
+
+def test_sequential_declares_its_input_with_an_input_node(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = Sequential([Input(64), Dense(4, seed=0), ReLU(), Dense(1, seed=1), Sigmoid()])
+    assert model.input_shape == (None, 64) and model.parameters()[0].shape == (64, 4)
+    model.summary()
+    assert "0 Dense(64 -> 4)  (None, 4)     260" in capsys.readouterr().out
+    loaded = load_model(model.save(tmp_path / "s.safetensors"))
+    assert isinstance(loaded, Sequential) and loaded.input_shape == (None, 64)
+    with pytest.raises(TypeError, match="only an Input"):
+        Sequential([Dense(3, seed=0)(Input(2)), ReLU()])
