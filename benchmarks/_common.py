@@ -1,0 +1,154 @@
+"""What the benchmark scripts share: the command line that reproduces a run, a description of the
+machine (numpy, BLAS and its threads), and markdown tables."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
+
+
+def command_line() -> str:
+    """The command, run from the repository root, that reproduces this run."""
+    script = Path(sys.argv[0]).resolve()
+    try:
+        shown = str(script.relative_to(REPO))
+    except ValueError:
+        shown = str(script)
+    settings = [f"{name}={shlex.quote(os.environ[name])}" for name in THREAD_VARIABLES if name in os.environ]
+    return " ".join([*settings, shlex.join(["python", shown, *sys.argv[1:]])])
+
+
+def thread_pools() -> list[dict[str, Any]]:
+    """threadpoolctl's view of the BLAS and OpenMP libraries loaded so far ([] without threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_info  # type: ignore[import-untyped, unused-ignore]
+    except ImportError:
+        return []
+    return [dict(info) for info in threadpool_info()]
+
+
+def git_state() -> dict[str, Any]:
+    """The commit, and the files under framework/ and models/ that differ from it (they are being edited)."""
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, check=False)
+        except OSError:  # no git
+            return ""
+        return done.stdout.rstrip() if done.returncode == 0 else ""
+
+    changed = git("status", "--porcelain", "--", "framework", "models").splitlines()  # "XY path"
+    return {"commit": git("rev-parse", "--short", "HEAD") or "unknown", "changed": [line[3:] for line in changed]}
+
+
+class OtherLoad:
+    """How much of the machine other processes used while a block ran, from /proc/stat (Linux):
+    (all CPUs' busy time - this process's CPU time) / (wall time x CPUs). BLAS threads slow down a
+    lot when they share the CPUs, so a block timed under load is not a clean measurement."""
+
+    def __init__(self) -> None:
+        self._start: tuple[float, float, float] | None = None
+        self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self.cpus = os.cpu_count() or 1
+
+    def _counters(self) -> tuple[float, float, float] | None:
+        try:
+            with open("/proc/stat") as f:
+                fields = [float(v) for v in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)
+        busy = sum(fields[:8]) - idle  # user nice system idle iowait irq softirq steal
+        t = os.times()
+        return busy / self.tick, t.user + t.system, time.perf_counter()
+
+    def start(self) -> None:
+        self._start = self._counters()
+
+    def stop(self) -> float | None:
+        """The fraction (0 to 1) of all CPUs that others used since start(), or None if unknown."""
+        end = self._counters()
+        if self._start is None or end is None:
+            return None
+        busy, own, wall = (e - s for e, s in zip(end, self._start))
+        return max(0.0, (busy - own) / (wall * self.cpus)) if wall > 0 else None
+
+
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages: other work on the machine slows BLAS threads down."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def environment() -> dict[str, Any]:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 0
+    return {
+        "command": command_line(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "machine": f"{platform.machine()} {platform.processor() or platform.system()}".strip(),
+        "cpus": cpus,
+        "thread_variables": {name: os.environ[name] for name in THREAD_VARIABLES if name in os.environ},
+        "thread_pools": thread_pools(),
+        "git": git_state(),
+        "load_average_at_start": load_average(),
+    }
+
+
+def describe(env: dict[str, Any]) -> str:
+    """A few lines for the top of a benchmark's output."""
+    pools = env["thread_pools"]
+    lines = [
+        f"Reproduce (from the repository root): {env['command']}",
+        f"Python {env['python']}, numpy {env['numpy']}, {env['cpus']} CPUs usable, {env['machine']}",
+    ]
+    if pools:
+        for p in pools:
+            lines.append(
+                f"threadpool: {p.get('user_api')} {p.get('internal_api')} {p.get('version')} "
+                f"({p.get('architecture', '?')}, {p.get('threading_layer', '?')}): {p.get('num_threads')} threads "
+                f"[{Path(str(p.get('filepath', '?'))).name}]"
+            )
+    else:
+        lines.append("threadpool: threadpoolctl not installed, BLAS threads unknown")
+    variables = env["thread_variables"]
+    lines.append("thread variables: " + (", ".join(f"{k}={v}" for k, v in variables.items()) or "none set"))
+    lines.append(f"load average at start: {', '.join(map(str, env['load_average_at_start']))} ({env['cpus']} CPUs)")
+    changed = env["git"]["changed"]
+    lines.append(f"git: {env['git']['commit']}" + (f", uncommitted changes in {', '.join(changed)}" if changed else ""))
+    return "\n".join(lines)
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]) -> str:
+    """A markdown table with padded columns; `right[i]` right-aligns column i (numbers)."""
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
+    widths = [max(w, 3) for w in widths]
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right)) + " |"
+
+    rule = "|" + "|".join(("-" * (w + 1) + ":") if r else ("-" * (w + 2)) for w, r in zip(widths, right)) + "|"
+    return "\n".join([line(header), rule, *(line(row) for row in rows)])
+
+
+def write_json(path: str, payload: dict[str, Any]) -> None:
+    Path(path).write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    print(f"\nwrote {path}")
