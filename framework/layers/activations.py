@@ -21,20 +21,22 @@ class ReLU(Layer):
 
     def __init__(self) -> None:
         super().__init__()
-        self._off: Mask | None = None
+        self._on: Mask | None = None
 
     def forward(self, x: Array) -> Array:
-        self._off = off = x.real <= 0  # NaN is not <= 0: it passes through, as in np.maximum
-        return np.where(off, 0, x)
+        self._on = x.real > 0
+        if x.dtype.kind == "c":  # decide on the real part; np.maximum would compare complex numbers
+            return np.where(self._on, x, 0)
+        return np.maximum(x, 0)  # NaN passes through
 
     def backward(self, grad: Array) -> Array:
-        off = self.cached(self._off)
-        self.check_grad(grad, off.shape)
-        self._off = None
-        return np.where(off, 0, grad)  # dL/dx = g where x > 0, else 0
+        on = self.cached(self._on)
+        self.check_grad(grad, on.shape)
+        self._on = None
+        return np.multiply(grad, on)  # dL/dx = g where x > 0, else 0
 
     def branch(self) -> Mask | None:
-        return self._off
+        return self._on
 
 
 @register_layer

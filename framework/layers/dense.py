@@ -86,7 +86,10 @@ class Dense(Layer):
         x = self.cached(self._x)
         self.check_grad(grad, (x.shape[0], self.out_features))
         self._x = None
-        np.matmul(x.T, grad, out=self.W.grad)  # dL/dW = xᵀ g
+        if self.in_features is not None and self.in_features >= 2048 and self.out_features <= 16:
+            np.copyto(self.W.grad, (grad.T @ x).T)  # the same xᵀg: OpenBLAS does a wide, thin one 4x faster so
+        else:
+            np.matmul(x.T, grad, out=self.W.grad)  # dL/dW = xᵀ g
         np.sum(grad, axis=0, out=self.b.grad)  # dL/db = Σ_batch g
 
     def backward(self, grad: Array) -> Array:
