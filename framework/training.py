@@ -123,6 +123,7 @@ class Trainer(ABC):
             hook.on_train_begin()
         params = self.parameters()
         self.stop_training = False
+        self.set_training(True)
         predictions: Array | None = None
         for epoch in range(epochs):
             optimizer.epoch = epoch
@@ -189,6 +190,7 @@ class Trainer(ABC):
         if batch_size is not None and batch_size < 1:
             raise ValueRangeError(f"predict: batch_size must be at least 1, got {batch_size}")
         m = xs[0].shape[0]
+        modes = [module.training for module in self.layers]
         self.set_training(False)
         try:
             if batch_size is None or batch_size >= m:
@@ -200,7 +202,8 @@ class Trainer(ABC):
                 out[start : start + batch_size] = self.forward(_feed(tuple(a[start : start + batch_size] for a in xs)))
             return out
         finally:
-            self.set_training(True)
+            for module, mode in zip(self.layers, modes):
+                module.training = mode
 
     def set_training(self, training: bool) -> None:
         """Switch every layer between training (Dropout drops, BatchNorm uses batch statistics) and eval."""

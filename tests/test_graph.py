@@ -166,3 +166,17 @@ def test_sequential_declares_its_input_with_an_input_node(tmp_path: Path, capsys
     assert isinstance(loaded, Sequential) and loaded.input_shape == (None, 64)
     with pytest.raises(TypeError, match="only an Input"):
         Sequential([Dense(3, seed=0)(Input(2)), ReLU()])
+
+
+def test_predict_runs_in_eval_mode_and_leaves_the_mode_as_it_was() -> None:
+    from framework import Dropout
+
+    model = Sequential([Input(4), Dense(8, seed=0), Dropout(0.5, seed=1), Dense(1, seed=2), Sigmoid()])
+    x = np.random.default_rng(0).standard_normal((5, 4))
+    assert np.array_equal(model.predict(x), model.predict(x))  # no dropout at inference
+    assert not np.array_equal(model.forward(x), model.predict(x))  # training mode drops units
+    assert all(layer.training for layer in model.layers)
+    model.set_training(False)
+    model.predict(x)
+    assert not any(layer.training for layer in model.layers)
+    assert np.array_equal(model.forward(x), model.predict(x))
