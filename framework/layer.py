@@ -111,6 +111,18 @@ class Layer(Module):
         """The output shape for an input of `input_shape` (batch first); shape-preserving by default."""
         return input_shape
 
+    def perturbed_output(self, x: Array, out: Array, param: Parameter, index: int, delta: complex) -> Array:
+        """The output for input `x` with `param.value.flat[index]` moved by `delta` (`out` is the
+        output without the move). The gradient checker calls this once per entry; a layer linear in
+        a parameter overrides it to skip the forward (`Dense` does)."""
+        flat = param.value.reshape(-1)
+        old = flat[index]
+        flat[index] = old + delta
+        try:
+            return self.forward(x)
+        finally:
+            flat[index] = old
+
     def __call__(self, node: "Node") -> "Node":
         """Call the layer on a symbolic node while building a graph `Model`."""
         from framework.graph.node import call

@@ -127,6 +127,13 @@ class Sequential(Trainer):
     def output_shape(self, input_shape: Shape) -> Shape:
         return tuple(int(d or 1) for d in self.output_shapes((None, *input_shape[1:]))[-1])
 
+    def resume(self, start: int, h: Array) -> Array:
+        """The model's output when layer `start - 1` gave `h`: the gradient checker, moving a
+        parameter of one layer, reruns only the layers after it."""
+        for layer in self.layers[start:]:
+            h = layer.forward(h)
+        return h
+
     def trace(self, x: Inputs) -> list[LayerCall]:
         """Run forward, recording each layer's input (the gradient checker checks each layer on it)."""
         if not isinstance(x, np.ndarray):

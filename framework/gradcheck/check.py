@@ -1,6 +1,7 @@
 """`check_gradients` (a whole model and its loss) and `check_layer` (one layer on its own)."""
 
 import math
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Literal, Protocol, cast, overload
@@ -103,11 +104,12 @@ def check_gradients(
             return [module.branch() for module in modules] + [loss.branch()]
 
         with _work_params(params, method) as tensors:
-            rows = _rows(
-                [(name, t, g, Probes.choose(p.shape, mode, samples, rng, nonnegative=method == "central"))
-                 for (name, p), t, g in zip(named, tensors, analytic)],
-                Differentiator(f, branches, method), threshold, batch=xs[0].shape[0],
-            )
+            diff = Differentiator(f, branches, method)
+            items = [(name, t, g, Probes.choose(p.shape, mode, samples, rng, nonnegative=method == "central"))
+                     for (name, p), t, g in zip(named, tensors, analytic)]
+            fast = _resumed(model, loss, x_work, y, params) if method == "complex" and mode != "directional" else {}
+            rows = _rows(items, diff, threshold, batch=xs[0].shape[0],
+                         differentiators=[fast.get(id(p), diff) for p in params])
         parts: tuple[GradCheckReport, ...] = ()
         if localize:
             layer_parts = [
@@ -223,17 +225,93 @@ def check_loss(
     return GradCheckReport(f"loss {loss!r}", method, "full", threshold, rows)
 
 
+class Resumable(Protocol):
+    """A model that can rerun from one of its layers: `Sequential`."""
+
+    def resume(self, start: int, h: Array) -> Array: ...
+
+
+class TensorDifferentiator(Protocol):
+    def derivatives(self, t: Array, probes: Probes) -> Derivatives: ...
+
+
+@attrs.frozen
+class ResumedComplexStep:
+    """The complex step of one parameter, entry by entry, rerunning only its own layer (through
+    `Layer.perturbed_output`) and the layers after it."""
+
+    layer: Layer
+    param: Parameter
+    x: Array
+    out: Array
+    rest: Callable[[Array], Scalar]
+    h: float = 1e-20
+
+    def derivatives(self, t: Array, probes: Probes) -> Derivatives:
+        assert probes.entries is not None
+        values = np.empty(len(probes))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", np.exceptions.ComplexWarning)
+            for i, index in enumerate(probes.entries):
+                try:
+                    value = self.rest(self.layer.perturbed_output(self.x, self.out, self.param, int(index), 1j * self.h))
+                except np.exceptions.ComplexWarning as w:
+                    raise NotComplexSafe(f"a ComplexWarning was raised ({w}): the imaginary part is cast away") from w
+                if not isinstance(value, complex):
+                    raise NotComplexSafe("a complex input gave a real result: the imaginary part was lost")
+                values[i] = value.imag / self.h
+        return Derivatives(values, np.zeros(len(probes)), 0, 0)
+
+
+def _resumed(
+    model: Checkable, loss: Loss, x: Inputs, y: Labels, params: Sequence[Parameter]
+) -> dict[int, TensorDifferentiator]:
+    """For a model that can rerun from a layer, a `ResumedComplexStep` for each parameter owned by
+    a layer called once; the model must already hold the complex working parameters."""
+    if not hasattr(model, "resume") or not isinstance(x, np.ndarray):
+        return {}
+    resumable = cast(Resumable, model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", np.exceptions.ComplexWarning)
+        try:
+            calls = model.trace(x)
+            outputs = [cast(Array, call.x) for call in calls[1:]] + [model.forward(x)]
+        except np.exceptions.ComplexWarning:
+            return {}  # the generic path reports the layer that is not complex-step safe
+    owners: dict[int, list[int]] = {}
+    for k, call in enumerate(calls):
+        for p in call.layer.parameters():
+            owners.setdefault(id(p), []).append(k)
+    fast: dict[int, TensorDifferentiator] = {}
+    for p in params:
+        ks = owners.get(id(p), [])
+        if len(ks) != 1 or not isinstance(calls[ks[0]].layer, Layer):
+            continue
+        k = ks[0]
+
+        def rest(h: Array, start: int = k + 1) -> Scalar:
+            return loss.forward(resumable.resume(start, h), y)
+
+        layer_input = calls[k].x
+        assert isinstance(layer_input, np.ndarray)
+        fast[id(p)] = ResumedComplexStep(cast(Layer, calls[k].layer), p, layer_input, outputs[k], rest)
+    return fast
+
+
 def _rows(
     items: Sequence[tuple[str, Array, Array, Probes]],
     diff: Differentiator,
     threshold: float,
     batch: int,
+    differentiators: Sequence[TensorDifferentiator] | None = None,
 ) -> tuple[GradCheckRow, ...]:
-    """Differentiate each tensor of `items` (name, working tensor, backward's gradient, probes)."""
+    """Differentiate each tensor of `items` (name, working tensor, backward's gradient, probes), by
+    `diff` or by the matching entry of `differentiators`."""
     results = []
-    for name, tensor, g, probes in items:
+    for k, (name, tensor, g, probes) in enumerate(items):
         try:
-            numeric, unsafe = diff.derivatives(tensor, probes), ""
+            way = differentiators[k] if differentiators is not None else diff
+            numeric, unsafe = way.derivatives(tensor, probes), ""
         except NotComplexSafe as e:
             nan = np.full(len(probes), np.nan)
             numeric, unsafe = Derivatives(nan, nan, 0, 0), f"not complex-step safe: {e}"

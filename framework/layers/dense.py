@@ -82,6 +82,15 @@ class Dense(Layer):
         y += self.b.value
         return y
 
+    def perturbed_output(self, x: Array, out: Array, param: Parameter, index: int, delta: complex) -> Array:
+        moved = out.copy()
+        if param is self.W:
+            i, j = divmod(index, self.out_features)
+            np.add(moved[:, j], delta * x[:, i], out=moved[:, j])  # (x W)[:, j] moves by delta · x[:, i]
+        else:
+            np.add(moved[:, index], delta, out=moved[:, index])
+        return moved
+
     def backward_params(self, grad: Array) -> None:
         x = self.cached(self._x)
         self.check_grad(grad, (x.shape[0], self.out_features))
