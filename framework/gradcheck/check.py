@@ -198,8 +198,19 @@ def check_layer(
         with _work_params(params, method) as tensors:
             items = [(name, t, g, probes(t.shape, max_input_entries)) for name, t, g in zip(names, x_work, analytic)]
             items += [(name, t, g, probes(p.shape)) for (name, p), t, g in zip(named, tensors, analytic[len(xs):])]
+            diff = Differentiator(f, branches, method)
+            ways: list[TensorDifferentiator] = [diff] * len(items)
+            if method == "complex" and mode != "directional" and isinstance(layer, Layer):
+                out_work = _complex_output(layer, x_work[0])
+                if out_work is not None:  # parameters entry by entry through perturbed_output, as in a model
+
+                    def total(z: Array) -> Scalar:
+                        value = np.sum(z * upstream)
+                        return complex(value) if np.iscomplexobj(value) else float(value)
+
+                    ways[len(xs):] = [ResumedComplexStep(layer, p, x_work[0], out_work, total) for p in params]
             try:
-                rows = _rows(items, Differentiator(f, branches, method), threshold, batch=xs[0].shape[0])
+                rows = _rows(items, diff, threshold, batch=xs[0].shape[0], differentiators=ways)
             finally:
                 layer.replay = replay
     return GradCheckReport(subject, method, mode, threshold, rows)
@@ -296,6 +307,16 @@ def _resumed(
         assert isinstance(layer_input, np.ndarray)
         fast[id(p)] = ResumedComplexStep(cast(Layer, calls[k].layer), p, layer_input, outputs[k], rest)
     return fast
+
+
+def _complex_output(layer: Layer, x: Array) -> Array | None:
+    """The layer's output on complex input, or None where it warns (the generic path reports it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", np.exceptions.ComplexWarning)
+        try:
+            return layer.forward(x)
+        except np.exceptions.ComplexWarning:
+            return None
 
 
 def _rows(
