@@ -1,16 +1,15 @@
 """Time `check_gradients` on the 12288-4-3-1 model, and on the 4-3-1 model at the digits' size.
 
 12288-4-3-1 (49,175 parameters), m = 209 standard-normal float64 inputs, labels 0/1 (seeded):
-sampled mode (16 entries a tensor) and directional mode (8 directions a tensor), complex step,
-with localize=False and localize=True. Its full mode takes one forward per parameter (12 minutes on
-an idle 2-CPU machine): it runs only with --full; the script always measures one forward as the checker
-runs it and prints the estimate. 4-3-1 (279 parameters) on 1797 x 64 (the size of scikit-learn's
-digits): full mode, complex step and central differences, localize=False and True.
+full mode (every entry), sampled mode (16 entries a tensor) and directional mode (8 directions a
+tensor), complex step, with localize=False and localize=True. 4-3-1 (279 parameters) on 1797 x 64
+(the size of scikit-learn's digits): full mode, complex step and central differences, localize=False
+and True.
 
-Each configuration is timed --repeat times (median); --full runs once.
+Each configuration is timed --repeat times (median).
 
     python benchmarks/gradcheck_time.py
-    python benchmarks/gradcheck_time.py --full --json gradcheck.json
+    python benchmarks/gradcheck_time.py --json gradcheck.json
 """
 
 from __future__ import annotations
@@ -138,23 +137,6 @@ def median_time(fn: Any, repeat: int = 15) -> float:
     return statistics.median(times)
 
 
-def forward_times(problem: Problem) -> dict[str, float]:
-    """One forward + loss of the model in seconds: as the complex-step checker runs it (complex128
-    parameters, the float64 input kept real), with the input cast to complex128 once, and in float64."""
-    x, y = problem.data()
-    model = problem.model()
-    loss = BCELoss()
-    real = median_time(lambda: loss.forward(model.forward(x), y))
-    for p in model.parameters():
-        p.value = p.value.astype(np.complex128)
-    x_complex = x.astype(np.complex128)
-    return {
-        "checker_complex": median_time(lambda: loss.forward(model.forward(x), y)),
-        "complex_input_cast_once": median_time(lambda: loss.forward(model.forward(x_complex), y)),
-        "float64": real,
-    }
-
-
 def fmt_error(e: float | None) -> str:
     return "-" if e is None else f"{e:.2e}"
 
@@ -175,29 +157,16 @@ def table(results: Sequence[Result]) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of each configuration (median; default 3)")
-    parser.add_argument("--full", action="store_true",
-                        help="also run the full complex check of the 12288-4-3-1 model, localize=False "
-                             "(~12 min on an idle 2-CPU machine)")
     parser.add_argument("--max-other-load", type=float, default=0.1, metavar="FRACTION",
                         help="redo a timed run during which other processes used more than this share of the CPUs "
-                             "(default 0.1; at most 2 x repeat are redone; not for --full)")
+                             "(default 0.1; at most 2 x repeat are redone)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args(argv)
 
     env = environment()
     print(describe(env))
 
-    n_params = sum(p.size for p in WIDE.model().parameters())
-    forward = forward_times(WIDE)
-    estimate = n_params * forward["checker_complex"]
-    print(f"\nOne forward + loss of {WIDE.name} ({n_params:,} parameters): "
-          f"{forward['checker_complex'] * 1e3:.3g} ms as the complex-step checker runs it (complex128 parameters, "
-          f"float64 input), {forward['complex_input_cast_once'] * 1e3:.3g} ms with the input cast to complex128 "
-          f"once, {forward['float64'] * 1e3:.3g} ms in float64.")
-    print(f"Full complex check, localize=False: {n_params:,} forwards, about {estimate:.0f} s "
-          f"({estimate / 60:.1f} min){'' if args.full else '; run it with --full'}.\n", flush=True)
-
-    partial: tuple[tuple[Mode, int], ...] = (("sampled", 16), ("directional", 8))
+    partial: tuple[tuple[Mode, int], ...] = (("full", 0), ("sampled", 16), ("directional", 8))
     configs = [Config(WIDE, "complex", mode, samples, localize) for mode, samples in partial for localize in (False, True)]
     configs += [Config(DIGITS, method, "full", 0, localize) for method in ("complex", "central")
                 for localize in (False, True)]
@@ -206,23 +175,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         results.append(run(config, args.repeat, args.max_other_load))
         print(f"  {results[-1].problem}, {config.method}, {config.mode_label}, localize={config.localize}: "
               f"{results[-1].median_s:.3g} s", flush=True)
-    if args.full:
-        results.append(run(Config(WIDE, "complex", "full", 0, False), 1, None))
-        print(f"  {WIDE.name}, complex, full, localize=False: {results[-1].median_s:.0f} s "
-              f"(estimated {estimate:.0f} s)", flush=True)
-
     print()
     print(table(results))
     print(f"\nload average at the end: {', '.join(map(str, load_average()))}")
     print("others' CPU %: the share of all CPUs that other processes used during a timed run (from /proc/stat); "
-          f"runs above {100 * args.max_other_load:.0f}% were redone (not --full).")
+          f"runs above {100 * args.max_other_load:.0f}% were redone.")
     print("probes: numerical derivatives taken (entries, or directions in directional mode), the parts included; "
           "worst rel. error: report.worst_relative_error (the model's rows); of parts: each layer and the loss "
           "checked on its own (localize=True).")
     if args.json:
         payload = {
             "benchmark": "gradcheck_time", "environment": env, "settings": vars(args),
-            "forward_seconds": forward, "full_12288_estimate_seconds": estimate, "parameters_12288": n_params,
             "results": [asdict(r) | {"median_s": r.median_s} for r in results],
         }
         write_json(args.json, payload)
