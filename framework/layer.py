@@ -123,6 +123,16 @@ class Layer(Module):
         finally:
             flat[index] = old
 
+    def moved_output(self, x: Array, out: Array, param: Parameter, direction: Array, delta: complex) -> Array:
+        """The output with `param.value` moved by `delta * direction` (directional checks); a layer
+        linear in the parameter overrides it (`Dense`)."""
+        base = param.value.copy()
+        np.add(param.value, delta * direction, out=param.value)
+        try:
+            return self.forward(x)
+        finally:
+            np.copyto(param.value, base)
+
     def __call__(self, node: "Node") -> "Node":
         """Call the layer on a symbolic node while building a graph `Model`."""
         from framework.graph.node import call

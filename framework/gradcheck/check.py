@@ -107,7 +107,7 @@ def check_gradients(
             diff = Differentiator(f, branches, method)
             items = [(name, t, g, Probes.choose(p.shape, mode, samples, rng, nonnegative=method == "central"))
                      for (name, p), t, g in zip(named, tensors, analytic)]
-            fast = _resumed(model, loss, x_work, y, params) if method == "complex" and mode != "directional" else {}
+            fast = _resumed(model, loss, x_work, y, params) if method == "complex" else {}
             rows = _rows(items, diff, threshold, batch=xs[0].shape[0],
                          differentiators=[fast.get(id(p), diff) for p in params])
         parts: tuple[GradCheckReport, ...] = ()
@@ -200,7 +200,7 @@ def check_layer(
             items += [(name, t, g, probes(p.shape)) for (name, p), t, g in zip(named, tensors, analytic[len(xs):])]
             diff = Differentiator(f, branches, method)
             ways: list[TensorDifferentiator] = [diff] * len(items)
-            if method == "complex" and mode != "directional" and isinstance(layer, Layer):
+            if method == "complex" and isinstance(layer, Layer):
                 out_work = _complex_output(layer, x_work[0])
                 if out_work is not None:  # parameters entry by entry through perturbed_output, as in a model
 
@@ -208,7 +208,8 @@ def check_layer(
                         value = np.sum(z * upstream)
                         return complex(value) if np.iscomplexobj(value) else float(value)
 
-                    ways[len(xs):] = [ResumedComplexStep(layer, p, x_work[0], out_work, total) for p in params]
+                    x_real = _real_if_real(x_work[0])
+                    ways[len(xs):] = [ResumedComplexStep(layer, p, x_real, out_work, total) for p in params]
             try:
                 rows = _rows(items, diff, threshold, batch=xs[0].shape[0], differentiators=ways)
             finally:
@@ -248,8 +249,8 @@ class TensorDifferentiator(Protocol):
 
 @attrs.frozen
 class ResumedComplexStep:
-    """The complex step of one parameter, entry by entry, rerunning only its own layer (through
-    `Layer.perturbed_output`) and the layers after it."""
+    """The complex step of one parameter, entry by entry or direction by direction, rerunning only its
+    own layer (through `Layer.perturbed_output` or `Layer.moved_output`) and the layers after it."""
 
     layer: Layer
     param: Parameter
@@ -259,13 +260,17 @@ class ResumedComplexStep:
     h: float = 1e-20
 
     def derivatives(self, t: Array, probes: Probes) -> Derivatives:
-        assert probes.entries is not None
         values = np.empty(len(probes))
+        step = 1j * self.h
         with warnings.catch_warnings():
             warnings.simplefilter("error", np.exceptions.ComplexWarning)
-            for i, index in enumerate(probes.entries):
+            for i in range(len(probes)):
                 try:
-                    value = self.rest(self.layer.perturbed_output(self.x, self.out, self.param, int(index), 1j * self.h))
+                    if probes.entries is not None:
+                        out = self.layer.perturbed_output(self.x, self.out, self.param, int(probes.entries[i]), step)
+                    else:
+                        out = self.layer.moved_output(self.x, self.out, self.param, probes.direction(i), step)
+                    value = self.rest(out)
                 except np.exceptions.ComplexWarning as w:
                     raise NotComplexSafe(f"a ComplexWarning was raised ({w}): the imaginary part is cast away") from w
                 if not isinstance(value, complex):
@@ -289,6 +294,7 @@ def _resumed(
             outputs = [cast(Array, call.x) for call in calls[1:]] + [model.forward(x)]
         except np.exceptions.ComplexWarning:
             return {}  # the generic path reports the layer that is not complex-step safe
+    inputs = [_real_if_real(cast(Array, call.x)) for call in calls]
     owners: dict[int, list[int]] = {}
     for k, call in enumerate(calls):
         for p in call.layer.parameters():
@@ -303,10 +309,14 @@ def _resumed(
         def rest(h: Array, start: int = k + 1) -> Scalar:
             return loss.forward(resumable.resume(start, h), y)
 
-        layer_input = calls[k].x
-        assert isinstance(layer_input, np.ndarray)
-        fast[id(p)] = ResumedComplexStep(cast(Layer, calls[k].layer), p, layer_input, outputs[k], rest)
+        fast[id(p)] = ResumedComplexStep(cast(Layer, calls[k].layer), p, inputs[k], outputs[k], rest)
     return fast
+
+
+def _real_if_real(a: Array) -> Array:
+    """A complex array whose imaginary part is zero (the model's input) as a real one: a real by
+    complex product is much slower than a real one in numpy."""
+    return np.ascontiguousarray(a.real) if np.iscomplexobj(a) and not np.any(a.imag) else a
 
 
 def _complex_output(layer: Layer, x: Array) -> Array | None:

@@ -91,6 +91,10 @@ class Dense(Layer):
             np.add(moved[:, index], delta, out=moved[:, index])
         return moved
 
+    def moved_output(self, x: Array, out: Array, param: Parameter, direction: Array, delta: complex) -> Array:
+        change = x @ direction if param is self.W else direction  # x (W + δV) + b = x W + b + δ x V
+        return out + delta * change
+
     def backward_params(self, grad: Array) -> None:
         x = self.cached(self._x)
         self.check_grad(grad, (x.shape[0], self.out_features))
