@@ -2,6 +2,7 @@
 the metadata. Nothing is pickled, so loading never runs code from the file."""
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Protocol
 import numpy as np
 from framework.errors import FormatError
 from framework.layer import Config
-from framework.parameter import Buffer, Parameter
+from framework.parameter import Buffer, Parameter, allocation_budget
 import framework.graph.model  # noqa: F401  (registers Model)
 import framework.sequential  # noqa: F401  (registers Sequential)
 from framework.registry import UnknownLayerError, model_class
@@ -66,7 +67,9 @@ def load_model(path: str | os.PathLike[str]) -> Trainer:
         with safetensors.safe_open(str(path), framework="np") as f:
             metadata = f.metadata() or {}
             _check_header(path, metadata)
-            model = _build(path, metadata["architecture"])
+            held = sum(math.prod(f.get_slice(name).get_shape()) for name in f.keys())
+            with allocation_budget(2 * held + 4096):  # room for small slips, which the checks below name
+                model = _build(path, metadata["architecture"])
             expected: dict[str, Parameter | Buffer] = {**dict(model.named_parameters()), **dict(model.named_buffers())}
             if set(f.keys()) != set(expected):
                 raise FormatError(

@@ -287,3 +287,17 @@ def test_a_save_whose_rename_fails_leaves_the_old_file_and_no_temporary(
         trained(small_model())[0].save(saved)
     assert saved.read_bytes() == before
     assert [p.name for p in saved.parent.iterdir()] == [saved.name]
+
+
+def test_an_architecture_declaring_a_huge_layer_is_refused_before_allocating(tmp_path: Path) -> None:
+    import json
+
+    from safetensors.numpy import save_file
+
+    architecture = {"class": "Sequential",
+                    "config": {"layers": [{"class": "Dense", "config": {"in_features": 10**6, "out_features": 10**5}}]}}
+    path = tmp_path / "huge.safetensors"
+    save_file({"0.W": np.zeros((2, 2)), "0.b": np.zeros(2)}, str(path),
+              metadata={"format": "framework", "format_version": "1", "architecture": json.dumps(architecture)})
+    with pytest.raises(FormatError, match="would create 100,000,100,000 parameter entries, far more than the file holds"):
+        load_model(path)

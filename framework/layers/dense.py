@@ -9,7 +9,7 @@ import numpy.typing as npt
 from framework.arrays import Array, Shape, float_dtype
 from framework.errors import ShapeError
 from framework.layer import Config, Layer, Module
-from framework.parameter import Parameter
+from framework.parameter import Parameter, reserve
 from framework.registry import register_layer
 
 Init: TypeAlias = Literal["he", "glorot", "lecun"]
@@ -66,6 +66,7 @@ class Dense(Layer):
         if self.in_features is not None:
             return
         n_in = input_shape[-1]
+        reserve((n_in + 1) * self.out_features, repr(self))
         std = math.sqrt(_VARIANCE[self.init](n_in, self.out_features))
         W = np.random.default_rng(self.seed).standard_normal((n_in, self.out_features)) * std
         self.in_features = n_in

@@ -8,7 +8,7 @@ import numpy.typing as npt
 from framework.arrays import Array, Mask, Shape, float_dtype
 from framework.errors import DTypeError, ShapeError, ValueRangeError
 from framework.layer import Config, Layer
-from framework.parameter import Buffer, Parameter
+from framework.parameter import Buffer, Parameter, reserve
 from framework.registry import register_layer
 
 
@@ -121,6 +121,7 @@ class BatchNorm(Layer):
         if self.features is not None:
             self.output_shape(input_shape)
             return
+        reserve(4 * features, repr(self))
         self.features = features
         for tensor, fill in ((self.gamma, 1), (self.beta, 0), (self.running_mean, 0), (self.running_var, 1)):
             tensor.value = np.full(features, fill, dtype=tensor.value.dtype)
