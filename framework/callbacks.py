@@ -149,6 +149,8 @@ class ModelCheckpoint(_Monitor):
         self.save_best_only = save_best_only
 
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        if not all(math.isfinite(v) for v in logs.values()):
+            return  # a diverged model is never written over a good file
         if not self.save_best_only or self.improved(logs):
             self.model.save(self.path.format(epoch=epoch + 1))
 

@@ -10,7 +10,7 @@ from types import ModuleType
 from typing import Protocol
 
 import numpy as np
-from framework.errors import FormatError
+from framework.errors import FormatError, NonFiniteError, describe_nonfinite
 from framework.layer import Config
 from framework.parameter import Buffer, Parameter, allocation_budget
 import framework.graph.model  # noqa: F401  (registers Model)
@@ -37,6 +37,10 @@ def save_model(model: Saveable, path: str | os.PathLike[str]) -> Path:
     architecture = {"class": type(model).__name__, "config": model.get_config()}
     metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "architecture": json.dumps(architecture)}
     named: list[tuple[str, Parameter | Buffer]] = [*model.named_parameters(), *model.named_buffers()]
+    for name, tensor in named:
+        problem = describe_nonfinite(name, tensor.value)
+        if problem:
+            raise NonFiniteError(f"save: {problem}; a diverged model is not saved (nothing was written to {path})")
     tensors = {name: np.ascontiguousarray(t.value) for name, t in named}
     data = safetensors.numpy.save(tensors, metadata)
     path.parent.mkdir(parents=True, exist_ok=True)

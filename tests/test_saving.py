@@ -301,3 +301,15 @@ def test_an_architecture_declaring_a_huge_layer_is_refused_before_allocating(tmp
               metadata={"format": "framework", "format_version": "1", "architecture": json.dumps(architecture)})
     with pytest.raises(FormatError, match="would create 100,000,100,000 parameter entries, far more than the file holds"):
         load_model(path)
+
+
+def test_a_model_with_nan_weights_is_not_saved_over_a_good_file(tmp_path: Path) -> None:
+    from framework import Dense, NonFiniteError, Sequential, Sigmoid
+
+    model = Sequential([Dense(3, 1, seed=0), Sigmoid()])
+    path = model.save(tmp_path / "good.safetensors")
+    good = path.read_bytes()
+    model.parameters()[0].value[1, 0] = np.nan
+    with pytest.raises(NonFiniteError, match=r"save: 0.W has 1 NaN and 0 inf entries, the first at \(1, 0\)"):
+        model.save(path)
+    assert path.read_bytes() == good
