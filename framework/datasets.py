@@ -1,6 +1,7 @@
 """Datasets that ship with a package, and the user's own pictures: nothing is downloaded at run time."""
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,23 +39,29 @@ def load_digits_binary(*, test_size: float = 0.25, seed: int = 0, dtype: npt.DTy
     The split is stratified; the pixels are standardised with the training set's mean and
     standard deviation only.
     """
+    dt = float_dtype(dtype)
+    x_train, x_test, y_train, y_test = _digits(lambda digit: (digit % 2 == 1).astype(dt).reshape(-1, 1), dt,
+                                               test_size, seed)
+    return Split(x_train, y_train, x_test, y_test,
+                 f"scikit-learn digits, odd (1) vs even (0): {len(x_train)} train / {len(x_test)} test images of 8x8 pixels")
+
+
+def _digits(
+    labels: Callable[[npt.NDArray[np.int64]], Any], dtype: np.dtype[np.floating[Any]], test_size: float, seed: int
+) -> tuple[Array, Array, Any, Any]:
+    """scikit-learn's digits with `labels(digit)` as targets: a stratified split, the pixels
+    standardised with the training set's statistics."""
     _sklearn()
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits as sklearn_digits
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
 
-    dt = float_dtype(dtype)
-    digits = load_digits()
-    x, y = digits.data, (digits.target % 2 == 1).astype(dt).reshape(-1, 1)
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=test_size, stratify=y, random_state=seed)
+    digits = sklearn_digits()
+    y = labels(digits.target.astype(np.int64))
+    x_train, x_test, y_train, y_test = train_test_split(digits.data, y, test_size=test_size, stratify=y,
+                                                        random_state=seed)
     scaler = StandardScaler().fit(x_train)
-    return Split(
-        scaler.transform(x_train).astype(dt),
-        y_train,
-        scaler.transform(x_test).astype(dt),
-        y_test,
-        f"scikit-learn digits, odd (1) vs even (0): {len(x_train)} train / {len(x_test)} test images of 8x8 pixels",
-    )
+    return scaler.transform(x_train).astype(dtype), scaler.transform(x_test).astype(dtype), y_train, y_test
 
 
 @attrs.frozen
@@ -165,20 +172,6 @@ def load_digits(*, test_size: float = 0.25, seed: int = 0, dtype: npt.DTypeLike 
     >>> data.x_train.shape, data.y_train.shape, data.y_train.dtype, sorted(set(data.y_test.tolist()))
     ((1347, 64), (1347,), dtype('int64'), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
     """
-    _sklearn()
-    from sklearn import datasets
-    from sklearn.model_selection import train_test_split
-    from sklearn.preprocessing import StandardScaler
-
-    dt = float_dtype(dtype)
-    digits = datasets.load_digits()
-    x, y = digits.data, digits.target.astype(np.int64)
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=test_size, stratify=y, random_state=seed)
-    scaler = StandardScaler().fit(x_train)
-    return ClassSplit(
-        scaler.transform(x_train).astype(dt),
-        y_train,
-        scaler.transform(x_test).astype(dt),
-        y_test,
-        f"scikit-learn digits, 10 classes (0 to 9): {len(x_train)} train / {len(x_test)} test images of 8x8 pixels",
-    )
+    x_train, x_test, y_train, y_test = _digits(lambda digit: digit, float_dtype(dtype), test_size, seed)
+    return ClassSplit(x_train, y_train, x_test, y_test,
+                      f"scikit-learn digits, 10 classes (0 to 9): {len(x_train)} train / {len(x_test)} test images of 8x8 pixels")
