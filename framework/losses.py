@@ -5,8 +5,9 @@ from typing import Any, TypeAlias, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from framework.arrays import Labels, Array, Mask, Scalar
-from framework.errors import CallOrderError, DTypeError, ValueRangeError, NonFiniteError, ShapeError, describe_nonfinite
+from framework.arrays import Array, Labels, Mask, Scalar
+from framework.errors import CallOrderError, DTypeError, NonFiniteError, ShapeError, ValueRangeError, describe_nonfinite
+from framework.layers.activations import Sigmoid
 
 T = TypeVar("T")
 
@@ -25,6 +26,10 @@ class Loss:
     def branch(self) -> Mask | None:
         """The discrete choices of the last forward (clipping), for the gradient checker; None if smooth."""
         return None
+
+    def probabilities(self, y_pred: Array) -> Array:
+        """What the metrics see: probabilities for a loss that takes them, so a loss fed logits converts."""
+        return y_pred
 
     def check_pair(self, y_pred: Array, y_true: Labels) -> Array:
         """O(1) checks of shapes and dtypes; returns y_true as a float array like y_pred."""
@@ -151,6 +156,9 @@ class BCEWithLogitsLoss(Loss):
         result = self.scalar(cost)
         self._cache = e, positive, y
         return result
+
+    def probabilities(self, y_pred: Array) -> Array:
+        return Sigmoid().forward(y_pred)  # metrics threshold probabilities at 0.5
 
     def backward(self) -> Array:
         e, positive, y = self.cached(self._cache)

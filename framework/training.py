@@ -160,7 +160,8 @@ class Trainer(ABC):
                     break
             logs = {"loss": total / seen if seen else math.nan}
             if predictions is not None and seen:
-                logs |= {name: metric(ys[:seen], predictions[:seen]) for name, metric in self.metrics.items()}
+                probabilities = loss.probabilities(predictions[:seen])
+                logs |= {name: metric(ys[:seen], probabilities) for name, metric in self.metrics.items()}
             if validation is not None and diverged is None:
                 logs |= {f"val_{k}": v for k, v in self._evaluate(*validation, batch_size).items()}
             for hook in hooks:
@@ -184,7 +185,8 @@ class Trainer(ABC):
         loss, _ = self._compiled("evaluate")
         y_pred = self._predict(xs, batch_size)
         results = {"loss": float(loss.forward(y_pred, y).real)}
-        return results | {name: metric(y, y_pred) for name, metric in self.metrics.items()}
+        probabilities = loss.probabilities(y_pred)
+        return results | {name: metric(y, probabilities) for name, metric in self.metrics.items()}
 
     def _predict(self, xs: tuple[Array, ...], batch_size: int | None) -> Array:
         if batch_size is not None and batch_size < 1:

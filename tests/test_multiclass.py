@@ -108,3 +108,17 @@ def test_a_small_network_learns_the_10_digits_from_integer_labels(digits: ClassS
     one_hot: Floats = np.eye(10)[y_test]
     assert model.evaluate(digits.x_test, one_hot) == pytest.approx(results, rel=1e-12)
     assert time.perf_counter() - start < 5
+
+
+def test_metrics_of_a_logits_model_are_taken_on_probabilities() -> None:
+    from framework import BCEWithLogitsLoss
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((40, 3))
+    y = (x[:, :1] > 0.3).astype(np.float64)
+    model = Sequential([Dense(3, 1, seed=0)])
+    model.compile(loss=BCEWithLogitsLoss(), optimizer=Adam(lr=0.01), metrics=["accuracy"])
+    logits = model.predict(x)
+    expected = float(np.mean((logits > 0) == (y > 0.5)))  # a logit above 0 is a probability above 0.5
+    assert model.evaluate(x, y)["accuracy"] == expected
+    assert expected != float(np.mean((logits > 0.5) == (y > 0.5)))
