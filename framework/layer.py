@@ -61,6 +61,14 @@ class Module:
             )
         return value
 
+    def check_float(self, x: Array) -> None:
+        """O(1): a float (or, under the complex-step check, complex) array with a batch axis, or a clear error."""
+        if not isinstance(x, np.ndarray) or x.dtype.kind not in "fc":
+            got = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
+            raise DTypeError(f"{self!r} expected a float array, got {got}: convert it with x.astype(np.float64)")
+        if x.ndim == 0 or x.size == 0:
+            raise ShapeError(f"{self!r} expected a non-empty batch (the first axis is the batch), got shape {x.shape}")
+
     def check_grad(self, grad: Array, expected: Shape) -> None:
         if grad.shape != expected:
             raise ShapeError(f"{self!r}.backward expected a gradient of shape {expected}, got {grad.shape}")
@@ -141,6 +149,8 @@ class Layer(Module):
 
     def check_input(self, x: Array, features: int, like: Array) -> None:
         """O(1) checks of a (batch, features) input against the layer's parameters `like`."""
+        if not isinstance(x, np.ndarray):
+            raise DTypeError(f"{self!r} expected a float array, got {type(x).__name__}: convert it with np.asarray")
         if x.ndim != 2 or x.shape[1] != features:
             hint = ""
             if x.ndim == 2 and x.shape[0] == features:
@@ -148,6 +158,8 @@ class Layer(Module):
             elif x.ndim == 1 and x.shape[0] == features:
                 hint = ": a single sample needs a batch axis, x.reshape(1, -1)"
             raise ShapeError(f"{self!r} expected input of shape (batch, {features}), got {x.shape}{hint}")
+        if x.shape[0] == 0:
+            raise ShapeError(f"{self!r} got an empty batch, shape {x.shape}")
         if x.dtype.kind not in "fc":
             raise DTypeError(f"{self!r} expected a float input, got {x.dtype}: convert it with x.astype(np.float64)")
         if x.dtype != like.dtype and x.dtype.kind == like.dtype.kind == "f":

@@ -24,6 +24,7 @@ class ReLU(Layer):
         self._on: Mask | None = None
 
     def forward(self, x: Array) -> Array:
+        self.check_float(x)
         self._on = x.real > 0
         if x.dtype.kind == "c":  # decide on the real part; np.maximum would compare complex numbers
             return np.where(self._on, x, 0)
@@ -52,6 +53,7 @@ class Sigmoid(Layer):
         self._a: Array | None = None
 
     def forward(self, z: Array) -> Array:
+        self.check_float(z)
         negative = z.real < 0
         e = np.negative(z)
         np.copyto(e, z, where=negative)
@@ -85,6 +87,7 @@ class Tanh(Layer):
         self._y: Array | None = None
 
     def forward(self, x: Array) -> Array:
+        self.check_float(x)
         self._y = y = np.tanh(x)
         return y
 
@@ -118,6 +121,7 @@ class LeakyReLU(Layer):
         self._negative: Mask | None = None
 
     def forward(self, x: Array) -> Array:
+        self.check_float(x)
         self._negative = negative = x.real <= 0
         y = x.copy()
         np.multiply(y, self.alpha, out=y, where=negative)
@@ -156,6 +160,7 @@ class ELU(Layer):
         self._y: Array | None = None
 
     def forward(self, x: Array) -> Array:
+        self.check_float(x)
         self._negative = negative = x.real <= 0
         y = np.where(negative, x, 0)
         np.expm1(y, out=y)
@@ -198,6 +203,7 @@ class Softmax(Layer):
         self._s: Array | None = None
 
     def forward(self, x: Array) -> Array:
+        self.check_float(x)
         self.output_shape(x.shape)
         s: Array = x - x.real.max(axis=self.axis, keepdims=True)
         np.exp(s, out=s)

@@ -65,6 +65,8 @@ class Dense(Layer):
     def build(self, input_shape: Shape) -> None:
         if self.in_features is not None:
             return
+        if len(input_shape) != 2 or input_shape[1] < 1:
+            raise ShapeError(f"{self!r} expected input of shape (batch, features), got {input_shape}")
         n_in = input_shape[-1]
         reserve((n_in + 1) * self.out_features, repr(self))
         std = math.sqrt(_VARIANCE[self.init](n_in, self.out_features))
@@ -75,6 +77,7 @@ class Dense(Layer):
 
     def forward(self, x: Array) -> Array:
         if self.in_features is None:
+            self.check_float(x)
             self.build(x.shape)
         assert self.in_features is not None
         self.check_input(x, self.in_features, self.W.value)

@@ -25,6 +25,7 @@ class Identity(Layer):
         self._shape: Shape | None = None
 
     def forward(self, x: Array) -> Array:
+        self.check_float(x)
         self._shape = x.shape
         return x
 
@@ -53,6 +54,7 @@ class Flatten(Layer):
         self._shape: Shape | None = None
 
     def forward(self, x: Array) -> Array:
+        self.check_float(x)
         out = self.output_shape(x.shape)
         self._shape = x.shape
         return x.reshape(out)
