@@ -40,6 +40,46 @@ def thread_pools() -> list[dict[str, Any]]:
     return [dict(info) for info in threadpool_info()]
 
 
+def blas_threads() -> int | None:
+    """The number of threads of the BLAS that numpy uses, from threadpoolctl (None when unknown):
+    the BLAS that numpy's wheel ships (in numpy.libs) if loaded, else the first BLAS loaded (numpy
+    is imported first; scikit-learn's scipy may bring another)."""
+    pools = [p for p in thread_pools() if p.get("user_api") == "blas" and isinstance(p.get("num_threads"), int)]
+    numpy_libs = Path(np.__file__).resolve().parent.parent / "numpy.libs"
+    shipped = [p for p in pools if Path(str(p.get("filepath", ""))).resolve().parent == numpy_libs]
+    chosen = (shipped or pools)[:1]
+    return int(chosen[0]["num_threads"]) if chosen else None
+
+
+def load_torch(enabled: bool = True) -> str | None:
+    """Import PyTorch, an optional peer to compare with (never a dependency of the project), and
+    give it as many intra-op threads as numpy's BLAS has; its version, or None when it is not
+    installed (or `enabled` is False). Call it before `environment()`, so that the OpenMP runtime
+    torch brings is listed among the thread pools."""
+    if not enabled:
+        return None
+    try:
+        import torch
+    except ImportError:
+        return None
+    threads = blas_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    return str(torch.__version__)
+
+
+def torch_state() -> dict[str, Any] | None:
+    """The torch that `load_torch` imported (None if none was): its version, its intra-op threads
+    (next to numpy's BLAS threads, which they should equal) and the BLAS it was built with."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    settings = torch.__config__.show().replace(",", " ").split()
+    blas = next((item.split("=", 1)[1] for item in settings if item.startswith("BLAS_INFO=")), "?")
+    return {"version": str(torch.__version__), "intra_op_threads": int(torch.get_num_threads()),
+            "numpy_blas_threads": blas_threads(), "blas": blas}
+
+
 def git_state() -> dict[str, Any]:
     """The commit, and the files under framework/ and models/ that differ from it (they are being edited)."""
 
@@ -109,6 +149,7 @@ def environment() -> dict[str, Any]:
         "thread_variables": {name: os.environ[name] for name in THREAD_VARIABLES if name in os.environ},
         "thread_pools": thread_pools(),
         "git": git_state(),
+        "torch": torch_state(),
         "load_average_at_start": load_average(),
     }
 
@@ -129,6 +170,12 @@ def describe(env: dict[str, Any]) -> str:
             )
     else:
         lines.append("threadpool: threadpoolctl not installed, BLAS threads unknown")
+    torch = env.get("torch")
+    if torch:
+        lines.append(f"torch {torch['version']} (BLAS {torch['blas']}): {torch['intra_op_threads']} intra-op threads "
+                     f"(numpy's BLAS: {torch['numpy_blas_threads'] or 'unknown'})")
+    else:
+        lines.append("torch: not loaded (not installed, or left out): no torch columns")
     variables = env["thread_variables"]
     lines.append("thread variables: " + (", ".join(f"{k}={v}" for k, v in variables.items()) or "none set"))
     lines.append(f"load average at start: {', '.join(map(str, env['load_average_at_start']))} ({env['cpus']} CPUs)")

@@ -3,34 +3,48 @@
 12288-4-3-1 (49,175 parameters), m = 209 standard-normal float64 inputs, labels 0/1 (seeded):
 full mode (every entry), sampled mode (16 entries a tensor) and directional mode (8 directions a
 tensor), complex step, with localize=False and localize=True. 4-3-1 (279 parameters) on 1797 x 64
-(the size of scikit-learn's digits): full mode, complex step and central differences, localize=False
-and True.
+(the size of scikit-learn's digits): full mode, complex step and central differences, and directional
+mode (8 directions a tensor), localize=False and True.
 
-Each configuration is timed --repeat times (median).
+When PyTorch is installed (an optional peer, not a dependency), torch.autograd.gradcheck checks the
+same two models in float64, same weights and data, as a function of the flattened parameters (each
+Dense layer's W, in the framework's (in, out) layout, then b) that returns the mean BCE: slow mode
+(fast_mode=False: central differences for every parameter, the whole Jacobian) and fast mode
+(fast_mode=True: one random direction). Before it is timed, the function's loss and autograd
+gradient must agree with the framework's (np.allclose). The slow check of the 12288-4-3-1 model
+takes minutes (167 s measured): it runs only with --torch-slow-12288.
+
+Each configuration is timed --repeat times (median); torch's slow 12288-4-3-1 check once.
 
     python benchmarks/gradcheck_time.py
+    python benchmarks/gradcheck_time.py --torch-slow-12288   # adds minutes
+    python benchmarks/gradcheck_time.py --no-torch           # leave PyTorch out even when installed
     python benchmarks/gradcheck_time.py --json gradcheck.json
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import OtherLoad, describe, environment, load_average, markdown_table, write_json  # noqa: E402
+from _common import OtherLoad, describe, environment, load_average, load_torch, markdown_table, write_json  # noqa: E402
 
-from framework import BCELoss, GradCheckReport, Sequential, check_gradients  # noqa: E402
+from framework import BCELoss, Dense, GradCheckReport, Sequential, check_gradients  # noqa: E402
 from models import four_three_one  # noqa: E402
+
+if TYPE_CHECKING:
+    import torch
 
 Method = Literal["complex", "central"]
 Mode = Literal["full", "sampled", "directional"]
@@ -137,6 +151,121 @@ def median_time(fn: Any, repeat: int = 15) -> float:
     return statistics.median(times)
 
 
+@dataclass
+class TorchResult:
+    problem: str
+    fast_mode: bool
+    seconds: list[float] = field(default_factory=list)
+    passed: bool | None = None
+    """None when the check was skipped."""
+    failure: str = ""
+    """gradcheck's message when it did not pass (its first line), or why the check was skipped."""
+    other_load: list[float] = field(default_factory=list)
+
+    @property
+    def mode(self) -> str:
+        return "fast_mode=True" if self.fast_mode else "fast_mode=False (slow)"
+
+    @property
+    def median_s(self) -> float | None:
+        return statistics.median(self.seconds) if self.seconds else None
+
+
+def torch_loss(problem: Problem) -> tuple[Callable[["torch.Tensor"], "torch.Tensor"], "torch.Tensor"]:
+    """The framework model's mean BCE as a torch function of its flattened parameters, and the
+    parameters (float64, requires_grad). The function rebuilds each W (in, out) and b as views of
+    the flat vector: relu(x W + b) for the hidden layers, sigmoid(x W + b) last. Before returning,
+    its loss and autograd gradient are checked against the framework's (SystemExit if they differ)."""
+    import torch
+
+    model = problem.model()
+    x, y = problem.data()
+    dense = [layer for layer in model.layers if isinstance(layer, Dense)]
+    shapes = [layer.W.value.shape for layer in dense]
+    X, Y = torch.from_numpy(x), torch.from_numpy(y)
+
+    def loss(theta: torch.Tensor) -> torch.Tensor:
+        h, offset = X, 0
+        for i, (n_in, n_out) in enumerate(shapes):
+            W = theta[offset:offset + n_in * n_out].view(n_in, n_out)
+            b = theta[offset + n_in * n_out:offset + n_in * n_out + n_out]
+            offset += n_in * n_out + n_out
+            h = torch.addmm(b, h, W)  # x W + b
+            h = torch.relu(h) if i < len(shapes) - 1 else torch.sigmoid(h)
+        return torch.nn.functional.binary_cross_entropy(h, Y)  # the mean
+
+    flat = np.concatenate([a.ravel() for layer in dense for a in (layer.W.value, layer.b.value)])
+    theta = torch.from_numpy(flat).requires_grad_()
+    value = loss(theta)
+    (grad,) = torch.autograd.grad(value, theta)
+    bce = BCELoss()
+    fw_loss = bce.forward(model.forward(x), y)
+    model.backward(bce.backward())
+    fw_grad = np.concatenate([p.grad.ravel() for p in model.parameters()])
+    if not (math.isclose(float(value.item()), float(fw_loss.real), rel_tol=1e-9)
+            and np.allclose(grad.numpy(), fw_grad, rtol=1e-9, atol=1e-12 * float(np.abs(fw_grad).max()))):
+        raise SystemExit(f"{problem.name}: torch's loss or gradient differs from the framework's: not the same "
+                         "function, nothing timed")
+    return loss, theta
+
+
+def run_torch(problem: Problem, fast_mode: bool, repeat: int, max_other_load: float | None) -> TorchResult:
+    """Time torch.autograd.gradcheck (default eps, atol, rtol) `repeat` times, redoing runs under
+    load as `run` does."""
+    import torch
+    from torch.autograd.gradcheck import GradcheckError  # the module, not the function torch.autograd exports
+
+    loss, theta = torch_loss(problem)
+    result = TorchResult(problem.name, fast_mode)
+    meter = OtherLoad()
+    redone = 0
+    while len(result.seconds) < repeat:
+        meter.start()
+        start = time.perf_counter()
+        try:
+            torch.autograd.gradcheck(loss, (theta,), fast_mode=fast_mode)
+            result.passed, result.failure = True, ""
+        except GradcheckError as e:
+            result.passed, result.failure = False, str(e).strip().splitlines()[0]
+        elapsed = time.perf_counter() - start
+        load = meter.stop()
+        if max_other_load is not None and load is not None and load > max_other_load and redone < 2 * repeat:
+            redone += 1
+            time.sleep(0.5)
+            continue
+        result.seconds.append(elapsed)
+        if load is not None:
+            result.other_load.append(load)
+    return result
+
+
+COUNTERPARTS: dict[bool, tuple[tuple[str, str], ...]] = {
+    False: (("complex", "full"), ("central", "full")),  # torch's slow mode: every parameter, numerically
+    True: (("complex", "directional (8)"),),  # torch's fast mode: random directions
+}
+"""For torch's slow and fast modes, the framework configurations (method, mode; localize=False) to compare with."""
+
+
+def torch_table(torch_results: Sequence[TorchResult], results: Sequence[Result]) -> str:
+    header = ["model, data", "torch gradcheck", "time s", "passed", "framework counterpart (localize=False)",
+              "framework time s", "ratio framework/torch"]
+    rows = []
+    for t in torch_results:
+        passed = ("skipped" if t.passed is None else str(t.passed)) + (f" ({t.failure})" if t.failure else "")
+        time_s = "-" if t.median_s is None else fmt_seconds(t.median_s)
+        matches: list[Result | None] = [r for method, mode in COUNTERPARTS[t.fast_mode] for r in results
+                   if (r.problem, r.method, r.mode, r.localize) == (t.problem, method, mode, False)]
+        for r in matches or [None]:
+            ratio = "-" if r is None or t.median_s is None else f"{r.median_s / t.median_s:.3g}"
+            rows.append([t.problem, t.mode, time_s, passed, "-" if r is None else f"{r.mode}, {r.method}",
+                         "-" if r is None else fmt_seconds(r.median_s), ratio])
+    return markdown_table(header, rows, [False, False, True, False, False, True, True])
+
+
+def fmt_seconds(s: float) -> str:
+    return f"{s:.3g}" if s < 100 else f"{s:.0f}"
+
+
 def fmt_error(e: float | None) -> str:
     return "-" if e is None else f"{e:.2e}"
 
@@ -145,7 +274,7 @@ def table(results: Sequence[Result]) -> str:
     header = ["model, data", "method", "mode", "localize", "time s", "probes", "worst rel. error",
               "worst rel. error of parts", "passed", "others' CPU % max"]
     rows = [
-        [r.problem, r.method, r.mode, str(r.localize), f"{r.median_s:.3g}" if r.median_s < 100 else f"{r.median_s:.0f}",
+        [r.problem, r.method, r.mode, str(r.localize), fmt_seconds(r.median_s),
          f"{r.probes:,}",
          fmt_error(r.worst_relative_error), fmt_error(r.worst_part_relative_error), str(r.passed),
          (f"{100 * max(r.other_load):.0f}" if r.other_load else "?") + (f" ({r.redone} redone)" if r.redone else "")]
@@ -160,9 +289,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--max-other-load", type=float, default=0.1, metavar="FRACTION",
                         help="redo a timed run during which other processes used more than this share of the CPUs "
                              "(default 0.1; at most 2 x repeat are redone)")
+    parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when installed")
+    parser.add_argument("--torch-slow-12288", action="store_true",
+                        help="also run torch's slow gradcheck (fast_mode=False) of the 12288-4-3-1 model: minutes")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args(argv)
 
+    have_torch = load_torch(not args.no_torch) is not None  # before the thread pools are listed
     env = environment()
     print(describe(env))
 
@@ -170,23 +303,49 @@ def main(argv: Sequence[str] | None = None) -> None:
     configs = [Config(WIDE, "complex", mode, samples, localize) for mode, samples in partial for localize in (False, True)]
     configs += [Config(DIGITS, method, "full", 0, localize) for method in ("complex", "central")
                 for localize in (False, True)]
+    configs += [Config(DIGITS, "complex", "directional", 8, localize) for localize in (False, True)]
     results = []
     for config in configs:
         results.append(run(config, args.repeat, args.max_other_load))
         print(f"  {results[-1].problem}, {config.method}, {config.mode_label}, localize={config.localize}: "
               f"{results[-1].median_s:.3g} s", flush=True)
+    torch_results: list[TorchResult] = []
+    if have_torch:
+        for problem in (DIGITS, WIDE):
+            for fast_mode in (False, True):
+                if problem is WIDE and not fast_mode and not args.torch_slow_12288:
+                    torch_results.append(TorchResult(problem.name, fast_mode,
+                                                     failure="--torch-slow-12288 runs it: minutes"))
+                    print(f"  torch gradcheck {problem.name}, slow: skipped (--torch-slow-12288 runs it, for minutes)")
+                    continue
+                repeat = 1 if problem is WIDE and not fast_mode else args.repeat
+                torch_results.append(run_torch(problem, fast_mode, repeat, args.max_other_load))
+                t = torch_results[-1]
+                print(f"  torch gradcheck {problem.name}, {t.mode}: {t.median_s:.3g} s, passed {t.passed}", flush=True)
     print()
     print(table(results))
+    if have_torch:
+        print()
+        print(torch_table(torch_results, results))
     print(f"\nload average at the end: {', '.join(map(str, load_average()))}")
     print("others' CPU %: the share of all CPUs that other processes used during a timed run (from /proc/stat); "
           f"runs above {100 * args.max_other_load:.0f}% were redone.")
     print("probes: numerical derivatives taken (entries, or directions in directional mode), the parts included; "
           "worst rel. error: report.worst_relative_error (the model's rows); of parts: each layer and the loss "
           "checked on its own (localize=True).")
+    if have_torch:
+        print("torch gradcheck: torch.autograd.gradcheck(f, (theta,), fast_mode=...) with its default eps=1e-6, "
+              "atol=1e-5, rtol=1e-3, f the model's mean BCE as a function of the flattened float64 parameters "
+              "(checked equal to the framework's loss and gradient first). Slow mode takes central differences for "
+              "every parameter (2 forward passes each) and compares the whole Jacobian, as the framework's full mode "
+              "does entry by entry; fast mode compares one random direction of all parameters at once, where the "
+              "framework's directional mode takes 8 a tensor. time s: median of --repeat runs (the slow 12288-4-3-1 "
+              "check: one run).")
     if args.json:
         payload = {
             "benchmark": "gradcheck_time", "environment": env, "settings": vars(args),
             "results": [asdict(r) | {"median_s": r.median_s} for r in results],
+            "torch_results": [asdict(t) | {"median_s": t.median_s} for t in torch_results],
         }
         write_json(args.json, payload)
 

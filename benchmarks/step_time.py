@@ -6,12 +6,23 @@ the mean BCE and dL/dz = (a - y) / m, and does not compute dL/dX for the first l
 framework's `Sequential.backward`). Before timing a workload, both compute the loss and the
 gradients on the same weights and must agree (np.allclose): the comparison is of the same math.
 
-Contenders run in one process, alternating (numpy, framework[, scikit-learn]) in every round; a
-round times a block of steps of each (about --block seconds), after a warm-up. The table gives the
-median over the rounds of the time per step.
+PyTorch (CPU), when installed, is a peer column: the same network as nn.Linear layers holding the
+same weights, ReLU, Sigmoid and nn.BCELoss (mean), on the same data and dtype, with as many
+intra-op threads as numpy's BLAS; its step is zero_grad, forward, loss, backward and
+`p -= lr * p.grad` under torch.no_grad(). Its loss and gradients are checked against numpy's in
+the same way before it is timed. torch is optional: without it the torch columns are left out.
+
+Contenders run in one process, alternating (numpy, framework[, scikit-learn][, torch]) in every
+round; a round times a block of steps of each (about --block seconds), after a warm-up. The table
+gives the median over the rounds of the time per step.
+
+For the 784-1024-1024-1 workload a 1024 x 1024 @ 1024 x 1024 numpy matmul (in the workload's dtype)
+is timed in the same rounds: the GEMM throughput the machine achieves, against which each step's
+effective throughput (its matrix-product FLOPs over its time) is given as a percentage.
 
     python benchmarks/step_time.py             # default: 15 rounds
     python benchmarks/step_time.py --quick     # smoke run
+    python benchmarks/step_time.py --no-torch  # leave PyTorch out even when installed
     python benchmarks/step_time.py --json out.json
 """
 
@@ -27,19 +38,24 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import OtherLoad, describe, environment, load_average, markdown_table, write_json  # noqa: E402
+from _common import OtherLoad, describe, environment, load_average, load_torch, markdown_table, write_json  # noqa: E402
 
 from framework import Array, BCELoss, Dense, Sequential  # noqa: E402
 from models import four_three_one, mlp_classifier  # noqa: E402
 
+if TYPE_CHECKING:
+    import torch
+
 FloatArray = Array  # float32 or float64 here
 LR = 0.01
+GEMM_N = 1024
+"""The GEMM that gives the machine's achieved matrix-product throughput: (N x N) @ (N x N)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +64,29 @@ class Workload:
     n_features: int
     hidden: tuple[int, ...]
     batch: int
+    throughput: bool = False
+    """Also time a GEMM in the same rounds and give each step's throughput as a share of it."""
+
+    @property
+    def widths(self) -> list[int]:
+        return [self.n_features, *self.hidden, 1]
+
+    def step_flops(self) -> int:
+        """The floating-point operations of a step's matrix products, from the shapes: an (m x a) @
+        (a x b) product is 2·m·a·b FLOPs. The forward does x W for every layer, the backward xᵀ g
+        (dL/dW) for every layer and g Wᵀ (dL/dx) for every layer but the first. Bias adds, the
+        activations, the loss and the update are left out (a fraction of a percent here)."""
+        m = self.batch
+        products = [2 * m * n_in * n_out for n_in, n_out in zip(self.widths, self.widths[1:])]
+        return 2 * sum(products) + sum(products[1:])
+
+    def elementwise_flops(self) -> int:
+        """A rough count of what step_flops leaves out, for the footnote: about 10 operations per
+        entry of every layer output (bias, activation and its derivative, bias gradient) and 2 per
+        parameter (the update)."""
+        outputs = sum(self.batch * n for n in self.widths[1:])
+        params = sum((n_in + 1) * n_out for n_in, n_out in zip(self.widths, self.widths[1:]))
+        return 10 * outputs + 2 * params
 
     def build(self, dtype: type[np.floating[Any]]) -> Sequential:
         if self.hidden == (4, 3):
@@ -64,7 +103,7 @@ class Workload:
 WORKLOADS = (
     Workload("4-3-1, 1797 x 64 (digits size)", 64, (4, 3), 1797),
     Workload("12288-4-3-1, m = 209", 12288, (4, 3), 209),
-    Workload("784-1024-1024-1, m = 256", 784, (1024, 1024), 256),
+    Workload("784-1024-1024-1, m = 256", 784, (1024, 1024), 256, throughput=True),
 )
 DTYPES: tuple[type[np.floating[Any]], ...] = (np.float64, np.float32)
 
@@ -237,6 +276,101 @@ def make_sklearn(
     return SklearnMLP("scikit-learn", clf, X, y), check
 
 
+class TorchMLP:
+    """The same network in PyTorch (CPU): nn.Linear layers holding the same weights (torch keeps W
+    as (out, in): Wᵀ is copied in), ReLU, Sigmoid, nn.BCELoss (the mean), on the same data (shared
+    with numpy, not copied). A step is zero_grad, forward, loss, backward and plain SGD
+    `p -= lr * p.grad` under torch.no_grad(); like the other two it returns the loss as a float."""
+
+    name = "torch"
+
+    def __init__(self, weights: Sequence[tuple[FloatArray, FloatArray]], X: FloatArray, Y: FloatArray) -> None:
+        import torch
+
+        dtype = {np.dtype(np.float64): torch.float64, np.dtype(np.float32): torch.float32}[X.dtype]
+        layers: list[torch.nn.Module] = []
+        for W, b in weights:
+            linear = torch.nn.Linear(W.shape[0], W.shape[1], dtype=dtype)
+            with torch.no_grad():
+                linear.weight.copy_(torch.from_numpy(W.T))
+                linear.bias.copy_(torch.from_numpy(b))
+            layers += [linear, torch.nn.ReLU()]
+        layers[-1] = torch.nn.Sigmoid()
+        self.model = torch.nn.Sequential(*layers)
+        self.params: list[torch.Tensor] = list(self.model.parameters())  # weight, bias of each Linear: numpy's order
+        self.loss = torch.nn.BCELoss()
+        self.X, self.Y = torch.from_numpy(X), torch.from_numpy(Y)
+
+    def _forward_backward(self) -> "torch.Tensor":
+        self.model.zero_grad()
+        loss: torch.Tensor = self.loss(self.model(self.X), self.Y)
+        loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
+        return loss
+
+    def loss_and_grads(self) -> tuple[float, list[FloatArray]]:
+        """The loss and the gradients in numpy's layout (dL/dW as (in, out))."""
+        loss = self._forward_backward()
+        grads: list[FloatArray] = []
+        for p in self.params:
+            assert p.grad is not None
+            g = p.grad.detach().numpy()
+            grads.append(g.T.copy() if g.ndim == 2 else g.copy())
+        return float(loss.item()), grads
+
+    def step(self) -> float:
+        import torch
+
+        loss = self._forward_backward()
+        with torch.no_grad():
+            for p in self.params:
+                assert p.grad is not None
+                p -= LR * p.grad
+        return float(loss.item())
+
+    def run(self, steps: int) -> None:
+        for _ in range(steps):
+            self.step()
+
+    def dtypes(self) -> set[str]:
+        return {str(p.dtype).removeprefix("torch.") for p in self.params}
+
+
+def make_torch(
+    workload: Workload, dtype: type[np.floating[Any]], weights: list[tuple[FloatArray, FloatArray]]
+) -> tuple[TorchMLP, dict[str, Any]]:
+    """The PyTorch contender, once its loss and gradients at `weights` agree with numpy's (np.allclose,
+    the tolerances the framework is held to); a SystemExit, nothing timed, if they do not."""
+    X, Y = workload.data(dtype)
+    contender = TorchMLP(weights, X, Y)
+    np_loss, np_grads = NumpyMLP(weights).loss_and_grads(X, Y)
+    torch_loss, torch_grads = contender.loss_and_grads()
+    expected = [g for pair in np_grads for g in pair]
+    rtol, atol = tolerances(dtype)
+    scale = max(float(np.abs(g).max()) for g in expected)
+    worst = max(
+        float(np.linalg.norm(t.astype(np.float64) - e) / max(float(np.linalg.norm(e)), 1e-300))
+        for t, e in zip(torch_grads, expected)
+    )
+    ok = math.isclose(torch_loss, np_loss, rel_tol=rtol) and all(
+        t.shape == e.shape and t.dtype == e.dtype and np.allclose(t, e, rtol=rtol, atol=atol * scale)
+        for t, e in zip(torch_grads, expected)
+    )
+    if not ok:
+        raise SystemExit(
+            f"{workload.name} {np.dtype(dtype)}: torch and numpy disagree (loss {torch_loss!r} vs {np_loss!r}, "
+            f"worst relative gradient difference {worst:.3g}): not the same math, nothing timed"
+        )
+    return contender, {"loss_torch": torch_loss, "loss_numpy": np_loss, "worst_relative_grad_difference": worst}
+
+
+def make_gemm(dtype: type[np.floating[Any]]) -> Steps:
+    """(N x N) @ (N x N) into a preallocated output: 2·N³ FLOPs at the BLAS's best."""
+    rng = np.random.default_rng(1)
+    A, B = (rng.standard_normal((GEMM_N, GEMM_N)).astype(dtype) for _ in range(2))
+    C = np.empty((GEMM_N, GEMM_N), dtype=dtype)
+    return Steps(f"GEMM {GEMM_N}^3", lambda: np.matmul(A, B, out=C))
+
+
 @dataclass
 class Timing:
     name: str
@@ -318,8 +452,18 @@ def run_workload(workload: Workload, dtype: type[np.floating[Any]], args: argpar
         if made is not None:
             contenders.append(made[0])
             sklearn_check = made[1]
+    peer: TorchMLP | None = None
+    torch_check: dict[str, Any] | None = None
+    if args.torch:
+        peer, torch_check = make_torch(workload, dtype, weights)
+        contenders.append(peer)
+    gemm = make_gemm(dtype) if workload.throughput else None
+    if gemm is not None:
+        contenders.append(gemm)
     timings, redone = time_rounds(contenders, args.rounds, args.block, args.max_other_load)
     check_dtype(dtype, trainer, reference, X)
+    if peer is not None and peer.dtypes() != {str(np.dtype(dtype))}:
+        raise SystemExit(f"torch dtype drift: expected only {np.dtype(dtype)}, found {sorted(peer.dtypes())}")
     by_name = {t.name: t for t in timings}
     result: dict[str, Any] = {
         "workload": workload.name,
@@ -338,6 +482,24 @@ def run_workload(workload: Workload, dtype: type[np.floating[Any]], args: argpar
     if "scikit-learn" in by_name:
         result["sklearn_ms"] = by_name["scikit-learn"].median_ms
         result["sklearn_check"] = sklearn_check
+    if peer is not None:
+        result["torch_ms"] = by_name["torch"].median_ms
+        result["ratio_framework_torch"] = result["framework_ms"] / result["torch_ms"]
+        result["paired_ratio_framework_torch"] = statistics.median(
+            f / t for f, t in zip(by_name["framework"].per_step_s, by_name["torch"].per_step_s)
+        )
+        result["torch_check"] = torch_check
+    if gemm is not None:
+        gemm_gflops = 2 * GEMM_N**3 / (by_name[gemm.name].median_ms * 1e-3) / 1e9
+        step_gflop = workload.step_flops() / 1e9
+        result["throughput"] = {
+            "step_gflop": step_gflop,
+            "elementwise_gflop_left_out": workload.elementwise_flops() / 1e9,
+            "gemm_ms": by_name[gemm.name].median_ms,
+            "gemm_gflops": gemm_gflops,
+            **{f"{name}_gflops": step_gflop / (by_name[name].median_ms * 1e-3)
+               for name in ("numpy", "framework", "torch") if name in by_name},
+        }
     return result
 
 
@@ -352,12 +514,82 @@ def others(result: dict[str, Any]) -> str:
     return shown + (f" ({result['rounds_redone']} redone)" if result["rounds_redone"] else "")
 
 
+def step_table(results: Sequence[dict[str, Any]]) -> str:
+    """Times per step, the ratios, the spreads and the load, one row per workload and dtype."""
+    have_sklearn = any("sklearn_ms" in r for r in results)
+    have_torch = any("torch_ms" in r for r in results)
+    header = ["workload", "dtype", "numpy ms/step", "framework ms/step", "ratio framework/numpy", "paired ratio"]
+    if have_sklearn:
+        header.append("scikit-learn ms/iter")
+    if have_torch:
+        header += ["torch ms/step", "ratio framework/torch", "paired ratio framework/torch"]
+    header += ["numpy min-max", "framework min-max"]
+    if have_torch:
+        header.append("torch min-max")
+    header.append("others' CPU % median/max")
+    rows = []
+    for r in results:
+        row = [r["workload"], r["dtype"], f"{r['numpy_ms']:.4g}", f"{r['framework_ms']:.4g}", f"{r['ratio']:.2f}",
+               f"{r['paired_ratio']:.2f}"]
+        if have_sklearn:
+            row.append(f"{r['sklearn_ms']:.4g}" if "sklearn_ms" in r else "-")
+        if have_torch:
+            row += [f"{r['torch_ms']:.4g}", f"{r['ratio_framework_torch']:.2f}",
+                    f"{r['paired_ratio_framework_torch']:.2f}"] if "torch_ms" in r else ["-"] * 3
+        row += [spread(r, "numpy"), spread(r, "framework")]
+        if have_torch:
+            row.append(spread(r, "torch") if "torch_ms" in r else "-")
+        row.append(others(r))
+        rows.append(row)
+    return markdown_table(header, rows, [False, False, *([True] * (len(header) - 2))])
+
+
+def throughput_table(results: Sequence[dict[str, Any]]) -> str:
+    """For the workloads timed with a GEMM: the GEMM's GFLOP/s and each step's share of it."""
+    timed = [r for r in results if "throughput" in r]
+    have_torch = any("torch_gflops" in r["throughput"] for r in timed)
+    header = ["workload", "dtype", "step GFLOP", f"GEMM {GEMM_N}^3 ms", "GEMM GFLOP/s", "framework GFLOP/s",
+              "framework % of GEMM", "numpy % of GEMM"]
+    if have_torch:
+        header.append("torch % of GEMM")
+    rows = []
+    for r in timed:
+        t = r["throughput"]
+        row = [r["workload"], r["dtype"], f"{t['step_gflop']:.3f}", f"{t['gemm_ms']:.4g}", f"{t['gemm_gflops']:.1f}",
+               f"{t['framework_gflops']:.1f}", f"{100 * t['framework_gflops'] / t['gemm_gflops']:.0f}",
+               f"{100 * t['numpy_gflops'] / t['gemm_gflops']:.0f}"]
+        if have_torch:
+            row.append(f"{100 * t['torch_gflops'] / t['gemm_gflops']:.0f}" if "torch_gflops" in t else "-")
+        rows.append(row)
+    return markdown_table(header, rows, [False, False, *([True] * (len(header) - 2))])
+
+
+def flops_footnote(workload: Workload) -> str:
+    """How step_flops counts, written out for `workload`, and how it compares with the 2.43 GFLOP
+    quoted for the 784-1024-1024-1 step."""
+    m, pairs = workload.batch, list(zip(workload.widths, workload.widths[1:]))
+    forward = " + ".join(f"{a}·{b}" for a, b in pairs)
+    later = " + ".join(f"{a}·{b}" for a, b in pairs[1:])
+    total, forward_flops = workload.step_flops(), 2 * m * sum(a * b for a, b in pairs)
+    return (
+        f"step GFLOP ({workload.name}): the matrix products only, 2·m·a·b for an (m x a) @ (a x b), m = {m}: forward "
+        f"x W 2m({forward}) = {forward_flops / 1e9:.4f}, backward dL/dW = xᵀ g the same, dL/dx = g Wᵀ for the layers "
+        f"after the first 2m({later}) = {(total - 2 * forward_flops) / 1e9:.4f} (the first layer's is never computed): {total:,} FLOPs = {total / 1e9:.4f} GFLOP (10⁹), the 2.43 GFLOP the "
+        f"issue quotes (in 2³⁰ units it would be {total / 2**30:.3f}). Left out: bias adds, ReLU/sigmoid and their "
+        f"derivatives, the loss, the bias gradients and the update, roughly {workload.elementwise_flops() / 1e6:.1f} "
+        f"MFLOP ({100 * workload.elementwise_flops() / total:.2f}%), and memory-bound besides. GEMM GFLOP/s: "
+        f"2·{GEMM_N}³ FLOPs over the median time of np.matmul(A, B, out=C) timed in the same rounds; % of GEMM: the "
+        "step's GFLOP/s (step GFLOP / median step time) over it."
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds per workload (default 15; 3 with --quick)")
     parser.add_argument("--block", type=float, default=None, help="seconds per timed block (default 0.25; 0.05 with --quick)")
     parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds: a smoke run")
     parser.add_argument("--no-sklearn", action="store_true", help="leave scikit-learn out even when installed")
+    parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when installed")
     parser.add_argument("--max-other-load", type=float, default=0.1, metavar="FRACTION",
                         help="redo a round during which other processes used more than this share of the CPUs "
                              "(default 0.1; at most 2 x rounds are redone)")
@@ -372,6 +604,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             import sklearn.neural_network  # noqa: F401
         except ImportError:
             pass
+    args.torch = load_torch(not args.no_torch) is not None  # before the thread pools are listed, as scikit-learn
     env = environment()
     print(describe(env))
     print(f"{args.rounds} rounds per workload, blocks of about {args.block} s, lr = {LR}; median time per step\n",
@@ -383,25 +616,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         for dtype in DTYPES:
             result = run_workload(workload, dtype, args)
             results.append(result)
+            peer = (f", torch {result['torch_ms']:.4g} ms (gradients agree with numpy's to "
+                    f"{result['torch_check']['worst_relative_grad_difference']:.1e})" if "torch_ms" in result else "")
             print(f"  {workload.name} {result['dtype']}: numpy {result['numpy_ms']:.4g} ms, framework "
                   f"{result['framework_ms']:.4g} ms (verified: gradients agree to "
-                  f"{result['verified']['worst_relative_grad_difference']:.1e})", flush=True)
-    have_sklearn = any("sklearn_ms" in r for r in results)
-    header = ["workload", "dtype", "numpy ms/step", "framework ms/step", "ratio framework/numpy", "paired ratio"]
-    if have_sklearn:
-        header.append("scikit-learn ms/iter")
-    header += ["numpy min-max", "framework min-max", "others' CPU % median/max"]
-    rows = []
-    for r in results:
-        row = [r["workload"], r["dtype"], f"{r['numpy_ms']:.4g}", f"{r['framework_ms']:.4g}", f"{r['ratio']:.2f}",
-               f"{r['paired_ratio']:.2f}"]
-        if have_sklearn:
-            row.append(f"{r['sklearn_ms']:.4g}" if "sklearn_ms" in r else "-")
-        row += [spread(r, "numpy"), spread(r, "framework"), others(r)]
-        rows.append(row)
+                  f"{result['verified']['worst_relative_grad_difference']:.1e}){peer}", flush=True)
     print()
-    print(markdown_table(header, rows, [False, False, *([True] * (len(header) - 2))]))
-    if have_sklearn:
+    print(step_table(results))
+    if any("throughput" in r for r in results):
+        print()
+        print(throughput_table(results))
+    if any("sklearn_ms" in r for r in results):
         print("\nscikit-learn: MLPClassifier(solver='sgd', momentum=0, alpha=0, batch_size=m), "
               "fit(max_iter=k, warm_start=True) per block; one step from the same weights checked against numpy:")
         for r in results:
@@ -409,11 +634,19 @@ def main(argv: Sequence[str] | None = None) -> None:
                 c = r["sklearn_check"]
                 print(f"  {r['workload']} {r['dtype']}: same step {c['same_step_as_numpy']}, weights {', '.join(c['dtypes'])}")
     print(f"\nload average at the end: {', '.join(map(str, load_average()))}")
-    print("ratio: of the medians; paired ratio: the median over rounds of framework/numpy within a round (robust to "
-          "slow drifts of the machine's speed); min-max: of the per-step times over the rounds, in ms.")
+    print("ratio: of the medians; paired ratio: the median over rounds of framework/numpy (framework/torch) within a "
+          "round (robust to slow drifts of the machine's speed); min-max: of the per-step times over the rounds, in ms.")
+    if args.torch:
+        print("torch: nn.Linear/ReLU/Sigmoid/BCELoss with the same weights and data, zero_grad + forward + loss + "
+              "backward + `p -= lr * p.grad` under no_grad, intra-op threads = numpy's BLAS threads; its loss and "
+              "gradients were checked against numpy's (np.allclose) before timing. torch uses its own BLAS (see "
+              "above), not numpy's.")
     print("others' CPU %: the share of all CPUs that other processes used during the timed blocks kept (from "
           f"/proc/stat); rounds above {100 * args.max_other_load:.0f}% were redone (at most 2 x rounds): BLAS threads "
           "slow down a lot when they share the CPUs.")
+    for workload in WORKLOADS:
+        if workload.throughput and any(r["workload"] == workload.name for r in results):
+            print(flops_footnote(workload))
     if args.json:
         write_json(args.json, {"benchmark": "step_time", "environment": env, "settings": vars(args), "results": results})
 
