@@ -115,11 +115,12 @@ def mb(n: int) -> str:
 
 def table(rows: Sequence[Row]) -> str:
     header = ["workload", "dtype", "numpy MB", "framework MB", "ratio framework/numpy", "numpy MB with state",
-              "framework MB with state", "ratio with state", "left allocated numpy / framework MB", "data MB"]
+              "framework MB with state", "ratio with state", "left allocated numpy / framework kB", "data MB"]
     body = [
         [r.workload, r.dtype, mb(r.numpy.peak), mb(r.framework.peak), f"{r.ratio:.2f}",
          mb(r.numpy.peak + r.numpy_state_bytes), mb(r.framework.peak + r.framework_state_bytes),
-         f"{r.ratio_with_state:.2f}", f"{mb(r.numpy.retained)} / {mb(r.framework.retained)}", mb(r.data_bytes)]
+         f"{r.ratio_with_state:.2f}", f"{r.numpy.retained / 1e3:.3g} / {r.framework.retained / 1e3:.3g}",
+         mb(r.data_bytes)]
         for r in rows
     ]
     return markdown_table(header, body, [False, False, *([True] * (len(header) - 2))])
@@ -152,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print("\nMB: the peak of traced memory during one step (forward, loss, backward, update) above the traced memory "
           "before it: the step's temporaries. with state: plus what each keeps between steps, the weights "
           "(numpy) or the parameters and their gradients (framework). left allocated: traced memory after the "
-          "step minus before it (0: the step leaks nothing and caches nothing). data: X and Y, allocated before, "
+          "step minus before it, in kB (about 1 kB of Python objects: the step leaks no array and caches none). data: X and Y, allocated before, "
           "shared, in neither column. BLAS work buffers are not traced.")
     unsteady = [f"{r.workload} {r.dtype}" for r in rows if len(set(r.numpy.peaks)) > 1 or len(set(r.framework.peaks)) > 1]
     if unsteady:
