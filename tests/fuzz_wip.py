@@ -1,8 +1,8 @@
 """Fuzzing every public entry point with random shapes, dtypes and values.
 
 WORK IN PROGRESS (issue 6): this file is named so that pytest does not collect it yet, because it
-still finds real bugs (numpy warnings from inf inputs inside standalone layers, NaN/inf through the
-checker, damaged files). Rename it to test_fuzz.py once `python -m pytest tests/fuzz_wip.py` passes.
+still finds real bugs (listed in docs/bad_inputs.md, "Not handled yet"). Rename it to test_fuzz.py
+once `python -m pytest tests/fuzz_wip.py` passes.
 
 Each call either succeeds, and then returns a float result that is finite wherever the input was
 finite and in range, or raises a `FrameworkError`: never another exception, never a numpy warning
