@@ -2,12 +2,13 @@
 its parameters, its forward, its backward and the cache that passes from one to the other."""
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import numpy as np
 
 from framework.arrays import Array, Mask, Shape
 from framework.errors import CallOrderError, DTypeError, ShapeError
+from framework.guard import guarded, guarded_forward
 from framework.parameter import Buffer, Parameter
 
 if TYPE_CHECKING:
@@ -21,12 +22,27 @@ Config: TypeAlias = dict[str, JSON]
 
 class Module:
     """What every layer has, one input or several: parameters (and buffers) found among its
-    attributes, a config that rebuilds it, a training flag, and the checks its methods share."""
+    attributes, a config that rebuilds it, a training flag, and the checks its methods share.
+
+    A subclass's `forward`, `backward` and `backward_params` are wrapped by `framework.guard`: a
+    floating-point error inside raises a NonFiniteError naming the layer, and the dtype of the last
+    output is recorded for `cached` and `check_grad`."""
 
     training: bool = True
     """True while `fit` trains (Dropout drops, BatchNorm uses batch statistics), False otherwise."""
     replay: bool = False
     """Set by the gradient checker: a random layer (Dropout) reuses its last draw instead of a new one."""
+    _output_dtype: np.dtype[Any] | None = None
+    """The dtype of the last forward's output; None before the first and after one that raised."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = vars(cls)
+        if "forward" in own:
+            setattr(cls, "forward", guarded_forward(own["forward"]))
+        for name in ("backward", "backward_params"):
+            if name in own:
+                setattr(cls, name, guarded(own[name]))
 
     @classmethod
     def example(cls, rng: np.random.Generator) -> "tuple[Module, list[Array]]":
@@ -54,10 +70,15 @@ class Module:
         return [(name, value) for name, value in vars(self).items() if isinstance(value, Buffer)]
 
     def cached(self, value: T | None) -> T:
-        """`value`, or a clear error when backward comes before forward (or twice after one forward)."""
+        """`value`, or a clear error when backward comes before forward, twice after one forward, or
+        after a forward that raised (`value` would be the cache of an earlier forward)."""
         if value is None:
             raise CallOrderError(
                 f"{self!r}: backward() called without a forward() before it; each backward needs its own forward"
+            )
+        if self._output_dtype is None:
+            raise CallOrderError(
+                f"{self!r}: backward() called after a forward() that raised; call forward() again with a valid input"
             )
         return value
 
@@ -70,6 +91,12 @@ class Module:
             raise ShapeError(f"{self!r} expected a non-empty batch (the first axis is the batch), got shape {x.shape}")
 
     def check_grad(self, grad: Array, expected: Shape) -> None:
+        """O(1): `grad` has the shape of the last output, and its dtype (float32 stays float32)."""
+        if not isinstance(grad, np.ndarray) or grad.dtype != self._output_dtype:
+            got = grad.dtype if isinstance(grad, np.ndarray) else type(grad).__name__
+            raise DTypeError(
+                f"{self!r}.backward expected a gradient of the output's dtype {self._output_dtype}, got {got}"
+            )
         if grad.shape != expected:
             raise ShapeError(f"{self!r}.backward expected a gradient of shape {expected}, got {grad.shape}")
 

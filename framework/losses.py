@@ -7,6 +7,7 @@ import numpy.typing as npt
 
 from framework.arrays import Array, Labels, Mask, Scalar
 from framework.errors import CallOrderError, DTypeError, NonFiniteError, ShapeError, ValueRangeError, describe_nonfinite
+from framework.guard import guarded, guarded_forward
 from framework.layers.activations import Sigmoid
 
 T = TypeVar("T")
@@ -15,7 +16,20 @@ T = TypeVar("T")
 
 
 class Loss:
-    """Base class of losses. Like a layer, a loss keeps what its backward needs."""
+    """Base class of losses. Like a layer, a loss keeps what its backward needs; a subclass's
+    `forward` and `backward` are wrapped by `framework.guard` (floating-point errors raise a
+    NonFiniteError naming the loss)."""
+
+    _output_dtype: np.dtype[Any] | None = None
+    """The dtype of the last cost; None before the first forward and after one that raised."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = vars(cls)
+        if "forward" in own:
+            setattr(cls, "forward", guarded_forward(own["forward"]))
+        if "backward" in own:
+            setattr(cls, "backward", guarded(own["backward"]))
 
     def forward(self, y_pred: Array, y_true: Labels) -> Scalar:
         raise NotImplementedError(f"{type(self).__name__} must implement forward(y_pred, y_true)")
@@ -31,8 +45,16 @@ class Loss:
         """What the metrics see: probabilities for a loss that takes them, so a loss fed logits converts."""
         return y_pred
 
+    def check_arrays(self, y_pred: Array, y_true: Labels) -> None:
+        for what, a in (("y_pred", y_pred), ("y_true", y_true)):
+            if not isinstance(a, np.ndarray):
+                raise DTypeError(f"{self!r}: {what} must be a numpy array, got {type(a).__name__}")
+
     def check_pair(self, y_pred: Array, y_true: Labels) -> Array:
         """O(1) checks of shapes and dtypes; returns y_true as a float array like y_pred."""
+        self.check_arrays(y_pred, y_true)
+        if y_pred.ndim == 0:
+            raise ShapeError(f"{self!r}: y_pred must have a batch axis, got a 0-d array")
         if y_pred.shape != y_true.shape:
             hint = ""
             if y_true.ndim == 1 and y_pred.shape == (y_true.shape[0], 1):
@@ -49,6 +71,14 @@ class Loss:
             raise DTypeError(f"{self!r}: y_true must hold numbers, got {y_true.dtype}")
         return y_true.astype(y_pred.real.dtype, copy=False)
 
+    def check_unit_interval(self, y: Array, what: str) -> None:
+        """Labels in [0, 1] (a scan: the loss cannot know they were checked before), NaN and inf refused."""
+        lo, hi = y.min(), y.max()
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise NonFiniteError(f"{self!r}: {describe_nonfinite(what, y)}")
+        if not (lo >= 0 and hi <= 1):
+            raise ValueRangeError(f"{self!r}: {what} must lie in [0, 1], got values from {lo} to {hi}")
+
     def finite_range(self, y_pred: Array) -> tuple[np.floating[Any], np.floating[Any]]:
         """The smallest and the largest real part of y_pred; a NonFiniteError if any entry is NaN or inf."""
         lo, hi = y_pred.real.min(), y_pred.real.max()
@@ -61,7 +91,7 @@ class Loss:
 
     def scalar(self, cost: np.inexact[Any]) -> Scalar:
         """The cost as a float (a complex under the complex step), or a NonFiniteError if computing it
-        overflowed (silently, under np.errstate(over="ignore"))."""
+        overflowed where numpy sets no floating-point error (complex arithmetic)."""
         if not np.isfinite(cost):
             raise NonFiniteError(
                 f"{self!r}: the cost overflowed {cost.real.dtype}: lower the learning rate if training diverged, "
@@ -72,6 +102,8 @@ class Loss:
     def cached(self, value: T | None) -> T:
         if value is None:
             raise CallOrderError(f"{self!r}: backward() called without a forward() before it")
+        if self._output_dtype is None:
+            raise CallOrderError(f"{self!r}: backward() called after a forward() that raised; call forward() again")
         return value
 
     def __repr__(self) -> str:
@@ -98,9 +130,7 @@ class BCELoss(Loss):
 
     def forward(self, y_pred: Array, y_true: Labels) -> Scalar:
         y = self.check_pair(y_pred, y_true)
-        lo, hi = y.min(), y.max()
-        if not (lo >= 0 and hi <= 1):
-            raise ValueRangeError(f"{self!r}: labels must lie in [0, 1], got values from {lo} to {hi}")
+        self.check_unit_interval(y, "labels")
         lo, hi = self.finite_range(y_pred)
         if not (lo >= 0 and hi <= 1):
             raise ValueRangeError(
@@ -145,14 +175,11 @@ class BCEWithLogitsLoss(Loss):
 
     def forward(self, y_pred: Array, y_true: Labels) -> Scalar:
         y = self.check_pair(y_pred, y_true)
-        lo, hi = y.min(), y.max()
-        if not (lo >= 0 and hi <= 1):
-            raise ValueRangeError(f"{self!r}: labels must lie in [0, 1], got values from {lo} to {hi}")
+        self.check_unit_interval(y, "labels")
         self.finite_range(y_pred)
         positive = y_pred.real > 0
-        with np.errstate(over="ignore"):
-            e = np.exp(np.where(positive, -y_pred, y_pred))  # e^-|z|, at most 1
-            cost = np.mean(np.where(positive, y_pred, 0) - y_pred * y + np.log1p(e))
+        e = np.exp(np.where(positive, -y_pred, y_pred))  # e^-|z|, at most 1
+        cost = np.mean(np.where(positive, y_pred, 0) - y_pred * y + np.log1p(e))
         result = self.scalar(cost)
         self._cache = e, positive, y
         return result
@@ -188,6 +215,7 @@ class CrossEntropyLoss(Loss):
         self._cache: tuple[Array, Labels] | None = None
 
     def forward(self, y_pred: Array, y_true: Labels) -> Scalar:
+        self.check_arrays(y_pred, y_true)
         z = y_pred
         if z.ndim != 2 or z.shape[0] == 0 or z.shape[1] < 2:
             hint = ": for one output column use BCEWithLogitsLoss" if z.ndim == 2 and z.shape[1] == 1 else ""
@@ -204,7 +232,7 @@ class CrossEntropyLoss(Loss):
                 "remove the model's final softmax"
             )
         y = self._labels(y_true, z)
-        with np.errstate(over="ignore"):  # a row spanning more than the dtype holds: scalar() reports it
+        with np.errstate(over="ignore"):  # a row spanning more than the dtype holds: -inf is exact, scalar() reports
             shifted = z - z.real.max(axis=1, keepdims=True)  # a real constant: exact under the complex step
             log_p = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
             if y.ndim == 1:
@@ -251,11 +279,7 @@ class CrossEntropyLoss(Loss):
         if y_true.dtype.kind not in "biuf":
             raise DTypeError(f"{self!r}: y_true must hold numbers, got {y_true.dtype}")
         y = y_true.astype(z.real.dtype)
-        lo, hi = y.min(), y.max()
-        if not (lo >= 0 and hi <= 1):
-            raise ValueRangeError(
-                f"{self!r}: label rows must hold probabilities in [0, 1], got values from {lo} to {hi}"
-            )
+        self.check_unit_interval(y, "label rows")
         off = np.abs(y.sum(axis=1) - 1)
         if off.max() > 1e-6:
             row = int(np.argmax(off))
@@ -285,9 +309,8 @@ class MSELoss(Loss):
         problem = describe_nonfinite("y_true", y)
         if problem:
             raise NonFiniteError(f"{self!r}: {problem}")
-        with np.errstate(over="ignore"):
-            diff = y_pred - y
-            cost = np.mean(diff * diff)
+        diff = y_pred - y
+        cost = np.mean(diff * diff)
         result = self.scalar(cost)
         self._cache = diff
         return result

@@ -14,6 +14,7 @@ import numpy as np
 
 from framework.arrays import FLOAT_DTYPES, Array
 from framework.errors import ConfigError, DTypeError, ShapeError, ValueRangeError
+from framework.guard import guarded
 from framework.parameter import Parameter
 
 
@@ -157,6 +158,7 @@ class Optimizer:
         """The learning rate at `self.epoch`."""
         return float(self.lr(self.epoch)) if callable(self.lr) else self.lr
 
+    @guarded
     def step(self, params: Sequence[Parameter]) -> None:
         """Update each parameter in place from its gradient (the gradients are left as they are)."""
         lr = self.learning_rate

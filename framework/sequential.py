@@ -7,6 +7,7 @@ import numpy as np
 
 from framework.arrays import Array, Inputs, Shape
 from framework.errors import FormatError, FrameworkError, ShapeError
+from framework.guard import guarded
 from framework.graph.node import Input, Node
 from framework.layer import JSON, Config, Layer
 from framework.layer_call import LayerCall
@@ -87,6 +88,7 @@ class Sequential(Trainer):
             return cls([Input([int(d) for d in shape if isinstance(d, int)]), *built])
         return cls(built)
 
+    @guarded
     def forward(self, x: Inputs) -> Array:
         if not isinstance(x, np.ndarray):
             raise ShapeError(f"Sequential takes one input array, got a {type(x).__name__}: use a graph Model for several")
@@ -102,6 +104,7 @@ class Sequential(Trainer):
     @overload
     def backward(self, grad: Array, *, input_grad: bool) -> Array | None: ...
 
+    @guarded
     def backward(self, grad: Array, *, input_grad: bool = False) -> Array | None:
         """Back-propagate dL/d(output), setting every parameter's grad.
 

@@ -5,7 +5,7 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, overload
+from typing import TYPE_CHECKING, Literal, cast, overload
 
 import numpy as np
 
@@ -14,6 +14,7 @@ from framework.layer import Config, Module
 from framework.layer_call import LayerCall
 from framework.callbacks import Callback, History, ProgressBar
 from framework.errors import CallOrderError, DTypeError, NonFiniteError, ShapeError, ValueRangeError, describe_nonfinite
+from framework.guard import floating_point_errors
 from framework.losses import Loss
 from framework.metrics import Metric, get_metric
 from framework.optimizers import Optimizer
@@ -134,15 +135,16 @@ class Trainer(ABC):
             total, seen = 0.0, 0
             for batch, start in enumerate(range(0, m, batch_size)):
                 xb, yb = _feed(tuple(a[start : start + batch_size] for a in xs_epoch)), ys[start : start + batch_size]
-                out = self.forward(xb)
                 diverged: NonFiniteError | None = None
                 try:
-                    cost = float(loss.forward(out, yb).real)
-                except NonFiniteError as e:
+                    with floating_point_errors("fit"):  # one np.errstate for the step's guarded calls
+                        out = self.forward(xb)
+                        cost = float(loss.forward(out, yb).real)
+                        self.backward(loss.backward())
+                        optimizer.step(params)
+                except NonFiniteError as e:  # x and y were checked: this is the model's doing
                     cost, diverged = math.nan, e
                 else:
-                    self.backward(loss.backward())
-                    optimizer.step(params)
                     total += cost * yb.shape[0]
                     if self.metrics:
                         if predictions is None:
@@ -261,6 +263,8 @@ class Trainer(ABC):
         """Each input as a float array of the model's dtype (ints and bools converted, objects
         refused), batch first, all with the same number of samples, scanned once for NaN/inf."""
         arrays = [x] if isinstance(x, np.ndarray) else list(x)
+        if not arrays:
+            raise ShapeError(f"{caller}: x is an empty list: pass an array, or one array per input of the model")
         params = self.parameters()
         dtype = params[0].value.dtype if params else np.dtype(np.float64)
         checked = []
@@ -283,10 +287,17 @@ class Trainer(ABC):
 
     def _data(self, x: Inputs, y: Labels, caller: str) -> tuple[tuple[Array, ...], Labels]:
         xs = self._inputs(x, caller)
+        y = cast(Labels, np.asarray(y))  # a list of labels is fine
         if y.dtype.kind not in "biuf":
             raise DTypeError(f"{caller}: y must hold numbers, got dtype {y.dtype}")
-        if y.ndim == 0 or y.shape[0] != xs[0].shape[0]:
-            raise ShapeError(f"{caller}: x has {xs[0].shape[0]} samples but y has shape {y.shape}")
+        m = xs[0].shape[0]
+        if y.ndim == 0 or y.shape[0] != m:
+            hint = ""
+            if y.ndim >= 1 and y.shape[-1] == m and xs[0].shape[-1] == y.shape[0]:
+                hint = ": did you pass features-first data? transpose both x and y"
+            elif y.ndim >= 1 and y.shape[-1] == m:
+                hint = ": did you pass y features-first? transpose it"
+            raise ShapeError(f"{caller}: x has {m} samples but y has shape {y.shape}{hint}")
         problem = describe_nonfinite("y", y)
         if problem:
             raise NonFiniteError(f"{caller}: {problem}")

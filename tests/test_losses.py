@@ -226,7 +226,7 @@ def test_a_row_spanning_more_than_the_dtype_holds_is_still_exact_where_the_answe
 @pytest.mark.parametrize("loss", [BCEWithLogitsLoss(), MSELoss()], ids=repr)
 def test_a_cost_beyond_the_dtype_is_a_non_finite_error(loss: Loss) -> None:
     z = np.array([[3e38], [3e38]], dtype=np.float32)
-    with pytest.raises(NonFiniteError, match=rf"{type(loss).__name__}\(\): the cost overflowed float32"):
+    with pytest.raises(NonFiniteError, match=rf"{type(loss).__name__}\(\).forward: overflow encountered"):
         loss.forward(z, np.zeros((2, 1), dtype=np.float32))
 
 
@@ -259,8 +259,8 @@ def test_any_finite_input_gives_a_finite_cost_or_a_framework_error_and_never_a_w
 # --- errors ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("label", [2.0, -0.5, math.nan])
-def test_bce_with_logits_labels_outside_0_1_or_nan(label: float) -> None:
+@pytest.mark.parametrize("label", [2.0, -0.5])
+def test_bce_with_logits_labels_outside_0_1(label: float) -> None:
     with pytest.raises(ValueRangeError, match=r"BCEWithLogitsLoss\(\): labels must lie in \[0, 1\]"):
         BCEWithLogitsLoss().forward(rows([0.5], [1.0]), rows([1.0], [label]))
 
@@ -301,15 +301,18 @@ def test_cross_entropy_float_labels_of_shape_batch() -> None:
         (rows([0.0, 0.5, 0.4], [1.0, 0.0, 0.0]),
          r"label rows must sum to 1 \(one-hot or probabilities\), row 0 sums to 0.9$"),
         (rows([1.0, 1.0, 0.0], [1.0, 0.0, 0.0]), r"label rows must sum to 1 .*, row 0 sums to 2.0"),
-        (rows([1.5, -0.5, 0.0], [1.0, 0.0, 0.0]),
-         r"label rows must hold probabilities in \[0, 1\], got values from -0.5 to 1.5"),
-        (rows([math.nan, 1.0, 0.0], [1.0, 0.0, 0.0]), r"label rows must hold probabilities in \[0, 1\]"),
+        (rows([1.5, -0.5, 0.0], [1.0, 0.0, 0.0]), r"label rows must lie in \[0, 1\], got values from -0.5 to 1.5"),
     ],
-    ids=["sums to 0.9", "two ones", "negative", "NaN"],
+    ids=["sums to 0.9", "two ones", "negative"],
 )
 def test_cross_entropy_label_rows(labels: Floats, message: str) -> None:
     with pytest.raises(ValueRangeError, match=r"CrossEntropyLoss\(\): " + message):
         CrossEntropyLoss().forward(rows([0.0, 1.0, 2.0], [1.0, 0.0, 0.0]), labels)
+
+
+def test_cross_entropy_nan_label_rows_raise_non_finite_error() -> None:
+    with pytest.raises(NonFiniteError, match=r"label rows has 1 NaN and 0 inf entries, the first at \(0, 0\)"):
+        CrossEntropyLoss().forward(rows([0.0, 1.0, 2.0], [1.0, 0.0, 0.0]), rows([math.nan, 1.0, 0.0], [1.0, 0.0, 0.0]))
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,8 @@ import attrs
 import numpy as np
 
 from framework.arrays import Array, Inputs, Labels, Mask, Scalar
+from framework.errors import DTypeError, NonFiniteError, ShapeError, describe_nonfinite
+from framework.guard import floating_point_errors
 from framework.gradcheck.numeric import Derivatives, Differentiator, Method, Mode, NotComplexSafe, Probes
 from framework.gradcheck.report import GradCheckReport, GradCheckRow, compare
 from framework.layer import Layer, Merge, Module
@@ -49,6 +51,7 @@ def default_threshold(method: Method, dtype: np.dtype[np.inexact]) -> float:
     return 1e-11 if method == "complex" else 1e-7
 
 
+@floating_point_errors("check_gradients")
 def check_gradients(
     model: Checkable,
     loss: Loss,
@@ -80,6 +83,7 @@ def check_gradients(
     named = model.named_parameters()
     params = [p for _, p in named]
     xs = [x] if isinstance(x, np.ndarray) else list(x)
+    _check_point("check_gradients", xs, named, y)
     dtype = _common_dtype(params, xs)
     threshold = default_threshold(method, dtype) if threshold is None else threshold
     rng = np.random.default_rng(seed)
@@ -129,6 +133,7 @@ def check_gradients(
                            rows, parts, warnings)
 
 
+@floating_point_errors("check_layer")
 def check_layer(
     layer: Module,
     x: Array | Sequence[Array],
@@ -157,6 +162,7 @@ def check_layer(
         layer.build(xs[0].shape)  # a layer that waits for its input shape gets its weights first
     named = layer.named_parameters()
     params = [p for _, p in named]
+    _check_point(f"check_layer({layer!r})", xs, named)
     dtype = _common_dtype(params, xs)
     threshold = default_threshold(method, dtype) if threshold is None else threshold
     rng = np.random.default_rng(seed)
@@ -217,10 +223,12 @@ def check_layer(
     return GradCheckReport(subject, method, mode, threshold, rows)
 
 
+@floating_point_errors("check_loss")
 def check_loss(
     loss: Loss, y_pred: Array, y_true: Labels, *, method: Method = "complex", threshold: float | None = None
 ) -> GradCheckReport:
     """Check a loss's backward, dL/dy_pred, entry by entry."""
+    _check_point(f"check_loss({loss!r})", [y_pred], [], y_true)
     threshold = default_threshold(method, y_pred.dtype) if threshold is None else threshold
     loss.forward(y_pred, y_true)
     g = loss.backward()
@@ -358,6 +366,26 @@ def _rows(
             row = attrs.evolve(row, checked=0, max_abs_error=math.nan, relative_error=math.nan, passed=False, note=unsafe)
         rows.append(row)
     return tuple(rows)
+
+
+def _check_point(caller: str, xs: Sequence[Array], named: Sequence[tuple[str, Parameter]], y: Labels | None = None) -> None:
+    """The point of a check must be real and finite: a NaN would compare nothing and pass, and the
+    complex step adds its own imaginary part."""
+    for i, a in enumerate(xs):
+        what = "x" if len(xs) == 1 else f"x[{i}]"
+        if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
+            got = a.dtype if isinstance(a, np.ndarray) else type(a).__name__
+            raise DTypeError(f"{caller}: {what} must be a real float array, got {got}")
+        if a.ndim == 0:
+            raise ShapeError(f"{caller}: {what} needs a batch axis, got a 0-d array")
+    arrays: list[tuple[str, Labels]] = [*(("x" if len(xs) == 1 else f"x[{i}]", a) for i, a in enumerate(xs)),
+                                        *((n, p.value) for n, p in named)]
+    if isinstance(y, np.ndarray) and y.dtype.kind in "fc":
+        arrays.append(("y", y))
+    for what, values in arrays:
+        problem = describe_nonfinite(what, values)
+        if problem:
+            raise NonFiniteError(f"{caller}: {problem}; a gradient check needs a finite point")
 
 
 def _common_dtype(params: Sequence[Parameter], xs: Sequence[Array]) -> np.dtype[np.inexact]:

@@ -8,6 +8,7 @@ import numpy as np
 
 from framework.arrays import Array, Shape
 from framework.errors import FormatError, ShapeError
+from framework.guard import guarded
 from framework.graph.node import Input, Node, call
 from framework.layer import Config, Layer, Merge, Module
 from framework.layer_call import LayerCall
@@ -72,6 +73,7 @@ class Model(Trainer):
             raise ShapeError(f"Model has {len(outputs)} outputs: use forward_all(x)")
         return outputs[0]
 
+    @guarded
     def forward_all(self, x: Array | Sequence[Array]) -> list[Array]:
         xs = self._as_inputs(x)
         values: dict[Node, Array] = dict(zip(self.inputs, xs))
@@ -104,6 +106,7 @@ class Model(Trainer):
             raise ShapeError(f"Model has {len(grads)} inputs: use backward_all(grad, input_grad=True)")
         return grads[0]
 
+    @guarded
     def backward_all(self, grad: Array | Sequence[Array], *, input_grad: bool = False) -> list[Array] | None:
         seeds = [grad] if isinstance(grad, np.ndarray) else list(grad)
         if len(seeds) != len(self.outputs):

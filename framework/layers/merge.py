@@ -14,6 +14,10 @@ from framework.registry import register_layer
 def _check_inputs(layer: Merge, xs: Sequence[Array]) -> None:
     """The shapes (through `output_shape`) and dtypes of a forward's inputs: float32 and float64 do
     not mix, so that a float32 model stays float32; complex (a complex-step probe) mixes with either."""
+    if isinstance(xs, np.ndarray) or not isinstance(xs, Sequence):
+        raise ShapeError(f"{layer!r} expected a list of arrays, got a {type(xs).__name__}")
+    for x in xs:
+        layer.check_float(x)
     layer.output_shape([x.shape for x in xs])
     dtypes = {x.dtype for x in xs}
     if any(dtype.kind not in "fc" for dtype in dtypes) or len({d for d in dtypes if d.kind == "f"}) > 1:

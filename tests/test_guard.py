@@ -1,0 +1,136 @@
+"""The guard around forward and backward (framework/guard.py): floating-point errors become a
+NonFiniteError naming the layer, a backward never runs on the cache of a forward that raised, and a
+gradient must have the output's dtype. Also the checker's and fit's refusals of bad points."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from framework import (
+    SGD, Add, BCELoss, CallOrderError, Dense, DTypeError, Layer, MSELoss, Multiply, NonFiniteError, ReLU,
+    Sequential, ShapeError, Sigmoid, Softmax, Tanh, check_gradients, check_layer,
+)
+from framework.arrays import Array
+from framework.guard import floating_point_errors
+
+
+def test_inf_minus_inf_in_a_layer_is_a_non_finite_error_naming_it() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy warning on the way
+        with pytest.raises(NonFiniteError, match=r"^Softmax\(axis=-1\)\.forward: invalid value encountered in subtract"):
+            Softmax().forward(np.array([[np.inf, 1.0]]))
+
+
+def test_overflow_in_a_merge_names_the_merge_and_the_method() -> None:
+    with pytest.raises(NonFiniteError, match=r"^Multiply\(\)\.forward: overflow encountered in multiply"):
+        Multiply().forward([np.full((2, 2), 1e200), np.full((2, 2), 1e200)])
+
+
+def test_inside_a_model_the_innermost_layer_is_named() -> None:
+    dense = Dense(2, 2, seed=0)
+    model = Sequential([dense, Softmax()])
+    dense.W.value[...] = [[10.0, -10.0], [0.0, 0.0]]
+    x = np.array([[np.inf, 0.0]])  # x W is (inf, -inf) (no error), then Softmax meets inf - inf
+    with pytest.raises(NonFiniteError, match=r"^Softmax\(axis=-1\)\.forward: invalid value"):
+        model.forward(x)
+
+
+def test_a_custom_layer_is_guarded_without_doing_anything() -> None:
+    class Square(Layer):
+        def forward(self, x: Array) -> Array:
+            return x * x
+
+    with pytest.raises(NonFiniteError, match=r"^Square\(\)\.forward: overflow encountered in multiply"):
+        Square().forward(np.array([[1e200]]))
+
+
+def test_underflow_is_not_an_error() -> None:
+    np.testing.assert_array_equal(Sigmoid().forward(np.array([[-800.0]])), np.array([[0.0]]))
+
+
+def test_an_outer_block_sets_the_error_state_once_and_inner_errors_still_name_the_layer() -> None:
+    with pytest.raises(NonFiniteError, match=r"^Multiply\(\)\.forward"):
+        with floating_point_errors("outer"):
+            Multiply().forward([np.full((1, 1), 1e200), np.full((1, 1), 1e200)])
+    with pytest.raises(NonFiniteError, match=r"^outer: overflow encountered in multiply"):
+        with floating_point_errors("outer"):
+            np.full(1, 1e200) * 1e200
+    assert np.geterr()["over"] == "warn"  # the state is numpy's default again
+
+
+@pytest.mark.parametrize("layer", [Dense(3, 2, seed=0), ReLU(), Tanh(), Sigmoid()], ids=repr)
+def test_backward_after_a_forward_that_raised_is_refused(layer: Layer) -> None:
+    layer.forward(np.ones((2, 3)))
+    with pytest.raises((ShapeError, DTypeError)):
+        layer.forward(np.ones((2, 3), dtype=np.int64) if not isinstance(layer, Dense) else np.ones((2, 4)))
+    with pytest.raises(CallOrderError, match=r"backward\(\) called after a forward\(\) that raised"):
+        layer.backward(np.ones((2, 2 if isinstance(layer, Dense) else 3)))
+
+
+def test_a_loss_refuses_backward_after_a_forward_that_raised() -> None:
+    loss = BCELoss()
+    loss.forward(np.array([[0.5]]), np.array([[1.0]]))
+    with pytest.raises(ShapeError):
+        loss.forward(np.array([[0.5]]), np.array([1.0]))
+    with pytest.raises(CallOrderError, match="after a forward"):
+        loss.backward()
+
+
+@pytest.mark.parametrize(
+    ("dtype", "got"), [(np.complex128, "complex128"), (np.float32, "float32"), (np.int64, "int64")]
+)
+def test_a_gradient_of_another_dtype_than_the_output_is_refused(dtype: type, got: str) -> None:
+    for layer in (Dense(3, 2, seed=0), Tanh()):
+        out = layer.forward(np.ones((2, 3)))
+        with pytest.raises(DTypeError, match=rf"expected a gradient of the output's dtype float64, got {got}"):
+            layer.backward(np.ones(out.shape, dtype=dtype))
+
+
+def test_a_list_as_gradient_is_refused() -> None:
+    layer = ReLU()
+    layer.forward(np.ones((1, 2)))
+    with pytest.raises(DTypeError, match="got list"):
+        layer.backward([[1.0, 1.0]])  # type: ignore[arg-type]
+
+
+def test_training_that_overflows_inside_a_layer_stops_naming_epoch_batch_and_layer() -> None:
+    dense = Dense(2, 2, seed=0)
+    model = Sequential([dense, Softmax(), Dense(2, 1, seed=1)])
+    dense.W.value[...] = [[10.0, -10.0], [0.0, 0.0]]
+    model.compile(loss=MSELoss(), optimizer=SGD(lr=0.1))
+    x = np.array([[1.0, 1.0], [1e308, 0.0]])  # finite, but x W overflows
+    with pytest.raises(NonFiniteError, match=r"^fit: training diverged at epoch 1, batch 2: Dense\(2 -> 2\)\.forward: overflow"):
+        model.fit(x, np.zeros((2, 1)), batch_size=1, shuffle=False, verbose=0)
+
+
+def test_check_layer_refuses_a_nan_point_instead_of_passing() -> None:
+    x = np.ones((2, 3))
+    x[1, 2] = np.nan
+    with pytest.raises(NonFiniteError, match=r"x has 1 NaN and 0 inf entries, the first at \(1, 2\).*finite point"):
+        check_layer(Dense(3, 2, seed=0), x)
+    layer = Dense(3, 2, seed=0)
+    layer.W.value[0, 1] = np.inf
+    with pytest.raises(NonFiniteError, match=r"W has 0 NaN and 1 inf entries, the first at \(0, 1\)"):
+        check_layer(layer, np.ones((2, 3)))
+
+
+def test_checkers_refuse_complex_and_0d_points() -> None:
+    with pytest.raises(DTypeError, match=r"x must be a real float array, got complex128"):
+        check_layer(ReLU(), np.ones((2, 3), dtype=complex))
+    with pytest.raises(ShapeError, match="needs a batch axis"):
+        check_layer(Add(), [np.array(1.0), np.array(2.0)])
+    model = Sequential([Dense(3, 1, seed=0), Sigmoid()])
+    with pytest.raises(NonFiniteError, match=r"y has 1 NaN"):
+        check_gradients(model, BCELoss(), np.ones((2, 3)), np.array([[np.nan], [1.0]]))
+
+
+def test_predict_refuses_an_empty_list_and_fit_hints_at_transposed_labels() -> None:
+    model = Sequential([Dense(3, 1, seed=0), Sigmoid()])
+    with pytest.raises(ShapeError, match="x is an empty list"):
+        model.predict([])
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    with pytest.raises(ShapeError, match=r"y has shape \(1, 5\): did you pass y features-first\? transpose it"):
+        model.fit(np.ones((5, 3)), np.ones((1, 5)), verbose=0)
+    history = model.fit(np.ones((2, 3)), [[1.0], [0.0]], verbose=0)  # type: ignore[arg-type]  # a list is converted
+    assert len(history.history["loss"]) == 1
