@@ -78,6 +78,15 @@ def guarded_forward(forward: M) -> M:
     return _wrap(forward, record=True)
 
 
+def guard_methods(cls: type, names: tuple[str, ...]) -> None:
+    """Wrap each method of `names` that `cls` defines itself (not inherited): `forward` with
+    `guarded_forward`, the others with `guarded`. For `__init_subclass__`."""
+    own = vars(cls)
+    for name in names:
+        if name in own:
+            setattr(cls, name, (guarded_forward if name == "forward" else guarded)(own[name]))
+
+
 def _wrap(method: M, *, record: bool) -> M:
     name = method.__name__
 

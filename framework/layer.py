@@ -8,7 +8,7 @@ import numpy as np
 
 from framework.arrays import Array, Mask, Shape
 from framework.errors import CallOrderError, DTypeError, ShapeError
-from framework.guard import guarded, guarded_forward
+from framework.guard import guard_methods
 from framework.parameter import Buffer, Parameter
 
 if TYPE_CHECKING:
@@ -37,12 +37,7 @@ class Module:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        own = vars(cls)
-        if "forward" in own:
-            setattr(cls, "forward", guarded_forward(own["forward"]))
-        for name in ("backward", "backward_params"):
-            if name in own:
-                setattr(cls, name, guarded(own[name]))
+        guard_methods(cls, ("forward", "backward", "backward_params"))
 
     @classmethod
     def example(cls, rng: np.random.Generator) -> "tuple[Module, list[Array]]":

@@ -7,7 +7,7 @@ import numpy.typing as npt
 
 from framework.arrays import Array, Labels, Mask, Scalar
 from framework.errors import CallOrderError, DTypeError, NonFiniteError, ShapeError, ValueRangeError, describe_nonfinite
-from framework.guard import guarded, guarded_forward
+from framework.guard import guard_methods
 from framework.layers.activations import Sigmoid
 
 T = TypeVar("T")
@@ -25,11 +25,7 @@ class Loss:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        own = vars(cls)
-        if "forward" in own:
-            setattr(cls, "forward", guarded_forward(own["forward"]))
-        if "backward" in own:
-            setattr(cls, "backward", guarded(own["backward"]))
+        guard_methods(cls, ("forward", "backward"))
 
     def forward(self, y_pred: Array, y_true: Labels) -> Scalar:
         raise NotImplementedError(f"{type(self).__name__} must implement forward(y_pred, y_true)")
