@@ -26,7 +26,10 @@ def float_dtype(dtype: npt.DTypeLike) -> np.dtype[np.floating[Any]]:
     """The float32 or float64 dtype that `dtype` names; anything else is refused."""
     from framework.errors import DTypeError
 
-    resolved = np.dtype(dtype)
+    try:
+        resolved = np.dtype(dtype)
+    except (TypeError, ValueError) as e:
+        raise DTypeError(f"dtype must be float32 or float64, got {dtype!r}") from e
     if resolved not in FLOAT_DTYPES:
-        raise DTypeError(f"parameters must be float32 or float64, got {resolved}")
+        raise DTypeError(f"dtype must be float32 or float64 (the parameters' dtype), got {resolved}")
     return resolved  # type: ignore[return-value]

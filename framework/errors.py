@@ -43,6 +43,26 @@ class FormatError(FrameworkError, ValueError):
     """A saved model or configuration that is malformed, truncated or does not match its architecture."""
 
 
+class MissingFileError(FormatError, FileNotFoundError):
+    """A model file that does not exist: also a `FileNotFoundError`."""
+
+
+REBUILD_ERRORS = (FrameworkError, TypeError, ValueError, KeyError, IndexError, AttributeError)
+"""What a constructor may raise on arguments read from a file (a string where it wants an int)."""
+
+
+def located(error: Exception, where: str) -> FormatError:
+    """`error` as a FormatError whose message starts with `where` ("layer 2 Dense", then the file), so
+    that an error rising out of a nested config names each place on the way. A FormatError keeps its
+    class and cause; any other error becomes the cause of a new FormatError."""
+    if isinstance(error, FormatError):
+        error.args = (f"{where}: {error}",)
+        return error
+    wrapped = FormatError(f"{where}: {error}")
+    wrapped.__cause__ = error
+    return wrapped
+
+
 class DatasetError(FrameworkError, ValueError):
     """A dataset folder the loader cannot use: missing, with fewer than two classes, with an empty
     class, or holding a file that is not an image."""

@@ -1,13 +1,11 @@
 """`Nested`: a `Sequential` or graph `Model` used as one layer inside another model."""
 
-from typing import cast
-
 import numpy as np
 
 from framework.arrays import Array, Mask, Shape
 from framework.layer import Config, Layer, Module
 from framework.parameter import Buffer, Parameter
-from framework.registry import model_class, register_layer
+from framework.registry import build_model, register_layer
 from framework.training import Trainer
 
 
@@ -20,10 +18,9 @@ class Nested(Layer):
     def __init__(self, model: Trainer | Config) -> None:
         super().__init__()
         if isinstance(model, dict):
-            spec = cast(dict[str, object], model)
-            rebuilt = model_class(str(spec["class"])).from_config(cast(Config, spec["config"]))
-            assert isinstance(rebuilt, Trainer)
-            model = rebuilt
+            model = build_model(model, "model")
+        if not isinstance(model, Trainer):
+            raise TypeError(f"Nested wraps a Sequential or a graph Model (or its saved config), got {type(model).__name__}")
         self.model = model
 
     @classmethod
@@ -43,7 +40,7 @@ class Nested(Layer):
         self.model.backward(grad)
 
     def build(self, input_shape: Shape) -> None:
-        self.model.build((np.zeros(input_shape),))
+        self.model.build((np.broadcast_to(0.0, input_shape),))  # a shape, nothing allocated
 
     def output_shape(self, input_shape: Shape) -> Shape:
         return self.model.output_shape(input_shape)

@@ -1,8 +1,10 @@
 """Layer classes by name, so that a saved architecture can be rebuilt without pickle."""
 
-from typing import Any, Protocol, TypeVar
+import reprlib
+import types
+from typing import Any, Literal, Protocol, TypeVar, Union, get_args, get_origin, get_type_hints
 
-from framework.errors import FrameworkError
+from framework.errors import REBUILD_ERRORS, FormatError, FrameworkError, located
 from framework.layer import Config, Module
 
 L = TypeVar("L", bound=type[Module])
@@ -10,8 +12,8 @@ L = TypeVar("L", bound=type[Module])
 _LAYERS: dict[str, type[Module]] = {}
 
 
-class UnknownLayerError(FrameworkError, ValueError):
-    """A saved architecture names a layer class that is not registered."""
+class UnknownLayerError(FormatError):
+    """A saved architecture names a layer (or model) class that is not registered."""
 
 
 def register_layer(cls: L) -> L:
@@ -59,3 +61,63 @@ def model_class(name: str) -> type[Rebuildable]:
         return _MODELS[name]
     except KeyError:
         raise UnknownLayerError(f"unknown model class {name!r}; known: {', '.join(sorted(_MODELS))}") from None
+
+
+def build_layer(item: object, where: str) -> Module:
+    """The layer that a saved `{"class": name, "config": {...}}` describes; an error names `where`
+    ("layer 2"), the class, and what the constructor refused."""
+    name, config = _spec(item, where)
+    try:
+        cls = layer_class(name)
+        _check_arguments(cls, config)
+        return cls(**config)
+    except REBUILD_ERRORS as e:  # an error of ours names the argument; show the config with any other
+        raise located(e, f"{where} {name}" if isinstance(e, FrameworkError) else f"{where} {name} {reprlib.repr(config)}")
+
+
+def build_model(item: object, where: str) -> Any:
+    """The model (`Sequential`, `Model`) that a saved `{"class": name, "config": {...}}` describes."""
+    name, config = _spec(item, where)
+    return model_class(name).from_config(config)
+
+
+def _spec(item: object, where: str) -> tuple[str, Config]:
+    if not (isinstance(item, dict) and isinstance(item.get("class"), str) and isinstance(item.get("config"), dict)):
+        raise FormatError(f"{where} must be {{'class': name, 'config': {{...}}}}, got {reprlib.repr(item)}")
+    return item["class"], item["config"]
+
+
+_JSON_TYPES: dict[type, type | tuple[type, ...]] = {int: int, float: (int, float), str: str, bool: bool, type(None): type(None)}
+
+
+def _check_arguments(cls: type[Module], config: Config) -> None:
+    """Refuse an argument whose JSON type the constructor's annotation does not admit (a string or a
+    float for an int, false for an axis), naming it. Annotations other than int, float, str, bool,
+    None, a Literal or a union of these are left to the constructor to judge."""
+    try:
+        hints = get_type_hints(cls.__init__)
+    except (NameError, TypeError):
+        return
+    for key, value in config.items():
+        if key in hints and _fits(value, hints[key]) is False:
+            raise FormatError(f"{key} must be {_describe(hints[key])}, got {reprlib.repr(value)}")
+
+
+def _fits(value: object, hint: object) -> bool | None:
+    """Whether JSON `value` fits annotation `hint`; None when the hint is not a simple one."""
+    if isinstance(hint, type) and hint in _JSON_TYPES:
+        return isinstance(value, _JSON_TYPES[hint]) and (hint is bool or not isinstance(value, bool))
+    if get_origin(hint) is Literal:
+        return any(value == choice and type(value) is type(choice) for choice in get_args(hint))
+    if get_origin(hint) in (Union, types.UnionType):
+        fits = [_fits(value, option) for option in get_args(hint)]
+        return None if None in fits else any(fits)
+    return None
+
+
+def _describe(hint: object) -> str:
+    if get_origin(hint) is Literal:
+        return "one of " + ", ".join(repr(choice) for choice in get_args(hint))
+    if get_origin(hint) in (Union, types.UnionType):
+        return " or ".join(_describe(option) for option in get_args(hint))
+    return "None" if hint is type(None) else getattr(hint, "__name__", str(hint))

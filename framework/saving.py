@@ -7,15 +7,15 @@ import os
 import tempfile
 from pathlib import Path
 from types import ModuleType
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
-from framework.errors import FormatError, NonFiniteError, describe_nonfinite
+from framework.errors import REBUILD_ERRORS, FormatError, MissingFileError, NonFiniteError, describe_nonfinite, located
 from framework.layer import Config
 from framework.parameter import Buffer, Parameter, allocation_budget
 import framework.graph.model  # noqa: F401  (registers Model)
 import framework.sequential  # noqa: F401  (registers Sequential)
-from framework.registry import UnknownLayerError, model_class
+from framework.registry import build_model
 from framework.training import Trainer
 
 FORMAT = "framework"
@@ -67,6 +67,8 @@ def load_model(path: str | os.PathLike[str]) -> Trainer:
     (`@register_layer`) before loading."""
     safetensors = _safetensors()
     path = Path(path)
+    if path.is_dir():
+        raise FormatError(f"{path} is a directory, not a model file: pass the path of the file that save wrote")
     try:
         with safetensors.safe_open(str(path), framework="np") as f:
             metadata = f.metadata() or {}
@@ -80,17 +82,11 @@ def load_model(path: str | os.PathLike[str]) -> Trainer:
                     f"{path}: the tensors {sorted(f.keys())} do not match the architecture's parameters {sorted(expected)}"
                 )
             for name, p in expected.items():
-                tensor = f.get_tensor(name)
-                if tensor.shape != p.value.shape or tensor.dtype != p.value.dtype:
-                    raise FormatError(
-                        f"{path}: tensor {name!r} is {tensor.dtype} {tensor.shape}, the architecture wants "
-                        f"{p.value.dtype} {p.value.shape}"
-                    )
-                np.copyto(p.value, tensor)
+                _read(path, f, name, p)
     except safetensors.SafetensorError as e:
         raise FormatError(f"{path} is not a readable safetensors file (truncated, or another format): {e}") from e
-    except FileNotFoundError:
-        raise
+    except FileNotFoundError as e:
+        raise MissingFileError(f"{path} does not exist: check the path, and the working directory it is relative to") from e
     return model
 
 
@@ -113,14 +109,35 @@ def _check_header(path: Path, metadata: dict[str, str]) -> None:
 def _build(path: Path, architecture_json: str) -> Trainer:
     try:
         architecture = json.loads(architecture_json)
-    except json.JSONDecodeError as e:
-        raise FormatError(f"{path}: the architecture is not valid JSON: {e}") from e
-    if not isinstance(architecture, dict) or not isinstance(architecture.get("config"), dict):
-        raise FormatError(f"{path}: the architecture must be an object with a config")
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise FormatError(f"{path}: the architecture is not valid JSON (or nests too deeply): {e}") from e
     try:
-        container = model_class(str(architecture.get("class")))
-    except UnknownLayerError as e:
-        raise FormatError(f"{path}: {e}") from e
-    model = container.from_config(architecture["config"])
+        model = build_model(architecture, "the architecture")
+    except REBUILD_ERRORS as e:
+        raise located(e, str(path))
     assert isinstance(model, Trainer)
     return model
+
+
+def _read(path: Path, f: Any, name: str, p: Parameter | Buffer) -> None:
+    """Copy tensor `name` of the open file `f` into `p`, once its dtype, shape and values are right."""
+    stored = f.get_slice(name)
+    dtype, shape, wanted = stored.get_dtype(), tuple(stored.get_shape()), _safetensors_dtype(p.value.dtype)
+    if dtype != wanted:
+        raise FormatError(
+            f"{path}: tensor {name!r} is stored as {dtype}, the architecture wants {p.value.dtype} ({wanted}): convert "
+            f"it to {p.value.dtype} where the file was written, or save the model again with this framework"
+        )
+    if shape != p.value.shape:
+        raise FormatError(f"{path}: tensor {name!r} has shape {shape}, the architecture wants {p.value.shape}: "
+                          "the file does not match its own architecture (edited or damaged)")
+    tensor = f.get_tensor(name)
+    problem = describe_nonfinite(f"tensor {name!r}", tensor)
+    if problem:
+        raise NonFiniteError(f"{path}: {problem}; a model with NaN or inf weights is not loaded (save refuses them too)")
+    np.copyto(p.value, tensor)
+
+
+def _safetensors_dtype(dtype: np.dtype[Any]) -> str:
+    """The name safetensors gives `dtype`: F64 for float64, I64 for int64, BOOL for bool."""
+    return "BOOL" if dtype.kind == "b" else f"{dtype.kind.upper()}{dtype.itemsize * 8}"

@@ -1,7 +1,7 @@
 """`Sequential`: a chain of layers, forward in order and backward in reverse."""
 
 from collections.abc import Callable, Iterable
-from typing import Literal, overload
+from typing import Literal, cast, overload
 
 import numpy as np
 
@@ -12,7 +12,7 @@ from framework.graph.node import Input, Node
 from framework.layer import JSON, Config, Layer
 from framework.layer_call import LayerCall
 from framework.parameter import Buffer, Parameter
-from framework.registry import layer_class, register_model
+from framework.registry import build_layer, register_model
 from framework.nested import Nested
 from framework.training import Trainer
 
@@ -67,25 +67,17 @@ class Sequential(Trainer):
     @classmethod
     def from_config(cls, config: Config) -> "Sequential":
         """Rebuild (with fresh weights) the architecture that `get_config` described."""
-        layers = config.get("layers")
+        layers, shape = config.get("layers"), config.get("input_shape")
         if not isinstance(layers, list):
             raise FormatError(f"Sequential config needs a list of layers, got {type(layers).__name__}")
-        built = []
+        if shape is not None and not isinstance(shape, list):
+            raise FormatError(f"Sequential config: input_shape must be a list of feature sizes, got {shape!r}")
+        built: list[Layer | Node] = [] if shape is None else [Input(cast(list[int], shape))]  # Input checks the sizes
         for i, item in enumerate(layers):
-            if not (isinstance(item, dict) and isinstance(item.get("class"), str) and isinstance(item.get("config"), dict)):
-                raise FormatError(f"Sequential config: layer {i} must be {{'class': name, 'config': {{...}}}}, got {item!r}")
-            name, kwargs = item["class"], item["config"]
-            assert isinstance(name, str) and isinstance(kwargs, dict)
-            try:
-                layer = layer_class(name)(**kwargs)
-            except TypeError as e:
-                raise FormatError(f"Sequential config: layer {i} {name} cannot be built from {kwargs}: {e}") from e
+            layer = build_layer(item, f"layer {i}")
             if not isinstance(layer, Layer):
-                raise FormatError(f"Sequential config: layer {i} {name} takes several inputs; it needs a graph Model")
+                raise FormatError(f"layer {i} {type(layer).__name__} takes several inputs; it needs a graph Model")
             built.append(layer)
-        shape = config.get("input_shape")
-        if isinstance(shape, list):
-            return cls([Input([int(d) for d in shape if isinstance(d, int)]), *built])
         return cls(built)
 
     @guarded

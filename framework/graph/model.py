@@ -1,19 +1,20 @@
 """`Model`: a graph of layers, built by calling layers on symbolic nodes (Keras' functional API)."""
 
 import re
+import reprlib
 from collections.abc import Callable, Sequence
 from typing import Literal, cast, overload
 
 import numpy as np
 
 from framework.arrays import Array, Shape
-from framework.errors import FormatError, ShapeError
+from framework.errors import REBUILD_ERRORS, FormatError, ShapeError, located
 from framework.guard import guarded
 from framework.graph.node import Input, Node, call
-from framework.layer import Config, Layer, Merge, Module
+from framework.layer import JSON, Config, Layer, Merge, Module
 from framework.layer_call import LayerCall
 from framework.parameter import Buffer, Parameter
-from framework.registry import layer_class, register_model
+from framework.registry import build_layer, register_model
 from framework.training import Trainer
 
 
@@ -215,20 +216,16 @@ class Model(Trainer):
 
     @classmethod
     def from_config(cls, config: Config) -> "Model":
-        try:
-            modules = [layer_class(cast(str, m["class"]))(**cast(dict[str, object], m["config"]))
-                       for m in cast(list[dict[str, object]], config["modules"])]
-            nodes: list[Node] = []
-            for item in cast(list[dict[str, object]], config["nodes"]):
-                if "input" in item:
-                    nodes.append(Input(cast(list[int], item["input"]), name=cast(str, item["name"])))
-                else:
-                    parents = [nodes[i] for i in cast(list[int], item["parents"])]
-                    nodes.append(call(modules[cast(int, item["module"])], parents))
-            inputs = [nodes[i] for i in cast(list[int], config["inputs"])]
-            outputs = [nodes[i] for i in cast(list[int], config["outputs"])]
-        except (KeyError, IndexError, TypeError) as e:
-            raise FormatError(f"Model config is malformed: {e!r}") from e
+        """Rebuild (with fresh weights) the graph that `get_config` described."""
+        modules = [build_layer(item, f"module {i}") for i, item in enumerate(_list(config, "modules"))]
+        nodes: list[Node] = []
+        for i, item in enumerate(_list(config, "nodes")):
+            try:
+                nodes.append(_node(item, modules, nodes))
+            except REBUILD_ERRORS as e:
+                raise located(e, f"Model config: node {i}")
+        inputs = [nodes[_index(j, len(nodes), "Model config: an input")] for j in _list(config, "inputs")]
+        outputs = [nodes[_index(j, len(nodes), "Model config: an output")] for j in _list(config, "outputs")]
         return cls(inputs, outputs)
 
     def summary(self, print_fn: Callable[[str], object] = print) -> None:
@@ -289,3 +286,32 @@ def _topological(outputs: list[Node]) -> list[Node]:
                 state[node] = "done"
                 order.append(node)
     return order
+
+
+def _node(item: object, modules: list[Module], nodes: list[Node]) -> Node:
+    """The node that a saved node describes: an `Input`, or a module called on earlier `nodes`."""
+    if not isinstance(item, dict):
+        raise FormatError(f"must be an object, got {reprlib.repr(item)}")
+    if "input" in item:
+        name = item.get("name", "input")
+        if not isinstance(name, str):
+            raise FormatError(f"name must be a string, got {reprlib.repr(name)}")
+        return Input(cast(list[int], item["input"]), name=name)  # Input checks the sizes
+    module, parents = modules[_index(item.get("module"), len(modules), "module")], item.get("parents")
+    if not isinstance(parents, list):
+        raise FormatError(f"parents must be a list of node indices, got {reprlib.repr(parents)}")
+    return call(module, [nodes[_index(p, len(nodes), "a parent")] for p in parents])
+
+
+def _list(config: Config, key: str) -> list[JSON]:
+    value = config.get(key)
+    if not isinstance(value, list):
+        raise FormatError(f"Model config: {key} must be a list, got {reprlib.repr(value)}")
+    return value
+
+
+def _index(value: object, n: int, what: str) -> int:
+    """`value` as an index into a list of `n` (a parent must come before the node that takes it)."""
+    if not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value < n):
+        raise FormatError(f"{what} must be an integer in [0, {n}), got {reprlib.repr(value)}")
+    return value

@@ -25,7 +25,7 @@ class Node:
 def Input(features: int | Sequence[int], *, name: str = "input") -> Node:
     """Where a graph starts: `Input(64)` stands for a batch of 64-feature rows, shape (None, 64)."""
     dims = (features,) if isinstance(features, int) else tuple(features)
-    if not dims or any(not isinstance(d, int) or d < 1 for d in dims):
+    if not dims or any(not isinstance(d, int) or isinstance(d, bool) or d < 1 for d in dims):
         raise ShapeError(f"Input needs positive feature sizes, got {features!r}")
     return Node((None, *dims), None, (), name)
 
