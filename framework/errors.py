@@ -47,8 +47,14 @@ class MissingFileError(FormatError, FileNotFoundError):
     """A model file that does not exist: also a `FileNotFoundError`."""
 
 
-REBUILD_ERRORS = (FrameworkError, TypeError, ValueError, KeyError, IndexError, AttributeError)
-"""What a constructor may raise on arguments read from a file (a string where it wants an int)."""
+REBUILD_ERRORS = (FrameworkError, TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError)
+"""What a constructor may raise on arguments read from a file (a string where it wants an int, 10**400)."""
+
+
+def brief(value: object) -> str:
+    """`repr(value)`, cut to 200 characters: a value read from a file, shown in an error message."""
+    text = repr(value)
+    return text if len(text) <= 200 else f"{text[:197]}..."
 
 
 def located(error: Exception, where: str) -> FormatError:

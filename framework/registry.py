@@ -1,10 +1,9 @@
 """Layer classes by name, so that a saved architecture can be rebuilt without pickle."""
 
-import reprlib
 import types
 from typing import Any, Literal, Protocol, TypeVar, Union, get_args, get_origin, get_type_hints
 
-from framework.errors import REBUILD_ERRORS, FormatError, FrameworkError, located
+from framework.errors import REBUILD_ERRORS, FormatError, FrameworkError, brief, located
 from framework.layer import Config, Module
 
 L = TypeVar("L", bound=type[Module])
@@ -72,7 +71,7 @@ def build_layer(item: object, where: str) -> Module:
         _check_arguments(cls, config)
         return cls(**config)
     except REBUILD_ERRORS as e:  # an error of ours names the argument; show the config with any other
-        raise located(e, f"{where} {name}" if isinstance(e, FrameworkError) else f"{where} {name} {reprlib.repr(config)}")
+        raise located(e, f"{where} {name}" if isinstance(e, FrameworkError) else f"{where} {name} {brief(config)}")
 
 
 def build_model(item: object, where: str) -> Any:
@@ -83,7 +82,7 @@ def build_model(item: object, where: str) -> Any:
 
 def _spec(item: object, where: str) -> tuple[str, Config]:
     if not (isinstance(item, dict) and isinstance(item.get("class"), str) and isinstance(item.get("config"), dict)):
-        raise FormatError(f"{where} must be {{'class': name, 'config': {{...}}}}, got {reprlib.repr(item)}")
+        raise FormatError(f"{where} must be {{'class': name, 'config': {{...}}}}, got {brief(item)}")
     return item["class"], item["config"]
 
 
@@ -100,7 +99,7 @@ def _check_arguments(cls: type[Module], config: Config) -> None:
         return
     for key, value in config.items():
         if key in hints and _fits(value, hints[key]) is False:
-            raise FormatError(f"{key} must be {_describe(hints[key])}, got {reprlib.repr(value)}")
+            raise FormatError(f"{key} must be {_describe(hints[key])}, got {brief(value)}")
 
 
 def _fits(value: object, hint: object) -> bool | None:

@@ -109,8 +109,8 @@ def _check_header(path: Path, metadata: dict[str, str]) -> None:
 def _build(path: Path, architecture_json: str) -> Trainer:
     try:
         architecture = json.loads(architecture_json)
-    except (json.JSONDecodeError, RecursionError) as e:
-        raise FormatError(f"{path}: the architecture is not valid JSON (or nests too deeply): {e}") from e
+    except (ValueError, RecursionError) as e:  # ValueError: not JSON, or an integer of more than 4300 digits
+        raise FormatError(f"{path}: the architecture is not valid JSON: {e}") from e
     try:
         model = build_model(architecture, "the architecture")
     except REBUILD_ERRORS as e:

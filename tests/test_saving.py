@@ -6,8 +6,10 @@ import json
 import os
 import pickle
 import re
+import struct
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -16,10 +18,12 @@ import safetensors.numpy
 from safetensors import safe_open
 
 from framework import (
-    Adam, BCELoss, Dense, FormatError, FrameworkError, Layer, Parameter, ReLU, Sequential, Sigmoid, load_model,
-    register_layer,
+    Adam, BCELoss, Dense, FormatError, FrameworkError, Input, Layer, Model, NonFiniteError, Parameter, ReLU, Sequential,
+    Sigmoid, load_model, register_layer,
 )
 from framework.arrays import Array
+from framework.errors import MissingFileError
+from framework.registry import UnknownLayerError
 from framework.layer import Config
 from framework.saving import FORMAT_VERSION, save_model
 from models import four_three_one
@@ -122,9 +126,10 @@ def test_a_registered_custom_layer_with_constructor_arguments_round_trips(tmp_pa
 
 def test_an_unregistered_custom_layer_is_named_in_the_error(tmp_path: Path) -> None:
     path = Sequential([NotRegisteredScale(3), Dense(3, 1, seed=0), Sigmoid()]).save(tmp_path / "m.safetensors")
-    with pytest.raises(FrameworkError, match=r"unknown layer 'NotRegisteredScale'.*@register_layer") as caught:
+    message = rf"{re.escape(str(path))}: layer 0 NotRegisteredScale: unknown layer 'NotRegisteredScale'.*@register_layer"
+    with pytest.raises(UnknownLayerError, match=message) as caught:
         load_model(path)
-    assert isinstance(caught.value, ValueError)
+    assert isinstance(caught.value, FormatError) and isinstance(caught.value, ValueError)
 
 
 def test_save_creates_missing_folders_and_replaces_an_older_file(tmp_path: Path) -> None:
@@ -188,9 +193,16 @@ def test_a_truncated_file_is_a_format_error(saved: Path, keep: Callable[[int], i
         load_model(saved)
 
 
-def test_a_missing_file_is_a_file_not_found_error(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError):
-        load_model(tmp_path / "nothing.safetensors")
+def test_a_missing_file_is_a_format_error_and_a_file_not_found_error(tmp_path: Path) -> None:
+    path = tmp_path / "nothing.safetensors"
+    with pytest.raises(MissingFileError, match=re.escape(f"{path} does not exist: check the path")) as caught:
+        load_model(path)
+    assert isinstance(caught.value, FormatError) and isinstance(caught.value, FileNotFoundError)
+
+
+def test_a_directory_is_a_format_error(tmp_path: Path) -> None:
+    with pytest.raises(FormatError, match=re.escape(f"{tmp_path} is a directory, not a model file")):
+        load_model(tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -227,12 +239,13 @@ def test_tensors_that_do_not_match_the_architecture_are_named(
         ({"format": "keras"}, r"not a model saved by framework"),
         ({"architecture": None}, r"not a model saved by framework"),
         ({"architecture": "{not json"}, r"the architecture is not valid JSON"),
+        ({"architecture": "[" * 10**5}, r"the architecture is not valid JSON: maximum recursion depth exceeded"),
         ({"architecture": '{"class": "Graph", "config": {}}'}, r"unknown model class 'Graph'"),
         ({"architecture": '{"class": "Sequential", "config": {"layers": [{"class": "Dense", "config": {}}]}}'},
          r"model.safetensors: layer 0 Dense \{\}: .*missing 1 required positional argument: 'in_features'"),
     ],
     ids=["newer-version", "no-version", "bad-version", "no-format", "other-format", "no-architecture",
-         "bad-json", "unknown-container", "bad-layer-config"],
+         "bad-json", "deep-json", "unknown-container", "bad-layer-config"],
 )
 def test_a_bad_header_is_a_format_error(saved: Path, edit: dict[str, str | None], message: str) -> None:
     metadata = metadata_of(saved)
@@ -243,6 +256,133 @@ def test_a_bad_header_is_a_format_error(saved: Path, edit: dict[str, str | None]
             metadata[key] = value
     safetensors.numpy.save_file(tensors_of(saved), str(saved), metadata=metadata)
     with pytest.raises(FormatError, match=message):
+        load_model(saved)
+
+
+def edited(path: Path, edit: Callable[[Any], object]) -> Path:
+    """The file at `path` with `edit` applied to its architecture (a JSON tree, edited in place)."""
+    metadata = metadata_of(path)
+    architecture = json.loads(metadata["architecture"])
+    edit(architecture)
+    metadata["architecture"] = json.dumps(architecture)
+    safetensors.numpy.save_file(tensors_of(path), str(path), metadata=metadata)
+    return path
+
+
+def layer(i: int, **changes: object) -> Callable[[Any], object]:
+    """An edit of the config of layer `i` of a saved Sequential."""
+    return lambda architecture: architecture["config"]["layers"][i]["config"].update(changes)
+
+
+def replace_layer(i: int, item: object) -> Callable[[Any], object]:
+    return lambda architecture: architecture["config"]["layers"].__setitem__(i, item)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (layer(2, init="xavier"), r"layer 2 Dense: init must be one of 'he', 'glorot', 'lecun', got 'xavier'"),
+        (layer(0, in_features=3.0), r"layer 0 Dense: in_features must be int, got 3.0"),
+        (layer(2, out_features=0), r"layer 2 Dense: Dense needs at least one input and one output, got Dense\(4, 0\)"),
+        (layer(0, in_features=-3), r"layer 0 Dense: Dense needs at least one input and one output, got Dense\(-3, 4\)"),
+        (layer(0, dtype="int64"), r"layer 0 Dense: dtype must be float32 or float64 \(the parameters' dtype\), got int64"),
+        (layer(0, seed=-1), r"layer 0 Dense \{.*'seed': -1\}: expected non-negative integer"),
+        (replace_layer(1, {"class": "Softmax", "config": {"axis": False}}), r"layer 1 Softmax: axis must be int, got False"),
+        (replace_layer(1, {"class": "Dropout", "config": {"seed": "abc"}}), r"layer 1 Dropout: seed must be int or None, got 'abc'"),
+        (replace_layer(1, "ReLU"), r"layer 1 must be \{'class': name, 'config': \{...\}\}, got 'ReLU'"),
+        (replace_layer(1, {"class": "Nested", "config": {"model": {"class": "Sequential", "config": {"layers": 5}}}}),
+         r"layer 1 Nested: Sequential config needs a list of layers, got int"),
+        (replace_layer(1, {"class": "Nested", "config": {"model": {"class": "Sequential", "config": {
+            "layers": [{"class": "Dense", "config": {"in_features": 4, "init": "xavier"}}]}}}}),
+         r"layer 1 Nested: layer 0 Dense: init must be one of 'he', 'glorot', 'lecun', got 'xavier'"),
+        (replace_layer(1, {"class": "Nested", "config": {"model": 5}}),
+         r"layer 1 Nested \{'model': 5\}: Nested wraps a Sequential or a graph Model \(or its saved config\), got int"),
+        (replace_layer(1, {"class": "LeakyReLU", "config": {"alpha": 10**400}}),
+         r"layer 1 LeakyReLU \{'alpha': 1000.*\.\.\.: int too large to convert to float"),
+        (lambda architecture: architecture["config"].update(input_shape=[10**12]),
+         r"Sequential: layer 0 Dense\(3 -> 4\) does not fit after the input: Dense\(3 -> 4\) expects 3 features"),
+        (lambda architecture: architecture.update(config={"input_shape": [10**12], "layers": [
+            {"class": "Nested", "config": {"model": architecture | {}}}]}),  # nothing allocated for the huge input
+         r"Sequential: layer 0 Nested\(.*\) does not fit after the input: Sequential: layer 0 Dense\(3 -> 4\) does not fit"),
+    ],
+    ids=["init", "float-for-int", "zero-size", "negative-size", "int-dtype", "negative-seed", "bool-axis",
+         "string-seed", "not-an-object", "nested-malformed", "nested-bad-argument", "nested-not-a-model", "huge-number",
+         "huge-input", "nested-huge-input"],
+)
+def test_a_bad_layer_argument_is_a_format_error_naming_the_file_and_the_layer(
+    saved: Path, edit: Callable[[Any], object], message: str
+) -> None:
+    with pytest.raises(FormatError, match=re.escape(f"{saved}: ") + message):
+        load_model(edited(saved, edit))
+
+
+def test_a_constructor_error_is_kept_as_the_cause(saved: Path) -> None:
+    with pytest.raises(FormatError) as caught:
+        load_model(edited(saved, layer(2, out_features=0)))
+    assert type(caught.value.__cause__).__name__ == "ShapeError"
+
+
+@pytest.fixture
+def saved_graph(tmp_path: Path) -> Path:
+    x = Input(3)
+    return Model(x, Sigmoid()(Dense(3, 1, seed=0)(x))).save(tmp_path / "graph.safetensors")
+
+
+def node(i: int, **changes: object) -> Callable[[Any], object]:
+    return lambda architecture: architecture["config"]["nodes"][i].update(changes)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda architecture: architecture["config"]["modules"][0]["config"].update(dtype=["x"]),
+         r"module 0 Dense: dtype must be float32 or float64, got \['x'\]"),
+        (lambda architecture: architecture["config"].pop("outputs"), r"Model config: outputs must be a list, got None"),
+        (lambda architecture: architecture["config"].update(inputs=[7]),
+         r"Model config: an input must be an integer in \[0, 3\), got 7"),
+        (node(1, parents=[5]), r"Model config: node 1: a parent must be an integer in \[0, 1\), got 5"),
+        (node(1, module="0"), r"Model config: node 1: module must be an integer in \[0, 2\), got '0'"),
+        (node(0, input=[0]), r"Model config: node 0: Input needs positive feature sizes, got \[0\]"),
+        (node(0, name=None), r"Model config: node 0: name must be a string, got None"),
+    ],
+    ids=["bad-dtype", "no-outputs", "input-out-of-range", "parent-out-of-range", "module-not-an-int", "zero-input",
+         "name-not-a-string"],
+)
+def test_a_malformed_graph_is_a_format_error_naming_the_file_and_the_node(
+    saved_graph: Path, edit: Callable[[Any], object], message: str
+) -> None:
+    with pytest.raises(FormatError, match=re.escape(f"{saved_graph}: ") + message):
+        load_model(edited(saved_graph, edit))
+
+
+def with_dtype(path: Path, name: str, dtype: str, item_size: int) -> Path:
+    """The file with tensor `name` relabelled as safetensors `dtype` (its bytes, and so its size, kept)."""
+    content = path.read_bytes()
+    n = struct.unpack("<Q", content[:8])[0]
+    head = json.loads(content[8 : 8 + n])
+    start, end = head[name]["data_offsets"]
+    head[name] |= {"dtype": dtype, "shape": [(end - start) // item_size]}
+    raw = json.dumps(head).encode()
+    raw += b" " * (-len(raw) % 8)
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + content[8 + n :])
+    return path
+
+
+@pytest.mark.parametrize(("dtype", "item_size"), [("BF16", 2), ("F8_E4M3", 1), ("F8_E5M2", 1)])
+def test_a_tensor_of_a_dtype_numpy_cannot_hold_is_a_format_error(saved: Path, dtype: str, item_size: int) -> None:
+    message = rf"{re.escape(str(saved))}: tensor '0.W' is stored as {dtype}, the architecture wants float64 \(F64\): convert"
+    with pytest.raises(FormatError, match=message):
+        load_model(with_dtype(saved, "0.W", dtype, item_size))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_weight_is_refused_naming_the_tensor_and_the_first_entry(saved: Path, bad: float) -> None:
+    tensors = tensors_of(saved)
+    tensors["2.W"][1, 0] = tensors["2.W"][3, 0] = bad
+    safetensors.numpy.save_file(tensors, str(saved), metadata=metadata_of(saved))
+    counts = "2 NaN and 0 inf" if np.isnan(bad) else "0 NaN and 2 inf"
+    message = rf"{re.escape(str(saved))}: tensor '2.W' has {counts} entries, the first at \(1, 0\); a model with NaN"
+    with pytest.raises(NonFiniteError, match=message):
         load_model(saved)
 
 

@@ -1,14 +1,13 @@
 """`Model`: a graph of layers, built by calling layers on symbolic nodes (Keras' functional API)."""
 
 import re
-import reprlib
 from collections.abc import Callable, Sequence
 from typing import Literal, cast, overload
 
 import numpy as np
 
 from framework.arrays import Array, Shape
-from framework.errors import REBUILD_ERRORS, FormatError, ShapeError, located
+from framework.errors import REBUILD_ERRORS, FormatError, ShapeError, brief, located
 from framework.guard import guarded
 from framework.graph.node import Input, Node, call
 from framework.layer import JSON, Config, Layer, Merge, Module
@@ -291,27 +290,27 @@ def _topological(outputs: list[Node]) -> list[Node]:
 def _node(item: object, modules: list[Module], nodes: list[Node]) -> Node:
     """The node that a saved node describes: an `Input`, or a module called on earlier `nodes`."""
     if not isinstance(item, dict):
-        raise FormatError(f"must be an object, got {reprlib.repr(item)}")
+        raise FormatError(f"must be an object, got {brief(item)}")
     if "input" in item:
         name = item.get("name", "input")
         if not isinstance(name, str):
-            raise FormatError(f"name must be a string, got {reprlib.repr(name)}")
+            raise FormatError(f"name must be a string, got {brief(name)}")
         return Input(cast(list[int], item["input"]), name=name)  # Input checks the sizes
     module, parents = modules[_index(item.get("module"), len(modules), "module")], item.get("parents")
     if not isinstance(parents, list):
-        raise FormatError(f"parents must be a list of node indices, got {reprlib.repr(parents)}")
+        raise FormatError(f"parents must be a list of node indices, got {brief(parents)}")
     return call(module, [nodes[_index(p, len(nodes), "a parent")] for p in parents])
 
 
 def _list(config: Config, key: str) -> list[JSON]:
     value = config.get(key)
     if not isinstance(value, list):
-        raise FormatError(f"Model config: {key} must be a list, got {reprlib.repr(value)}")
+        raise FormatError(f"Model config: {key} must be a list, got {brief(value)}")
     return value
 
 
 def _index(value: object, n: int, what: str) -> int:
     """`value` as an index into a list of `n` (a parent must come before the node that takes it)."""
     if not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value < n):
-        raise FormatError(f"{what} must be an integer in [0, {n}), got {reprlib.repr(value)}")
+        raise FormatError(f"{what} must be an integer in [0, {n}), got {brief(value)}")
     return value
