@@ -1,5 +1,6 @@
 """The main job and the example run end to end, in a subprocess, as a user runs them."""
 
+import os
 import re
 import subprocess
 import sys
@@ -9,7 +10,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(*args: str) -> str:
-    done = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    """Run with this checkout first on the path: an example script is not in the project's folder,
+    and the installed package may be another checkout's."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     return done.stdout
