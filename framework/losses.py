@@ -7,7 +7,7 @@ import numpy.typing as npt
 
 from framework.arrays import Array, Labels, Mask, Scalar
 from framework.errors import CallOrderError, DTypeError, NonFiniteError, ShapeError, ValueRangeError, describe_nonfinite
-from framework.guard import guard_methods
+from framework.guard import guard_methods, guarded_forward
 from framework.layers.activations import Sigmoid
 
 T = TypeVar("T")
@@ -16,9 +16,10 @@ T = TypeVar("T")
 
 
 class Loss:
-    """Base class of losses. Like a layer, a loss keeps what its backward needs; a subclass's
-    `forward` and `backward` are wrapped by `framework.guard` (floating-point errors raise a
-    NonFiniteError naming the loss)."""
+    """Base class of losses. Like a layer, a loss keeps what its backward needs. A subclass
+    implements `check` and `value` (or overrides `forward` whole), and `backward`; `forward` and
+    `backward` are wrapped by `framework.guard` (floating-point errors raise a NonFiniteError
+    naming the loss)."""
 
     _output_dtype: np.dtype[Any] | None = None
     """The dtype of the last cost; None before the first forward and after one that raised."""
@@ -27,8 +28,19 @@ class Loss:
         super().__init_subclass__(**kwargs)
         guard_methods(cls, ("forward", "backward"))
 
+    @guarded_forward
     def forward(self, y_pred: Array, y_true: Labels) -> Scalar:
-        raise NotImplementedError(f"{type(self).__name__} must implement forward(y_pred, y_true)")
+        """The cost of y_pred: the pair is checked, then its value computed."""
+        return self.value(y_pred, self.check(y_pred, y_true))
+
+    def check(self, y_pred: Array, y_true: Labels) -> Labels:
+        """Check the shapes, dtypes and values of the pair; return y_true as `value` takes it. The
+        gradient checker calls this once, then `value` for each probe."""
+        raise NotImplementedError(f"{type(self).__name__} must implement check(y_pred, y_true)")
+
+    def value(self, y_pred: Array, y: Labels) -> Scalar:
+        """The cost of a pair that `check` has passed (y as it returned it), keeping what backward needs."""
+        raise NotImplementedError(f"{type(self).__name__} must implement value(y_pred, y)")
 
     def backward(self) -> Array:
         raise NotImplementedError(f"{type(self).__name__} must implement backward()")
@@ -122,9 +134,9 @@ class BCELoss(Loss):
     """
 
     def __init__(self) -> None:
-        self._cache: tuple[Array, Array, Mask] | None = None
+        self._cache: tuple[Array, Labels, Mask] | None = None
 
-    def forward(self, y_pred: Array, y_true: Labels) -> Scalar:
+    def check(self, y_pred: Array, y_true: Labels) -> Labels:
         y = self.check_pair(y_pred, y_true)
         self.check_unit_interval(y, "labels")
         lo, hi = self.finite_range(y_pred)
@@ -133,6 +145,9 @@ class BCELoss(Loss):
                 f"{self!r}: y_pred must be probabilities in [0, 1], got values from {lo} to {hi}: "
                 "did you pass logits? end the model with Sigmoid()"
             )
+        return y
+
+    def value(self, y_pred: Array, y: Labels) -> Scalar:
         eps = np.finfo(y_pred.real.dtype).eps
         low, high = y_pred.real < eps, y_pred.real > 1 - eps
         a = np.where(low, eps, y_pred)
@@ -167,12 +182,15 @@ class BCEWithLogitsLoss(Loss):
     """
 
     def __init__(self) -> None:
-        self._cache: tuple[Array, Mask, Array] | None = None
+        self._cache: tuple[Array, Mask, Labels] | None = None
 
-    def forward(self, y_pred: Array, y_true: Labels) -> Scalar:
+    def check(self, y_pred: Array, y_true: Labels) -> Labels:
         y = self.check_pair(y_pred, y_true)
         self.check_unit_interval(y, "labels")
         self.finite_range(y_pred)
+        return y
+
+    def value(self, y_pred: Array, y: Labels) -> Scalar:
         positive = y_pred.real > 0
         e = np.exp(np.where(positive, -y_pred, y_pred))  # e^-|z|, at most 1
         cost = np.mean(np.where(positive, y_pred, 0) - y_pred * y + np.log1p(e))
@@ -210,7 +228,7 @@ class CrossEntropyLoss(Loss):
     def __init__(self) -> None:
         self._cache: tuple[Array, Labels] | None = None
 
-    def forward(self, y_pred: Array, y_true: Labels) -> Scalar:
+    def check(self, y_pred: Array, y_true: Labels) -> Labels:
         self.check_arrays(y_pred, y_true)
         z = y_pred
         if z.ndim != 2 or z.shape[0] == 0 or z.shape[1] < 2:
@@ -227,7 +245,10 @@ class CrossEntropyLoss(Loss):
                 "output of a softmax), but CrossEntropyLoss wants logits and applies the softmax itself; "
                 "remove the model's final softmax"
             )
-        y = self._labels(y_true, z)
+        return self._labels(y_true, z)
+
+    def value(self, y_pred: Array, y: Labels) -> Scalar:
+        z = y_pred
         with np.errstate(over="ignore"):  # a row spanning more than the dtype holds: -inf is exact, scalar() reports
             shifted = z - z.real.max(axis=1, keepdims=True)  # a real constant: exact under the complex step
             log_p = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
@@ -299,12 +320,15 @@ class MSELoss(Loss):
     def __init__(self) -> None:
         self._cache: Array | None = None
 
-    def forward(self, y_pred: Array, y_true: Labels) -> Scalar:
+    def check(self, y_pred: Array, y_true: Labels) -> Labels:
         y = self.check_pair(y_pred, y_true)
         self.finite_range(y_pred)
         problem = describe_nonfinite("y_true", y)
         if problem:
             raise NonFiniteError(f"{self!r}: {problem}")
+        return y
+
+    def value(self, y_pred: Array, y: Labels) -> Scalar:
         diff = y_pred - y
         cost = np.mean(diff * diff)
         result = self.scalar(cost)

@@ -356,6 +356,30 @@ def test_one_part_per_billion_in_a_weight_gradient_fails_complex_and_passes_cent
     assert central.culprits == ()
 
 
+class CountingBCE(BCELoss):
+    """BCELoss that counts how often it checks its inputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.checks = 0
+
+    def check(self, y_pred: Array, y_true: Labels) -> Labels:
+        self.checks += 1
+        return super().check(y_pred, y_true)
+
+
+def test_the_loss_checks_its_inputs_once_per_check_not_once_per_probe() -> None:
+    rng = np.random.default_rng(4)
+    x, y = rng.standard_normal((6, 12)), labels(rng, 6)
+    counts = []
+    for features in (3, 12):
+        loss = CountingBCE()
+        report = check_gradients(four_three_one(features, seed=4), loss, x[:, :features], y, method="complex")
+        assert report.passed, failures(report)
+        counts.append(loss.checks)
+    assert counts[0] == counts[1] < 10
+
+
 # --- (4) the checker leaves every parameter as it was ---------------------------------------------
 
 ParameterState = list[tuple[Parameter, Array, Array, bytes, Array, Array]]

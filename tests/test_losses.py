@@ -16,7 +16,7 @@ from framework import (
     CallOrderError, DTypeError, FrameworkError, NonFiniteError, ShapeError, ValueRangeError, check_loss,
 )
 from framework.arrays import Array
-from framework.losses import BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss
+from framework.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss
 
 Method = Literal["complex", "central"]
 METHODS: tuple[Method, ...] = ("complex", "central")
@@ -171,6 +171,16 @@ def test_complex_input_gives_a_complex_cost_and_real_input_a_float(loss: Loss) -
     y = rows([1.0, 0.0], [0.0, 1.0])
     assert type(loss.forward(z, y)) is float
     assert type(loss.forward(z.astype(np.complex128), y)) is complex
+
+
+@pytest.mark.parametrize("loss", [BCELoss(), BCEWithLogitsLoss(), CrossEntropyLoss(), MSELoss()], ids=repr)
+def test_forward_is_the_value_of_the_checked_pair(loss: Loss) -> None:
+    z, y = rows([0.3, 0.2], [0.9, 0.1]), rows([1.0, 0.0], [0.0, 1.0])
+    for a in (z, z + 1e-20j):
+        cost = loss.forward(a, y)
+        grad = loss.backward()
+        assert loss.value(a, loss.check(a, y)) == cost
+        np.testing.assert_array_equal(loss.backward(), grad)
 
 
 @pytest.mark.parametrize("loss", [BCEWithLogitsLoss(), CrossEntropyLoss(), MSELoss()], ids=repr)

@@ -94,6 +94,7 @@ def check_gradients(
         y_pred = model.forward(x)
         loss.forward(y_pred, y)
         model.backward(loss.backward())
+        cost = _cost(loss, y_pred, y)
         analytic = [p.grad.copy() for p in params]
         for m in modules:  # from here on, every evaluation sees the same random draws as backward did
             m.replay = True
@@ -102,7 +103,7 @@ def check_gradients(
             x_work = x_work[0]
 
         def f() -> Scalar:
-            return loss.forward(model.forward(x_work), y)
+            return cost(model.forward(x_work))
 
         def branches() -> list[Mask | None]:
             return [module.branch() for module in modules] + [loss.branch()]
@@ -111,7 +112,7 @@ def check_gradients(
             diff = Differentiator(f, branches, method)
             items = [(name, t, g, Probes.choose(p.shape, mode, samples, rng, nonnegative=method == "central"))
                      for (name, p), t, g in zip(named, tensors, analytic)]
-            fast = _resumed(model, loss, x_work, y, params) if method == "complex" else {}
+            fast = _resumed(model, cost, x_work, params) if method == "complex" else {}
             rows = _rows(items, diff, threshold, batch=xs[0].shape[0],
                          differentiators=[fast.get(id(p), diff) for p in params])
         parts: tuple[GradCheckReport, ...] = ()
@@ -233,9 +234,10 @@ def check_loss(
     loss.forward(y_pred, y_true)
     g = loss.backward()
     y_work = _work_copy(y_pred, method)
+    cost = _cost(loss, y_pred, y_true)
 
     def f() -> Scalar:
-        return loss.forward(y_work, y_true)
+        return cost(y_work)
 
     def branches() -> list[Mask | None]:
         return [loss.branch()]
@@ -288,7 +290,7 @@ class ResumedComplexStep:
 
 
 def _resumed(
-    model: Checkable, loss: Loss, x: Inputs, y: Labels, params: Sequence[Parameter]
+    model: Checkable, cost: Callable[[Array], Scalar], x: Inputs, params: Sequence[Parameter]
 ) -> dict[int, TensorDifferentiator]:
     """For a model that can rerun from a layer, a `ResumedComplexStep` for each parameter owned by
     a layer called once; the model must already hold the complex working parameters."""
@@ -315,10 +317,19 @@ def _resumed(
         k = ks[0]
 
         def rest(h: Array, start: int = k + 1) -> Scalar:
-            return loss.forward(resumable.resume(start, h), y)
+            return cost(resumable.resume(start, h))
 
         fast[id(p)] = ResumedComplexStep(cast(Layer, calls[k].layer), p, inputs[k], outputs[k], rest)
     return fast
+
+
+def _cost(loss: Loss, y_pred: Array, y_true: Labels) -> Callable[[Array], Scalar]:
+    """The loss as a function of y_pred, the labels checked once here, so that each probe computes
+    only the value. A loss that overrides `forward` itself is differentiated through its `forward`."""
+    if type(loss).forward is not Loss.forward:
+        return lambda a: loss.forward(a, y_true)
+    y = loss.check(y_pred, y_true)
+    return lambda a: loss.value(a, y)
 
 
 def _real_if_real(a: Array) -> Array:
