@@ -153,15 +153,33 @@ class Layer(Module):
         finally:
             flat[index] = old
 
-    def moved_output(self, x: Array, out: Array, param: Parameter, direction: Array, delta: complex) -> Array:
-        """The output with `param.value` moved by `delta * direction` (directional checks); a layer
-        linear in the parameter overrides it (`Dense`)."""
+    def moved_output(self, x: Array, out: Array, param: Parameter, directions: Array, delta: complex) -> Array:
+        """The outputs with `param.value` moved by `delta` times each of `directions` (stacked on a
+        first axis), stacked the same way: directional checks. A layer linear in the parameter
+        overrides it (`Dense`)."""
         base = param.value.copy()
-        np.add(param.value, delta * direction, out=param.value)
+        moved = np.empty((len(directions), *out.shape), dtype=np.result_type(out, delta))
         try:
-            return self.forward(x)
+            for i, direction in enumerate(directions):
+                np.add(base, delta * direction, out=param.value)
+                moved[i] = self.forward(x)
+            return moved
         finally:
             np.copyto(param.value, base)
+
+    def perturbed_input(self, x: Array, out: Array, index: int, delta: complex) -> Array:
+        """The output with `x.flat[index]` moved by `delta` (`out` is the output at `x`): the gradient
+        checker's probe of dL/dx; a layer that can skip the forward overrides it (`Dense`)."""
+        moved = x.astype(np.result_type(x, delta))
+        moved.flat[index] += delta
+        return self.forward(moved)
+
+    def moved_input(self, x: Array, out: Array, directions: Array, delta: complex) -> Array:
+        """The outputs with `x` moved by `delta` times each of `directions`, stacked on a first axis."""
+        moved = np.empty((len(directions), *out.shape), dtype=np.result_type(out, delta))
+        for i, direction in enumerate(directions):
+            moved[i] = self.forward(x + delta * direction)
+        return moved
 
     def __call__(self, node: "Node") -> "Node":
         """Call the layer on a symbolic node while building a graph `Model`."""

@@ -544,13 +544,8 @@ class SquareIntoFloatArray(Square):
         return out
 
 
-@pytest.mark.parametrize(("layer_class", "wrong_rows"), [
-    (SquareWithAbs, {"0.W", "0.b"}),
-    (SquareOfRealPart, {"0.W", "0.b"}),
-    # the parameters are complex during a complex-step check, so this forward warns whatever is moved
-    (SquareIntoFloatArray, {"0.W", "0.b", "2.W", "2.b"}),
-])
-def test_layer_not_complex_step_safe_is_reported(layer_class: type[Square], wrong_rows: set[str]) -> None:
+@pytest.mark.parametrize("layer_class", [SquareWithAbs, SquareOfRealPart, SquareIntoFloatArray])
+def test_layer_not_complex_step_safe_is_reported(layer_class: type[Square]) -> None:
     rng = np.random.default_rng(12)
     x, y = rng.standard_normal((5, 2)), labels(rng, 5)
     report = check_layer(layer_class(), x)
@@ -566,7 +561,7 @@ def test_layer_not_complex_step_safe_is_reported(layer_class: type[Square], wron
     part = next(p for p in in_model.parts if p.subject == subject)
     assert "not complex-step safe" in part.rows[0].note
     assert f"WRONG: the backward of {subject}: input (relative error nan; not complex-step safe" in str(in_model)
-    assert failed_rows(in_model) == wrong_rows
+    assert failed_rows(in_model) == {"0.W", "0.b"}  # layer 2 reruns from its own output, after the square
     assert check_gradients(model, BCELoss(), x, y, method="central").passed
 
 
@@ -697,3 +692,90 @@ def test_directional_central_check_of_the_4_3_1_model() -> None:
     report = check_gradients(model, BCELoss(), x, y, method="central", mode="directional")
     assert report.passed, failures(report)
     assert report.culprits == ()
+
+
+# --- the layer hooks the checker probes through: each equals a forward at the moved point ---------
+
+HOOK_LAYERS: dict[str, Callable[[], Layer]] = {
+    "Dense": lambda: Dense(5, 3, seed=0),  # overrides every hook: no forward
+    "default": lambda: LearnerDense(5, 3, seed=0),  # Layer's hooks: a forward at the moved point
+}
+DELTAS = [0.25, 1e-20j, 0.5 + 2j]
+
+
+def assert_same_output(a: Array, b: Array, delta: complex) -> None:
+    """Equal up to rounding, the imaginary parts judged on their own scale (δ = 1e-20j)."""
+    np.testing.assert_allclose(a.real, b.real, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(a.imag, b.imag, rtol=1e-13, atol=1e-13 * abs(complex(delta).imag))
+
+
+def complex_layer(kind: str) -> Layer:
+    """The layer with complex parameters, as during a complex-step check."""
+    layer = HOOK_LAYERS[kind]()
+    for p in layer.parameters():
+        p.value = p.value.astype(np.complex128)
+    return layer
+
+
+@pytest.mark.parametrize("delta", DELTAS)
+@pytest.mark.parametrize("kind", HOOK_LAYERS)
+def test_perturbed_input_is_the_forward_at_the_moved_input(kind: str, delta: complex) -> None:
+    layer, x = complex_layer(kind), np.random.default_rng(1).standard_normal((4, 5))
+    out = layer.forward(x)
+    for index in (0, 7, 19):
+        moved = x.astype(np.complex128)
+        moved.flat[index] += delta
+        assert_same_output(layer.perturbed_input(x, out, index, delta), layer.forward(moved), delta)
+
+
+@pytest.mark.parametrize("delta", DELTAS)
+@pytest.mark.parametrize("kind", HOOK_LAYERS)
+def test_moved_input_is_the_forward_along_each_direction(kind: str, delta: complex) -> None:
+    rng = np.random.default_rng(2)
+    layer, x, directions = complex_layer(kind), rng.standard_normal((4, 5)), rng.standard_normal((3, 4, 5))
+    moved = layer.moved_input(x, layer.forward(x), directions, delta)
+    assert moved.shape == (3, 4, 3)
+    for v, out in zip(directions, moved, strict=True):
+        assert_same_output(out, layer.forward(x + delta * v), delta)
+
+
+@pytest.mark.parametrize("delta", DELTAS)
+@pytest.mark.parametrize("kind", HOOK_LAYERS)
+def test_perturbed_and_moved_output_are_the_forward_at_the_moved_parameter(kind: str, delta: complex) -> None:
+    rng = np.random.default_rng(3)
+    layer, x = complex_layer(kind), rng.standard_normal((4, 5))
+    out = layer.forward(x)
+    for p in layer.parameters():
+        base, saved = p.value, p.value.copy()
+        directions = rng.standard_normal((3, *p.shape))
+        expected = []
+        for v in directions:
+            p.value = base + delta * v
+            expected.append(layer.forward(x))
+        p.value = base
+        moved = layer.moved_output(x, out, p, directions, delta)
+        for a, b in zip(moved, expected, strict=True):
+            assert_same_output(a, b, delta)
+        for index in (0, p.value.size - 1):
+            p.value = base.copy()
+            p.value.flat[index] += delta
+            expected_entry = layer.forward(x)
+            p.value = base
+            assert_same_output(layer.perturbed_output(x, out, p, index, delta), expected_entry, delta)
+        assert p.value is base and p.value.tobytes() == saved.tobytes(), "a hook left the parameter moved"
+
+
+class DenseInputGradOffByOnePpb(Dense):
+    def backward(self, grad: Array) -> Array:
+        return super().backward(grad) * (1 + 1e-9)  # BUG in dL/dx only, far below central differences
+
+
+@pytest.mark.parametrize("mode", ["full", "directional"])
+def test_check_layer_through_the_dense_hooks_catches_one_part_per_billion_in_dx(
+        mode: Literal["full", "directional"]) -> None:
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((6, 300))
+    assert check_layer(Dense(300, 2, seed=1), x, mode=mode, max_input_entries=500).passed
+    report = check_layer(DenseInputGradOffByOnePpb(300, 2, seed=1), x, mode=mode, max_input_entries=500)
+    assert failed_rows(report) == {"input"}
+    assert report.rows[0].checked == (500 if mode == "full" else 16)

@@ -1,5 +1,6 @@
 """`check_gradients` (a whole model and its loss) and `check_layer` (one layer on its own)."""
 
+import functools
 import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -91,19 +92,21 @@ def check_gradients(
         calls = model.trace(x)
         modules = list(dict.fromkeys(call.layer for call in calls))
         replay = [m.replay for m in modules]
+        for m in modules:  # from here on, every evaluation sees the random draws of the trace
+            m.replay = True
         y_pred = model.forward(x)
-        loss.forward(y_pred, y)
+        base = float(loss.forward(y_pred, y).real)
         model.backward(loss.backward())
         cost = _cost(loss, y_pred, y)
         analytic = [p.grad.copy() for p in params]
-        for m in modules:  # from here on, every evaluation sees the same random draws as backward did
-            m.replay = True
-        x_work: Inputs = [_work_copy(a, method) for a in xs]  # complex once: a mixed product is 4x slower
-        if isinstance(x, np.ndarray):
-            x_work = x_work[0]
+
+        @functools.cache
+        def x_work() -> Inputs:  # complex once: a mixed product is 4x slower
+            work = [_work_copy(a, method) for a in xs]
+            return work[0] if isinstance(x, np.ndarray) else work
 
         def f() -> Scalar:
-            return cost(model.forward(x_work))
+            return cost(model.forward(x_work()))
 
         def branches() -> list[Mask | None]:
             return [module.branch() for module in modules] + [loss.branch()]
@@ -112,9 +115,8 @@ def check_gradients(
             diff = Differentiator(f, branches, method)
             items = [(name, t, g, Probes.choose(p.shape, mode, samples, rng, nonnegative=method == "central"))
                      for (name, p), t, g in zip(named, tensors, analytic)]
-            fast = _resumed(model, cost, x_work, params) if method == "complex" else {}
-            rows = _rows(items, diff, threshold, batch=xs[0].shape[0],
-                         differentiators=[fast.get(id(p), diff) for p in params])
+            fast = _resumed(model, cost, calls, y_pred) if method == "complex" else {}
+            rows = _rows(items, [fast.get(id(p), diff) for p in params], threshold, xs[0].shape[0], base)
         parts: tuple[GradCheckReport, ...] = ()
         if localize:
             layer_parts = [
@@ -152,7 +154,7 @@ def check_layer(
     `Merge` layer given a list of inputs.
 
     In full mode, an input of more than `max_input_entries` entries is checked at that many
-    random entries (a 209 x 12288 input would otherwise take 2.5 million forward passes).
+    random entries (a 209 x 12288 input would otherwise take 2.5 million probes).
 
     >>> from framework import ReLU
     >>> check_layer(ReLU(), np.array([[-1.0, 2.0]])).passed
@@ -188,11 +190,15 @@ def check_layer(
                                    f"backward returned shape {dx.shape} for an input of shape {a.shape}")
                 return GradCheckReport(subject, method, mode, threshold, (row,))
         analytic = [dx.copy() for dx in dxs] + [p.grad.copy() for p in params]
-        x_work = [_work_copy(a, method) for a in xs]
+        resumed = method == "complex" and isinstance(layer, Layer)
+        x_work = xs if resumed else [_work_copy(a, method) for a in xs]  # moved in place by the generic path
+
+        def total(z: Array) -> Scalar:
+            value = np.sum(z * upstream)
+            return complex(value) if np.iscomplexobj(value) else float(value)
 
         def f() -> Scalar:
-            value = np.sum(run(x_work) * upstream)
-            return complex(value) if np.iscomplexobj(value) else float(value)
+            return total(run(x_work))
 
         def branches() -> list[Mask | None]:
             return [layer.branch()]
@@ -205,20 +211,17 @@ def check_layer(
         with _work_params(params, method) as tensors:
             items = [(name, t, g, probes(t.shape, max_input_entries)) for name, t, g in zip(names, x_work, analytic)]
             items += [(name, t, g, probes(p.shape)) for (name, p), t, g in zip(named, tensors, analytic[len(xs):])]
-            diff = Differentiator(f, branches, method)
-            ways: list[TensorDifferentiator] = [diff] * len(items)
-            if method == "complex" and isinstance(layer, Layer):
-                out_work = _complex_output(layer, x_work[0])
-                if out_work is not None:  # parameters entry by entry through perturbed_output, as in a model
-
-                    def total(z: Array) -> Scalar:
-                        value = np.sum(z * upstream)
-                        return complex(value) if np.iscomplexobj(value) else float(value)
-
-                    x_real = _real_if_real(x_work[0])
-                    ways[len(xs):] = [ResumedComplexStep(layer, p, x_real, out_work, total) for p in params]
+            ways: list[TensorDifferentiator] = [Differentiator(f, branches, method)] * len(items)
+            if resumed:  # every entry through the layer's own hooks, as in a model
+                one = cast(Layer, layer)
+                out_work = _work_copy(out, method)
+                ways = [ResumedComplexStep(functools.partial(one.perturbed_input, xs[0], out_work),
+                                           functools.partial(one.moved_input, xs[0], out_work), total)]
+                ways += [ResumedComplexStep(functools.partial(one.perturbed_output, xs[0], out_work, p),
+                                            functools.partial(one.moved_output, xs[0], out_work, p), total)
+                         for p in params]
             try:
-                rows = _rows(items, diff, threshold, batch=xs[0].shape[0], differentiators=ways)
+                rows = _rows(items, ways, threshold, xs[0].shape[0], float(np.sum(out * upstream)))
             finally:
                 layer.replay = replay
     return GradCheckReport(subject, method, mode, threshold, rows)
@@ -231,7 +234,7 @@ def check_loss(
     """Check a loss's backward, dL/dy_pred, entry by entry."""
     _check_point(f"check_loss({loss!r})", [y_pred], [], y_true)
     threshold = default_threshold(method, y_pred.dtype) if threshold is None else threshold
-    loss.forward(y_pred, y_true)
+    base = float(loss.forward(y_pred, y_true).real)
     g = loss.backward()
     y_work = _work_copy(y_pred, method)
     cost = _cost(loss, y_pred, y_true)
@@ -243,7 +246,7 @@ def check_loss(
         return [loss.branch()]
 
     rows = _rows([("y_pred", y_work, g, Probes.choose(y_pred.shape, "full", 0, np.random.default_rng(0)))],
-                 Differentiator(f, branches, method), threshold, batch=y_pred.shape[0])
+                 [Differentiator(f, branches, method)], threshold, y_pred.shape[0], base)
     return GradCheckReport(f"loss {loss!r}", method, "full", threshold, rows)
 
 
@@ -259,13 +262,14 @@ class TensorDifferentiator(Protocol):
 
 @attrs.frozen
 class ResumedComplexStep:
-    """The complex step of one parameter, entry by entry or direction by direction, rerunning only its
-    own layer (through `Layer.perturbed_output` or `Layer.moved_output`) and the layers after it."""
+    """The complex step of one tensor, entry by entry or direction by direction, rerunning only from
+    its own layer: `entry(index, δ)` is the layer's output with one entry moved by δ, `along(V, δ)`
+    its outputs moved along each direction of V (`Layer.perturbed_output` and `moved_output` for a
+    parameter, `perturbed_input` and `moved_input` for the input), and `rest` computes the scalar
+    from an output: the layers after it and the loss."""
 
-    layer: Layer
-    param: Parameter
-    x: Array
-    out: Array
+    entry: Callable[[int, complex], Array]
+    along: Callable[[Array, complex], Array]
     rest: Callable[[Array], Scalar]
     h: float = 1e-20
 
@@ -274,52 +278,51 @@ class ResumedComplexStep:
         step = 1j * self.h
         with warnings.catch_warnings():
             warnings.simplefilter("error", np.exceptions.ComplexWarning)
-            for i in range(len(probes)):
-                try:
-                    if probes.entries is not None:
-                        out = self.layer.perturbed_output(self.x, self.out, self.param, int(probes.entries[i]), step)
-                    else:
-                        out = self.layer.moved_output(self.x, self.out, self.param, probes.direction(i), step)
-                    value = self.rest(out)
-                except np.exceptions.ComplexWarning as w:
-                    raise NotComplexSafe(f"a ComplexWarning was raised ({w}): the imaginary part is cast away") from w
-                if not isinstance(value, complex):
-                    raise NotComplexSafe("a complex input gave a real result: the imaginary part was lost")
-                values[i] = value.imag / self.h
+            try:
+                if probes.entries is not None:
+                    for i, index in enumerate(probes.entries.tolist()):
+                        values[i] = self._derivative(self.entry(index, step))
+                else:
+                    for start, directions in probes.chunks():
+                        for i, out in enumerate(self.along(directions, step), start):
+                            values[i] = self._derivative(out)
+            except np.exceptions.ComplexWarning as w:
+                raise NotComplexSafe(f"a ComplexWarning was raised ({w}): the imaginary part is cast away") from w
         return Derivatives(values, np.zeros(len(probes)), 0, 0)
+
+    def _derivative(self, out: Array) -> float:
+        value = self.rest(out)
+        if not isinstance(value, complex):
+            raise NotComplexSafe("a complex input gave a real result: the imaginary part was lost")
+        return value.imag / self.h
 
 
 def _resumed(
-    model: Checkable, cost: Callable[[Array], Scalar], x: Inputs, params: Sequence[Parameter]
+    model: Checkable, cost: Callable[[Array], Scalar], calls: Sequence[LayerCall], y_pred: Array
 ) -> dict[int, TensorDifferentiator]:
-    """For a model that can rerun from a layer, a `ResumedComplexStep` for each parameter owned by
-    a layer called once; the model must already hold the complex working parameters."""
-    if not hasattr(model, "resume") or not isinstance(x, np.ndarray):
+    """For a model that can rerun from a layer, a `ResumedComplexStep` for each parameter owned by a
+    layer called once, from the inputs `calls` recorded and the output y_pred, at the real point."""
+    if not hasattr(model, "resume"):
         return {}
     resumable = cast(Resumable, model)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", np.exceptions.ComplexWarning)
-        try:
-            calls = model.trace(x)
-            outputs = [cast(Array, call.x) for call in calls[1:]] + [model.forward(x)]
-        except np.exceptions.ComplexWarning:
-            return {}  # the generic path reports the layer that is not complex-step safe
-    inputs = [_real_if_real(cast(Array, call.x)) for call in calls]
+    outputs = [call.x for call in calls[1:]] + [y_pred]
     owners: dict[int, list[int]] = {}
     for k, call in enumerate(calls):
         for p in call.layer.parameters():
             owners.setdefault(id(p), []).append(k)
     fast: dict[int, TensorDifferentiator] = {}
-    for p in params:
-        ks = owners.get(id(p), [])
-        if len(ks) != 1 or not isinstance(calls[ks[0]].layer, Layer):
+    for k, (call, output) in enumerate(zip(calls, outputs)):
+        layer, own = call.layer, [p for p in call.layer.parameters() if owners[id(p)] == [k]]
+        if not own or not isinstance(layer, Layer):
             continue
-        k = ks[0]
+        x, out = cast(Array, call.x), _work_copy(cast(Array, output), "complex")
 
         def rest(h: Array, start: int = k + 1) -> Scalar:
             return cost(resumable.resume(start, h))
 
-        fast[id(p)] = ResumedComplexStep(cast(Layer, calls[k].layer), p, inputs[k], outputs[k], rest)
+        for p in own:
+            fast[id(p)] = ResumedComplexStep(functools.partial(layer.perturbed_output, x, out, p),
+                                             functools.partial(layer.moved_output, x, out, p), rest)
     return fast
 
 
@@ -332,35 +335,18 @@ def _cost(loss: Loss, y_pred: Array, y_true: Labels) -> Callable[[Array], Scalar
     return lambda a: loss.value(a, y)
 
 
-def _real_if_real(a: Array) -> Array:
-    """A complex array whose imaginary part is zero (the model's input) as a real one: a real by
-    complex product is much slower than a real one in numpy."""
-    return np.ascontiguousarray(a.real) if np.iscomplexobj(a) and not np.any(a.imag) else a
-
-
-def _complex_output(layer: Layer, x: Array) -> Array | None:
-    """The layer's output on complex input, or None where it warns (the generic path reports it)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", np.exceptions.ComplexWarning)
-        try:
-            return layer.forward(x)
-        except np.exceptions.ComplexWarning:
-            return None
-
-
 def _rows(
     items: Sequence[tuple[str, Array, Array, Probes]],
-    diff: Differentiator,
+    ways: Sequence[TensorDifferentiator],
     threshold: float,
     batch: int,
-    differentiators: Sequence[TensorDifferentiator] | None = None,
+    base: float,
 ) -> tuple[GradCheckRow, ...]:
-    """Differentiate each tensor of `items` (name, working tensor, backward's gradient, probes), by
-    `diff` or by the matching entry of `differentiators`."""
+    """Differentiate each tensor of `items` (name, working tensor, backward's gradient, probes) by the
+    matching entry of `ways`; `base` is the function's value at the base point."""
     results = []
-    for k, (name, tensor, g, probes) in enumerate(items):
+    for (name, tensor, g, probes), way in zip(items, ways, strict=True):
         try:
-            way = differentiators[k] if differentiators is not None else diff
             numeric, unsafe = way.derivatives(tensor, probes), ""
         except NotComplexSafe as e:
             nan = np.full(len(probes), np.nan)
@@ -369,7 +355,7 @@ def _rows(
     magnitudes = [np.abs(np.concatenate([r[3], r[4].values])) for r in results if not r[5]]
     scale = max((float(np.nanmax(m, initial=0.0)) for m in magnitudes), default=0.0)
     if magnitudes:  # a gradient that is zero everywhere is judged against the rounding of f itself
-        scale = max(scale, abs(diff.base()[0]))
+        scale = max(scale, abs(base))
     rows = []
     for name, shape, probes, g_probed, numeric, unsafe in results:
         row = compare(name, shape, probes, g_probed, numeric, threshold=threshold, atol=threshold * scale, batch=batch)

@@ -8,7 +8,7 @@ the point where backward was taken.
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Literal, TypeAlias
 
 import attrs
@@ -27,10 +27,17 @@ class NotComplexSafe(Exception):
     """The function lost the imaginary part of a complex-step probe."""
 
 
+HELD_ENTRIES = 2**21
+"""A tensor's directions are kept once drawn when all of them together have at most this many entries."""
+MOVED_AT_ONCE = 2**20
+"""Directions are stacked (a tensor moved along several at once) up to this many entries."""
+
+
 @attrs.frozen
 class Probes:
-    """Where to differentiate a tensor: flat `entries`, or random directions, each drawn when needed
-    from its own seed (a direction over a 209 x 12288 input is 20 MB: they are never all held)."""
+    """Where to differentiate a tensor: flat `entries`, or random directions, each drawn from its own
+    seed when needed and kept only for a small tensor (a direction over a 209 x 12288 input is
+    20 MB: they are never all held)."""
 
     entries: npt.NDArray[np.intp] | None = None
     seeds: npt.NDArray[np.int64] | None = None
@@ -38,6 +45,7 @@ class Probes:
     nonnegative: bool = False
     """Directions that move every entry the same way, so that entries sitting on one kink (zero
     biases) are all pushed to the same side of it: what central differences need."""
+    _held: dict[int, Floats] = attrs.field(factory=dict, init=False, eq=False, repr=False)
 
     def __len__(self) -> int:
         chosen = self.entries if self.entries is not None else self.seeds
@@ -56,15 +64,32 @@ class Probes:
         return cls(seeds=rng.integers(0, 2**63 - 1, samples), shape=shape, nonnegative=nonnegative)
 
     def direction(self, i: int) -> Floats:
+        """Direction i (not to be changed in place: it may be kept)."""
         assert self.seeds is not None
+        if i in self._held:
+            return self._held[i]
         v = np.random.default_rng(int(self.seeds[i])).standard_normal(self.shape)
-        return np.abs(v, out=v) if self.nonnegative else v
+        if self.nonnegative:
+            np.abs(v, out=v)
+        if len(self) * v.size <= HELD_ENTRIES:
+            self._held[i] = v
+        return v
+
+    def chunks(self) -> Iterator[tuple[int, Floats]]:
+        """The directions stacked on a first axis, as many at a time as fit in `MOVED_AT_ONCE` entries
+        (one at least), each stack with the index of its first direction."""
+        step = max(1, MOVED_AT_ONCE // math.prod(self.shape))
+        for start in range(0, len(self), step):
+            yield start, np.stack([self.direction(i) for i in range(start, min(start + step, len(self)))])
 
     def project(self, g: Array) -> Floats:
         """The analytic counterpart of each probe: g at the entries, or g·v for each direction."""
         if self.entries is not None:
             return np.asarray(g.reshape(-1)[self.entries], dtype=np.float64)
-        return np.array([float(np.vdot(self.direction(i), g.real)) for i in range(len(self))])
+        values = np.empty(len(self))
+        for start, v in self.chunks():
+            values[start:start + len(v)] = v.reshape(len(v), -1) @ g.real.reshape(-1)
+        return values
 
 
 @attrs.frozen

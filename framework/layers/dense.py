@@ -95,9 +95,21 @@ class Dense(Layer):
             np.add(moved[:, index], delta, out=moved[:, index])
         return moved
 
-    def moved_output(self, x: Array, out: Array, param: Parameter, direction: Array, delta: complex) -> Array:
-        change = x @ direction if param is self.W else direction  # x (W + δV) + b = x W + b + δ x V
+    def moved_output(self, x: Array, out: Array, param: Parameter, directions: Array, delta: complex) -> Array:
+        if param is self.W:  # x (W + δV) + b = x W + b + δ x V, for every V in one product
+            change = np.moveaxis(np.tensordot(x, directions, axes=(1, 1)), 1, 0)
+        else:
+            change = directions[:, np.newaxis, :]
         return out + delta * change
+
+    def perturbed_input(self, x: Array, out: Array, index: int, delta: complex) -> Array:
+        i, k = divmod(index, x.shape[1])
+        moved = out.astype(np.result_type(out, delta))
+        moved[i] += delta * self.W.value[k]  # moving x[i, k] moves row i of x W by δ W[k, :]
+        return moved
+
+    def moved_input(self, x: Array, out: Array, directions: Array, delta: complex) -> Array:
+        return out + delta * (directions @ self.W.value)  # (x + δV) W + b = x W + b + δ V W
 
     def backward_params(self, grad: Array) -> None:
         x = self.cached(self._x)
