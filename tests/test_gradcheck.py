@@ -28,6 +28,7 @@ from framework import (
     check_loss,
 )
 from framework.arrays import Array, Labels, Scalar, Shape
+from framework.gradcheck import numeric
 from models import four_three_one, mlp_classifier
 
 Method = Literal["complex", "central"]
@@ -490,6 +491,21 @@ def model_off_kinks(seed: int) -> Sequential:
         if name.endswith(".b"):
             p.value[...] = 0.5 * rng.standard_normal(p.shape)
     return model
+
+
+@pytest.mark.parametrize("nonnegative", [False, True])
+@pytest.mark.parametrize("moved_at_once", [2**20, 30])
+def test_directions_are_the_same_one_by_one_and_in_stacks(moved_at_once: int, nonnegative: bool,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(numeric, "MOVED_AT_ONCE", moved_at_once)  # 30: stacks of 2 directions, none kept
+    probes = numeric.Probes.choose((3, 4), "directional", 5, np.random.default_rng(0), nonnegative=nonnegative)
+    one_by_one = np.stack([probes.direction(i) for i in range(5)])
+    starts, stacks = zip(*probes.chunks())
+    assert starts == ((0,) if moved_at_once > 60 else (0, 2, 4))
+    np.testing.assert_array_equal(np.concatenate(stacks), one_by_one)
+    assert np.all(one_by_one >= 0) == nonnegative
+    g = np.random.default_rng(1).standard_normal((3, 4))
+    np.testing.assert_allclose(probes.project(g), [float(np.vdot(v, g)) for v in one_by_one], rtol=1e-14)
 
 
 @pytest.mark.parametrize("method", METHODS)

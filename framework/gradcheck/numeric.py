@@ -27,10 +27,9 @@ class NotComplexSafe(Exception):
     """The function lost the imaginary part of a complex-step probe."""
 
 
-HELD_ENTRIES = 2**21
-"""A tensor's directions are kept once drawn when all of them together have at most this many entries."""
 MOVED_AT_ONCE = 2**20
-"""Directions are stacked (a tensor moved along several at once) up to this many entries."""
+"""Directions are drawn and moved along in stacks of up to this many entries; a tensor whose
+directions all fit in one stack keeps it."""
 
 
 @attrs.frozen
@@ -45,7 +44,7 @@ class Probes:
     nonnegative: bool = False
     """Directions that move every entry the same way, so that entries sitting on one kink (zero
     biases) are all pushed to the same side of it: what central differences need."""
-    _held: dict[int, Floats] = attrs.field(factory=dict, init=False, eq=False, repr=False)
+    _held: list[Floats] = attrs.field(factory=list, init=False, eq=False, repr=False)
 
     def __len__(self) -> int:
         chosen = self.entries if self.entries is not None else self.seeds
@@ -65,22 +64,34 @@ class Probes:
 
     def direction(self, i: int) -> Floats:
         """Direction i (not to be changed in place: it may be kept)."""
-        assert self.seeds is not None
-        if i in self._held:
-            return self._held[i]
-        v = np.random.default_rng(int(self.seeds[i])).standard_normal(self.shape)
-        if self.nonnegative:
-            np.abs(v, out=v)
-        if len(self) * v.size <= HELD_ENTRIES:
-            self._held[i] = v
+        v: Floats = self._all()[i] if self._fits() else self._draw(i, i + 1)[0]
         return v
 
     def chunks(self) -> Iterator[tuple[int, Floats]]:
         """The directions stacked on a first axis, as many at a time as fit in `MOVED_AT_ONCE` entries
         (one at least), each stack with the index of its first direction."""
+        if self._fits():
+            yield 0, self._all()
+            return
         step = max(1, MOVED_AT_ONCE // math.prod(self.shape))
         for start in range(0, len(self), step):
-            yield start, np.stack([self.direction(i) for i in range(start, min(start + step, len(self)))])
+            yield start, self._draw(start, min(start + step, len(self)))
+
+    def _fits(self) -> bool:
+        return len(self) * math.prod(self.shape) <= MOVED_AT_ONCE
+
+    def _all(self) -> Floats:
+        if not self._held:
+            self._held.append(self._draw(0, len(self)))
+        return self._held[0]
+
+    def _draw(self, start: int, stop: int) -> Floats:
+        """Directions start to stop - 1, each from its own seed."""
+        assert self.seeds is not None
+        v = np.empty((stop - start, *self.shape))
+        for k, seed in enumerate(self.seeds[start:stop].tolist()):
+            np.random.default_rng(seed).standard_normal(out=v[k])
+        return np.abs(v, out=v) if self.nonnegative else v
 
     def project(self, g: Array) -> Floats:
         """The analytic counterpart of each probe: g at the entries, or g·v for each direction."""
