@@ -11,8 +11,9 @@ buffers). For each workload and dtype, the model, the hand-written numpy's copy 
 the data are allocated first, and each takes a warm-up step; then, --repeat times, one step of each
 (alternating) is measured: the peak of traced memory during the step above the traced memory just
 before it (tracemalloc.reset_peak), and what the step left allocated. Between steps the framework
-keeps each parameter's gradient (allocated once, by the model), the numpy version keeps none: the
-"with state" columns add the parameters (and, for the framework, the gradients) to the peak.
+keeps each parameter's gradient (allocated once, by the model) and its SGD's scratch buffer (one
+parameter's size), the numpy version keeps none: the "with state" columns add the parameters (and,
+for the framework, the gradients and the scratch) to the peak.
 
     python benchmarks/memory.py
     python benchmarks/memory.py --json memory.json
@@ -85,10 +86,10 @@ def measure(workload: Workload, dtype: type[np.floating[Any]], repeat: int) -> R
     model = workload.build(dtype)
     X, Y = workload.data(dtype)
     reference = NumpyMLP(dense_weights(model))
-    trainer = FrameworkTrainer(model)
+    trainer = FrameworkTrainer(model, Y)
     steps: dict[str, Callable[[], object]] = {
         "numpy": lambda: reference.step(X, Y, LR),
-        "framework": lambda: trainer.step(X, Y, LR),
+        "framework": lambda: trainer.step(X, Y),
     }
     for step in steps.values():  # warm-up: whatever a first step allocates for good is not the step's
         step()
@@ -104,7 +105,7 @@ def measure(workload: Workload, dtype: type[np.floating[Any]], repeat: int) -> R
     return Row(
         workload.name, str(np.dtype(dtype)), X.nbytes + Y.nbytes,
         sum(a.nbytes for a in reference.arrays()),
-        sum(p.value.nbytes + p.grad.nbytes for p in trainer.params),
+        sum(2 * p.value.nbytes + p.grad.nbytes for p in trainer.params),
         summary("numpy"), summary("framework"),
     )
 

@@ -1,7 +1,7 @@
 """Time one training step of the framework against the same math written by hand in numpy.
 
-A step is forward, BCE loss, backward and a plain gradient-descent update `p.value -= lr * p.grad`.
-The hand-written version is batch-first (X is (m, n), W is (n_in, n_out)), uses a stable sigmoid,
+A step is forward, BCE loss, backward and a plain gradient-descent update `p.value -= lr * p.grad`
+(the framework's: `SGD(lr)`, the batch's labels checked once up front as `fit` does). The hand-written version is batch-first (X is (m, n), W is (n_in, n_out)), uses a stable sigmoid,
 the mean BCE and dL/dz = (a - y) / m, and does not compute dL/dX for the first layer (nor does the
 framework's `Sequential.backward`). Before timing a workload, both compute the loss and the
 gradients on the same weights and must agree (np.allclose): the comparison is of the same math.
@@ -46,7 +46,7 @@ import numpy.typing as npt
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import OtherLoad, describe, environment, load_average, load_torch, markdown_table, write_json  # noqa: E402
 
-from framework import Array, BCELoss, Dense, Sequential  # noqa: E402
+from framework import SGD, Array, BCELoss, Dense, Sequential  # noqa: E402
 from models import four_three_one, mlp_classifier  # noqa: E402
 
 if TYPE_CHECKING:
@@ -151,9 +151,15 @@ class NumpyMLP:
 
 
 class FrameworkTrainer:
-    def __init__(self, model: Sequential) -> None:
+    """A step as `fit` takes it: forward, the loss (its labels checked once, as fit does), backward
+    and the framework's SGD (no momentum: the same update as numpy's)."""
+
+    def __init__(self, model: Sequential, Y: FloatArray) -> None:
         self.model = model
         self.loss = BCELoss()
+        self.loss.check_labels(Y)
+        self.loss.labels_checked = True
+        self.optimizer = SGD(lr=LR)
         self.params = model.parameters()
 
     def loss_and_grads(self, X: FloatArray, Y: FloatArray) -> tuple[float, list[FloatArray]]:
@@ -162,10 +168,9 @@ class FrameworkTrainer:
         assert isinstance(value, float)
         return value, [p.grad for p in self.params]
 
-    def step(self, X: FloatArray, Y: FloatArray, lr: float) -> float:
+    def step(self, X: FloatArray, Y: FloatArray) -> float:
         value, _ = self.loss_and_grads(X, Y)
-        for p in self.params:
-            p.value -= lr * p.grad  # type: ignore[arg-type]  # numpy's stubs: inexact -= inexact
+        self.optimizer.step(self.params)
         return value
 
 
@@ -184,7 +189,7 @@ def verify(workload: Workload, dtype: type[np.floating[Any]]) -> dict[str, Any]:
     X, Y = workload.data(dtype)
     reference = NumpyMLP(dense_weights(model))
     np_loss, np_grads = reference.loss_and_grads(X, Y)
-    fw_loss, fw_grads = FrameworkTrainer(model).loss_and_grads(X, Y)
+    fw_loss, fw_grads = FrameworkTrainer(model, Y).loss_and_grads(X, Y)
     expected = [g for pair in np_grads for g in pair]
     rtol, atol = tolerances(dtype)
     scale = max(float(np.abs(g).max()) for g in expected)
@@ -441,10 +446,10 @@ def run_workload(workload: Workload, dtype: type[np.floating[Any]], args: argpar
     X, Y = workload.data(dtype)
     weights = dense_weights(model)
     reference = NumpyMLP(weights)
-    trainer = FrameworkTrainer(model)
+    trainer = FrameworkTrainer(model, Y)
     contenders: list[Contender] = [
         Steps("numpy", lambda: reference.step(X, Y, LR)),
-        Steps("framework", lambda: trainer.step(X, Y, LR)),
+        Steps("framework", lambda: trainer.step(X, Y)),
     ]
     sklearn_check: dict[str, Any] | None = None
     if not args.no_sklearn:

@@ -23,6 +23,9 @@ class Loss:
 
     _output_dtype: np.dtype[Any] | None = None
     """The dtype of the last cost; None before the first forward and after one that raised."""
+    labels_checked: bool = False
+    """Set by `fit` around each batch's forward, once `check_labels` has passed on all its labels:
+    `check` then skips that O(n) scan of the batch's labels."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -41,6 +44,9 @@ class Loss:
     def value(self, y_pred: Array, y: Labels) -> Scalar:
         """The cost of a pair that `check` has passed (y as it returned it), keeping what backward needs."""
         raise NotImplementedError(f"{type(self).__name__} must implement value(y_pred, y)")
+
+    def check_labels(self, y_true: Labels) -> None:
+        """O(n) checks of the labels' values (none by default); `check` runs them unless `labels_checked`."""
 
     def backward(self) -> Array:
         raise NotImplementedError(f"{type(self).__name__} must implement backward()")
@@ -79,8 +85,8 @@ class Loss:
             raise DTypeError(f"{self!r}: y_true must hold numbers, got {y_true.dtype}")
         return y_true.astype(y_pred.real.dtype, copy=False)
 
-    def check_unit_interval(self, y: Array, what: str) -> None:
-        """Labels in [0, 1] (a scan: the loss cannot know they were checked before), NaN and inf refused."""
+    def check_unit_interval(self, y: Labels, what: str) -> None:
+        """Labels in [0, 1], NaN and inf refused: a scan, which `fit` runs once (see `labels_checked`)."""
         lo, hi = y.min(), y.max()
         if not (np.isfinite(lo) and np.isfinite(hi)):
             raise NonFiniteError(f"{self!r}: {describe_nonfinite(what, y)}")
@@ -134,11 +140,15 @@ class BCELoss(Loss):
     """
 
     def __init__(self) -> None:
-        self._cache: tuple[Array, Labels, Mask] | None = None
+        self._cache: tuple[Array, Labels, Mask | None] | None = None
+
+    def check_labels(self, y_true: Labels) -> None:
+        self.check_unit_interval(y_true, "labels")
 
     def check(self, y_pred: Array, y_true: Labels) -> Labels:
         y = self.check_pair(y_pred, y_true)
-        self.check_unit_interval(y, "labels")
+        if not self.labels_checked:
+            self.check_labels(y)
         lo, hi = self.finite_range(y_pred)
         if not (lo >= 0 and hi <= 1):
             raise ValueRangeError(
@@ -149,23 +159,33 @@ class BCELoss(Loss):
 
     def value(self, y_pred: Array, y: Labels) -> Scalar:
         eps = np.finfo(y_pred.real.dtype).eps
-        low, high = y_pred.real < eps, y_pred.real > 1 - eps
-        a = np.where(low, eps, y_pred)
-        np.copyto(a, 1 - eps, where=high)
-        cost = -np.mean(y * np.log(a) + (1 - y) * np.log1p(-a))
-        self._cache = a, y, low | high
+        a, clipped = y_pred, None
+        if y_pred.real.min() < eps or y_pred.real.max() > 1 - eps:  # usually no entry is clipped: no copy
+            low, high = y_pred.real < eps, y_pred.real > 1 - eps
+            a = np.where(low, eps, y_pred)
+            np.copyto(a, 1 - eps, where=high)
+            clipped = low | high
+        cost = -(np.vdot(y, np.log(a)) + np.vdot(1 - y, np.log1p(-a))) / a.size
+        self._cache = a, y, clipped
         return complex(cost) if np.iscomplexobj(cost) else float(cost)
 
     def backward(self) -> Array:
         a, y, clipped = self.cached(self._cache)
         self._cache = None
         grad = a - y
-        grad /= a * (1 - a) * a.size  # dL/da = (a - y) / (a(1 - a)) / n
-        np.copyto(grad, 0, where=clipped)
+        d = 1 - a
+        np.multiply(d, a, out=d)
+        d *= a.size
+        grad /= d  # dL/da = (a - y) / (a(1 - a)) / n
+        if clipped is not None:
+            np.copyto(grad, 0, where=clipped)
         return grad
 
     def branch(self) -> Mask | None:
-        return None if self._cache is None else self._cache[2]
+        if self._cache is None:
+            return None
+        a, _, clipped = self._cache
+        return np.zeros(a.shape, dtype=bool) if clipped is None else clipped
 
 
 class BCEWithLogitsLoss(Loss):
@@ -184,9 +204,13 @@ class BCEWithLogitsLoss(Loss):
     def __init__(self) -> None:
         self._cache: tuple[Array, Mask, Labels] | None = None
 
+    def check_labels(self, y_true: Labels) -> None:
+        self.check_unit_interval(y_true, "labels")
+
     def check(self, y_pred: Array, y_true: Labels) -> Labels:
         y = self.check_pair(y_pred, y_true)
-        self.check_unit_interval(y, "labels")
+        if not self.labels_checked:
+            self.check_labels(y)
         self.finite_range(y_pred)
         return y
 
@@ -320,12 +344,16 @@ class MSELoss(Loss):
     def __init__(self) -> None:
         self._cache: Array | None = None
 
+    def check_labels(self, y_true: Labels) -> None:
+        problem = describe_nonfinite("y_true", y_true)
+        if problem:
+            raise NonFiniteError(f"{self!r}: {problem}")
+
     def check(self, y_pred: Array, y_true: Labels) -> Labels:
         y = self.check_pair(y_pred, y_true)
         self.finite_range(y_pred)
-        problem = describe_nonfinite("y_true", y)
-        if problem:
-            raise NonFiniteError(f"{self!r}: {problem}")
+        if not self.labels_checked:
+            self.check_labels(y)
         return y
 
     def value(self, y_pred: Array, y: Labels) -> Scalar:

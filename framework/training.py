@@ -112,6 +112,7 @@ class Trainer(ABC):
             validation = self._data(*validation_data, "fit(validation_data)")
         elif validation_split:
             xs, y, validation = _stratified_split(xs, y, validation_split, rng)
+        loss.check_labels(y)  # once: each batch's forward below skips this scan
         m = y.shape[0]
         self.build(xs)
         batches = math.ceil(m / batch_size)
@@ -136,6 +137,7 @@ class Trainer(ABC):
             for batch, start in enumerate(range(0, m, batch_size)):
                 xb, yb = _feed(tuple(a[start : start + batch_size] for a in xs_epoch)), ys[start : start + batch_size]
                 diverged: NonFiniteError | None = None
+                loss.labels_checked = True
                 try:
                     with floating_point_errors("fit"):  # one np.errstate for the step's guarded calls
                         out = self.forward(xb)
@@ -151,6 +153,8 @@ class Trainer(ABC):
                             predictions = np.empty((m, *out.shape[1:]), dtype=out.dtype)
                         predictions[seen : seen + yb.shape[0]] = out
                     seen += yb.shape[0]
+                finally:
+                    loss.labels_checked = False
                 for hook in hooks:
                     hook.on_batch_end(batch, cost)
                 if diverged is not None and not self.stop_training:

@@ -167,6 +167,14 @@ def test_bce_clips_saturated_predictions_to_a_finite_cost_with_zero_gradient() -
     np.testing.assert_allclose(loss.backward(), [[0.0], [0.0], [-2 / 3]], rtol=1e-15, atol=0)
 
 
+def test_bce_branch_marks_the_clipped_entries_and_is_all_false_when_none_is() -> None:
+    loss = BCELoss()
+    loss.forward(np.array([[0.0], [0.5], [1.0]]), np.array([[0.0], [1.0], [1.0]]))
+    np.testing.assert_array_equal(cast(npt.NDArray[np.bool_], loss.branch()), [[True], [False], [True]])
+    loss.forward(np.array([[0.25], [0.5]]), np.array([[0.0], [1.0]]))
+    np.testing.assert_array_equal(cast(npt.NDArray[np.bool_], loss.branch()), [[False], [False]])
+
+
 def test_bce_accepts_integer_and_boolean_labels() -> None:
     y_pred = np.array([[0.9], [0.2]])
     expected = -(math.log(0.9) + math.log(0.8)) / 2

@@ -378,6 +378,32 @@ def test_non_finite_data_is_refused_before_training(bad: str, message: str) -> N
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
 
 
+def test_labels_outside_0_1_are_refused_before_training_and_the_loss_checks_them_again_after() -> None:
+    x, y = data(10)
+    y[4, 0] = 2.0
+    model = small_model()
+    loss = BCELoss()
+    model.compile(loss=loss, optimizer=SGD(lr=0.1))
+    before = model.get_weights()
+    with pytest.raises(ValueRangeError, match=r"BCELoss\(\): labels must lie in \[0, 1\], got values from 0.0 to 2.0"):
+        model.fit(x, y, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+    model.fit(x, np.clip(y, 0, 1), epochs=2, batch_size=4, verbose=0)  # skips each batch's scan
+    assert not loss.labels_checked
+    with pytest.raises(ValueRangeError, match="labels must lie in"):  # a direct call still scans
+        loss.forward(model.predict(x), y)
+
+
+def test_a_run_that_raises_leaves_the_loss_checking_its_labels() -> None:
+    x, y = data(40)
+    model = small_model()
+    loss = BCELoss()
+    model.compile(loss=loss, optimizer=SGD(lr=0.1))
+    with pytest.raises(NonFiniteError):
+        model.fit(x, y, epochs=5, batch_size=8, callbacks=[PoisonWeights(epoch=1, batch=1)], verbose=0, seed=0)
+    assert not loss.labels_checked
+
+
 def test_mismatched_sample_counts_are_a_shape_error() -> None:
     x, y = data(10)
     model = small_model()
