@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from framework import optimizers
 from framework.arrays import Array
 from framework.errors import ConfigError, DTypeError, FrameworkError, ShapeError, ValueRangeError
 from framework.optimizers import (
@@ -185,6 +186,28 @@ def test_float32_stays_float32(make: Callable[[], Optimizer]) -> None:
     single = run(make(), np.float32)
     assert single.dtype == np.float32
     np.testing.assert_allclose(single, run(make()), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("make", OPTIMIZERS)
+@pytest.mark.parametrize("shape", [(7, 3), (10,), ()])
+def test_a_parameter_bigger_than_a_chunk_is_updated_chunk_by_chunk_as_in_one_piece(
+    make: Callable[[], Optimizer], shape: tuple[int, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(0)
+    theta, grads = rng.standard_normal(shape), [rng.standard_normal(shape) for _ in range(3)]
+
+    def trained() -> Array:
+        p = Parameter(theta.copy())
+        optimizer = make()
+        for g in grads:
+            p.grad[...] = g
+            optimizer.step([p])
+        return p.value
+
+    whole = trained()
+    monkeypatch.setattr(optimizers, "CHUNK", 4)  # rows of 3 entries: one row a chunk; 4 entries of a vector, 3 chunks
+    np.testing.assert_array_equal(trained(), whole)
+    assert not np.array_equal(whole, theta)
 
 
 def test_state_is_kept_per_parameter() -> None:
