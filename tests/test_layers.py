@@ -76,6 +76,38 @@ def test_dense_backward_params_sets_the_same_parameter_gradients() -> None:
     np.testing.assert_array_equal(layer.b.grad, [3.0, -0.5])
 
 
+@pytest.mark.parametrize("units", [1, 3])
+def test_dense_gradients_follow_each_call_across_batch_sizes_and_dtypes(units: int) -> None:
+    # the bias gradient is 1ᵀg with a cached vector of ones per (batch, dtype), dL/dx for one unit an
+    # outer product: both checked against sums and products in the layer's dtype after every switch
+    rng = np.random.default_rng(0)
+    layers = {np.dtype(name): Dense(4, units, seed=0, dtype=name) for name in ("float64", "float32")}
+    for batch, name in [(5, "float64"), (5, "float32"), (7, "float64"), (5, "float64"), (7, "float32")]:
+        dtype = np.dtype(name)
+        layer = layers[dtype]
+        x, g = rng.standard_normal((batch, 4)).astype(dtype), rng.standard_normal((batch, units)).astype(dtype)
+        layer.forward(x)
+        dx = layer.backward(g)
+        assert dx.dtype == layer.b.grad.dtype == dtype
+        tol = 1e-5 if dtype == np.float32 else 1e-13
+        x64, g64 = x.astype(np.float64), g.astype(np.float64)
+        np.testing.assert_allclose(layer.b.grad, g64.sum(axis=0), rtol=tol, atol=tol)
+        np.testing.assert_allclose(layer.W.grad, x64.T @ g64, rtol=tol, atol=tol)
+        np.testing.assert_allclose(dx, g64 @ layer.W.value.T.astype(np.float64), rtol=tol, atol=tol)
+
+
+def test_a_kept_dense_gradient_is_not_changed_by_the_next_backward() -> None:
+    layer = Dense(3, 1, seed=0)
+    layer.forward(X_HAND)
+    g = np.array([[1.0], [2.0]])
+    dx = layer.backward(g)
+    kept = dx.copy()
+    layer.forward(2 * X_HAND)
+    layer.backward(-g)
+    np.testing.assert_array_equal(dx, kept)
+    np.testing.assert_array_equal(g, [[1.0], [2.0]])
+
+
 def test_dense_init_is_seeded_he_normal_with_zero_bias() -> None:
     layer = Dense(2000, 50, seed=7)
     assert layer.W.shape == (2000, 50) and layer.b.shape == (50,)
@@ -173,6 +205,24 @@ def test_bce_branch_marks_the_clipped_entries_and_is_all_false_when_none_is() ->
     np.testing.assert_array_equal(cast(npt.NDArray[np.bool_], loss.branch()), [[True], [False], [True]])
     loss.forward(np.array([[0.25], [0.5]]), np.array([[0.0], [1.0]]))
     np.testing.assert_array_equal(cast(npt.NDArray[np.bool_], loss.branch()), [[False], [False]])
+
+
+def test_bce_backward_follows_the_last_forward_and_leaves_the_predictions_alone() -> None:
+    loss = BCELoss()
+    y = np.array([[1.0], [0.0]])
+    first, second = np.array([[0.9], [0.2]]), np.array([[0.5], [0.25]])
+    loss.forward(first, y)
+    loss.forward(second, y)
+    grad = loss.backward()  # dJ/da = (a - y) / (a (1 - a) n) at the second predictions
+    np.testing.assert_allclose(grad, [[-1.0], [2 / 3]], rtol=1e-15)
+    grad[...] = 0  # the gradient is the caller's: the next forward and backward start afresh
+    np.testing.assert_array_equal(second, [[0.5], [0.25]])
+    loss.forward(second, y)
+    np.testing.assert_allclose(loss.backward(), [[-1.0], [2 / 3]], rtol=1e-15)
+    saturated = np.array([[1.0], [0.0]])
+    loss.forward(saturated, y)  # clipped for the cost, not in the caller's array
+    np.testing.assert_array_equal(saturated, [[1.0], [0.0]])
+    np.testing.assert_array_equal(loss.backward(), [[0.0], [0.0]])
 
 
 def test_bce_accepts_integer_and_boolean_labels() -> None:
