@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import OtherLoad, describe, environment, load_average, load_torch, markdown_table, write_json  # noqa: E402
 
 from framework import SGD, Array, BCELoss, Dense, Sequential  # noqa: E402
+from framework.guard import floating_point_errors  # noqa: E402
 from models import four_three_one, mlp_classifier  # noqa: E402
 
 if TYPE_CHECKING:
@@ -152,7 +153,7 @@ class NumpyMLP:
 
 class FrameworkTrainer:
     """A step as `fit` takes it: forward, the loss (its labels checked once, as fit does), backward
-    and the framework's SGD (no momentum: the same update as numpy's)."""
+    and the framework's SGD (no momentum: the same update as numpy's), under one floating-point guard."""
 
     def __init__(self, model: Sequential, Y: FloatArray) -> None:
         self.model = model
@@ -163,14 +164,16 @@ class FrameworkTrainer:
         self.params = model.parameters()
 
     def loss_and_grads(self, X: FloatArray, Y: FloatArray) -> tuple[float, list[FloatArray]]:
-        value = self.loss.forward(self.model.forward(X), Y)
-        self.model.backward(self.loss.backward())
+        with floating_point_errors("step"):
+            value = self.loss.forward(self.model.forward(X), Y)
+            self.model.backward(self.loss.backward())
         assert isinstance(value, float)
         return value, [p.grad for p in self.params]
 
     def step(self, X: FloatArray, Y: FloatArray) -> float:
-        value, _ = self.loss_and_grads(X, Y)
-        self.optimizer.step(self.params)
+        with floating_point_errors("step"):
+            value, _ = self.loss_and_grads(X, Y)
+            self.optimizer.step(self.params)
         return value
 
 

@@ -60,7 +60,8 @@ class Sigmoid(Layer):
         np.exp(e, out=e)  # e = exp(-|z|) <= 1: no overflow
         a = e + 1
         np.reciprocal(a, out=a)  # 1 / (1 + exp(-|z|)) = sigmoid(|z|)
-        np.multiply(a, e, out=a, where=negative)  # sigmoid(z) = exp(z) / (1 + exp(z)) for z < 0
+        np.multiply(e, a, out=e)  # exp(z) / (1 + exp(z)) = sigmoid(z) for z < 0
+        a = np.where(negative, e, a)  # a masked multiply is several times slower
         self._a = a
         return a
 
