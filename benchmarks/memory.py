@@ -153,9 +153,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(table(rows))
     print("\nMB: the peak of traced memory during one step (forward, loss, backward, update) above the traced memory "
           "before it: the step's temporaries. with state: plus what each keeps between steps, the weights "
-          "(numpy) or the parameters and their gradients (framework). left allocated: traced memory after the "
-          "step minus before it, in kB (about 1 kB of Python objects: the step leaks no array and caches none). data: X and Y, allocated before, "
-          "shared, in neither column. BLAS work buffers are not traced.")
+          "(numpy) or the parameters, their gradients and the SGD scratch (framework). left allocated: traced "
+          "memory after the step minus before it, in kB (about 1 kB of Python objects: the step leaks no array; "
+          "what it reuses, the SGD scratch and Dense's vector of ones, was made in the warm-up). data: X and Y, "
+          "allocated before, shared, in neither column. BLAS work buffers are not traced.")
     unsteady = [f"{r.workload} {r.dtype}" for r in rows if len(set(r.numpy.peaks)) > 1 or len(set(r.framework.peaks)) > 1]
     if unsteady:
         print(f"the peaks varied between the measured steps for: {', '.join(unsteady)} (the largest is shown)")

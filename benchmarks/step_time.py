@@ -1,9 +1,10 @@
 """Time one training step of the framework against the same math written by hand in numpy.
 
 A step is forward, BCE loss, backward and a plain gradient-descent update `p.value -= lr * p.grad`
-(the framework's: `SGD(lr)`, the batch's labels checked once up front as `fit` does). The hand-written version is batch-first (X is (m, n), W is (n_in, n_out)), uses a stable sigmoid,
-the mean BCE and dL/dz = (a - y) / m, and does not compute dL/dX for the first layer (nor does the
-framework's `Sequential.backward`). Before timing a workload, both compute the loss and the
+(the framework's `SGD(lr)`, the labels checked once up front and one floating-point guard for the
+step, as `fit` does). The hand-written version is batch-first (X is (m, n), W is (n_in, n_out)), uses
+a stable sigmoid, the mean BCE and dL/dz = (a - y) / m, and does not compute dL/dX for the first
+layer (nor does the framework's `Sequential.backward`). Before timing a workload, both compute the loss and the
 gradients on the same weights and must agree (np.allclose): the comparison is of the same math.
 
 PyTorch (CPU), when installed, is a peer column: the same network as nn.Linear layers holding the
