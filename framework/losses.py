@@ -46,7 +46,7 @@ class Loss:
         raise NotImplementedError(f"{type(self).__name__} must implement value(y_pred, y)")
 
     def check_labels(self, y_true: Labels) -> None:
-        """O(n) checks of the labels' values (none by default); `check` runs them unless `labels_checked`."""
+        """O(n) checks of the labels' values (none by default); `check_pair` runs them unless `labels_checked`."""
 
     def backward(self) -> Array:
         raise NotImplementedError(f"{type(self).__name__} must implement backward()")
@@ -65,7 +65,8 @@ class Loss:
                 raise DTypeError(f"{self!r}: {what} must be a numpy array, got {type(a).__name__}")
 
     def check_pair(self, y_pred: Array, y_true: Labels) -> Array:
-        """O(1) checks of shapes and dtypes; returns y_true as a float array like y_pred."""
+        """Checks of shapes and dtypes, and of the labels' values (`check_labels`) unless `fit` checked
+        them already; returns y_true as a float array like y_pred."""
         self.check_arrays(y_pred, y_true)
         if y_pred.ndim == 0:
             raise ShapeError(f"{self!r}: y_pred must have a batch axis, got a 0-d array")
@@ -83,7 +84,10 @@ class Loss:
             raise DTypeError(f"{self!r}: y_pred must be a float array, got {y_pred.dtype}")
         if y_true.dtype.kind not in "biuf":
             raise DTypeError(f"{self!r}: y_true must hold numbers, got {y_true.dtype}")
-        return y_true.astype(y_pred.real.dtype, copy=False)
+        y = y_true.astype(y_pred.real.dtype, copy=False)
+        if not self.labels_checked:
+            self.check_labels(y)
+        return y
 
     def check_unit_interval(self, y: Labels, what: str) -> None:
         """Labels in [0, 1], NaN and inf refused: a scan, which `fit` runs once (see `labels_checked`)."""
@@ -147,8 +151,6 @@ class BCELoss(Loss):
 
     def check(self, y_pred: Array, y_true: Labels) -> Labels:
         y = self.check_pair(y_pred, y_true)
-        if not self.labels_checked:
-            self.check_labels(y)
         lo, hi = self.finite_range(y_pred)
         if not (lo >= 0 and hi <= 1):
             raise ValueRangeError(
@@ -209,8 +211,6 @@ class BCEWithLogitsLoss(Loss):
 
     def check(self, y_pred: Array, y_true: Labels) -> Labels:
         y = self.check_pair(y_pred, y_true)
-        if not self.labels_checked:
-            self.check_labels(y)
         self.finite_range(y_pred)
         return y
 
@@ -300,17 +300,7 @@ class CrossEntropyLoss(Loss):
         """Class indices as they are, or rows converted to z's float dtype, after checking their values."""
         batch, classes = z.shape
         if y_true.shape == (batch,):
-            if y_true.dtype.kind not in "iu":
-                raise DTypeError(
-                    f"{self!r}: labels of shape {y_true.shape} must be integer class indices, got dtype "
-                    f"{y_true.dtype}: pass y.astype(np.int64), or one-hot rows of shape {z.shape}"
-                )
-            lo, hi = y_true.min(), y_true.max()
-            if lo < 0 or hi >= classes:
-                raise ValueRangeError(
-                    f"{self!r}: class indices must lie in [0, {classes}) for logits of shape {z.shape}, "
-                    f"got values from {lo} to {hi}"
-                )
+            check_class_indices(repr(self), "labels", y_true, f"logits of shape {z.shape}", classes)
             return y_true
         if y_true.shape != z.shape:
             raise ShapeError(
@@ -328,6 +318,19 @@ class CrossEntropyLoss(Loss):
                 f"{self!r}: label rows must sum to 1 (one-hot or probabilities), row {row} sums to {y[row].sum()}"
             )
         return y
+
+
+def check_class_indices(who: str, name: str, y_true: Labels, scores: str, classes: int) -> None:
+    """Integer class indices in [0, classes), or a clear error naming `who` ("CrossEntropyLoss()"),
+    the labels' `name` and the `scores` they index ("logits of shape (5, 3)")."""
+    if y_true.dtype.kind not in "iu":
+        raise DTypeError(
+            f"{who}: {name} of shape {y_true.shape} must be integer class indices, got dtype {y_true.dtype}: "
+            f"pass y.astype(np.int64), or one-hot rows of shape ({y_true.shape[0]}, {classes})"
+        )
+    lo, hi = y_true.min(), y_true.max()
+    if lo < 0 or hi >= classes:
+        raise ValueRangeError(f"{who}: class indices must lie in [0, {classes}) for {scores}, got values from {lo} to {hi}")
 
 
 class MSELoss(Loss):
@@ -352,8 +355,6 @@ class MSELoss(Loss):
     def check(self, y_pred: Array, y_true: Labels) -> Labels:
         y = self.check_pair(y_pred, y_true)
         self.finite_range(y_pred)
-        if not self.labels_checked:
-            self.check_labels(y)
         return y
 
     def value(self, y_pred: Array, y: Labels) -> Scalar:

@@ -12,7 +12,8 @@ from typing import TypeAlias
 import numpy as np
 
 from framework.arrays import Array
-from framework.errors import DTypeError, ShapeError, ValueRangeError
+from framework.errors import ShapeError, ValueRangeError
+from framework.losses import check_class_indices
 from framework.arrays import Labels
 
 Metric: TypeAlias = Callable[[Labels, Array], float]
@@ -79,16 +80,7 @@ def categorical_accuracy(y_true: Labels, y_pred: Array) -> float:
         raise ShapeError(f"categorical_accuracy: y_pred must be (m, classes) of scores, got shape {y_pred.shape}")
     m, classes = y_pred.shape
     if y_true.shape == (m,):
-        if y_true.dtype.kind not in "iu":
-            raise DTypeError(
-                f"categorical_accuracy: y_true of shape {y_true.shape} must be integer class indices, got dtype "
-                f"{y_true.dtype}: pass y.astype(np.int64), or one-hot rows of shape {y_pred.shape}"
-            )
-        if y_true.min() < 0 or y_true.max() >= classes:
-            raise ValueRangeError(
-                f"categorical_accuracy: class indices must lie in [0, {classes}) for y_pred of shape "
-                f"{y_pred.shape}, got values from {y_true.min()} to {y_true.max()}"
-            )
+        check_class_indices("categorical_accuracy", "y_true", y_true, f"y_pred of shape {y_pred.shape}", classes)
         truth = y_true
     elif y_true.shape == y_pred.shape:
         if not (y_true.min() >= 0 and y_true.max() <= 1 and np.all(np.abs(y_true.sum(axis=1) - 1) <= 1e-6)):
