@@ -187,6 +187,36 @@ def tolerances(dtype: type[np.floating[Any]]) -> tuple[float, float]:
     return (1e-9, 1e-12) if dtype == np.float64 else (1e-3, 1e-5)
 
 
+def agreement(
+    workload: Workload,
+    dtype: type[np.floating[Any]],
+    name: str,
+    loss: float,
+    grads: Sequence[FloatArray],
+    np_loss: float,
+    np_grads: Sequence[tuple[FloatArray, FloatArray]],
+) -> float:
+    """The worst relative difference of `name`'s gradients from numpy's, once loss and gradients agree
+    (np.allclose at `tolerances(dtype)`, same shapes, dtype `dtype`); a SystemExit, nothing timed, if not."""
+    expected = [g for pair in np_grads for g in pair]
+    rtol, atol = tolerances(dtype)
+    scale = max(float(np.abs(g).max()) for g in expected)
+    worst = max(
+        float(np.linalg.norm(g.astype(np.float64) - e) / max(float(np.linalg.norm(e)), 1e-300))
+        for g, e in zip(grads, expected)
+    )
+    ok = math.isclose(loss, np_loss, rel_tol=rtol) and all(
+        g.shape == e.shape and g.dtype == e.dtype == dtype and np.allclose(g, e, rtol=rtol, atol=atol * scale)
+        for g, e in zip(grads, expected)
+    )
+    if not ok:
+        raise SystemExit(
+            f"{workload.name} {np.dtype(dtype)}: {name} and numpy disagree (loss {loss!r} vs {np_loss!r}, "
+            f"worst relative gradient difference {worst:.3g}): not the same math, nothing timed"
+        )
+    return worst
+
+
 def verify(workload: Workload, dtype: type[np.floating[Any]]) -> dict[str, Any]:
     """Loss and gradients of the framework and of the hand-written numpy, at the same weights."""
     model = workload.build(dtype)
@@ -194,22 +224,7 @@ def verify(workload: Workload, dtype: type[np.floating[Any]]) -> dict[str, Any]:
     reference = NumpyMLP(dense_weights(model))
     np_loss, np_grads = reference.loss_and_grads(X, Y)
     fw_loss, fw_grads = FrameworkTrainer(model, Y).loss_and_grads(X, Y)
-    expected = [g for pair in np_grads for g in pair]
-    rtol, atol = tolerances(dtype)
-    scale = max(float(np.abs(g).max()) for g in expected)
-    worst = max(
-        float(np.linalg.norm(f.astype(np.float64) - e) / max(float(np.linalg.norm(e)), 1e-300))
-        for f, e in zip(fw_grads, expected)
-    )
-    ok = math.isclose(fw_loss, np_loss, rel_tol=rtol) and all(
-        f.shape == e.shape and f.dtype == e.dtype == dtype and np.allclose(f, e, rtol=rtol, atol=atol * scale)
-        for f, e in zip(fw_grads, expected)
-    )
-    if not ok:
-        raise SystemExit(
-            f"{workload.name} {np.dtype(dtype)}: the framework and numpy disagree (loss {fw_loss!r} vs {np_loss!r}, "
-            f"worst relative gradient difference {worst:.3g}): not the same math, nothing timed"
-        )
+    worst = agreement(workload, dtype, "the framework", fw_loss, fw_grads, np_loss, np_grads)
     return {"loss_framework": fw_loss, "loss_numpy": np_loss, "worst_relative_grad_difference": worst}
 
 
@@ -353,22 +368,7 @@ def make_torch(
     contender = TorchMLP(weights, X, Y)
     np_loss, np_grads = NumpyMLP(weights).loss_and_grads(X, Y)
     torch_loss, torch_grads = contender.loss_and_grads()
-    expected = [g for pair in np_grads for g in pair]
-    rtol, atol = tolerances(dtype)
-    scale = max(float(np.abs(g).max()) for g in expected)
-    worst = max(
-        float(np.linalg.norm(t.astype(np.float64) - e) / max(float(np.linalg.norm(e)), 1e-300))
-        for t, e in zip(torch_grads, expected)
-    )
-    ok = math.isclose(torch_loss, np_loss, rel_tol=rtol) and all(
-        t.shape == e.shape and t.dtype == e.dtype and np.allclose(t, e, rtol=rtol, atol=atol * scale)
-        for t, e in zip(torch_grads, expected)
-    )
-    if not ok:
-        raise SystemExit(
-            f"{workload.name} {np.dtype(dtype)}: torch and numpy disagree (loss {torch_loss!r} vs {np_loss!r}, "
-            f"worst relative gradient difference {worst:.3g}): not the same math, nothing timed"
-        )
+    worst = agreement(workload, dtype, "torch", torch_loss, torch_grads, np_loss, np_grads)
     return contender, {"loss_torch": torch_loss, "loss_numpy": np_loss, "worst_relative_grad_difference": worst}
 
 
