@@ -13,9 +13,14 @@ intra-op threads as numpy's BLAS; its step is zero_grad, forward, loss, backward
 `p -= lr * p.grad` under torch.no_grad(). Its loss and gradients are checked against numpy's in
 the same way before it is timed. torch is optional: without it the torch columns are left out.
 
-Contenders run in one process, alternating (numpy, framework[, scikit-learn][, torch]) in every
+Contenders run in one process, alternating (numpy, framework[, scikit-learn][, torch], products) in every
 round; a round times a block of steps of each (about --block seconds), after a warm-up. The table
 gives the median over the rounds of the time per step.
+
+The step's matrix products alone (x W, xᵀ g and g Wᵀ of the step's shapes, into preallocated
+outputs) are timed in the same rounds, in numpy and, with torch, in torch: a step cannot take less
+than its products on the same BLAS, and the step minus its products is what the framework (or torch)
+spends on everything else.
 
 For the 784-1024-1024-1 workload a 1024 x 1024 @ 1024 x 1024 numpy matmul (in the workload's dtype)
 is timed in the same rounds: the GEMM throughput the machine achieves, against which each step's
@@ -30,11 +35,13 @@ effective throughput (its matrix-product FLOPs over its time) is given as a perc
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import math
 import statistics
 import sys
 import time
+import timeit
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -372,6 +379,66 @@ def make_torch(
     return contender, {"loss_torch": torch_loss, "loss_numpy": np_loss, "worst_relative_grad_difference": worst}
 
 
+@dataclass(frozen=True)
+class Product:
+    """One matrix product of a step, `out = a @ b`: the forward's x W ("xW"), dL/dW = xᵀ g ("xTg")
+    or dL/dx = g Wᵀ ("gWT")."""
+
+    kind: str
+    a: FloatArray
+    b: FloatArray
+    out: FloatArray
+
+
+def products(workload: Workload, dtype: type[np.floating[Any]]) -> list[Product]:
+    """Every matrix product of a step, as `Workload.step_flops` counts them, on random arrays of the
+    step's shapes: x W and xᵀ g for every layer, g Wᵀ for every layer but the first."""
+    rng = np.random.default_rng(2)
+    m = workload.batch
+
+    def new(*shape: int) -> FloatArray:
+        return rng.standard_normal(shape).astype(dtype)
+
+    step = []
+    for i, (n_in, n_out) in enumerate(zip(workload.widths, workload.widths[1:])):
+        x, W, g = new(m, n_in), new(n_in, n_out), new(m, n_out)
+        step += [Product("xW", x, W, new(m, n_out)), Product("xTg", x.T, g, new(n_in, n_out))]
+        if i > 0:
+            step.append(Product("gWT", g, W.T, new(m, n_in)))
+    return step
+
+
+def make_numpy_products(workload: Workload, dtype: type[np.floating[Any]]) -> Steps:
+    """The step's matrix products alone in numpy, each into a preallocated output in the faster of
+    its two orientations, a @ b or bᵀ aᵀ (the transposed result, kept so; picked once, by timing
+    both): about the least time any step built on numpy's BLAS can take."""
+    calls: list[Callable[[], object]] = []
+    for p in products(workload, dtype):
+        transposed = np.empty(p.out.shape[::-1], dtype)  # C-contiguous: numpy's matmul skips BLAS for others
+        candidates = (functools.partial(np.matmul, p.a, p.b, out=p.out),
+                      functools.partial(np.matmul, p.b.T, p.a.T, out=transposed))
+        calls.append(min(candidates, key=lambda call: min(timeit.repeat(call, number=3, repeat=3))))
+    return Steps("numpy products", lambda: [call() for call in calls])
+
+
+def make_torch_products(workload: Workload, dtype: type[np.floating[Any]]) -> Steps:
+    """The same products in torch, in the layout of its nn.Linear (W kept as (out, in): forward
+    x Wᵀ, dL/dW as gᵀ x, dL/dx as g W), each into a preallocated output."""
+    import torch
+
+    calls: list[Callable[[], object]] = []
+    for p in products(workload, dtype):
+        if p.kind == "xW":
+            W = torch.from_numpy(np.ascontiguousarray(p.b.T))  # (out, in)
+            args = (torch.from_numpy(p.a), W.T, torch.from_numpy(p.out))
+        elif p.kind == "xTg":
+            args = (torch.from_numpy(p.b).T, torch.from_numpy(p.a.T), torch.from_numpy(np.ascontiguousarray(p.out.T)))
+        else:
+            args = (torch.from_numpy(p.a), torch.from_numpy(np.ascontiguousarray(p.b)), torch.from_numpy(p.out))
+        calls.append(functools.partial(torch.mm, args[0], args[1], out=args[2]))
+    return Steps("torch products", lambda: [call() for call in calls])
+
+
 def make_gemm(dtype: type[np.floating[Any]]) -> Steps:
     """(N x N) @ (N x N) into a preallocated output: 2·N³ FLOPs at the BLAS's best."""
     rng = np.random.default_rng(1)
@@ -466,6 +533,9 @@ def run_workload(workload: Workload, dtype: type[np.floating[Any]], args: argpar
     if args.torch:
         peer, torch_check = make_torch(workload, dtype, weights)
         contenders.append(peer)
+    contenders.append(make_numpy_products(workload, dtype))
+    if peer is not None:
+        contenders.append(make_torch_products(workload, dtype))
     gemm = make_gemm(dtype) if workload.throughput else None
     if gemm is not None:
         contenders.append(gemm)
@@ -488,6 +558,8 @@ def run_workload(workload: Workload, dtype: type[np.floating[Any]], args: argpar
         "verified": verified,
         "timings": [asdict(t) for t in timings],
     }
+    result["products_ms"] = {name.removesuffix(" products"): by_name[name].median_ms
+                             for name in ("numpy products", "torch products") if name in by_name}
     if "scikit-learn" in by_name:
         result["sklearn_ms"] = by_name["scikit-learn"].median_ms
         result["sklearn_check"] = sklearn_check
@@ -506,8 +578,8 @@ def run_workload(workload: Workload, dtype: type[np.floating[Any]], args: argpar
             "elementwise_gflop_left_out": workload.elementwise_flops() / 1e9,
             "gemm_ms": by_name[gemm.name].median_ms,
             "gemm_gflops": gemm_gflops,
-            **{f"{name}_gflops": step_gflop / (by_name[name].median_ms * 1e-3)
-               for name in ("numpy", "framework", "torch") if name in by_name},
+            **{f"{name.replace(' ', '_')}_gflops": step_gflop / (by_name[name].median_ms * 1e-3)
+               for name in ("numpy", "framework", "torch", "numpy products", "torch products") if name in by_name},
         }
     return result
 
@@ -558,17 +630,37 @@ def throughput_table(results: Sequence[dict[str, Any]]) -> str:
     timed = [r for r in results if "throughput" in r]
     have_torch = any("torch_gflops" in r["throughput"] for r in timed)
     header = ["workload", "dtype", "step GFLOP", f"GEMM {GEMM_N}^3 ms", "GEMM GFLOP/s", "framework GFLOP/s",
-              "framework % of GEMM", "numpy % of GEMM"]
+              "framework % of GEMM", "numpy % of GEMM", "numpy products alone % of GEMM"]
     if have_torch:
-        header.append("torch % of GEMM")
+        header += ["torch % of GEMM", "torch products alone % of GEMM"]
     rows = []
     for r in timed:
         t = r["throughput"]
         row = [r["workload"], r["dtype"], f"{t['step_gflop']:.3f}", f"{t['gemm_ms']:.4g}", f"{t['gemm_gflops']:.1f}",
                f"{t['framework_gflops']:.1f}", f"{100 * t['framework_gflops'] / t['gemm_gflops']:.0f}",
-               f"{100 * t['numpy_gflops'] / t['gemm_gflops']:.0f}"]
+               f"{100 * t['numpy_gflops'] / t['gemm_gflops']:.0f}",
+               f"{100 * t['numpy_products_gflops'] / t['gemm_gflops']:.0f}"]
         if have_torch:
-            row.append(f"{100 * t['torch_gflops'] / t['gemm_gflops']:.0f}" if "torch_gflops" in t else "-")
+            row += [f"{100 * t[f'{name}_gflops'] / t['gemm_gflops']:.0f}" if f"{name}_gflops" in t else "-"
+                    for name in ("torch", "torch_products")]
+        rows.append(row)
+    return markdown_table(header, rows, [False, False, *([True] * (len(header) - 2))])
+
+
+def products_table(results: Sequence[dict[str, Any]]) -> str:
+    """Each step against its matrix products alone (same BLAS, same rounds): what is left, the step
+    minus its products, is the element-wise work, the update and the Python around them."""
+    have_torch = any("torch" in r["products_ms"] for r in results)
+    header = ["workload", "dtype", "numpy products ms", "framework ms", "framework - products ms"]
+    if have_torch:
+        header += ["torch products ms", "torch ms", "torch - its products ms"]
+    rows = []
+    for r in results:
+        own = r["products_ms"]["numpy"]
+        row = [r["workload"], r["dtype"], f"{own:.4g}", f"{r['framework_ms']:.4g}", f"{r['framework_ms'] - own:.3g}"]
+        if have_torch:
+            theirs = r["products_ms"].get("torch")
+            row += [f"{theirs:.4g}", f"{r['torch_ms']:.4g}", f"{r['torch_ms'] - theirs:.3g}"] if theirs else ["-"] * 3
         rows.append(row)
     return markdown_table(header, rows, [False, False, *([True] * (len(header) - 2))])
 
@@ -632,6 +724,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                   f"{result['verified']['worst_relative_grad_difference']:.1e}){peer}", flush=True)
     print()
     print(step_table(results))
+    print()
+    print(products_table(results))
     if any("throughput" in r for r in results):
         print()
         print(throughput_table(results))
@@ -650,6 +744,9 @@ def main(argv: Sequence[str] | None = None) -> None:
               "backward + `p -= lr * p.grad` under no_grad, intra-op threads = numpy's BLAS threads; its loss and "
               "gradients were checked against numpy's (np.allclose) before timing. torch uses its own BLAS (see "
               "above), not numpy's.")
+    print("products: the step's matrix products alone (x W, xᵀ g, g Wᵀ into preallocated outputs, on arrays of the "
+          "step's shapes), timed in the same rounds; numpy's in the faster of a @ b and bᵀ aᵀ, torch's in nn.Linear's "
+          "layout. A step on the same BLAS cannot take less than its products.")
     print("others' CPU %: the share of all CPUs that other processes used during the timed blocks kept (from "
           f"/proc/stat); rounds above {100 * args.max_other_load:.0f}% were redone (at most 2 x rounds): BLAS threads "
           "slow down a lot when they share the CPUs.")
