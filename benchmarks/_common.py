@@ -10,13 +10,15 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 
 
@@ -125,6 +127,40 @@ class OtherLoad:
             return None
         busy, own, wall = (e - s for e, s in zip(end, self._start))
         return max(0.0, (busy - own) / (wall * self.cpus)) if wall > 0 else None
+
+
+@dataclass
+class Timed(Generic[T]):
+    seconds: list[float]
+    other_load: list[float]
+    """The share of all CPUs that other processes used during each call kept (see OtherLoad)."""
+    redone: int
+    last: T
+    """What the last call returned."""
+
+
+def timed_runs(fn: Callable[[], T], repeat: int, max_other_load: float | None) -> Timed[T]:
+    """Time `repeat` calls of `fn`; a call during which other processes used more than
+    `max_other_load` of the CPUs is redone, at most 2 x `repeat` times (None: keep every call)."""
+    meter = OtherLoad()
+    seconds: list[float] = []
+    loads: list[float] = []
+    redone = 0
+    while True:
+        meter.start()
+        start = time.perf_counter()
+        last = fn()
+        elapsed = time.perf_counter() - start
+        load = meter.stop()
+        if max_other_load is not None and load is not None and load > max_other_load and redone < 2 * repeat:
+            redone += 1
+            time.sleep(0.5)
+            continue
+        seconds.append(elapsed)
+        if load is not None:
+            loads.append(load)
+        if len(seconds) == repeat:
+            return Timed(seconds, loads, redone, last)
 
 
 def load_average() -> list[float]:

@@ -28,7 +28,6 @@ import argparse
 import math
 import statistics
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import OtherLoad, describe, environment, load_average, load_torch, markdown_table, write_json  # noqa: E402
+from _common import describe, environment, load_average, load_torch, markdown_table, timed_runs, write_json  # noqa: E402
 
 from framework import BCELoss, Dense, GradCheckReport, Sequential, check_gradients  # noqa: E402
 from models import four_three_one  # noqa: E402
@@ -112,43 +111,17 @@ def probes(report: GradCheckReport) -> int:
 
 
 def run(config: Config, repeat: int, max_other_load: float | None) -> Result:
-    """Time `repeat` runs; a run during which other processes used more than `max_other_load` of
-    the CPUs is redone, at most 2 x `repeat` times (None: keep every run)."""
+    """Time `repeat` runs, redoing those under load (see `timed_runs`)."""
     x, y = config.problem.data()
     model = config.problem.model()
-    seconds: list[float] = []
-    loads: list[float] = []
-    redone = 0
-    meter = OtherLoad()
-    report: GradCheckReport | None = None
-    while len(seconds) < repeat:
-        meter.start()
-        start = time.perf_counter()
-        report = check_gradients(model, BCELoss(), x, y, method=config.method, mode=config.mode,
-                                 samples=config.samples, localize=config.localize)
-        elapsed = time.perf_counter() - start
-        load = meter.stop()
-        if max_other_load is not None and load is not None and load > max_other_load and redone < 2 * repeat:
-            redone += 1
-            time.sleep(0.5)
-            continue
-        seconds.append(elapsed)
-        if load is not None:
-            loads.append(load)
-    assert report is not None
+    timed = timed_runs(lambda: check_gradients(model, BCELoss(), x, y, method=config.method, mode=config.mode,
+                                               samples=config.samples, localize=config.localize),
+                       repeat, max_other_load)
+    report = timed.last
     part_worst = max((p.worst_relative_error for p in report.parts), default=None) if config.localize else None
-    return Result(config.problem.name, config.method, config.mode_label, config.localize, seconds, probes(report),
-                  report.worst_relative_error, part_worst, report.passed, loads, redone)
-
-
-def median_time(fn: Any, repeat: int = 15) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return Result(config.problem.name, config.method, config.mode_label, config.localize, timed.seconds,
+                  probes(report), report.worst_relative_error, part_worst, report.passed, timed.other_load,
+                  timed.redone)
 
 
 @dataclass
@@ -161,6 +134,7 @@ class TorchResult:
     failure: str = ""
     """gradcheck's message when it did not pass (its first line), or why the check was skipped."""
     other_load: list[float] = field(default_factory=list)
+    redone: int = 0
 
     @property
     def mode(self) -> str:
@@ -216,27 +190,17 @@ def run_torch(problem: Problem, fast_mode: bool, repeat: int, max_other_load: fl
     from torch.autograd.gradcheck import GradcheckError  # the module, not the function torch.autograd exports
 
     loss, theta = torch_loss(problem)
-    result = TorchResult(problem.name, fast_mode)
-    meter = OtherLoad()
-    redone = 0
-    while len(result.seconds) < repeat:
-        meter.start()
-        start = time.perf_counter()
+
+    def check() -> tuple[bool, str]:
         try:
             torch.autograd.gradcheck(loss, (theta,), fast_mode=fast_mode)
-            result.passed, result.failure = True, ""
         except GradcheckError as e:
-            result.passed, result.failure = False, str(e).strip().splitlines()[0]
-        elapsed = time.perf_counter() - start
-        load = meter.stop()
-        if max_other_load is not None and load is not None and load > max_other_load and redone < 2 * repeat:
-            redone += 1
-            time.sleep(0.5)
-            continue
-        result.seconds.append(elapsed)
-        if load is not None:
-            result.other_load.append(load)
-    return result
+            return False, str(e).strip().splitlines()[0]
+        return True, ""
+
+    timed = timed_runs(check, repeat, max_other_load)
+    passed, failure = timed.last
+    return TorchResult(problem.name, fast_mode, timed.seconds, passed, failure, timed.other_load, timed.redone)
 
 
 COUNTERPARTS: dict[bool, tuple[tuple[str, str], ...]] = {

@@ -206,8 +206,7 @@ class BCEWithLogitsLoss(Loss):
     def __init__(self) -> None:
         self._cache: tuple[Array, Mask, Labels] | None = None
 
-    def check_labels(self, y_true: Labels) -> None:
-        self.check_unit_interval(y_true, "labels")
+    check_labels = BCELoss.check_labels  # the same labels: in [0, 1]
 
     def check(self, y_pred: Array, y_true: Labels) -> Labels:
         y = self.check_pair(y_pred, y_true)

@@ -50,6 +50,8 @@ class Buffer:
 
     value: Array
     name: str = ""
+    minimum: float | None = None
+    """The least value an entry may hold (0 for a variance), or None; `load_model` refuses a file below it."""
 
 
 _budget: ContextVar[list[int] | None] = ContextVar("framework_allocation_budget", default=None)

@@ -18,7 +18,7 @@ import safetensors.numpy
 from safetensors import safe_open
 
 from framework import (
-    Adam, BCELoss, Dense, FormatError, FrameworkError, Input, Layer, Model, NonFiniteError, Parameter, ReLU, Sequential,
+    Adam, BatchNorm, BCELoss, Dense, FormatError, FrameworkError, Input, Layer, Model, NonFiniteError, Parameter, ReLU, Sequential,
     Sigmoid, load_model, register_layer,
 )
 from framework.arrays import Array
@@ -384,6 +384,16 @@ def test_a_non_finite_weight_is_refused_naming_the_tensor_and_the_first_entry(sa
     message = rf"{re.escape(str(saved))}: tensor '2.W' has {counts} entries, the first at \(1, 0\); a model with NaN"
     with pytest.raises(NonFiniteError, match=message):
         load_model(saved)
+
+
+def test_a_negative_running_variance_is_refused_at_load(tmp_path: Path) -> None:
+    path = save_model(Sequential([Dense(3, 2, seed=0), BatchNorm(2)]), tmp_path / "bn.safetensors")
+    tensors = tensors_of(path)
+    tensors["1.running_var"][1] = -0.5
+    safetensors.numpy.save_file(tensors, str(path), metadata=metadata_of(path))
+    message = rf"{re.escape(str(path))}: tensor '1.running_var' holds -0.5, below its least value 0.0 \(a variance"
+    with pytest.raises(FormatError, match=message):
+        load_model(path)
 
 
 def test_a_safetensors_file_without_metadata_is_a_format_error(tmp_path: Path) -> None:

@@ -108,7 +108,7 @@ class BatchNorm(Layer):
         self.gamma = Parameter(np.ones(0, dtype=dt), name="gamma")
         self.beta = Parameter(np.zeros(0, dtype=dt), name="beta")
         self.running_mean = Buffer(np.zeros(0, dtype=dt), name="running_mean")
-        self.running_var = Buffer(np.ones(0, dtype=dt), name="running_var")
+        self.running_var = Buffer(np.ones(0, dtype=dt), name="running_var", minimum=0.0)
         self._cache: tuple[Array, Array, bool] | None = None
         """x_hat, 1 / sqrt(var + eps), and whether var was the batch's."""
         if features is not None:
