@@ -136,8 +136,8 @@ def _read(path: Path, f: Any, name: str, p: Parameter | Buffer) -> None:
     if problem:
         raise NonFiniteError(f"{path}: {problem}; a model with NaN or inf weights is not loaded (save refuses them too)")
     if isinstance(p, Buffer) and p.minimum is not None and tensor.size and tensor.min() < p.minimum:
-        raise FormatError(f"{path}: tensor {name!r} holds {tensor.min()}, below its least value {p.minimum} (a "
-                          "variance cannot be negative): the file was edited or damaged")
+        raise FormatError(f"{path}: tensor {name!r} holds {tensor.min()}, below the least value its layer allows "
+                          f"({p.minimum}): the file was edited or damaged")
     np.copyto(p.value, tensor)
 
 

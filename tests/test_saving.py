@@ -18,8 +18,8 @@ import safetensors.numpy
 from safetensors import safe_open
 
 from framework import (
-    Adam, BatchNorm, BCELoss, Dense, FormatError, FrameworkError, Input, Layer, Model, NonFiniteError, Parameter, ReLU, Sequential,
-    Sigmoid, load_model, register_layer,
+    Adam, BatchNorm, BCELoss, Dense, FormatError, FrameworkError, Input, Layer, Model, NonFiniteError, Parameter, ReLU,
+    Sequential, Sigmoid, load_model, register_layer,
 )
 from framework.arrays import Array
 from framework.errors import MissingFileError
@@ -391,7 +391,7 @@ def test_a_negative_running_variance_is_refused_at_load(tmp_path: Path) -> None:
     tensors = tensors_of(path)
     tensors["1.running_var"][1] = -0.5
     safetensors.numpy.save_file(tensors, str(path), metadata=metadata_of(path))
-    message = rf"{re.escape(str(path))}: tensor '1.running_var' holds -0.5, below its least value 0.0 \(a variance"
+    message = rf"{re.escape(str(path))}: tensor '1.running_var' holds -0.5, below the least value its layer allows \(0.0\)"
     with pytest.raises(FormatError, match=message):
         load_model(path)
 
