@@ -75,4 +75,5 @@ class DatasetError(FrameworkError, ValueError):
 
 
 class ConfigError(FrameworkError, TypeError):
-    """An object whose configuration cannot be saved, such as a schedule that is a plain function."""
+    """An object of the wrong kind where another is expected (`compile(loss="bce")`, a layer twice in a
+    Sequential), or whose configuration cannot be saved, such as a schedule that is a plain function."""

@@ -56,13 +56,14 @@ class Module:
         return {}
 
     def named_parameters(self) -> list[tuple[str, Parameter]]:
-        return [(name, value) for name, value in vars(self).items() if isinstance(value, Parameter)]
+        """The `Parameter` attributes, and those in list or tuple attributes (named `"ws.0"`, `"ws.1"`)."""
+        return _named(self, Parameter)
 
     def parameters(self) -> list[Parameter]:
         return [p for _, p in self.named_parameters()]
 
     def named_buffers(self) -> list[tuple[str, Buffer]]:
-        return [(name, value) for name, value in vars(self).items() if isinstance(value, Buffer)]
+        return _named(self, Buffer)
 
     def cached(self, value: T | None) -> T:
         """`value`, or a clear error when backward comes before forward, twice after one forward, or
@@ -231,3 +232,13 @@ class Merge(Module):
         from framework.graph.node import call
 
         return call(self, list(nodes))
+
+
+def _named(module: Module, kind: type[T]) -> list[tuple[str, T]]:
+    found: list[tuple[str, T]] = []
+    for name, value in vars(module).items():
+        if isinstance(value, kind):
+            found.append((name, value))
+        elif isinstance(value, list | tuple):
+            found += [(f"{name}.{i}", item) for i, item in enumerate(value) if isinstance(item, kind)]
+    return found

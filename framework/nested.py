@@ -3,6 +3,7 @@
 import numpy as np
 
 from framework.arrays import Array, Mask, Shape
+from framework.errors import ConfigError
 from framework.layer import Config, Layer, Module
 from framework.parameter import Buffer, Parameter
 from framework.registry import build_model, register_layer
@@ -20,7 +21,7 @@ class Nested(Layer):
         if isinstance(model, dict):
             model = build_model(model, "model")
         if not isinstance(model, Trainer):
-            raise TypeError(f"Nested wraps a Sequential or a graph Model (or its saved config), got {type(model).__name__}")
+            raise ConfigError(f"Nested wraps a Sequential or a graph Model (or its saved config), got {type(model).__name__}")
         self.model = model
 
     @classmethod

@@ -6,7 +6,7 @@ from typing import Literal, cast, overload
 import numpy as np
 
 from framework.arrays import Array, Inputs, Shape
-from framework.errors import FormatError, FrameworkError, ShapeError
+from framework.errors import ConfigError, FormatError, FrameworkError, ShapeError
 from framework.guard import guarded
 from framework.graph.node import Input, Node
 from framework.layer import JSON, Config, Layer
@@ -28,6 +28,8 @@ class Sequential(Trainer):
     """
 
     def __init__(self, layers: Iterable[Layer | Trainer | Node]) -> None:
+        if not isinstance(layers, Iterable):
+            raise ConfigError(f"Sequential takes a list of layers, got a {type(layers).__name__}: Sequential([layer, ...])")
         items = list(layers)
         self.input_shape: tuple[int | None, ...] | None = None
         """(None, features), when the first item is an `Input` or a layer that knows its input size."""
@@ -35,7 +37,7 @@ class Sequential(Trainer):
         if isinstance(declared, Node):
             items.pop(0)
             if declared.module is not None:
-                raise TypeError("Sequential: only an Input(...) node may stand first, to declare the input shape")
+                raise ConfigError("Sequential: only an Input(...) node may stand first, to declare the input shape")
             self.input_shape = declared.shape
         if not items:
             raise ShapeError("Sequential needs at least one layer")
@@ -46,8 +48,16 @@ class Sequential(Trainer):
             elif isinstance(item, Layer):
                 self.layers.append(item)
             else:
-                raise TypeError(
+                raise ConfigError(
                     f"Sequential: item {i} is a {type(item).__name__}, not a Layer (a Merge layer needs a graph Model)"
+                )
+        seen: dict[int, int] = {}
+        for i, item in enumerate(items):
+            first = seen.setdefault(id(item), i)
+            if first != i:
+                raise ConfigError(
+                    f"Sequential: item {i} is the same {item!r} object as item {first}; each layer keeps the cache of "
+                    "its own forward, so it can stand once: make a new layer, or share weights in a graph Model"
                 )
         first_in = getattr(self.layers[0], "in_features", None)
         if self.input_shape is None and isinstance(first_in, int):

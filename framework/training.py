@@ -13,7 +13,7 @@ from framework.arrays import Array, Inputs, Labels, Shape
 from framework.layer import Config, Module
 from framework.layer_call import LayerCall
 from framework.callbacks import Callback, History, ProgressBar
-from framework.errors import CallOrderError, DTypeError, NonFiniteError, ShapeError, ValueRangeError, describe_nonfinite
+from framework.errors import CallOrderError, ConfigError, DTypeError, NonFiniteError, ShapeError, ValueRangeError, describe_nonfinite
 from framework.guard import floating_point_errors
 from framework.losses import Loss
 from framework.metrics import Metric, get_metric
@@ -74,10 +74,14 @@ class Trainer(ABC):
 
     def compile(self, *, loss: Loss, optimizer: Optimizer, metrics: Sequence[str] = ()) -> None:
         """Choose the loss, the optimizer and the metrics (names from `framework.metrics.METRICS`)."""
-        if not isinstance(loss, Loss):
-            raise TypeError(f"compile: loss must be a Loss, got {type(loss).__name__}")
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"compile: optimizer must be an Optimizer, got {type(optimizer).__name__}")
+        expected = (("loss", loss, Loss, "a Loss", "BCELoss()"), ("optimizer", optimizer, Optimizer, "an Optimizer", "Adam()"))
+        for what, value, base, kind, example in expected:
+            if not isinstance(value, base):
+                given = f"the class {value.__name__}" if isinstance(value, type) else f"a {type(value).__name__}"
+                example = f"{value.__name__}()" if isinstance(value, type) else example
+                raise ConfigError(f"compile: {what} must be {kind}, got {given}: pass an instance, such as {what}={example}")
+        if isinstance(metrics, str):
+            raise ConfigError(f"compile: metrics must be a list of names, got the string {metrics!r}: metrics=[{metrics!r}]")
         self.loss, self.optimizer = loss, optimizer
         self.metrics = {name: get_metric(name) for name in metrics}
 
@@ -109,6 +113,11 @@ class Trainer(ABC):
         rng = np.random.default_rng(seed)
         validation: tuple[tuple[Array, ...], Labels] | None = None
         if validation_data is not None:
+            if not (isinstance(validation_data, tuple | list) and len(validation_data) == 2):
+                raise ConfigError(
+                    f"fit: validation_data must be a pair (x_val, y_val), got a {type(validation_data).__name__}"
+                    + (f" of {len(validation_data)}" if isinstance(validation_data, tuple | list) else "")
+                )
             validation = self._data(*validation_data, "fit(validation_data)")
         elif validation_split:
             xs, y, validation = _stratified_split(xs, y, validation_split, rng)

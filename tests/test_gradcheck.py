@@ -795,3 +795,112 @@ def test_check_layer_through_the_dense_hooks_catches_one_part_per_billion_in_dx(
     report = check_layer(DenseInputGradOffByOnePpb(300, 2, seed=1), x, mode=mode, max_input_entries=500)
     assert failed_rows(report) == {"input"}
     assert report.rows[0].checked == (500 if mode == "full" else 16)
+
+
+# --- what the checker refuses, rather than checking the wrong thing --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"method": "complx"}, "method must be one of 'complex', 'central', got 'complx'"),
+        ({"mode": "sample"}, "mode must be one of 'full', 'sampled', 'directional', got 'sample'"),
+        ({"mode": "sampled", "samples": 0}, "samples must be a whole number of at least 1, got 0"),
+        ({"mode": "directional", "samples": -3}, "samples must be a whole number of at least 1, got -3"),
+        ({"samples": 2.5}, "samples must be a whole number of at least 1, got 2.5"),
+        ({"samples": True}, "samples must be a whole number of at least 1, got True"),
+    ],
+)
+def test_unknown_options_are_refused_not_run_as_another_check(options: dict[str, object], message: str) -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((5, 3)), labels(rng, 5)
+    model = Sequential([Dense(3, 1, seed=0), Sigmoid()])
+    with pytest.raises(FrameworkError, match=re.escape(f"check_gradients: {message}")):
+        check_gradients(model, BCELoss(), x, y, **options)  # type: ignore[arg-type]
+    with pytest.raises(FrameworkError, match=re.escape(f"check_layer(Dense(3 -> 1)): {message}")):
+        check_layer(Dense(3, 1, seed=0), x, **options)  # type: ignore[arg-type]
+
+
+def test_check_layer_refuses_a_list_input_before_building_the_layer() -> None:
+    with pytest.raises(FrameworkError, match=r"check_layer\(Dense\(\? -> 2\)\): x must be a real float array, got list"):
+        check_layer(Dense(2), [[1.0, 2.0, 3.0]])  # type: ignore[list-item]
+
+
+class ForgetsReturn(Layer):
+    def forward(self, x: Array) -> Array:
+        return 2 * x
+
+    def backward(self, grad: Array) -> Array:
+        2 * grad  # the learner's bug: no return
+        return None  # type: ignore[return-value]
+
+
+def test_a_backward_that_returns_nothing_fails_its_input_row() -> None:
+    report = check_layer(ForgetsReturn(), np.ones((2, 3)))
+    assert not report.passed
+    assert report.rows[0].note == "backward returned NoneType (a missing return?) for an input of shape (2, 3)"
+
+
+class ScaleList(Layer):
+    """y = x * s0 * s1, its two parameters kept in a list; backward drops a factor of s1 in ds0 when `bug`."""
+
+    def __init__(self, bug: bool) -> None:
+        super().__init__()
+        self.scales = [Parameter(np.full(3, 1.5), name="s0"), Parameter(np.full(3, 2.0), name="s1")]
+        self.bug = bug
+        self._x: Array | None = None
+
+    def forward(self, x: Array) -> Array:
+        self._x = x
+        s0, s1 = (p.value for p in self.scales)
+        return x * s0 * s1
+
+    def backward(self, grad: Array) -> Array:
+        x = self.cached(self._x)
+        s0, s1 = self.scales
+        s0.grad[...] = (grad * x).sum(axis=0) * (1 if self.bug else s1.value.real)
+        s1.grad[...] = (grad * x).sum(axis=0) * s0.value.real
+        return grad * s0.value * s1.value
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_parameters_kept_in_a_list_are_found_and_checked(method: Method) -> None:
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    assert [name for name, _ in ScaleList(bug=False).named_parameters()] == ["scales.0", "scales.1"]
+    assert check_layer(ScaleList(bug=False), x, method=method).passed
+    report = check_layer(ScaleList(bug=True), x, method=method)
+    assert [row.passed for row in report.rows] == [True, False, True]  # input, scales.0, scales.1
+
+
+class MadeInForward(Layer):
+    def __init__(self) -> None:
+        super().__init__()
+        self._x: Array | None = None
+
+    def forward(self, x: Array) -> Array:
+        if not hasattr(self, "s"):
+            self.s = Parameter(np.ones(x.shape[1]), name="s")
+        self._x = x
+        return x * self.s.value
+
+    def backward(self, grad: Array) -> Array:
+        self.s.grad[...] = 0.0  # wrong, and would pass unnoticed if s went unchecked
+        return grad * self.s.value
+
+
+def test_parameters_made_in_forward_are_refused_by_name() -> None:
+    message = r"forward\(\) changed the parameters, from \[\] to \['s'\]; create parameters in __init__ or in build"
+    with pytest.raises(FrameworkError, match=r"check_layer\(MadeInForward\(\)\): " + message):
+        check_layer(MadeInForward(), np.ones((2, 3)))
+    rng = np.random.default_rng(0)
+    with pytest.raises(FrameworkError, match=r"check_gradients: forward\(\) changed the parameters"):
+        check_gradients(Sequential([MadeInForward(), Dense(3, 1, seed=0), Sigmoid()]), BCELoss(),
+                        rng.standard_normal((4, 3)), labels(rng, 4))
+
+
+def test_a_model_of_lazy_layers_has_every_parameter_checked() -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((6, 5)), labels(rng, 6)
+    report = check_gradients(Sequential([Dense(4), ReLU(), Dense(1), Sigmoid()]), BCELoss(), x, y)
+    assert report.passed
+    assert [row.name for row in report.rows] == ["0.W", "0.b", "2.W", "2.b"]

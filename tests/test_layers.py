@@ -429,7 +429,7 @@ def test_dense_constructor_rejects_bad_arguments() -> None:
         Dense(0, 3)
     with pytest.raises(DTypeError, match="int32"):
         Dense(3, 2, dtype=np.int32)
-    with pytest.raises(ValueError, match="unknown init 'xavier'"):
+    with pytest.raises(ValueRangeError, match="unknown init 'xavier'"):
         Dense(3, 2, init="xavier")  # type: ignore[arg-type]
 
 

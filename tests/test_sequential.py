@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from framework import BCELoss, Dense, ReLU, Sequential, ShapeError, Sigmoid
+from framework import BCELoss, ConfigError, Dense, ReLU, Sequential, ShapeError, Sigmoid, Tanh
 from models import four_three_one
 
 H = 1e-20
@@ -154,5 +154,14 @@ def test_misfit_behind_an_activation_names_the_layer_before() -> None:
 def test_empty_model_and_non_layers_are_refused() -> None:
     with pytest.raises(ShapeError, match="at least one layer"):
         Sequential([])
-    with pytest.raises(TypeError, match="item 1 is a str, not a Layer"):
+    with pytest.raises(ConfigError, match="item 1 is a str, not a Layer"):
         Sequential([Dense(3, 2), "relu"])  # type: ignore[list-item]
+    with pytest.raises(ConfigError, match=re.escape("Sequential takes a list of layers, got a Dense: Sequential([layer, ...])")):
+        Sequential(Dense(3, 2))  # type: ignore[arg-type]
+
+
+def test_a_layer_object_may_stand_once() -> None:
+    shared = Dense(3, 3, seed=0)
+    message = "item 2 is the same Dense(3 -> 3) object as item 0; each layer keeps the cache of its own forward"
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Sequential([shared, Tanh(), shared, Dense(3, 1), Sigmoid()])

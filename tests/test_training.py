@@ -4,6 +4,7 @@ of a diverging run."""
 
 import io
 import math
+import re
 from collections.abc import Sequence
 from typing import cast
 
@@ -12,8 +13,8 @@ import numpy.typing as npt
 import pytest
 
 from framework import (
-    SGD, Adam, BCELoss, CallOrderError, Callback, Dense, Layer, NonFiniteError, Parameter, ReLU, Sequential,
-    ShapeError, Sigmoid, TerminateOnNaN, ValueRangeError,
+    SGD, Adam, BCELoss, CallOrderError, Callback, ConfigError, Dense, Layer, NonFiniteError, Parameter, ReLU,
+    Sequential, ShapeError, Sigmoid, TerminateOnNaN, ValueRangeError,
 )
 from framework.arrays import Array
 
@@ -507,3 +508,28 @@ def test_nan_weights_in_a_hidden_layer_are_reported() -> None:
     model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
     with pytest.raises(NonFiniteError, match=r"diverged at epoch 1, batch 1"):
         model.fit(x, y, epochs=3, batch_size=4, verbose=0)
+
+
+@pytest.mark.parametrize(
+    ("compile_args", "message"),
+    [
+        ({"loss": "bce"}, "compile: loss must be a Loss, got a str: pass an instance, such as loss=BCELoss()"),
+        ({"loss": BCELoss}, "compile: loss must be a Loss, got the class BCELoss: pass an instance, such as loss=BCELoss()"),
+        ({"optimizer": "adam"}, "compile: optimizer must be an Optimizer, got a str: pass an instance, such as optimizer=Adam()"),
+        ({"metrics": "accuracy"}, "compile: metrics must be a list of names, got the string 'accuracy': metrics=['accuracy']"),
+    ],
+)
+def test_compile_names_the_argument_of_the_wrong_kind(compile_args: dict[str, object], message: str) -> None:
+    model = Sequential([Dense(3, 1, seed=0), Sigmoid()])
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        model.compile(**{"loss": BCELoss(), "optimizer": SGD(0.1), **compile_args})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("validation_data", [(np.ones((4, 3)),), [np.ones((4, 3)), np.ones((4, 1)), np.ones(4)]])
+def test_validation_data_must_be_a_pair(validation_data: object) -> None:
+    model = Sequential([Dense(3, 1, seed=0), Sigmoid()])
+    model.compile(loss=BCELoss(), optimizer=SGD(0.1))
+    size = len(validation_data)  # type: ignore[arg-type]
+    kind = type(validation_data).__name__
+    with pytest.raises(ConfigError, match=re.escape(f"fit: validation_data must be a pair (x_val, y_val), got a {kind} of {size}")):
+        model.fit(np.ones((4, 3)), np.ones((4, 1)), validation_data=validation_data, verbose=0)  # type: ignore[arg-type]

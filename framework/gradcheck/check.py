@@ -5,13 +5,13 @@ import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Literal, Protocol, cast, overload
+from typing import Literal, Protocol, cast, get_args, overload
 
 import attrs
 import numpy as np
 
 from framework.arrays import Array, Inputs, Labels, Mask, Scalar
-from framework.errors import DTypeError, NonFiniteError, ShapeError, describe_nonfinite
+from framework.errors import ConfigError, DTypeError, NonFiniteError, ShapeError, ValueRangeError, describe_nonfinite
 from framework.guard import floating_point_errors
 from framework.gradcheck.numeric import Derivatives, Differentiator, Method, Mode, NotComplexSafe, Probes
 from framework.gradcheck.report import GradCheckReport, GradCheckRow, compare
@@ -42,6 +42,8 @@ class Checkable(Protocol):
     def named_buffers(self) -> list[tuple[str, Buffer]]: ...
 
     def trace(self, x: Inputs) -> list[LayerCall]: ...
+
+    def build(self, xs: tuple[Array, ...]) -> None: ...
 
 
 def default_threshold(method: Method, dtype: np.dtype[np.inexact]) -> float:
@@ -81,15 +83,19 @@ def check_gradients(
     >>> check_gradients(Sequential([Dense(3, 1, seed=0), Sigmoid()]), BCELoss(), x, y).passed
     True
     """
+    _check_options("check_gradients", method, mode, samples)
+    xs = [x] if isinstance(x, np.ndarray) else list(x)
+    _check_point("check_gradients", xs, [], y)
+    model.build(tuple(xs))  # layers that wait for their input shape get their weights first
     named = model.named_parameters()
     params = [p for _, p in named]
-    xs = [x] if isinstance(x, np.ndarray) else list(x)
-    _check_point("check_gradients", xs, named, y)
+    _check_point("check_gradients", [], named)
     dtype = _common_dtype(params, xs)
     threshold = default_threshold(method, dtype) if threshold is None else threshold
     rng = np.random.default_rng(seed)
     with _state_kept(params, [b for _, b in model.named_buffers()]):
         calls = model.trace(x)
+        _same_parameters("check_gradients", model, named)
         modules = list(dict.fromkeys(call.layer for call in calls))
         replay = [m.replay for m in modules]
         for m in modules:  # from here on, every evaluation sees the random draws of the trace
@@ -160,12 +166,15 @@ def check_layer(
     >>> check_layer(ReLU(), np.array([[-1.0, 2.0]])).passed
     True
     """
+    caller = f"check_layer({layer!r})"
+    _check_options(caller, method, mode, samples)
     xs = [x] if isinstance(x, np.ndarray) else list(x)
+    _check_point(caller, xs, [])
     if isinstance(layer, Layer):
         layer.build(xs[0].shape)  # a layer that waits for its input shape gets its weights first
     named = layer.named_parameters()
     params = [p for _, p in named]
-    _check_point(f"check_layer({layer!r})", xs, named)
+    _check_point(caller, [], named)
     dtype = _common_dtype(params, xs)
     threshold = default_threshold(method, dtype) if threshold is None else threshold
     rng = np.random.default_rng(seed)
@@ -180,14 +189,16 @@ def check_layer(
     replay = layer.replay
     with _state_kept(params, [b for _, b in layer.named_buffers()]):
         out = run(xs)
+        _same_parameters(caller, layer, named)
         layer.replay = True
         upstream = rng.standard_normal(out.shape).astype(out.dtype)
         dxs = layer.backward(upstream.copy()) if isinstance(layer, Merge) else [cast(Layer, layer).backward(upstream.copy())]
         names = ["input"] if len(xs) == 1 else [f"input {i}" for i in range(len(xs))]
         for name, a, dx in zip(names, xs, dxs, strict=True):
-            if dx.shape != a.shape:
+            if not isinstance(dx, np.ndarray) or dx.shape != a.shape:
+                got = f"shape {dx.shape}" if isinstance(dx, np.ndarray) else f"{type(dx).__name__} (a missing return?)"
                 row = GradCheckRow(name, a.shape, 0, float("inf"), float("inf"), "-", 0.0, 0.0, False,
-                                   f"backward returned shape {dx.shape} for an input of shape {a.shape}")
+                                   f"backward returned {got} for an input of shape {a.shape}")
                 return GradCheckReport(subject, method, mode, threshold, (row,))
         analytic = [dx.copy() for dx in dxs] + [p.grad.copy() for p in params]
         resumed = method == "complex" and isinstance(layer, Layer)
@@ -232,6 +243,7 @@ def check_loss(
     loss: Loss, y_pred: Array, y_true: Labels, *, method: Method = "complex", threshold: float | None = None
 ) -> GradCheckReport:
     """Check a loss's backward, dL/dy_pred, entry by entry."""
+    _check_options(f"check_loss({loss!r})", method, "full", 1)
     _check_point(f"check_loss({loss!r})", [y_pred], [], y_true)
     threshold = default_threshold(method, y_pred.dtype) if threshold is None else threshold
     base = float(loss.forward(y_pred, y_true).real)
@@ -363,6 +375,25 @@ def _rows(
             row = attrs.evolve(row, checked=0, max_abs_error=math.nan, relative_error=math.nan, passed=False, note=unsafe)
         rows.append(row)
     return tuple(rows)
+
+
+def _check_options(caller: str, method: str, mode: str, samples: int) -> None:
+    for what, value, allowed in (("method", method, get_args(Method)), ("mode", mode, get_args(Mode))):
+        if value not in allowed:
+            raise ValueRangeError(f"{caller}: {what} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+    if isinstance(samples, bool) or not isinstance(samples, int | np.integer) or samples < 1:
+        raise ValueRangeError(f"{caller}: samples must be a whole number of at least 1, got {samples!r}")
+
+
+def _same_parameters(caller: str, module: Checkable | Module, named: Sequence[tuple[str, Parameter]]) -> None:
+    """The parameters a forward ran with must be those the checker took beforehand: parameters made
+    in forward would go unchecked (and, made after the optimizer took its list, untrained)."""
+    now = module.named_parameters()
+    if [id(p) for _, p in now] != [id(p) for _, p in named]:
+        raise ConfigError(
+            f"{caller}: forward() changed the parameters, from {[n for n, _ in named]} to {[n for n, _ in now]}; "
+            "create parameters in __init__ or in build(input_shape), which runs before the first forward"
+        )
 
 
 def _check_point(caller: str, xs: Sequence[Array], named: Sequence[tuple[str, Parameter]], y: Labels | None = None) -> None:

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import attrs
 
 from framework.arrays import Shape
-from framework.errors import FrameworkError, ShapeError
+from framework.errors import ConfigError, FrameworkError, ShapeError
 from framework.layer import Layer, Merge, Module
 
 
@@ -35,7 +35,7 @@ def call(module: Module, parents: list[Node]) -> Node:
     module's weights if it waited for the input shape), and a mismatch fails here, naming nodes."""
     for parent in parents:
         if not isinstance(parent, Node):
-            raise TypeError(f"{module!r} was called on a {type(parent).__name__}: call layers on Input(...) nodes "
+            raise ConfigError(f"{module!r} was called on a {type(parent).__name__}: call layers on Input(...) nodes "
                             "to build a graph, or use layer.forward(array) on data")
     shapes: list[Shape] = [(1, *(int(d or 1) for d in p.shape[1:])) for p in parents]
     try:
@@ -47,7 +47,7 @@ def call(module: Module, parents: list[Node]) -> Node:
             module.build(shapes[0])
             out = module.output_shape(shapes[0])
         else:
-            raise TypeError(f"{type(module).__name__} is neither a Layer nor a Merge")
+            raise ConfigError(f"{type(module).__name__} is neither a Layer nor a Merge")
     except FrameworkError as e:
         given = ", ".join(repr(p) for p in parents)
         raise ShapeError(f"{module!r} cannot be called on {given}: {e}") from e

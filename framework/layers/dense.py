@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from framework.arrays import Array, Shape, float_dtype
-from framework.errors import ShapeError
+from framework.errors import ShapeError, ValueRangeError
 from framework.layer import Config, Layer, Module
 from framework.parameter import Parameter, reserve
 from framework.registry import register_layer
@@ -60,7 +60,7 @@ class Dense(Layer):
         if units < 1 or (out_features is not None and in_features < 1):
             raise ShapeError(f"Dense needs at least one input and one output, got Dense({in_features}, {out_features})")
         if init not in _VARIANCE:
-            raise ValueError(f"Dense: unknown init {init!r}, expected one of {sorted(_VARIANCE)}")
+            raise ValueRangeError(f"Dense: unknown init {init!r}, expected one of {sorted(_VARIANCE)}")
         self.out_features = units
         self.in_features: int | None = None
         self.init, self.seed, self.dtype = init, seed, float_dtype(dtype)
