@@ -108,6 +108,9 @@ class Trainer(ABC):
         """
         loss, optimizer = self._compiled("fit")
         xs, y = self._data(x, y, "fit")
+        for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer):
+                raise ConfigError(f"fit: {name} must be a whole number, got {value!r}")
         if epochs < 1 or batch_size < 1:
             raise ValueRangeError(f"fit: epochs and batch_size must be at least 1, got {epochs} and {batch_size}")
         rng = np.random.default_rng(seed)

@@ -1,6 +1,7 @@
 """Graph models: residual and two-input models checked, trained and saved; shared layers; nesting;
 errors at build time."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +9,7 @@ import numpy.typing as npt
 import pytest
 
 from framework import (
-    Adam, Add, BCELoss, Concatenate, Dense, Input, Model, Multiply, ReLU, Sequential, ShapeError, Sigmoid,
+    Adam, Add, BCELoss, ConfigError, Concatenate, Dense, Input, Model, Multiply, ReLU, Sequential, ShapeError, Sigmoid,
     check_gradients, load_model,
 )
 from framework.graph.node import Node
@@ -150,6 +151,15 @@ def test_outputs_that_need_an_undeclared_input_are_rejected() -> None:
 def test_layers_refuse_arrays_where_a_graph_needs_nodes() -> None:
     with pytest.raises(TypeError, match="call layers on Input"):
         Dense(3, 1)(np.ones((2, 3)))  # type: ignore[arg-type]
+
+
+def test_inputs_and_outputs_must_be_nodes() -> None:
+    a = Input(3)
+    message = "Model: outputs must be a node or a list of nodes, got Dense(? -> 1): nodes come from Input(...)"
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Model(inputs=a, outputs=Dense(1))  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=re.escape("Model: inputs must be a node or a list of nodes, got 3")):
+        Model(inputs=3, outputs=Dense(1)(a))  # type: ignore[arg-type]
 
 
 def test_node_shapes_keep_the_batch_implicit() -> None:

@@ -533,3 +533,19 @@ def test_validation_data_must_be_a_pair(validation_data: object) -> None:
     kind = type(validation_data).__name__
     with pytest.raises(ConfigError, match=re.escape(f"fit: validation_data must be a pair (x_val, y_val), got a {kind} of {size}")):
         model.fit(np.ones((4, 3)), np.ones((4, 1)), validation_data=validation_data, verbose=0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("fit_args", "message"), [({"batch_size": 4.0}, "fit: batch_size must be a whole number, got 4.0"),
+                                                   ({"epochs": True}, "fit: epochs must be a whole number, got True")])
+def test_fit_counts_must_be_whole_numbers(fit_args: dict[str, object], message: str) -> None:
+    model = Sequential([Dense(3, 1, seed=0), Sigmoid()])
+    model.compile(loss=BCELoss(), optimizer=SGD(0.1))
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        model.fit(np.ones((4, 3)), np.ones((4, 1)), verbose=0, **fit_args)  # type: ignore[arg-type]
+
+
+def test_dense_sizes_must_be_whole_numbers() -> None:
+    with pytest.raises(ConfigError, match=re.escape("Dense: in_features must be a whole number, got 3.0")):
+        Dense(3.0, 4)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=re.escape("Dense: out_features must be a whole number, got '4'")):
+        Dense(3, "4")  # type: ignore[arg-type]

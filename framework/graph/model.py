@@ -7,7 +7,7 @@ from typing import Literal, cast, overload
 import numpy as np
 
 from framework.arrays import Array, Shape
-from framework.errors import REBUILD_ERRORS, FormatError, ShapeError, brief, located
+from framework.errors import REBUILD_ERRORS, ConfigError, FormatError, ShapeError, brief, located
 from framework.guard import guarded
 from framework.graph.node import Input, Node, call
 from framework.layer import JSON, Config, Layer, Merge, Module
@@ -39,8 +39,7 @@ class Model(Trainer):
     """
 
     def __init__(self, inputs: Node | Sequence[Node], outputs: Node | Sequence[Node]) -> None:
-        self.inputs = [inputs] if isinstance(inputs, Node) else list(inputs)
-        self.outputs = [outputs] if isinstance(outputs, Node) else list(outputs)
+        self.inputs, self.outputs = _nodes("inputs", inputs), _nodes("outputs", outputs)
         if not self.inputs or not self.outputs:
             raise ShapeError("Model needs at least one input and one output node")
         self.nodes = _topological(self.outputs)
@@ -257,6 +256,17 @@ def _accumulate(grads: dict[Node, Array], node: Node, g: Array) -> None:
         grads[node] = grads[node] + g
     else:
         grads[node] = g
+
+
+def _nodes(what: str, given: object) -> list[Node]:
+    """`given` as a list of nodes: a node, or a list or tuple of them."""
+    items = [given] if isinstance(given, Node) else list(given) if isinstance(given, list | tuple) else None
+    if items is None or not all(isinstance(item, Node) for item in items):
+        raise ConfigError(
+            f"Model: {what} must be a node or a list of nodes, got {brief(given)}: nodes come from Input(...) and "
+            "from calling a layer on a node, as outputs = Dense(1)(x)"
+        )
+    return items
 
 
 def _topological(outputs: list[Node]) -> list[Node]:
