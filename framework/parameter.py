@@ -1,6 +1,6 @@
 """A trainable tensor and its gradient."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -8,7 +8,7 @@ import attrs
 import numpy as np
 
 from framework.arrays import Array
-from framework.errors import FormatError, ShapeError
+from framework.errors import ConfigError, FormatError, ShapeError
 
 
 def _zeros_like_value(self: "Parameter") -> Array:
@@ -41,6 +41,18 @@ class Parameter:
     @property
     def size(self) -> int:
         return self.value.size
+
+
+def same_parameters(
+    caller: str, before: Sequence[tuple[str, Parameter]], after: Sequence[tuple[str, Parameter]]
+) -> None:
+    """A forward must run with the parameters taken before it: parameters made in forward would go
+    unchecked by the gradient checker and untrained by the optimizer, which took its list first."""
+    if [id(p) for _, p in after] != [id(p) for _, p in before]:
+        raise ConfigError(
+            f"{caller}: forward() changed the parameters, from {[n for n, _ in before]} to {[n for n, _ in after]}; "
+            "create parameters in __init__ or in build(input_shape), which runs before the first forward"
+        )
 
 
 @attrs.define(eq=False)

@@ -18,7 +18,7 @@ from framework.guard import floating_point_errors
 from framework.losses import Loss
 from framework.metrics import Metric, get_metric
 from framework.optimizers import Optimizer
-from framework.parameter import Buffer, Parameter
+from framework.parameter import Buffer, Parameter, same_parameters
 
 if TYPE_CHECKING:
     from framework.graph.node import Node
@@ -135,7 +135,8 @@ class Trainer(ABC):
         for hook in hooks:
             hook.set_model(self)
             hook.on_train_begin()
-        params = self.parameters()
+        named = self.named_parameters()
+        params = [p for _, p in named]
         self.stop_training = False
         self.set_training(True)
         predictions: Array | None = None
@@ -156,6 +157,8 @@ class Trainer(ABC):
                         cost = float(loss.forward(out, yb).real)
                         self.backward(loss.backward())
                         optimizer.step(params)
+                    if epoch == batch == 0:
+                        same_parameters("fit", named, self.named_parameters())
                 except NonFiniteError as e:  # x and y were checked: this is the model's doing
                     cost, diverged = math.nan, e
                 else:

@@ -549,3 +549,23 @@ def test_dense_sizes_must_be_whole_numbers() -> None:
         Dense(3.0, 4)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=re.escape("Dense: out_features must be a whole number, got '4'")):
         Dense(3, "4")  # type: ignore[arg-type]
+
+
+class MadeInForward(Layer):
+    """A learner's layer that creates its parameter on the first forward, after fit took its list."""
+
+    def forward(self, x: Array) -> Array:
+        if not hasattr(self, "s"):
+            self.s = Parameter(np.ones(x.shape[1]), name="s")
+        return x * self.s.value
+
+    def backward(self, grad: Array) -> Array:
+        return grad * self.s.value
+
+
+def test_fit_refuses_parameters_made_in_forward_which_it_would_never_train() -> None:
+    model = Sequential([MadeInForward(), Dense(3, 1, seed=0), Sigmoid()])
+    model.compile(loss=BCELoss(), optimizer=SGD(0.1))
+    message = "fit: forward() changed the parameters, from ['1.W', '1.b'] to ['0.s', '1.W', '1.b']; create parameters"
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        model.fit(np.ones((4, 3)), np.ones((4, 1)), verbose=0)

@@ -11,13 +11,13 @@ import attrs
 import numpy as np
 
 from framework.arrays import Array, Inputs, Labels, Mask, Scalar
-from framework.errors import ConfigError, DTypeError, NonFiniteError, ShapeError, ValueRangeError, describe_nonfinite
+from framework.errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError, describe_nonfinite
 from framework.guard import floating_point_errors
 from framework.gradcheck.numeric import Derivatives, Differentiator, Method, Mode, NotComplexSafe, Probes
 from framework.gradcheck.report import GradCheckReport, GradCheckRow, compare
 from framework.layer import Layer, Merge, Module
 from framework.losses import Loss
-from framework.parameter import Buffer, Parameter
+from framework.parameter import Buffer, Parameter, same_parameters
 from framework.layer_call import LayerCall
 
 
@@ -95,7 +95,7 @@ def check_gradients(
     rng = np.random.default_rng(seed)
     with _state_kept(params, [b for _, b in model.named_buffers()]):
         calls = model.trace(x)
-        _same_parameters("check_gradients", model, named)
+        same_parameters("check_gradients", named, model.named_parameters())
         modules = list(dict.fromkeys(call.layer for call in calls))
         replay = [m.replay for m in modules]
         for m in modules:  # from here on, every evaluation sees the random draws of the trace
@@ -189,7 +189,7 @@ def check_layer(
     replay = layer.replay
     with _state_kept(params, [b for _, b in layer.named_buffers()]):
         out = run(xs)
-        _same_parameters(caller, layer, named)
+        same_parameters(caller, named, layer.named_parameters())
         layer.replay = True
         upstream = rng.standard_normal(out.shape).astype(out.dtype)
         dxs = layer.backward(upstream.copy()) if isinstance(layer, Merge) else [cast(Layer, layer).backward(upstream.copy())]
@@ -383,17 +383,6 @@ def _check_options(caller: str, method: str, mode: str, samples: int) -> None:
             raise ValueRangeError(f"{caller}: {what} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
     if isinstance(samples, bool) or not isinstance(samples, int | np.integer) or samples < 1:
         raise ValueRangeError(f"{caller}: samples must be a whole number of at least 1, got {samples!r}")
-
-
-def _same_parameters(caller: str, module: Checkable | Module, named: Sequence[tuple[str, Parameter]]) -> None:
-    """The parameters a forward ran with must be those the checker took beforehand: parameters made
-    in forward would go unchecked (and, made after the optimizer took its list, untrained)."""
-    now = module.named_parameters()
-    if [id(p) for _, p in now] != [id(p) for _, p in named]:
-        raise ConfigError(
-            f"{caller}: forward() changed the parameters, from {[n for n, _ in named]} to {[n for n, _ in now]}; "
-            "create parameters in __init__ or in build(input_shape), which runs before the first forward"
-        )
 
 
 def _check_point(caller: str, xs: Sequence[Array], named: Sequence[tuple[str, Parameter]], y: Labels | None = None) -> None:
