@@ -1,9 +1,14 @@
-"""Command line: train, check, summarise and use models. `python -m framework COMMAND --help`."""
+"""Command line: train, check, summarise and use models. `python -m framework COMMAND --help`.
+
+A user's mistake (a bad option value, a missing or unreadable file, a dataset folder the loader
+cannot use) ends with one line `framework COMMAND: error: ...` on stderr and exit code 2, as
+argparse ends on an unknown option; a failed gradient check ends with exit code 1."""
 
 import argparse
+import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +16,7 @@ import numpy as np
 from framework.arrays import Array
 from framework.callbacks import EarlyStopping
 from framework.datasets import Split, image_folder, load_digits_binary
+from framework.errors import FrameworkError
 from framework.gradcheck import check_gradients
 from framework.layers import Dense, ReLU
 from framework.losses import BCELoss, CrossEntropyLoss
@@ -20,6 +26,37 @@ from framework.saving import load_model
 from framework.training import Trainer
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {"adam": Adam, "sgd": SGD, "rmsprop": RMSprop}
+
+
+class UsageError(Exception):
+    """A mistake of the command line's user that no library error names, such as an input file
+    that cannot be read: `main` reports it in one line, with exit code 2."""
+
+
+def _integer(least: int) -> Callable[[str], int]:
+    """An argparse type: an integer of at least `least`, refused at once when parsing the options."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    """An argparse type: a finite number above 0, such as a learning rate."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
+    return value
 
 
 def _dataset(name: str, seed: int) -> Split:
@@ -40,7 +77,7 @@ def _model(args: argparse.Namespace, n_features: int) -> Trainer:
     import models
 
     if args.model not in models.MODELS:
-        raise SystemExit(f"unknown model {args.model!r}; models/ has {', '.join(models.MODELS)}")
+        raise UsageError(f"unknown model {args.model!r}; models/ has {', '.join(models.MODELS)}")
     return models.MODELS[args.model](n_features)
 
 
@@ -72,9 +109,12 @@ def train(args: argparse.Namespace) -> int:
         callbacks=[stopper], seed=args.seed, verbose=args.verbose,
     )
     out = Path(args.out)
-    saved = model.save(out / "model.safetensors")
-    curves = plot_history(history.history, out / "history.png")
-    errors = plot_gradcheck(reports["complex"], out / "gradcheck.png")
+    try:
+        saved = model.save(out / "model.safetensors")
+        curves = plot_history(history.history, out / "history.png")
+        errors = plot_gradcheck(reports["complex"], out / "gradcheck.png")
+    except OSError as e:
+        raise UsageError(f"cannot write to {out}: {e.strerror or e}") from e
     print(f"\nbest epoch {stopper.best_epoch + 1} of {len(history.epoch)}; weights restored from it")
     print(f"saved {saved}, {curves}, {errors}")
     results = model.evaluate(data.x_test, data.y_test)
@@ -119,11 +159,27 @@ def summary(args: argparse.Namespace) -> int:
 
 def predict(args: argparse.Namespace) -> int:
     model = load_model(args.load)
-    path = Path(args.input)
-    x: Array = np.load(path, allow_pickle=False) if path.suffix == ".npy" else np.loadtxt(path, delimiter=",", ndmin=2)
+    x = _read_input(Path(args.input))
     probabilities = model.predict(x, batch_size=1024)
-    np.savetxt(args.output or sys.stdout, probabilities, fmt="%.6f", delimiter=",")
+    try:
+        np.savetxt(args.output or sys.stdout, probabilities, fmt="%.6f", delimiter=",")
+    except OSError as e:
+        raise UsageError(f"cannot write {args.output}: {e.strerror or e}") from e
     return 0
+
+
+def _read_input(path: Path) -> Array:
+    """The samples in a .npy file, or in a CSV file of numbers (one sample a row, no header)."""
+    try:
+        if path.suffix == ".npy":
+            x: Array = np.load(path, allow_pickle=False)
+            return x
+        return np.loadtxt(path, delimiter=",", ndmin=2)
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror or e}") from e
+    except ValueError as e:
+        expected = "a .npy file of numbers" if path.suffix == ".npy" else "comma-separated numbers, no header row"
+        raise UsageError(f"cannot read {path}: {str(e).rstrip('.')} (expected {expected})") from e
 
 
 def _model_options(p: argparse.ArgumentParser) -> None:
@@ -139,14 +195,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = commands.add_parser("train", help="check a model's gradients, train it, save it and its plots (the main job)")
     _model_options(p)
     p.add_argument("--dataset", default="digits", help="'digits' (odd vs even, bundled) or a folder of class folders")
-    p.add_argument("--epochs", type=int, default=300, help="at most this many epochs (default 300)")
+    p.add_argument("--epochs", type=_integer(1), default=300, help="at most this many epochs (default 300)")
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam", help="default adam")
-    p.add_argument("--lr", type=float, default=0.02, help="learning rate (default 0.02)")
-    p.add_argument("--batch-size", type=int, default=64, help="default 64")
-    p.add_argument("--patience", type=int, default=30, help="epochs without a better val_loss before stopping")
+    p.add_argument("--lr", type=_positive_float, default=0.02, help="learning rate (default 0.02)")
+    p.add_argument("--batch-size", type=_integer(1), default=64, help="default 64")
+    p.add_argument("--patience", type=_integer(0), default=30, help="epochs without a better val_loss before stopping")
     p.add_argument("--out", default="runs/digits", help="folder for model.safetensors and the plots")
-    p.add_argument("--seed", type=int, default=0, help="seed of the split, the weights and the shuffling")
-    p.add_argument("--check-batch", type=int, default=64, help="samples the gradient check uses (default 64)")
+    p.add_argument("--seed", type=_integer(0), default=0, help="seed of the split, the weights and the shuffling")
+    p.add_argument("--check-batch", type=_integer(1), default=64, help="samples the gradient check uses (default 64)")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1, help="0 silent, 1 progress bar, 2 a line an epoch")
     p.set_defaults(run=train)
 
@@ -155,14 +211,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--dataset", default="digits", help="'digits' or a folder of class folders")
     p.add_argument("--method", choices=("complex", "central"), default="complex")
     p.add_argument("--mode", choices=("full", "sampled", "directional"), default="full")
-    p.add_argument("--samples", type=int, default=16, help="entries or directions a tensor (sampled, directional)")
-    p.add_argument("--batch", type=int, default=64, help="samples in the batch (default 64)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--samples", type=_integer(1), default=16, help="entries or directions a tensor (sampled, directional)")
+    p.add_argument("--batch", type=_integer(1), default=64, help="samples in the batch (default 64)")
+    p.add_argument("--seed", type=_integer(0), default=0)
     p.set_defaults(run=gradcheck)
 
     p = commands.add_parser("summary", help="print a model's layers, output shapes and parameter counts")
     _model_options(p)
-    p.add_argument("--features", type=int, default=64, help="input features, for --model (default 64)")
+    p.add_argument("--features", type=_integer(1), default=64, help="input features, for --model (default 64)")
     p.set_defaults(run=summary)
 
     p = commands.add_parser("predict", help="print or write the probabilities a saved model gives")
@@ -172,5 +228,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.set_defaults(run=predict)
 
     args = parser.parse_args(argv)
-    result: int = args.run(args)
+    try:
+        result: int = args.run(args)
+    except (FrameworkError, UsageError) as e:
+        print(f"{parser.prog} {args.command}: error: {e}", file=sys.stderr)
+        return 2
     return result

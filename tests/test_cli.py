@@ -1,5 +1,6 @@
 """The command line, run as a user runs it (`python -m framework ...` in a subprocess). One model is
-trained once for the module; gradcheck, summary and predict use it."""
+trained once for the module; gradcheck, summary and predict use it. A user's mistakes end with one
+line on stderr and exit code 2."""
 
 import re
 import subprocess
@@ -9,17 +10,31 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import models
 from framework import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(*args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "framework", *args], cwd=ROOT, capture_output=True, text=True,
+def framework(*args: str) -> "subprocess.CompletedProcess[str]":
+    return subprocess.run([sys.executable, "-m", "framework", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
+
+
+def run(*args: str) -> str:
+    done = framework(*args)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     return done.stdout
+
+
+def fails(*args: str) -> str:
+    """What the command printed on stderr, having printed nothing else and exited with code 2."""
+    done = framework(*args)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    assert "Traceback" not in done.stderr
+    return done.stderr
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +89,13 @@ def test_summary_of_the_saved_model(trained: tuple[Path, str]) -> None:
     assert re.search(r"^0 Dense\(64 -> 4\)\s+\(None, 4\)\s+260\s*$", out, re.MULTILINE)
 
 
+@pytest.fixture(scope="module")
+def float32_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained float32 4-3-1 model of 64 features, saved."""
+    path: Path = models.four_three_one(64, dtype=np.float32).save(tmp_path_factory.mktemp("f32") / "m.safetensors")
+    return path
+
+
 def test_predict_prints_the_probability_of_each_sample(trained: tuple[Path, str], tmp_path: Path) -> None:
     model_path = trained[0] / "model.safetensors"
     x = np.random.default_rng(0).standard_normal((25, 64))
@@ -85,3 +107,46 @@ def test_predict_prints_the_probability_of_each_sample(trained: tuple[Path, str]
     expected = load_model(model_path).predict(x)[:, 0]
     np.testing.assert_allclose([float(line) for line in lines], expected, rtol=0, atol=1e-6)
     assert len(set(lines)) > 10  # not one constant output
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["train", "--lr", "-1"], "framework train: error: argument --lr: must be a finite number above 0, got -1"),
+        (["train", "--lr", "nan"], "framework train: error: argument --lr: must be a finite number above 0, got nan"),
+        (["train", "--epochs", "0"], "framework train: error: argument --epochs: must be at least 1, got 0"),
+        (["train", "--epochs", "ten"], "framework train: error: argument --epochs: expected an integer, got 'ten'"),
+        (["train", "--check-batch", "0"], "framework train: error: argument --check-batch: must be at least 1, got 0"),
+        (["train", "--seed", "-1"], "framework train: error: argument --seed: must be at least 0, got -1"),
+        (["gradcheck", "--batch", "0"], "framework gradcheck: error: argument --batch: must be at least 1, got 0"),
+        (["gradcheck", "--samples", "0"], "framework gradcheck: error: argument --samples: must be at least 1, got 0"),
+    ],
+)
+def test_a_bad_option_value_is_refused_before_any_work(args: list[str], error: str) -> None:
+    stderr = fails(*args)
+    assert stderr.startswith(f"usage: framework {args[0]} ")  # as argparse reports any bad option
+    assert stderr.endswith(f"\n{error}\n")
+
+
+def test_a_users_mistake_is_one_line_on_stderr_and_exit_code_2(float32_model: Path, tmp_path: Path) -> None:
+    (tmp_path / "header.csv").write_text("f0,f1\n1,2\n")
+    model = str(float32_model)
+    for args, error in [
+        (["train", "--dataset", "digit"],
+         "image_folder: digit is not a folder: expected a folder with one sub-folder per class"),
+        (["summary", "--model", "nope"], "unknown model 'nope'; models/ has four_three_one, mlp_16_8"),
+        (["summary", "--load", "missing.safetensor"],
+         "missing.safetensor does not exist: check the path, and the working directory it is relative to"),
+        (["predict", "--load", model, "--input", "nope.npy"], "cannot read nope.npy: No such file or directory"),
+        (["predict", "--load", model, "--input", f"{tmp_path}/header.csv"],
+         f"cannot read {tmp_path}/header.csv: could not convert string 'f0' to float64 at row 0, column 1 "
+         "(expected comma-separated numbers, no header row)"),
+    ]:
+        assert fails(*args) == f"framework {args[0]}: error: {error}\n", args
+
+
+def test_predict_to_a_folder_that_does_not_exist_is_one_line(float32_model: Path, tmp_path: Path) -> None:
+    np.save(tmp_path / "x.npy", np.zeros((2, 64), dtype=np.float32))
+    stderr = fails("predict", "--load", str(float32_model), "--input", str(tmp_path / "x.npy"),
+                   "--output", "/nonexistent/p.csv")
+    assert stderr == "framework predict: error: cannot write /nonexistent/p.csv: No such file or directory\n"
