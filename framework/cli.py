@@ -59,6 +59,11 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _printer(verbose: int) -> Callable[[str], object]:
+    """`print`, or at verbose 0 a function that prints nothing."""
+    return print if verbose else (lambda text: None)
+
+
 def _dataset(name: str, seed: int) -> Split:
     if name == "digits":
         return load_digits_binary(seed=seed)
@@ -84,10 +89,11 @@ def _model(args: argparse.Namespace, n_features: int) -> Trainer:
 def train(args: argparse.Namespace) -> int:
     from framework.plots import plot_gradcheck, plot_history
 
+    say = _printer(args.verbose)
     data = _dataset(args.dataset, args.seed)
-    print(data.description)
+    say(data.description)
     model = _model(args, data.x_train.shape[1])
-    model.summary()
+    model.summary(print_fn=say)
     loss = BCELoss()
 
     x_check, y_check = data.x_train[: args.check_batch], data.y_train[: args.check_batch]
@@ -95,13 +101,15 @@ def train(args: argparse.Namespace) -> int:
     for method in ("complex", "central"):
         start = time.perf_counter()
         reports[method] = report = check_gradients(model, loss, x_check, y_check, method=method)
-        print(f"\n{report}\n({time.perf_counter() - start:.2f} s on a batch of {len(x_check)})")
+        say(f"\n{report}\n({time.perf_counter() - start:.2f} s on a batch of {len(x_check)})")
         if not report.passed:
+            if not args.verbose:
+                print(report, file=sys.stderr)
             return 1
 
     optimizer = OPTIMIZERS[args.optimizer](lr=args.lr)
     model.compile(loss=loss, optimizer=optimizer, metrics=["accuracy"])
-    print(f"\nTraining with {type(optimizer).__name__}(lr={args.lr}), batch size {args.batch_size}, "
+    say(f"\nTraining with {type(optimizer).__name__}(lr={args.lr}), batch size {args.batch_size}, "
           f"early stopping on val_loss with patience {args.patience}")
     stopper = EarlyStopping("val_loss", patience=args.patience, restore_best_weights=True)
     history = model.fit(
@@ -115,17 +123,17 @@ def train(args: argparse.Namespace) -> int:
         errors = plot_gradcheck(reports["complex"], out / "gradcheck.png")
     except OSError as e:
         raise UsageError(f"cannot write to {out}: {e.strerror or e}") from e
-    print(f"\nbest epoch {stopper.best_epoch + 1} of {len(history.epoch)}; weights restored from it")
-    print(f"saved {saved}, {curves}, {errors}")
+    say(f"\nbest epoch {stopper.best_epoch + 1} of {len(history.epoch)}; weights restored from it")
+    say(f"saved {saved}, {curves}, {errors}")
     results = model.evaluate(data.x_test, data.y_test)
-    print(f"train accuracy {model.evaluate(data.x_train, data.y_train)['accuracy']:.4f}")
-    print(f"test accuracy  {results['accuracy']:.4f}")
+    say(f"train accuracy {model.evaluate(data.x_train, data.y_train)['accuracy']:.4f}")
+    say(f"test accuracy  {results['accuracy']:.4f}")
     if args.dataset == "digits":
-        ten_classes(args)
+        ten_classes(args, say)
     return 0
 
 
-def ten_classes(args: argparse.Namespace) -> None:
+def ten_classes(args: argparse.Namespace, say: Callable[[str], object] = print) -> None:
     """The same digits, all ten classes: Dense(64 -> 32) -> ReLU -> Dense(32 -> 10), softmax cross-entropy."""
     from framework.datasets import load_digits
 
@@ -133,13 +141,13 @@ def ten_classes(args: argparse.Namespace) -> None:
     model = Sequential([Dense(64, 32, seed=args.seed), ReLU(), Dense(32, 10, seed=args.seed + 1)])
     loss = CrossEntropyLoss()
     report = check_gradients(model, loss, data.x_train[: args.check_batch], data.y_train[: args.check_batch])
-    print(f"\n{data.description}\n{report.subject}: complex-step check {'PASSED' if report.passed else 'FAILED'}, "
+    say(f"\n{data.description}\n{report.subject}: complex-step check {'PASSED' if report.passed else 'FAILED'}, "
           f"worst relative error {report.worst_relative_error:.1e}")
     model.compile(loss=loss, optimizer=Adam(lr=args.lr / 4), metrics=["accuracy"])
     model.fit(data.x_train, data.y_train, epochs=min(args.epochs, 40), batch_size=args.batch_size,
               validation_split=0.2, seed=args.seed, verbose=0,
               callbacks=[EarlyStopping("val_loss", patience=5, restore_best_weights=True)])
-    print(f"10-class test accuracy {model.evaluate(data.x_test, data.y_test)['accuracy']:.4f}")
+    say(f"10-class test accuracy {model.evaluate(data.x_test, data.y_test)['accuracy']:.4f}")
 
 
 def gradcheck(args: argparse.Namespace) -> int:
@@ -203,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", default="runs/digits", help="folder for model.safetensors and the plots")
     p.add_argument("--seed", type=_integer(0), default=0, help="seed of the split, the weights and the shuffling")
     p.add_argument("--check-batch", type=_integer(1), default=64, help="samples the gradient check uses (default 64)")
-    p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1, help="0 silent, 1 progress bar, 2 a line an epoch")
+    p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1, help="0 silent (errors only), 1 progress bar, 2 a line an epoch")
     p.set_defaults(run=train)
 
     p = commands.add_parser("gradcheck", help="check a model's gradients on a batch of the dataset")

@@ -109,6 +109,11 @@ def test_predict_prints_the_probability_of_each_sample(trained: tuple[Path, str]
     assert len(set(lines)) > 10  # not one constant output
 
 
+def test_train_verbose_0_prints_nothing(tmp_path: Path) -> None:
+    assert run("train", "--epochs", "1", "--out", str(tmp_path), "--verbose", "0") == ""
+    assert (tmp_path / "model.safetensors").is_file()
+
+
 @pytest.mark.parametrize(
     ("args", "error"),
     [
