@@ -168,6 +168,9 @@ def summary(args: argparse.Namespace) -> int:
 def predict(args: argparse.Namespace) -> int:
     model = load_model(args.load)
     x = _read_input(Path(args.input))
+    params = model.parameters()
+    if x.dtype.kind == "f" and params and x.dtype != params[0].value.dtype:
+        x = x.astype(params[0].value.dtype)  # the library refuses mixed floats; a file's user cannot cast
     probabilities = model.predict(x, batch_size=1024)
     try:
         np.savetxt(args.output or sys.stdout, probabilities, fmt="%.6f", delimiter=",")

@@ -109,6 +109,15 @@ def test_predict_prints_the_probability_of_each_sample(trained: tuple[Path, str]
     assert len(set(lines)) > 10  # not one constant output
 
 
+def test_predict_converts_the_input_floats_to_the_models_dtype(trained: tuple[Path, str], tmp_path: Path) -> None:
+    model_path = trained[0] / "model.safetensors"  # float64
+    x = np.random.default_rng(2).standard_normal((5, 64)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    out = run("predict", "--load", str(model_path), "--input", str(tmp_path / "x.npy"))
+    expected = load_model(model_path).predict(x.astype(np.float64))[:, 0]
+    np.testing.assert_allclose([float(line) for line in out.splitlines()], expected, rtol=0, atol=1e-6)
+
+
 def test_train_verbose_0_prints_nothing(tmp_path: Path) -> None:
     assert run("train", "--epochs", "1", "--out", str(tmp_path), "--verbose", "0") == ""
     assert (tmp_path / "model.safetensors").is_file()
