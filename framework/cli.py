@@ -172,8 +172,13 @@ def predict(args: argparse.Namespace) -> int:
     if x.dtype.kind == "f" and params and x.dtype != params[0].value.dtype:
         x = x.astype(params[0].value.dtype)  # the library refuses mixed floats; a file's user cannot cast
     probabilities = model.predict(x, batch_size=1024)
+    # numpy's shortest repr of each value, which reads back to the same float of the model's dtype
+    text = "".join(",".join(str(p) for p in row) + "\n" for row in probabilities)
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
     try:
-        np.savetxt(args.output or sys.stdout, probabilities, fmt="%.6f", delimiter=",")
+        Path(args.output).write_text(text)
     except OSError as e:
         raise UsageError(f"cannot write {args.output}: {e.strerror or e}") from e
     return 0

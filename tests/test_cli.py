@@ -103,10 +103,20 @@ def test_predict_prints_the_probability_of_each_sample(trained: tuple[Path, str]
     out = run("predict", "--load", str(model_path), "--input", str(tmp_path / "x.npy"))
     lines = out.splitlines()
     assert len(lines) == 25
-    assert all(re.fullmatch(r"\d\.\d{6}", line) for line in lines), lines
     expected = load_model(model_path).predict(x)[:, 0]
-    np.testing.assert_allclose([float(line) for line in lines], expected, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal([float(line) for line in lines], expected)  # the float64 itself
     assert len(set(lines)) > 10  # not one constant output
+
+
+def test_predict_writes_probabilities_that_read_back_exactly_however_small(float32_model: Path, tmp_path: Path) -> None:
+    x = 30 * np.random.default_rng(1).standard_normal((40, 64))
+    np.savetxt(tmp_path / "x.csv", x, delimiter=",")
+    assert run("predict", "--load", str(float32_model), "--input", str(tmp_path / "x.csv"),
+               "--output", str(tmp_path / "p.csv")) == ""
+    expected = load_model(float32_model).predict(x.astype(np.float32))
+    assert 0 < expected.min() < 1e-9  # "%.6f" wrote 0.000000
+    written = np.loadtxt(tmp_path / "p.csv", delimiter=",", ndmin=2, dtype=np.float32)
+    np.testing.assert_array_equal(written, expected)
 
 
 def test_predict_converts_the_input_floats_to_the_models_dtype(trained: tuple[Path, str], tmp_path: Path) -> None:
@@ -115,7 +125,7 @@ def test_predict_converts_the_input_floats_to_the_models_dtype(trained: tuple[Pa
     np.save(tmp_path / "x.npy", x)
     out = run("predict", "--load", str(model_path), "--input", str(tmp_path / "x.npy"))
     expected = load_model(model_path).predict(x.astype(np.float64))[:, 0]
-    np.testing.assert_allclose([float(line) for line in out.splitlines()], expected, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal([float(line) for line in out.splitlines()], expected)
 
 
 def test_train_verbose_0_prints_nothing(tmp_path: Path) -> None:
