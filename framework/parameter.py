@@ -8,11 +8,21 @@ import attrs
 import numpy as np
 
 from framework.arrays import Array
-from framework.errors import ConfigError, FormatError, ShapeError
+from framework.errors import ConfigError, DTypeError, FormatError, ShapeError
 
 
 def _zeros_like_value(self: "Parameter") -> Array:
     return np.zeros_like(self.value)
+
+
+def _floating(self: "Parameter", attribute: "attrs.Attribute[Array]", value: Array) -> None:
+    """Refuse an integer or bool value: its gradient, of the value's dtype, would be truncated."""
+    dtype = np.asarray(value).dtype
+    if dtype.kind not in "fc":
+        raise DTypeError(
+            f"Parameter {self.name!r} has dtype {dtype}: a parameter must be float (its gradient has the value's "
+            "dtype, so an integer gradient would be truncated); pass a float32 or float64 array, value.astype(np.float64)"
+        )
 
 
 @attrs.define(eq=False)
@@ -24,7 +34,8 @@ class Parameter:
     (2, 3)
     """
 
-    value: Array
+    value: Array = attrs.field(validator=_floating)
+    """Float or complex (the gradient checker's complex step); checked when set, too."""
     name: str = ""
     grad: Array = attrs.field(default=attrs.Factory(_zeros_like_value, takes_self=True))
 
