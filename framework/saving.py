@@ -21,6 +21,12 @@ from framework.training import Trainer
 FORMAT = "framework"
 FORMAT_VERSION = 1
 
+_UMASK = os.umask(0o077)
+os.umask(_UMASK)
+"""The process's umask, read once at import: os.umask reads it only by setting it, for the whole
+process, so reading it on each save would race with other threads creating files meanwhile (set
+to 0o077 for that instant, a file created meanwhile errs on the private side)."""
+
 
 class Saveable(Protocol):
     def get_config(self) -> Config: ...
@@ -34,6 +40,9 @@ def save_model(model: Saveable, path: str | os.PathLike[str]) -> Path:
     """Write `model` to `path` atomically: a crash mid-save leaves any earlier file intact."""
     safetensors = _safetensors()
     path = Path(path)
+    if path.is_dir():
+        raise FormatError(f"save: {path} is a directory, not a model file: pass the path of the file to write, "
+                          f"such as {path / 'model.safetensors'}")
     architecture = {"class": type(model).__name__, "config": model.get_config()}
     metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "architecture": json.dumps(architecture)}
     named: list[tuple[str, Parameter | Buffer]] = [*model.named_parameters(), *model.named_buffers()]
@@ -47,6 +56,7 @@ def save_model(model: Saveable, path: str | os.PathLike[str]) -> Path:
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as f:
         temporary = Path(f.name)
         try:
+            os.chmod(temporary, 0o666 & ~_UMASK)  # as open() would create it; the temporary file is 0600
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

@@ -205,6 +205,21 @@ def test_a_directory_is_a_format_error(tmp_path: Path) -> None:
         load_model(tmp_path)
 
 
+def test_saving_to_a_directory_is_a_format_error_and_writes_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    message = rf"save: {re.escape(str(folder))} is a directory, not a model file: .*such as .*model.safetensors"
+    with pytest.raises(FormatError, match=message):
+        small_model().save(folder)
+    assert [p.name for p in tmp_path.iterdir()] == ["runs"] and not any(folder.iterdir())
+
+
+def test_a_saved_model_gets_the_mode_a_plain_open_gives(saved: Path) -> None:
+    plain = saved.parent / "plain.txt"
+    plain.write_text("")
+    assert saved.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
