@@ -62,6 +62,11 @@ def model_class(name: str) -> type[Rebuildable]:
         raise UnknownLayerError(f"unknown model class {name!r}; known: {', '.join(sorted(_MODELS))}") from None
 
 
+def registered_as(cls: type) -> type | None:
+    """The class that `load_model` rebuilds under `cls`'s name (a layer or a model class), or None."""
+    return _LAYERS.get(cls.__name__) or _MODELS.get(cls.__name__)
+
+
 def build_layer(item: object, where: str) -> Module:
     """The layer that a saved `{"class": name, "config": {...}}` describes; an error names `where`
     ("layer 2"), the class, and what the constructor refused."""

@@ -1,21 +1,24 @@
 """Save and load models as safetensors files: the weights as tensors, the architecture as JSON in
 the metadata. Nothing is pickled, so loading never runs code from the file."""
 
+import inspect
 import json
 import math
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
 import numpy as np
-from framework.errors import REBUILD_ERRORS, FormatError, MissingFileError, NonFiniteError, describe_nonfinite, located
-from framework.layer import Config
+from framework.errors import REBUILD_ERRORS, ConfigError, FormatError, MissingFileError, NonFiniteError, brief, describe_nonfinite, located
+from framework.layer import Config, Module
 from framework.parameter import Buffer, Parameter, allocation_budget
 import framework.graph.model  # noqa: F401  (registers Model)
 import framework.sequential  # noqa: F401  (registers Sequential)
-from framework.registry import build_model
+from framework.nested import Nested
+from framework.registry import build_model, registered_as
 from framework.training import Trainer
 
 FORMAT = "framework"
@@ -29,6 +32,9 @@ to 0o077 for that instant, a file created meanwhile errs on the private side).""
 
 
 class Saveable(Protocol):
+    @property
+    def layers(self) -> Sequence[Module]: ...
+
     def get_config(self) -> Config: ...
 
     def named_parameters(self) -> list[tuple[str, Parameter]]: ...
@@ -43,6 +49,7 @@ def save_model(model: Saveable, path: str | os.PathLike[str]) -> Path:
     if path.is_dir():
         raise FormatError(f"save: {path} is a directory, not a model file: pass the path of the file to write, "
                           f"such as {path / 'model.safetensors'}")
+    _check_rebuildable(model, "save", path)
     architecture = {"class": type(model).__name__, "config": model.get_config()}
     metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "architecture": json.dumps(architecture)}
     named: list[tuple[str, Parameter | Buffer]] = [*model.named_parameters(), *model.named_buffers()]
@@ -70,6 +77,41 @@ def save_model(model: Saveable, path: str | os.PathLike[str]) -> Path:
         temporary.unlink(missing_ok=True)
         raise
     return path
+
+
+def _check_rebuildable(model: Saveable, where: str, path: Path) -> None:
+    """Refuse a model that `load_model` could not rebuild, before anything is written: a class (of the
+    model or of a layer) not registered under its name, or a layer whose `get_config()` does not fit
+    its constructor. A nested model is checked in turn, as `load_model` would rebuild it."""
+    _check_registered(model, where, path, "@register_model")
+    for i, layer in enumerate(model.layers):
+        here = f"{where}: layer {i} {brief(layer)}"
+        _check_registered(layer, here, path, "@register_layer")
+        config, signature = layer.get_config(), inspect.signature(type(layer))
+        try:
+            signature.bind(**config)
+        except TypeError as e:
+            named = [p for p in signature.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+            wanted = ", ".join(f"{p.name!r}: ..." for p in named)
+            raise ConfigError(
+                f"{here}: get_config() returns {brief(config)}, from which load_model cannot rebuild it ({e}): override "
+                f"get_config() to return the constructor's arguments ({{{wanted}}}) (nothing was written to {path})"
+            ) from None
+        if isinstance(layer, Nested):
+            _check_rebuildable(layer.model, here, path)
+
+
+def _check_registered(item: object, where: str, path: Path, decorator: str) -> None:
+    cls = type(item)
+    known = registered_as(cls)
+    if known is None:
+        problem = f"{cls.__name__} is not registered, so load_model could not rebuild it: register it with {decorator}"
+    elif known is not cls:
+        problem = (f"another class, {known.__module__}.{known.__qualname__}, is registered as {cls.__name__!r} and "
+                   f"load_model would rebuild that one: give this class a name of its own and register it with {decorator}")
+    else:
+        return
+    raise ConfigError(f"{where}: {problem} (nothing was written to {path})")
 
 
 def load_model(path: str | os.PathLike[str]) -> Trainer:

@@ -22,7 +22,7 @@ from framework import (
     Sequential, Sigmoid, load_model, register_layer,
 )
 from framework.arrays import Array
-from framework.errors import MissingFileError
+from framework.errors import ConfigError, MissingFileError
 from framework.registry import UnknownLayerError
 from framework.layer import Config
 from framework.saving import FORMAT_VERSION, save_model
@@ -124,12 +124,89 @@ def test_a_registered_custom_layer_with_constructor_arguments_round_trips(tmp_pa
     assert np.array_equal(loaded.predict(x), model.predict(x))
 
 
-def test_an_unregistered_custom_layer_is_named_in_the_error(tmp_path: Path) -> None:
-    path = Sequential([NotRegisteredScale(3), Dense(3, 1, seed=0), Sigmoid()]).save(tmp_path / "m.safetensors")
+def test_an_unregistered_layer_class_in_a_file_is_named_in_the_error(tmp_path: Path) -> None:
+    path = Sequential([SavingTestScale(3), Dense(3, 1, seed=0), Sigmoid()]).save(tmp_path / "m.safetensors")
+    edited(path, lambda architecture: architecture["config"]["layers"][0].update({"class": "NotRegisteredScale"}))
     message = rf"{re.escape(str(path))}: layer 0 NotRegisteredScale: unknown layer 'NotRegisteredScale'.*@register_layer"
     with pytest.raises(UnknownLayerError, match=message) as caught:
         load_model(path)
     assert isinstance(caught.value, FormatError) and isinstance(caught.value, ValueError)
+
+
+@register_layer
+class ScaleWithoutConfig(Layer):
+    """A layer whose constructor takes an argument, registered but without a get_config() override."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.s = Parameter(np.ones(n), name="s")
+
+    def forward(self, x: Array) -> Array:
+        return x * self.s.value
+
+    def backward(self, grad: Array) -> Array:
+        return grad * self.s.value
+
+
+class ReLU2(ReLU):
+    """Registered under no name."""
+
+
+def relu_named_dense() -> type[Layer]:
+    class Dense(ReLU):
+        """A class named like a registered one, which is another class."""
+
+    return Dense
+
+
+class SequentialOfMine(Sequential):
+    """A container subclass that load_model could not rebuild."""
+
+
+def graph(layer: Layer) -> Model:
+    x = Input(3)
+    return Model(x, Sigmoid()(layer(Dense(3, 3, seed=0)(x))))
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (lambda: Sequential([NotRegisteredScale(3), Dense(3, 1, seed=0)]),
+         r"save: layer 0 NotRegisteredScale\(\): NotRegisteredScale is not registered, so load_model could not rebuild "
+         r"it: register it with @register_layer \(nothing was written to .*m.safetensors\)"),
+        (lambda: Sequential([Dense(3, 3, seed=0), ScaleWithoutConfig(3)]),
+         r"save: layer 1 ScaleWithoutConfig\(\): get_config\(\) returns \{\}, from which load_model cannot rebuild it "
+         r"\(missing a required argument: 'n'\): override get_config\(\) to return the constructor's arguments "
+         r"\(\{'n': ...\}\)"),
+        (lambda: Sequential([Dense(3, 3, seed=0), Sequential([ReLU(), ReLU2()])]),
+         r"save: layer 1 Nested\(Sequential\(\[ReLU\(\), ReLU2\(\)\]\)\): layer 1 ReLU2\(\): ReLU2 is not registered"),
+        (lambda: graph(ScaleWithoutConfig(3)),
+         r"save: layer 1 ScaleWithoutConfig\(\): get_config\(\) returns \{\}, .*override get_config\(\)"),
+        (lambda: Sequential([graph(ReLU2())]),
+         r"save: layer 0 Nested\(Model\(.*\)\): layer 1 ReLU2\(\): ReLU2 is not registered"),
+        (lambda: Sequential([relu_named_dense()()]),
+         r"save: layer 0 Dense\(\): another class, framework.layers.dense.Dense, is registered as 'Dense' and load_model "
+         r"would rebuild that one: give this class a name of its own and register it with @register_layer"),
+        (lambda: SequentialOfMine([Dense(3, 1, seed=0)]),
+         r"save: SequentialOfMine is not registered, so load_model could not rebuild it: register it with @register_model"),
+    ],
+    ids=["unregistered", "config-missing-argument", "nested-unregistered", "graph-config", "nested-graph-unregistered",
+         "same-name-other-class", "unregistered-container"],
+)
+def test_save_refuses_a_model_load_model_could_not_rebuild_and_writes_nothing(
+    tmp_path: Path, model: Callable[[], Sequential | Model], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        model().save(tmp_path / "m.safetensors")
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_config_with_an_argument_the_constructor_does_not_take_is_refused_at_save(tmp_path: Path) -> None:
+    layer = SavingTestScale(3)
+    layer.get_config = lambda: {"features": 3, "scale": 2.0}  # type: ignore[method-assign]
+    with pytest.raises(ConfigError, match=r"layer 0 SavingTestScale\(\): .*got an unexpected keyword argument 'scale'.*"
+                                          r"\{'features': ..., 'shift': ..., 'dtype': ...\}"):
+        save_model(Sequential([layer]), tmp_path / "m.safetensors")
 
 
 def test_save_creates_missing_folders_and_replaces_an_older_file(tmp_path: Path) -> None:
