@@ -12,7 +12,9 @@ from types import ModuleType
 from typing import Any, Protocol
 
 import numpy as np
-from framework.errors import REBUILD_ERRORS, ConfigError, FormatError, MissingFileError, NonFiniteError, brief, describe_nonfinite, located
+from framework.errors import (
+    REBUILD_ERRORS, ConfigError, FormatError, MissingFileError, NonFiniteError, brief, describe_nonfinite, located,
+)
 from framework.layer import Config, Module
 from framework.parameter import Buffer, Parameter, allocation_budget
 import framework.graph.model  # noqa: F401  (registers Model)
