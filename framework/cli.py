@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from framework.callbacks import EarlyStopping
 from framework.datasets import Split, image_folder, load_digits_binary
 from framework.errors import FrameworkError
 from framework.gradcheck import check_gradients
+from framework.gradcheck.numeric import Mode
 from framework.layers import Dense, ReLU
 from framework.losses import BCELoss, CrossEntropyLoss
 from framework.sequential import Sequential
@@ -26,6 +28,18 @@ from framework.saving import load_model
 from framework.training import Trainer
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {"adam": Adam, "sgd": SGD, "rmsprop": RMSprop}
+FULL_CHECK_PARAMETERS = 10_000
+"""`train --check-mode auto` checks every entry of a model up to this many parameters, and samples
+entries of a bigger one: central differences of every entry of a 12288-4-3-1 model, layer by
+layer, take minutes."""
+
+
+def check_mode(requested: str, parameters: int) -> Mode:
+    """The gradient-check mode `train` uses: `requested`, or for "auto" full up to
+    `FULL_CHECK_PARAMETERS` parameters and sampled above."""
+    if requested == "auto":
+        return "full" if parameters <= FULL_CHECK_PARAMETERS else "sampled"
+    return cast(Mode, requested)
 
 
 class UsageError(Exception):
@@ -97,10 +111,12 @@ def train(args: argparse.Namespace) -> int:
     loss = BCELoss()
 
     x_check, y_check = data.x_train[: args.check_batch], data.y_train[: args.check_batch]
+    mode = check_mode(args.check_mode, sum(p.size for p in model.parameters()))
     reports = {}
     for method in ("complex", "central"):
         start = time.perf_counter()
-        reports[method] = report = check_gradients(model, loss, x_check, y_check, method=method)
+        reports[method] = report = check_gradients(model, loss, x_check, y_check, method=method, mode=mode,
+                                                   samples=args.check_samples)
         say(f"\n{report}\n({time.perf_counter() - start:.2f} s on a batch of {len(x_check)})")
         if not report.passed:
             if not args.verbose:
@@ -219,6 +235,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", default="runs/digits", help="folder for model.safetensors and the plots")
     p.add_argument("--seed", type=_integer(0), default=0, help="seed of the split, the weights and the shuffling")
     p.add_argument("--check-batch", type=_integer(1), default=64, help="samples the gradient check uses (default 64)")
+    p.add_argument("--check-mode", choices=("auto", "full", "sampled", "directional"), default="auto",
+                   help=f"the gradient check's mode; auto: full up to {FULL_CHECK_PARAMETERS:,} parameters, else sampled")
+    p.add_argument("--check-samples", type=_integer(1), default=16,
+                   help="entries or directions a tensor, in sampled and directional mode (default 16)")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1, help="0 silent (errors only), 1 progress bar, 2 a line an epoch")
     p.set_defaults(run=train)
 

@@ -12,6 +12,7 @@ import pytest
 
 import models
 from framework import load_model
+from framework.cli import check_mode
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,7 +49,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     ("command", "options"),
     [
         ("train", ["--model", "--load", "--dataset", "--epochs", "--optimizer", "--lr", "--batch-size", "--patience",
-                   "--out", "--seed", "--check-batch", "--verbose"]),
+                   "--out", "--seed", "--check-batch", "--check-mode", "--check-samples", "--verbose"]),
         ("gradcheck", ["--model", "--load", "--dataset", "--method", "--mode", "--samples", "--batch", "--seed"]),
         ("summary", ["--model", "--load", "--features"]),
         ("predict", ["--load", "--input", "--output"]),
@@ -174,3 +175,10 @@ def test_predict_to_a_folder_that_does_not_exist_is_one_line(float32_model: Path
     stderr = fails("predict", "--load", str(float32_model), "--input", str(tmp_path / "x.npy"),
                    "--output", "/nonexistent/p.csv")
     assert stderr == "framework predict: error: cannot write /nonexistent/p.csv: No such file or directory\n"
+
+
+@pytest.mark.parametrize(("requested", "parameters", "mode"),
+                         [("auto", 279, "full"), ("auto", 10_000, "full"), ("auto", 49_175, "sampled"),
+                          ("full", 49_175, "full"), ("directional", 279, "directional")])
+def test_train_checks_a_big_model_in_sampled_mode_unless_told(requested: str, parameters: int, mode: str) -> None:
+    assert check_mode(requested, parameters) == mode
