@@ -281,6 +281,9 @@ class Trainer(ABC):
     def _inputs(self, x: Inputs, caller: str) -> tuple[Array, ...]:
         """Each input as a float array of the model's dtype (ints and bools converted, objects
         refused), batch first, all with the same number of samples, scanned once for NaN/inf."""
+        if not isinstance(x, np.ndarray | list | tuple):
+            raise DTypeError(f"{caller}: x must be an array, or a list of arrays (one per input of the model), "
+                             f"got a {type(x).__name__}")
         arrays = [x] if isinstance(x, np.ndarray) else list(x)
         if not arrays:
             raise ShapeError(f"{caller}: x is an empty list: pass an array, or one array per input of the model")
@@ -295,7 +298,8 @@ class Trainer(ABC):
             elif a.dtype.kind != "f":
                 raise DTypeError(f"{caller}: {what} must hold numbers, got dtype {a.dtype}")
             if a.ndim < 2:
-                raise ShapeError(f"{caller}: {what} must be (batch, features), got shape {a.shape}")
+                hint = "" if isinstance(arrays[i], np.ndarray) else ": a list of samples? pass np.asarray(x)"
+                raise ShapeError(f"{caller}: {what} must be (batch, features), got shape {a.shape}{hint}")
             if a.shape[0] == 0 or a.shape[0] != np.shape(arrays[0])[0]:
                 raise ShapeError(f"{caller}: {what} has shape {a.shape}: an empty batch, or another sample count")
             problem = describe_nonfinite(what, a)

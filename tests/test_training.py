@@ -13,7 +13,7 @@ import numpy.typing as npt
 import pytest
 
 from framework import (
-    SGD, Adam, BCELoss, CallOrderError, Callback, ConfigError, Dense, Layer, NonFiniteError, Parameter, ReLU,
+    SGD, Adam, BCELoss, CallOrderError, Callback, ConfigError, Dense, DTypeError, Layer, NonFiniteError, Parameter, ReLU,
     Sequential, ShapeError, Sigmoid, TerminateOnNaN, ValueRangeError,
 )
 from framework.arrays import Array
@@ -569,3 +569,13 @@ def test_fit_refuses_parameters_made_in_forward_which_it_would_never_train() -> 
     message = "fit: forward() changed the parameters, from ['1.W', '1.b'] to ['0.s', '1.W', '1.b']; create parameters"
     with pytest.raises(ConfigError, match=re.escape(message)):
         model.fit(np.ones((4, 3)), np.ones((4, 1)), verbose=0)
+
+
+def test_inputs_that_are_not_arrays_are_named_with_a_hint() -> None:
+    model = Sequential([Dense(3, 1, seed=0), Sigmoid()])
+    message = "predict: x must be an array, or a list of arrays (one per input of the model), got a dict"
+    with pytest.raises(DTypeError, match=re.escape(message)):
+        model.predict({"a": np.ones((2, 3))})  # type: ignore[arg-type]
+    message = "predict: x[0] must be (batch, features), got shape (3,): a list of samples? pass np.asarray(x)"
+    with pytest.raises(ShapeError, match=re.escape(message)):
+        model.predict(np.ones((2, 3)).tolist())  # type: ignore[arg-type]
