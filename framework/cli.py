@@ -31,7 +31,7 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {"adam": Adam, "sgd": SGD, "rmsprop": R
 FULL_CHECK_PARAMETERS = 10_000
 """`train --check-mode auto` checks every entry of a model up to this many parameters, and samples
 entries of a bigger one: central differences of every entry of a 12288-4-3-1 model, layer by
-layer, take minutes."""
+layer, take 100 s on 18 images."""
 
 
 def check_mode(requested: str, parameters: int) -> Mode:
