@@ -20,8 +20,8 @@ from framework.datasets import Split, image_folder, load_digits_binary
 from framework.errors import FrameworkError
 from framework.gradcheck import check_gradients
 from framework.gradcheck.numeric import Mode
-from framework.layers import Dense, ReLU
-from framework.losses import BCELoss, CrossEntropyLoss
+from framework.layers import Dense, ReLU, Sigmoid, Softmax
+from framework.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss
 from framework.sequential import Sequential
 from framework.optimizers import SGD, Adam, Optimizer, RMSprop
 from framework.saving import load_model
@@ -166,12 +166,29 @@ def ten_classes(args: argparse.Namespace, say: Callable[[str], object] = print) 
     say(f"10-class test accuracy {model.evaluate(data.x_test, data.y_test)['accuracy']:.4f}")
 
 
+def implied_loss(model: Trainer, outputs: int) -> Loss | None:
+    """The loss a model's last layer implies, with `outputs` output columns: BCELoss after a
+    Sigmoid, BCEWithLogitsLoss on one column of logits, CrossEntropyLoss on several; None after a
+    Softmax (probabilities already, and CrossEntropyLoss takes the logits before it)."""
+    last = model.layers[-1]
+    if isinstance(last, Softmax):
+        return None
+    if isinstance(last, Sigmoid):
+        return BCELoss()
+    return BCEWithLogitsLoss() if outputs == 1 else CrossEntropyLoss()
+
+
 def gradcheck(args: argparse.Namespace) -> int:
     data = _dataset(args.dataset, args.seed)
     model = _model(args, data.x_train.shape[1])
     x, y = data.x_train[: args.batch], data.y_train[: args.batch]
+    loss = implied_loss(model, model.predict(x[:1]).shape[1])
+    if loss is None:
+        raise UsageError("the model ends with Softmax: end it with its logits, which CrossEntropyLoss takes, to check it")
+    if isinstance(loss, CrossEntropyLoss):
+        y = y.ravel().astype(np.int64)  # the dataset's binary labels, as class indices
     start = time.perf_counter()
-    report = check_gradients(model, BCELoss(), x, y, method=args.method, mode=args.mode, samples=args.samples)
+    report = check_gradients(model, loss, x, y, method=args.method, mode=args.mode, samples=args.samples)
     print(f"{report}\n({time.perf_counter() - start:.2f} s on a batch of {len(x)})")
     return 0 if report.passed else 1
 
@@ -187,7 +204,9 @@ def predict(args: argparse.Namespace) -> int:
     params = model.parameters()
     if x.dtype.kind == "f" and params and x.dtype != params[0].value.dtype:
         x = x.astype(params[0].value.dtype)  # the library refuses mixed floats; a file's user cannot cast
-    probabilities = model.predict(x, batch_size=1024)
+    out = model.predict(x, batch_size=1024)
+    loss = implied_loss(model, out.shape[1])
+    probabilities = out if loss is None else loss.probabilities(out)
     # numpy's shortest repr of each value, which reads back to the same float of the model's dtype
     text = "".join(",".join(str(p) for p in row) + "\n" for row in probabilities)
     if args.output is None:

@@ -8,7 +8,7 @@ import numpy.typing as npt
 from framework.arrays import Array, Labels, Mask, Scalar
 from framework.errors import CallOrderError, DTypeError, NonFiniteError, ShapeError, ValueRangeError, describe_nonfinite
 from framework.guard import guard_methods, guarded_forward
-from framework.layers.activations import Sigmoid
+from framework.layers.activations import Sigmoid, Softmax
 
 T = TypeVar("T")
 
@@ -282,6 +282,9 @@ class CrossEntropyLoss(Loss):
         result = self.scalar(cost)
         self._cache = log_p, y
         return result
+
+    def probabilities(self, y_pred: Array) -> Array:
+        return Softmax().forward(y_pred)  # the logits' class probabilities; the argmax is the same
 
     def backward(self) -> Array:
         log_p, y = self.cached(self._cache)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import models
-from framework import load_model
+from framework import Dense, Sequential, Softmax, load_model
 from framework.cli import check_mode
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -182,3 +182,38 @@ def test_predict_to_a_folder_that_does_not_exist_is_one_line(float32_model: Path
                           ("full", 49_175, "full"), ("directional", 279, "directional")])
 def test_train_checks_a_big_model_in_sampled_mode_unless_told(requested: str, parameters: int, mode: str) -> None:
     assert check_mode(requested, parameters) == mode
+
+
+@pytest.fixture(scope="module")
+def logit_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Models saved without a Sigmoid: 10 columns of logits, 1 column of logits, and one ending with Softmax."""
+    folder = tmp_path_factory.mktemp("logits")
+    built = {"ten": Sequential([Dense(64, 10, seed=0)]), "one": Sequential([Dense(64, 1, seed=0)]),
+             "softmax": Sequential([Dense(64, 3, seed=0), Softmax()])}
+    return {name: model.save(folder / f"{name}.safetensors") for name, model in built.items()}
+
+
+@pytest.mark.parametrize(("name", "loss"), [("ten", "CrossEntropyLoss()"), ("one", "BCEWithLogitsLoss()")])
+def test_gradcheck_of_a_saved_logit_model_uses_the_loss_its_output_implies(logit_models: dict[str, Path],
+                                                                           name: str, loss: str) -> None:
+    out = run("gradcheck", "--load", str(logit_models[name]), "--batch", "8")
+    assert "by complex step, full mode: PASSED" in out
+    assert f"loss {loss} y_pred" in out
+
+
+def test_gradcheck_of_a_model_ending_with_softmax_is_one_line(logit_models: dict[str, Path]) -> None:
+    assert fails("gradcheck", "--load", str(logit_models["softmax"])) == (
+        "framework gradcheck: error: the model ends with Softmax: end it with its logits, which CrossEntropyLoss "
+        "takes, to check it\n")
+
+
+@pytest.mark.parametrize("name", ["ten", "one", "softmax"])
+def test_predict_of_a_logit_model_prints_probabilities(logit_models: dict[str, Path], tmp_path: Path, name: str) -> None:
+    x = np.random.default_rng(0).standard_normal((5, 64))
+    np.save(tmp_path / "x.npy", x)
+    printed = run("predict", "--load", str(logit_models[name]), "--input", str(tmp_path / "x.npy"))
+    printed_rows = np.loadtxt(printed.splitlines(), delimiter=",", ndmin=2)
+    logits = load_model(logit_models[name]).predict(x)
+    expected = {"ten": np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True), "one": 1 / (1 + np.exp(-logits)),
+                "softmax": logits}[name]
+    np.testing.assert_allclose(printed_rows, expected, rtol=1e-14)
