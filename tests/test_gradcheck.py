@@ -807,8 +807,8 @@ def test_check_layer_through_the_dense_hooks_catches_one_part_per_billion_in_dx(
         ({"mode": "sample"}, "mode must be one of 'full', 'sampled', 'directional', got 'sample'"),
         ({"mode": "sampled", "samples": 0}, "samples must be a whole number of at least 1, got 0"),
         ({"mode": "directional", "samples": -3}, "samples must be a whole number of at least 1, got -3"),
-        ({"samples": 2.5}, "samples must be a whole number of at least 1, got 2.5"),
-        ({"samples": True}, "samples must be a whole number of at least 1, got True"),
+        ({"mode": "sampled", "samples": 2.5}, "samples must be a whole number of at least 1, got 2.5"),
+        ({"mode": "directional", "samples": True}, "samples must be a whole number of at least 1, got True"),
     ],
 )
 def test_unknown_options_are_refused_not_run_as_another_check(options: dict[str, object], message: str) -> None:
@@ -819,6 +819,11 @@ def test_unknown_options_are_refused_not_run_as_another_check(options: dict[str,
         check_gradients(model, BCELoss(), x, y, **options)  # type: ignore[arg-type]
     with pytest.raises(FrameworkError, match=re.escape(f"check_layer(Dense(3 -> 1)): {message}")):
         check_layer(Dense(3, 1, seed=0), x, **options)  # type: ignore[arg-type]
+
+
+def test_samples_is_ignored_in_full_mode() -> None:
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    assert check_layer(Dense(3, 2, seed=0), x, mode="full", samples=0).passed
 
 
 def test_check_layer_refuses_a_list_input_before_building_the_layer() -> None:
