@@ -51,6 +51,11 @@ REBUILD_ERRORS = (FrameworkError, TypeError, ValueError, KeyError, IndexError, A
 """What a constructor may raise on arguments read from a file (a string where it wants an int, 10**400)."""
 
 
+def is_whole_number(value: object) -> bool:
+    """An int (a numpy one too), not a bool: what counts, sizes and seeds must be."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
 def brief(value: object) -> str:
     """`repr(value)`, cut to 200 characters: a value read from a file, shown in an error message."""
     text = repr(value)

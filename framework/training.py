@@ -13,7 +13,10 @@ from framework.arrays import Array, Inputs, Labels, Shape
 from framework.layer import Config, Module
 from framework.layer_call import LayerCall
 from framework.callbacks import Callback, History, ProgressBar
-from framework.errors import CallOrderError, ConfigError, DTypeError, NonFiniteError, ShapeError, ValueRangeError, describe_nonfinite
+from framework.errors import (
+    CallOrderError, ConfigError, DTypeError, NonFiniteError, ShapeError, ValueRangeError, describe_nonfinite,
+    is_whole_number,
+)
 from framework.guard import floating_point_errors
 from framework.losses import Loss
 from framework.metrics import Metric, get_metric
@@ -109,7 +112,7 @@ class Trainer(ABC):
         loss, optimizer = self._compiled("fit")
         xs, y = self._data(x, y, "fit")
         for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-            if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            if not is_whole_number(value):
                 raise ConfigError(f"fit: {name} must be a whole number, got {value!r}")
         if epochs < 1 or batch_size < 1:
             raise ValueRangeError(f"fit: epochs and batch_size must be at least 1, got {epochs} and {batch_size}")

@@ -11,7 +11,7 @@ import attrs
 import numpy as np
 
 from framework.arrays import Array, Inputs, Labels, Mask, Scalar
-from framework.errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError, describe_nonfinite
+from framework.errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError, describe_nonfinite, is_whole_number
 from framework.guard import floating_point_errors
 from framework.gradcheck.numeric import Derivatives, Differentiator, Method, Mode, NotComplexSafe, Probes
 from framework.gradcheck.report import GradCheckReport, GradCheckRow, compare
@@ -381,7 +381,7 @@ def _check_options(caller: str, method: str, mode: str, samples: int) -> None:
     for what, value, allowed in (("method", method, get_args(Method)), ("mode", mode, get_args(Mode))):
         if value not in allowed:
             raise ValueRangeError(f"{caller}: {what} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
-    if mode != "full" and (isinstance(samples, bool) or not isinstance(samples, int | np.integer) or samples < 1):
+    if mode != "full" and not (is_whole_number(samples) and samples >= 1):
         raise ValueRangeError(f"{caller}: samples must be a whole number of at least 1, got {samples!r}")
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from framework.arrays import Array, Shape, float_dtype
-from framework.errors import ConfigError, ShapeError, ValueRangeError
+from framework.errors import ConfigError, ShapeError, ValueRangeError, is_whole_number
 from framework.layer import Config, Layer, Module
 from framework.parameter import Parameter, reserve
 from framework.registry import register_layer
@@ -57,7 +57,7 @@ class Dense(Layer):
     ) -> None:
         super().__init__()
         for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int | np.integer)):
+            if value is not None and not is_whole_number(value):
                 raise ConfigError(f"Dense: {name} must be a whole number, got {value!r}")
         units = in_features if out_features is None else out_features
         if units < 1 or (out_features is not None and in_features < 1):
