@@ -7,14 +7,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal, Never, Protocol
 
-import numpy as np
-
 from framework.arrays import Array
 from framework.errors import ValueRangeError
 from framework.gradcheck import GradCheckReport, check_gradients
 from framework.gradcheck.check import Checkable
 from framework.losses import Loss
-from framework.parameter import Parameter
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -28,7 +25,9 @@ class Trainable(Checkable, Protocol):
     stop_training: bool
     loss: Loss | None
 
-    def parameters(self) -> list[Parameter]: ...
+    def get_weights(self) -> list[Array]: ...
+
+    def set_weights(self, weights: Sequence[Array]) -> None: ...
 
     def save(self, path: str | os.PathLike[str]) -> Path: ...
 
@@ -119,7 +118,7 @@ class EarlyStopping(_Monitor):
         if self.improved(logs):
             self.best_epoch, self._wait = epoch, 0
             if self.restore_best_weights:
-                self.best_weights = [p.value.copy() for p in self.model.parameters()]
+                self.best_weights = self.model.get_weights()  # parameters and buffers (BatchNorm's statistics)
             return
         self._wait += 1
         if self._wait > self.patience:
@@ -128,8 +127,7 @@ class EarlyStopping(_Monitor):
 
     def on_train_end(self) -> None:
         if self.restore_best_weights and self.best_weights is not None:
-            for p, value in zip(self.model.parameters(), self.best_weights, strict=True):
-                np.copyto(p.value, value)
+            self.model.set_weights(self.best_weights)
 
 
 class ModelCheckpoint(_Monitor):

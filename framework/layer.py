@@ -1,8 +1,8 @@
 """`Layer` (one input) and `Merge` (several inputs): the base classes of every layer. A layer owns
 its parameters, its forward, its backward and the cache that passes from one to the other."""
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -30,6 +30,12 @@ class Module:
 
     training: bool = True
     """True while `fit` trains (Dropout drops, BatchNorm uses batch statistics), False otherwise."""
+    trainable: bool = True
+    """False freezes the layer, as in Keras: `fit` does not update its parameters (nor those of its
+    sub-layers); backward still computes their gradients, and the gradient checker still checks them."""
+    min_training_batch: int = 1
+    """The fewest samples a forward in training takes (BatchNorm: 2, to estimate a variance); `fit`
+    merges a smaller last batch into the one before it."""
     replay: bool = False
     """Set by the gradient checker: a random layer (Dropout) reuses its last draw instead of a new one."""
     _output_dtype: np.dtype[Any] | None = None
@@ -55,15 +61,19 @@ class Module:
         constructor takes any, so that `save` and `load_model` can rebuild it."""
         return {}
 
-    def named_parameters(self) -> list[tuple[str, Parameter]]:
-        """The `Parameter` attributes, and those in list or tuple attributes (named `"ws.0"`, `"ws.1"`)."""
-        return _named(self, Parameter)
+    def named_parameters(self, *, trainable: bool | None = None) -> list[tuple[str, Parameter]]:
+        """Every `Parameter` among the attributes, found through sub-layers (and models), lists,
+        tuples and dicts, each once even when it is held twice, named by path: `"W"`, `"d1.W"`,
+        `"blocks.0.b"`, `"weights.W1"`. `trainable=True` keeps the parameters `fit` updates (those of
+        no frozen layer on their path), `False` the frozen ones."""
+        return _collect(self, Parameter, trainable)
 
-    def parameters(self) -> list[Parameter]:
-        return [p for _, p in self.named_parameters()]
+    def parameters(self, *, trainable: bool | None = None) -> list[Parameter]:
+        return [p for _, p in self.named_parameters(trainable=trainable)]
 
     def named_buffers(self) -> list[tuple[str, Buffer]]:
-        return _named(self, Buffer)
+        """Every `Buffer`, found and named as `named_parameters` finds parameters."""
+        return _collect(self, Buffer, None)
 
     def cached(self, value: T | None) -> T:
         """`value`, or a clear error when backward comes before forward, twice after one forward, or
@@ -234,11 +244,64 @@ class Merge(Module):
         return call(self, list(nodes))
 
 
-def _named(module: Module, kind: type[T]) -> list[tuple[str, T]]:
+@runtime_checkable
+class _Owner(Protocol):
+    """Anything that lists its own parameters and buffers: a model held by a layer, or a layer that
+    overrides the listing (`Nested`)."""
+
+    trainable: bool
+
+    def named_parameters(self, *, trainable: bool | None = None) -> list[tuple[str, Parameter]]: ...
+
+    def named_buffers(self) -> list[tuple[str, Buffer]]: ...
+
+
+def _collect(root: Module, kind: type[T], trainable: bool | None) -> list[tuple[str, T]]:
+    """The `kind` objects (parameters or buffers) reachable from `root`'s attributes, depth first in
+    attribute order, each once, named by path; with `trainable`, only those whose path crosses no
+    frozen layer (True) or only those whose path does (False)."""
     found: list[tuple[str, T]] = []
-    for name, value in vars(module).items():
+    seen: set[int] = {id(root)}
+
+    def visit(value: object, path: str, on: bool) -> None:
         if isinstance(value, kind):
-            found.append((name, value))
+            if id(value) not in seen and trainable in (None, on):
+                seen.add(id(value))
+                found.append((path, value))
+        elif isinstance(value, Module) and not _lists_itself(value):
+            if id(value) not in seen:
+                seen.add(id(value))
+                for name, item in vars(value).items():
+                    visit(item, f"{path}.{name}", on and value.trainable)
+        elif isinstance(value, _Owner):
+            if id(value) not in seen:
+                seen.add(id(value))
+                frozen = {id(p) for _, p in value.named_parameters(trainable=False)} if kind is Parameter else set()
+                listed = value.named_parameters() if kind is Parameter else value.named_buffers()
+                for name, item in listed:
+                    visit(item, f"{path}.{name}", on and id(item) not in frozen)
         elif isinstance(value, list | tuple):
-            found += [(f"{name}.{i}", item) for i, item in enumerate(value) if isinstance(item, kind)]
+            for i, item in enumerate(value):
+                visit(item, f"{path}.{i}", on)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                visit(item, f"{path}.{key}", on)
+
+    for name, value in vars(root).items():
+        visit(value, name, root.trainable)
     return found
+
+
+def _lists_itself(module: Module) -> bool:
+    """Whether the module's class overrides how its parameters are listed (`Nested`)."""
+    cls = type(module)
+    return cls.named_parameters is not Module.named_parameters or cls.named_buffers is not Module.named_buffers
+
+
+def unique(named: Iterable[tuple[str, T]]) -> list[tuple[str, T]]:
+    """`named` with each object once (the first name it comes with): a container's parameters when
+    two of its layers hold the same one."""
+    kept: dict[int, tuple[str, T]] = {}
+    for name, item in named:
+        kept.setdefault(id(item), (name, item))
+    return list(kept.values())

@@ -6,7 +6,7 @@ from framework.arrays import Array, Mask, Shape
 from framework.errors import ConfigError
 from framework.layer import Config, Layer, Module
 from framework.parameter import Buffer, Parameter
-from framework.registry import build_model, register_layer
+from framework.registry import build_model, register_layer, spec
 from framework.training import Trainer
 
 
@@ -46,8 +46,8 @@ class Nested(Layer):
     def output_shape(self, input_shape: Shape) -> Shape:
         return self.model.output_shape(input_shape)
 
-    def named_parameters(self) -> list[tuple[str, Parameter]]:
-        return self.model.named_parameters()
+    def named_parameters(self, *, trainable: bool | None = None) -> list[tuple[str, Parameter]]:
+        return self.model.named_parameters(trainable=trainable)
 
     def named_buffers(self) -> list[tuple[str, Buffer]]:
         return self.model.named_buffers()
@@ -65,6 +65,18 @@ class Nested(Layer):
         self.model.set_training(training)
 
     @property
+    def trainable(self) -> bool:
+        return self.model.trainable
+
+    @trainable.setter
+    def trainable(self, trainable: bool) -> None:
+        self.model.trainable = trainable
+
+    @property
+    def min_training_batch(self) -> int:  # type: ignore[override]
+        return max(layer.min_training_batch for layer in self.model.layers)
+
+    @property
     def replay(self) -> bool:
         return all(layer.replay for layer in self.model.layers)
 
@@ -74,7 +86,7 @@ class Nested(Layer):
             layer.replay = replay
 
     def get_config(self) -> Config:
-        return {"model": {"class": type(self.model).__name__, "config": self.model.get_config()}}
+        return {"model": spec(self.model)}
 
     def __repr__(self) -> str:
         return f"Nested({self.model!r})"

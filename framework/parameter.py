@@ -25,6 +25,15 @@ def _floating(self: "Parameter", attribute: "attrs.Attribute[Array]", value: Arr
         )
 
 
+def _fit_grad(self: "Parameter", attribute: "attrs.Attribute[Array]", value: Array) -> Array:
+    """On assignment of a float value of another shape or dtype, a new zero gradient of its shape and
+    dtype, so that value and grad stay consistent (`d.W.value = d.W.value.astype(np.float32)`). A
+    complex value (the complex-step check's working copy) keeps the gradient as it is."""
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f" and (value.shape != self.grad.shape or value.dtype != self.grad.dtype):
+        self.grad = np.zeros_like(value)
+    return value
+
+
 @attrs.define(eq=False)
 class Parameter:
     """A trainable tensor: `value`, its gradient `grad` (same shape, updated in place by backward) and a `name`.
@@ -34,8 +43,9 @@ class Parameter:
     (2, 3)
     """
 
-    value: Array = attrs.field(validator=_floating)
-    """Float or complex (the gradient checker's complex step); checked when set, too."""
+    value: Array = attrs.field(validator=_floating, on_setattr=[attrs.setters.validate, _fit_grad])
+    """Float or complex (the gradient checker's complex step); checked when set, and a float value of
+    another shape or dtype gets a new zero `grad` to match."""
     name: str = ""
     grad: Array = attrs.field(default=attrs.Factory(_zeros_like_value, takes_self=True))
 

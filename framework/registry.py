@@ -1,7 +1,7 @@
 """Layer classes by name, so that a saved architecture can be rebuilt without pickle."""
 
 import types
-from typing import Any, Literal, Protocol, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, Protocol, TypeVar, Union, cast, get_args, get_origin, get_type_hints
 
 from framework.errors import REBUILD_ERRORS, FormatError, FrameworkError, brief, located
 from framework.layer import Config, Module
@@ -67,16 +67,36 @@ def registered_as(cls: type) -> type | None:
     return _LAYERS.get(cls.__name__) or _MODELS.get(cls.__name__)
 
 
+class Described(Protocol):
+    """A layer or a model: it gives the constructor arguments that rebuild it."""
+
+    def get_config(self) -> Config: ...
+
+
+def spec(item: Described) -> Config:
+    """What a saved architecture holds for a layer or a model, `{"class": name, "config": {...}}`,
+    and `"trainable": false` for a frozen layer, which `build_layer` rebuilds frozen."""
+    entry: Config = {"class": type(item).__name__, "config": item.get_config()}
+    if isinstance(item, Module) and not item.trainable:
+        entry["trainable"] = False
+    return entry
+
+
 def build_layer(item: object, where: str) -> Module:
-    """The layer that a saved `{"class": name, "config": {...}}` describes; an error names `where`
-    ("layer 2"), the class, and what the constructor refused."""
+    """The layer that a saved `spec` describes; an error names `where` ("layer 2"), the class, and
+    what the constructor refused."""
     name, config = _spec(item, where)
+    trainable = cast(Config, item).get("trainable", True)
+    if not isinstance(trainable, bool):
+        raise FormatError(f"{where} {name}: trainable must be true or false, got {brief(trainable)}")
     try:
         cls = layer_class(name)
         _check_arguments(cls, config)
-        return cls(**config)
+        layer = cls(**config)
     except REBUILD_ERRORS as e:  # an error of ours names the argument; show the config with any other
         raise located(e, f"{where} {name}" if isinstance(e, FrameworkError) else f"{where} {name} {brief(config)}")
+    layer.trainable = trainable
+    return layer
 
 
 def build_model(item: object, where: str) -> Any:

@@ -9,10 +9,10 @@ from framework.arrays import Array, Inputs, Shape
 from framework.errors import ConfigError, FormatError, FrameworkError, ShapeError
 from framework.guard import guarded
 from framework.graph.node import Input, Node
-from framework.layer import JSON, Config, Layer
+from framework.layer import JSON, Config, Layer, unique
 from framework.layer_call import LayerCall
 from framework.parameter import Buffer, Parameter
-from framework.registry import build_layer, register_model
+from framework.registry import build_layer, register_model, spec
 from framework.nested import Nested
 from framework.training import Trainer
 
@@ -69,7 +69,7 @@ class Sequential(Trainer):
 
     def get_config(self) -> Config:
         """The architecture as JSON-ready data: each layer's class name and constructor arguments."""
-        layers: list[JSON] = [{"class": type(layer).__name__, "config": layer.get_config()} for layer in self.layers]
+        layers: list[JSON] = [spec(layer) for layer in self.layers]
         if self.input_shape is None:
             return {"layers": layers}
         return {"input_shape": [int(d) for d in self.input_shape[1:] if d is not None], "layers": layers}
@@ -97,6 +97,7 @@ class Sequential(Trainer):
         h = x
         for layer in self.layers:
             h = layer.forward(h)
+        self.refuse_nonfinite(x, (h,))
         return h
 
     @overload
@@ -120,14 +121,12 @@ class Sequential(Trainer):
         first.backward_params(grad)
         return None
 
-    def named_parameters(self) -> list[tuple[str, Parameter]]:
-        return [(f"{i}.{name}", p) for i, layer in enumerate(self.layers) for name, p in layer.named_parameters()]
-
-    def parameters(self) -> list[Parameter]:
-        return [p for _, p in self.named_parameters()]
+    def named_parameters(self, *, trainable: bool | None = None) -> list[tuple[str, Parameter]]:
+        return unique((f"{i}.{name}", p) for i, layer in enumerate(self.layers)
+                      for name, p in layer.named_parameters(trainable=trainable))
 
     def named_buffers(self) -> list[tuple[str, Buffer]]:
-        return [(f"{i}.{name}", b) for i, layer in enumerate(self.layers) for name, b in layer.named_buffers()]
+        return unique((f"{i}.{name}", b) for i, layer in enumerate(self.layers) for name, b in layer.named_buffers())
 
     def output_shape(self, input_shape: Shape) -> Shape:
         return tuple(int(d or 1) for d in self.output_shapes((None, *input_shape[1:]))[-1])

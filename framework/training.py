@@ -63,10 +63,21 @@ class Trainer(ABC):
     def backward(self, grad: Array, *, input_grad: bool = False) -> Array | None: ...
 
     @abstractmethod
-    def parameters(self) -> list[Parameter]: ...
+    def named_parameters(self, *, trainable: bool | None = None) -> list[tuple[str, Parameter]]:
+        """Every parameter once, named by layer; `trainable=True` the ones `fit` updates, `False` the frozen ones."""
 
-    @abstractmethod
-    def named_parameters(self) -> list[tuple[str, Parameter]]: ...
+    def parameters(self, *, trainable: bool | None = None) -> list[Parameter]:
+        return [p for _, p in self.named_parameters(trainable=trainable)]
+
+    @property
+    def trainable(self) -> bool:
+        """False when every layer is frozen; setting it freezes (or unfreezes) every layer, as in Keras."""
+        return any(module.trainable for module in self.layers)
+
+    @trainable.setter
+    def trainable(self, trainable: bool) -> None:
+        for module in self.layers:
+            module.trainable = trainable
 
     @abstractmethod
     def trace(self, x: Inputs) -> list[LayerCall]: ...
@@ -139,7 +150,7 @@ class Trainer(ABC):
             hook.set_model(self)
             hook.on_train_begin()
         named = self.named_parameters()
-        params = [p for _, p in named]
+        params = self.parameters(trainable=True)  # a frozen layer's gradients are computed, not applied
         self.stop_training = False
         self.set_training(True)
         predictions: Array | None = None
@@ -257,18 +268,49 @@ class Trainer(ABC):
     def build(self, xs: tuple[Array, ...]) -> None:
         """Create the weights of layers that wait for their input shape (`Dense(units)`)."""
 
+    def refuse_nonfinite(self, x: Inputs, outputs: Sequence[Array]) -> None:
+        """Raise a NonFiniteError if an output holds NaN or inf, naming where it came from: the input,
+        a weight, or the arithmetic. A forward calls this on its (small) outputs; the input and the
+        weights are scanned only once an output is found not finite."""
+        if all(np.isfinite(out).all() for out in outputs):
+            return
+        where = f"{type(self).__name__}.forward"
+        xs = [x] if isinstance(x, np.ndarray) else list(x)
+        for i, a in enumerate(xs):
+            problem = describe_nonfinite("x" if len(xs) == 1 else f"x[{i}]", a)
+            if problem:
+                raise NonFiniteError(f"{where}: {problem}, so the output is not finite: remove or impute those values")
+        for name, w in self.named_weights():
+            problem = describe_nonfinite(name, w.value)
+            if problem:
+                raise NonFiniteError(f"{where}: {problem}, so the output is not finite (a diverged model?)")
+        raise NonFiniteError(f"{where}: the output holds NaN or inf, though the input and the weights are finite")
+
+    def named_weights(self) -> list[tuple[str, Parameter | Buffer]]:
+        """The model's state, as Keras' weights: every parameter, then every buffer (BatchNorm's
+        running statistics), named as `save` names them."""
+        return [*self.named_parameters(), *self.named_buffers()]
+
     def get_weights(self) -> list[Array]:
-        """Copies of every parameter's value, in `parameters()` order."""
-        return [p.value.copy() for p in self.parameters()]
+        """Copies of the state, in `named_weights()` order: parameters, then buffers."""
+        return [w.value.copy() for _, w in self.named_weights()]
 
     def set_weights(self, weights: Sequence[Array]) -> None:
-        params = self.parameters()
-        if len(weights) != len(params):
-            raise ShapeError(f"set_weights: the model has {len(params)} parameters, got {len(weights)} arrays")
-        for p, w in zip(params, weights):
-            if w.shape != p.value.shape:
-                raise ShapeError(f"set_weights: {p.name} has shape {p.value.shape}, got {w.shape}")
-            np.copyto(p.value, w)
+        """Copy `weights` (as `get_weights` gives them) into the state, once each array is checked:
+        the right count, shape and finite values. Nothing is changed when one is wrong."""
+        named = self.named_weights()
+        if isinstance(weights, np.ndarray) or len(weights) != len(named):
+            got = "one array" if isinstance(weights, np.ndarray) else f"{len(weights)} arrays"
+            raise ShapeError(f"set_weights: the model has {len(named)} weights (parameters, then buffers), got {got}")
+        for (name, w), value in zip(named, weights):
+            value = np.asarray(value)
+            if value.shape != w.value.shape:
+                raise ShapeError(f"set_weights: {name} has shape {w.value.shape}, got {value.shape}")
+            problem = describe_nonfinite(name, value)
+            if problem:
+                raise NonFiniteError(f"set_weights: {problem}; nothing was set")
+        for (_, w), value in zip(named, weights):
+            np.copyto(w.value, value)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write weights and architecture to a safetensors file (see `framework.load_model`)."""

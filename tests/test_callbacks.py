@@ -5,13 +5,14 @@ import io
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
 from framework import (
-    SGD, Adam, BCELoss, Callback, Dense, EarlyStopping, GradientCheck, History, Layer, ModelCheckpoint, ReLU,
+    SGD, Adam, BatchNorm, BCELoss, Callback, Dense, EarlyStopping, GradientCheck, History, Layer, ModelCheckpoint, ReLU,
     Sequential, Sigmoid, ValueRangeError, load_model,
 )
 from framework.arrays import Array
@@ -34,7 +35,7 @@ class WeightsAtEpochEnd(Callback):
         self.weights: list[list[Array]] = []
 
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
-        self.weights.append([p.value.copy() for p in self.model.parameters()])
+        self.weights.append(self.model.get_weights())
 
 
 def same(a: Sequence[Array], b: Sequence[Array]) -> bool:
@@ -98,6 +99,40 @@ def test_without_restore_best_weights_the_model_keeps_its_last_weights() -> None
     assert len(history["val_loss"]) == 6
     assert same(model.get_weights(), snapshots.weights[-1])
     assert not same(model.get_weights(), snapshots.weights[2])
+
+
+class StateAtEpochEnd(Callback):
+    """A copy of the model's whole state (parameters and buffers) and of its predictions on `x` at
+    the end of every epoch."""
+
+    def __init__(self, x: Floats) -> None:
+        self.x, self.states, self.predictions = x, [], []
+
+    states: list[list[Array]]
+    predictions: list[Array]
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        model = cast(Sequential, self.model)
+        self.states.append(model.get_weights())
+        self.predictions.append(model.predict(self.x))
+
+
+def test_early_stopping_restores_batchnorm_running_statistics_with_the_weights() -> None:
+    x, y = data(64, features=4)
+    x_val, y_val = data(16, features=4, seed=100)
+    model = Sequential([Dense(4, 8, seed=0), BatchNorm(8), ReLU(), Dense(8, 1, seed=1), Sigmoid()])
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=3.0))
+    stopper = EarlyStopping("val_loss", patience=100, restore_best_weights=True)
+    recorder = StateAtEpochEnd(x_val)
+    history = model.fit(x, y, epochs=10, batch_size=16, validation_data=(x_val, y_val), callbacks=[stopper, recorder],
+                        verbose=0, seed=0)
+    best = stopper.best_epoch
+    assert best == int(np.argmin(history.history["val_loss"])) and best < 9
+    names = [name for name, _ in model.named_weights()]
+    assert names[-2:] == ["1.running_mean", "1.running_var"]
+    assert same(model.get_weights(), recorder.states[best])  # the running statistics too
+    assert not same(model.get_weights()[-2:], recorder.states[-1][-2:])
+    assert np.array_equal(model.predict(x_val), recorder.predictions[best])
 
 
 def test_early_stopping_on_val_accuracy_maximises_it_in_auto_mode() -> None:

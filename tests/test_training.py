@@ -435,10 +435,16 @@ def test_a_diverging_run_raises_naming_the_epoch_and_the_batch() -> None:
         model.fit(x, y, epochs=5, batch_size=8, callbacks=[PoisonWeights(epoch=1, batch=1)], verbose=0, seed=0)
 
 
+def poison(params: list[Parameter]) -> None:
+    """NaN into each parameter's own array (set_weights refuses NaN)."""
+    for p in params:
+        p.value[...] = np.nan
+
+
 def test_a_model_with_nan_weights_fails_on_the_first_batch() -> None:
     x, y = data(10)
     model = small_model()
-    model.set_weights([np.full_like(w, np.nan) for w in model.get_weights()])
+    poison(model.parameters())
     model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
     with pytest.raises(NonFiniteError, match=r"diverged at epoch 1, batch 1"):
         model.fit(x, y, epochs=3, batch_size=4, verbose=0)
@@ -465,7 +471,7 @@ def test_terminate_on_nan_stops_training_and_names_the_epoch_and_the_batch() -> 
 def test_terminate_on_nan_writes_to_stderr_by_default(capsys: pytest.CaptureFixture[str]) -> None:
     x, y = data(10)
     model = small_model()
-    model.set_weights([np.full_like(w, np.nan) for w in model.get_weights()])
+    poison(model.parameters())
     model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
     history = model.fit(x, y, epochs=3, batch_size=4, callbacks=[TerminateOnNaN()], verbose=0)
     assert capsys.readouterr().err == "TerminateOnNaN: loss is nan at epoch 1, batch 1: training stopped\n"
@@ -495,7 +501,7 @@ def test_get_weights_returns_copies_and_set_weights_checks_count_and_shapes() ->
     assert not np.any(model.get_weights()[0] == 5.0)
     model.set_weights(weights)
     assert np.all(model.get_weights()[0] == 5.0)
-    with pytest.raises(ShapeError, match="the model has 4 parameters, got 3 arrays"):
+    with pytest.raises(ShapeError, match=r"the model has 4 weights \(parameters, then buffers\), got 3 arrays"):
         model.set_weights(weights[:3])
     with pytest.raises(ShapeError, match=r"2.W has shape \(4, 1\), got \(1, 4\)"):
         model.set_weights([weights[0], weights[1], weights[2].T, weights[3]])
@@ -504,7 +510,7 @@ def test_get_weights_returns_copies_and_set_weights_checks_count_and_shapes() ->
 def test_nan_weights_in_a_hidden_layer_are_reported() -> None:
     x, y = data(10)
     model = small_model()
-    model.set_weights([np.full_like(w, np.nan) if i == 0 else w for i, w in enumerate(model.get_weights())])
+    poison(model.parameters()[:1])
     model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
     with pytest.raises(NonFiniteError, match=r"diverged at epoch 1, batch 1"):
         model.fit(x, y, epochs=3, batch_size=4, verbose=0)

@@ -417,15 +417,16 @@ def _work_copy(a: Array, method: Method) -> Array:
 
 @contextmanager
 def _work_params(params: Sequence[Parameter], method: Method) -> Iterator[list[Array]]:
-    """Swap each parameter's value for a working copy; put the original arrays back, whatever happens."""
-    originals = [p.value for p in params]
+    """Swap each parameter's value for a working copy; put the original arrays (value and grad, which
+    a float64 working copy of a float32 value replaces) back, whatever happens."""
+    originals = [(p.value, p.grad) for p in params]
     try:
         for p in params:
             p.value = _work_copy(p.value, method)
         yield [p.value for p in params]
     finally:
-        for p, value in zip(params, originals):
-            p.value = value
+        for p, (value, grad) in zip(params, originals):
+            p.value, p.grad = value, grad
 
 
 @contextmanager

@@ -10,10 +10,10 @@ from framework.arrays import Array, Shape
 from framework.errors import REBUILD_ERRORS, ConfigError, FormatError, ShapeError, brief, located
 from framework.guard import guarded
 from framework.graph.node import Input, Node, call
-from framework.layer import JSON, Config, Layer, Merge, Module
+from framework.layer import JSON, Config, Layer, Merge, Module, unique
 from framework.layer_call import LayerCall
 from framework.parameter import Buffer, Parameter
-from framework.registry import build_layer, register_model
+from framework.registry import build_layer, register_model, spec
 from framework.training import Trainer
 
 
@@ -86,7 +86,9 @@ class Model(Trainer):
             if module in self._shared:  # keep this call's cache: the next call of the module replaces it
                 self._snapshots[node] = dict(vars(module))
         self._values = values
-        return [values[node] for node in self.outputs]
+        outputs = [values[node] for node in self.outputs]
+        self.refuse_nonfinite(xs, outputs)
+        return outputs
 
     @overload
     def backward(self, grad: Array | Sequence[Array], *, input_grad: Literal[False] = False) -> None: ...
@@ -156,14 +158,12 @@ class Model(Trainer):
         return (input_shape[0], *(int(d or 1) for d in self.outputs[0].shape[1:]))
 
     # -- structure -------------------------------------------------------------------------------
-    def named_parameters(self) -> list[tuple[str, Parameter]]:
-        return [(f"{name}.{p_name}", p) for module, name in self.modules.items() for p_name, p in module.named_parameters()]
-
-    def parameters(self) -> list[Parameter]:
-        return [p for _, p in self.named_parameters()]
+    def named_parameters(self, *, trainable: bool | None = None) -> list[tuple[str, Parameter]]:
+        return unique((f"{name}.{p_name}", p) for module, name in self.modules.items()
+                      for p_name, p in module.named_parameters(trainable=trainable))
 
     def named_buffers(self) -> list[tuple[str, Buffer]]:
-        return [(f"{name}.{b_name}", b) for module, name in self.modules.items() for b_name, b in module.named_buffers()]
+        return unique((f"{name}.{b_name}", b) for module, name in self.modules.items() for b_name, b in module.named_buffers())
 
     @property
     def layers(self) -> list[Module]:  # type: ignore[override]
@@ -202,7 +202,7 @@ class Model(Trainer):
         index = {node: i for i, node in enumerate(self.nodes)}
         modules = list(self.modules)
         return {
-            "modules": [{"class": type(m).__name__, "config": m.get_config()} for m in modules],
+            "modules": [spec(m) for m in modules],
             "nodes": [
                 {"input": list(node.shape[1:]), "name": node.name} if node.module is None
                 else {"module": modules.index(node.module), "parents": [index[p] for p in node.parents]}

@@ -124,9 +124,7 @@ class BatchNorm(Layer):
         reserve(4 * features, repr(self))
         self.features = features
         for tensor, fill in ((self.gamma, 1), (self.beta, 0), (self.running_mean, 0), (self.running_var, 1)):
-            tensor.value = np.full(features, fill, dtype=tensor.value.dtype)
-        self.gamma.grad = np.zeros_like(self.gamma.value)
-        self.beta.grad = np.zeros_like(self.beta.value)
+            tensor.value = np.full(features, fill, dtype=tensor.value.dtype)  # a parameter's grad follows
 
     def forward(self, x: Array) -> Array:
         if self.features is None:
