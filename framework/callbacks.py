@@ -12,6 +12,7 @@ from framework.errors import ValueRangeError
 from framework.gradcheck import GradCheckReport, check_gradients
 from framework.gradcheck.check import Checkable
 from framework.losses import Loss
+from framework.parameter import Parameter
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -24,6 +25,8 @@ class Trainable(Checkable, Protocol):
 
     stop_training: bool
     loss: Loss | None
+
+    def parameters(self, *, trainable: bool | None = None) -> list[Parameter]: ...
 
     def get_weights(self) -> list[Array]: ...
 
