@@ -206,7 +206,8 @@ def format_logs(logs: Logs) -> str:
 
 
 class ProgressBar(Callback):
-    """A tqdm bar per epoch on a terminal; one line per epoch when the output is not a terminal."""
+    """A tqdm bar per epoch on a terminal, with the epoch's logs (the validation metrics too) on a line
+    below it; one line per epoch when the output is not a terminal."""
 
     def __init__(self, epochs: int, batches: int, *, lines: bool = False, stream: IO[str] | None = None) -> None:
         self.epochs, self.batches = epochs, batches
@@ -230,10 +231,11 @@ class ProgressBar(Callback):
             self.bar.set_postfix_str(f"loss: {self._loss_sum / (batch + 1):.4f}", refresh=False)
 
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix_str(format_logs(logs))
+        if self.bar is not None:  # the bar keeps its width; the logs, validation too, go whole on a line below
+            self.bar.set_postfix_str(f"loss: {logs['loss']:.4f}")
             self.bar.close()
             self.bar = None
+            print(f"  {format_logs(logs)}", file=self.stream, flush=True)
         else:
             print(f"Epoch {epoch + 1}/{self.epochs} - {format_logs(logs)}", file=self.stream, flush=True)
 

@@ -112,9 +112,12 @@ class Trainer(ABC):
         callbacks: Sequence[Callback] = (),
         verbose: int = 1,
         seed: int | None = None,
+        drop_remainder: bool = False,
     ) -> History:
-        """Train for `epochs` passes over (x, y) in minibatches of `batch_size` (the last, partial
-        batch is used), shuffled each epoch by a generator seeded with `seed`.
+        """Train for `epochs` passes over (x, y) in minibatches of `batch_size`, shuffled each epoch
+        by a generator seeded with `seed`. The last, partial batch is used, merged into the one before
+        it where it is smaller than a layer can train on (BatchNorm needs 2 samples), or dropped with
+        `drop_remainder=True`.
 
         `validation_split` holds out that fraction of (x, y), stratified by label, before
         training. `verbose`: 0 silent, 1 a progress bar (one line per epoch when the output is
@@ -127,25 +130,22 @@ class Trainer(ABC):
                 raise ConfigError(f"fit: {name} must be a whole number, got {value!r}")
         if epochs < 1 or batch_size < 1:
             raise ValueRangeError(f"fit: epochs and batch_size must be at least 1, got {epochs} and {batch_size}")
+        given = _callback_list(callbacks)
         rng = np.random.default_rng(seed)
         validation: tuple[tuple[Array, ...], Labels] | None = None
         if validation_data is not None:
-            if not (isinstance(validation_data, tuple | list) and len(validation_data) == 2):
-                raise ConfigError(
-                    f"fit: validation_data must be a pair (x_val, y_val), got a {type(validation_data).__name__}"
-                    + (f" of {len(validation_data)}" if isinstance(validation_data, tuple | list) else "")
-                )
-            validation = self._data(*validation_data, "fit(validation_data)")
+            validation = self._validation_data(validation_data, xs, y, loss)
         elif validation_split:
             xs, y, validation = _stratified_split(xs, y, validation_split, rng)
         loss.check_labels(y)  # once: each batch's forward below skips this scan
         m = y.shape[0]
         self.build(xs)
-        batches = math.ceil(m / batch_size)
+        smallest = max((module.min_training_batch for module in self.layers), default=1)
+        bounds = _batch_bounds(m, batch_size, smallest, drop_remainder)
         history = History()
-        hooks: list[Callback] = [history, *callbacks]
+        hooks: list[Callback] = [history, *given]
         if verbose:
-            hooks.append(ProgressBar(epochs, batches, lines=verbose == 2))
+            hooks.append(ProgressBar(epochs, len(bounds), lines=verbose == 2))
         for hook in hooks:
             hook.set_model(self)
             hook.on_train_begin()
@@ -161,8 +161,8 @@ class Trainer(ABC):
             order = rng.permutation(m) if shuffle else None
             xs_epoch, ys = (tuple(a[order] for a in xs), y[order]) if order is not None else (xs, y)
             total, seen = 0.0, 0
-            for batch, start in enumerate(range(0, m, batch_size)):
-                xb, yb = _feed(tuple(a[start : start + batch_size] for a in xs_epoch)), ys[start : start + batch_size]
+            for batch, (start, stop) in enumerate(bounds):
+                xb, yb = _feed(tuple(a[start:stop] for a in xs_epoch)), ys[start:stop]
                 diverged: NonFiniteError | None = None
                 loss.labels_checked = True
                 try:
@@ -206,6 +206,30 @@ class Trainer(ABC):
         for hook in hooks:
             hook.on_train_end()
         return history
+
+    def _validation_data(
+        self, validation_data: object, xs: tuple[Array, ...], y: Labels, loss: Loss
+    ) -> tuple[tuple[Array, ...], Labels]:
+        """`validation_data` checked before the first epoch, against the training data: a pair, of the
+        same features and label shape, and labels the loss takes."""
+        if not (isinstance(validation_data, tuple | list) and len(validation_data) == 2):
+            raise ConfigError(
+                f"fit: validation_data must be a pair (x_val, y_val), got a {type(validation_data).__name__}"
+                + (f" of {len(validation_data)}" if isinstance(validation_data, tuple | list) else "")
+            )
+        xs_val, y_val = self._data(validation_data[0], validation_data[1], "fit(validation_data)")
+        if len(xs_val) != len(xs):
+            raise ShapeError(f"fit(validation_data): x_val has {len(xs_val)} inputs, x has {len(xs)}")
+        for i, (a, b) in enumerate(zip(xs_val, xs)):
+            if a.shape[1:] != b.shape[1:]:
+                what = "x_val" if len(xs) == 1 else f"x_val[{i}]"
+                raise ShapeError(f"fit(validation_data): {what} has shape {a.shape}, but the training x has samples of "
+                                 f"shape {b.shape[1:]}")
+        if y_val.shape[1:] != y.shape[1:]:
+            raise ShapeError(f"fit(validation_data): y_val has shape {y_val.shape}, but the training y has labels of "
+                             f"shape {y.shape[1:]}")
+        loss.check_labels(y_val)
+        return xs_val, y_val
 
     def evaluate(self, x: Inputs, y: Labels, *, batch_size: int | None = None) -> dict[str, float]:
         """The loss (mean over all samples) and the compiled metrics on (x, y), in eval mode."""
@@ -324,24 +348,24 @@ class Trainer(ABC):
         return self.loss, self.optimizer
 
     def _inputs(self, x: Inputs, caller: str) -> tuple[Array, ...]:
-        """Each input as a float array of the model's dtype (ints and bools converted, objects
-        refused), batch first, all with the same number of samples, scanned once for NaN/inf."""
-        if not isinstance(x, np.ndarray | list | tuple):
-            raise DTypeError(f"{caller}: x must be an array, or a list of arrays (one per input of the model), "
-                             f"got a {type(x).__name__}")
-        arrays = [x] if isinstance(x, np.ndarray) else list(x)
+        """Each input as a float array of the model's dtype (ints, bools and other floats converted,
+        objects refused), batch first, all with the same number of samples, scanned once for NaN/inf."""
+        arrays = list(x) if isinstance(x, list | tuple) else [x]
         if not arrays:
             raise ShapeError(f"{caller}: x is an empty list: pass an array, or one array per input of the model")
         params = self.parameters()
-        dtype = params[0].value.dtype if params else np.dtype(np.float64)
+        dtype = params[0].value.dtype if params else None
         checked = []
         for i, a in enumerate(arrays):
             what = "x" if len(arrays) == 1 else f"x[{i}]"
-            a = np.asarray(a)
-            if a.dtype.kind in "biu":
-                a = a.astype(dtype)
+            a = np.asarray(a)  # a pandas DataFrame, a memoryview: anything numpy reads as numbers
+            if a.dtype.kind in "biu" or (a.dtype.kind == "f" and dtype is not None and a.dtype != dtype):
+                a = a.astype(dtype or np.float64)  # as Keras casts to the model's dtype; a copy
             elif a.dtype.kind != "f":
-                raise DTypeError(f"{caller}: {what} must hold numbers, got dtype {a.dtype}")
+                if isinstance(arrays[i], np.ndarray):
+                    raise DTypeError(f"{caller}: {what} must hold numbers, got dtype {a.dtype}")
+                raise DTypeError(f"{caller}: x must be an array, or a list of arrays (one per input of the model), "
+                                 f"got a {type(arrays[i]).__name__}")
             if a.ndim < 2:
                 hint = "" if isinstance(arrays[i], np.ndarray) else ": a list of samples? pass np.asarray(x)"
                 raise ShapeError(f"{caller}: {what} must be (batch, features), got shape {a.shape}{hint}")
@@ -375,6 +399,30 @@ class Trainer(ABC):
 def _feed(xs: tuple[Array, ...]) -> Inputs:
     """What the model's forward takes: the array, or the list of arrays of a several-input model."""
     return xs[0] if len(xs) == 1 else list(xs)
+
+
+def _callback_list(callbacks: object) -> list[Callback]:
+    """fit's `callbacks` as a list, or a ConfigError naming what was given instead."""
+    if isinstance(callbacks, Callback) or not isinstance(callbacks, Sequence):
+        raise ConfigError(f"fit: callbacks must be a list of callbacks, got a {type(callbacks).__name__}: "
+                          f"callbacks=[{type(callbacks).__name__}(...)]")
+    for i, hook in enumerate(callbacks):
+        if not isinstance(hook, Callback):
+            given = f"the class {hook.__name__}" if isinstance(hook, type) else f"a {type(hook).__name__}"
+            raise ConfigError(f"fit: callbacks[{i}] must be a Callback, got {given}")
+    return list(callbacks)
+
+
+def _batch_bounds(m: int, batch_size: int, smallest: int, drop_remainder: bool) -> list[tuple[int, int]]:
+    """(start, stop) of each batch of an epoch of `m` samples: the last, partial batch dropped with
+    `drop_remainder`, else merged into the one before it where it has fewer than `smallest` samples."""
+    bounds = [(start, min(start + batch_size, m)) for start in range(0, m, batch_size)]
+    last = bounds[-1][1] - bounds[-1][0]
+    if len(bounds) > 1 and last < batch_size and (drop_remainder or last < smallest):
+        bounds.pop()
+        if not drop_remainder:
+            bounds[-1] = (bounds[-1][0], m)
+    return bounds
 
 
 def _stratified_split(

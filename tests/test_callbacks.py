@@ -357,6 +357,22 @@ def test_verbose_1_on_a_terminal_draws_a_bar_and_verbose_2_does_not(monkeypatch:
     assert all(EPOCH_LINE.fullmatch(line) for line in lines.getvalue().splitlines())
 
 
+def test_on_a_terminal_each_epochs_logs_with_the_validation_metrics_stand_whole_below_the_bar(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stdout", terminal)
+    monkeypatch.setenv("COLUMNS", "80")
+    x, y = data(20)
+    model = Sequential([Dense(3, 1, seed=0), Sigmoid()])
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1), metrics=["accuracy", "precision", "recall", "f1"])
+    history = model.fit(x, y, epochs=2, batch_size=8, validation_data=(x[:6], y[:6]), verbose=1, seed=0).history
+    logs = [line for line in terminal.getvalue().split("\n") if line.startswith("  loss: ")]
+    expected = " - ".join(f"{key}: {values[1]:.4f}" for key, values in history.items())
+    assert len(logs) == 2 and logs[1] == f"  {expected}" and len(logs[1]) > 80
+    assert "val_f1: " in logs[1]
+
+
 def test_progress_bar_writes_to_the_stream_it_is_given() -> None:
     stream = io.StringIO()
     progress = ProgressBar(2, 1, stream=stream)

@@ -13,8 +13,8 @@ import numpy.typing as npt
 import pytest
 
 from framework import (
-    SGD, Adam, BCELoss, CallOrderError, Callback, ConfigError, Dense, DTypeError, Layer, NonFiniteError, Parameter, ReLU,
-    Sequential, ShapeError, Sigmoid, TerminateOnNaN, ValueRangeError,
+    SGD, Adam, BatchNorm, BCELoss, CallOrderError, Callback, ConfigError, Dense, DTypeError, FrameworkError, Layer,
+    NonFiniteError, Parameter, ReLU, Sequential, ShapeError, Sigmoid, TerminateOnNaN, ValueRangeError,
 )
 from framework.arrays import Array
 
@@ -171,6 +171,95 @@ def test_the_same_seed_gives_the_same_weights_bit_for_bit_and_another_seed_does_
     assert all(np.array_equal(a, b) for a, b in zip(weights, again, strict=True))
     assert losses == losses_again
     assert not all(np.array_equal(a, b) for a, b in zip(weights, other, strict=True))
+
+
+class MinTwo(BatchRecorder):
+    """A recorder that, like BatchNorm, trains only on batches of two samples or more."""
+
+    min_training_batch = 2
+
+
+def test_a_last_batch_of_one_is_merged_into_the_one_before_for_batchnorm() -> None:
+    x, y = with_ids(209)
+    recorder = MinTwo()
+    model = Sequential([recorder, Dense(3, 4, seed=0), BatchNorm(4), ReLU(), Dense(4, 1, seed=1), Sigmoid()])
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    history = model.fit(x, y, epochs=2, batch_size=16, verbose=0, seed=0)  # 209 = 13 x 16 + 1
+    assert [b.shape[0] for b in recorder.inputs] == ([16] * 12 + [17]) * 2
+    assert sorted(np.concatenate(recorder.inputs[:13])[:, 0].tolist()) == list(range(209))
+    assert all(math.isfinite(loss) for loss in history.history["loss"])
+
+
+def test_drop_remainder_drops_the_last_partial_batch() -> None:
+    x, y = with_ids(10)
+    model, recorder = recorded_model()
+    optimizer = CountingSGD(lr=0.1)
+    model.compile(loss=BCELoss(), optimizer=optimizer, metrics=["accuracy"])
+    history = model.fit(x, y, epochs=2, batch_size=4, verbose=0, seed=0, drop_remainder=True)
+    assert optimizer.steps == 4 and [b.shape[0] for b in recorder.inputs] == [4, 4, 4, 4]
+    assert len(history.history["accuracy"]) == 2
+
+
+def test_float64_data_is_cast_to_a_float32_models_dtype_and_back() -> None:
+    x, y = data(12)
+    model = Sequential([Dense(3, 1, seed=0, dtype=np.float32), Sigmoid()])
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    model.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    assert x.dtype == np.float64  # the user's array is not touched
+    assert model.predict(x).dtype == np.float32
+    assert np.array_equal(model.predict(x), model.predict(x.astype(np.float32)))
+    assert set(model.evaluate(x, y)) == {"loss"}
+    wide = Sequential([Dense(3, 1, seed=0), Sigmoid()])
+    assert np.array_equal(wide.predict(x.astype(np.float32)), wide.predict(x.astype(np.float32).astype(np.float64)))
+
+
+class Frame:
+    """What fit sees of a pandas DataFrame: an object that numpy converts with np.asarray."""
+
+    def __init__(self, values: Floats) -> None:
+        self.values = values
+
+    def __array__(self, dtype: object = None, copy: object = None) -> Floats:
+        return self.values
+
+
+def test_anything_numpy_converts_to_numbers_is_taken_as_x() -> None:
+    x, y = data(12)
+    model = small_model()
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    model.fit(cast(Array, Frame(x)), y, epochs=1, batch_size=4, verbose=0)
+    assert np.array_equal(model.predict(cast(Array, Frame(x))), model.predict(x))
+
+
+def test_callbacks_must_be_a_list_of_callbacks() -> None:
+    x, y = data(8)
+    model = small_model()
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    with pytest.raises(ConfigError, match=re.escape(
+        "fit: callbacks must be a list of callbacks, got a TerminateOnNaN: callbacks=[TerminateOnNaN(...)]"
+    )):
+        model.fit(x, y, callbacks=TerminateOnNaN(), verbose=0)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"fit: callbacks\[1\] must be a Callback, got the class TerminateOnNaN"):
+        model.fit(x, y, callbacks=[TerminateOnNaN(), TerminateOnNaN], verbose=0)  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize(
+    ("x_val", "y_val", "message"),
+    [
+        (np.ones((4, 5)), np.ones((4, 1)), r"fit\(validation_data\): x_val has shape \(4, 5\), but the training x has "
+                                           r"samples of shape \(3,\)"),
+        (np.ones((4, 3)), np.ones(4), r"fit\(validation_data\): y_val has shape \(4,\), but the training y has labels "
+                                      r"of shape \(1,\)"),
+        (np.ones((4, 3)), np.full((4, 1), 2.0), r"BCELoss\(\): labels must lie in \[0, 1\], got values from 2.0 to 2.0"),
+    ],
+)
+def test_bad_validation_data_is_refused_before_the_first_epoch(x_val: Floats, y_val: Floats, message: str) -> None:
+    x, y = data(8)
+    model, recorder = recorded_model()
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    with pytest.raises(FrameworkError, match=message):
+        model.fit(x, y, validation_data=(x_val, y_val), verbose=0)
+    assert recorder.inputs == []  # not a single batch ran
 
 
 # Validation

@@ -93,6 +93,8 @@ class BatchNorm(Layer):
     (array([0.2, 0.4]), array([1.1, 1.7]))
     """
 
+    min_training_batch = 2  # a variance needs two samples; fit merges a last batch of one into the one before
+
     def __init__(
         self, features: int | None = None, momentum: float = 0.1, eps: float = 1e-5, dtype: npt.DTypeLike = np.float64
     ) -> None:
@@ -133,7 +135,7 @@ class BatchNorm(Layer):
         self.check_input(x, self.features, self.gamma.value)
         if self.training:
             m = x.shape[0]
-            if m < 2:
+            if m < self.min_training_batch:
                 raise ShapeError(f"{self!r} in training needs a batch of at least 2 samples to estimate a variance, "
                                  f"got input of shape {x.shape}: use larger batches, or set training = False")
             mean = x.mean(axis=0)
