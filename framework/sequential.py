@@ -97,7 +97,7 @@ class Sequential(Trainer):
         h = x
         for layer in self.layers:
             h = layer.forward(h)
-        self.refuse_nonfinite(x, (h,))
+        self._refuse_nonfinite(x, (h,))
         return h
 
     @overload

@@ -292,7 +292,7 @@ class Trainer(ABC):
     def build(self, xs: tuple[Array, ...]) -> None:
         """Create the weights of layers that wait for their input shape (`Dense(units)`)."""
 
-    def refuse_nonfinite(self, x: Inputs, outputs: Sequence[Array]) -> None:
+    def _refuse_nonfinite(self, x: Inputs, outputs: Sequence[Array]) -> None:
         """Raise a NonFiniteError if an output holds NaN or inf, naming where it came from: the input,
         a weight, or the arithmetic. A forward calls this on its (small) outputs; the input and the
         weights are scanned only once an output is found not finite."""

@@ -87,7 +87,7 @@ class Model(Trainer):
                 self._snapshots[node] = dict(vars(module))
         self._values = values
         outputs = [values[node] for node in self.outputs]
-        self.refuse_nonfinite(xs, outputs)
+        self._refuse_nonfinite(xs, outputs)
         return outputs
 
     @overload
