@@ -7,12 +7,12 @@ import numpy as np
 
 from framework.arrays import Array, Mask, Shape
 from framework.errors import ShapeError, ValueRangeError
-from framework.layer import Config, Layer
+from framework.layer import Config, KeepsShape, Layer
 from framework.registry import register_layer
 
 
 @register_layer
-class ReLU(Layer):
+class ReLU(KeepsShape):
     """max(x, 0). The derivative at 0 is taken as 0 (the left branch); NaN stays NaN.
 
     >>> ReLU().forward(np.array([[-1.0, 0.0, 2.0]]))
@@ -41,7 +41,7 @@ class ReLU(Layer):
 
 
 @register_layer
-class Sigmoid(Layer):
+class Sigmoid(KeepsShape):
     """1 / (1 + exp(-z)), computed without overflow for any z (float32 and float64).
 
     >>> Sigmoid().forward(np.array([[-1e4, 0.0, 1e4]]))
@@ -76,7 +76,7 @@ class Sigmoid(Layer):
 
 
 @register_layer
-class Tanh(Layer):
+class Tanh(KeepsShape):
     """tanh(x), saturating to ±1 without overflow.
 
     >>> Tanh().forward(np.array([[-1e4, 0.0, 1e4]]))
@@ -109,7 +109,7 @@ def _check_alpha(layer: Layer, alpha: float) -> float:
 
 
 @register_layer
-class LeakyReLU(Layer):
+class LeakyReLU(KeepsShape):
     """x for x > 0, alpha·x otherwise (the derivative at 0 is alpha, the left branch, as for ReLU).
 
     >>> LeakyReLU(alpha=0.1).forward(np.array([[-2.0, 0.0, 3.0]]))
@@ -147,7 +147,7 @@ class LeakyReLU(Layer):
 
 
 @register_layer
-class ELU(Layer):
+class ELU(KeepsShape):
     """x for x > 0, alpha·(exp(x) - 1) otherwise; exp only ever sees x <= 0, so it cannot overflow.
 
     >>> ELU().forward(np.array([[-1e4, 0.0, 1e4]]))

@@ -7,13 +7,13 @@ import numpy.typing as npt
 
 from framework.arrays import Array, Mask, Shape, float_dtype
 from framework.errors import DTypeError, ShapeError, ValueRangeError
-from framework.layer import Config, Layer
+from framework.layer import Config, KeepsShape, Layer
 from framework.parameter import Buffer, Parameter, reserve
 from framework.registry import register_layer
 
 
 @register_layer
-class Dropout(Layer):
+class Dropout(KeepsShape):
     """Inverted dropout: in training, each entry is zeroed with probability `rate` and the kept ones
     are scaled by 1 / (1 - rate), so that evaluation (`training = False`) is the identity.
 
