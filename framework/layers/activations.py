@@ -5,8 +5,8 @@ import math
 
 import numpy as np
 
-from framework.arrays import Array, Mask, Shape
-from framework.errors import ShapeError, ValueRangeError
+from framework.arrays import Array, Mask, RealNumber, Shape, WholeNumber
+from framework.errors import ShapeError, ValueRangeError, whole_number
 from framework.layer import Config, KeepsShape, Layer
 from framework.registry import register_layer
 
@@ -102,7 +102,7 @@ class Tanh(KeepsShape):
         return d  # dL/dx = dL/dy · (1 - y²), on the output y
 
 
-def _check_alpha(layer: Layer, alpha: float) -> float:
+def _check_alpha(layer: Layer, alpha: RealNumber) -> float:
     if not (math.isfinite(alpha) and alpha >= 0):
         raise ValueRangeError(f"{type(layer).__name__}: alpha={alpha!r} is out of range, expected a finite alpha >= 0")
     return float(alpha)
@@ -116,7 +116,7 @@ class LeakyReLU(KeepsShape):
     array([[-0.2,  0. ,  3. ]])
     """
 
-    def __init__(self, alpha: float = 0.01) -> None:
+    def __init__(self, alpha: RealNumber = 0.01) -> None:
         super().__init__()
         self.alpha = _check_alpha(self, alpha)
         self._negative: Mask | None = None
@@ -154,7 +154,7 @@ class ELU(KeepsShape):
     array([[-1.e+00,  0.e+00,  1.e+04]])
     """
 
-    def __init__(self, alpha: float = 1.0) -> None:
+    def __init__(self, alpha: RealNumber = 1.0) -> None:
         super().__init__()
         self.alpha = _check_alpha(self, alpha)
         self._negative: Mask | None = None
@@ -198,9 +198,9 @@ class Softmax(Layer):
            [0.  , 1.  ]])
     """
 
-    def __init__(self, axis: int = -1) -> None:
+    def __init__(self, axis: WholeNumber = -1) -> None:
         super().__init__()
-        self.axis = axis
+        self.axis = whole_number(axis, "Softmax: axis")
         self._s: Array | None = None
 
     def forward(self, x: Array) -> Array:
