@@ -205,7 +205,8 @@ class Layer(Module):
 
     `forward` keeps in `self` what `backward` needs; `backward(grad)` takes dL/d(output), sets the
     `grad` of each of the layer's parameters and returns dL/d(input). Trainable parameters are the
-    `Parameter` attributes set in `__init__`: `parameters()` finds them, no registration needed.
+    `Parameter` attributes set in `__init__`: `parameters()` finds them, no registration needed. The
+    output shape is inferred when a model is built (`output_shape`); override it to declare it.
 
     >>> class Scale(Layer):
     ...     def __init__(self) -> None:
