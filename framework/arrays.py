@@ -18,6 +18,11 @@ Mask: TypeAlias = npt.NDArray[np.bool_]
 Shape: TypeAlias = tuple[int, ...]
 Scalar: TypeAlias = float | complex
 """A loss value: a float, or a complex number under the complex-step check."""
+WholeNumber: TypeAlias = int | np.integer[Any]
+"""A size, an axis or a seed as a constructor takes it: an int or a numpy integer (`y.max() + 1`),
+kept as an int."""
+RealNumber: TypeAlias = float | np.floating[Any] | np.integer[Any]
+"""A rate, a slope or an epsilon as a constructor takes it: a Python or numpy number, kept as a float."""
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 

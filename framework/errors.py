@@ -1,5 +1,7 @@
 """One error base for the whole framework; each error also subclasses the built-in it refines."""
 
+from typing import Any, TypeGuard
+
 import numpy as np
 
 from framework.arrays import Labels
@@ -51,9 +53,25 @@ REBUILD_ERRORS = (FrameworkError, TypeError, ValueError, KeyError, IndexError, A
 """What a constructor may raise on arguments read from a file (a string where it wants an int, 10**400)."""
 
 
-def is_whole_number(value: object) -> bool:
+def is_whole_number(value: object) -> TypeGuard[int | np.integer[Any]]:
     """An int (a numpy one too), not a bool: what counts, sizes and seeds must be."""
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def whole_number(value: object, what: str) -> int:
+    """`value` as a Python int, when it is a whole number (a numpy integer such as `y.max() + 1`
+    becomes an int, so that a config holding it is plain JSON); else a ConfigError naming `what`.
+
+    >>> whole_number(np.int64(3), "Dense: in_features")
+    3
+    >>> whole_number(3.0, "Dense: in_features")
+    Traceback (most recent call last):
+    ...
+    framework.errors.ConfigError: Dense: in_features must be a whole number, got 3.0
+    """
+    if not is_whole_number(value):
+        raise ConfigError(f"{what} must be a whole number, got {value!r}")
+    return int(value)
 
 
 def brief(value: object) -> str:

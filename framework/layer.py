@@ -1,7 +1,9 @@
 """`Layer` (one input) and `Merge` (several inputs): the base classes of every layer. A layer owns
 its parameters, its forward, its backward and the cache that passes from one to the other."""
 
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 import numpy as np
@@ -109,13 +111,112 @@ class Module:
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
+    def probe_shape(self, run: Callable[[list[Array]], object], input_shapes: Sequence[Shape], signature: str) -> Shape:
+        """The output shape that `run` (this module's forward) gives for inputs of `input_shapes`, found by
+        running it once on probe inputs: `PROBE_BATCH` samples of each shape's non-batch axes, of
+        the parameters' dtype. Every trace of that forward is undone (`untouched`), so a layer
+        may be probed between a forward and its backward. A failing forward is a ShapeError that
+        names the layer, the probe's shapes and the error, and says which method to override."""
+        params = self.parameters()
+        dtype = params[0].value.real.dtype if params else np.dtype(np.float64)
+        probes = [_probe_input(shape, dtype) for shape in input_shapes]
+        given = ", ".join(str(x.shape) for x in probes)
+        where = f"a probe batch of shape {given}" if len(probes) == 1 else f"probe batches of shapes {given}"
+        try:
+            with untouched(self):
+                out = run(probes)
+        except Exception as e:  # whatever a custom forward raises, named with the probe that caused it
+            raise ShapeError(
+                f"{self!r} does not declare its output shape, and its forward raised on {where}: "
+                f"{type(e).__name__}: {e}; override {signature} to return the output shape"
+            ) from e
+        if not isinstance(out, np.ndarray) or out.ndim == 0 or out.shape[0] != PROBE_BATCH:
+            got = f"shape {out.shape}" if isinstance(out, np.ndarray) else f"a {type(out).__name__}"
+            raise ShapeError(f"{self!r} gave {got} for {where}: an output keeps the batch axis first; override "
+                             f"{signature} if the layer means it")
+        return (input_shapes[0][0], *out.shape[1:])
+
+
+PROBE_BATCH = 2
+"""Samples in the probe input of `Module.probe_shape`: two, so that a layer estimating a variance
+over the batch (BatchNorm in training) runs."""
+
+
+def _probe_input(shape: Shape, dtype: np.dtype[Any]) -> Array:
+    """`PROBE_BATCH` samples of `shape[1:]`: distinct values in [0.25, 0.75], positive and small, so that
+    a log, a square root, a reciprocal or a variance of them is finite."""
+    full = (PROBE_BATCH, *shape[1:])
+    return np.linspace(0.25, 0.75, math.prod(full), dtype=dtype).reshape(full)
+
+
+@contextmanager
+def untouched(module: Module) -> Iterator[None]:
+    """Within the block, run `module` freely: afterwards it is as it was. Restored, for the module and
+    for every module it holds in an attribute (or in a list or tuple attribute), recursively: the
+    attributes (a cache set or created by forward, `_output_dtype`), the contents of list, dict
+    and set attributes, the values of its Buffers (running statistics) and the states of its
+    numpy Generators (a dropout's draws). The same objects stay in place, parameters among them."""
+    attributes: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    restores: list[Callable[[], None]] = []
+    seen: set[int] = set()
+    pending: list[Module] = [module]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        own = vars(current)
+        attributes.append((own, dict(own)))
+        for value in own.values():
+            for item in (value, *value) if isinstance(value, list | tuple) else (value,):
+                if isinstance(item, Module):
+                    pending.append(item)
+                else:
+                    restores += _restore(item)
+    try:
+        yield
+    finally:
+        for own, saved in attributes:
+            own.clear()
+            own.update(saved)
+        for restore in restores:
+            restore()
+
+
+def _restore(item: object) -> list[Callable[[], None]]:
+    """What puts `item`, an object a module holds, back as it is now: none, or one function."""
+    if isinstance(item, Buffer):
+        array, values = item.value, item.value.copy()
+
+        def buffer() -> None:
+            item.value = array
+            np.copyto(array, values)
+
+        return [buffer]
+    if isinstance(item, np.random.Generator):
+        state = item.bit_generator.state
+        return [lambda: setattr(item.bit_generator, "state", state)]
+    if isinstance(item, list):
+        items = list(item)
+        return [lambda: item.__setitem__(slice(None), items)]
+    if isinstance(item, dict | set):
+        copy = item.copy()
+
+        def contents() -> None:
+            item.clear()
+            item.update(copy)
+
+        return [contents]
+    return []
+
 
 class Layer(Module):
     """Subclass and override `forward(x)` and `backward(grad)`.
 
     `forward` keeps in `self` what `backward` needs; `backward(grad)` takes dL/d(output), sets the
     `grad` of each of the layer's parameters and returns dL/d(input). Trainable parameters are the
-    `Parameter` attributes set in `__init__`: `parameters()` finds them, no registration needed.
+    `Parameter` attributes set in `__init__`: `parameters()` finds them, no registration needed. The
+    output shape is inferred when a model is built (`output_shape`); override it to declare it.
 
     >>> class Scale(Layer):
     ...     def __init__(self) -> None:
@@ -149,8 +250,17 @@ class Layer(Module):
         """Create the weights once the input shape is known (`Dense(units)`); nothing by default."""
 
     def output_shape(self, input_shape: Shape) -> Shape:
-        """The output shape for an input of `input_shape` (batch first); shape-preserving by default."""
-        return input_shape
+        """The output shape for an input of `input_shape` (batch first). A layer that does not override
+        this has it inferred by running its forward once on a probe batch (`Module.probe_shape`),
+        when a model is built, never per batch; the built-in layers declare theirs.
+
+        >>> class Pairs(Layer):  # (batch, n) -> (batch, n, 2)
+        ...     def forward(self, x: Array) -> Array:
+        ...         return np.stack([x, -x], axis=-1)
+        >>> Pairs().output_shape((1, 3))
+        (1, 3, 2)
+        """
+        return self.probe_shape(lambda xs: self.forward(xs[0]), [input_shape], "output_shape(input_shape)")
 
     def perturbed_output(self, x: Array, out: Array, param: Parameter, index: int, delta: complex) -> Array:
         """The output for input `x` with `param.value.flat[index]` moved by `delta` (`out` is the
@@ -220,6 +330,14 @@ class Layer(Module):
             )
 
 
+class KeepsShape(Layer):
+    """A layer whose output has the shape of its input (the activations, Dropout, Identity): it says
+    so, and its shape is never probed."""
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        return input_shape
+
+
 class Merge(Module):
     """A layer of several inputs (`Add`, `Concatenate`, `Multiply`): `forward(xs)` takes a list of
     arrays, `backward(grad)` returns one gradient per input."""
@@ -231,7 +349,9 @@ class Merge(Module):
         raise NotImplementedError(f"{type(self).__name__} must implement backward(grad)")
 
     def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
-        raise NotImplementedError(f"{type(self).__name__} must implement output_shape(input_shapes)")
+        """The output shape for inputs of `input_shapes`; inferred by a probe forward unless overridden,
+        as for `Layer.output_shape`."""
+        return self.probe_shape(self.forward, input_shapes, "output_shape(input_shapes)")
 
     @classmethod
     def example(cls, rng: np.random.Generator) -> "tuple[Module, list[Array]]":

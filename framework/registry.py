@@ -3,6 +3,8 @@
 import types
 from typing import Any, Literal, Protocol, TypeVar, Union, cast, get_args, get_origin, get_type_hints
 
+import numpy as np
+
 from framework.errors import REBUILD_ERRORS, FormatError, FrameworkError, brief, located
 from framework.layer import Config, Module
 
@@ -127,10 +129,19 @@ def _check_arguments(cls: type[Module], config: Config) -> None:
             raise FormatError(f"{key} must be {_describe(hints[key])}, got {brief(value)}")
 
 
+def _numpy_scalar(hint: object) -> bool:
+    """Whether `hint` is a numpy scalar type (`np.integer[Any]` in `WholeNumber`), which a JSON value
+    never is: a constructor takes one besides the Python type that JSON holds."""
+    origin = get_origin(hint) or hint
+    return isinstance(origin, type) and issubclass(origin, np.generic)
+
+
 def _fits(value: object, hint: object) -> bool | None:
     """Whether JSON `value` fits annotation `hint`; None when the hint is not a simple one."""
     if isinstance(hint, type) and hint in _JSON_TYPES:
         return isinstance(value, _JSON_TYPES[hint]) and (hint is bool or not isinstance(value, bool))
+    if _numpy_scalar(hint):
+        return False
     if get_origin(hint) is Literal:
         return any(value == choice and type(value) is type(choice) for choice in get_args(hint))
     if get_origin(hint) in (Union, types.UnionType):
@@ -143,5 +154,5 @@ def _describe(hint: object) -> str:
     if get_origin(hint) is Literal:
         return "one of " + ", ".join(repr(choice) for choice in get_args(hint))
     if get_origin(hint) in (Union, types.UnionType):
-        return " or ".join(_describe(option) for option in get_args(hint))
+        return " or ".join(_describe(option) for option in get_args(hint) if not _numpy_scalar(option))
     return "None" if hint is type(None) else getattr(hint, "__name__", str(hint))

@@ -15,7 +15,7 @@ import numpy as np
 from framework.errors import (
     REBUILD_ERRORS, ConfigError, FormatError, MissingFileError, NonFiniteError, brief, describe_nonfinite, located,
 )
-from framework.layer import Config, Module
+from framework.layer import JSON, Config, Module
 from framework.parameter import Buffer, Parameter, allocation_budget
 import framework.graph.model  # noqa: F401  (registers Model)
 import framework.sequential  # noqa: F401  (registers Sequential)
@@ -52,7 +52,7 @@ def save_model(model: Saveable, path: str | os.PathLike[str]) -> Path:
         raise FormatError(f"save: {path} is a directory, not a model file: pass the path of the file to write, "
                           f"such as {path / 'model.safetensors'}")
     _check_rebuildable(model, "save", path)
-    architecture = {"class": type(model).__name__, "config": model.get_config()}
+    architecture = _plain({"class": type(model).__name__, "config": model.get_config()}, "architecture", path)
     metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "architecture": json.dumps(architecture)}
     named: list[tuple[str, Parameter | Buffer]] = [*model.named_parameters(), *model.named_buffers()]
     for name, tensor in named:
@@ -79,6 +79,28 @@ def save_model(model: Saveable, path: str | os.PathLike[str]) -> Path:
         temporary.unlink(missing_ok=True)
         raise
     return path
+
+
+def _plain(value: object, where: str, path: Path) -> JSON:
+    """`value`, a config, as plain JSON data: the numpy scalars a custom layer's `get_config()` may
+    return become Python's (np.integer -> int, np.floating -> float, np.bool_ -> bool) and tuples
+    become lists, so that `load_model` rebuilds it as it was; anything else JSON cannot hold (an
+    array, an object) is a ConfigError naming where it is in the architecture."""
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):  # before float: np.float64 is one
+        return float(value)
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, list | tuple):
+        return [_plain(item, f"{where}[{i}]", path) for i, item in enumerate(value)]
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        return {key: _plain(item, f"{where}[{key!r}]", path) for key, item in value.items()}
+    raise ConfigError(f"save: {where} is {brief(value)} (a {type(value).__name__}), which the architecture's JSON "
+                      "cannot hold: get_config() must return numbers, strings, None, lists and dicts with string keys "
+                      f"(nothing was written to {path})")
 
 
 def _check_rebuildable(model: Saveable, where: str, path: Path) -> None:

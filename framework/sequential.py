@@ -32,7 +32,8 @@ class Sequential(Trainer):
             raise ConfigError(f"Sequential takes a list of layers, got a {type(layers).__name__}: Sequential([layer, ...])")
         items = list(layers)
         self.input_shape: tuple[int | None, ...] | None = None
-        """(None, features), when the first item is an `Input` or a layer that knows its input size."""
+        """(None, features), when the first item is an `Input` or a layer that knows its input size;
+        else, once known, the shape the model was first built (`fit`, the checker) or run with."""
         declared = items[0] if items else None
         if isinstance(declared, Node):
             items.pop(0)
@@ -98,6 +99,8 @@ class Sequential(Trainer):
         for layer in self.layers:
             h = layer.forward(h)
         self._refuse_nonfinite(x, (h,))
+        if self.input_shape is None:  # the first forward that ran through: summary() shows its shapes
+            self.input_shape = (None, *x.shape[1:])
         return h
 
     @overload
@@ -149,7 +152,11 @@ class Sequential(Trainer):
         return calls
 
     def build(self, xs: tuple[Array, ...]) -> None:
-        self.output_shapes((None, *xs[0].shape[1:]))
+        """Build the layers that wait for their input shape, and remember it if it was not known."""
+        shape = (None, *xs[0].shape[1:])
+        self.output_shapes(shape)
+        if self.input_shape is None:
+            self.input_shape = shape
 
     def output_shapes(self, input_shape: tuple[int | None, ...]) -> list[tuple[int | None, ...]]:
         """The output shape of each layer for an input of `input_shape` (None for the batch)."""

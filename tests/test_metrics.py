@@ -6,6 +6,8 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from framework import ShapeError, ValueRangeError
 from framework.metrics import METRICS, accuracy, auc, binary_accuracy, f1, get_metric, precision, recall
@@ -89,3 +91,129 @@ def test_metrics_are_found_by_name_and_an_unknown_name_lists_the_known_ones() ->
     assert get_metric("auc") is auc
     with pytest.raises(ValueRangeError, match=r"unknown metric 'acc'; known: accuracy, precision, recall, f1, auc"):
         get_metric("acc")
+
+
+# Several classes: y_pred (m, classes) of scores, y_true class indices or one-hot rows
+
+# rows:                      0     1     2     3     4     5     6     7
+CLASS_LABELS = np.array([0, 0, 1, 1, 1, 2, 2, 3])
+PREDICTED = np.array([0, 1, 1, 1, 2, 2, 0, 0])  # the argmax of each row of SCORES below
+SCORES = np.eye(4)[PREDICTED] * 0.7 + 0.1
+# class 0: tp = {0}, fp = {6, 7}, fn = {1}: precision 1/3, recall 1/2, F1 2/5
+# class 1: tp = {2, 3}, fp = {1}, fn = {4}: precision 2/3, recall 2/3, F1 4/6
+# class 2: tp = {5}, fp = {4}, fn = {6}: precision 1/2, recall 1/2, F1 2/4
+# class 3: tp = 0, never predicted, fn = {7}: precision 0, recall 0, F1 0
+
+
+@pytest.mark.parametrize(
+    ("metric", "expected"),
+    [
+        (precision, (1 / 3 + 2 / 3 + 1 / 2 + 0) / 4),
+        (recall, (1 / 2 + 2 / 3 + 1 / 2 + 0) / 4),
+        (f1, (2 / 5 + 4 / 6 + 2 / 4 + 0) / 4),
+    ],
+    ids=["precision", "recall", "f1"],
+)
+def test_macro_averages_over_classes_on_a_hand_counted_example(metric: Metric, expected: float) -> None:
+    assert metric(CLASS_LABELS, SCORES) == pytest.approx(expected, rel=1e-15)
+    assert metric(np.eye(4)[CLASS_LABELS], SCORES) == pytest.approx(expected, rel=1e-15)
+
+
+def test_a_class_neither_labelled_nor_predicted_is_left_out_of_the_average() -> None:
+    scores = np.zeros((3, 5))
+    scores[[0, 1, 2], [0, 1, 1]] = 1.0  # predicted 0, 1, 1; classes 2, 3 and 4 never occur
+    # class 0: precision 1, recall 1; class 1: tp 1 (row 1), fp 1 (row 2): precision 1/2; recall 1/1
+    assert precision(np.array([0, 1, 0]), scores) == pytest.approx((1 / 1 + 1 / 2) / 2, rel=1e-15)
+    assert recall(np.array([0, 1, 0]), scores) == pytest.approx((1 / 2 + 1 / 1) / 2, rel=1e-15)
+
+
+def test_one_vs_rest_auc_by_hand() -> None:
+    y = np.array([0, 1, 2, 0])
+    p = np.array([[0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.3, 0.2, 0.5], [0.4, 0.4, 0.2]])
+    # class 0: positives 0.6, 0.4 against negatives 0.2, 0.3: all 4 pairs right -> 1
+    # class 1: positive 0.5 against 0.3, 0.2, 0.4: 3 of 3 -> 1
+    # class 2: positive 0.5 against 0.1, 0.3, 0.2: 3 of 3 -> 1; then move row 3's class-0 score below row 2's
+    assert auc(y, p) == 1.0
+    p[3] = [0.25, 0.5, 0.25]
+    # class 0: positives 0.6, 0.25 against 0.2, 0.3: 0.6 beats both, 0.25 beats 0.2 only -> 3/4
+    # class 1: positive 0.5 against 0.3, 0.2 and 0.5 (a tie, 1/2) -> 2.5/3
+    # class 2: positive 0.5 against 0.1, 0.3, 0.25 -> 1
+    assert auc(y, p) == pytest.approx((3 / 4 + 2.5 / 3 + 1) / 3, rel=1e-15)
+
+
+def softmax_rows(rng: np.random.Generator, m: int, classes: int) -> Floats:
+    z = rng.normal(0, 2, (m, classes))
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    p: Floats = e / e.sum(axis=1, keepdims=True)
+    return p
+
+
+@settings(max_examples=60)
+@given(m=st.integers(1, 40), classes=st.integers(2, 6), seed=st.integers(0, 2**32 - 1))
+def test_macro_precision_recall_and_f1_equal_scikit_learn(m: int, classes: int, seed: int) -> None:
+    from sklearn.metrics import f1_score, precision_score, recall_score
+
+    rng = np.random.default_rng(seed)
+    y, p = rng.integers(0, classes, m), softmax_rows(rng, m, classes)
+    predicted = p.argmax(axis=1)
+    for metric, reference in ((precision, precision_score), (recall, recall_score), (f1, f1_score)):
+        expected = reference(y, predicted, average="macro", zero_division=0)
+        assert metric(y, p) == pytest.approx(expected, rel=1e-12, abs=1e-15), metric.__name__
+        assert metric(np.eye(classes)[y], p) == pytest.approx(expected, rel=1e-12, abs=1e-15), metric.__name__
+
+
+@settings(max_examples=60)
+@given(m=st.integers(6, 40), classes=st.integers(2, 6), seed=st.integers(0, 2**32 - 1))
+def test_one_vs_rest_macro_auc_equals_scikit_learn(m: int, classes: int, seed: int) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    y = rng.permutation(np.concatenate([np.arange(classes), rng.integers(0, classes, m - classes)]))  # every class
+    p = softmax_rows(rng, m, classes)
+    # scikit-learn takes two classes as a binary task, scored by the second column (the first is 1 minus it)
+    expected = roc_auc_score(y, p[:, 1]) if classes == 2 else roc_auc_score(y, p, multi_class="ovr", average="macro")
+    assert auc(y, p) == pytest.approx(expected, rel=1e-12)
+    assert auc(np.eye(classes)[y], p) == pytest.approx(expected, rel=1e-12)
+
+
+def test_auc_with_a_class_absent_from_the_labels_names_it() -> None:
+    p = np.full((4, 3), 1 / 3)
+    message = r"auc: y_true has no sample of class 2 \(y_pred scores 3 classes\), so the one-vs-rest AUC is undefined"
+    with pytest.raises(ValueRangeError, match=message):
+        auc(np.array([0, 1, 1, 0]), p)
+    with pytest.raises(ValueRangeError, match=r"auc: y_true has no sample of classes 1, 2 \(y_pred scores 3 classes\)"):
+        auc(np.eye(3)[[0, 0, 0, 0]], p)
+
+
+@pytest.mark.parametrize("name", ["precision", "recall", "f1", "auc"])
+def test_several_labels_a_row_or_a_wrong_shape_are_refused_naming_the_metric(name: str) -> None:
+    multi_label = np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]])
+    with pytest.raises(ValueRangeError, match=rf"{name}: rows of y_true must be one-hot .* {name} is not categorical"):
+        get_metric(name)(multi_label, np.full((2, 3), 0.5))
+    with pytest.raises(ShapeError, match=rf"{name}: y_pred has shape \(2, 3\), so y_true must be class indices of "
+                                         rf"shape \(2,\) or one-hot rows of shape \(2, 3\), got \(2, 1\)"):
+        get_metric(name)(np.zeros((2, 1)), np.full((2, 3), 0.5))
+    with pytest.raises(ValueRangeError, match=rf"{name}: class indices must lie in \[0, 3\)"):
+        get_metric(name)(np.array([0, 3]), np.full((2, 3), 0.5))
+
+
+def test_a_cross_entropy_model_trains_and_evaluates_with_every_metric() -> None:
+    from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
+
+    from framework import SGD, CrossEntropyLoss, Dense, Sequential
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((60, 4))
+    y = np.argmax(x[:, :3], axis=1)
+    model = Sequential([Dense(4, 3, seed=0)])
+    model.compile(loss=CrossEntropyLoss(), optimizer=SGD(lr=0.5), metrics=["accuracy", "precision", "recall", "f1", "auc"])
+    history = model.fit(x, y, epochs=10, batch_size=16, verbose=0, seed=0)
+    assert set(history.history) == {"loss", "accuracy", "precision", "recall", "f1", "auc"}
+    results = model.evaluate(x, y)
+    probabilities = CrossEntropyLoss().probabilities(model.predict(x))
+    predicted = probabilities.argmax(axis=1)
+    assert results["precision"] == pytest.approx(precision_score(y, predicted, average="macro", zero_division=0), rel=1e-12)
+    assert results["recall"] == pytest.approx(recall_score(y, predicted, average="macro", zero_division=0), rel=1e-12)
+    assert results["f1"] == pytest.approx(f1_score(y, predicted, average="macro", zero_division=0), rel=1e-12)
+    assert results["auc"] == pytest.approx(roc_auc_score(y, probabilities, multi_class="ovr"), rel=1e-12)
+    assert results["auc"] > 0.9 and results["accuracy"] == np.mean(predicted == y) > 0.8

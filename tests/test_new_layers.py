@@ -3,6 +3,7 @@ values worked out by hand or with `math`, gradients by the checker (and, for mer
 complex step written here), numerical safety, dtypes, call order, errors and configs."""
 
 import math
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Literal
@@ -14,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from framework import (
-    BCELoss, CallOrderError, Dense, DTypeError, GradCheckReport, Layer, Sequential, ShapeError, Sigmoid,
+    BCELoss, CallOrderError, ConfigError, Dense, DTypeError, GradCheckReport, Layer, Sequential, ShapeError, Sigmoid,
     ValueRangeError, check_gradients, check_layer,
 )
 from framework.arrays import Array, Shape
@@ -586,6 +587,37 @@ def test_constructors_refuse_out_of_range_arguments() -> None:
         BatchNorm(0)
     with pytest.raises(DTypeError, match="float32 or float64"):
         BatchNorm(2, dtype=np.int32)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: Softmax(axis=1.0), "Softmax: axis must be a whole number, got 1.0"),  # type: ignore[arg-type]
+        (lambda: Concatenate(axis=True), "Concatenate: axis must be a whole number, got True"),
+        (lambda: Dropout(0.5, seed=0.5), "Dropout: seed must be a whole number, got 0.5"),  # type: ignore[arg-type]
+        (lambda: BatchNorm(2.0), "BatchNorm: features must be a whole number, got 2.0"),  # type: ignore[arg-type]
+        (lambda: Dense(3, 2, seed="0"), "Dense: seed must be a whole number, got '0'"),  # type: ignore[arg-type]
+    ],
+    ids=["softmax-axis", "concatenate-axis", "dropout-seed", "batchnorm-features", "dense-seed"],
+)
+def test_sizes_axes_and_seeds_must_be_whole_numbers_numpy_ones_included(make: Callable[[], Module], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        make()
+
+
+def test_numpy_integers_are_taken_as_ints() -> None:
+    layers = [Softmax(axis=np.int64(0)), Concatenate(axis=np.int32(1)), Dropout(np.float64(0.5), seed=np.uint8(3)),
+              BatchNorm(np.int64(2), momentum=np.float32(0.5)), Dense(np.int16(3), np.int64(2), seed=np.int64(0))]
+    assert [layer.get_config() for layer in layers] == [
+        {"axis": 0}, {"axis": 1}, {"rate": 0.5, "seed": 3},
+        {"features": 2, "momentum": 0.5, "eps": 1e-5, "dtype": "float64"},
+        {"in_features": 3, "out_features": 2, "init": "he", "dtype": "float64"},
+    ]
+    assert all(type(value) in (int, float, str) for layer in layers for value in layer.get_config().values())
+    assert Input(np.int64(3)).shape == (None, 3) and Input([np.int32(2), 4]).shape == (None, 2, 4)
+    for bad in (3.0, np.float64(3.0), 0, "3", [2, 0]):
+        with pytest.raises(ShapeError, match=re.escape(f"Input needs positive feature sizes, got {bad!r}")):
+            Input(bad)  # type: ignore[arg-type]
 
 
 # --- configs, reprs, registry ------------------------------------------------------------------------

@@ -7,9 +7,9 @@ import os
 import pickle
 import re
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -18,8 +18,8 @@ import safetensors.numpy
 from safetensors import safe_open
 
 from framework import (
-    Adam, BatchNorm, BCELoss, Dense, FormatError, FrameworkError, Input, Layer, Model, NonFiniteError, Parameter, ReLU,
-    Sequential, Sigmoid, load_model, register_layer,
+    Adam, BatchNorm, BCELoss, Concatenate, CrossEntropyLoss, Dense, Dropout, FormatError, FrameworkError, Input, Layer,
+    LeakyReLU, Model, NonFiniteError, Parameter, ReLU, Sequential, Sigmoid, Softmax, load_model, register_layer,
 )
 from framework.arrays import Array
 from framework.errors import ConfigError, MissingFileError
@@ -122,6 +122,91 @@ def test_a_registered_custom_layer_with_constructor_arguments_round_trips(tmp_pa
     assert (layer.features, layer.shift) == (3, 0.5)
     assert np.array_equal(layer.s.value, scale)
     assert np.array_equal(loaded.predict(x), model.predict(x))
+
+
+def plain_types(tree: object) -> set[type]:
+    """The types of every leaf of a config."""
+    if isinstance(tree, dict):
+        return set().union(*map(plain_types, tree.values()))
+    if isinstance(tree, list):
+        return set().union(*map(plain_types, tree))
+    return {type(tree)}
+
+
+def test_numpy_scalars_in_built_in_constructors_become_python_numbers_and_save(tmp_path: Path) -> None:
+    x = np.random.default_rng(0).standard_normal((20, 3))
+    y = np.arange(20) % 3
+    classes = y.max() + 1  # an np.int64
+    assert isinstance(classes, np.integer)
+    model = Sequential([Input(np.int64(3)), Dense(np.int64(3), 8, seed=np.int64(0)), BatchNorm(np.int64(8)),
+                        Dropout(np.float32(0.25), seed=np.int64(1)), LeakyReLU(np.float32(0.5)), Dense(8, classes, seed=1),
+                        Softmax(axis=np.int64(-1))])
+    config: Any = model.get_config()
+    json.dumps(config)  # plain JSON before save, too
+    assert plain_types(config) == {int, float, str}
+    assert config["input_shape"] == [3] and config["layers"][4]["config"]["out_features"] == 3
+    assert config["layers"][2]["config"] == {"rate": 0.25, "seed": 1}
+    assert config["layers"][3]["config"] == {"alpha": 0.5}
+    loaded = load_model(model.save(tmp_path / "numpy.safetensors"))
+    assert loaded.get_config() == config
+    assert np.array_equal(loaded.predict(x), model.predict(x))
+    inp = Input(np.int64(3))
+    assert inp.shape == (None, 3) and type(inp.shape[1]) is int
+    graph_model = Model(inp, Concatenate(axis=np.int64(-1))([Dense(3, 2, seed=0)(inp), inp]))
+    loaded_graph = load_model(graph_model.save(tmp_path / "graph.safetensors"))
+    graph_config: Any = graph_model.get_config()
+    assert loaded_graph.get_config() == graph_config
+    assert graph_config["nodes"][0] == {"input": [3], "name": "input"}
+
+
+def test_dense_with_a_numpy_class_count_trains_and_saves(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((30, 8)), rng.integers(0, 4, 30)
+    model = Sequential([Dense(8, y.max() + 1, seed=0)])
+    model.compile(loss=CrossEntropyLoss(), optimizer=Adam(lr=0.05))
+    model.fit(x, y, epochs=2, verbose=0)
+    layer_config = cast(Any, model.get_config())["layers"][0]["config"]
+    assert layer_config["out_features"] == 4 and type(layer_config["out_features"]) is int
+    assert np.array_equal(load_model(model.save(tmp_path / "classes.safetensors")).predict(x), model.predict(x))
+
+
+@register_layer
+class NumpyConfigScale(SavingTestScale):
+    """A custom layer whose get_config returns numpy scalars and a tuple, as computed values often are."""
+
+    def __init__(self, features: int, shift: float = 0.0, dtype: str = "float64", centre: bool = False,
+                 sizes: Sequence[int] = ()) -> None:
+        super().__init__(features, shift, dtype)
+        self.centre, self.sizes = centre, list(sizes)
+
+    def get_config(self) -> Config:
+        config: dict[str, Any] = {"features": np.int64(self.features), "shift": np.float32(self.shift),
+                                  "dtype": np.str_("float64"), "centre": np.bool_(self.centre),
+                                  "sizes": tuple(np.int32(n) for n in self.sizes)}
+        return config
+
+
+def test_numpy_scalars_in_a_custom_get_config_are_saved_as_json_numbers_and_load_back(tmp_path: Path) -> None:
+    model = Sequential([NumpyConfigScale(3, shift=0.5, centre=True, sizes=(2, 5)), Dense(3, 1, seed=0)])
+    path = model.save(tmp_path / "custom.safetensors")
+    architecture = json.loads(metadata_of(path)["architecture"])
+    assert architecture["config"]["layers"][0]["config"] == {"features": 3, "shift": 0.5, "dtype": "float64",
+                                                             "centre": True, "sizes": [2, 5]}
+    layer = load_model(path).layers[0]
+    assert isinstance(layer, NumpyConfigScale)
+    assert (layer.features, layer.shift, layer.centre, layer.sizes) == (3, 0.5, True, [2, 5])
+    assert [type(v) for v in (layer.features, layer.shift, layer.centre, layer.sizes[0])] == [int, float, bool, int]
+
+
+def test_a_config_value_json_cannot_hold_is_a_config_error_and_nothing_is_written(tmp_path: Path) -> None:
+    layer = SavingTestScale(3)
+    layer.get_config = lambda: cast(Config, {"features": 3, "shift": np.zeros(2)})  # type: ignore[method-assign]
+    message = ("save: architecture['config']['layers'][0]['config']['shift'] is array([0., 0.]) (a ndarray), which the "
+               "architecture's JSON cannot hold: get_config() must return numbers, strings, None, lists and dicts with "
+               "string keys (nothing was written to ")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        save_model(Sequential([layer]), tmp_path / "m.safetensors")
+    assert not any(tmp_path.iterdir())
 
 
 def test_an_unregistered_layer_class_in_a_file_is_named_in_the_error(tmp_path: Path) -> None:

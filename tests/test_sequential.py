@@ -8,7 +8,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from framework import BCELoss, ConfigError, Dense, ReLU, Sequential, ShapeError, Sigmoid, Tanh
+from framework import (
+    SGD, BCELoss, ConfigError, Dense, MSELoss, ReLU, Sequential, ShapeError, Sigmoid, Tanh, check_gradients,
+)
 from models import four_three_one
 
 H = 1e-20
@@ -130,6 +132,34 @@ def test_summary_of_a_float32_model_with_print_fn() -> None:
     text = "\n".join(lines)
     assert re.search(r"^0 Dense\(12288 -> 4\)\s+\(None, 4\)\s+49,156\s*$", text, flags=re.M)
     assert "Total params: 49,175 (float32)" in text
+
+
+def test_summary_shows_the_shapes_once_fit_forward_or_the_checker_saw_an_input(capsys: pytest.CaptureFixture[str]) -> None:
+    model = Sequential([ReLU(), Dense(4, seed=0)])
+    model.summary()
+    assert re.search(r"^1 Dense\(\? -> 4\)\s+\?\s+0\s*$", capsys.readouterr().out, flags=re.M)  # nothing known yet
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((10, 3)), rng.standard_normal((10, 4))
+    model.compile(loss=MSELoss(), optimizer=SGD(lr=0.1))
+    model.fit(x, y, epochs=1, verbose=0)
+    assert model.input_shape == (None, 3)
+    model.summary()
+    out = capsys.readouterr().out
+    assert re.search(r"^0 ReLU\(\)\s+\(None, 3\)\s+0\s*$", out, flags=re.M), out
+    assert re.search(r"^1 Dense\(3 -> 4\)\s+\(None, 4\)\s+16\s*$", out, flags=re.M), out
+    ran = Sequential([Tanh(), Dense(2, 1, seed=0)])
+    with pytest.raises(ShapeError, match=r"Dense\(2 -> 1\) expected input of shape \(batch, 2\), got \(3, 5\)"):
+        ran.forward(np.ones((3, 5)))  # a forward that raised tells nothing
+    assert ran.input_shape is None
+    ran.forward(np.ones((3, 2)))
+    assert ran.input_shape == (None, 2)
+    agnostic = Sequential([Tanh(), ReLU()])
+    agnostic.forward(np.ones((2, 5)))
+    agnostic.forward(np.ones((2, 7)))
+    assert agnostic.input_shape == (None, 5)  # the first run's
+    checked = Sequential([Tanh(), Dense(1, seed=0), Sigmoid()])
+    assert check_gradients(checked, BCELoss(), x, (y[:, :1] > 0).astype(np.float64)).passed
+    assert checked.input_shape == (None, 3)
 
 
 def test_output_shapes() -> None:

@@ -49,6 +49,9 @@ class Tied(Layer):
         self.again = [self.s]
         self.W = other.W
 
+    def forward(self, x: Array) -> Array:
+        return x * self.s.value
+
 
 def data(m: int = 32, features: int = 3, seed: int = 0) -> tuple[Array, Array]:
     rng = np.random.default_rng(seed)

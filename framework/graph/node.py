@@ -4,8 +4,8 @@ from collections.abc import Sequence
 
 import attrs
 
-from framework.arrays import Shape
-from framework.errors import ConfigError, FrameworkError, ShapeError
+from framework.arrays import Shape, WholeNumber
+from framework.errors import ConfigError, FrameworkError, ShapeError, is_whole_number
 from framework.layer import Layer, Merge, Module
 
 
@@ -22,12 +22,18 @@ class Node:
         return f"{self.name} {self.shape}"
 
 
-def Input(features: int | Sequence[int], *, name: str = "input") -> Node:
-    """Where a graph starts: `Input(64)` stands for a batch of 64-feature rows, shape (None, 64)."""
-    dims = (features,) if isinstance(features, int) else tuple(features)
-    if not dims or any(not isinstance(d, int) or isinstance(d, bool) or d < 1 for d in dims):
+def Input(features: WholeNumber | Sequence[WholeNumber], *, name: str = "input") -> Node:
+    """Where a graph starts: `Input(64)` stands for a batch of 64-feature rows, shape (None, 64).
+    Sizes may be numpy integers (`Input(x.shape[1])`, `Input(np.int64(3))`): they become ints.
+
+    >>> import numpy as np
+    >>> Input(np.int64(3)), Input((2, 3), name="images")
+    (input (None, 3), images (None, 2, 3))
+    """
+    dims = tuple(features) if isinstance(features, Sequence) else (features,)
+    if not dims or any(not is_whole_number(d) or d < 1 for d in dims):
         raise ShapeError(f"Input needs positive feature sizes, got {features!r}")
-    return Node((None, *dims), None, (), name)
+    return Node((None, *(int(d) for d in dims)), None, (), name)
 
 
 def call(module: Module, parents: list[Node]) -> Node:

@@ -5,14 +5,14 @@ import math
 
 import numpy as np
 
-from framework.arrays import Array, Mask, Shape
-from framework.errors import ShapeError, ValueRangeError
-from framework.layer import Config, Layer
+from framework.arrays import Array, Mask, RealNumber, Shape, WholeNumber
+from framework.errors import ShapeError, ValueRangeError, whole_number
+from framework.layer import Config, KeepsShape, Layer
 from framework.registry import register_layer
 
 
 @register_layer
-class ReLU(Layer):
+class ReLU(KeepsShape):
     """max(x, 0). The derivative at 0 is taken as 0 (the left branch); NaN stays NaN.
 
     >>> ReLU().forward(np.array([[-1.0, 0.0, 2.0]]))
@@ -41,7 +41,7 @@ class ReLU(Layer):
 
 
 @register_layer
-class Sigmoid(Layer):
+class Sigmoid(KeepsShape):
     """1 / (1 + exp(-z)), computed without overflow for any z (float32 and float64).
 
     >>> Sigmoid().forward(np.array([[-1e4, 0.0, 1e4]]))
@@ -76,7 +76,7 @@ class Sigmoid(Layer):
 
 
 @register_layer
-class Tanh(Layer):
+class Tanh(KeepsShape):
     """tanh(x), saturating to ±1 without overflow.
 
     >>> Tanh().forward(np.array([[-1e4, 0.0, 1e4]]))
@@ -102,21 +102,21 @@ class Tanh(Layer):
         return d  # dL/dx = dL/dy · (1 - y²), on the output y
 
 
-def _check_alpha(layer: Layer, alpha: float) -> float:
+def _check_alpha(layer: Layer, alpha: RealNumber) -> float:
     if not (math.isfinite(alpha) and alpha >= 0):
         raise ValueRangeError(f"{type(layer).__name__}: alpha={alpha!r} is out of range, expected a finite alpha >= 0")
     return float(alpha)
 
 
 @register_layer
-class LeakyReLU(Layer):
+class LeakyReLU(KeepsShape):
     """x for x > 0, alpha·x otherwise (the derivative at 0 is alpha, the left branch, as for ReLU).
 
     >>> LeakyReLU(alpha=0.1).forward(np.array([[-2.0, 0.0, 3.0]]))
     array([[-0.2,  0. ,  3. ]])
     """
 
-    def __init__(self, alpha: float = 0.01) -> None:
+    def __init__(self, alpha: RealNumber = 0.01) -> None:
         super().__init__()
         self.alpha = _check_alpha(self, alpha)
         self._negative: Mask | None = None
@@ -147,14 +147,14 @@ class LeakyReLU(Layer):
 
 
 @register_layer
-class ELU(Layer):
+class ELU(KeepsShape):
     """x for x > 0, alpha·(exp(x) - 1) otherwise; exp only ever sees x <= 0, so it cannot overflow.
 
     >>> ELU().forward(np.array([[-1e4, 0.0, 1e4]]))
     array([[-1.e+00,  0.e+00,  1.e+04]])
     """
 
-    def __init__(self, alpha: float = 1.0) -> None:
+    def __init__(self, alpha: RealNumber = 1.0) -> None:
         super().__init__()
         self.alpha = _check_alpha(self, alpha)
         self._negative: Mask | None = None
@@ -198,9 +198,9 @@ class Softmax(Layer):
            [0.  , 1.  ]])
     """
 
-    def __init__(self, axis: int = -1) -> None:
+    def __init__(self, axis: WholeNumber = -1) -> None:
         super().__init__()
-        self.axis = axis
+        self.axis = whole_number(axis, "Softmax: axis")
         self._s: Array | None = None
 
     def forward(self, x: Array) -> Array:

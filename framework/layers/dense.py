@@ -7,8 +7,8 @@ from typing import Any, Literal, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from framework.arrays import Array, Shape, float_dtype
-from framework.errors import ConfigError, ShapeError, ValueRangeError, is_whole_number
+from framework.arrays import Array, Shape, WholeNumber, float_dtype
+from framework.errors import ShapeError, ValueRangeError, whole_number
 from framework.layer import Config, Layer, Module
 from framework.parameter import Parameter, reserve
 from framework.registry import register_layer
@@ -48,17 +48,16 @@ class Dense(Layer):
 
     def __init__(
         self,
-        in_features: int,
-        out_features: int | None = None,
+        in_features: WholeNumber,
+        out_features: WholeNumber | None = None,
         *,
-        seed: int | None = None,
+        seed: WholeNumber | None = None,
         init: Init = "he",
         dtype: npt.DTypeLike = np.float64,
     ) -> None:
         super().__init__()
-        for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if value is not None and not is_whole_number(value):
-                raise ConfigError(f"Dense: {name} must be a whole number, got {value!r}")
+        in_features = whole_number(in_features, "Dense: in_features")
+        out_features = None if out_features is None else whole_number(out_features, "Dense: out_features")
         units = in_features if out_features is None else out_features
         if units < 1 or (out_features is not None and in_features < 1):
             raise ShapeError(f"Dense needs at least one input and one output, got Dense({in_features}, {out_features})")
@@ -66,7 +65,8 @@ class Dense(Layer):
             raise ValueRangeError(f"Dense: unknown init {init!r}, expected one of {sorted(_VARIANCE)}")
         self.out_features = units
         self.in_features: int | None = None
-        self.init, self.seed, self.dtype = init, seed, float_dtype(dtype)
+        self.init, self.dtype = init, float_dtype(dtype)
+        self.seed = None if seed is None else whole_number(seed, "Dense: seed")
         self._x: Array | None = None
         if out_features is not None:
             self.build((1, in_features))

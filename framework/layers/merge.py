@@ -5,8 +5,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from framework.arrays import Array, Shape
-from framework.errors import DTypeError, ShapeError, ValueRangeError
+from framework.arrays import Array, Shape, WholeNumber
+from framework.errors import DTypeError, ShapeError, ValueRangeError, whole_number
 from framework.layer import Config, Merge
 from framework.registry import register_layer
 
@@ -110,11 +110,11 @@ class Concatenate(Merge):
     array([[1., 2., 3.]])
     """
 
-    def __init__(self, axis: int = -1) -> None:
+    def __init__(self, axis: WholeNumber = -1) -> None:
         super().__init__()
-        if axis == 0:
+        self.axis = whole_number(axis, "Concatenate: axis")
+        if self.axis == 0:
             raise ValueRangeError("Concatenate: axis=0 would join the samples of the batch; use axis=1 or above, or -1")
-        self.axis = axis
         self._shapes: list[Shape] | None = None
 
     def forward(self, xs: Sequence[Array]) -> Array:

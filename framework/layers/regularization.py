@@ -5,15 +5,15 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from framework.arrays import Array, Mask, Shape, float_dtype
-from framework.errors import DTypeError, ShapeError, ValueRangeError
-from framework.layer import Config, Layer
+from framework.arrays import Array, Mask, RealNumber, Shape, WholeNumber, float_dtype
+from framework.errors import DTypeError, ShapeError, ValueRangeError, whole_number
+from framework.layer import Config, KeepsShape, Layer
 from framework.parameter import Buffer, Parameter, reserve
 from framework.registry import register_layer
 
 
 @register_layer
-class Dropout(Layer):
+class Dropout(KeepsShape):
     """Inverted dropout: in training, each entry is zeroed with probability `rate` and the kept ones
     are scaled by 1 / (1 - rate), so that evaluation (`training = False`) is the identity.
 
@@ -30,12 +30,12 @@ class Dropout(Layer):
     array([[1., 1.]])
     """
 
-    def __init__(self, rate: float = 0.5, seed: int | None = None) -> None:
+    def __init__(self, rate: RealNumber = 0.5, seed: WholeNumber | None = None) -> None:
         super().__init__()
         if not 0 <= rate < 1:
             raise ValueRangeError(f"Dropout: rate={rate!r} is out of range, expected 0 <= rate < 1")
         self.rate = float(rate)
-        self.seed = seed
+        self.seed = None if seed is None else whole_number(seed, "Dropout: seed")
         self._rng = np.random.default_rng(seed)
         self._keep: Mask | None = None
         """The last mask drawn, kept for `replay`."""
@@ -96,7 +96,8 @@ class BatchNorm(Layer):
     min_training_batch = 2  # a variance needs two samples; fit merges a last batch of one into the one before
 
     def __init__(
-        self, features: int | None = None, momentum: float = 0.1, eps: float = 1e-5, dtype: npt.DTypeLike = np.float64
+        self, features: WholeNumber | None = None, momentum: RealNumber = 0.1, eps: RealNumber = 1e-5,
+        dtype: npt.DTypeLike = np.float64,
     ) -> None:
         super().__init__()
         if not 0 <= momentum <= 1:
@@ -114,7 +115,7 @@ class BatchNorm(Layer):
         self._cache: tuple[Array, Array, bool] | None = None
         """x_hat, 1 / sqrt(var + eps), and whether var was the batch's."""
         if features is not None:
-            self.build((1, features))
+            self.build((1, whole_number(features, "BatchNorm: features")))
 
     def build(self, input_shape: Shape) -> None:
         if len(input_shape) != 2 or input_shape[1] < 1:

@@ -6,12 +6,12 @@ import numpy as np
 
 from framework.arrays import Array, Shape
 from framework.errors import ShapeError
-from framework.layer import Layer, Module
+from framework.layer import KeepsShape, Layer, Module
 from framework.registry import register_layer
 
 
 @register_layer
-class Identity(Layer):
+class Identity(KeepsShape):
     """Returns its input as it is (the same array, no copy), and the gradient likewise.
 
     >>> import numpy as np
