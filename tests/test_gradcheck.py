@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from framework import (
     BCELoss,
     Dense,
+    Dropout,
     FrameworkError,
     GradCheckReport,
     Layer,
@@ -579,6 +580,100 @@ def test_layer_not_complex_step_safe_is_reported(layer_class: type[Square]) -> N
     assert f"WRONG: the backward of {subject}: input (relative error nan; not complex-step safe" in str(in_model)
     assert failed_rows(in_model) == {"0.W", "0.b"}  # layer 2 reruns from its own output, after the square
     assert check_gradients(model, BCELoss(), x, y, method="central").passed
+
+
+# --- (6d) the checker leaves the replay flags and the caches as they were -----------------------------
+
+
+class DenseFailingOnCall(LearnerDense):
+    """A layer whose forward raises on its `fail_on`-th call only."""
+
+    def __init__(self, n_in: int, n_out: int, seed: int, fail_on: int) -> None:
+        super().__init__(n_in, n_out, seed)
+        self.calls = 0
+        self.fail_on = fail_on
+
+    def forward(self, x: Array) -> Array:
+        self.calls += 1
+        if self.calls == self.fail_on:
+            raise ValueError(f"{self!r}: forward call {self.calls}")
+        return super().forward(x)
+
+
+def assert_dropout_draws_new_masks(layer: Layer) -> None:
+    assert isinstance(layer, Dropout)
+    ones = np.ones((40, 3))
+    assert not np.array_equal(layer.forward(ones), layer.forward(ones)), "Dropout replays its last mask"
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("fail_from", [2, 3, 12, 40])  # the forward after the trace, probes, the parts (complex)
+def test_replay_flags_are_put_back_when_a_forward_raises_mid_check(fail_from: int, method: Method) -> None:
+    rng = np.random.default_rng(6)
+    failing = DenseFailingFromCall(3, 3, seed=7, fail_from=fail_from, error=ValueError)
+    model = Sequential([Dense(2, 3, seed=6), Dropout(0.5, seed=0), failing, ReLU(), Dense(3, 1, seed=8), Sigmoid()])
+    x, y = rng.standard_normal((5, 2)), labels(rng, 5)
+    with pytest.raises(ValueError, match="forward call"):
+        check_gradients(model, BCELoss(), x, y, method=method)
+    assert failing.calls >= fail_from
+    assert [layer.replay for layer in model.layers] == [False] * 6
+    assert_dropout_draws_new_masks(model.layers[1])
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_the_caches_hold_the_real_point_after_a_forward_raised_mid_check(method: Method) -> None:
+    rng = np.random.default_rng(9)
+    model = Sequential([Dense(2, 3, seed=6), ReLU(), DenseFailingOnCall(3, 3, seed=7, fail_on=4), ReLU(),
+                        Dense(3, 1, seed=8), Sigmoid()])
+    loss, x, y = BCELoss(), rng.standard_normal((5, 2)), labels(rng, 5)
+    loss.forward(model.forward(x), y)
+    model.backward(loss.backward())
+    expected = [p.grad.copy() for p in model.parameters()]
+    with pytest.raises(ValueError, match="forward call 4"):
+        check_gradients(model, loss, x, y, method=method)
+    model.backward(loss.backward())  # no forward: the check left the caches of one at x
+    for p, g in zip(model.parameters(), expected, strict=True):
+        assert p.grad.dtype == np.float64
+        np.testing.assert_array_equal(p.grad, g)
+
+
+class DropoutRaisingInBackward(Dropout):
+    def backward(self, grad: Array) -> Array:
+        raise ValueError(f"{self!r}: backward")
+
+
+class DropoutForgettingReturn(Dropout):
+    def backward(self, grad: Array) -> Array:
+        super().backward(grad)
+        return None  # type: ignore[return-value]
+
+
+def test_check_layer_puts_replay_back_when_backward_raises_or_returns_nothing() -> None:
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    raising = DropoutRaisingInBackward(0.5, seed=0)
+    with pytest.raises(ValueError, match="backward"):
+        check_layer(raising, x)
+    assert raising.replay is False
+    assert_dropout_draws_new_masks(raising)
+    forgetting = DropoutForgettingReturn(0.5, seed=0)
+    report = check_layer(forgetting, x)
+    assert report.rows[0].note == "backward returned NoneType (a missing return?) for an input of shape (4, 3)"
+    assert forgetting.replay is False
+    assert_dropout_draws_new_masks(forgetting)
+
+
+def test_check_layer_and_check_loss_leave_the_caches_of_the_real_point() -> None:
+    rng = np.random.default_rng(3)
+    layer, x, upstream = Dense(3, 2, seed=0), rng.standard_normal((4, 3)), rng.standard_normal((4, 2))
+    layer.forward(x)
+    expected = layer.backward(upstream)
+    check_layer(layer, x)
+    np.testing.assert_array_equal(layer.backward(upstream), expected)  # the cache of a forward at x
+    loss, y_pred, y_true = BCELoss(), rng.uniform(0.1, 0.9, (4, 1)), labels(rng, 4)
+    loss.forward(y_pred, y_true)
+    expected = loss.backward()
+    check_loss(loss, y_pred, y_true)
+    np.testing.assert_array_equal(loss.backward(), expected)
 
 
 # --- (7) m = 1 --------------------------------------------------------------------------------------

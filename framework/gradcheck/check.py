@@ -1,5 +1,6 @@
 """`check_gradients` (a whole model and its loss) and `check_layer` (one layer on its own)."""
 
+import contextlib
 import functools
 import math
 import warnings
@@ -74,8 +75,9 @@ def check_gradients(
     one-sided where a step crosses a kink). `mode`: "full" (every entry), "sampled" (`samples`
     random entries a tensor) or "directional" (`samples` random directions v a tensor, g·v).
     With `localize`, each layer and the loss are also checked on their own, so that the report
-    names the part whose backward is wrong. Parameters (values, dtypes and grads) are left
-    exactly as they were.
+    names the part whose backward is wrong. Parameters (values, dtypes and grads),
+    buffers and `replay` flags are left exactly as they were, also when a forward raises, and the
+    caches are those of a forward at the real point.
 
     >>> from framework import BCELoss, Dense, Sequential, Sigmoid
     >>> rng = np.random.default_rng(0)
@@ -93,48 +95,47 @@ def check_gradients(
     dtype = _common_dtype(params, xs)
     threshold = default_threshold(method, dtype) if threshold is None else threshold
     rng = np.random.default_rng(seed)
-    with _state_kept(params, [b for _, b in model.named_buffers()]):
+
+    def at_real_point() -> None:
+        loss.forward(model.forward(x), y)
+
+    with _state_kept(params, [b for _, b in model.named_buffers()]), _caches_left_by(at_real_point):
         calls = model.trace(x)
         same_parameters("check_gradients", named, model.named_parameters())
         modules = list(dict.fromkeys(call.layer for call in calls))
-        replay = [m.replay for m in modules]
-        for m in modules:  # from here on, every evaluation sees the random draws of the trace
-            m.replay = True
-        y_pred = model.forward(x)
-        base = float(loss.forward(y_pred, y).real)
-        model.backward(loss.backward())
-        cost = _cost(loss, y_pred, y)
-        analytic = [p.grad.copy() for p in params]
+        with _replaying(modules):  # from here on, every evaluation sees the random draws of the trace
+            y_pred = model.forward(x)
+            base = float(loss.forward(y_pred, y).real)
+            model.backward(loss.backward())
+            cost = _cost(loss, y_pred, y)
+            analytic = [p.grad.copy() for p in params]
 
-        @functools.cache
-        def x_work() -> Inputs:  # complex once: a mixed product is 4x slower
-            work = [_work_copy(a, method) for a in xs]
-            return work[0] if isinstance(x, np.ndarray) else work
+            @functools.cache
+            def x_work() -> Inputs:  # complex once: a mixed product is 4x slower
+                work = [_work_copy(a, method) for a in xs]
+                return work[0] if isinstance(x, np.ndarray) else work
 
-        def f() -> Scalar:
-            return cost(model.forward(x_work()))
+            def f() -> Scalar:
+                return cost(model.forward(x_work()))
 
-        def branches() -> list[Mask | None]:
-            return [module.branch() for module in modules] + [loss.branch()]
+            def branches() -> list[Mask | None]:
+                return [module.branch() for module in modules] + [loss.branch()]
 
-        with _work_params(params, method) as tensors:
-            diff = Differentiator(f, branches, method)
-            items = [(name, t, g, Probes.choose(p.shape, mode, samples, rng, nonnegative=method == "central"))
-                     for (name, p), t, g in zip(named, tensors, analytic)]
-            fast = _resumed(model, cost, calls, y_pred) if method == "complex" else {}
-            rows = _rows(items, [fast.get(id(p), diff) for p in params], threshold, xs[0].shape[0], base)
-        parts: tuple[GradCheckReport, ...] = ()
-        if localize:
-            layer_parts = [
-                check_layer(call.layer, call.x, method=method, mode=mode, samples=samples, seed=seed,
-                            threshold=threshold, subject=f"layer {call.name} {call.layer!r}",
-                            max_input_entries=PART_INPUT_ENTRIES)
-                for call in calls
-            ]
-            parts = (*layer_parts, check_loss(loss, y_pred, y, method=method, threshold=threshold))
-        for m, flag in zip(modules, replay):
-            m.replay = flag
-        loss.forward(model.forward(x), y)  # leave the caches as a forward at the real point would
+            with _work_params(params, method) as tensors:
+                diff = Differentiator(f, branches, method)
+                items = [(name, t, g, Probes.choose(p.shape, mode, samples, rng, nonnegative=method == "central"))
+                         for (name, p), t, g in zip(named, tensors, analytic)]
+                fast = _resumed(model, cost, calls, y_pred) if method == "complex" else {}
+                rows = _rows(items, [fast.get(id(p), diff) for p in params], threshold, xs[0].shape[0], base)
+            parts: tuple[GradCheckReport, ...] = ()
+            if localize:
+                layer_parts = [
+                    check_layer(call.layer, call.x, method=method, mode=mode, samples=samples, seed=seed,
+                                threshold=threshold, subject=f"layer {call.name} {call.layer!r}",
+                                max_input_entries=PART_INPUT_ENTRIES)
+                    for call in calls
+                ]
+                parts = (*layer_parts, check_loss(loss, y_pred, y, method=method, threshold=threshold))
     warnings: tuple[str, ...] = ()
     if xs[0].shape[0] == 1:
         warnings = ("the batch has m = 1: a missing 1/m is invisible; check with a batch of several samples",)
@@ -160,7 +161,8 @@ def check_layer(
     `Merge` layer given a list of inputs.
 
     In full mode, an input of more than `max_input_entries` entries is checked at that many
-    random entries (a 209 x 12288 input would otherwise take 2.5 million probes).
+    random entries (a 209 x 12288 input would otherwise take 2.5 million probes). The layer's
+    state is left as in `check_gradients`.
 
     >>> from framework import ReLU
     >>> check_layer(ReLU(), np.array([[-1.0, 2.0]])).passed
@@ -186,55 +188,51 @@ def check_layer(
         assert isinstance(layer, Layer), f"{layer!r} is neither a Layer nor a Merge"
         return layer.forward(inputs[0])
 
-    replay = layer.replay
-    with _state_kept(params, [b for _, b in layer.named_buffers()]):
+    with _state_kept(params, [b for _, b in layer.named_buffers()]), _caches_left_by(lambda: run(xs)):
         out = run(xs)
         same_parameters(caller, named, layer.named_parameters())
-        layer.replay = True
-        upstream = rng.standard_normal(out.shape).astype(out.dtype)
-        dxs = layer.backward(upstream.copy()) if isinstance(layer, Merge) else [cast(Layer, layer).backward(upstream.copy())]
-        names = ["input"] if len(xs) == 1 else [f"input {i}" for i in range(len(xs))]
-        for name, a, dx in zip(names, xs, dxs, strict=True):
-            if not isinstance(dx, np.ndarray) or dx.shape != a.shape:
-                got = f"shape {dx.shape}" if isinstance(dx, np.ndarray) else f"{type(dx).__name__} (a missing return?)"
-                row = GradCheckRow(name, a.shape, 0, float("inf"), float("inf"), "-", 0.0, 0.0, False,
-                                   f"backward returned {got} for an input of shape {a.shape}")
-                return GradCheckReport(subject, method, mode, threshold, (row,))
-        analytic = [dx.copy() for dx in dxs] + [p.grad.copy() for p in params]
-        resumed = method == "complex" and isinstance(layer, Layer)
-        x_work = xs if resumed else [_work_copy(a, method) for a in xs]  # moved in place by the generic path
+        with _replaying([layer]):
+            upstream = rng.standard_normal(out.shape).astype(out.dtype)
+            dxs = layer.backward(upstream.copy()) if isinstance(layer, Merge) else [cast(Layer, layer).backward(upstream.copy())]
+            names = ["input"] if len(xs) == 1 else [f"input {i}" for i in range(len(xs))]
+            for name, a, dx in zip(names, xs, dxs, strict=True):
+                if not isinstance(dx, np.ndarray) or dx.shape != a.shape:
+                    got = f"shape {dx.shape}" if isinstance(dx, np.ndarray) else f"{type(dx).__name__} (a missing return?)"
+                    row = GradCheckRow(name, a.shape, 0, float("inf"), float("inf"), "-", 0.0, 0.0, False,
+                                       f"backward returned {got} for an input of shape {a.shape}")
+                    return GradCheckReport(subject, method, mode, threshold, (row,))
+            analytic = [dx.copy() for dx in dxs] + [p.grad.copy() for p in params]
+            resumed = method == "complex" and isinstance(layer, Layer)
+            x_work = xs if resumed else [_work_copy(a, method) for a in xs]  # moved in place by the generic path
 
-        def total(z: Array) -> Scalar:
-            value = np.sum(z * upstream)
-            return complex(value) if np.iscomplexobj(value) else float(value)
+            def total(z: Array) -> Scalar:
+                value = np.sum(z * upstream)
+                return complex(value) if np.iscomplexobj(value) else float(value)
 
-        def f() -> Scalar:
-            return total(run(x_work))
+            def f() -> Scalar:
+                return total(run(x_work))
 
-        def branches() -> list[Mask | None]:
-            return [layer.branch()]
+            def branches() -> list[Mask | None]:
+                return [layer.branch()]
 
-        def probes(shape: tuple[int, ...], cap: int | None = None) -> Probes:
-            if mode == "full" and cap is not None and int(np.prod(shape)) > cap:
-                return Probes.choose(shape, "sampled", cap, rng, nonnegative=method == "central")
-            return Probes.choose(shape, mode, samples, rng, nonnegative=method == "central")
+            def probes(shape: tuple[int, ...], cap: int | None = None) -> Probes:
+                if mode == "full" and cap is not None and int(np.prod(shape)) > cap:
+                    return Probes.choose(shape, "sampled", cap, rng, nonnegative=method == "central")
+                return Probes.choose(shape, mode, samples, rng, nonnegative=method == "central")
 
-        with _work_params(params, method) as tensors:
-            items = [(name, t, g, probes(t.shape, max_input_entries)) for name, t, g in zip(names, x_work, analytic)]
-            items += [(name, t, g, probes(p.shape)) for (name, p), t, g in zip(named, tensors, analytic[len(xs):])]
-            ways: list[TensorDifferentiator] = [Differentiator(f, branches, method)] * len(items)
-            if resumed:  # every entry through the layer's own hooks, as in a model
-                one = cast(Layer, layer)
-                out_work = _work_copy(out, method)
-                ways = [ResumedComplexStep(functools.partial(one.perturbed_input, xs[0], out_work),
-                                           functools.partial(one.moved_input, xs[0], out_work), total)]
-                ways += [ResumedComplexStep(functools.partial(one.perturbed_output, xs[0], out_work, p),
-                                            functools.partial(one.moved_output, xs[0], out_work, p), total)
-                         for p in params]
-            try:
+            with _work_params(params, method) as tensors:
+                items = [(name, t, g, probes(t.shape, max_input_entries)) for name, t, g in zip(names, x_work, analytic)]
+                items += [(name, t, g, probes(p.shape)) for (name, p), t, g in zip(named, tensors, analytic[len(xs):])]
+                ways: list[TensorDifferentiator] = [Differentiator(f, branches, method)] * len(items)
+                if resumed:  # every entry through the layer's own hooks, as in a model
+                    one = cast(Layer, layer)
+                    out_work = _work_copy(out, method)
+                    ways = [ResumedComplexStep(functools.partial(one.perturbed_input, xs[0], out_work),
+                                               functools.partial(one.moved_input, xs[0], out_work), total)]
+                    ways += [ResumedComplexStep(functools.partial(one.perturbed_output, xs[0], out_work, p),
+                                                functools.partial(one.moved_output, xs[0], out_work, p), total)
+                             for p in params]
                 rows = _rows(items, ways, threshold, xs[0].shape[0], float(np.sum(out * upstream)))
-            finally:
-                layer.replay = replay
     return GradCheckReport(subject, method, mode, threshold, rows)
 
 
@@ -242,23 +240,24 @@ def check_layer(
 def check_loss(
     loss: Loss, y_pred: Array, y_true: Labels, *, method: Method = "complex", threshold: float | None = None
 ) -> GradCheckReport:
-    """Check a loss's backward, dL/dy_pred, entry by entry."""
+    """Check a loss's backward, dL/dy_pred, entry by entry; the loss's cache is left that of y_pred."""
     _check_options(f"check_loss({loss!r})", method, "full", 1)
     _check_point(f"check_loss({loss!r})", [y_pred], [], y_true)
     threshold = default_threshold(method, y_pred.dtype) if threshold is None else threshold
-    base = float(loss.forward(y_pred, y_true).real)
-    g = loss.backward()
-    y_work = _work_copy(y_pred, method)
-    cost = _cost(loss, y_pred, y_true)
+    with _caches_left_by(lambda: loss.forward(y_pred, y_true)):
+        base = float(loss.forward(y_pred, y_true).real)
+        g = loss.backward()
+        y_work = _work_copy(y_pred, method)
+        cost = _cost(loss, y_pred, y_true)
 
-    def f() -> Scalar:
-        return cost(y_work)
+        def f() -> Scalar:
+            return cost(y_work)
 
-    def branches() -> list[Mask | None]:
-        return [loss.branch()]
+        def branches() -> list[Mask | None]:
+            return [loss.branch()]
 
-    rows = _rows([("y_pred", y_work, g, Probes.choose(y_pred.shape, "full", 0, np.random.default_rng(0)))],
-                 [Differentiator(f, branches, method)], threshold, y_pred.shape[0], base)
+        rows = _rows([("y_pred", y_work, g, Probes.choose(y_pred.shape, "full", 0, np.random.default_rng(0)))],
+                     [Differentiator(f, branches, method)], threshold, y_pred.shape[0], base)
     return GradCheckReport(f"loss {loss!r}", method, "full", threshold, rows)
 
 
@@ -426,6 +425,34 @@ def _work_params(params: Sequence[Parameter], method: Method) -> Iterator[list[A
     finally:
         for p, value in zip(params, originals):
             p.value = value
+
+
+@contextmanager
+def _replaying(modules: Sequence[Module]) -> Iterator[None]:
+    """Inside the block every module replays its last random draw (`Module.replay`: Dropout's mask), so
+    that each evaluation of the check sees the same function; each flag is put back, whatever happens."""
+    flags = [m.replay for m in modules]
+    try:
+        for m in modules:
+            m.replay = True
+        yield
+    finally:
+        for m, flag in zip(modules, flags):
+            m.replay = flag
+
+
+@contextmanager
+def _caches_left_by(forward: Callable[[], object]) -> Iterator[None]:
+    """After the block, run `forward` (a forward at the real point), so that the caches are those of
+    that point, not of the check's last probe; also when the block raised, and then an error from
+    `forward` itself (the same failing layer, often) gives way to the block's."""
+    try:
+        yield
+    except Exception:
+        with contextlib.suppress(Exception):
+            forward()
+        raise
+    forward()
 
 
 @contextmanager
