@@ -14,7 +14,7 @@ import numpy as np
 from framework.arrays import Array, Inputs, Labels, Mask, Scalar
 from framework.errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError, describe_nonfinite, is_whole_number
 from framework.guard import floating_point_errors
-from framework.gradcheck.numeric import Derivatives, Differentiator, Method, Mode, NotComplexSafe, Probes
+from framework.gradcheck.numeric import Derivatives, Differentiator, Floats, Method, Mode, NotComplexSafe, Probes
 from framework.gradcheck.report import GradCheckReport, GradCheckRow, compare
 from framework.layer import Layer, Merge, Module
 from framework.losses import Loss
@@ -24,6 +24,10 @@ from framework.layer_call import LayerCall
 
 PART_INPUT_ENTRIES = 4096
 """In full mode, `check_gradients` checks each layer's input gradient at up to this many entries."""
+
+CONFIRM_FIRST = 8
+"""A tensor that fails by the complex step is first differentiated again by central differences at
+this many of its probes, those where backward and the complex step differ most."""
 
 
 class Checkable(Protocol):
@@ -75,7 +79,9 @@ def check_gradients(
     one-sided where a step crosses a kink). `mode`: "full" (every entry), "sampled" (`samples`
     random entries a tensor) or "directional" (`samples` random directions v a tensor, g·v).
     With `localize`, each layer and the loss are also checked on their own, so that the report
-    names the part whose backward is wrong. Parameters (values, dtypes and grads),
+    names the part whose backward is wrong. A tensor that fails by the complex step is
+    differentiated again by central differences, which decide where the complex step is wrong
+    (code that is not complex-analytic, such as np.abs). Parameters (values, dtypes and grads),
     buffers and `replay` flags are left exactly as they were, also when a forward raises, and the
     caches are those of a forward at the real point.
 
@@ -126,7 +132,8 @@ def check_gradients(
                 items = [(name, t, g, Probes.choose(p.shape, mode, samples, rng, nonnegative=method == "central"))
                          for (name, p), t, g in zip(named, tensors, analytic)]
                 fast = _resumed(model, cost, calls, y_pred) if method == "complex" else {}
-                rows = _rows(items, [fast.get(id(p), diff) for p in params], threshold, xs[0].shape[0], base)
+                rows = _rows(items, [fast.get(id(p), diff) for p in params], threshold, xs[0].shape[0], base,
+                             _confirmation(method, threshold, dtype, f, branches, lambda: tensors))
             parts: tuple[GradCheckReport, ...] = ()
             if localize:
                 layer_parts = [
@@ -161,8 +168,8 @@ def check_layer(
     `Merge` layer given a list of inputs.
 
     In full mode, an input of more than `max_input_entries` entries is checked at that many
-    random entries (a 209 x 12288 input would otherwise take 2.5 million probes). The layer's
-    state is left as in `check_gradients`.
+    random entries (a 209 x 12288 input would otherwise take 2.5 million probes). Complex-step
+    failures are confirmed, and the layer's state left, as in `check_gradients`.
 
     >>> from framework import ReLU
     >>> check_layer(ReLU(), np.array([[-1.0, 2.0]])).passed
@@ -203,14 +210,17 @@ def check_layer(
                     return GradCheckReport(subject, method, mode, threshold, (row,))
             analytic = [dx.copy() for dx in dxs] + [p.grad.copy() for p in params]
             resumed = method == "complex" and isinstance(layer, Layer)
-            x_work = xs if resumed else [_work_copy(a, method) for a in xs]  # moved in place by the generic path
+
+            @functools.cache
+            def x_work() -> list[Array]:  # moved in place: made only where a probe moves the input
+                return [_work_copy(a, method) for a in xs]
 
             def total(z: Array) -> Scalar:
                 value = np.sum(z * upstream)
                 return complex(value) if np.iscomplexobj(value) else float(value)
 
             def f() -> Scalar:
-                return total(run(x_work))
+                return total(run(x_work()))
 
             def branches() -> list[Mask | None]:
                 return [layer.branch()]
@@ -221,7 +231,8 @@ def check_layer(
                 return Probes.choose(shape, mode, samples, rng, nonnegative=method == "central")
 
             with _work_params(params, method) as tensors:
-                items = [(name, t, g, probes(t.shape, max_input_entries)) for name, t, g in zip(names, x_work, analytic)]
+                items = [(name, t, g, probes(t.shape, max_input_entries))
+                         for name, t, g in zip(names, xs if resumed else x_work(), analytic)]
                 items += [(name, t, g, probes(p.shape)) for (name, p), t, g in zip(named, tensors, analytic[len(xs):])]
                 ways: list[TensorDifferentiator] = [Differentiator(f, branches, method)] * len(items)
                 if resumed:  # every entry through the layer's own hooks, as in a model
@@ -232,7 +243,8 @@ def check_layer(
                     ways += [ResumedComplexStep(functools.partial(one.perturbed_output, xs[0], out_work, p),
                                                 functools.partial(one.moved_output, xs[0], out_work, p), total)
                              for p in params]
-                rows = _rows(items, ways, threshold, xs[0].shape[0], float(np.sum(out * upstream)))
+                rows = _rows(items, ways, threshold, xs[0].shape[0], float(np.sum(out * upstream)),
+                             _confirmation(method, threshold, dtype, f, branches, lambda: [*x_work(), *tensors]))
     return GradCheckReport(subject, method, mode, threshold, rows)
 
 
@@ -240,7 +252,8 @@ def check_layer(
 def check_loss(
     loss: Loss, y_pred: Array, y_true: Labels, *, method: Method = "complex", threshold: float | None = None
 ) -> GradCheckReport:
-    """Check a loss's backward, dL/dy_pred, entry by entry; the loss's cache is left that of y_pred."""
+    """Check a loss's backward, dL/dy_pred, entry by entry; a complex-step failure is confirmed by
+    central differences, as in `check_gradients`, and the loss's cache is that of y_pred."""
     _check_options(f"check_loss({loss!r})", method, "full", 1)
     _check_point(f"check_loss({loss!r})", [y_pred], [], y_true)
     threshold = default_threshold(method, y_pred.dtype) if threshold is None else threshold
@@ -257,7 +270,8 @@ def check_loss(
             return [loss.branch()]
 
         rows = _rows([("y_pred", y_work, g, Probes.choose(y_pred.shape, "full", 0, np.random.default_rng(0)))],
-                     [Differentiator(f, branches, method)], threshold, y_pred.shape[0], base)
+                     [Differentiator(f, branches, method)], threshold, y_pred.shape[0], base,
+                     _confirmation(method, threshold, y_pred.dtype, f, branches, lambda: [y_work]))
     return GradCheckReport(f"loss {loss!r}", method, "full", threshold, rows)
 
 
@@ -269,6 +283,16 @@ class Resumable(Protocol):
 
 class TensorDifferentiator(Protocol):
     def derivatives(self, t: Array, probes: Probes) -> Derivatives: ...
+
+
+@attrs.frozen
+class Confirmation:
+    """Central differences of the function a complex-step check differentiates, for the tensors that
+    fail by the complex step: `derivatives(i, probes)` differentiates the check's i-th tensor along
+    `probes`, and `threshold` is central differences' own."""
+
+    derivatives: Callable[[int, Probes], Derivatives]
+    threshold: float
 
 
 @attrs.frozen
@@ -346,15 +370,63 @@ def _cost(loss: Loss, y_pred: Array, y_true: Labels) -> Callable[[Array], Scalar
     return lambda a: loss.value(a, y)
 
 
+def _confirmation(
+    method: Method,
+    threshold: float,
+    dtype: np.dtype[np.inexact],
+    f: Callable[[], Scalar],
+    branches: Callable[[], Sequence[Mask | None]],
+    tensors: Callable[[], Sequence[Array]],
+) -> Confirmation | None:
+    """For a complex-step check, central differences of its `f` on the working tensors `f` reads
+    (`tensors()`, in the order of the check's rows; complex, moved by real steps); None for a check by
+    central differences. Made for every check, it does nothing until a row fails."""
+    if method != "complex":
+        return None
+    central = Differentiator(f, branches, "central")
+    return Confirmation(lambda i, probes: central.derivatives(tensors()[i], probes),
+                        max(threshold, default_threshold("central", dtype)))  # they resolve no better than 1e-7
+
+
+def _confirmed(
+    row: GradCheckRow, index: int, probes: Probes, g: Floats, numeric: Derivatives, confirmation: Confirmation,
+    scale: float, batch: int,
+) -> GradCheckRow:
+    """The verdict on tensor `index`, whose `row` failed by the complex step. Central differences first
+    differentiate it at the `CONFIRM_FIRST` probes where backward's `g` and the complex step differ
+    most: where they agree with the complex step there, it is right and `row` stands. Where they do
+    not, the complex step is wrong for this tensor (a function that is not complex-analytic, such as
+    np.abs, between it and the cost), and central differences at every probe decide."""
+    threshold = confirmation.threshold
+
+    def judged(what: Probes, expected: Floats, central: Derivatives) -> GradCheckRow:
+        return compare(row.name, row.shape, what, expected, central, threshold=threshold, atol=threshold * scale,
+                       batch=batch)
+
+    worst = np.sort(np.argsort(-np.abs(g - numeric.values), kind="stable")[:CONFIRM_FIRST])
+    at_worst = confirmation.derivatives(index, probes.subset(worst))
+    if judged(probes.subset(worst), numeric.values[worst], at_worst).passed:
+        return row
+    everywhere = at_worst if len(worst) == len(probes) else confirmation.derivatives(index, probes)
+    central = judged(probes, g, everywhere)
+    note = ("not complex-step safe: a non-analytic function of the input, such as np.abs, gives the complex step a "
+            "wrong derivative; central differences' verdict is used for this tensor"
+            f"{'' if central.passed else ', and it fails too'} (threshold {threshold:.0e}; the complex step's "
+            f"relative error was {row.relative_error:.1e})")
+    return attrs.evolve(central, note="; ".join(n for n in (note, central.note) if n))
+
+
 def _rows(
     items: Sequence[tuple[str, Array, Array, Probes]],
     ways: Sequence[TensorDifferentiator],
     threshold: float,
     batch: int,
     base: float,
+    confirmation: Confirmation | None,
 ) -> tuple[GradCheckRow, ...]:
     """Differentiate each tensor of `items` (name, working tensor, backward's gradient, probes) by the
-    matching entry of `ways`; `base` is the function's value at the base point."""
+    matching entry of `ways`; `base` is the function's value at the base point. A complex-step row that
+    fails is confirmed by central differences (`confirmation`) before it is called wrong."""
     results = []
     for (name, tensor, g, probes), way in zip(items, ways, strict=True):
         try:
@@ -368,10 +440,12 @@ def _rows(
     if magnitudes:  # a gradient that is zero everywhere is judged against the rounding of f itself
         scale = max(scale, abs(base))
     rows = []
-    for name, shape, probes, g_probed, numeric, unsafe in results:
+    for index, (name, shape, probes, g_probed, numeric, unsafe) in enumerate(results):
         row = compare(name, shape, probes, g_probed, numeric, threshold=threshold, atol=threshold * scale, batch=batch)
         if unsafe:
             row = attrs.evolve(row, checked=0, max_abs_error=math.nan, relative_error=math.nan, passed=False, note=unsafe)
+        elif not row.passed and confirmation is not None:
+            row = _confirmed(row, index, probes, g_probed, numeric, confirmation, scale, batch)
         rows.append(row)
     return tuple(rows)
 

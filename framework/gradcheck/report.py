@@ -74,7 +74,9 @@ def compare(
 
 
 def _diagnose(g: Floats, numeric: Floats, batch: int) -> str:
-    """Name the bug when backward/numeric is the same constant for every entry."""
+    """Name the bug when backward/numeric is the same constant for every entry (of a failing row), or
+    say where backward and the numerical gradient part when it is the same constant wherever the
+    numerical gradient is not 0."""
     significant = np.abs(numeric) > 1e-6 * np.abs(numeric).max(initial=0.0)
     if not significant.any():
         return "the numerical gradient is zero here but backward's is not"
@@ -84,6 +86,19 @@ def _diagnose(g: Floats, numeric: Floats, batch: int) -> str:
     ratio = float(np.median(ratios))
     if not np.allclose(ratios, ratio, rtol=1e-3, atol=0):
         return ""
+    stray = int(np.count_nonzero(np.abs(g - ratio * numeric)[~significant] > 1e-6 * np.abs(g).max()))
+    if stray:  # the ratio holds where ĝ is not 0: the failure is where it is
+        how = ("agrees with the numerical gradient" if abs(ratio - 1) <= 1e-3
+               else f"is {ratio:.6g} times the numerical gradient")
+        return (f"backward {how} wherever that is not 0, but at {stray} of {g.size} entries the numerical "
+                "gradient is 0 and backward's is not: a missing mask or branch?")
+    if abs(ratio - 1) <= 1e-3:  # a factor near 1, such as 1 + 1e-9: shown as its distance from 1
+        excess = ratios - 1
+        offset = float(np.median(excess))
+        if not np.allclose(excess, offset, rtol=1e-3, atol=0):
+            return ""
+        sign = "+" if offset > 0 else "-"
+        return f"backward/numeric = 1 {sign} {abs(offset):.3g} for every entry: a constant factor is wrong"
     for value, meaning in [
         (0.0, "backward gives zero: is the upstream gradient dropped?"),
         (-1.0, "sign flipped?"),
