@@ -769,6 +769,59 @@ def test_a_complex_step_failure_below_central_resolution_is_not_overruled() -> N
     assert "complex-step safe" not in report.rows[0].note
 
 
+# --- (6c) gradients that are exactly zero ----------------------------------------------------------
+
+
+def dead_model() -> Sequential:
+    """The 4-3-1 model with the biases before both ReLUs at -100: every hidden unit is off."""
+    model = four_three_one(3, seed=0)
+    for i in (0, 2):
+        model.layers[i].b.value[...] = -100.0  # type: ignore[attr-defined]
+    return model
+
+
+DEAD = ("every parameter's gradient is exactly zero: a dead network (all ReLUs off?) or a dead init; the check "
+        "proves nothing")
+ZERO_NOTE = "exactly 0 at every entry checked, backward's gradient and the numerical one: the check proves nothing about this tensor"
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_dead_network_is_said_to_be_dead(method: Method) -> None:
+    x = np.random.default_rng(0).standard_normal((6, 3))
+    y = np.array([[0.0], [1.0]] * 3)  # balanced: dJ/d(4.b) = mean(sigmoid(0) - y) = 0 too
+    report = check_gradients(dead_model(), BCELoss(), x, y, method=method)
+    assert report.passed  # every gradient is right: it is 0
+    assert report.all_zero is True
+    assert report.warnings == (DEAD,)
+    lines = str(report).splitlines()
+    assert lines[2] == f"warning: {DEAD}"  # on top, before the table
+    assert [r.note for r in report.rows] == [ZERO_NOTE] * 6
+    assert not re.search(r"vs -0(?![.\d])", str(report))  # -0 is shown as 0
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_tensors_whose_gradient_is_exactly_zero_are_named(method: Method) -> None:
+    x = np.random.default_rng(0).standard_normal((6, 3))
+    y = np.array([[0.0], [1.0], [1.0]] * 2)  # unbalanced: only the output bias has a gradient
+    report = check_gradients(dead_model(), BCELoss(), x, y, method=method)
+    assert report.passed and report.all_zero is False
+    assert report.warnings == (
+        "every gradient of 0.W, 0.b, 2.W, 2.b and 4.W is exactly 0 (backward's and the numerical one): the loss does "
+        "not depend on them at this point (ReLUs off?), so the check proves nothing about them",)
+    assert [r.zero for r in report.rows] == [True] * 5 + [False]
+    assert report.rows[-1].note == "" and report.rows[-1].worst_backward == pytest.approx(-1 / 6)  # (0.5 - 2/3) · 1
+
+
+def test_a_zero_gradient_in_directional_mode_and_of_a_layer_on_its_own() -> None:
+    x = -np.abs(np.random.default_rng(0).standard_normal((4, 3))) - 0.1  # every input of the ReLU negative: off
+    report = check_layer(ReLU(), x, mode="directional", samples=3)
+    assert report.passed and report.all_zero
+    assert report.rows[0].note == ZERO_NOTE.replace("entry", "direction")
+    assert report.warnings == ("every gradient of input is exactly 0 (backward's and the numerical one): the loss "
+                               "does not depend on it at this point (ReLUs off?), so the check proves nothing about it",)
+    assert check_layer(ReLU(), -x).warnings == ()
+
+
 # --- (6d) the checker leaves the replay flags and the caches as they were -----------------------------
 
 

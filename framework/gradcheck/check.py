@@ -15,7 +15,7 @@ from framework.arrays import Array, Inputs, Labels, Mask, Scalar
 from framework.errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError, describe_nonfinite, is_whole_number
 from framework.guard import floating_point_errors
 from framework.gradcheck.numeric import Derivatives, Differentiator, Floats, Method, Mode, NotComplexSafe, Probes
-from framework.gradcheck.report import GradCheckReport, GradCheckRow, compare
+from framework.gradcheck.report import GradCheckReport, GradCheckRow, compare, zero_warnings
 from framework.layer import Layer, Merge, Module
 from framework.losses import Loss
 from framework.parameter import Buffer, Parameter, same_parameters
@@ -143,9 +143,9 @@ def check_gradients(
                     for call in calls
                 ]
                 parts = (*layer_parts, check_loss(loss, y_pred, y, method=method, threshold=threshold))
-    warnings: tuple[str, ...] = ()
+    warnings = zero_warnings(rows, model=True)
     if xs[0].shape[0] == 1:
-        warnings = ("the batch has m = 1: a missing 1/m is invisible; check with a batch of several samples",)
+        warnings += ("the batch has m = 1: a missing 1/m is invisible; check with a batch of several samples",)
     return GradCheckReport(f"{type(model).__name__} ({len(calls)} layers)", method, mode, threshold,
                            rows, parts, warnings)
 
@@ -245,7 +245,7 @@ def check_layer(
                              for p in params]
                 rows = _rows(items, ways, threshold, xs[0].shape[0], float(np.sum(out * upstream)),
                              _confirmation(method, threshold, dtype, f, branches, lambda: [*x_work(), *tensors]))
-    return GradCheckReport(subject, method, mode, threshold, rows)
+    return GradCheckReport(subject, method, mode, threshold, rows, warnings=zero_warnings(rows, model=False))
 
 
 @floating_point_errors("check_loss")
@@ -272,7 +272,7 @@ def check_loss(
         rows = _rows([("y_pred", y_work, g, Probes.choose(y_pred.shape, "full", 0, np.random.default_rng(0)))],
                      [Differentiator(f, branches, method)], threshold, y_pred.shape[0], base,
                      _confirmation(method, threshold, y_pred.dtype, f, branches, lambda: [y_work]))
-    return GradCheckReport(f"loss {loss!r}", method, "full", threshold, rows)
+    return GradCheckReport(f"loss {loss!r}", method, "full", threshold, rows, warnings=zero_warnings(rows, model=False))
 
 
 class Resumable(Protocol):
