@@ -175,18 +175,29 @@ class TerminateOnNaN(Callback):
 
 
 class GradientCheck(Callback):
-    """Run the gradient checker on (x, y) every `every` epochs; stop training if it fails.
+    """Run the gradient checker on (x, y) every `every` epochs; when a check fails, stop training and
+    say so on `stream` (stderr by default), with the report.
 
-    `reports` keeps (epoch, report) pairs."""
+    `reports` keeps (epoch, report) pairs; after a failure, `failed_report` is the report that stopped
+    training, `stopped_epoch` its epoch (counted from 0, as `EarlyStopping`'s) and `message` what was
+    printed."""
 
     def __init__(
         self, x: Array, y: Array, *, every: int = 1, method: Literal["complex", "central"] = "complex",
         mode: Literal["full", "sampled", "directional"] = "sampled", samples: int = 16,
+        stream: IO[str] | None = None,
     ) -> None:
         if every < 1:
             raise ValueRangeError(f"GradientCheck: every must be at least 1, got {every}")
         self.x, self.y, self.every, self.method, self.mode, self.samples = x, y, every, method, mode, samples
+        self.stream = stream
         self.reports: list[tuple[int, GradCheckReport]] = []
+        self.failed_report: GradCheckReport | None = None
+        self.stopped_epoch: int | None = None
+        self.message: str | None = None
+
+    def on_train_begin(self) -> None:
+        self.failed_report, self.stopped_epoch, self.message = None, None, None
 
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
         if (epoch + 1) % self.every:
@@ -197,7 +208,9 @@ class GradientCheck(Callback):
                                  samples=self.samples)
         self.reports.append((epoch, report))
         if not report.passed:
-            print(f"GradientCheck at epoch {epoch + 1} failed:\n{report}", file=sys.stderr)
+            self.failed_report, self.stopped_epoch = report, epoch
+            self.message = f"GradientCheck: the gradient check at epoch {epoch + 1} failed; training stopped.\n{report}"
+            print(self.message, file=self.stream or sys.stderr, flush=True)
             self.model.stop_training = True
 
 

@@ -282,8 +282,27 @@ def test_gradient_check_stops_training_and_names_the_wrong_layer(capsys: pytest.
     assert not report.passed
     assert report.culprits == ("layer 1 DoubleForgettingTwo()",)
     err = capsys.readouterr().err
-    assert err.startswith("GradientCheck at epoch 1 failed:\n")
+    assert err.startswith("GradientCheck: the gradient check at epoch 1 failed; training stopped.\n")
     assert "WRONG: the backward of layer 1 DoubleForgettingTwo()" in err
+
+
+def test_a_failed_gradient_check_says_when_training_stopped_and_keeps_the_report() -> None:
+    x, y = data(20)
+    model = Sequential([Dense(3, 2, seed=0), DoubleForgettingTwo(), Dense(2, 1, seed=1), Sigmoid()])
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    stream = io.StringIO()
+    check = GradientCheck(x[:8], y[:8], every=2, stream=stream)
+    history = model.fit(x, y, epochs=6, batch_size=8, callbacks=[check], verbose=0, seed=0)
+    assert history.epoch == [0, 1]  # the check of epoch 2 (index 1) failed: no epoch after it
+    assert model.stop_training is True
+    assert [epoch for epoch, _ in check.reports] == [1]
+    report = check.reports[0][1]
+    assert check.failed_report is report and check.stopped_epoch == 1
+    assert check.message == f"GradientCheck: the gradient check at epoch 2 failed; training stopped.\n{report}"
+    assert stream.getvalue() == check.message + "\n"
+    assert "WRONG: the backward of layer 1 DoubleForgettingTwo(): input" in stream.getvalue()
+    check.on_train_begin()  # a new fit starts with no failure
+    assert check.failed_report is None and check.stopped_epoch is None and check.message is None
 
 
 def test_gradient_check_runs_every_n_epochs_and_leaves_training_unchanged() -> None:

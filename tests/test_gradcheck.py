@@ -15,10 +15,13 @@ from hypothesis import strategies as st
 from framework import (
     BCELoss,
     Dense,
+    Dropout,
     FrameworkError,
     GradCheckReport,
+    Input,
     Layer,
     Loss,
+    Model,
     Parameter,
     ReLU,
     Sequential,
@@ -29,6 +32,7 @@ from framework import (
 )
 from framework.arrays import Array, Labels, Scalar, Shape
 from framework.gradcheck import numeric
+from framework.gradcheck.check import Checkable
 from models import four_three_one, mlp_classifier
 
 Method = Literal["complex", "central"]
@@ -577,8 +581,339 @@ def test_layer_not_complex_step_safe_is_reported(layer_class: type[Square]) -> N
     part = next(p for p in in_model.parts if p.subject == subject)
     assert "not complex-step safe" in part.rows[0].note
     assert f"WRONG: the backward of {subject}: input (relative error nan; not complex-step safe" in str(in_model)
-    assert failed_rows(in_model) == {"0.W", "0.b"}  # layer 2 reruns from its own output, after the square
+    # Layer 2 reruns from its own output, after the square, so only 0.W and 0.b go through it. Where the square
+    # warns, they are not complex-step safe either; where it returns a real result, layer 2's complex weights make
+    # the cost complex again, with a wrong (zero) derivative, and central differences, confirming, pass them.
+    if layer_class is SquareIntoFloatArray:
+        assert failed_rows(in_model) == {"0.W", "0.b"}
+    else:
+        assert failed_rows(in_model) == set()
+        assert all("central differences' verdict is used for this tensor" in r.note for r in in_model.rows[:2])
     assert check_gradients(model, BCELoss(), x, y, method="central").passed
+
+
+# --- (6b) a forward that keeps the imaginary part but is not complex-analytic ------------------------
+
+NOT_ANALYTIC = ("not complex-step safe: a non-analytic function of the input, such as np.abs, gives the complex "
+                "step a wrong derivative; central differences' verdict is used for this tensor")
+
+
+class TimesAbs(Layer):
+    """x·|x|, whose derivative is 2|x| (correct backward). On x + ih, |x + ih| is real, so the complex
+    step sees (x + ih)·|x|: half the derivative."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.x: Array | None = None
+
+    def forward(self, x: Array) -> Array:
+        self.x = x
+        return x * np.abs(x)
+
+    def backward(self, grad: Array) -> Array:
+        return 2 * np.abs(self.cached(self.x)) * grad
+
+
+class TimesAbsThreeTimes(TimesAbs):
+    def backward(self, grad: Array) -> Array:
+        return 3 * np.abs(self.cached(self.x)) * grad  # BUG: d(x|x|)/dx = 2|x|
+
+
+class Huber(Loss):
+    """The Huber loss with δ = 1, the mean over the batch, written with np.abs and np.where (correct)."""
+
+    def __init__(self) -> None:
+        self.cache: Array | None = None
+
+    def forward(self, y_pred: Array, y_true: Labels) -> Scalar:
+        r = y_pred - np.asarray(y_true, dtype=np.float64)
+        self.cache = r
+        a = np.abs(r)
+        cost = np.mean(np.where(a <= 1, 0.5 * r * r, a - 0.5))
+        return complex(cost) if np.iscomplexobj(cost) else float(cost)
+
+    def backward(self) -> Array:
+        r = self.cached(self.cache)
+        return np.where(np.abs(r) <= 1, r, np.sign(r)) / r.size
+
+
+class HuberWithoutClip(Huber):
+    def backward(self) -> Array:
+        r = self.cached(self.cache)
+        return r / r.size  # BUG: where |r| > 1 the derivative is sign(r), not r
+
+
+HUBER_POINT = (np.array([[0.3], [2.5], [-0.4], [-3.0]]), np.zeros((4, 1)))
+"""Residuals 0.3 and -0.4 in the quadratic part, 2.5 and -3 in the linear part."""
+
+
+def times_abs_models() -> list[Checkable]:
+    """Dense(3 -> 3), TimesAbs, Dense(3 -> 1), Sigmoid: as a Sequential (whose rows 0.W and 0.b take the
+    resumed complex step) and as a graph Model (whose rows rerun the whole forward)."""
+    x = Input(3)
+    graph = Model(x, Sigmoid()(Dense(3, 1, seed=1)(TimesAbs()(Dense(3, 3, seed=0)(x)))))
+    return [Sequential([Dense(3, 3, seed=0), TimesAbs(), Dense(3, 1, seed=1), Sigmoid()]), graph]
+
+
+def test_a_correct_non_analytic_layer_passes_on_central_differences_verdict() -> None:
+    x = np.random.default_rng(0).standard_normal((6, 3))
+    report = check_layer(TimesAbs(), x)
+    assert report.passed, failures(report)
+    (row,) = report.rows
+    assert row.note.startswith(NOT_ANALYTIC + " (threshold 1e-07; the complex step's relative error was 3.3e-01)")
+    assert 1e-13 < row.relative_error < 1e-7  # central differences' error, not the complex step's
+    assert row.worst_backward == pytest.approx(row.worst_numeric, rel=1e-6)
+    assert "constant factor" not in str(report)
+
+
+@pytest.mark.parametrize("kind", ["Sequential", "graph Model"])
+def test_a_correct_non_analytic_layer_passes_in_a_model(kind: str) -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((6, 3)), labels(rng, 6)
+    model = times_abs_models()[kind == "graph Model"]
+    report = check_gradients(model, BCELoss(), x, y)
+    assert report.passed, failures(report)
+    assert report.culprits == ()
+    notes = [row.note for row in report.rows]  # W and b of the first Dense, then of the second
+    assert NOT_ANALYTIC in notes[0] and NOT_ANALYTIC in notes[1]  # moved before the |x|
+    assert notes[2] == notes[3] == ""  # after it: the complex step is exact
+    (part,) = [p for p in report.parts if "TimesAbs" in p.subject]
+    assert part.passed and NOT_ANALYTIC in part.rows[0].note
+    assert "WRONG" not in str(report) and "constant factor" not in str(report)
+
+
+def test_a_wrong_non_analytic_layer_fails_on_central_differences_numbers() -> None:
+    x = np.random.default_rng(0).standard_normal((6, 3))
+    report = check_layer(TimesAbsThreeTimes(), x)
+    assert report.passed is False
+    (row,) = report.rows
+    assert row.note == (f"{NOT_ANALYTIC}, and it fails too (threshold 1e-07; the complex step's relative error was "
+                        "5.0e-01); backward/numeric = 1.5 for every entry: a constant factor is wrong")
+    assert row.worst_backward == pytest.approx(1.5 * row.worst_numeric, rel=1e-6)  # 3|x| against 2|x|, not |x|
+    assert row.relative_error == pytest.approx(0.2, rel=1e-6)  # (3 - 2) / (3 + 2)
+
+
+def test_a_correct_huber_loss_passes_check_loss_and_check_gradients() -> None:
+    y_pred, y_true = HUBER_POINT
+    report = check_loss(Huber(), y_pred, y_true)
+    assert report.passed, failures(report)
+    (row,) = report.rows
+    assert NOT_ANALYTIC in row.note and "backward/numeric" not in row.note
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((6, 3)), np.array([[3.0], [-2.0], [0.5], [0.1], [4.0], [-0.3]])
+    model = Sequential([Dense(3, 4, seed=0), ReLU(), Dense(4, 1, seed=1)])
+    in_model = check_gradients(model, Huber(), x, y)
+    assert in_model.passed, failures(in_model)
+    assert all(NOT_ANALYTIC in r.note for r in in_model.rows)  # every parameter is moved before the loss
+    assert NOT_ANALYTIC in in_model.parts[-1].rows[0].note
+
+
+def test_a_huber_loss_without_its_clip_fails_and_is_not_called_a_constant_factor() -> None:
+    y_pred, y_true = HUBER_POINT
+    report = check_loss(HuberWithoutClip(), y_pred, y_true)
+    assert report.passed is False
+    (row,) = report.rows
+    # backward r/n = (0.075, 0.625, -0.1, -0.75) against central differences' (0.075, 0.25, -0.1, -0.25); the
+    # complex step's (0.075, 0, -0.1, 0) is not shown
+    assert (row.worst, row.worst_backward) == ("(3, 0)", -0.75)
+    assert row.worst_numeric == pytest.approx(-0.25, rel=1e-8)
+    assert row.note == f"{NOT_ANALYTIC}, and it fails too (threshold 1e-07; the complex step's relative error was 8.8e-01)"
+    assert "for every entry" not in str(report)
+    model = Sequential([Dense(1, 1, seed=0)])
+    in_model = check_gradients(model, HuberWithoutClip(), np.array([[1.0], [-2.0], [0.5]]), np.array([[3.0], [0.0], [1.0]]))
+    assert in_model.culprits == ("loss HuberWithoutClip()",)
+
+
+class ReLUWithLeakyBackward(Layer):
+    """A plain ReLU forward, with a leaky ReLU's backward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.x: Array | None = None
+
+    def forward(self, x: Array) -> Array:
+        self.x = x
+        return np.where(x.real > 0, x, 0)
+
+    def backward(self, grad: Array) -> Array:
+        x = self.cached(self.x)
+        return np.where(x > 0, grad, 0.01 * grad)  # BUG: ReLU's derivative is 0 where x < 0
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_ratio_of_one_where_the_numerical_gradient_is_not_zero_is_not_called_a_constant_factor(
+        method: Method) -> None:
+    x = np.random.default_rng(0).standard_normal((6, 3))
+    report = check_layer(ReLUWithLeakyBackward(), x, method=method)
+    (row,) = report.rows
+    assert row.passed is False
+    negative = int(np.count_nonzero(x < 0))
+    assert row.note == (f"backward agrees with the numerical gradient wherever that is not 0, but at {negative} of 18 "
+                        "entries the numerical gradient is 0 and backward's is not: a missing mask or branch?")
+
+
+def test_a_factor_near_one_is_shown_as_its_distance_from_one() -> None:
+    x, y = learner_data()
+    report = check_gradients(learner_model(middle=DenseWeightGradOffByOnePpb(4, 4, seed=2)), BCELoss(), x, y)
+    (row,) = [r for r in report.rows if not r.passed]
+    assert row.note == "backward/numeric = 1 + 1e-09 for every entry: a constant factor is wrong"
+
+
+def test_a_complex_step_failure_below_central_resolution_is_not_overruled() -> None:
+    # Central differences cannot see 1e-9, but they agree with the complex step at its worst entries:
+    # the complex step is right, and the part of a billion is backward's.
+    x = np.random.default_rng(13).standard_normal((6, 30))
+    report = check_layer(DenseInputGradOffByOnePpb(30, 2, seed=1), x)
+    assert failed_rows(report) == {"input"}
+    assert report.rows[0].relative_error == pytest.approx(0.5e-9, rel=1e-3)
+    assert "complex-step safe" not in report.rows[0].note
+
+
+# --- (6c) gradients that are exactly zero ----------------------------------------------------------
+
+
+def dead_model() -> Sequential:
+    """The 4-3-1 model with the biases before both ReLUs at -100: every hidden unit is off."""
+    model = four_three_one(3, seed=0)
+    for i in (0, 2):
+        model.layers[i].b.value[...] = -100.0  # type: ignore[attr-defined]
+    return model
+
+
+DEAD = ("every parameter's gradient is exactly zero: a dead network (all ReLUs off?) or a dead init; the check "
+        "proves nothing")
+ZERO_NOTE = "exactly 0 at every entry checked, backward's gradient and the numerical one: the check proves nothing about this tensor"
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_dead_network_is_said_to_be_dead(method: Method) -> None:
+    x = np.random.default_rng(0).standard_normal((6, 3))
+    y = np.array([[0.0], [1.0]] * 3)  # balanced: dJ/d(4.b) = mean(sigmoid(0) - y) = 0 too
+    report = check_gradients(dead_model(), BCELoss(), x, y, method=method)
+    assert report.passed  # every gradient is right: it is 0
+    assert report.all_zero is True
+    assert report.warnings == (DEAD,)
+    lines = str(report).splitlines()
+    assert lines[2] == f"warning: {DEAD}"  # on top, before the table
+    assert [r.note for r in report.rows] == [ZERO_NOTE] * 6
+    assert not re.search(r"vs -0(?![.\d])", str(report))  # -0 is shown as 0
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_tensors_whose_gradient_is_exactly_zero_are_named(method: Method) -> None:
+    x = np.random.default_rng(0).standard_normal((6, 3))
+    y = np.array([[0.0], [1.0], [1.0]] * 2)  # unbalanced: only the output bias has a gradient
+    report = check_gradients(dead_model(), BCELoss(), x, y, method=method)
+    assert report.passed and report.all_zero is False
+    assert report.warnings == (
+        "every gradient of 0.W, 0.b, 2.W, 2.b and 4.W is exactly 0 (backward's and the numerical one): the loss does "
+        "not depend on them at this point (ReLUs off?), so the check proves nothing about them",)
+    assert [r.zero for r in report.rows] == [True] * 5 + [False]
+    assert report.rows[-1].note == "" and report.rows[-1].worst_backward == pytest.approx(-1 / 6)  # (0.5 - 2/3) · 1
+
+
+def test_a_zero_gradient_in_directional_mode_and_of_a_layer_on_its_own() -> None:
+    x = -np.abs(np.random.default_rng(0).standard_normal((4, 3))) - 0.1  # every input of the ReLU negative: off
+    report = check_layer(ReLU(), x, mode="directional", samples=3)
+    assert report.passed and report.all_zero
+    assert report.rows[0].note == ZERO_NOTE.replace("entry", "direction")
+    assert report.warnings == ("every gradient of input is exactly 0 (backward's and the numerical one): the loss "
+                               "does not depend on it at this point (ReLUs off?), so the check proves nothing about it",)
+    assert check_layer(ReLU(), -x).warnings == ()
+
+
+# --- (6d) the checker leaves the replay flags and the caches as they were -----------------------------
+
+
+class DenseFailingOnCall(LearnerDense):
+    """A layer whose forward raises on its `fail_on`-th call only."""
+
+    def __init__(self, n_in: int, n_out: int, seed: int, fail_on: int) -> None:
+        super().__init__(n_in, n_out, seed)
+        self.calls = 0
+        self.fail_on = fail_on
+
+    def forward(self, x: Array) -> Array:
+        self.calls += 1
+        if self.calls == self.fail_on:
+            raise ValueError(f"{self!r}: forward call {self.calls}")
+        return super().forward(x)
+
+
+def assert_dropout_draws_new_masks(layer: Layer) -> None:
+    assert isinstance(layer, Dropout)
+    ones = np.ones((40, 3))
+    assert not np.array_equal(layer.forward(ones), layer.forward(ones)), "Dropout replays its last mask"
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("fail_from", [2, 3, 12, 40])  # the forward after the trace, probes, the parts (complex)
+def test_replay_flags_are_put_back_when_a_forward_raises_mid_check(fail_from: int, method: Method) -> None:
+    rng = np.random.default_rng(6)
+    failing = DenseFailingFromCall(3, 3, seed=7, fail_from=fail_from, error=ValueError)
+    model = Sequential([Dense(2, 3, seed=6), Dropout(0.5, seed=0), failing, ReLU(), Dense(3, 1, seed=8), Sigmoid()])
+    x, y = rng.standard_normal((5, 2)), labels(rng, 5)
+    with pytest.raises(ValueError, match="forward call"):
+        check_gradients(model, BCELoss(), x, y, method=method)
+    assert failing.calls >= fail_from
+    assert [layer.replay for layer in model.layers] == [False] * 6
+    assert_dropout_draws_new_masks(model.layers[1])
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_the_caches_hold_the_real_point_after_a_forward_raised_mid_check(method: Method) -> None:
+    rng = np.random.default_rng(9)
+    model = Sequential([Dense(2, 3, seed=6), ReLU(), DenseFailingOnCall(3, 3, seed=7, fail_on=4), ReLU(),
+                        Dense(3, 1, seed=8), Sigmoid()])
+    loss, x, y = BCELoss(), rng.standard_normal((5, 2)), labels(rng, 5)
+    loss.forward(model.forward(x), y)
+    model.backward(loss.backward())
+    expected = [p.grad.copy() for p in model.parameters()]
+    with pytest.raises(ValueError, match="forward call 4"):
+        check_gradients(model, loss, x, y, method=method)
+    model.backward(loss.backward())  # no forward: the check left the caches of one at x
+    for p, g in zip(model.parameters(), expected, strict=True):
+        assert p.grad.dtype == np.float64
+        np.testing.assert_array_equal(p.grad, g)
+
+
+class DropoutRaisingInBackward(Dropout):
+    def backward(self, grad: Array) -> Array:
+        raise ValueError(f"{self!r}: backward")
+
+
+class DropoutForgettingReturn(Dropout):
+    def backward(self, grad: Array) -> Array:
+        super().backward(grad)
+        return None  # type: ignore[return-value]
+
+
+def test_check_layer_puts_replay_back_when_backward_raises_or_returns_nothing() -> None:
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    raising = DropoutRaisingInBackward(0.5, seed=0)
+    with pytest.raises(ValueError, match="backward"):
+        check_layer(raising, x)
+    assert raising.replay is False
+    assert_dropout_draws_new_masks(raising)
+    forgetting = DropoutForgettingReturn(0.5, seed=0)
+    report = check_layer(forgetting, x)
+    assert report.rows[0].note == "backward returned NoneType (a missing return?) for an input of shape (4, 3)"
+    assert forgetting.replay is False
+    assert_dropout_draws_new_masks(forgetting)
+
+
+def test_check_layer_and_check_loss_leave_the_caches_of_the_real_point() -> None:
+    rng = np.random.default_rng(3)
+    layer, x, upstream = Dense(3, 2, seed=0), rng.standard_normal((4, 3)), rng.standard_normal((4, 2))
+    layer.forward(x)
+    expected = layer.backward(upstream)
+    check_layer(layer, x)
+    np.testing.assert_array_equal(layer.backward(upstream), expected)  # the cache of a forward at x
+    loss, y_pred, y_true = BCELoss(), rng.uniform(0.1, 0.9, (4, 1)), labels(rng, 4)
+    loss.forward(y_pred, y_true)
+    expected = loss.backward()
+    check_loss(loss, y_pred, y_true)
+    np.testing.assert_array_equal(loss.backward(), expected)
 
 
 # --- (7) m = 1 --------------------------------------------------------------------------------------

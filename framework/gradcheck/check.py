@@ -1,5 +1,6 @@
 """`check_gradients` (a whole model and its loss) and `check_layer` (one layer on its own)."""
 
+import contextlib
 import functools
 import math
 import warnings
@@ -13,8 +14,8 @@ import numpy as np
 from framework.arrays import Array, Inputs, Labels, Mask, Scalar
 from framework.errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError, describe_nonfinite, is_whole_number
 from framework.guard import floating_point_errors
-from framework.gradcheck.numeric import Derivatives, Differentiator, Method, Mode, NotComplexSafe, Probes
-from framework.gradcheck.report import GradCheckReport, GradCheckRow, compare
+from framework.gradcheck.numeric import Derivatives, Differentiator, Floats, Method, Mode, NotComplexSafe, Probes
+from framework.gradcheck.report import GradCheckReport, GradCheckRow, compare, zero_warnings
 from framework.layer import Layer, Merge, Module
 from framework.losses import Loss
 from framework.parameter import Buffer, Parameter, same_parameters
@@ -23,6 +24,10 @@ from framework.layer_call import LayerCall
 
 PART_INPUT_ENTRIES = 4096
 """In full mode, `check_gradients` checks each layer's input gradient at up to this many entries."""
+
+CONFIRM_FIRST = 8
+"""A tensor that fails by the complex step is first differentiated again by central differences at
+this many of its probes, those where backward and the complex step differ most."""
 
 
 class Checkable(Protocol):
@@ -74,8 +79,11 @@ def check_gradients(
     one-sided where a step crosses a kink). `mode`: "full" (every entry), "sampled" (`samples`
     random entries a tensor) or "directional" (`samples` random directions v a tensor, g·v).
     With `localize`, each layer and the loss are also checked on their own, so that the report
-    names the part whose backward is wrong. Parameters (values, dtypes and grads) are left
-    exactly as they were.
+    names the part whose backward is wrong. A tensor that fails by the complex step is
+    differentiated again by central differences, which decide where the complex step is wrong
+    (code that is not complex-analytic, such as np.abs). Parameters (values, dtypes and grads),
+    buffers and `replay` flags are left exactly as they were, also when a forward raises, and the
+    caches are those of a forward at the real point.
 
     >>> from framework import BCELoss, Dense, Sequential, Sigmoid
     >>> rng = np.random.default_rng(0)
@@ -93,51 +101,51 @@ def check_gradients(
     dtype = _common_dtype(params, xs)
     threshold = default_threshold(method, dtype) if threshold is None else threshold
     rng = np.random.default_rng(seed)
-    with _state_kept(params, [b for _, b in model.named_buffers()]):
+
+    def at_real_point() -> None:
+        loss.forward(model.forward(x), y)
+
+    with _state_kept(params, [b for _, b in model.named_buffers()]), _caches_left_by(at_real_point):
         calls = model.trace(x)
         same_parameters("check_gradients", named, model.named_parameters())
         modules = list(dict.fromkeys(call.layer for call in calls))
-        replay = [m.replay for m in modules]
-        for m in modules:  # from here on, every evaluation sees the random draws of the trace
-            m.replay = True
-        y_pred = model.forward(x)
-        base = float(loss.forward(y_pred, y).real)
-        model.backward(loss.backward())
-        cost = _cost(loss, y_pred, y)
-        analytic = [p.grad.copy() for p in params]
+        with _replaying(modules):  # from here on, every evaluation sees the random draws of the trace
+            y_pred = model.forward(x)
+            base = float(loss.forward(y_pred, y).real)
+            model.backward(loss.backward())
+            cost = _cost(loss, y_pred, y)
+            analytic = [p.grad.copy() for p in params]
 
-        @functools.cache
-        def x_work() -> Inputs:  # complex once: a mixed product is 4x slower
-            work = [_work_copy(a, method) for a in xs]
-            return work[0] if isinstance(x, np.ndarray) else work
+            @functools.cache
+            def x_work() -> Inputs:  # complex once: a mixed product is 4x slower
+                work = [_work_copy(a, method) for a in xs]
+                return work[0] if isinstance(x, np.ndarray) else work
 
-        def f() -> Scalar:
-            return cost(model.forward(x_work()))
+            def f() -> Scalar:
+                return cost(model.forward(x_work()))
 
-        def branches() -> list[Mask | None]:
-            return [module.branch() for module in modules] + [loss.branch()]
+            def branches() -> list[Mask | None]:
+                return [module.branch() for module in modules] + [loss.branch()]
 
-        with _work_params(params, method) as tensors:
-            diff = Differentiator(f, branches, method)
-            items = [(name, t, g, Probes.choose(p.shape, mode, samples, rng, nonnegative=method == "central"))
-                     for (name, p), t, g in zip(named, tensors, analytic)]
-            fast = _resumed(model, cost, calls, y_pred) if method == "complex" else {}
-            rows = _rows(items, [fast.get(id(p), diff) for p in params], threshold, xs[0].shape[0], base)
-        parts: tuple[GradCheckReport, ...] = ()
-        if localize:
-            layer_parts = [
-                check_layer(call.layer, call.x, method=method, mode=mode, samples=samples, seed=seed,
-                            threshold=threshold, subject=f"layer {call.name} {call.layer!r}",
-                            max_input_entries=PART_INPUT_ENTRIES)
-                for call in calls
-            ]
-            parts = (*layer_parts, check_loss(loss, y_pred, y, method=method, threshold=threshold))
-        for m, flag in zip(modules, replay):
-            m.replay = flag
-        loss.forward(model.forward(x), y)  # leave the caches as a forward at the real point would
-    warnings: tuple[str, ...] = ()
+            with _work_params(params, method) as tensors:
+                diff = Differentiator(f, branches, method)
+                items = [(name, t, g, Probes.choose(p.shape, mode, samples, rng, nonnegative=method == "central"))
+                         for (name, p), t, g in zip(named, tensors, analytic)]
+                fast = _resumed(model, cost, calls, y_pred) if method == "complex" else {}
+                rows = _rows(items, [fast.get(id(p), diff) for p in params], threshold, xs[0].shape[0], base,
+                             _confirmation(method, threshold, dtype, f, branches, lambda: tensors))
+            parts: tuple[GradCheckReport, ...] = ()
+            if localize:
+                layer_parts = [
+                    check_layer(call.layer, call.x, method=method, mode=mode, samples=samples, seed=seed,
+                                threshold=threshold, subject=f"layer {call.name} {call.layer!r}",
+                                max_input_entries=PART_INPUT_ENTRIES)
+                    for call in calls
+                ]
+                parts = (*layer_parts, check_loss(loss, y_pred, y, method=method, threshold=threshold))
+    warnings = zero_warnings(rows, model=True)
     if xs[0].shape[0] == 1:
-        warnings = ("the batch has m = 1: a missing 1/m is invisible; check with a batch of several samples",)
+        warnings += ("the batch has m = 1: a missing 1/m is invisible; check with a batch of several samples",)
     return GradCheckReport(f"{type(model).__name__} ({len(calls)} layers)", method, mode, threshold,
                            rows, parts, warnings)
 
@@ -160,7 +168,8 @@ def check_layer(
     `Merge` layer given a list of inputs.
 
     In full mode, an input of more than `max_input_entries` entries is checked at that many
-    random entries (a 209 x 12288 input would otherwise take 2.5 million probes).
+    random entries (a 209 x 12288 input would otherwise take 2.5 million probes). Complex-step
+    failures are confirmed, and the layer's state left, as in `check_gradients`.
 
     >>> from framework import ReLU
     >>> check_layer(ReLU(), np.array([[-1.0, 2.0]])).passed
@@ -186,80 +195,84 @@ def check_layer(
         assert isinstance(layer, Layer), f"{layer!r} is neither a Layer nor a Merge"
         return layer.forward(inputs[0])
 
-    replay = layer.replay
-    with _state_kept(params, [b for _, b in layer.named_buffers()]):
+    with _state_kept(params, [b for _, b in layer.named_buffers()]), _caches_left_by(lambda: run(xs)):
         out = run(xs)
         same_parameters(caller, named, layer.named_parameters())
-        layer.replay = True
-        upstream = rng.standard_normal(out.shape).astype(out.dtype)
-        dxs = layer.backward(upstream.copy()) if isinstance(layer, Merge) else [cast(Layer, layer).backward(upstream.copy())]
-        names = ["input"] if len(xs) == 1 else [f"input {i}" for i in range(len(xs))]
-        for name, a, dx in zip(names, xs, dxs, strict=True):
-            if not isinstance(dx, np.ndarray) or dx.shape != a.shape:
-                got = f"shape {dx.shape}" if isinstance(dx, np.ndarray) else f"{type(dx).__name__} (a missing return?)"
-                row = GradCheckRow(name, a.shape, 0, float("inf"), float("inf"), "-", 0.0, 0.0, False,
-                                   f"backward returned {got} for an input of shape {a.shape}")
-                return GradCheckReport(subject, method, mode, threshold, (row,))
-        analytic = [dx.copy() for dx in dxs] + [p.grad.copy() for p in params]
-        resumed = method == "complex" and isinstance(layer, Layer)
-        x_work = xs if resumed else [_work_copy(a, method) for a in xs]  # moved in place by the generic path
+        with _replaying([layer]):
+            upstream = rng.standard_normal(out.shape).astype(out.dtype)
+            dxs = layer.backward(upstream.copy()) if isinstance(layer, Merge) else [cast(Layer, layer).backward(upstream.copy())]
+            names = ["input"] if len(xs) == 1 else [f"input {i}" for i in range(len(xs))]
+            for name, a, dx in zip(names, xs, dxs, strict=True):
+                if not isinstance(dx, np.ndarray) or dx.shape != a.shape:
+                    got = f"shape {dx.shape}" if isinstance(dx, np.ndarray) else f"{type(dx).__name__} (a missing return?)"
+                    row = GradCheckRow(name, a.shape, 0, float("inf"), float("inf"), "-", 0.0, 0.0, False,
+                                       f"backward returned {got} for an input of shape {a.shape}")
+                    return GradCheckReport(subject, method, mode, threshold, (row,))
+            analytic = [dx.copy() for dx in dxs] + [p.grad.copy() for p in params]
+            resumed = method == "complex" and isinstance(layer, Layer)
 
-        def total(z: Array) -> Scalar:
-            value = np.sum(z * upstream)
-            return complex(value) if np.iscomplexobj(value) else float(value)
+            @functools.cache
+            def x_work() -> list[Array]:  # moved in place: made only where a probe moves the input
+                return [_work_copy(a, method) for a in xs]
 
-        def f() -> Scalar:
-            return total(run(x_work))
+            def total(z: Array) -> Scalar:
+                value = np.sum(z * upstream)
+                return complex(value) if np.iscomplexobj(value) else float(value)
 
-        def branches() -> list[Mask | None]:
-            return [layer.branch()]
+            def f() -> Scalar:
+                return total(run(x_work()))
 
-        def probes(shape: tuple[int, ...], cap: int | None = None) -> Probes:
-            if mode == "full" and cap is not None and int(np.prod(shape)) > cap:
-                return Probes.choose(shape, "sampled", cap, rng, nonnegative=method == "central")
-            return Probes.choose(shape, mode, samples, rng, nonnegative=method == "central")
+            def branches() -> list[Mask | None]:
+                return [layer.branch()]
 
-        with _work_params(params, method) as tensors:
-            items = [(name, t, g, probes(t.shape, max_input_entries)) for name, t, g in zip(names, x_work, analytic)]
-            items += [(name, t, g, probes(p.shape)) for (name, p), t, g in zip(named, tensors, analytic[len(xs):])]
-            ways: list[TensorDifferentiator] = [Differentiator(f, branches, method)] * len(items)
-            if resumed:  # every entry through the layer's own hooks, as in a model
-                one = cast(Layer, layer)
-                out_work = _work_copy(out, method)
-                ways = [ResumedComplexStep(functools.partial(one.perturbed_input, xs[0], out_work),
-                                           functools.partial(one.moved_input, xs[0], out_work), total)]
-                ways += [ResumedComplexStep(functools.partial(one.perturbed_output, xs[0], out_work, p),
-                                            functools.partial(one.moved_output, xs[0], out_work, p), total)
-                         for p in params]
-            try:
-                rows = _rows(items, ways, threshold, xs[0].shape[0], float(np.sum(out * upstream)))
-            finally:
-                layer.replay = replay
-    return GradCheckReport(subject, method, mode, threshold, rows)
+            def probes(shape: tuple[int, ...], cap: int | None = None) -> Probes:
+                if mode == "full" and cap is not None and int(np.prod(shape)) > cap:
+                    return Probes.choose(shape, "sampled", cap, rng, nonnegative=method == "central")
+                return Probes.choose(shape, mode, samples, rng, nonnegative=method == "central")
+
+            with _work_params(params, method) as tensors:
+                items = [(name, t, g, probes(t.shape, max_input_entries))
+                         for name, t, g in zip(names, xs if resumed else x_work(), analytic)]
+                items += [(name, t, g, probes(p.shape)) for (name, p), t, g in zip(named, tensors, analytic[len(xs):])]
+                ways: list[TensorDifferentiator] = [Differentiator(f, branches, method)] * len(items)
+                if resumed:  # every entry through the layer's own hooks, as in a model
+                    one = cast(Layer, layer)
+                    out_work = _work_copy(out, method)
+                    ways = [ResumedComplexStep(functools.partial(one.perturbed_input, xs[0], out_work),
+                                               functools.partial(one.moved_input, xs[0], out_work), total)]
+                    ways += [ResumedComplexStep(functools.partial(one.perturbed_output, xs[0], out_work, p),
+                                                functools.partial(one.moved_output, xs[0], out_work, p), total)
+                             for p in params]
+                rows = _rows(items, ways, threshold, xs[0].shape[0], float(np.sum(out * upstream)),
+                             _confirmation(method, threshold, dtype, f, branches, lambda: [*x_work(), *tensors]))
+    return GradCheckReport(subject, method, mode, threshold, rows, warnings=zero_warnings(rows, model=False))
 
 
 @floating_point_errors("check_loss")
 def check_loss(
     loss: Loss, y_pred: Array, y_true: Labels, *, method: Method = "complex", threshold: float | None = None
 ) -> GradCheckReport:
-    """Check a loss's backward, dL/dy_pred, entry by entry."""
+    """Check a loss's backward, dL/dy_pred, entry by entry; a complex-step failure is confirmed by
+    central differences, as in `check_gradients`, and the loss's cache is that of y_pred."""
     _check_options(f"check_loss({loss!r})", method, "full", 1)
     _check_point(f"check_loss({loss!r})", [y_pred], [], y_true)
     threshold = default_threshold(method, y_pred.dtype) if threshold is None else threshold
-    base = float(loss.forward(y_pred, y_true).real)
-    g = loss.backward()
-    y_work = _work_copy(y_pred, method)
-    cost = _cost(loss, y_pred, y_true)
+    with _caches_left_by(lambda: loss.forward(y_pred, y_true)):
+        base = float(loss.forward(y_pred, y_true).real)
+        g = loss.backward()
+        y_work = _work_copy(y_pred, method)
+        cost = _cost(loss, y_pred, y_true)
 
-    def f() -> Scalar:
-        return cost(y_work)
+        def f() -> Scalar:
+            return cost(y_work)
 
-    def branches() -> list[Mask | None]:
-        return [loss.branch()]
+        def branches() -> list[Mask | None]:
+            return [loss.branch()]
 
-    rows = _rows([("y_pred", y_work, g, Probes.choose(y_pred.shape, "full", 0, np.random.default_rng(0)))],
-                 [Differentiator(f, branches, method)], threshold, y_pred.shape[0], base)
-    return GradCheckReport(f"loss {loss!r}", method, "full", threshold, rows)
+        rows = _rows([("y_pred", y_work, g, Probes.choose(y_pred.shape, "full", 0, np.random.default_rng(0)))],
+                     [Differentiator(f, branches, method)], threshold, y_pred.shape[0], base,
+                     _confirmation(method, threshold, y_pred.dtype, f, branches, lambda: [y_work]))
+    return GradCheckReport(f"loss {loss!r}", method, "full", threshold, rows, warnings=zero_warnings(rows, model=False))
 
 
 class Resumable(Protocol):
@@ -270,6 +283,16 @@ class Resumable(Protocol):
 
 class TensorDifferentiator(Protocol):
     def derivatives(self, t: Array, probes: Probes) -> Derivatives: ...
+
+
+@attrs.frozen
+class Confirmation:
+    """Central differences of the function a complex-step check differentiates, for the tensors that
+    fail by the complex step: `derivatives(i, probes)` differentiates the check's i-th tensor along
+    `probes`, and `threshold` is central differences' own."""
+
+    derivatives: Callable[[int, Probes], Derivatives]
+    threshold: float
 
 
 @attrs.frozen
@@ -347,15 +370,63 @@ def _cost(loss: Loss, y_pred: Array, y_true: Labels) -> Callable[[Array], Scalar
     return lambda a: loss.value(a, y)
 
 
+def _confirmation(
+    method: Method,
+    threshold: float,
+    dtype: np.dtype[np.inexact],
+    f: Callable[[], Scalar],
+    branches: Callable[[], Sequence[Mask | None]],
+    tensors: Callable[[], Sequence[Array]],
+) -> Confirmation | None:
+    """For a complex-step check, central differences of its `f` on the working tensors `f` reads
+    (`tensors()`, in the order of the check's rows; complex, moved by real steps); None for a check by
+    central differences. Made for every check, it does nothing until a row fails."""
+    if method != "complex":
+        return None
+    central = Differentiator(f, branches, "central")
+    return Confirmation(lambda i, probes: central.derivatives(tensors()[i], probes),
+                        max(threshold, default_threshold("central", dtype)))  # they resolve no better than 1e-7
+
+
+def _confirmed(
+    row: GradCheckRow, index: int, probes: Probes, g: Floats, numeric: Derivatives, confirmation: Confirmation,
+    scale: float, batch: int,
+) -> GradCheckRow:
+    """The verdict on tensor `index`, whose `row` failed by the complex step. Central differences first
+    differentiate it at the `CONFIRM_FIRST` probes where backward's `g` and the complex step differ
+    most: where they agree with the complex step there, it is right and `row` stands. Where they do
+    not, the complex step is wrong for this tensor (a function that is not complex-analytic, such as
+    np.abs, between it and the cost), and central differences at every probe decide."""
+    threshold = confirmation.threshold
+
+    def judged(what: Probes, expected: Floats, central: Derivatives) -> GradCheckRow:
+        return compare(row.name, row.shape, what, expected, central, threshold=threshold, atol=threshold * scale,
+                       batch=batch)
+
+    worst = np.sort(np.argsort(-np.abs(g - numeric.values), kind="stable")[:CONFIRM_FIRST])
+    at_worst = confirmation.derivatives(index, probes.subset(worst))
+    if judged(probes.subset(worst), numeric.values[worst], at_worst).passed:
+        return row
+    everywhere = at_worst if len(worst) == len(probes) else confirmation.derivatives(index, probes)
+    central = judged(probes, g, everywhere)
+    note = ("not complex-step safe: a non-analytic function of the input, such as np.abs, gives the complex step a "
+            "wrong derivative; central differences' verdict is used for this tensor"
+            f"{'' if central.passed else ', and it fails too'} (threshold {threshold:.0e}; the complex step's "
+            f"relative error was {row.relative_error:.1e})")
+    return attrs.evolve(central, note="; ".join(n for n in (note, central.note) if n))
+
+
 def _rows(
     items: Sequence[tuple[str, Array, Array, Probes]],
     ways: Sequence[TensorDifferentiator],
     threshold: float,
     batch: int,
     base: float,
+    confirmation: Confirmation | None,
 ) -> tuple[GradCheckRow, ...]:
     """Differentiate each tensor of `items` (name, working tensor, backward's gradient, probes) by the
-    matching entry of `ways`; `base` is the function's value at the base point."""
+    matching entry of `ways`; `base` is the function's value at the base point. A complex-step row that
+    fails is confirmed by central differences (`confirmation`) before it is called wrong."""
     results = []
     for (name, tensor, g, probes), way in zip(items, ways, strict=True):
         try:
@@ -369,10 +440,12 @@ def _rows(
     if magnitudes:  # a gradient that is zero everywhere is judged against the rounding of f itself
         scale = max(scale, abs(base))
     rows = []
-    for name, shape, probes, g_probed, numeric, unsafe in results:
+    for index, (name, shape, probes, g_probed, numeric, unsafe) in enumerate(results):
         row = compare(name, shape, probes, g_probed, numeric, threshold=threshold, atol=threshold * scale, batch=batch)
         if unsafe:
             row = attrs.evolve(row, checked=0, max_abs_error=math.nan, relative_error=math.nan, passed=False, note=unsafe)
+        elif not row.passed and confirmation is not None:
+            row = _confirmed(row, index, probes, g_probed, numeric, confirmation, scale, batch)
         rows.append(row)
     return tuple(rows)
 
@@ -427,6 +500,34 @@ def _work_params(params: Sequence[Parameter], method: Method) -> Iterator[list[A
     finally:
         for p, (value, grad) in zip(params, originals):
             p.value, p.grad = value, grad
+
+
+@contextmanager
+def _replaying(modules: Sequence[Module]) -> Iterator[None]:
+    """Inside the block every module replays its last random draw (`Module.replay`: Dropout's mask), so
+    that each evaluation of the check sees the same function; each flag is put back, whatever happens."""
+    flags = [m.replay for m in modules]
+    try:
+        for m in modules:
+            m.replay = True
+        yield
+    finally:
+        for m, flag in zip(modules, flags):
+            m.replay = flag
+
+
+@contextmanager
+def _caches_left_by(forward: Callable[[], object]) -> Iterator[None]:
+    """After the block, run `forward` (a forward at the real point), so that the caches are those of
+    that point, not of the check's last probe; also when the block raised, and then an error from
+    `forward` itself (the same failing layer, often) gives way to the block's."""
+    try:
+        yield
+    except Exception:
+        with contextlib.suppress(Exception):
+            forward()
+        raise
+    forward()
 
 
 @contextmanager

@@ -62,6 +62,13 @@ class Probes:
             return cls(entries=np.sort(rng.choice(size, size=min(samples, size), replace=False)))
         return cls(seeds=rng.integers(0, 2**63 - 1, samples), shape=shape, nonnegative=nonnegative)
 
+    def subset(self, positions: npt.NDArray[np.intp]) -> "Probes":
+        """The probes at `positions` of this set: the same entries, or the same directions (their seeds)."""
+        if self.entries is not None:
+            return Probes(entries=self.entries[positions])
+        assert self.seeds is not None
+        return Probes(seeds=self.seeds[positions], shape=self.shape, nonnegative=self.nonnegative)
+
     def direction(self, i: int) -> Floats:
         """Direction i (not to be changed in place: it may be kept)."""
         v: Floats = self._all()[i] if self._fits() else self._draw(i, i + 1)[0]

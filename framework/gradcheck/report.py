@@ -1,6 +1,7 @@
 """What the gradient checker found: one row per tensor, and a verdict that names the wrong layer."""
 
 import math
+from collections.abc import Sequence
 
 import attrs
 import numpy as np
@@ -25,6 +26,8 @@ class GradCheckRow:
     worst_numeric: float
     passed: bool
     note: str = ""
+    zero: bool = False
+    """Backward's gradient and the numerical one are exactly 0 at every entry (or direction) checked."""
 
 
 def compare(
@@ -56,7 +59,12 @@ def compare(
         where = str(tuple(int(i) for i in np.unravel_index(int(probes.entries[checked][worst]), shape)))
     else:
         where = f"v{int(np.flatnonzero(checked)[worst])}"
+    zero = bool(diff.size) and not g.any() and not values.any()
     notes = [] if passed else [_diagnose(g, values, batch)]
+    if zero:
+        every = "entry" if probes.entries is not None else "direction"
+        notes.append(f"exactly 0 at every {every} checked, backward's gradient and the numerical one: "
+                     "the check proves nothing about this tensor")
     if passed and relative > threshold:
         notes.append(f"within the numerical estimate's own error (up to {float(uncertainty.max(initial=0)):.1e})")
     if numeric.one_sided:
@@ -69,12 +77,14 @@ def compare(
     return GradCheckRow(
         name, shape, int(checked.sum()), max_abs, relative, where,
         float(g[worst]) if diff.size else 0.0, float(values[worst]) if diff.size else 0.0, passed,
-        "; ".join(n for n in notes if n),
+        "; ".join(n for n in notes if n), zero,
     )
 
 
 def _diagnose(g: Floats, numeric: Floats, batch: int) -> str:
-    """Name the bug when backward/numeric is the same constant for every entry."""
+    """Name the bug when backward/numeric is the same constant for every entry (of a failing row), or
+    say where backward and the numerical gradient part when it is the same constant wherever the
+    numerical gradient is not 0."""
     significant = np.abs(numeric) > 1e-6 * np.abs(numeric).max(initial=0.0)
     if not significant.any():
         return "the numerical gradient is zero here but backward's is not"
@@ -84,6 +94,19 @@ def _diagnose(g: Floats, numeric: Floats, batch: int) -> str:
     ratio = float(np.median(ratios))
     if not np.allclose(ratios, ratio, rtol=1e-3, atol=0):
         return ""
+    stray = int(np.count_nonzero(np.abs(g - ratio * numeric)[~significant] > 1e-6 * np.abs(g).max()))
+    if stray:  # the ratio holds where ĝ is not 0: the failure is where it is
+        how = ("agrees with the numerical gradient" if abs(ratio - 1) <= 1e-3
+               else f"is {ratio:.6g} times the numerical gradient")
+        return (f"backward {how} wherever that is not 0, but at {stray} of {g.size} entries the numerical "
+                "gradient is 0 and backward's is not: a missing mask or branch?")
+    if abs(ratio - 1) <= 1e-3:  # a factor near 1, such as 1 + 1e-9: shown as its distance from 1
+        excess = ratios - 1
+        offset = float(np.median(excess))
+        if not np.allclose(excess, offset, rtol=1e-3, atol=0):
+            return ""
+        sign = "+" if offset > 0 else "-"
+        return f"backward/numeric = 1 {sign} {abs(offset):.3g} for every entry: a constant factor is wrong"
     for value, meaning in [
         (0.0, "backward gives zero: is the upstream gradient dropped?"),
         (-1.0, "sign flipped?"),
@@ -118,6 +141,12 @@ class GradCheckReport:
         return tuple(p.subject for p in self.parts if not p.passed)
 
     @property
+    def all_zero(self) -> bool:
+        """Every tensor's gradient, backward's and the numerical one, is exactly 0 wherever it was
+        checked: for a model, a dead network or a dead init, of which the check proves nothing."""
+        return bool(self.rows) and all(r.zero for r in self.rows)
+
+    @property
     def worst_relative_error(self) -> float:
         return max((r.relative_error for r in self.rows), default=0.0)
 
@@ -127,6 +156,7 @@ class GradCheckReport:
             f"Gradient check of {self.subject} by {how}, {self.mode} mode: {'PASSED' if self.passed else 'FAILED'}",
             f"pass: relative error ||g - ĝ|| / (||g|| + ||ĝ||) <= {self.threshold:.0e} "
             "(g from backward, ĝ numerical)",
+            *(f"warning: {w}" for w in self.warnings),
         ]
         for part in self.parts:
             if not part.passed:
@@ -144,7 +174,6 @@ class GradCheckReport:
         if self.parts:
             lines += ["", "Each part on its own (layers with a random upstream gradient):"]
             lines += _table([(p.subject, r) for p in self.parts for r in p.rows])
-        lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
 
@@ -157,7 +186,7 @@ def _table(rows: list[tuple[str, GradCheckRow]]) -> list[str]:
             str(r.checked),
             f"{r.max_abs_error:.2e}",
             f"{r.relative_error:.2e}",
-            f"{r.worst}: {r.worst_backward:.6g} vs {r.worst_numeric:.6g}",
+            f"{r.worst}: {r.worst_backward + 0.0:.6g} vs {r.worst_numeric + 0.0:.6g}",  # + 0.0: -0 shown as 0
             "ok" if r.passed else "FAIL",
         )
         for prefix, r in sorted(rows, key=lambda pr: pr[1].passed)
@@ -169,3 +198,18 @@ def _table(rows: list[tuple[str, GradCheckRow]]) -> list[str]:
         if r.note:
             lines.append(f"    ^ {r.note}")
     return lines
+
+
+def zero_warnings(rows: Sequence[GradCheckRow], *, model: bool) -> tuple[str, ...]:
+    """The warning for the tensors whose every checked gradient, backward's and the numerical one, is
+    exactly 0; for a `model` whose every parameter is such, the warning that the model is dead."""
+    zero = [r.name for r in rows if r.zero]
+    if not zero:
+        return ()
+    if model and len(zero) == len(rows):
+        return ("every parameter's gradient is exactly zero: a dead network (all ReLUs off?) or a dead init; "
+                "the check proves nothing",)
+    names = zero[0] if len(zero) == 1 else f"{', '.join(zero[:-1])} and {zero[-1]}"
+    them = "it" if len(zero) == 1 else "them"
+    return (f"every gradient of {names} is exactly 0 (backward's and the numerical one): the loss does not "
+            f"depend on {them} at this point (ReLUs off?), so the check proves nothing about {them}",)
