@@ -384,8 +384,13 @@ def _confirmation(
     if method != "complex":
         return None
     central = Differentiator(f, branches, "central")
-    return Confirmation(lambda i, probes: central.derivatives(tensors()[i], probes),
-                        max(threshold, default_threshold("central", dtype)))  # they resolve no better than 1e-7
+
+    def derivatives(i: int, probes: Probes) -> Derivatives:
+        with warnings.catch_warnings():  # the working tensors are complex with no imaginary part: nothing is lost
+            warnings.simplefilter("ignore", np.exceptions.ComplexWarning)
+            return central.derivatives(tensors()[i], probes)
+
+    return Confirmation(derivatives, max(threshold, default_threshold("central", dtype)))  # central resolves ~1e-7
 
 
 def _confirmed(
@@ -397,23 +402,30 @@ def _confirmed(
     most: where they agree with the complex step there, it is right and `row` stands. Where they do
     not, the complex step is wrong for this tensor (a function that is not complex-analytic, such as
     np.abs, between it and the cost), and central differences at every probe decide."""
-    threshold = confirmation.threshold
-
-    def judged(what: Probes, expected: Floats, central: Derivatives) -> GradCheckRow:
-        return compare(row.name, row.shape, what, expected, central, threshold=threshold, atol=threshold * scale,
-                       batch=batch)
-
     worst = np.sort(np.argsort(-np.abs(g - numeric.values), kind="stable")[:CONFIRM_FIRST])
     at_worst = confirmation.derivatives(index, probes.subset(worst))
-    if judged(probes.subset(worst), numeric.values[worst], at_worst).passed:
+    threshold = confirmation.threshold
+    if compare(row.name, row.shape, probes.subset(worst), numeric.values[worst], at_worst, threshold=threshold,
+               atol=threshold * scale, batch=batch).passed:
         return row
-    everywhere = at_worst if len(worst) == len(probes) else confirmation.derivatives(index, probes)
-    central = judged(probes, g, everywhere)
-    note = ("not complex-step safe: a non-analytic function of the input, such as np.abs, gives the complex step a "
-            "wrong derivative; central differences' verdict is used for this tensor"
-            f"{'' if central.passed else ', and it fails too'} (threshold {threshold:.0e}; the complex step's "
-            f"relative error was {row.relative_error:.1e})")
-    return attrs.evolve(central, note="; ".join(n for n in (note, central.note) if n))
+    why = "a non-analytic function of the input, such as np.abs, gives the complex step a wrong derivative"
+    everywhere = at_worst if len(worst) == len(probes) else None
+    return _by_central(row, index, probes, g, confirmation, scale, batch, why,
+                       f"; the complex step's relative error was {row.relative_error:.1e}", everywhere)
+
+
+def _by_central(
+    row: GradCheckRow, index: int, probes: Probes, g: Floats, confirmation: Confirmation, scale: float, batch: int,
+    why: str, detail: str = "", central: Derivatives | None = None,
+) -> GradCheckRow:
+    """Tensor `index` judged by central differences at every probe (`central`, when already taken), for
+    a tensor the complex step cannot differentiate (`why`), with a note that says so."""
+    threshold = confirmation.threshold
+    judged = compare(row.name, row.shape, probes, g, central or confirmation.derivatives(index, probes),
+                     threshold=threshold, atol=threshold * scale, batch=batch)
+    note = (f"not complex-step safe: {why}; central differences' verdict is used for this tensor"
+            f"{'' if judged.passed else ', and it fails too'} (threshold {threshold:.0e}{detail})")
+    return attrs.evolve(judged, note="; ".join(n for n in (note, judged.note) if n))
 
 
 def _rows(
@@ -433,7 +445,7 @@ def _rows(
             numeric, unsafe = way.derivatives(tensor, probes), ""
         except NotComplexSafe as e:
             nan = np.full(len(probes), np.nan)
-            numeric, unsafe = Derivatives(nan, nan, 0, 0), f"not complex-step safe: {e}"
+            numeric, unsafe = Derivatives(nan, nan, 0, 0), str(e)
         results.append((name, tensor.shape, probes, probes.project(g), numeric, unsafe))
     magnitudes = [np.abs(np.concatenate([r[3], r[4].values])) for r in results if not r[5]]
     scale = max((float(np.nanmax(m, initial=0.0)) for m in magnitudes), default=0.0)
@@ -442,8 +454,11 @@ def _rows(
     rows = []
     for index, (name, shape, probes, g_probed, numeric, unsafe) in enumerate(results):
         row = compare(name, shape, probes, g_probed, numeric, threshold=threshold, atol=threshold * scale, batch=batch)
-        if unsafe:
-            row = attrs.evolve(row, checked=0, max_abs_error=math.nan, relative_error=math.nan, passed=False, note=unsafe)
+        if unsafe and confirmation is not None:
+            row = _by_central(row, index, probes, g_probed, confirmation, scale, batch, unsafe)
+        elif unsafe:
+            row = attrs.evolve(row, checked=0, max_abs_error=math.nan, relative_error=math.nan, passed=False,
+                               note=f"not complex-step safe: {unsafe}")
         elif not row.passed and confirmation is not None:
             row = _confirmed(row, index, probes, g_probed, numeric, confirmation, scale, batch)
         rows.append(row)
