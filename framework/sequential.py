@@ -187,10 +187,7 @@ class Sequential(Trainer):
         rule = "-" * sum(widths)
         lines = [rule, "".join(h.ljust(w) for h, w in zip(rows[0], widths)), rule.replace("-", "=")]
         lines += ["".join(v.ljust(w) for v, w in zip(r, widths)) for r in rows[1:]]
-        params = self.parameters()
-        total = sum(p.size for p in params)
-        dtypes = sorted({str(p.value.dtype) for p in params})
-        lines += [rule, f"Total params: {total:,} ({', '.join(dtypes) or 'none'})", rule]
+        lines += [rule, *self._summary_totals(), rule]
         print_fn("\n".join(lines))
 
     def __repr__(self) -> str:

@@ -278,6 +278,20 @@ class Trainer(ABC):
     @abstractmethod
     def named_buffers(self) -> list[tuple[str, Buffer]]: ...
 
+    def _summary_totals(self) -> list[str]:
+        """The closing lines of `summary()`: the parameter count with its dtypes, then, as in Keras, the
+        trainable and the non-trainable (frozen) counts, and the buffers' entries where there are any."""
+        params = self.parameters()
+        dtypes = sorted({str(p.value.dtype) for p in params})
+        frozen = sum(p.size for p in self.parameters(trainable=False))
+        total = sum(p.size for p in params)
+        lines = [f"Total params: {total:,} ({', '.join(dtypes) or 'none'})",
+                 f"Trainable params: {total - frozen:,}", f"Non-trainable params: {frozen:,}"]
+        buffers = sum(b.value.size for _, b in self.named_buffers())
+        if buffers:
+            lines.append(f"Buffers: {buffers:,} entries (running statistics: saved, never trained)")
+        return lines
+
     @abstractmethod
     def output_shape(self, input_shape: Shape) -> Shape:
         """The output shape for an input of `input_shape` (batch first), as for a layer."""

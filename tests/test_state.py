@@ -217,3 +217,20 @@ def test_forward_with_a_nan_weight_names_the_weight() -> None:
     hidden.b.value[1] = math.inf
     with pytest.raises(NonFiniteError, match=r"Model.forward: dense.b has 0 NaN and 1 inf entries, the first at \(1,\)"):
         model.forward(np.ones((4, 3)))
+
+
+def test_summary_counts_trainable_and_frozen_parameters_and_buffers() -> None:
+    model = Sequential([Dense(3, 4, seed=0), BatchNorm(4), ReLU(), Dense(4, 1, seed=1)])
+    model.layers[0].trainable = False
+    lines: list[str] = []
+    model.summary(print_fn=lines.append)
+    assert lines[0].splitlines()[-5:-1] == [
+        "Total params: 29 (float64)", "Trainable params: 13", "Non-trainable params: 16",
+        "Buffers: 8 entries (running statistics: saved, never trained)",
+    ]
+    x = Input(3)
+    graph = Model(x, Dense(1, seed=0)(x))
+    graph.trainable = False
+    lines.clear()
+    graph.summary(print_fn=lines.append)
+    assert lines[0].splitlines()[-4:-1] == ["Total params: 4 (float64)", "Trainable params: 0", "Non-trainable params: 4"]

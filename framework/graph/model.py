@@ -242,9 +242,7 @@ class Model(Trainer):
         rule = "-" * sum(widths)
         lines = [rule, "".join(h.ljust(w) for h, w in zip(rows[0], widths)).rstrip(), rule.replace("-", "=")]
         lines += ["".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows[1:]]
-        params = self.parameters()
-        dtypes = sorted({str(p.value.dtype) for p in params})
-        lines += [rule, f"Total params: {sum(p.size for p in params):,} ({', '.join(dtypes) or 'none'})", rule]
+        lines += [rule, *self._summary_totals(), rule]
         print_fn("\n".join(lines))
 
     def __repr__(self) -> str:
