@@ -10,9 +10,10 @@ import safetensors.numpy
 from safetensors import safe_open
 
 from framework import (
-    BCELoss, CallOrderError, ConfigError, Dense, DTypeError, FormatError, Input, Model, NonFiniteError, Normalization, Sequential,
-    ShapeError, Sigmoid, ValueRangeError, check_gradients, check_layer, load_model,
+    BCELoss, CallOrderError, ConfigError, Dense, DTypeError, FormatError, Input, Model, NonFiniteError, Normalization,
+    Sequential, ShapeError, Sigmoid, ValueRangeError, check_gradients, check_layer, load_model,
 )
+from models import four_three_one, mlp_classifier
 
 X = np.array([[1.0, 10.0, 5.0], [3.0, 10.0, 1.0], [5.0, 10.0, 3.0]])
 """Means 3, 10, 3; biased variances 8/3, 0, 8/3."""
@@ -88,7 +89,8 @@ def test_the_users_arrays_are_not_modified() -> None:
 
 
 def test_a_forward_before_adapt_is_a_call_order_error_naming_the_layer() -> None:
-    for layer, name in [(Normalization(), "Normalization(axis=-1)"), (Normalization(features=3), "Normalization(axis=-1, features=3)")]:
+    for layer, name in [(Normalization(), "Normalization(axis=-1)"),
+                        (Normalization(features=3), "Normalization(axis=-1, features=3)")]:
         with pytest.raises(CallOrderError, match=re.escape(
                 f"{name}: forward() before adapt(): call adapt(x_train) on the training data first, or pass mean= "
                 "and variance=")):
@@ -193,3 +195,23 @@ def test_a_negative_variance_in_the_file_is_refused(tmp_path: Path) -> None:
     safetensors.numpy.save_file(tensors, str(path), metadata=metadata)
     with pytest.raises(FormatError, match=r"tensor '0.variance' holds -1.0, below the least value its layer allows"):
         load_model(path)
+
+
+def test_the_builders_start_with_the_normalization_they_are_given() -> None:
+    x = np.random.default_rng(4).normal(8.0, 4.0, (30, 64))
+    norm = adapted(x)
+    model = four_three_one(64, normalization=norm)
+    assert model.layers[0] is norm and model.input_shape == (None, 64)
+    assert [repr(layer) for layer in model.layers[1:]] == [repr(layer) for layer in four_three_one(64).layers]
+    np.testing.assert_array_equal(model.predict(x), four_three_one(64).predict(norm.forward(x)))
+    assert repr(mlp_classifier(64, (8,), classes=3, normalization=adapted(x)).layers[-1]) == "Dense(8 -> 3)"
+    with pytest.raises(DTypeError, match=re.escape(
+            "mlp_classifier: Normalization(axis=-1, features=64) has float64 statistics, the model float32 parameters: "
+            "build it with Normalization(dtype=np.float32)")):
+        four_three_one(64, dtype=np.float32, normalization=norm)
+    with pytest.raises(ShapeError, match=re.escape(
+            "layer 0 Normalization(axis=-1, features=64) does not fit after the input: Normalization(axis=-1, "
+            "features=64) expected 64 features on axis -1, got input of shape (1, 32)")):
+        four_three_one(32, normalization=norm)
+    with pytest.raises(ValueRangeError, match=r"mlp_classifier: classes must be at least 2, got 1"):
+        four_three_one(64, classes=1)
