@@ -145,7 +145,8 @@ def test_the_checker_passes_and_leaves_the_statistics_as_they_were(method: str) 
     x = rng.normal(4.0, 3.0, (16, 3))
     layer = adapted(x)
     before = [b.value.copy() for _, b in layer.named_buffers()]
-    assert check_layer(layer, x, method=method).passed  # type: ignore[arg-type]
+    for mode in ("full", "sampled", "directional"):  # one entry of x at a time, and along random directions
+        assert check_layer(layer, x, method=method, mode=mode).passed, mode  # type: ignore[arg-type]
     model = Sequential([Input(3), layer, Dense(3, 1, seed=0), Sigmoid()])
     y = (x[:, :1] > 4).astype(np.float64)
     assert check_gradients(model, BCELoss(), x, y, method=method).passed  # type: ignore[arg-type]

@@ -126,11 +126,9 @@ class Normalization(Layer):
         if x.dtype.kind == "f" and x.dtype != dt:
             raise DTypeError(f"{self!r} has {dt} statistics but got a {x.dtype} input: cast the input with "
                              f"x.astype(np.{dt}), or build the layer with dtype=np.{x.dtype}")
-        # shaped to broadcast along the features' axis: (features, 1, ..., 1), or a scalar
-        along = (-1,) + (1,) * (x.ndim - 1 - self._resolved_axis(x.shape)) if self.mean.value.ndim else ()
-        inv_std = 1 / np.sqrt(np.maximum(self.variance.value, self.EPS)).reshape(along)
-        y: Array = x - self.mean.value.reshape(along)  # a complex step in x passes through unchanged
-        y *= inv_std
+        mean, inv_std = self._along(x.shape)
+        y: Array = x - mean  # a complex step in x passes through unchanged
+        np.multiply(y, inv_std, out=y)
         self._cache = inv_std, y.shape
         return y
 
@@ -139,6 +137,14 @@ class Normalization(Layer):
         self.check_grad(grad, shape)
         self._cache = None
         return grad * inv_std  # dL/dx = g / sqrt(max(variance, EPS))
+
+    def perturbed_input(self, x: Array, out: Array, index: int, delta: complex) -> Array:
+        moved = out.astype(np.result_type(out, delta))
+        moved.flat[index] += delta * np.broadcast_to(self._along(x.shape)[1], x.shape).flat[index]
+        return moved  # moving one entry of x moves its own output entry only, by δ / sqrt(max(variance, EPS))
+
+    def moved_input(self, x: Array, out: Array, directions: Array, delta: complex) -> Array:
+        return out + delta * (directions * self._along(x.shape)[1])  # (x + δV - mean) s = out + δ V s
 
     def output_shape(self, input_shape: Shape) -> Shape:
         axis = self._resolved_axis(input_shape)
@@ -163,6 +169,13 @@ class Normalization(Layer):
             hint = ": a single sample needs a batch axis, x.reshape(1, -1)" if len(shape) == 1 else ""
             raise ShapeError(f"{self!r}: axis {self.axis} of an input of shape {shape} is its batch axis{hint}")
         return axis
+
+    def _along(self, shape: Shape) -> tuple[Array, Array]:
+        """The mean and 1 / sqrt(max(variance, EPS)), shaped to broadcast along `axis` of an input of
+        `shape`: (features, 1, ..., 1), or 0-d for statistics given as one number each."""
+        along = (-1,) + (1,) * (len(shape) - 1 - self._resolved_axis(shape)) if self.mean.value.ndim else ()
+        inv_std: Array = 1 / np.sqrt(np.maximum(self.variance.value, self.EPS))
+        return self.mean.value.reshape(along), inv_std.reshape(along)
 
     def _set(self, mean: Array, variance: Array) -> None:
         self.mean.value, self.variance.value = mean, variance
