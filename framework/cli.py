@@ -95,7 +95,8 @@ def _dataset(args: argparse.Namespace) -> Split | ClassSplit:
         return load_digits_binary(seed=args.seed, standardize=False)
     folder = image_folder(args.dataset)
     if folder.skipped:
-        shown = ", ".join(folder.skipped[:3]) + (f" and {len(folder.skipped) - 3} more" if len(folder.skipped) > 3 else "")
+        more = len(folder.skipped) - 3
+        shown = ", ".join(folder.skipped[:3]) + (f" and {more} more" if more > 0 else "")
         _note(args, f"skipped {len(folder.skipped)} file(s) that are not images by their extension: {shown}")
     from sklearn.model_selection import train_test_split
 
@@ -133,14 +134,18 @@ def _model(args: argparse.Namespace, data: Split | ClassSplit) -> tuple[Trainer,
     if not args.load:
         classes = _classes(data)
         built = _built(args, data.x_train.shape[1], classes, data.x_train)
-        return built, chosen or (BCELoss() if classes == 2 else CrossEntropyLoss())
+        if chosen is None:
+            chosen = BCELoss() if classes == 2 else CrossEntropyLoss()
+        return built, chosen
     model = load_model(args.load)
-    loss = chosen or implied_loss(model, saved_loss(args.load))
+    loss = chosen if chosen is not None else implied_loss(model, saved_loss(args.load))
     if loss is not None:
         return model, loss
     last = model.layers[-1]
     if isinstance(last, Softmax):
-        raise UsageError("the model ends with Softmax: end it with its logits, which CrossEntropyLoss takes, to check it")
+        raise UsageError(
+            "the model ends with Softmax: end it with its logits, which CrossEntropyLoss takes, to check it"
+        )
     raise UsageError(
         f"the model ends with {last!r}, not Sigmoid, and its file names no loss, so its outputs may be logits or a "
         "regression's: pass --loss (BCEWithLogitsLoss for the logit of two classes, CrossEntropyLoss for several, "
@@ -310,32 +315,30 @@ def _read_input(path: Path) -> Array:
 
 def _import(spec: str) -> None:
     """Import a module by name, or a .py file by path, so that the layers it registers with
-    @register_layer are known; any error it raises is a UsageError."""
-    try:
-        if not spec.endswith(".py"):
-            importlib.import_module(spec)
-            return
-        path = Path(spec).resolve()
-        if not path.is_file():
-            raise UsageError(f"cannot import {spec}: no such file")
-        known = sys.modules.get(path.stem)
-        if known is not None:
-            if Path(getattr(known, "__file__", None) or "").resolve() == path:
-                return
-            raise UsageError(f"cannot import {spec}: a module named {path.stem!r} is imported already "
-                             f"({getattr(known, '__file__', None) or 'built in'}): rename the file")
-        module_spec = importlib.util.spec_from_file_location(path.stem, path)
-        assert module_spec is not None and module_spec.loader is not None
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[path.stem] = module  # as an import would, before running it (dataclasses look it up)
+    @register_layer are known; whatever it raises is a UsageError."""
+    if not spec.endswith(".py"):
         try:
-            module_spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[path.stem]
-            raise
-    except UsageError:
-        raise
-    except Exception as e:  # whatever the module's code raises: the user's to fix, in one line
+            importlib.import_module(spec)
+        except Exception as e:  # whatever the module's code raises: the user's to fix, in one line
+            raise UsageError(f"cannot import {spec}: {type(e).__name__}: {e}") from e
+        return
+    path = Path(spec).resolve()
+    if not path.is_file():
+        raise UsageError(f"cannot import {spec}: no such file")
+    known = sys.modules.get(path.stem)
+    if known is not None:
+        if Path(getattr(known, "__file__", None) or "").resolve() == path:
+            return
+        raise UsageError(f"cannot import {spec}: a module named {path.stem!r} is imported already "
+                         f"({getattr(known, '__file__', None) or 'built in'}): rename the file")
+    module_spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[path.stem] = module  # as an import would, before running it (dataclasses look it up)
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as e:
+        del sys.modules[path.stem]
         raise UsageError(f"cannot import {spec}: {type(e).__name__}: {e}") from e
 
 
@@ -354,9 +357,9 @@ def _model_options(p: argparse.ArgumentParser) -> None:
 
 def _loss_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loss", choices=sorted(BUILT_IN_LOSSES),
-                   help="default: for --model, BCELoss for two classes (a sigmoid output) and CrossEntropyLoss for more "
-                        "(logits); for --load, the loss the file names, else BCELoss after a Sigmoid, else none: "
-                        "pass it")
+                   help="default: for --model, BCELoss for two classes (a sigmoid output) and CrossEntropyLoss "
+                        "for more (logits); for --load, the loss the file names, else BCELoss after a Sigmoid, "
+                        "else none: pass it")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
