@@ -132,10 +132,9 @@ def image_folder(
     ...     for name, colour in [("cat", "orange"), ("non-cat", "blue")]:
     ...         Path(folder, name).mkdir()
     ...         Image.new("RGB", (120, 80), colour).save(Path(folder, name, "001.png"))
-    ...     Path(folder, "cat", "notes.txt").write_text("one orange cat")
+    ...     _ = Path(folder, "cat", "notes.txt").write_text("one orange cat")
     ...     data = image_folder(folder, size=(32, 24))
     ...     images = image_folder(folder, size=(32, 24), flatten=False)
-    14
     >>> data.x.shape, data.y.tolist(), data.class_names, [Path(p).name for p in data.skipped]
     ((2, 2304), [[0.0], [1.0]], ('cat', 'non-cat'), ['notes.txt'])
     >>> images.x.shape, bool((images.x.reshape(2, -1) == data.x).all())

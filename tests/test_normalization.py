@@ -77,6 +77,11 @@ def test_given_mean_and_variance_one_each_or_one_per_feature() -> None:
     layer = Normalization(mean=1.0, variance=4.0, features=2)
     np.testing.assert_array_equal(layer.mean.value, [1.0, 1.0])
     assert layer.features == 2 and layer.count.value.tolist() == [0.0] and layer.adapted
+    assert layer.get_config() == {"axis": -1, "mean": [1.0, 1.0], "variance": [4.0, 4.0], "features": 2,
+                                  "dtype": "float64"}
+    layer.adapt(x)  # replaces them: the file, not the config, then holds the statistics
+    np.testing.assert_array_equal(layer.mean.value, [3.0, 10.0])
+    assert layer.get_config()["mean"] is None and layer.count.value.tolist() == [2.0]
 
 
 def test_the_users_arrays_are_not_modified() -> None:
