@@ -12,8 +12,8 @@ from framework.graph.model import Model
 from framework.graph.node import Input, Node
 from framework.layer import Merge, Module
 from framework.layers import (
-    ELU, Add, BatchNorm, Concatenate, Dense, Dropout, Flatten, Identity, LeakyReLU, Multiply, ReLU, Sigmoid, Softmax,
-    Tanh,
+    ELU, Add, BatchNorm, Concatenate, Dense, Dropout, Flatten, Identity, LeakyReLU, Multiply, Normalization, ReLU,
+    Sigmoid, Softmax, Tanh,
 )
 from framework.nested import Nested
 from framework.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss
@@ -29,7 +29,7 @@ __all__ = [
     "Concatenate", "ConfigError", "CosineDecay", "DTypeError", "Dense", "Dropout", "ELU", "EarlyStopping",
     "ExponentialDecay", "Flatten", "FormatError", "FrameworkError", "GradCheckReport", "GradCheckRow", "GradientCheck", "History",
     "Identity", "Input", "Layer", "LeakyReLU", "Loss", "Merge", "Model", "ModelCheckpoint",
-    "Module", "Multiply", "Nested", "Node", "NonFiniteError", "Optimizer", "Parameter", "RMSprop",
+    "Module", "Multiply", "Nested", "Normalization", "Node", "NonFiniteError", "Optimizer", "Parameter", "RMSprop",
     "ReLU", "SGD", "Schedule", "Sequential", "ShapeError", "Sigmoid", "Softmax", "StepDecay",
     "Tanh", "TerminateOnNaN", "ValueRangeError", "check_gradients", "check_layer", "check_loss", "load_model", "register_layer",
     "register_model",

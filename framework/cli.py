@@ -1,10 +1,14 @@
 """Command line: train, check, summarise and use models. `python -m framework COMMAND --help`.
 
 A user's mistake (a bad option value, a missing or unreadable file, a dataset folder the loader
-cannot use) ends with one line `framework COMMAND: error: ...` on stderr and exit code 2, as
-argparse ends on an unknown option; a failed gradient check ends with exit code 1."""
+cannot use, a module that does not import) ends with one line `framework COMMAND: error: ...` on
+stderr and exit code 2, as argparse ends on an unknown option; a failed gradient check ends with
+exit code 1. The models it builds start with a Normalization layer adapted on the training data,
+so that a saved model takes raw data."""
 
 import argparse
+import importlib
+import importlib.util
 import math
 import sys
 import time
@@ -16,15 +20,15 @@ import numpy as np
 
 from framework.arrays import Array
 from framework.callbacks import EarlyStopping
-from framework.datasets import Split, image_folder, load_digits_binary
+from framework.datasets import ClassSplit, Split, image_folder, load_digits_binary
 from framework.errors import FrameworkError
 from framework.gradcheck import check_gradients
 from framework.gradcheck.numeric import Mode
-from framework.layers import Dense, ReLU, Sigmoid, Softmax
-from framework.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss
+from framework.layers import Normalization, Sigmoid, Softmax
+from framework.losses import BUILT_IN_LOSSES, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss
 from framework.sequential import Sequential
 from framework.optimizers import SGD, Adam, Optimizer, RMSprop
-from framework.saving import load_model
+from framework.saving import load_model, saved_loss
 from framework.training import Trainer
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {"adam": Adam, "sgd": SGD, "rmsprop": RMSprop}
@@ -78,37 +82,85 @@ def _printer(verbose: int) -> Callable[[str], object]:
     return print if verbose else (lambda text: None)
 
 
-def _dataset(name: str, seed: int) -> Split:
-    if name == "digits":
-        return load_digits_binary(seed=seed)
-    folder = image_folder(name)
+def _note(args: argparse.Namespace, text: str) -> None:
+    """One line on stderr, `framework COMMAND: note: ...`, saying what the command chose or left out
+    on the user's behalf; `train --verbose 0` prints none."""
+    if getattr(args, "verbose", 1):
+        print(f"framework {args.command}: note: {text}", file=sys.stderr)
+
+
+def _dataset(args: argparse.Namespace) -> Split | ClassSplit:
+    """The digits (raw pixels, odd vs even), or a folder of class folders split 3:1, stratified."""
+    if args.dataset == "digits":
+        return load_digits_binary(seed=args.seed, standardize=False)
+    folder = image_folder(args.dataset)
+    if folder.skipped:
+        more = len(folder.skipped) - 3
+        shown = ", ".join(folder.skipped[:3]) + (f" and {more} more" if more > 0 else "")
+        _note(args, f"skipped {len(folder.skipped)} file(s) that are not images by their extension: {shown}")
     from sklearn.model_selection import train_test_split
 
     x_train, x_test, y_train, y_test = train_test_split(
-        folder.x, folder.y, test_size=0.25, stratify=folder.y, random_state=seed
+        folder.x, folder.y, test_size=0.25, stratify=folder.y, random_state=args.seed
     )
-    return Split(x_train, y_train, x_test, y_test, f"{name}: {', '.join(folder.class_names)}")
+    description = f"{args.dataset}: {', '.join(folder.class_names)}"
+    if len(folder.class_names) == 2:
+        return Split(x_train, y_train, x_test, y_test, description)
+    return ClassSplit(x_train, y_train, x_test, y_test, description)
 
 
-def _model(args: argparse.Namespace, n_features: int) -> Trainer:
-    if getattr(args, "load", None):
-        return load_model(args.load)
+def _classes(data: Split | ClassSplit) -> int:
+    return 2 if isinstance(data, Split) else int(data.y_train.max()) + 1
+
+
+def _built(args: argparse.Namespace, n_features: int, classes: int = 2, x_train: Array | None = None) -> Sequential:
+    """The `--model` builder's model, starting with a Normalization layer adapted on `x_train` (left
+    unadapted without it, for `summary`)."""
     import models
 
     if args.model not in models.MODELS:
         raise UsageError(f"unknown model {args.model!r}; models/ has {', '.join(models.MODELS)}")
-    return models.MODELS[args.model](n_features)
+    normalization = Normalization(features=n_features)
+    if x_train is not None:
+        normalization.adapt(x_train)
+    return models.MODELS[args.model](n_features, classes=classes, normalization=normalization)
+
+
+def _model(args: argparse.Namespace, data: Split | ClassSplit) -> tuple[Trainer, Loss]:
+    """The model to train or check, and its loss: `--loss`, else for `--load` the loss its file
+    names or its last layer implies, for `--model` the builder's (BCELoss on the sigmoid output of
+    two classes, CrossEntropyLoss on the logits of more)."""
+    chosen = BUILT_IN_LOSSES[args.loss]() if args.loss else None
+    if not args.load:
+        classes = _classes(data)
+        built = _built(args, data.x_train.shape[1], classes, data.x_train)
+        if chosen is None:
+            chosen = BCELoss() if classes == 2 else CrossEntropyLoss()
+        return built, chosen
+    model = load_model(args.load)
+    loss = chosen if chosen is not None else implied_loss(model, saved_loss(args.load))
+    if loss is not None:
+        return model, loss
+    last = model.layers[-1]
+    if isinstance(last, Softmax):
+        raise UsageError(
+            "the model ends with Softmax: end it with its logits, which CrossEntropyLoss takes, to check it"
+        )
+    raise UsageError(
+        f"the model ends with {last!r}, not Sigmoid, and its file names no loss, so its outputs may be logits or a "
+        "regression's: pass --loss (BCEWithLogitsLoss for the logit of two classes, CrossEntropyLoss for several, "
+        "MSELoss for a regression)"
+    )
 
 
 def train(args: argparse.Namespace) -> int:
     from framework.plots import plot_gradcheck, plot_history
 
     say = _printer(args.verbose)
-    data = _dataset(args.dataset, args.seed)
+    data = _dataset(args)
     say(data.description)
-    model = _model(args, data.x_train.shape[1])
+    model, loss = _model(args, data)
     model.summary(print_fn=say)
-    loss = BCELoss()
 
     x_check, y_check = data.x_train[: args.check_batch], data.y_train[: args.check_batch]
     mode = check_mode(args.check_mode, sum(p.size for p in model.parameters()))
@@ -150,11 +202,15 @@ def train(args: argparse.Namespace) -> int:
 
 
 def ten_classes(args: argparse.Namespace, say: Callable[[str], object] = print) -> None:
-    """The same digits, all ten classes: Dense(64 -> 32) -> ReLU -> Dense(32 -> 10), softmax cross-entropy."""
+    """The same digits, all ten classes: Normalization -> Dense(64 -> 32) -> ReLU -> Dense(32 -> 10),
+    softmax cross-entropy."""
+    import models
     from framework.datasets import load_digits
 
-    data = load_digits(seed=args.seed)
-    model = Sequential([Dense(64, 32, seed=args.seed), ReLU(), Dense(32, 10, seed=args.seed + 1)])
+    data = load_digits(seed=args.seed, standardize=False)
+    normalization = Normalization()
+    normalization.adapt(data.x_train)
+    model = models.mlp_classifier(64, (32,), classes=10, seed=args.seed, normalization=normalization)
     loss = CrossEntropyLoss()
     report = check_gradients(model, loss, data.x_train[: args.check_batch], data.y_train[: args.check_batch])
     say(f"\n{data.description}\n{report.subject}: complex-step check {'PASSED' if report.passed else 'FAILED'}, "
@@ -166,27 +222,22 @@ def ten_classes(args: argparse.Namespace, say: Callable[[str], object] = print) 
     say(f"10-class test accuracy {model.evaluate(data.x_test, data.y_test)['accuracy']:.4f}")
 
 
-def implied_loss(model: Trainer, outputs: int) -> Loss | None:
-    """The loss a model's last layer implies, with `outputs` output columns: BCELoss after a
-    Sigmoid, BCEWithLogitsLoss on one column of logits, CrossEntropyLoss on several; None after a
-    Softmax (probabilities already, and CrossEntropyLoss takes the logits before it)."""
-    last = model.layers[-1]
-    if isinstance(last, Softmax):
-        return None
-    if isinstance(last, Sigmoid):
-        return BCELoss()
-    return BCEWithLogitsLoss() if outputs == 1 else CrossEntropyLoss()
+def implied_loss(model: Trainer, saved: Loss | None) -> Loss | None:
+    """The loss that a model's file or its last layer states, never guessed: `saved` (the loss its
+    file names, which it was compiled with), else BCELoss after a Sigmoid; None otherwise: after a
+    Softmax (CrossEntropyLoss takes the logits before it), and for outputs that may be logits or a
+    regression's."""
+    if saved is not None:
+        return saved
+    return BCELoss() if isinstance(model.layers[-1], Sigmoid) else None
 
 
 def gradcheck(args: argparse.Namespace) -> int:
-    data = _dataset(args.dataset, args.seed)
-    model = _model(args, data.x_train.shape[1])
+    data = _dataset(args)
+    model, loss = _model(args, data)
     x, y = data.x_train[: args.batch], data.y_train[: args.batch]
-    loss = implied_loss(model, model.predict(x[:1]).shape[1])
-    if loss is None:
-        raise UsageError("the model ends with Softmax: end it with its logits, which CrossEntropyLoss takes, to check it")
     if isinstance(loss, CrossEntropyLoss):
-        y = y.ravel().astype(np.int64)  # the dataset's binary labels, as class indices
+        y = y.ravel().astype(np.int64)  # binary labels of shape (m, 1) as class indices
     start = time.perf_counter()
     report = check_gradients(model, loss, x, y, method=args.method, mode=args.mode, samples=args.samples)
     print(f"{report}\n({time.perf_counter() - start:.2f} s on a batch of {len(x)})")
@@ -194,7 +245,7 @@ def gradcheck(args: argparse.Namespace) -> int:
 
 
 def summary(args: argparse.Namespace) -> int:
-    _model(args, args.features).summary()
+    (load_model(args.load) if args.load else _built(args, args.features)).summary()
     return 0
 
 
@@ -205,10 +256,11 @@ def predict(args: argparse.Namespace) -> int:
     if x.dtype.kind == "f" and params and x.dtype != params[0].value.dtype:
         x = x.astype(params[0].value.dtype)  # the library refuses mixed floats; a file's user cannot cast
     out = model.predict(x, batch_size=1024)
-    loss = implied_loss(model, out.shape[1])
-    probabilities = out if loss is None else loss.probabilities(out)
+    printed, note = printed_outputs(model, saved_loss(args.load), out, args.raw, args.probabilities)
+    if note:
+        _note(args, note)
     # numpy's shortest repr of each value, which reads back to the same float of the model's dtype
-    text = "".join(",".join(str(p) for p in row) + "\n" for row in probabilities)
+    text = "".join(",".join(str(p) for p in row) + "\n" for row in printed)
     if args.output is None:
         sys.stdout.write(text)
         return 0
@@ -217,6 +269,34 @@ def predict(args: argparse.Namespace) -> int:
     except OSError as e:
         raise UsageError(f"cannot write {args.output}: {e.strerror or e}") from e
     return 0
+
+
+PREDICT_RULE = """\
+predict prints probabilities when the model ends with Sigmoid or Softmax, when its file names a loss
+that takes logits (BCEWithLogitsLoss: their sigmoid; CrossEntropyLoss: their softmax), and with
+--probabilities (the sigmoid of one column, the softmax of several). Otherwise, and with --raw, it
+prints the model's raw outputs; when it cannot tell what they are (no Sigmoid or Softmax, no loss in
+the file: logits, or a regression's outputs?) it says so in a note on stderr."""
+
+
+def printed_outputs(
+    model: Trainer, saved: Loss | None, out: Array, raw: bool = False, probabilities: bool = False
+) -> tuple[Array, str | None]:
+    """What `predict` prints for the model's outputs `out`, by `PREDICT_RULE`, and the note for
+    stderr when it prints raw outputs it cannot name (None otherwise)."""
+    last = model.layers[-1]
+    if raw or isinstance(last, Sigmoid | Softmax) or isinstance(saved, BCELoss):
+        return out, None
+    logits = saved if isinstance(saved, BCEWithLogitsLoss | CrossEntropyLoss) else None
+    if logits is None and probabilities:
+        logits = BCEWithLogitsLoss() if out.shape[1] == 1 else CrossEntropyLoss()
+    if logits is not None:
+        return logits.probabilities(out), None
+    if saved is not None:  # MSELoss: a regression's outputs
+        return out, None
+    return out, (f"printed raw outputs: the model ends with {last!r}, not Sigmoid or Softmax, and its file names no "
+                 "loss; --probabilities prints their sigmoid (softmax for several columns), --raw prints them "
+                 "without this note")
 
 
 def _read_input(path: Path) -> Array:
@@ -233,10 +313,53 @@ def _read_input(path: Path) -> Array:
         raise UsageError(f"cannot read {path}: {str(e).rstrip('.')} (expected {expected})") from e
 
 
+def _import(spec: str) -> None:
+    """Import a module by name, or a .py file by path, so that the layers it registers with
+    @register_layer are known; whatever it raises is a UsageError."""
+    if not spec.endswith(".py"):
+        try:
+            importlib.import_module(spec)
+        except Exception as e:  # whatever the module's code raises: the user's to fix, in one line
+            raise UsageError(f"cannot import {spec}: {type(e).__name__}: {e}") from e
+        return
+    path = Path(spec).resolve()
+    if not path.is_file():
+        raise UsageError(f"cannot import {spec}: no such file")
+    known = sys.modules.get(path.stem)
+    if known is not None:
+        if Path(getattr(known, "__file__", None) or "").resolve() == path:
+            return
+        raise UsageError(f"cannot import {spec}: a module named {path.stem!r} is imported already "
+                         f"({getattr(known, '__file__', None) or 'built in'}): rename the file")
+    module_spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[path.stem] = module  # as an import would, before running it (dataclasses look it up)
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as e:
+        del sys.modules[path.stem]
+        raise UsageError(f"cannot import {spec}: {type(e).__name__}: {e}") from e
+
+
+def _import_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--import", dest="imports", metavar="MODULE", action="append", default=[],
+                   help="a module name or a path to a .py file, imported first so that the layers it registers "
+                        "(@register_layer) can be loaded; repeatable")
+
+
 def _model_options(p: argparse.ArgumentParser) -> None:
     which = p.add_mutually_exclusive_group()
     which.add_argument("--model", default="four_three_one", help="a builder from models/ (default four_three_one)")
     which.add_argument("--load", metavar="PATH", help="a model saved with model.save")
+    _import_option(p)
+
+
+def _loss_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--loss", choices=sorted(BUILT_IN_LOSSES),
+                   help="default: for --model, BCELoss for two classes (a sigmoid output) and CrossEntropyLoss "
+                        "for more (logits); for --load, the loss the file names, else BCELoss after a Sigmoid, "
+                        "else none: pass it")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -245,7 +368,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     p = commands.add_parser("train", help="check a model's gradients, train it, save it and its plots (the main job)")
     _model_options(p)
-    p.add_argument("--dataset", default="digits", help="'digits' (odd vs even, bundled) or a folder of class folders")
+    _loss_option(p)
+    p.add_argument("--dataset", default="digits",
+                   help="'digits' (odd vs even, bundled) or a folder of class folders (two: a sigmoid output, more: "
+                        "softmax of logits)")
     p.add_argument("--epochs", type=_integer(1), default=300, help="at most this many epochs (default 300)")
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam", help="default adam")
     p.add_argument("--lr", type=_positive_float, default=0.02, help="learning rate (default 0.02)")
@@ -263,6 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     p = commands.add_parser("gradcheck", help="check a model's gradients on a batch of the dataset")
     _model_options(p)
+    _loss_option(p)
     p.add_argument("--dataset", default="digits", help="'digits' or a folder of class folders")
     p.add_argument("--method", choices=("complex", "central"), default="complex")
     p.add_argument("--mode", choices=("full", "sampled", "directional"), default="full")
@@ -276,14 +403,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--features", type=_integer(1), default=64, help="input features, for --model (default 64)")
     p.set_defaults(run=summary)
 
-    p = commands.add_parser("predict", help="print or write the probabilities a saved model gives")
+    p = commands.add_parser("predict", help="print or write the probabilities (or raw outputs) a saved model gives",
+                            description=PREDICT_RULE, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--load", metavar="PATH", required=True, help="a model saved with model.save")
     p.add_argument("--input", required=True, help="a .npy or .csv file of shape (samples, features)")
     p.add_argument("--output", help="a .csv file to write (default: standard output)")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--raw", action="store_true", help="print the model's raw outputs")
+    what.add_argument("--probabilities", action="store_true",
+                      help="print probabilities: the outputs of a Sigmoid or Softmax, else the sigmoid of one column "
+                           "of outputs, the softmax of several")
+    _import_option(p)
     p.set_defaults(run=predict)
 
     args = parser.parse_args(argv)
     try:
+        for spec in args.imports:
+            _import(spec)
         result: int = args.run(args)
     except (FrameworkError, UsageError) as e:
         print(f"{parser.prog} {args.command}: error: {e}", file=sys.stderr)

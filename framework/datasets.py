@@ -32,25 +32,33 @@ def _sklearn() -> Any:
     return sklearn
 
 
-def load_digits_binary(*, test_size: float = 0.25, seed: int = 0, dtype: npt.DTypeLike = np.float64) -> Split:
+def load_digits_binary(
+    *, test_size: float = 0.25, seed: int = 0, dtype: npt.DTypeLike = np.float64, standardize: bool = True
+) -> Split:
     """scikit-learn's bundled 8x8 handwritten digits (1,797 images of 64 pixels) as a binary task:
     is the digit odd (y = 1) or even (y = 0)? About half the images are odd.
 
     The split is stratified; the pixels are standardised with the training set's mean and
-    standard deviation only.
+    standard deviation only, or with `standardize=False` left raw (0 to 16), for a model that
+    standardises its input itself (a `Normalization` layer adapted on x_train).
+
+    >>> raw = load_digits_binary(standardize=False)
+    >>> raw.x_train.shape, float(raw.x_train.min()), float(raw.x_train.max())
+    ((1347, 64), 0.0, 16.0)
     """
     dt = float_dtype(dtype)
     x_train, x_test, y_train, y_test = _digits(lambda digit: (digit % 2 == 1).astype(dt).reshape(-1, 1), dt,
-                                               test_size, seed)
+                                               test_size, seed, standardize)
     return Split(x_train, y_train, x_test, y_test,
                  f"scikit-learn digits, odd (1) vs even (0): {len(x_train)} train / {len(x_test)} test images of 8x8 pixels")
 
 
 def _digits(
-    labels: Callable[[npt.NDArray[np.int64]], Any], dtype: np.dtype[np.floating[Any]], test_size: float, seed: int
+    labels: Callable[[npt.NDArray[np.int64]], Any], dtype: np.dtype[np.floating[Any]], test_size: float, seed: int,
+    standardize: bool,
 ) -> tuple[Array, Array, Any, Any]:
     """scikit-learn's digits with `labels(digit)` as targets: a stratified split, the pixels
-    standardised with the training set's statistics."""
+    standardised with the training set's statistics, or raw."""
     _sklearn()
     from sklearn.datasets import load_digits as sklearn_digits
     from sklearn.model_selection import train_test_split
@@ -60,25 +68,44 @@ def _digits(
     y = labels(digits.target.astype(np.int64))
     x_train, x_test, y_train, y_test = train_test_split(digits.data, y, test_size=test_size, stratify=y,
                                                         random_state=seed)
+    if not standardize:
+        return x_train.astype(dtype), x_test.astype(dtype), y_train, y_test
     scaler = StandardScaler().fit(x_train)
     return scaler.transform(x_train).astype(dtype), scaler.transform(x_test).astype(dtype), y_train, y_test
 
 
 @attrs.frozen
 class ImageFolder:
-    """Images as rows, batch first: x (m, height * width * 3) of RGB values in [0, 1]; y (m, 1) of
-    0/1 for two classes (1 = the second class name), (m,) of int64 labels for more."""
+    """Images, batch first: x (m, height * width * 3) of RGB values in [0, 1] (or (m, height, width,
+    3) with `flatten=False`); y (m, 1) of 0/1 for two classes (1 = the second class name), (m,) of
+    int64 labels for more."""
 
     x: Array
     y: Array | npt.NDArray[np.int64]
     class_names: tuple[str, ...]
     """The sub-folder names, sorted: label i is class_names[i]."""
     paths: tuple[str, ...]
-    """The file of each row of x."""
+    """The file of each image of x."""
+    skipped: tuple[str, ...] = ()
+    """The files left out because their extension is not that of an image format Pillow reads
+    (notes.txt); hidden files and folders inside a class folder are ignored without being listed."""
+
+
+def image_extensions() -> frozenset[str]:
+    """The file extensions, lower case with the dot, of the image formats the installed Pillow reads
+    (not those it only writes, such as .pdf).
+
+    >>> {".png", ".jpg", ".jpeg", ".tiff"} <= image_extensions(), ".txt" in image_extensions()
+    (True, False)
+    """
+    from PIL import Image
+
+    return frozenset(extension for extension, name in Image.registered_extensions().items() if name in Image.OPEN)
 
 
 def image_folder(
-    path: str | os.PathLike[str], size: tuple[int, int] = (64, 64), *, dtype: npt.DTypeLike = np.float64
+    path: str | os.PathLike[str], size: tuple[int, int] = (64, 64), *, dtype: npt.DTypeLike = np.float64,
+    flatten: bool = True,
 ) -> ImageFolder:
     """Load a folder of pictures with one sub-folder per class, such as::
 
@@ -86,15 +113,18 @@ def image_folder(
             cat/         class 0 ... y = 0
                 001.jpg
                 002.png
+                notes.txt    skipped: not an image (listed in `skipped`)
             non-cat/     class 1 ... y = 1 (the second name in sorted order)
                 001.jpg
 
-    Every file is opened with Pillow (any format it reads), converted to RGB (grayscale is
-    repeated into the three channels, alpha is dropped), turned upright by its EXIF orientation,
-    and resized to `size` = (width, height), as Pillow counts. Row i of x is that image's
-    (height, width, 3) pixels flattened, over 255: `x[i].reshape(height, width, 3)` shows it.
-    Class folders and the files in each are taken in sorted order; names starting with "." are
-    skipped, and so are folders inside a class folder.
+    Every file whose extension is that of an image format Pillow reads (`image_extensions()`, any
+    case) is opened with Pillow, converted to RGB (grayscale is repeated into the three channels,
+    alpha is dropped), turned upright by its EXIF orientation, and resized to `size` = (width,
+    height), as Pillow counts; one that does not decode is a DatasetError. Row i of x is that
+    image's (height, width, 3) pixels flattened, over 255: `x[i].reshape(height, width, 3)` shows
+    it; with `flatten=False`, x[i] is that (height, width, 3) array. Class folders and the files in
+    each are taken in sorted order; names starting with "." are skipped, and so are folders inside
+    a class folder.
 
     >>> import tempfile
     >>> from PIL import Image
@@ -102,9 +132,13 @@ def image_folder(
     ...     for name, colour in [("cat", "orange"), ("non-cat", "blue")]:
     ...         Path(folder, name).mkdir()
     ...         Image.new("RGB", (120, 80), colour).save(Path(folder, name, "001.png"))
+    ...     _ = Path(folder, "cat", "notes.txt").write_text("one orange cat")
     ...     data = image_folder(folder, size=(32, 24))
-    >>> data.x.shape, data.y.tolist(), data.class_names
-    ((2, 2304), [[0.0], [1.0]], ('cat', 'non-cat'))
+    ...     images = image_folder(folder, size=(32, 24), flatten=False)
+    >>> data.x.shape, data.y.tolist(), data.class_names, [Path(p).name for p in data.skipped]
+    ((2, 2304), [[0.0], [1.0]], ('cat', 'non-cat'), ['notes.txt'])
+    >>> images.x.shape, bool((images.x.reshape(2, -1) == data.x).all())
+    ((2, 24, 32, 3), True)
     """
     try:
         from PIL import Image, ImageOps
@@ -123,13 +157,20 @@ def image_folder(
             f"image_folder: {root} has {len(classes)} class folder(s) {[p.name for p in classes]}: expected at "
             "least two, such as cat/ and non-cat/, with the pictures of each class inside its folder"
         )
+    extensions = image_extensions()
     files: list[tuple[int, Path]] = []
+    skipped: list[Path] = []
     for label, folder in enumerate(classes):
-        pictures = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+        found = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+        pictures = [p for p in found if p.suffix.lower() in extensions]
+        others = [p for p in found if p.suffix.lower() not in extensions]
         if not pictures:
-            raise DatasetError(f"image_folder: the class folder {folder} has no files: every class needs pictures")
+            holds = f" but {', '.join(p.name for p in others)}, not images by their extension" if others else ""
+            raise DatasetError(f"image_folder: the class folder {folder} has no files{holds}: every class needs "
+                               "pictures")
         files += [(label, p) for p in pictures]
-    x = np.empty((len(files), height * width * 3), dtype=dt)
+        skipped += others
+    x = np.empty((len(files), height, width, 3), dtype=dt)
     for row, (_, file) in enumerate(files):
         try:
             with Image.open(file) as image:
@@ -138,14 +179,15 @@ def image_folder(
                 rgb = upright.convert("RGBA").convert("RGB").resize(size, Image.Resampling.BICUBIC)
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
             raise DatasetError(f"image_folder: cannot read {file} as an image ({e}): remove it or fix it") from e
-        x[row] = np.asarray(rgb).reshape(-1)
+        x[row] = np.asarray(rgb)
     x /= 255
     labels = np.array([label for label, _ in files], dtype=np.int64)
     return ImageFolder(
-        x,
+        x.reshape(len(files), -1) if flatten else x,
         labels.astype(dt).reshape(-1, 1) if len(classes) == 2 else labels,
         tuple(p.name for p in classes),
         tuple(str(p) for _, p in files),
+        tuple(str(p) for p in skipped),
     )
 
 
@@ -161,17 +203,19 @@ class ClassSplit:
     description: str
 
 
-def load_digits(*, test_size: float = 0.25, seed: int = 0, dtype: npt.DTypeLike = np.float64) -> ClassSplit:
+def load_digits(
+    *, test_size: float = 0.25, seed: int = 0, dtype: npt.DTypeLike = np.float64, standardize: bool = True
+) -> ClassSplit:
     """scikit-learn's bundled 8x8 handwritten digits (1,797 images of 64 pixels) as a 10-class task:
     y is the digit, 0 to 9, about 180 images each.
 
     The split is stratified; the pixels are standardised with the training set's mean and
-    standard deviation only.
+    standard deviation only, or with `standardize=False` left raw (0 to 16).
 
     >>> data = load_digits()
     >>> data.x_train.shape, data.y_train.shape, data.y_train.dtype, sorted(set(data.y_test.tolist()))
     ((1347, 64), (1347,), dtype('int64'), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
     """
-    x_train, x_test, y_train, y_test = _digits(lambda digit: digit, float_dtype(dtype), test_size, seed)
+    x_train, x_test, y_train, y_test = _digits(lambda digit: digit, float_dtype(dtype), test_size, seed, standardize)
     return ClassSplit(x_train, y_train, x_test, y_test,
                       f"scikit-learn digits, 10 classes (0 to 9): {len(x_train)} train / {len(x_test)} test images of 8x8 pixels")

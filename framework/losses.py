@@ -370,3 +370,8 @@ class MSELoss(Loss):
         diff = self.cached(self._cache)
         self._cache = None
         return 2 * diff / diff.size
+
+
+BUILT_IN_LOSSES: dict[str, type[Loss]] = {cls.__name__: cls for cls in (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss)}
+"""The built-in losses by class name: `save` names the one a model was compiled with in its file,
+and `saved_loss` rebuilds it (a loss takes no constructor arguments)."""

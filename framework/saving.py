@@ -6,7 +6,8 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
@@ -16,11 +17,12 @@ from framework.errors import (
     REBUILD_ERRORS, ConfigError, FormatError, MissingFileError, NonFiniteError, brief, describe_nonfinite, located,
 )
 from framework.layer import JSON, Config, Module
+from framework.losses import BUILT_IN_LOSSES, Loss
 from framework.parameter import Buffer, Parameter, allocation_budget
 import framework.graph.model  # noqa: F401  (registers Model)
 import framework.sequential  # noqa: F401  (registers Sequential)
 from framework.nested import Nested
-from framework.registry import build_model, registered_as
+from framework.registry import build_model, registered_as, spec
 from framework.training import Trainer
 
 FORMAT = "framework"
@@ -37,6 +39,9 @@ class Saveable(Protocol):
     @property
     def layers(self) -> Sequence[Module]: ...
 
+    @property
+    def loss(self) -> Loss | None: ...
+
     def get_config(self) -> Config: ...
 
     def named_parameters(self) -> list[tuple[str, Parameter]]: ...
@@ -45,15 +50,18 @@ class Saveable(Protocol):
 
 
 def save_model(model: Saveable, path: str | os.PathLike[str]) -> Path:
-    """Write `model` to `path` atomically: a crash mid-save leaves any earlier file intact."""
+    """Write `model` to `path` atomically: a crash mid-save leaves any earlier file intact. The file
+    names the loss the model was compiled with, when it is a built-in one (see `saved_loss`)."""
     safetensors = _safetensors()
     path = Path(path)
     if path.is_dir():
         raise FormatError(f"save: {path} is a directory, not a model file: pass the path of the file to write, "
                           f"such as {path / 'model.safetensors'}")
     _check_rebuildable(model, "save", path)
-    architecture = _plain({"class": type(model).__name__, "config": model.get_config()}, "architecture", path)
+    architecture = _plain(spec(model), "architecture", path)
     metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "architecture": json.dumps(architecture)}
+    if model.loss is not None and BUILT_IN_LOSSES.get(type(model.loss).__name__) is type(model.loss):
+        metadata["loss"] = type(model.loss).__name__
     named: list[tuple[str, Parameter | Buffer]] = [*model.named_parameters(), *model.named_buffers()]
     for name, tensor in named:
         problem = describe_nonfinite(name, tensor.value)
@@ -141,29 +149,62 @@ def _check_registered(item: object, where: str, path: Path, decorator: str) -> N
 def load_model(path: str | os.PathLike[str]) -> Trainer:
     """Rebuild the model saved at `path`, weights and all. Custom layers must be registered
     (`@register_layer`) before loading."""
-    safetensors = _safetensors()
     path = Path(path)
+    with _opened(path) as (f, metadata):
+        held = sum(math.prod(f.get_slice(name).get_shape()) for name in f.keys())
+        with allocation_budget(2 * held + 4096):  # room for small slips, which the checks below name
+            model = _build(path, metadata["architecture"])
+        expected: dict[str, Parameter | Buffer] = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+        if set(f.keys()) != set(expected):
+            raise FormatError(
+                f"{path}: the tensors {sorted(f.keys())} do not match the architecture's parameters {sorted(expected)}"
+            )
+        for name, p in expected.items():
+            _read(path, f, name, p)
+    return model
+
+
+def saved_loss(path: str | os.PathLike[str]) -> Loss | None:
+    """A new instance of the loss that the model saved at `path` was compiled with, or None when the
+    file names none (saved before compile, or compiled with a loss that is not built in).
+
+    >>> import tempfile
+    >>> from framework import Adam, CrossEntropyLoss, Dense, Sequential
+    >>> model = Sequential([Dense(4, 3, seed=0)])
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     before = saved_loss(model.save(Path(folder) / "m.safetensors"))
+    ...     model.compile(loss=CrossEntropyLoss(), optimizer=Adam())
+    ...     after = saved_loss(model.save(Path(folder) / "m.safetensors"))
+    >>> before, after
+    (None, CrossEntropyLoss())
+    """
+    path = Path(path)
+    with _opened(path) as (_, metadata):
+        name = metadata.get("loss")
+    if name is None:
+        return None
+    if name not in BUILT_IN_LOSSES:
+        raise FormatError(f"{path} names the loss {name!r}, which is not one of this framework's: "
+                          f"{', '.join(BUILT_IN_LOSSES)} (edited or damaged)")
+    return BUILT_IN_LOSSES[name]()
+
+
+@contextmanager
+def _opened(path: Path) -> Iterator[tuple[Any, dict[str, str]]]:
+    """The open safetensors file at `path` and its metadata, checked to be a model of this
+    framework; an unreadable or missing file is a FormatError, raised here or in the block."""
+    safetensors = _safetensors()
     if path.is_dir():
         raise FormatError(f"{path} is a directory, not a model file: pass the path of the file that save wrote")
     try:
         with safetensors.safe_open(str(path), framework="np") as f:
             metadata = f.metadata() or {}
             _check_header(path, metadata)
-            held = sum(math.prod(f.get_slice(name).get_shape()) for name in f.keys())
-            with allocation_budget(2 * held + 4096):  # room for small slips, which the checks below name
-                model = _build(path, metadata["architecture"])
-            expected: dict[str, Parameter | Buffer] = {**dict(model.named_parameters()), **dict(model.named_buffers())}
-            if set(f.keys()) != set(expected):
-                raise FormatError(
-                    f"{path}: the tensors {sorted(f.keys())} do not match the architecture's parameters {sorted(expected)}"
-                )
-            for name, p in expected.items():
-                _read(path, f, name, p)
+            yield f, metadata
     except safetensors.SafetensorError as e:
         raise FormatError(f"{path} is not a readable safetensors file (truncated, or another format): {e}") from e
     except FileNotFoundError as e:
         raise MissingFileError(f"{path} does not exist: check the path, and the working directory it is relative to") from e
-    return model
 
 
 def _safetensors() -> ModuleType:

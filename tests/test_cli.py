@@ -2,17 +2,26 @@
 trained once for the module; gradcheck, summary and predict use it. A user's mistakes end with one
 line on stderr and exit code 2."""
 
+import importlib.util
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
+from PIL import Image
 
 import models
-from framework import Dense, Sequential, Softmax, load_model
+from framework import (
+    Adam, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Dense, Loss, MSELoss, Normalization, Sequential, Sigmoid,
+    Softmax, load_model,
+)
 from framework.cli import check_mode
+from framework.datasets import image_folder, load_digits_binary
+from framework.saving import saved_loss
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,11 +57,13 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 @pytest.mark.parametrize(
     ("command", "options"),
     [
-        ("train", ["--model", "--load", "--dataset", "--epochs", "--optimizer", "--lr", "--batch-size", "--patience",
-                   "--out", "--seed", "--check-batch", "--check-mode", "--check-samples", "--verbose"]),
-        ("gradcheck", ["--model", "--load", "--dataset", "--method", "--mode", "--samples", "--batch", "--seed"]),
-        ("summary", ["--model", "--load", "--features"]),
-        ("predict", ["--load", "--input", "--output"]),
+        ("train", ["--model", "--load", "--import", "--loss", "--dataset", "--epochs", "--optimizer", "--lr",
+                   "--batch-size", "--patience", "--out", "--seed", "--check-batch", "--check-mode", "--check-samples",
+                   "--verbose"]),
+        ("gradcheck", ["--model", "--load", "--import", "--loss", "--dataset", "--method", "--mode", "--samples",
+                       "--batch", "--seed"]),
+        ("summary", ["--model", "--load", "--import", "--features"]),
+        ("predict", ["--load", "--input", "--output", "--raw", "--probabilities", "--import"]),
     ],
 )
 def test_each_subcommand_has_help_naming_its_options(command: str, options: list[str]) -> None:
@@ -80,14 +91,16 @@ def test_train_checks_trains_and_writes_the_model_and_the_plots(trained: tuple[P
 
 def test_gradcheck_of_the_saved_model_passes(trained: tuple[Path, str]) -> None:
     out = run("gradcheck", "--load", str(trained[0] / "model.safetensors"), "--mode", "sampled")
-    assert out.startswith("Gradient check of Sequential (6 layers) by complex step, sampled mode: PASSED\n")
+    assert out.startswith("Gradient check of Sequential (7 layers) by complex step, sampled mode: PASSED\n")
+    assert "loss BCELoss() y_pred" in out  # the loss the file names
     assert "FAIL" not in out
 
 
 def test_summary_of_the_saved_model(trained: tuple[Path, str]) -> None:
     out = run("summary", "--load", str(trained[0] / "model.safetensors"))
     assert "Total params: 279 (float64)" in out
-    assert re.search(r"^0 Dense\(64 -> 4\)\s+\(None, 4\)\s+260\s*$", out, re.MULTILINE)
+    assert re.search(r"^0 Normalization\(axis=-1, features=64\)\s+\(None, 64\)\s+0\s*$", out, re.MULTILINE)
+    assert re.search(r"^1 Dense\(64 -> 4\)\s+\(None, 4\)\s+260\s*$", out, re.MULTILINE)
 
 
 @pytest.fixture(scope="module")
@@ -193,12 +206,21 @@ def logit_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {name: model.save(folder / f"{name}.safetensors") for name, model in built.items()}
 
 
-@pytest.mark.parametrize(("name", "loss"), [("ten", "CrossEntropyLoss()"), ("one", "BCEWithLogitsLoss()")])
-def test_gradcheck_of_a_saved_logit_model_uses_the_loss_its_output_implies(logit_models: dict[str, Path],
-                                                                           name: str, loss: str) -> None:
-    out = run("gradcheck", "--load", str(logit_models[name]), "--batch", "8")
+@pytest.mark.parametrize(("name", "loss"), [("ten", "CrossEntropyLoss"), ("one", "BCEWithLogitsLoss"), ("one", "MSELoss")])
+def test_gradcheck_of_a_saved_logit_model_takes_the_loss_it_is_given(logit_models: dict[str, Path], name: str,
+                                                                      loss: str) -> None:
+    out = run("gradcheck", "--load", str(logit_models[name]), "--batch", "8", "--loss", loss)
     assert "by complex step, full mode: PASSED" in out
-    assert f"loss {loss} y_pred" in out
+    assert f"loss {loss}() y_pred" in out
+
+
+@pytest.mark.parametrize(("name", "last"), [("ten", "Dense(64 -> 10)"), ("one", "Dense(64 -> 1)")])
+def test_gradcheck_of_a_logit_model_without_a_loss_does_not_guess_one(logit_models: dict[str, Path], name: str,
+                                                                     last: str) -> None:
+    assert fails("gradcheck", "--load", str(logit_models[name])) == (
+        f"framework gradcheck: error: the model ends with {last}, not Sigmoid, and its file names no loss, so its "
+        "outputs may be logits or a regression's: pass --loss (BCEWithLogitsLoss for the logit of two classes, "
+        "CrossEntropyLoss for several, MSELoss for a regression)\n")
 
 
 def test_gradcheck_of_a_model_ending_with_softmax_is_one_line(logit_models: dict[str, Path]) -> None:
@@ -207,13 +229,183 @@ def test_gradcheck_of_a_model_ending_with_softmax_is_one_line(logit_models: dict
         "takes, to check it\n")
 
 
+def predicted(*args: str) -> tuple[npt.NDArray[np.float64], str]:
+    """The rows `predict` printed, and its stderr."""
+    done = framework("predict", *args)
+    assert done.returncode == 0, done.stderr
+    return np.loadtxt(done.stdout.splitlines(), delimiter=",", ndmin=2), done.stderr
+
+
 @pytest.mark.parametrize("name", ["ten", "one", "softmax"])
-def test_predict_of_a_logit_model_prints_probabilities(logit_models: dict[str, Path], tmp_path: Path, name: str) -> None:
+def test_predict_prints_probabilities_only_where_the_model_says_its_outputs_are_or_when_asked(
+        logit_models: dict[str, Path], tmp_path: Path, name: str) -> None:
     x = np.random.default_rng(0).standard_normal((5, 64))
     np.save(tmp_path / "x.npy", x)
-    printed = run("predict", "--load", str(logit_models[name]), "--input", str(tmp_path / "x.npy"))
-    printed_rows = np.loadtxt(printed.splitlines(), delimiter=",", ndmin=2)
-    logits = load_model(logit_models[name]).predict(x)
-    expected = {"ten": np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True), "one": 1 / (1 + np.exp(-logits)),
-                "softmax": logits}[name]
-    np.testing.assert_allclose(printed_rows, expected, rtol=1e-14)
+    outputs = load_model(logit_models[name]).predict(x)
+    probabilities = {"ten": np.exp(outputs) / np.exp(outputs).sum(axis=1, keepdims=True),
+                     "one": 1 / (1 + np.exp(-outputs)), "softmax": outputs}[name]
+    load = ["--load", str(logit_models[name]), "--input", str(tmp_path / "x.npy")]
+    printed, stderr = predicted(*load)
+    if name == "softmax":
+        np.testing.assert_allclose(printed, probabilities, rtol=1e-14)
+        assert stderr == ""
+    else:  # no Sigmoid or Softmax, no loss in the file: logits, or a regression's outputs? not squashed
+        np.testing.assert_array_equal(printed, outputs)
+        assert stderr == (f"framework predict: note: printed raw outputs: the model ends with Dense(64 -> "
+                          f"{outputs.shape[1]}), not Sigmoid or Softmax, and its file names no loss; --probabilities "
+                          "prints their sigmoid (softmax for several columns), --raw prints them without this note\n")
+    printed, stderr = predicted(*load, "--probabilities")
+    np.testing.assert_allclose(printed, probabilities, rtol=1e-14)
+    assert stderr == ""
+    printed, stderr = predicted(*load, "--raw")
+    np.testing.assert_array_equal(printed, outputs)
+    assert stderr == ""
+
+
+@pytest.mark.parametrize(("loss", "squashed"), [(MSELoss, False), (BCEWithLogitsLoss, True)])
+def test_predict_takes_the_loss_a_file_names_for_what_its_outputs_are(tmp_path: Path, loss: type[Loss],
+                                                                       squashed: bool) -> None:
+    model = Sequential([Dense(3, 1, seed=0)])
+    model.compile(loss=loss(), optimizer=Adam())
+    path = model.save(tmp_path / "m.safetensors")
+    x = 10 * np.random.default_rng(3).standard_normal((6, 3))
+    np.save(tmp_path / "x.npy", x)
+    outputs = model.predict(x)
+    printed, stderr = predicted("--load", str(path), "--input", str(tmp_path / "x.npy"))
+    np.testing.assert_allclose(printed, 1 / (1 + np.exp(-outputs)) if squashed else outputs, rtol=1e-14)
+    assert stderr == ""
+
+
+def test_a_trained_model_takes_raw_pixels_and_predict_gives_the_accuracy_evaluate_gave(
+        trained: tuple[Path, str], tmp_path: Path) -> None:
+    folder, out = trained
+    raw = load_digits_binary(standardize=False)  # the split train used, pixels 0 to 16
+    normalization = load_model(folder / "model.safetensors").layers[0]
+    assert isinstance(normalization, Normalization)
+    np.testing.assert_allclose(normalization.mean.value, raw.x_train.mean(axis=0), rtol=1e-14)
+    np.testing.assert_allclose(normalization.variance.value, raw.x_train.var(axis=0), rtol=1e-14)
+    np.save(tmp_path / "x.npy", raw.x_test)
+    printed, _ = predicted("--load", str(folder / "model.safetensors"), "--input", str(tmp_path / "x.npy"))
+    match = re.search(r"^test accuracy\s+(\d\.\d{4})$", out, re.MULTILINE)
+    assert match is not None
+    assert f"{np.mean((printed > 0.5) == (raw.y_test > 0.5)):.4f}" == match.group(1)
+
+
+def pictures(root: Path, classes: list[str], per_class: int = 12) -> Path:
+    """Noisy 40 x 48 pictures of a random colour with one half brighter: the class is which half
+    (left, right or top), so that the mean colour says nothing about it. Each class folder also
+    holds a notes.txt."""
+    rng = np.random.default_rng(0)
+    for name in classes:
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = np.broadcast_to(rng.uniform(60, 200, 3), (48, 40, 3)).copy()
+            pixels[{"left": np.s_[:, :20], "right": np.s_[:, 20:], "top": np.s_[:24, :]}[name]] += 40
+            pixels += rng.normal(0, 50, pixels.shape)
+            Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(root / name / f"{i:02d}.png")
+        (root / name / "notes.txt").write_text("where these came from\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def folder_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[int, tuple[Path, Path, str, str]]:
+    """For 2 and 3 classes: the folder of pictures, the model `train` saved, its stdout and stderr."""
+    runs = {}
+    for classes in (2, 3):
+        root = pictures(tmp_path_factory.mktemp(f"pictures{classes}"), ["left", "right", "top"][:classes])
+        out = tmp_path_factory.mktemp(f"run{classes}")
+        done = framework("train", "--dataset", str(root), "--epochs", "30", "--out", str(out), "--verbose", "2")
+        assert done.returncode == 0, done.stderr
+        runs[classes] = root, out / "model.safetensors", done.stdout, done.stderr
+    return runs
+
+
+def accuracy(out: str, which: str = "test") -> float:
+    match = re.search(rf"^{which} accuracy\s+(\d\.\d{{4}})$", out, re.MULTILINE)
+    assert match is not None, out
+    return float(match.group(1))
+
+
+def test_train_on_a_folder_of_pictures_standardises_them_and_learns(
+        folder_runs: dict[int, tuple[Path, Path, str, str]]) -> None:
+    root, model, out, stderr = folder_runs[2]
+    assert "Normalization(axis=-1, features=12288)  (None, 12288)  0" in out
+    assert out.count("sampled mode: PASSED") == 2
+    assert accuracy(out, "train") == 1.0 and accuracy(out) == 1.0  # without the Normalization: 0.5, a dead network
+    assert stderr == (f"framework train: note: skipped 2 file(s) that are not images by their extension: "
+                      f"{root}/left/notes.txt, {root}/right/notes.txt\n")
+    assert type(saved_loss(model)) is BCELoss
+
+
+def test_three_class_folders_train_a_softmax_model_that_gradcheck_summary_and_predict_take(
+        folder_runs: dict[int, tuple[Path, Path, str, str]], tmp_path: Path) -> None:
+    root, model, out, _ = folder_runs[3]
+    assert re.search(r"^5 Dense\(3 -> 3\)\s+\(None, 3\)\s+12\s*$", out, re.MULTILINE)  # logits, no Sigmoid
+    assert "loss CrossEntropyLoss() y_pred" in out
+    assert accuracy(out) > 0.6  # chance is 1/3
+    assert type(saved_loss(model)) is CrossEntropyLoss
+
+    checked = framework("gradcheck", "--load", str(model), "--dataset", str(root), "--mode", "sampled")
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.startswith("Gradient check of Sequential (6 layers) by complex step, sampled mode: PASSED\n")
+    assert "loss CrossEntropyLoss() y_pred" in checked.stdout
+    assert "Total params: 49,183 (float64)" in run("summary", "--load", str(model))
+
+    data = image_folder(root)
+    np.save(tmp_path / "x.npy", data.x)
+    printed, stderr = predicted("--load", str(model), "--input", str(tmp_path / "x.npy"))
+    logits = load_model(model).predict(data.x)
+    assert printed.shape == (36, 3) and stderr == ""
+    np.testing.assert_allclose(printed, np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True), rtol=1e-12)
+    np.testing.assert_allclose(printed.sum(axis=1), 1.0, rtol=1e-15)
+    assert np.mean(printed.argmax(axis=1) == data.y) > 0.6
+
+
+CUSTOM_LAYER = '''
+import numpy as np
+from framework import Layer, register_layer
+
+
+@register_layer
+class CliTestDouble(Layer):
+    """y = 2 x."""
+
+    def forward(self, x):
+        return 2 * x
+
+    def backward(self, grad):
+        return 2 * grad
+'''
+
+
+def test_import_makes_a_modules_custom_layers_loadable(tmp_path: Path) -> None:
+    (tmp_path / "cli_test_layers.py").write_text(CUSTOM_LAYER)
+    spec = importlib.util.spec_from_file_location("cli_test_layers", tmp_path / "cli_test_layers.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    path = Sequential([Dense(64, 1, seed=0), module.CliTestDouble(), Sigmoid()]).save(tmp_path / "custom.safetensors")
+    assert "unknown layer 'CliTestDouble': import the module" in fails("summary", "--load", str(path))
+    for spec_text in (str(tmp_path / "cli_test_layers.py"), "cli_test_layers"):
+        done = subprocess.run([sys.executable, "-m", "framework", "summary", "--load", str(path), "--import", spec_text],
+                              cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert re.search(r"^1 CliTestDouble\(\)\s+\(None, 1\)\s+0\s*$", done.stdout, re.MULTILINE)
+    x = np.random.default_rng(0).standard_normal((4, 64))
+    np.save(tmp_path / "x.npy", x)
+    printed, _ = predicted("--load", str(path), "--input", str(tmp_path / "x.npy"),
+                           "--import", str(tmp_path / "cli_test_layers.py"))
+    np.testing.assert_array_equal(printed, load_model(path).predict(x))  # registered here by exec_module above
+
+
+def test_a_module_that_does_not_import_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text("import numpy\nraise RuntimeError('half written')\n")
+    (tmp_path / "typo.py").write_text("def f(:\n")
+    for spec_text, error in [
+        ("no_such_module", "cannot import no_such_module: ModuleNotFoundError: No module named 'no_such_module'"),
+        (str(tmp_path / "missing.py"), f"cannot import {tmp_path}/missing.py: no such file"),
+        (str(tmp_path / "broken.py"), f"cannot import {tmp_path}/broken.py: RuntimeError: half written"),
+        (str(tmp_path / "typo.py"), f"cannot import {tmp_path}/typo.py: SyntaxError: invalid syntax (typo.py, line 1)"),
+    ]:
+        assert fails("summary", "--import", spec_text) == f"framework summary: error: {error}\n", spec_text

@@ -129,12 +129,42 @@ def test_hidden_files_and_folders_and_nested_folders_are_skipped(tmp_path: Path)
     assert len(data.paths) == 3
 
 
-def test_a_file_that_is_not_an_image_is_an_error_naming_it(tmp_path: Path) -> None:
+def test_files_that_are_not_images_by_their_extension_are_skipped_and_listed(tmp_path: Path) -> None:
     cats(tmp_path)
     (tmp_path / "cat" / "notes.txt").write_text("three cats")
-    with pytest.raises(DatasetError, match=r"cannot read .*cat/notes\.txt as an image") as raised:
+    (tmp_path / "non-cat" / "README").write_text("blue things")
+    (tmp_path / "non-cat" / "report.pdf").write_bytes(b"%PDF-1.4")  # a format Pillow writes but cannot read
+    save(tmp_path / "non-cat" / "2.JPG", Image.new("RGB", (4, 4), BLUE))  # any case
+    data = image_folder(tmp_path, size=(4, 4))
+    assert data.paths == tuple(str(tmp_path / p) for p in ["cat/a.jpg", "cat/b.png", "non-cat/1.png", "non-cat/2.JPG"])
+    assert data.skipped == tuple(str(tmp_path / p) for p in ["cat/notes.txt", "non-cat/README", "non-cat/report.pdf"])
+    assert data.x.shape == (4, 48) and data.y.ravel().tolist() == [0.0, 0.0, 1.0, 1.0]
+    assert image_folder(cats(tmp_path / "clean"), size=(4, 4)).skipped == ()
+
+
+def test_a_file_with_an_image_extension_that_does_not_decode_is_an_error_naming_it(tmp_path: Path) -> None:
+    cats(tmp_path)
+    (tmp_path / "cat" / "notes.png").write_text("three cats")
+    with pytest.raises(DatasetError, match=r"cannot read .*cat/notes\.png as an image") as raised:
         image_folder(tmp_path)
     assert isinstance(raised.value, FrameworkError) and isinstance(raised.value, ValueError)
+
+
+def test_a_class_folder_of_files_that_are_not_images_is_an_error_naming_them(tmp_path: Path) -> None:
+    cats(tmp_path)
+    (tmp_path / "dog").mkdir()
+    (tmp_path / "dog" / "notes.txt").write_text("no dogs yet")
+    with pytest.raises(DatasetError, match=r"the class folder .*dog has no files but notes\.txt, not images by their "
+                                           r"extension: every class needs pictures"):
+        image_folder(tmp_path)
+
+
+def test_flatten_false_gives_images_of_height_width_3(tmp_path: Path) -> None:
+    flat, images = (image_folder(cats(tmp_path), size=(8, 6), flatten=flatten) for flatten in (True, False))
+    assert images.x.shape == (3, 6, 8, 3) and images.x.dtype == np.float64
+    np.testing.assert_array_equal(images.x.reshape(3, -1), flat.x)
+    np.testing.assert_allclose(images.x[2], filled(BLUE, (8, 6)))
+    assert images.y.tolist() == flat.y.tolist() and images.paths == flat.paths
 
 
 def test_a_truncated_image_is_an_error_naming_it(tmp_path: Path) -> None:

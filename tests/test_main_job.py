@@ -30,7 +30,7 @@ def test_main_job_checks_trains_saves_and_plots(tmp_path: Path) -> None:
     for name in ("history.png", "gradcheck.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "model.safetensors").stat().st_size > 279 * 8
-    assert "Sequential (3 layers): complex-step check PASSED" in out
+    assert "Sequential (4 layers): complex-step check PASSED" in out  # Normalization, Dense, ReLU, Dense
     ten = re.search(r"10-class test accuracy\s+([0-9.]+)", out)
     assert ten is not None and float(ten.group(1)) > 0.85
 

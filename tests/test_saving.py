@@ -17,6 +17,7 @@ import pytest
 import safetensors.numpy
 from safetensors import safe_open
 
+import framework.losses
 from framework import (
     Adam, BatchNorm, BCELoss, Concatenate, CrossEntropyLoss, Dense, Dropout, FormatError, FrameworkError, Input, Layer,
     LeakyReLU, Model, NonFiniteError, Parameter, ReLU, Sequential, Sigmoid, Softmax, load_model, register_layer,
@@ -25,7 +26,8 @@ from framework.arrays import Array
 from framework.errors import ConfigError, MissingFileError
 from framework.registry import UnknownLayerError
 from framework.layer import Config
-from framework.saving import FORMAT_VERSION, save_model
+from framework.losses import BUILT_IN_LOSSES, Loss
+from framework.saving import FORMAT_VERSION, save_model, saved_loss
 from models import four_three_one
 
 Floats = npt.NDArray[np.float64]
@@ -640,3 +642,44 @@ def test_a_model_with_nan_weights_is_not_saved_over_a_good_file(tmp_path: Path) 
     with pytest.raises(NonFiniteError, match=r"save: 0.W has 1 NaN and 0 inf entries, the first at \(1, 0\)"):
         model.save(path)
     assert path.read_bytes() == good
+
+
+# The loss a model was compiled with
+
+
+@pytest.mark.parametrize("loss", sorted(BUILT_IN_LOSSES))
+def test_the_file_names_the_built_in_loss_the_model_was_compiled_with(tmp_path: Path, loss: str) -> None:
+    model = Sequential([Dense(3, 2, seed=0)])
+    assert saved_loss(model.save(tmp_path / "plain.safetensors")) is None
+    assert "loss" not in metadata_of(tmp_path / "plain.safetensors")
+    model.compile(loss=BUILT_IN_LOSSES[loss](), optimizer=Adam())
+    path = model.save(tmp_path / "compiled.safetensors")
+    assert metadata_of(path)["loss"] == loss
+    assert type(saved_loss(path)) is BUILT_IN_LOSSES[loss]
+    assert load_model(path).loss is None  # loading does not compile the model
+
+
+def test_a_custom_loss_is_not_named_in_the_file(tmp_path: Path) -> None:
+    class MyBCELoss(BCELoss):
+        """Named like no built-in loss."""
+
+    model = small_model()
+    model.compile(loss=MyBCELoss(), optimizer=Adam())
+    assert saved_loss(model.save(tmp_path / "m.safetensors")) is None
+
+
+def test_every_built_in_loss_can_be_named_in_a_file() -> None:
+    assert set(BUILT_IN_LOSSES.values()) == {cls for cls in vars(framework.losses).values()
+                                             if isinstance(cls, type) and issubclass(cls, Loss) and cls is not Loss}
+    assert all(name == cls.__name__ for name, cls in BUILT_IN_LOSSES.items())
+
+
+def test_a_file_naming_an_unknown_loss_is_a_format_error(tmp_path: Path, saved: Path) -> None:
+    metadata = {**metadata_of(saved), "loss": "FocalLoss"}
+    safetensors.numpy.save_file(tensors_of(saved), str(saved), metadata=metadata)
+    message = (f"{saved} names the loss 'FocalLoss', which is not one of this framework's: BCELoss, BCEWithLogitsLoss, "
+               "CrossEntropyLoss, MSELoss (edited or damaged)")
+    with pytest.raises(FormatError, match=re.escape(message)):
+        saved_loss(saved)
+    with pytest.raises(MissingFileError, match="does not exist"):
+        saved_loss(tmp_path / "missing.safetensors")

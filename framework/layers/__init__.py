@@ -1,10 +1,11 @@
 from framework.layers.activations import ELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from framework.layers.dense import Dense
 from framework.layers.merge import Add, Concatenate, Multiply
+from framework.layers.preprocessing import Normalization
 from framework.layers.regularization import BatchNorm, Dropout
 from framework.layers.shape import Flatten, Identity
 
 __all__ = [
     "ELU", "Add", "BatchNorm", "Concatenate", "Dense", "Dropout", "Flatten", "Identity", "LeakyReLU", "Multiply",
-    "ReLU", "Sigmoid", "Softmax", "Tanh",
+    "Normalization", "ReLU", "Sigmoid", "Softmax", "Tanh",
 ]
