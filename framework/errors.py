@@ -31,6 +31,19 @@ class CallOrderError(FrameworkError, RuntimeError):
     """Methods called in the wrong order, such as backward before forward."""
 
 
+class BadGradient(FrameworkError):
+    """A backward was given a gradient of the wrong shape or dtype: the mistake is in what produced it
+    (in a model, the backward of the layer after it), which `Sequential.backward` names."""
+
+
+class GradientShapeError(BadGradient, ShapeError):
+    """A gradient of another shape than the output it belongs to."""
+
+
+class GradientDTypeError(BadGradient, DTypeError):
+    """A gradient of another dtype than the output it belongs to, or not an array (a missing return)."""
+
+
 def describe_nonfinite(what: str, a: Labels) -> str:
     """'x has 3 NaN and 1 inf entries, the first at (5, 0)', or '' when `a` is all finite."""
     bad = ~np.isfinite(a)
@@ -72,6 +85,14 @@ def whole_number(value: object, what: str) -> int:
     if not is_whole_number(value):
         raise ConfigError(f"{what} must be a whole number, got {value!r}")
     return int(value)
+
+
+def a_kind(value: object) -> str:
+    """What `value` is, for a message: "a dict", "an EarlyStopping", "the class TerminateOnNaN"."""
+    if isinstance(value, type):
+        return f"the class {value.__name__}"
+    name = type(value).__name__
+    return f"{'an' if name[0].lower() in 'aeiou' else 'a'} {name}"
 
 
 def brief(value: object) -> str:

@@ -4,12 +4,12 @@ its parameters, its forward, its backward and the cache that passes from one to 
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, cast, runtime_checkable
 
 import numpy as np
 
 from framework.arrays import Array, Mask, Shape
-from framework.errors import CallOrderError, DTypeError, ShapeError
+from framework.errors import CallOrderError, ConfigError, DTypeError, GradientDTypeError, GradientShapeError, ShapeError
 from framework.guard import guard_methods
 from framework.parameter import Buffer, Parameter
 
@@ -32,9 +32,7 @@ class Module:
 
     training: bool = True
     """True while `fit` trains (Dropout drops, BatchNorm uses batch statistics), False otherwise."""
-    trainable: bool = True
-    """False freezes the layer, as in Keras: `fit` does not update its parameters (nor those of its
-    sub-layers); backward still computes their gradients, and the gradient checker still checks them."""
+    _trainable: bool = True
     min_training_batch: int = 1
     """The fewest samples a forward in training takes (BatchNorm: 2, to estimate a variance); `fit`
     merges a smaller last batch into the one before it."""
@@ -42,6 +40,19 @@ class Module:
     """Set by the gradient checker: a random layer (Dropout) reuses its last draw instead of a new one."""
     _output_dtype: np.dtype[Any] | None = None
     """The dtype of the last forward's output; None before the first and after one that raised."""
+
+    @property
+    def trainable(self) -> bool:
+        """False freezes the layer, as in Keras: `fit` does not update its parameters (nor those of its
+        sub-layers), and BatchNorm runs on its running statistics; backward still computes the
+        gradients, and the gradient checker still checks them."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, trainable: bool) -> None:
+        if not isinstance(trainable, bool | np.bool_):
+            raise ConfigError(f"{self!r}: trainable must be True or False, got {trainable!r}")
+        self._trainable = bool(trainable)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -77,6 +88,10 @@ class Module:
         """Every `Buffer`, found and named as `named_parameters` finds parameters."""
         return _collect(self, Buffer, None)
 
+    def named_modules(self) -> "list[tuple[str, Module]]":
+        """The layers this one holds (not itself), found and named as `named_parameters` finds parameters."""
+        return _collect(self, Module, None)
+
     def cached(self, value: T | None) -> T:
         """`value`, or a clear error when backward comes before forward, twice after one forward, or
         after a forward that raised (`value` would be the cache of an earlier forward)."""
@@ -102,11 +117,11 @@ class Module:
         """O(1): `grad` has the shape of the last output, and its dtype (float32 stays float32)."""
         if not isinstance(grad, np.ndarray) or grad.dtype != self._output_dtype:
             got = grad.dtype if isinstance(grad, np.ndarray) else type(grad).__name__
-            raise DTypeError(
+            raise GradientDTypeError(
                 f"{self!r}.backward expected a gradient of the output's dtype {self._output_dtype}, got {got}"
             )
         if grad.shape != expected:
-            raise ShapeError(f"{self!r}.backward expected a gradient of shape {expected}, got {grad.shape}")
+            raise GradientShapeError(f"{self!r}.backward expected a gradient of shape {expected}, got {grad.shape}")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -155,9 +170,10 @@ def untouched(module: Module) -> Iterator[None]:
     for every module it holds in an attribute (or in a list or tuple attribute), recursively: the
     attributes (a cache set or created by forward, `_output_dtype`), the contents of list, dict
     and set attributes, the values of its Buffers (running statistics) and the states of its
-    numpy Generators (a dropout's draws). The same objects stay in place, parameters among them."""
-    attributes: list[tuple[dict[str, Any], dict[str, Any]]] = []
-    restores: list[Callable[[], None]] = []
+    numpy Generators (a dropout's draws). The same objects stay in place, parameters among them.
+    A lazy layer that built its weights in the block (a `Dense(units)` a custom layer holds) keeps
+    them, as Keras builds sub-layers on the first call; only its caches are undone."""
+    saved: list[tuple[dict[str, Any], dict[str, Any], list[Callable[[], None]]]] = []
     seen: set[int] = set()
     pending: list[Module] = [module]
     while pending:
@@ -166,21 +182,42 @@ def untouched(module: Module) -> Iterator[None]:
             continue
         seen.add(id(current))
         own = vars(current)
-        attributes.append((own, dict(own)))
+        restores: list[Callable[[], None]] = []
         for value in own.values():
             for item in (value, *value) if isinstance(value, list | tuple) else (value,):
                 if isinstance(item, Module):
                     pending.append(item)
                 else:
                     restores += _restore(item)
+        saved.append((own, dict(own), restores))
     try:
         yield
     finally:
-        for own, saved in attributes:
+        for own, before, restores in saved:
+            if _built(own, before):
+                _undo_caches(own, before)
+                continue
             own.clear()
-            own.update(saved)
-        for restore in restores:
-            restore()
+            own.update(before)
+            for restore in restores:
+                restore()
+
+
+def _built(now: dict[str, Any], before: dict[str, Any]) -> bool:
+    """Whether a module's attributes gained a parameter: it built its weights (a lazy layer)."""
+    held = {id(value) for value in before.values()}
+    return any(isinstance(value, Parameter) and id(value) not in held for value in now.values())
+
+
+def _undo_caches(now: dict[str, Any], before: dict[str, Any]) -> None:
+    """Put back, in a module that built itself, what its forward cached: arrays (or tuples of them)
+    where there were none, and `_output_dtype`; its weights and sizes stay."""
+    for key in [k for k, v in now.items() if k == "_output_dtype" or
+                (isinstance(v, np.ndarray | tuple) and not isinstance(before.get(k), np.ndarray | tuple))]:
+        if key in before:
+            now[key] = before[key]
+        else:
+            del now[key]
 
 
 def _restore(item: object) -> list[Callable[[], None]]:
@@ -377,25 +414,31 @@ class _Owner(Protocol):
 
 
 def _collect(root: Module, kind: type[T], trainable: bool | None) -> list[tuple[str, T]]:
-    """The `kind` objects (parameters or buffers) reachable from `root`'s attributes, depth first in
+    """The `kind` objects (parameters, buffers or modules) reachable from `root`'s attributes, depth first in
     attribute order, each once, named by path; with `trainable`, only those whose path crosses no
     frozen layer (True) or only those whose path does (False)."""
     found: list[tuple[str, T]] = []
     seen: set[int] = {id(root)}
 
     def visit(value: object, path: str, on: bool) -> None:
-        if isinstance(value, kind):
+        if isinstance(value, kind) and not isinstance(value, Module):
             if id(value) not in seen and trainable in (None, on):
                 seen.add(id(value))
                 found.append((path, value))
         elif isinstance(value, Module) and not _lists_itself(value):
             if id(value) not in seen:
                 seen.add(id(value))
+                if kind is Module:
+                    found.append((path, cast(T, value)))
                 for name, item in vars(value).items():
                     visit(item, f"{path}.{name}", on and value.trainable)
         elif isinstance(value, _Owner):
             if id(value) not in seen:
                 seen.add(id(value))
+                if kind is Module:  # a layer that lists its own (Nested): itself, not what its model holds
+                    if isinstance(value, Module):
+                        found.append((path, cast(T, value)))
+                    return
                 frozen = {id(p) for _, p in value.named_parameters(trainable=False)} if kind is Parameter else set()
                 listed = value.named_parameters() if kind is Parameter else value.named_buffers()
                 for name, item in listed:

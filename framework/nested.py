@@ -31,6 +31,17 @@ class Nested(Layer):
 
         return cls(Sequential([Dense(5, 3, seed=0), ReLU()])), [rng.standard_normal((4, 5))]
 
+    @property
+    def in_features(self) -> int | None:
+        """The features the wrapped model declares it takes (its `Input`, or a first layer that knows
+        them), as `Dense.in_features`, so that the outer model knows its input size too; else None."""
+        model = self.model
+        declared = getattr(model, "input_shape", None)
+        inputs = getattr(model, "inputs", None)
+        if declared is None and isinstance(inputs, list) and len(inputs) == 1:
+            declared = inputs[0].shape
+        return declared[1] if declared is not None and len(declared) == 2 else None
+
     def forward(self, x: Array) -> Array:
         return self.model.forward(x)
 

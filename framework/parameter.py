@@ -7,7 +7,7 @@ from contextvars import ContextVar
 import attrs
 import numpy as np
 
-from framework.arrays import Array
+from framework.arrays import FLOAT_DTYPES, Array
 from framework.errors import ConfigError, DTypeError, FormatError, ShapeError
 
 
@@ -16,12 +16,14 @@ def _zeros_like_value(self: "Parameter") -> Array:
 
 
 def _floating(self: "Parameter", attribute: "attrs.Attribute[Array]", value: Array) -> None:
-    """Refuse an integer or bool value: its gradient, of the value's dtype, would be truncated."""
+    """Refuse a value of another dtype than float32, float64 or complex (the complex-step check's
+    working copy): an integer gradient would be truncated, and float16 is not a dtype a model has."""
     dtype = np.asarray(value).dtype
-    if dtype.kind not in "fc":
+    if dtype.kind != "c" and dtype not in FLOAT_DTYPES:
         raise DTypeError(
-            f"Parameter {self.name!r} has dtype {dtype}: a parameter must be float (its gradient has the value's "
-            "dtype, so an integer gradient would be truncated); pass a float32 or float64 array, value.astype(np.float64)"
+            f"Parameter {self.name!r} has dtype {dtype}: a parameter must be float32 or float64 (its gradient has the "
+            "value's dtype, so an integer gradient would be truncated, and float16 is no model's dtype); pass a float32 "
+            "or float64 array, value.astype(np.float64)"
         )
 
 
@@ -29,9 +31,21 @@ def _fit_grad(self: "Parameter", attribute: "attrs.Attribute[Array]", value: Arr
     """On assignment of a float value of another shape or dtype, a new zero gradient of its shape and
     dtype, so that value and grad stay consistent (`d.W.value = d.W.value.astype(np.float32)`). A
     complex value (the complex-step check's working copy) keeps the gradient as it is."""
-    if isinstance(value, np.ndarray) and value.dtype.kind == "f" and (value.shape != self.grad.shape or value.dtype != self.grad.dtype):
-        self.grad = np.zeros_like(value)
+    grad = self.grad
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f" and (value.shape, value.dtype) != (grad.shape, grad.dtype):
+        object.__setattr__(self, "grad", np.zeros_like(value))  # past _grad_shape: the value is about to change
     return value
+
+
+def _grad_shape(self: "Parameter", attribute: "attrs.Attribute[Array]", grad: Array) -> None:
+    """Refuse a gradient that is not an array of the value's shape (`self.W.grad = (x.T @ g).T` in a
+    backward with the transpose the wrong way round): the optimizer would fail far from the mistake."""
+    if not isinstance(grad, np.ndarray) or grad.shape != self.value.shape:
+        got = f"shape {grad.shape}" if isinstance(grad, np.ndarray) else f"a {type(grad).__name__}"
+        raise ShapeError(
+            f"Parameter {self.name!r}: a gradient of {got} was assigned, but the value has shape {self.value.shape}: "
+            "set it in place, p.grad[...] = ..., with the value's shape (a transpose the wrong way round?)"
+        )
 
 
 @attrs.define(eq=False)
@@ -47,13 +61,7 @@ class Parameter:
     """Float or complex (the gradient checker's complex step); checked when set, and a float value of
     another shape or dtype gets a new zero `grad` to match."""
     name: str = ""
-    grad: Array = attrs.field(default=attrs.Factory(_zeros_like_value, takes_self=True))
-
-    def __attrs_post_init__(self) -> None:
-        if self.grad.shape != self.value.shape:
-            raise ShapeError(
-                f"Parameter {self.name!r}: grad has shape {self.grad.shape}, value has shape {self.value.shape}"
-            )
+    grad: Array = attrs.field(default=attrs.Factory(_zeros_like_value, takes_self=True), validator=_grad_shape)
 
     @property
     def shape(self) -> tuple[int, ...]:

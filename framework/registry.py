@@ -6,7 +6,7 @@ from typing import Any, Literal, Protocol, TypeVar, Union, cast, get_args, get_o
 import numpy as np
 
 from framework.errors import REBUILD_ERRORS, FormatError, FrameworkError, brief, located
-from framework.layer import Config, Module
+from framework.layer import JSON, Config, Module
 
 L = TypeVar("L", bound=type[Module])
 
@@ -77,10 +77,15 @@ class Described(Protocol):
 
 def spec(item: Described) -> Config:
     """What a saved architecture holds for a layer or a model, `{"class": name, "config": {...}}`,
-    and `"trainable": false` for a frozen layer, which `build_layer` rebuilds frozen."""
+    with `"trainable": false` for a frozen layer and `"frozen": [paths]` for the frozen layers it holds
+    (`"d1"`, `"blocks.0"`), which `build_layer` rebuilds frozen."""
     entry: Config = {"class": type(item).__name__, "config": item.get_config()}
-    if isinstance(item, Module) and not item.trainable:
-        entry["trainable"] = False
+    if isinstance(item, Module):
+        if not item.trainable:
+            entry["trainable"] = False
+        frozen: list[JSON] = [path for path, module in item.named_modules() if not module.trainable]
+        if frozen:
+            entry["frozen"] = frozen
     return entry
 
 
@@ -98,6 +103,13 @@ def build_layer(item: object, where: str) -> Module:
     except REBUILD_ERRORS as e:  # an error of ours names the argument; show the config with any other
         raise located(e, f"{where} {name}" if isinstance(e, FrameworkError) else f"{where} {name} {brief(config)}")
     layer.trainable = trainable
+    frozen = cast(Config, item).get("frozen", [])
+    held = dict(layer.named_modules())
+    if not (isinstance(frozen, list) and all(isinstance(path, str) and path in held for path in frozen)):
+        raise FormatError(f"{where} {name}: frozen must list paths of the layers it holds ({', '.join(held) or 'none'}), "
+                          f"got {brief(frozen)}")
+    for path in frozen:
+        held[cast(str, path)].trainable = False
     return layer
 
 

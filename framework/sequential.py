@@ -6,7 +6,7 @@ from typing import Literal, cast, overload
 import numpy as np
 
 from framework.arrays import Array, Inputs, Shape
-from framework.errors import ConfigError, FormatError, FrameworkError, ShapeError
+from framework.errors import BadGradient, ConfigError, FormatError, FrameworkError, ShapeError, a_kind
 from framework.guard import guarded
 from framework.graph.node import Input, Node
 from framework.layer import JSON, Config, Layer, unique
@@ -29,7 +29,7 @@ class Sequential(Trainer):
 
     def __init__(self, layers: Iterable[Layer | Trainer | Node]) -> None:
         if not isinstance(layers, Iterable):
-            raise ConfigError(f"Sequential takes a list of layers, got a {type(layers).__name__}: Sequential([layer, ...])")
+            raise ConfigError(f"Sequential takes a list of layers, got {a_kind(layers)}: Sequential([layer, ...])")
         items = list(layers)
         self.input_shape: tuple[int | None, ...] | None = None
         """(None, features), when the first item is an `Input` or a layer that knows its input size;
@@ -65,8 +65,7 @@ class Sequential(Trainer):
             self.input_shape = (None, first_in)
         if self.input_shape is not None:
             self.output_shapes(self.input_shape)  # builds waiting layers, rejects layers that do not fit together
-        for name, p in self.named_parameters():
-            p.name = name
+        self._name_parameters()
 
     def get_config(self) -> Config:
         """The architecture as JSON-ready data: each layer's class name and constructor arguments."""
@@ -94,7 +93,7 @@ class Sequential(Trainer):
     @guarded
     def forward(self, x: Inputs) -> Array:
         if not isinstance(x, np.ndarray):
-            raise ShapeError(f"Sequential takes one input array, got a {type(x).__name__}: use a graph Model for several")
+            raise ShapeError(f"Sequential takes one input array, got {a_kind(x)}: use a graph Model for several")
         h = x
         for layer in self.layers:
             h = layer.forward(h)
@@ -116,13 +115,21 @@ class Sequential(Trainer):
 
         Returns dL/dx only when `input_grad=True`: on a wide input it costs as much as the first
         layer's weight gradient, and training never needs it."""
-        first, *rest = self.layers
-        for layer in reversed(rest):
-            grad = layer.backward(grad)
-        if input_grad:
-            return first.backward(grad)
-        first.backward_params(grad)
-        return None
+        layers = self.layers
+        k = len(layers) - 1
+        try:
+            for k in range(len(layers) - 1, 0, -1):
+                grad = layers[k].backward(grad)
+            k = 0
+            if input_grad:
+                return layers[0].backward(grad)
+            layers[0].backward_params(grad)
+            return None
+        except BadGradient as e:  # free until raised: name the layer whose backward returned the bad gradient
+            if k + 1 < len(layers):
+                e.args = (f"{e}: it is what the backward of layer {k + 1} {layers[k + 1]!r} returned; the mistake is "
+                          "there",)
+            raise
 
     def named_parameters(self, *, trainable: bool | None = None) -> list[tuple[str, Parameter]]:
         return unique((f"{i}.{name}", p) for i, layer in enumerate(self.layers)
@@ -144,7 +151,7 @@ class Sequential(Trainer):
     def trace(self, x: Inputs) -> list[LayerCall]:
         """Run forward, recording each layer's input (the gradient checker checks each layer on it)."""
         if not isinstance(x, np.ndarray):
-            raise ShapeError(f"Sequential takes one input array, got a {type(x).__name__}")
+            raise ShapeError(f"Sequential takes one input array, got {a_kind(x)}")
         calls, h = [], x
         for i, layer in enumerate(self.layers):
             calls.append(LayerCall(str(i), layer, h))
@@ -157,6 +164,7 @@ class Sequential(Trainer):
         self.output_shapes(shape)
         if self.input_shape is None:
             self.input_shape = shape
+        self._name_parameters()
 
     def output_shapes(self, input_shape: tuple[int | None, ...]) -> list[tuple[int | None, ...]]:
         """The output shape of each layer for an input of `input_shape` (None for the batch)."""

@@ -3,9 +3,11 @@
 import math
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+import contextlib
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, cast, overload
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 import numpy as np
 
@@ -14,8 +16,8 @@ from framework.layer import Config, Module
 from framework.layer_call import LayerCall
 from framework.callbacks import Callback, History, ProgressBar
 from framework.errors import (
-    CallOrderError, ConfigError, DTypeError, NonFiniteError, ShapeError, ValueRangeError, describe_nonfinite,
-    is_whole_number,
+    CallOrderError, ConfigError, DTypeError, FrameworkError, NonFiniteError, ShapeError, ValueRangeError, a_kind,
+    describe_nonfinite, is_whole_number,
 )
 from framework.guard import floating_point_errors
 from framework.losses import Loss
@@ -168,10 +170,14 @@ class Trainer(ABC):
                 try:
                     with floating_point_errors("fit"):  # one np.errstate for the step's guarded calls
                         out = self.forward(xb)
-                        cost = float(loss.forward(out, yb).real)
+                        with _labels_of("fit: y", y.shape, out) if epoch == batch == 0 else nullcontext():
+                            cost = float(loss.forward(out, yb).real)
                         self.backward(loss.backward())
                         optimizer.step(params)
-                    if epoch == batch == 0:
+                    if epoch == batch == 0 and validation is not None:  # y_val against a real output, before an epoch
+                        with _labels_of("fit(validation_data): y_val", validation[1].shape, out):
+                            loss.forward(out[: len(validation[1])], validation[1][: len(out)])
+                    if batch in (0, len(bounds) - 1):  # early, and once every epoch: a walk of the layers
                         same_parameters("fit", named, self.named_parameters())
                 except NonFiniteError as e:  # x and y were checked: this is the model's doing
                     cost, diverged = math.nan, e
@@ -211,10 +217,10 @@ class Trainer(ABC):
         self, validation_data: object, xs: tuple[Array, ...], y: Labels, loss: Loss
     ) -> tuple[tuple[Array, ...], Labels]:
         """`validation_data` checked before the first epoch, against the training data: a pair, of the
-        same features and label shape, and labels the loss takes."""
+        same features, and labels the loss takes."""
         if not (isinstance(validation_data, tuple | list) and len(validation_data) == 2):
             raise ConfigError(
-                f"fit: validation_data must be a pair (x_val, y_val), got a {type(validation_data).__name__}"
+                f"fit: validation_data must be a pair (x_val, y_val), got {a_kind(validation_data)}"
                 + (f" of {len(validation_data)}" if isinstance(validation_data, tuple | list) else "")
             )
         xs_val, y_val = self._data(validation_data[0], validation_data[1], "fit(validation_data)")
@@ -225,11 +231,13 @@ class Trainer(ABC):
                 what = "x_val" if len(xs) == 1 else f"x_val[{i}]"
                 raise ShapeError(f"fit(validation_data): {what} has shape {a.shape}, but the training x has samples of "
                                  f"shape {b.shape[1:]}")
-        if y_val.shape[1:] != y.shape[1:]:
+        if y_val.ndim == y.ndim and y_val.shape[1:] != y.shape[1:]:  # (m,) against (m, k): the loss judges
             raise ShapeError(f"fit(validation_data): y_val has shape {y_val.shape}, but the training y has labels of "
                              f"shape {y.shape[1:]}")
-        loss.check_labels(y_val)
+        with _named_in("fit(validation_data): y_val"):
+            loss.check_labels(y_val)
         return xs_val, y_val
+
 
     def evaluate(self, x: Inputs, y: Labels, *, batch_size: int | None = None) -> dict[str, float]:
         """The loss (mean over all samples) and the compiled metrics on (x, y), in eval mode."""
@@ -277,6 +285,12 @@ class Trainer(ABC):
 
     @abstractmethod
     def named_buffers(self) -> list[tuple[str, Buffer]]: ...
+
+    def _name_parameters(self) -> None:
+        """Give each parameter its name in this model ("0.W"), for messages: once built, and again when
+        a build made more (a lazy layer)."""
+        for name, p in self.named_parameters():
+            p.name = name
 
     def _summary_totals(self) -> list[str]:
         """The closing lines of `summary()`: the parameter count with its dtypes, then, as in Keras, the
@@ -334,21 +348,29 @@ class Trainer(ABC):
         return [w.value.copy() for _, w in self.named_weights()]
 
     def set_weights(self, weights: Sequence[Array]) -> None:
-        """Copy `weights` (as `get_weights` gives them) into the state, once each array is checked:
-        the right count, shape and finite values. Nothing is changed when one is wrong."""
+        """Copy `weights` (a list of arrays, as `get_weights` gives them) into the state, once each array is
+        checked: the right count, real numbers of the right shape, finite, and not below a buffer's least
+        value (a negative variance). Nothing is changed when one is wrong."""
+        if not isinstance(weights, list | tuple):
+            raise ConfigError(f"set_weights takes a list of arrays, as get_weights() returns, got {a_kind(weights)}")
         named = self.named_weights()
-        if isinstance(weights, np.ndarray) or len(weights) != len(named):
-            got = "one array" if isinstance(weights, np.ndarray) else f"{len(weights)} arrays"
-            raise ShapeError(f"set_weights: the model has {len(named)} weights (parameters, then buffers), got {got}")
-        for (name, w), value in zip(named, weights):
-            value = np.asarray(value)
+        if len(weights) != len(named):
+            raise ShapeError(f"set_weights: the model has {len(named)} weights (parameters, then buffers), "
+                             f"got {len(weights)} arrays")
+        arrays = [np.asarray(value) for value in weights]
+        for (name, w), value in zip(named, arrays):
+            if value.dtype.kind not in "biuf":
+                raise DTypeError(f"set_weights: {name} must hold real numbers, got dtype {value.dtype}; nothing was set")
             if value.shape != w.value.shape:
-                raise ShapeError(f"set_weights: {name} has shape {w.value.shape}, got {value.shape}")
+                raise ShapeError(f"set_weights: {name} has shape {w.value.shape}, got {value.shape}; nothing was set")
             problem = describe_nonfinite(name, value)
             if problem:
                 raise NonFiniteError(f"set_weights: {problem}; nothing was set")
-        for (_, w), value in zip(named, weights):
-            np.copyto(w.value, value)
+            if isinstance(w, Buffer) and w.minimum is not None and value.size and value.min() < w.minimum:
+                raise ValueRangeError(f"set_weights: {name} holds {value.min()}, below the least value its layer "
+                                      f"allows ({w.minimum}); nothing was set")
+        for (_, w), value in zip(named, arrays):
+            np.copyto(w.value, value, casting="unsafe")  # checked above: real numbers, cast to the weight's dtype
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write weights and architecture to a safetensors file (see `framework.load_model`)."""
@@ -367,8 +389,7 @@ class Trainer(ABC):
         arrays = list(x) if isinstance(x, list | tuple) else [x]
         if not arrays:
             raise ShapeError(f"{caller}: x is an empty list: pass an array, or one array per input of the model")
-        params = self.parameters()
-        dtype = params[0].value.dtype if params else None
+        dtype = self._dtype(caller)
         checked = []
         for i, a in enumerate(arrays):
             what = "x" if len(arrays) == 1 else f"x[{i}]"
@@ -376,10 +397,12 @@ class Trainer(ABC):
             if a.dtype.kind in "biu" or (a.dtype.kind == "f" and dtype is not None and a.dtype != dtype):
                 a = a.astype(dtype or np.float64)  # as Keras casts to the model's dtype; a copy
             elif a.dtype.kind != "f":
-                if isinstance(arrays[i], np.ndarray):
-                    raise DTypeError(f"{caller}: {what} must hold numbers, got dtype {a.dtype}")
+                if isinstance(arrays[i], np.ndarray) or a.ndim:  # an array, or a table (a DataFrame) numpy read
+                    raise DTypeError(f"{caller}: {what} must hold numbers, got dtype {a.dtype}"
+                                     + ("" if isinstance(arrays[i], np.ndarray) else
+                                        f" from a {type(arrays[i]).__name__} (a column of text, or missing values?)"))
                 raise DTypeError(f"{caller}: x must be an array, or a list of arrays (one per input of the model), "
-                                 f"got a {type(arrays[i]).__name__}")
+                                 f"got {a_kind(arrays[i])}")
             if a.ndim < 2:
                 hint = "" if isinstance(arrays[i], np.ndarray) else ": a list of samples? pass np.asarray(x)"
                 raise ShapeError(f"{caller}: {what} must be (batch, features), got shape {a.shape}{hint}")
@@ -390,6 +413,17 @@ class Trainer(ABC):
                 raise NonFiniteError(f"{caller}: {problem}")
             checked.append(a)
         return tuple(checked)
+
+    def _dtype(self, caller: str) -> np.dtype[Any] | None:
+        """The dtype of the model's parameters (None for a model without any); a DTypeError when they mix
+        float32 and float64, naming one parameter of each."""
+        named = self.named_parameters()
+        first = {p.value.dtype: name for name, p in reversed(named)}
+        if len(first) > 1:
+            which = ", ".join(f"{name} is {dtype}" for dtype, name in sorted(first.items(), key=lambda item: str(item[0])))
+            raise DTypeError(f"{caller}: the model's parameters mix dtypes ({which}): a model computes in one dtype; "
+                             "cast every parameter, p.value = p.value.astype(np.float32) for p in model.parameters()")
+        return next(iter(first), None)
 
     def _data(self, x: Inputs, y: Labels, caller: str) -> tuple[tuple[Array, ...], Labels]:
         xs = self._inputs(x, caller)
@@ -415,10 +449,26 @@ def _feed(xs: tuple[Array, ...]) -> Inputs:
     return xs[0] if len(xs) == 1 else list(xs)
 
 
+@contextmanager
+def _named_in(where: str, kind: type[FrameworkError] = FrameworkError) -> Iterator[None]:
+    """A `kind` error raised in the block gets `where` in front of its message, keeping its class."""
+    try:
+        yield
+    except kind as e:
+        e.args = (f"{where}: {e}",)
+        raise
+
+
+def _labels_of(what: str, shape: tuple[int, ...], out: Array) -> "contextlib.AbstractContextManager[None]":
+    """`_named_in` for a shape error of the loss on the first batch: named with the labels' whole shape."""
+    return _named_in(f"{what} has shape {shape} for outputs of shape (m, {', '.join(map(str, out.shape[1:]))})",
+                     ShapeError)
+
+
 def _callback_list(callbacks: object) -> list[Callback]:
     """fit's `callbacks` as a list, or a ConfigError naming what was given instead."""
     if isinstance(callbacks, Callback) or not isinstance(callbacks, Sequence):
-        raise ConfigError(f"fit: callbacks must be a list of callbacks, got a {type(callbacks).__name__}: "
+        raise ConfigError(f"fit: callbacks must be a list of callbacks, got {a_kind(callbacks)}: "
                           f"callbacks=[{type(callbacks).__name__}(...)]")
     for i, hook in enumerate(callbacks):
         if not isinstance(hook, Callback):
@@ -430,6 +480,9 @@ def _callback_list(callbacks: object) -> list[Callback]:
 def _batch_bounds(m: int, batch_size: int, smallest: int, drop_remainder: bool) -> list[tuple[int, int]]:
     """(start, stop) of each batch of an epoch of `m` samples: the last, partial batch dropped with
     `drop_remainder`, else merged into the one before it where it has fewer than `smallest` samples."""
+    if drop_remainder and m < batch_size:
+        raise ValueRangeError(f"fit: drop_remainder=True with batch_size={batch_size} leaves no batch of the {m} samples: "
+                              "lower batch_size, or keep the partial batch (drop_remainder=False)")
     bounds = [(start, min(start + batch_size, m)) for start in range(0, m, batch_size)]
     last = bounds[-1][1] - bounds[-1][0]
     if len(bounds) > 1 and last < batch_size and (drop_remainder or last < smallest):

@@ -1229,10 +1229,12 @@ def test_parameters_made_in_forward_are_refused_by_name() -> None:
     message = r"forward\(\) changed the parameters, from \[\] to \['s'\]; create parameters in __init__ or in build"
     with pytest.raises(FrameworkError, match=r"check_layer\(MadeInForward\(\)\): " + message):
         check_layer(MadeInForward(), np.ones((2, 3)))
+    # In a model, the probe that infers the layer's output shape, when the model is built, makes s before the
+    # first check or fit (as Keras builds a layer on its first call), so s is checked, and its wrong gradient found.
     rng = np.random.default_rng(0)
-    with pytest.raises(FrameworkError, match=r"check_gradients: forward\(\) changed the parameters"):
-        check_gradients(Sequential([MadeInForward(), Dense(3, 1, seed=0), Sigmoid()]), BCELoss(),
-                        rng.standard_normal((4, 3)), labels(rng, 4))
+    report = check_gradients(Sequential([MadeInForward(), Dense(3, 1, seed=0), Sigmoid()]), BCELoss(),
+                             rng.standard_normal((4, 3)), labels(rng, 4))
+    assert [row.name for row in report.rows if not row.passed] == ["0.s"]
 
 
 def test_a_model_of_lazy_layers_has_every_parameter_checked() -> None:

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from framework import (
-    SGD, Adam, BatchNorm, BCELoss, Dense, Input, Layer, Model, NonFiniteError, Parameter, ReLU, Sequential,
-    ShapeError, Sigmoid, check_gradients, load_model, register_layer,
+    SGD, Adam, BatchNorm, BCELoss, ConfigError, Dense, DTypeError, Input, Layer, Model, NonFiniteError, Parameter, ReLU,
+    Sequential, ShapeError, Sigmoid, ValueRangeError, check_gradients, load_model, register_layer,
 )
 from framework.arrays import Array
 from framework.layer import Config
@@ -234,3 +234,151 @@ def test_summary_counts_trainable_and_frozen_parameters_and_buffers() -> None:
     lines.clear()
     graph.summary(print_fn=lines.append)
     assert lines[0].splitlines()[-4:-1] == ["Total params: 4 (float64)", "Trainable params: 0", "Non-trainable params: 4"]
+
+
+# What a new user met (a review), each refused or handled
+
+
+def test_a_model_cast_to_float32_after_it_was_built_saves_and_loads_as_float32(tmp_path: Path) -> None:
+    x, y = data()
+    model = Sequential([Dense(3, 4, seed=0), ReLU(), Dense(4, 1, seed=1), Sigmoid()])
+    for p in model.parameters():
+        p.value = p.value.astype(np.float32)
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    loaded = load_model(model.save(tmp_path / "cast.safetensors"))
+    assert loaded.predict(x).dtype == np.float32
+    assert np.array_equal(loaded.predict(x), model.predict(x))
+
+
+@pytest.mark.parametrize(
+    ("last", "error", "message"),
+    [
+        (np.ones(1, dtype=complex), DTypeError, "set_weights: 3.b must hold real numbers, got dtype complex128; nothing was set"),
+        (np.array(["a"]), DTypeError, "set_weights: 3.b must hold real numbers, got dtype <U1; nothing was set"),
+        (-np.ones(4), ValueRangeError, "set_weights: 1.running_var holds -1.0, below the least value its layer allows (0.0)"),
+    ],
+)
+def test_set_weights_checks_every_array_before_it_sets_any(last: Array, error: type[Exception], message: str) -> None:
+    model = Sequential([Dense(4, 4, seed=0), BatchNorm(4), ReLU(), Dense(4, 1, seed=1)])
+    before = model.get_weights()
+    weights = [np.zeros_like(w) for w in before]
+    if last.shape == (4,):
+        weights[-1] = last
+    else:
+        weights[5] = last
+    with pytest.raises(error, match=re.escape(message)):
+        model.set_weights(weights)
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), before))
+
+
+@pytest.mark.parametrize("weights", [None, {"0.W": np.ones((3, 1))}, np.ones((3, 1))])
+def test_set_weights_takes_a_list(weights: object) -> None:
+    model = Sequential([Dense(3, 1, seed=0)])
+    with pytest.raises(ConfigError, match=r"set_weights takes a list of arrays, as get_weights\(\) returns, got an? "):
+        model.set_weights(weights)  # type: ignore[arg-type]
+
+
+def test_a_frozen_batchnorm_normalises_with_its_running_statistics() -> None:
+    x, y = data(40, features=4)
+    model = Sequential([Dense(4, 8, seed=0), BatchNorm(8), ReLU(), Dense(8, 1, seed=1), Sigmoid()])
+    model.trainable = False
+    before = model.predict(x)
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.5))
+    model.fit(x, y, epochs=3, batch_size=8, verbose=0, seed=0)
+    assert np.array_equal(model.predict(x), before)  # nothing moved: weights nor running statistics
+
+
+def test_a_frozen_sub_layer_stays_frozen_through_save_and_load(tmp_path: Path) -> None:
+    model = Sequential([TwoDense(3), Dense(3, 1, seed=0)])
+    cast_layer: TwoDense = model.layers[0]  # type: ignore[assignment]
+    cast_layer.d1.trainable = False
+    assert model.get_config()["layers"][0]["frozen"] == ["d1"]  # type: ignore[index,call-overload]
+    loaded = load_model(model.save(tmp_path / "frozen.safetensors"))
+    assert [p.name for p in loaded.parameters(trainable=False)] == ["0.d1.W", "0.d1.b"]
+
+
+class LazyInside(Layer):
+    """A custom layer holding a lazy Dense(units), built on its first input."""
+
+    def __init__(self, units: int) -> None:
+        super().__init__()
+        self.units, self.d = units, Dense(units, seed=0)
+
+    def forward(self, x: Array) -> Array:
+        return self.d.forward(x)
+
+    def backward(self, grad: Array) -> Array:
+        return self.d.backward(grad)
+
+
+def test_a_lazy_layer_held_by_a_custom_layer_is_built_with_the_model() -> None:
+    x, y = data()
+    model = Sequential([LazyInside(4), Dense(1, seed=1), Sigmoid()])
+    assert check_gradients(model, BCELoss(), x, y).passed
+    assert [p.name for p in model.parameters()] == ["0.d.W", "0.d.b", "1.W", "1.b"]
+    declared = Sequential([Input(3), LazyInside(4), Dense(1, seed=1)])  # built at construction, by the probe
+    assert declared.layers[0].d.W.shape == (3, 4) and declared.layers[0].d._x is None  # type: ignore[attr-defined]
+    a = Input(3)
+    graph = Model(a, Sigmoid()(Dense(1, seed=1)(LazyInside(4)(a))))
+    assert [name for name, _ in graph.named_parameters()] == ["lazy_inside.d.W", "lazy_inside.d.b", "dense.W", "dense.b"]
+    graph.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    graph.fit(x, y, epochs=1, verbose=0)
+
+
+class ForgetsReturn(Layer):
+    def forward(self, x: Array) -> Array:
+        return x
+
+    def backward(self, grad: Array) -> Array:  # type: ignore[return]
+        grad * 2  # BUG: no return
+
+
+def test_a_bad_gradient_is_blamed_on_the_layer_whose_backward_returned_it() -> None:
+    x, y = data()
+    model = Sequential([Dense(3, 4, seed=0), ForgetsReturn(), Dense(4, 1, seed=1), Sigmoid()])
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    with pytest.raises(DTypeError, match=re.escape(
+        "Dense(3 -> 4).backward expected a gradient of the output's dtype float64, got NoneType: it is what the "
+        "backward of layer 1 ForgetsReturn() returned; the mistake is there"
+    )):
+        model.fit(x, y, verbose=0)
+
+
+def test_a_gradient_or_a_value_of_another_shape_is_named() -> None:
+    layer = Dense(3, 4, seed=0)
+    with pytest.raises(ShapeError, match=re.escape(
+        "Parameter 'W': a gradient of shape (4, 3) was assigned, but the value has shape (3, 4)"
+    )):
+        layer.W.grad = np.zeros((4, 3))
+    layer.W.value = np.zeros((4, 3))
+    with pytest.raises(ShapeError, match=re.escape("Dense(3 -> 4): W has shape (4, 3), but the layer was built as (3, 4)")):
+        layer.forward(np.ones((2, 3)))
+
+
+class TextFrame:
+    """What numpy makes of a DataFrame with a text column: an object array."""
+
+    def __array__(self, dtype: object = None, copy: object = None) -> Array:
+        return np.array([[1.0, "a"], [2.0, "b"]], dtype=object)
+
+
+def test_a_table_numpy_cannot_read_as_numbers_is_named() -> None:
+    model = Sequential([Dense(2, 1, seed=0)])
+    with pytest.raises(DTypeError, match=re.escape(
+        "predict: x must hold numbers, got dtype object from a TextFrame (a column of text, or missing values?)"
+    )):
+        model.predict(TextFrame())  # type: ignore[arg-type]
+
+
+def test_a_nested_model_that_knows_its_input_gives_the_outer_one_its_shapes() -> None:
+    model = Sequential([Sequential([Dense(3, 3, seed=0), ReLU()]), Dense(1, seed=1)])
+    lines: list[str] = []
+    model.summary(print_fn=lines.append)
+    assert "(None, 3)" in lines[0] and "(None, 1)" in lines[0] and "?" not in lines[0]
+
+
+@pytest.mark.parametrize("flag", ["yes", None, 0])
+def test_trainable_takes_true_or_false(flag: object) -> None:
+    with pytest.raises(ConfigError, match=r"Dense\(3 -> 1\): trainable must be True or False, got "):
+        Dense(3, 1).trainable = flag  # type: ignore[assignment]

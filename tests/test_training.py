@@ -200,6 +200,36 @@ def test_drop_remainder_drops_the_last_partial_batch() -> None:
     assert len(history.history["accuracy"]) == 2
 
 
+def test_drop_remainder_that_leaves_no_batch_is_refused() -> None:
+    x, y = data(10)
+    model = small_model()
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    with pytest.raises(ValueRangeError, match=re.escape("fit: drop_remainder=True with batch_size=16 leaves no batch of the 10 samples")):
+        model.fit(x, y, batch_size=16, drop_remainder=True, verbose=0)
+
+
+def test_labels_of_a_shape_the_loss_refuses_are_named_with_their_whole_shape() -> None:
+    x, y = data(50)
+    model = small_model()
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    with pytest.raises(ShapeError, match=re.escape(
+        "fit: y has shape (50,) for outputs of shape (m, 1): BCELoss(): y_pred has shape (32, 1) but y_true has shape "
+        "(32,): reshape the labels with y.reshape(-1, 1)"
+    )):
+        model.fit(x, y.ravel(), verbose=0)
+
+
+def test_a_model_whose_parameters_mix_dtypes_is_named_at_fit() -> None:
+    x, y = data(8)
+    model = small_model()
+    model.layers[0].W.value = model.layers[0].W.value.astype(np.float32)  # type: ignore[attr-defined]
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    with pytest.raises(DTypeError, match=re.escape(
+        "fit: the model's parameters mix dtypes (0.W is float32, 0.b is float64): a model computes in one dtype"
+    )):
+        model.fit(x, y, verbose=0)
+
+
 def test_float64_data_is_cast_to_a_float32_models_dtype_and_back() -> None:
     x, y = data(12)
     model = Sequential([Dense(3, 1, seed=0, dtype=np.float32), Sigmoid()])
@@ -248,9 +278,12 @@ def test_callbacks_must_be_a_list_of_callbacks() -> None:
     [
         (np.ones((4, 5)), np.ones((4, 1)), r"fit\(validation_data\): x_val has shape \(4, 5\), but the training x has "
                                            r"samples of shape \(3,\)"),
-        (np.ones((4, 3)), np.ones(4), r"fit\(validation_data\): y_val has shape \(4,\), but the training y has labels "
-                                      r"of shape \(1,\)"),
-        (np.ones((4, 3)), np.full((4, 1), 2.0), r"BCELoss\(\): labels must lie in \[0, 1\], got values from 2.0 to 2.0"),
+        (np.ones((4, 3)), np.ones((4, 2)), r"fit\(validation_data\): y_val has shape \(4, 2\), but the training y has "
+                                           r"labels of shape \(1,\)"),
+        (np.ones((4, 3)), np.ones(4), r"fit\(validation_data\): y_val has shape \(4,\) for outputs of shape \(m, 1\): "
+                                      r"BCELoss\(\): y_pred has shape \(4, 1\) but y_true has shape \(4,\)"),
+        (np.ones((4, 3)), np.full((4, 1), 2.0), r"fit\(validation_data\): y_val: BCELoss\(\): labels must lie in \[0, 1\], "
+                                                r"got values from 2.0 to 2.0"),
     ],
 )
 def test_bad_validation_data_is_refused_before_the_first_epoch(x_val: Floats, y_val: Floats, message: str) -> None:
@@ -258,8 +291,8 @@ def test_bad_validation_data_is_refused_before_the_first_epoch(x_val: Floats, y_
     model, recorder = recorded_model()
     model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
     with pytest.raises(FrameworkError, match=message):
-        model.fit(x, y, validation_data=(x_val, y_val), verbose=0)
-    assert recorder.inputs == []  # not a single batch ran
+        model.fit(x, y, validation_data=(x_val, y_val), batch_size=4, verbose=0)
+    assert len(recorder.inputs) <= 1  # found before the second batch
 
 
 # Validation
@@ -647,23 +680,40 @@ def test_dense_sizes_must_be_whole_numbers() -> None:
 
 
 class MadeInForward(Layer):
-    """A learner's layer that creates its parameter on the first forward, after fit took its list."""
+    """A learner's layer that creates its parameter on its `on`-th forward (the first, by default)."""
+
+    def __init__(self, on: int = 1) -> None:
+        super().__init__()
+        self.on, self.calls = on, [0]
 
     def forward(self, x: Array) -> Array:
-        if not hasattr(self, "s"):
+        self.calls[0] += 1
+        if self.calls[0] >= self.on and not hasattr(self, "s"):
             self.s = Parameter(np.ones(x.shape[1]), name="s")
-        return x * self.s.value
+        return x * self.s.value if hasattr(self, "s") else x
 
     def backward(self, grad: Array) -> Array:
+        if not hasattr(self, "s"):
+            return grad
+        self.s.grad[...] = 0.5
         return grad * self.s.value
 
 
+def test_parameters_made_on_the_first_forward_are_made_when_the_model_is_built_and_trained() -> None:
+    layer = MadeInForward()
+    model = Sequential([layer, Dense(3, 1, seed=0), Sigmoid()])
+    model.compile(loss=BCELoss(), optimizer=SGD(0.1))
+    model.fit(np.ones((4, 3)), np.ones((4, 1)), epochs=2, verbose=0)  # the build's probe forward makes s
+    assert [p.name for p in model.parameters()] == ["0.s", "1.W", "1.b"]
+    assert np.allclose(layer.s.value, 1 - 2 * 0.1 * 0.5)  # two steps of SGD on its gradient of 0.5
+
+
 def test_fit_refuses_parameters_made_in_forward_which_it_would_never_train() -> None:
-    model = Sequential([MadeInForward(), Dense(3, 1, seed=0), Sigmoid()])
+    model = Sequential([MadeInForward(on=2), Dense(3, 1, seed=0), Sigmoid()])  # on fit's second batch
     model.compile(loss=BCELoss(), optimizer=SGD(0.1))
     message = "fit: forward() changed the parameters, from ['1.W', '1.b'] to ['0.s', '1.W', '1.b']; create parameters"
     with pytest.raises(ConfigError, match=re.escape(message)):
-        model.fit(np.ones((4, 3)), np.ones((4, 1)), verbose=0)
+        model.fit(np.ones((4, 3)), np.ones((4, 1)), batch_size=2, verbose=0)
 
 
 def test_inputs_that_are_not_arrays_are_named_with_a_hint() -> None:

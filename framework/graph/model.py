@@ -61,8 +61,7 @@ class Model(Trainer):
             uses[node.module] = uses.get(node.module, 0) + 1
         self._shared = {module for module, n in uses.items() if n > 1}
         self._snapshots: dict[Node, dict[str, object]] = {}
-        for name, p in self.named_parameters():
-            p.name = name
+        self._name_parameters()
 
     # -- running ---------------------------------------------------------------------------------
     def forward(self, x: Array | Sequence[Array]) -> Array:

@@ -93,6 +93,9 @@ class Dense(Layer):
             self.check_float(x)
             self.build(x.shape)
         assert self.in_features is not None
+        if self.W.value.shape != (self.in_features, self.out_features):  # O(1): W replaced by one of another shape
+            raise ShapeError(f"{self!r}: W has shape {self.W.value.shape}, but the layer was built as "
+                             f"({self.in_features}, {self.out_features}): assign W a value of that shape")
         self.check_input(x, self.in_features, self.W.value)
         self._x = x
         y = x @ self.W.value
@@ -144,7 +147,7 @@ class Dense(Layer):
         if self.in_features is None:
             return {"in_features": self.out_features, "init": self.init, "dtype": str(self.dtype)}
         return {"in_features": self.in_features, "out_features": self.out_features, "init": self.init,
-                "dtype": str(self.dtype)}
+                "dtype": str(self.W.value.dtype)}  # the weights' own: a model cast after it was built saves as cast
 
     def output_shape(self, input_shape: Shape) -> Shape:
         if self.in_features is not None and input_shape[-1] != self.in_features:

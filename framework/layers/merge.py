@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from framework.arrays import Array, Shape, WholeNumber
-from framework.errors import DTypeError, ShapeError, ValueRangeError, whole_number
+from framework.errors import DTypeError, ShapeError, ValueRangeError, a_kind, whole_number
 from framework.layer import Config, Merge
 from framework.registry import register_layer
 
@@ -15,7 +15,7 @@ def _check_inputs(layer: Merge, xs: Sequence[Array]) -> None:
     """The shapes (through `output_shape`) and dtypes of a forward's inputs: float32 and float64 do
     not mix, so that a float32 model stays float32; complex (a complex-step probe) mixes with either."""
     if isinstance(xs, np.ndarray) or not isinstance(xs, Sequence):
-        raise ShapeError(f"{layer!r} expected a list of arrays, got a {type(xs).__name__}")
+        raise ShapeError(f"{layer!r} expected a list of arrays, got {a_kind(xs)}")
     for x in xs:
         layer.check_float(x)
     layer.output_shape([x.shape for x in xs])

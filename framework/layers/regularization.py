@@ -134,7 +134,7 @@ class BatchNorm(Layer):
             self.build(x.shape)
         assert self.features is not None
         self.check_input(x, self.features, self.gamma.value)
-        if self.training:
+        if self.training and self.trainable:  # frozen, it normalises with its running statistics, as in Keras
             m = x.shape[0]
             if m < self.min_training_batch:
                 raise ShapeError(f"{self!r} in training needs a batch of at least 2 samples to estimate a variance, "
