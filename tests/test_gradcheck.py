@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from framework import (
+    BatchNorm,
     BCELoss,
     Dense,
     Dropout,
@@ -383,6 +384,101 @@ def test_the_loss_checks_its_inputs_once_per_check_not_once_per_probe() -> None:
         assert report.passed, failures(report)
         counts.append(loss.checks)
     assert counts[0] == counts[1] < 10
+
+
+# --- (3b) a backward that adds to its grads instead of setting them ----------------------------------
+
+
+class ScaleAddingToGrad(Layer):
+    """y = x·s, with the PyTorch habit in backward: it adds to s.grad, where the framework's backward
+    sets it (optimizers never zero the grads, so fit would train on the sum of every step's)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.s = Parameter(np.linspace(0.5, 1.5, n), name="s")
+        self.x: Array | None = None
+
+    def forward(self, x: Array) -> Array:
+        self.x = x
+        return x * self.s.value
+
+    def backward(self, grad: Array) -> Array:
+        self.s.grad += (grad * self.cached(self.x)).sum(axis=0)  # BUG: self.s.grad[...] = ...
+        return grad * self.s.value
+
+
+def adds_to_grad_note(second: float, where: str, first: float) -> str:
+    return (f"backward adds to p.grad (p.grad += ...) instead of setting it (p.grad[...] = ...): run again at the "
+            f"same point with the same upstream gradient, it gave {second:.6g} at {where} where the first run gave "
+            f"{first:.6g}, so gradients accumulate from step to step and fit would train on their sum")
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_backward_that_adds_to_its_grads_fails_check_layer_with_the_numbers(method: Method) -> None:
+    x = np.random.default_rng(5).standard_normal((6, 3))
+    layer = ScaleAddingToGrad(3)
+    layer.s.grad[...] = [5.0, 6.0, 7.0]  # left by an earlier step: the check neither starts from it nor keeps its own
+    report = check_layer(layer, x, method=method)
+    assert report.passed is False and failed_rows(report) == {"s"}
+    first = (np.random.default_rng(0).standard_normal(x.shape) * x).sum(axis=0)  # check_layer's upstream, seed 0
+    k = int(np.argmax(np.abs(first)))
+    (row,) = [r for r in report.rows if r.name == "s"]
+    assert row.relative_error < report.threshold  # the first backward, from a zero grad, is right
+    assert row.worst_backward == pytest.approx(first[int(row.worst.strip("(,)"))], rel=1e-12)
+    assert row.note == adds_to_grad_note(2 * first[k], f"({k},)", first[k])  # the second run gave twice the first
+    np.testing.assert_array_equal(layer.s.grad, [5.0, 6.0, 7.0])
+    assert check_layer(layer, x, method=method).rows == report.rows  # the same verdict, whatever the grad held
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_check_gradients_names_a_backward_that_adds_to_its_grads_as_the_culprit(method: Method) -> None:
+    x, y = learner_data()
+    model = Sequential([ScaleAddingToGrad(5), Dense(5, 1, seed=0), Sigmoid()])
+    report = check_gradients(model, BCELoss(), x, y, method=method)
+    assert failed_rows(report) == set()  # the model's one backward, from zero grads, is right
+    assert report.passed is False and report.culprits == ("layer 0 ScaleAddingToGrad()",)
+    (row,) = [r for r in report.parts[0].rows if not r.passed]
+    assert row.name == "s" and row.note.startswith("backward adds to p.grad (p.grad += ...) instead of setting it")
+    lines = str(report).splitlines()
+    assert lines[2] == f"WRONG: the backward of layer 0 ScaleAddingToGrad(): s (relative error " \
+                       f"{row.relative_error:.1e}; {row.note})"
+    assert lines[3] == ("Every other part passes on its own. The model's gradients pass at this point, but the wrong "
+                        "part(s) fail their own check: see the note of each failing row.")
+
+
+class NormalizedScale(Layer):
+    """BatchNorm (in training: each forward moves its running statistics), then `ScaleAddingToGrad`."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.norm, self.scale = BatchNorm(n), ScaleAddingToGrad(n)
+
+    def forward(self, x: Array) -> Array:
+        return self.scale.forward(self.norm.forward(x))
+
+    def backward(self, grad: Array) -> Array:
+        return self.norm.backward(self.scale.backward(grad))
+
+
+def test_check_layer_run_twice_still_leaves_grads_buffers_and_caches_as_they_were() -> None:
+    rng = np.random.default_rng(8)
+    block = NormalizedScale(3)
+    x, upstream = rng.standard_normal((6, 3)), rng.standard_normal((6, 3))
+    grads = [rng.standard_normal(p.shape) for p in block.parameters()]
+    for p, g in zip(block.parameters(), grads):
+        p.grad[...] = g
+    block.forward(x)
+    expected = block.backward(upstream)
+    buffers = [b.value.copy() for _, b in block.named_buffers()]
+    for p, g in zip(block.parameters(), grads):
+        p.grad[...] = g
+    report = check_layer(block, x)
+    assert failed_rows(report) == {"scale.s"}
+    for p, g in zip(block.parameters(), grads, strict=True):
+        np.testing.assert_array_equal(p.grad, g)
+    for (name, b), value in zip(block.named_buffers(), buffers, strict=True):
+        np.testing.assert_array_equal(b.value, value, err_msg=name)
+    np.testing.assert_array_equal(block.backward(upstream), expected)  # the caches of a forward at x
 
 
 # --- (4) the checker leaves every parameter as it was ---------------------------------------------

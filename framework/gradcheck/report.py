@@ -166,7 +166,10 @@ class GradCheckReport:
                     if not r.passed
                 )
                 lines.append(f"WRONG: the backward of {part.subject}: {failed}")
-        if self.culprits:
+        if self.culprits and all(r.passed for r in self.rows):
+            lines.append("Every other part passes on its own. The model's gradients pass at this point, but the "
+                         "wrong part(s) fail their own check: see the note of each failing row.")
+        elif self.culprits:
             lines.append("Every other part passes on its own: the other failures follow from the wrong part(s).")
         elif self.parts and not self.passed:
             lines.append("Every part passes on its own: look at how the model connects them.")
