@@ -915,6 +915,48 @@ def test_a_zero_gradient_in_directional_mode_and_of_a_layer_on_its_own() -> None
     assert check_layer(ReLU(), -x).warnings == ()
 
 
+def kink_dead_model() -> Sequential:
+    """The 4-3-1 model with only the first bias at -100: the second Dense gets zeros, so its output is
+    its zero bias, on the kink of the second ReLU, where central differences step across it."""
+    model = four_three_one(3, seed=0)
+    model.layers[0].b.value[...] = -100.0  # type: ignore[attr-defined]
+    return model
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_dead_network_on_a_kink_is_dead_by_both_methods(method: Method) -> None:
+    x = np.abs(np.random.default_rng(0).standard_normal((10, 3)))
+    y = np.array([[0.0], [1.0]] * 5)  # balanced: dJ/d(4.b) = mean(sigmoid(0) - y) = 0
+    report = check_gradients(kink_dead_model(), BCELoss(), x, y, method=method)
+    assert report.passed and report.all_zero is True
+    assert report.warnings == (DEAD,)
+    assert [r.zero for r in report.rows] == [True] * 6
+    row = report.rows[3]
+    assert row.name == "2.b" and row.worst_backward == 0.0
+    if method == "complex":
+        assert row.worst_numeric == 0.0 and row.note == ZERO_NOTE
+        return
+    # central differences step across the kink: one-sided differences, 0 to within their rounding
+    assert 1e-11 < row.max_abs_error == abs(row.worst_numeric) < 1e-9
+    atol = 1e-7 * math.log(2)  # the threshold times the scale, here the cost: BCE of 0.5 is log 2
+    assert row.note == (f"backward's gradient is exactly 0 at every entry checked and the numerical one is 0 to within "
+                        f"rounding (at most {row.max_abs_error:.1e} from 0, within the tolerance {atol:.1e}): the check "
+                        "proves nothing about this tensor; 3 probes crossed a kink: one-sided differences used there")
+
+
+def test_tensors_zero_to_within_rounding_are_named_with_the_exactly_zero_ones() -> None:
+    x = np.abs(np.random.default_rng(0).standard_normal((10, 3)))
+    y = np.array([[0.0], [1.0], [1.0]] * 3 + [[1.0]])  # unbalanced: the output bias has a gradient
+    report = check_gradients(kink_dead_model(), BCELoss(), x, y, method="central")
+    assert report.passed and report.all_zero is False
+    assert [r.zero for r in report.rows] == [True] * 5 + [False]
+    assert report.rows[3].max_abs_error > 0  # 2.b: one-sided differences across the kink
+    assert report.warnings == (
+        "every gradient of 0.W, 0.b, 2.W, 2.b and 4.W is exactly 0 (backward's, and the numerical one to within "
+        "rounding): the loss does not depend on them at this point (ReLUs off?), so the check proves nothing about "
+        "them",)
+
+
 # --- (6d) the checker leaves the replay flags and the caches as they were -----------------------------
 
 
