@@ -347,6 +347,34 @@ def test_dropped_upstream_gradient_fails_the_layer_input_row() -> None:
     assert report.rows[0].relative_error > 0.1
 
 
+class DenseBiasSignFlipped(LearnerDense):
+    def backward(self, grad: Array) -> Array:
+        dx = super().backward(grad)
+        self.b.grad[...] = -grad.sum(axis=0)  # BUG: the sign
+        return dx
+
+
+class DenseBiasGradZero(LearnerDense):
+    def backward(self, grad: Array) -> Array:
+        dx = super().backward(grad)
+        self.b.grad[...] = 0.0  # BUG: the upstream gradient is not used
+        return dx
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize(("layer_class", "diagnosis"), [
+    (DenseBiasSignFlipped, "backward/numeric = -1 for every entry: the sign is flipped?"),
+    (DenseBiasGradZero, "backward/numeric = 0 for every entry: backward gives zero where the numerical gradient is "
+                        "not; is the upstream gradient dropped?"),
+], ids=["sign", "zero"])
+def test_a_constant_ratio_of_minus_one_or_zero_is_diagnosed_in_a_sentence(
+    layer_class: type[LearnerDense], diagnosis: str, method: Method
+) -> None:
+    report = check_layer(layer_class(4, 3, seed=2), np.random.default_rng(0).standard_normal((6, 4)), method=method)
+    assert [(r.name, r.passed) for r in report.rows] == [("input", True), ("W", True), ("b", False)]
+    assert report.rows[2].note == diagnosis
+
+
 def test_one_part_per_billion_in_a_weight_gradient_fails_complex_and_passes_central() -> None:
     x, y = learner_data()
     model = learner_model(middle=DenseWeightGradOffByOnePpb(4, 4, seed=2))

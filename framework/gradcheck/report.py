@@ -117,13 +117,13 @@ def _diagnose(g: Floats, numeric: Floats, batch: int) -> str:
         sign = "+" if offset > 0 else "-"
         return f"backward/numeric = 1 {sign} {abs(offset):.3g} for every entry: a constant factor is wrong"
     for value, meaning in [
-        (0.0, "backward gives zero: is the upstream gradient dropped?"),
-        (-1.0, "sign flipped?"),
-        (float(batch), "= the batch size m: missing 1/m?"),
-        (1.0 / batch, "= 1/m: divided by m twice (a mean where a sum belongs)?"),
+        (0.0, ": backward gives zero where the numerical gradient is not; is the upstream gradient dropped?"),
+        (-1.0, ": the sign is flipped?"),
+        (float(batch), " = the batch size m: missing 1/m?"),
+        (1.0 / batch, " = 1/m: divided by m twice (a mean where a sum belongs)?"),
     ]:
         if abs(ratio - value) <= 1e-3 * max(abs(value), 1e-12) and (value not in (batch, 1.0 / batch) or batch > 1):
-            return f"backward/numeric = {ratio:.6g} for every entry {meaning}"
+            return f"backward/numeric = {ratio:.6g} for every entry{meaning}"
     return f"backward/numeric = {ratio:.6g} for every entry: a constant factor is wrong"
 
 
