@@ -220,7 +220,8 @@ def _errors(name: str, y_true: Labels, y_pred: Array) -> npt.NDArray[np.float64]
     if y_true.shape != y_pred.shape:
         raise ShapeError(f"{name}: y_true has shape {y_true.shape} but y_pred has shape {y_pred.shape}: "
                          "reshape the labels to the outputs' shape; nothing is broadcast")
-    return np.subtract(y_pred.real, y_true, dtype=np.float64)
+    errors: npt.NDArray[np.float64] = np.subtract(y_pred.real, y_true, dtype=np.float64)
+    return errors
 
 
 METRICS: dict[str, Metric] = {

@@ -383,8 +383,8 @@ def _accumulation(second: Array, first: Array) -> str:
     if second.shape != first.shape:  # a grad rebound to another shape: the row's own check says so
         return ""
     diff = np.abs(second - first)
-    tolerance = 64 * np.finfo(first.dtype).eps * max(float(np.abs(first).max(initial=0.0)),
-                                                      float(np.abs(second).max(initial=0.0)))
+    eps = float(np.finfo(np.float32 if first.dtype == np.float32 else np.float64).eps)
+    tolerance = 64 * eps * max(float(np.abs(first).max(initial=0.0)), float(np.abs(second).max(initial=0.0)))
     if not diff.size or float(diff.max()) <= tolerance:
         return ""
     worst = np.unravel_index(int(np.argmax(diff)), diff.shape)
