@@ -1,10 +1,12 @@
 """Metrics of a whole set of predictions (an epoch, a test set), never averaged over batches.
 
-Each takes `y_true` and `y_pred` and returns a float, binary or over several classes as the shape
-of y_pred says. Binary: both of the same shape, (m, 1) labels 0/1 and probabilities. Several
-classes: y_pred (m, classes) of scores or probabilities, y_true (m,) of class indices or
-(m, classes) of one-hot rows; "accuracy" is then `categorical_accuracy`, and precision, recall, F1
-and AUC are macro averages over the classes (one-vs-rest for AUC), as scikit-learn computes them.
+Each takes `y_true` and `y_pred` and returns a float. The classification metrics are binary or over
+several classes as the shape of y_pred says. Binary: both of the same shape, (m, 1) labels 0/1
+(anything else is refused, naming the labels' range) and probabilities. Several classes: y_pred
+(m, classes) of scores or probabilities, y_true (m,) of class indices or (m, classes) of one-hot
+rows; "accuracy" is then `categorical_accuracy`, and precision, recall, F1 and AUC are macro averages
+over the classes (one-vs-rest for AUC), as scikit-learn computes them. The regression metrics `mae`
+and `mse` take labels of any value, of y_pred's shape.
 """
 
 from collections.abc import Callable
@@ -23,9 +25,12 @@ Counts: TypeAlias = npt.NDArray[np.intp]
 """One count a class (true positives, say)."""
 
 
-def _confusion(y_true: Labels, y_pred: Array, threshold: float = 0.5) -> tuple[int, int, int, int]:
+def _confusion(name: str, y_true: Labels, y_pred: Array, threshold: float = 0.5) -> tuple[int, int, int, int]:
+    """True positives, false positives, false negatives and true negatives of one column of
+    probabilities against 0/1 labels, for the metric `name`."""
     if y_true.shape != y_pred.shape:
         raise ShapeError(f"metrics: y_true has shape {y_true.shape} but y_pred has shape {y_pred.shape}")
+    _check_binary_labels(name, y_true)
     truth, predicted = y_true > 0.5, y_pred.real > threshold
     tp = int(np.count_nonzero(truth & predicted))
     fp = int(np.count_nonzero(~truth & predicted))
@@ -33,10 +38,30 @@ def _confusion(y_true: Labels, y_pred: Array, threshold: float = 0.5) -> tuple[i
     return tp, fp, fn, truth.size - tp - fp - fn
 
 
-def binary_accuracy(y_true: Labels, y_pred: Array) -> float:
-    """Share of predictions on the same side of 0.5 as their label."""
-    tp, fp, fn, tn = _confusion(y_true, y_pred)
+def _check_binary_labels(name: str, y_true: Labels) -> None:
+    """Labels of a binary metric must be 0 or 1: regression targets or class indices given to one would
+    be thresholded at 0.5 into a number that means nothing. A scan of the labels, once an epoch."""
+    stray = (y_true != 0) & (y_true != 1)
+    if not stray.any():
+        return
+    lo, hi = y_true.min(), y_true.max()
+    among = f", {y_true[stray][0]} among them" if lo >= 0 and hi <= 1 else ""
+    raise ValueRangeError(
+        f"{name} on one output column needs 0/1 labels, got values from {lo} to {hi}{among}: it is a binary "
+        "classification metric, which compares the predictions thresholded at 0.5 with the labels; for a "
+        "regression, use metrics=['mae'] or ['mse']; for several classes, give the model one output column a "
+        "class (CrossEntropyLoss)"
+    )
+
+
+def _binary_accuracy(name: str, y_true: Labels, y_pred: Array) -> float:
+    tp, fp, fn, tn = _confusion(name, y_true, y_pred)
     return (tp + tn) / (tp + fp + fn + tn)
+
+
+def binary_accuracy(y_true: Labels, y_pred: Array) -> float:
+    """Share of predictions on the same side of 0.5 as their 0/1 label."""
+    return _binary_accuracy("binary_accuracy", y_true, y_pred)
 
 
 def precision(y_true: Labels, y_pred: Array) -> float:
@@ -70,7 +95,7 @@ def _class_counts(name: str, y_true: Labels, y_pred: Array) -> tuple[Counts, Cou
     columns of scores: each class among the labels or the predictions (a row's largest score is its
     prediction), as scikit-learn's macro averages take them; a class absent from both is left out."""
     if not _several_classes(y_pred):
-        tp, fp, fn, _ = _confusion(y_true, y_pred)
+        tp, fp, fn, _ = _confusion(name, y_true, y_pred)
         return np.array([tp]), np.array([fp]), np.array([fn])
     classes = y_pred.shape[1]
     truth = _class_indices(name, y_true, y_pred).astype(np.intp)
@@ -107,6 +132,7 @@ def auc(y_true: Labels, y_pred: Array) -> float:
         return float(roc_auc_score(one_vs_rest, y_pred.real, average="macro"))
     if y_true.shape != y_pred.shape:
         raise ShapeError(f"auc: y_true has shape {y_true.shape} but y_pred has shape {y_pred.shape}")
+    _check_binary_labels("auc", y_true)
     truth = y_true.reshape(-1) > 0.5
     if truth.all() or not truth.any():
         raise ValueRangeError("auc needs both classes among the labels")
@@ -166,7 +192,36 @@ def accuracy(y_true: Labels, y_pred: Array) -> float:
     """
     if _several_classes(y_pred):
         return categorical_accuracy(y_true, y_pred)
-    return binary_accuracy(y_true, y_pred)
+    return _binary_accuracy("accuracy", y_true, y_pred)
+
+
+def mae(y_true: Labels, y_pred: Array) -> float:
+    """Mean absolute error over every entry: scikit-learn's `mean_absolute_error` (with several output
+    columns, the mean of each column's, its "uniform_average"). A regression metric: any labels.
+
+    >>> mae(np.array([[1.0], [3.0], [9.0]]), np.array([[2.0], [1.0], [9.0]]))  # (1 + 2 + 0) / 3
+    1.0
+    """
+    return float(np.mean(np.abs(_errors("mae", y_true, y_pred))))
+
+
+def mse(y_true: Labels, y_pred: Array) -> float:
+    """Mean squared error over every entry: scikit-learn's `mean_squared_error`. A regression metric.
+
+    >>> mse(np.array([[1.0], [3.0], [9.0]]), np.array([[2.0], [1.0], [9.0]]))  # (1 + 4 + 0) / 3
+    1.6666666666666667
+    """
+    return float(np.mean(np.square(_errors("mse", y_true, y_pred))))
+
+
+def _errors(name: str, y_true: Labels, y_pred: Array) -> npt.NDArray[np.float64]:
+    """y_pred - y_true in float64, of one shape: labels (m,) against outputs (m, 1) would broadcast
+    to (m, m), so they are refused, as the losses refuse them."""
+    if y_true.shape != y_pred.shape:
+        raise ShapeError(f"{name}: y_true has shape {y_true.shape} but y_pred has shape {y_pred.shape}: "
+                         "reshape the labels to the outputs' shape; nothing is broadcast")
+    errors: npt.NDArray[np.float64] = np.subtract(y_pred.real, y_true, dtype=np.float64)
+    return errors
 
 
 METRICS: dict[str, Metric] = {
@@ -175,6 +230,8 @@ METRICS: dict[str, Metric] = {
     "recall": recall,
     "f1": f1,
     "auc": auc,
+    "mae": mae,
+    "mse": mse,
 }
 
 

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from framework import (
+    BatchNorm,
     BCELoss,
     Dense,
     Dropout,
@@ -346,6 +347,34 @@ def test_dropped_upstream_gradient_fails_the_layer_input_row() -> None:
     assert report.rows[0].relative_error > 0.1
 
 
+class DenseBiasSignFlipped(LearnerDense):
+    def backward(self, grad: Array) -> Array:
+        dx = super().backward(grad)
+        self.b.grad[...] = -grad.sum(axis=0)  # BUG: the sign
+        return dx
+
+
+class DenseBiasGradZero(LearnerDense):
+    def backward(self, grad: Array) -> Array:
+        dx = super().backward(grad)
+        self.b.grad[...] = 0.0  # BUG: the upstream gradient is not used
+        return dx
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize(("layer_class", "diagnosis"), [
+    (DenseBiasSignFlipped, "backward/numeric = -1 for every entry: the sign is flipped?"),
+    (DenseBiasGradZero, "backward/numeric = 0 for every entry: backward gives zero where the numerical gradient is "
+                        "not; is the upstream gradient dropped?"),
+], ids=["sign", "zero"])
+def test_a_constant_ratio_of_minus_one_or_zero_is_diagnosed_in_a_sentence(
+    layer_class: type[LearnerDense], diagnosis: str, method: Method
+) -> None:
+    report = check_layer(layer_class(4, 3, seed=2), np.random.default_rng(0).standard_normal((6, 4)), method=method)
+    assert [(r.name, r.passed) for r in report.rows] == [("input", True), ("W", True), ("b", False)]
+    assert report.rows[2].note == diagnosis
+
+
 def test_one_part_per_billion_in_a_weight_gradient_fails_complex_and_passes_central() -> None:
     x, y = learner_data()
     model = learner_model(middle=DenseWeightGradOffByOnePpb(4, 4, seed=2))
@@ -383,6 +412,101 @@ def test_the_loss_checks_its_inputs_once_per_check_not_once_per_probe() -> None:
         assert report.passed, failures(report)
         counts.append(loss.checks)
     assert counts[0] == counts[1] < 10
+
+
+# --- (3b) a backward that adds to its grads instead of setting them ----------------------------------
+
+
+class ScaleAddingToGrad(Layer):
+    """y = x·s, with the PyTorch habit in backward: it adds to s.grad, where the framework's backward
+    sets it (optimizers never zero the grads, so fit would train on the sum of every step's)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.s = Parameter(np.linspace(0.5, 1.5, n), name="s")
+        self.x: Array | None = None
+
+    def forward(self, x: Array) -> Array:
+        self.x = x
+        return x * self.s.value
+
+    def backward(self, grad: Array) -> Array:
+        self.s.grad += (grad * self.cached(self.x)).sum(axis=0)  # BUG: self.s.grad[...] = ...
+        return grad * self.s.value
+
+
+def adds_to_grad_note(second: float, where: str, first: float) -> str:
+    return (f"backward adds to p.grad (p.grad += ...) instead of setting it (p.grad[...] = ...): run again at the "
+            f"same point with the same upstream gradient, it gave {second:.6g} at {where} where the first run gave "
+            f"{first:.6g}, so gradients accumulate from step to step and fit would train on their sum")
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_backward_that_adds_to_its_grads_fails_check_layer_with_the_numbers(method: Method) -> None:
+    x = np.random.default_rng(5).standard_normal((6, 3))
+    layer = ScaleAddingToGrad(3)
+    layer.s.grad[...] = [5.0, 6.0, 7.0]  # left by an earlier step: the check neither starts from it nor keeps its own
+    report = check_layer(layer, x, method=method)
+    assert report.passed is False and failed_rows(report) == {"s"}
+    first = (np.random.default_rng(0).standard_normal(x.shape) * x).sum(axis=0)  # check_layer's upstream, seed 0
+    k = int(np.argmax(np.abs(first)))
+    (row,) = [r for r in report.rows if r.name == "s"]
+    assert row.relative_error < report.threshold  # the first backward, from a zero grad, is right
+    assert row.worst_backward == pytest.approx(first[int(row.worst.strip("(,)"))], rel=1e-12)
+    assert row.note == adds_to_grad_note(2 * first[k], f"({k},)", first[k])  # the second run gave twice the first
+    np.testing.assert_array_equal(layer.s.grad, [5.0, 6.0, 7.0])
+    assert check_layer(layer, x, method=method).rows == report.rows  # the same verdict, whatever the grad held
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_check_gradients_names_a_backward_that_adds_to_its_grads_as_the_culprit(method: Method) -> None:
+    x, y = learner_data()
+    model = Sequential([ScaleAddingToGrad(5), Dense(5, 1, seed=0), Sigmoid()])
+    report = check_gradients(model, BCELoss(), x, y, method=method)
+    assert failed_rows(report) == set()  # the model's one backward, from zero grads, is right
+    assert report.passed is False and report.culprits == ("layer 0 ScaleAddingToGrad()",)
+    (row,) = [r for r in report.parts[0].rows if not r.passed]
+    assert row.name == "s" and row.note.startswith("backward adds to p.grad (p.grad += ...) instead of setting it")
+    lines = str(report).splitlines()
+    assert lines[2] == f"WRONG: the backward of layer 0 ScaleAddingToGrad(): s (relative error " \
+                       f"{row.relative_error:.1e}; {row.note})"
+    assert lines[3] == ("Every other part passes on its own. The model's gradients pass at this point, but the wrong "
+                        "part(s) fail their own check: see the note of each failing row.")
+
+
+class NormalizedScale(Layer):
+    """BatchNorm (in training: each forward moves its running statistics), then `ScaleAddingToGrad`."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.norm, self.scale = BatchNorm(n), ScaleAddingToGrad(n)
+
+    def forward(self, x: Array) -> Array:
+        return self.scale.forward(self.norm.forward(x))
+
+    def backward(self, grad: Array) -> Array:
+        return self.norm.backward(self.scale.backward(grad))
+
+
+def test_check_layer_run_twice_still_leaves_grads_buffers_and_caches_as_they_were() -> None:
+    rng = np.random.default_rng(8)
+    block = NormalizedScale(3)
+    x, upstream = rng.standard_normal((6, 3)), rng.standard_normal((6, 3))
+    grads = [rng.standard_normal(p.shape) for p in block.parameters()]
+    for p, g in zip(block.parameters(), grads):
+        p.grad[...] = g
+    block.forward(x)
+    expected = block.backward(upstream)
+    buffers = [b.value.copy() for _, b in block.named_buffers()]
+    for p, g in zip(block.parameters(), grads):
+        p.grad[...] = g
+    report = check_layer(block, x)
+    assert failed_rows(report) == {"scale.s"}
+    for p, g in zip(block.parameters(), grads, strict=True):
+        np.testing.assert_array_equal(p.grad, g)
+    for (name, b), value in zip(block.named_buffers(), buffers, strict=True):
+        np.testing.assert_array_equal(b.value, value, err_msg=name)
+    np.testing.assert_array_equal(block.backward(upstream), expected)  # the caches of a forward at x
 
 
 # --- (4) the checker leaves every parameter as it was ---------------------------------------------
@@ -817,6 +941,48 @@ def test_a_zero_gradient_in_directional_mode_and_of_a_layer_on_its_own() -> None
     assert report.warnings == ("every gradient of input is exactly 0 (backward's and the numerical one): the loss "
                                "does not depend on it at this point (ReLUs off?), so the check proves nothing about it",)
     assert check_layer(ReLU(), -x).warnings == ()
+
+
+def kink_dead_model() -> Sequential:
+    """The 4-3-1 model with only the first bias at -100: the second Dense gets zeros, so its output is
+    its zero bias, on the kink of the second ReLU, where central differences step across it."""
+    model = four_three_one(3, seed=0)
+    model.layers[0].b.value[...] = -100.0  # type: ignore[attr-defined]
+    return model
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_dead_network_on_a_kink_is_dead_by_both_methods(method: Method) -> None:
+    x = np.abs(np.random.default_rng(0).standard_normal((10, 3)))
+    y = np.array([[0.0], [1.0]] * 5)  # balanced: dJ/d(4.b) = mean(sigmoid(0) - y) = 0
+    report = check_gradients(kink_dead_model(), BCELoss(), x, y, method=method)
+    assert report.passed and report.all_zero is True
+    assert report.warnings == (DEAD,)
+    assert [r.zero for r in report.rows] == [True] * 6
+    row = report.rows[3]
+    assert row.name == "2.b" and row.worst_backward == 0.0
+    if method == "complex":
+        assert row.worst_numeric == 0.0 and row.note == ZERO_NOTE
+        return
+    # central differences step across the kink: one-sided differences, 0 to within their rounding
+    assert 1e-11 < row.max_abs_error == abs(row.worst_numeric) < 1e-9
+    atol = 1e-7 * math.log(2)  # the threshold times the scale, here the cost: BCE of 0.5 is log 2
+    assert row.note == (f"backward's gradient is exactly 0 at every entry checked and the numerical one is 0 to within "
+                        f"rounding (at most {row.max_abs_error:.1e} from 0, within the tolerance {atol:.1e}): the check "
+                        "proves nothing about this tensor; 3 probes crossed a kink: one-sided differences used there")
+
+
+def test_tensors_zero_to_within_rounding_are_named_with_the_exactly_zero_ones() -> None:
+    x = np.abs(np.random.default_rng(0).standard_normal((10, 3)))
+    y = np.array([[0.0], [1.0], [1.0]] * 3 + [[1.0]])  # unbalanced: the output bias has a gradient
+    report = check_gradients(kink_dead_model(), BCELoss(), x, y, method="central")
+    assert report.passed and report.all_zero is False
+    assert [r.zero for r in report.rows] == [True] * 5 + [False]
+    assert report.rows[3].max_abs_error > 0  # 2.b: one-sided differences across the kink
+    assert report.warnings == (
+        "every gradient of 0.W, 0.b, 2.W, 2.b and 4.W is exactly 0 (backward's, and the numerical one to within "
+        "rounding): the loss does not depend on them at this point (ReLUs off?), so the check proves nothing about "
+        "them",)
 
 
 # --- (6d) the checker leaves the replay flags and the caches as they were -----------------------------

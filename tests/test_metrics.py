@@ -1,6 +1,7 @@
 """Metrics on small hand-worked examples: every expected value below is counted by hand in the
 comments, and AUC is the share of (positive, negative) pairs ranked correctly, ties counting 1/2."""
 
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from framework import ShapeError, ValueRangeError
-from framework.metrics import METRICS, accuracy, auc, binary_accuracy, f1, get_metric, precision, recall
+from framework.metrics import METRICS, accuracy, auc, binary_accuracy, f1, get_metric, mae, mse, precision, recall
 
 Floats = npt.NDArray[np.float64]
 Metric = Callable[[Floats, Floats], float]
@@ -89,8 +90,84 @@ def test_a_shape_mismatch_is_a_shape_error_naming_both_shapes(name: str) -> None
 def test_metrics_are_found_by_name_and_an_unknown_name_lists_the_known_ones() -> None:
     assert get_metric("accuracy") is accuracy
     assert get_metric("auc") is auc
-    with pytest.raises(ValueRangeError, match=r"unknown metric 'acc'; known: accuracy, precision, recall, f1, auc"):
+    with pytest.raises(ValueRangeError, match=r"^unknown metric 'acc'; known: accuracy, precision, recall, f1, auc, "
+                                              r"mae, mse$"):
         get_metric("acc")
+
+
+# Binary metrics on labels that are not 0/1; the regression metrics
+
+
+def not_binary(name: str, values: str, among: str = "") -> str:
+    return re.escape(
+        f"{name} on one output column needs 0/1 labels, got values from {values}{among}: it is a binary classification "
+        "metric, which compares the predictions thresholded at 0.5 with the labels; for a regression, use "
+        "metrics=['mae'] or ['mse']; for several classes, give the model one output column a class (CrossEntropyLoss)"
+    )
+
+
+@pytest.mark.parametrize("name", ["accuracy", "precision", "recall", "f1", "auc"])
+def test_a_binary_metric_refuses_labels_that_are_not_0_or_1_naming_their_range(name: str) -> None:
+    digits = column(0, 3, 9, 1, 5)
+    with pytest.raises(ValueRangeError, match="^" + not_binary(name, "0.0 to 9.0") + "$"):
+        get_metric(name)(digits, column(0.1, 0.9, 0.8, 0.4, 0.6))
+    soft = column(0, 0.25, 1, 0.9)  # within [0, 1], so the range alone would not say what is wrong
+    with pytest.raises(ValueRangeError, match="^" + not_binary(name, "0.0 to 1.0", ", 0.25 among them") + "$"):
+        get_metric(name)(soft, column(0.1, 0.9, 0.8, 0.4))
+    assert get_metric(name)(column(0, 1, 1, 0), column(0.1, 0.9, 0.4, 0.8)) == pytest.approx(
+        {"accuracy": 2 / 4, "precision": 1 / 2, "recall": 1 / 2, "f1": 1 / 2, "auc": 3 / 4}[name], rel=1e-15)
+    for labels in (column(0, 1, 1, 0).astype(np.int64), column(0, 1, 1, 0).astype(bool)):  # 0/1 of any dtype
+        assert get_metric(name)(labels, column(0.1, 0.9, 0.4, 0.8)) == get_metric(name)(column(0, 1, 1, 0),
+                                                                                       column(0.1, 0.9, 0.4, 0.8))
+
+
+def test_binary_accuracy_called_by_its_own_name_is_named_so() -> None:
+    with pytest.raises(ValueRangeError, match="^" + not_binary("binary_accuracy", "-1.5 to 2.0")):
+        binary_accuracy(column(-1.5, 2.0), column(0.2, 0.7))
+
+
+def test_mae_and_mse_by_hand_on_labels_of_any_value() -> None:
+    y, p = column(0, 9, -2.5, 4), column(1, 7, -2.5, 8)  # errors 1, -2, 0, 4
+    assert mae(y, p) == (1 + 2 + 0 + 4) / 4
+    assert mse(y, p) == (1 + 4 + 0 + 16) / 4
+    assert mae(column(0, 9, 2, 4).astype(np.int64), column(1, 7, 2, 8)) == 7 / 4  # integer labels
+    assert mse(column(1, 0).astype(bool), column(0.5, 0.5).astype(np.float32)) == 0.25  # bool labels, float32 outputs
+
+
+@settings(max_examples=40)
+@given(m=st.integers(1, 30), columns=st.integers(1, 4), scale=st.sampled_from([1e-3, 1.0, 1e3]),
+       seed=st.integers(0, 2**32 - 1))
+def test_mae_and_mse_equal_scikit_learn(m: int, columns: int, scale: float, seed: int) -> None:
+    from sklearn.metrics import mean_absolute_error, mean_squared_error
+
+    rng = np.random.default_rng(seed)
+    y, p = rng.normal(0, scale, (m, columns)), rng.normal(0, scale, (m, columns))
+    assert mae(y, p) == pytest.approx(mean_absolute_error(y, p), rel=1e-12)
+    assert mse(y, p) == pytest.approx(mean_squared_error(y, p), rel=1e-12)
+
+
+def test_a_regression_model_refuses_accuracy_and_auc_and_trains_with_mae_and_mse() -> None:
+    from sklearn.metrics import mean_absolute_error, mean_squared_error
+
+    from framework import Adam, Dense, MSELoss, Sequential
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((60, 4))
+    y = rng.integers(0, 10, (60, 1)).astype(np.float64)  # the digits 0-9 as regression targets
+    classifier_metrics = Sequential([Dense(4, 1, seed=0)])
+    classifier_metrics.compile(loss=MSELoss(), optimizer=Adam(), metrics=["accuracy", "auc"])
+    with pytest.raises(ValueRangeError, match="^" + not_binary("accuracy", "0.0 to 9.0") + "$"):
+        classifier_metrics.evaluate(x, y)
+    with pytest.raises(ValueRangeError, match="^" + not_binary("accuracy", "0.0 to 9.0") + "$"):
+        classifier_metrics.fit(x, y, epochs=2, verbose=0)  # at the end of the first epoch
+    model = Sequential([Dense(4, 1, seed=0)])
+    model.compile(loss=MSELoss(), optimizer=Adam(lr=0.1), metrics=["mae", "mse"])
+    history = model.fit(x, y, epochs=20, batch_size=60, verbose=0, seed=0)
+    assert history.history["mse"][0] > history.history["mse"][-1]  # one batch an epoch: the epoch's loss is its mse
+    assert history.history["mse"] == pytest.approx(history.history["loss"], rel=1e-12)
+    results = model.evaluate(x, y)
+    assert results["mae"] == pytest.approx(mean_absolute_error(y, model.predict(x)), rel=1e-12)
+    assert results["mse"] == pytest.approx(mean_squared_error(y, model.predict(x)), rel=1e-12) == results["loss"]
 
 
 # Several classes: y_pred (m, classes) of scores, y_true class indices or one-hot rows

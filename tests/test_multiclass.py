@@ -44,7 +44,7 @@ def test_accuracy_picks_binary_for_one_column_and_categorical_for_several() -> N
 
 def test_the_accuracy_metric_by_name_is_the_dispatching_one_and_the_other_names_are_unchanged() -> None:
     assert get_metric("accuracy") is accuracy
-    assert list(METRICS) == ["accuracy", "precision", "recall", "f1", "auc"]
+    assert list(METRICS) == ["accuracy", "precision", "recall", "f1", "auc", "mae", "mse"]
 
 
 def test_categorical_accuracy_errors() -> None:

@@ -615,8 +615,13 @@ def test_numpy_integers_are_taken_as_ints() -> None:
     ]
     assert all(type(value) in (int, float, str) for layer in layers for value in layer.get_config().values())
     assert Input(np.int64(3)).shape == (None, 3) and Input([np.int32(2), 4]).shape == (None, 2, 4)
-    for bad in (3.0, np.float64(3.0), 0, "3", [2, 0]):
-        with pytest.raises(ShapeError, match=re.escape(f"Input needs positive feature sizes, got {bad!r}")):
+    for size in (0, [2, 0], ()):
+        with pytest.raises(ShapeError, match=re.escape(f"Input needs positive feature sizes, got {size!r}")):
+            Input(size)
+    not_whole: list[tuple[object, str]] = [(3.0, "3.0"), (np.float64(3.0), "np.float64(3.0)"), (np.array(3), "array(3)"),
+                                           ("3", "'3'"), ([2, 3.5], "[2, 3.5]")]
+    for bad, shown in not_whole:
+        with pytest.raises(ConfigError, match=re.escape(f"Input: feature sizes must be whole numbers, got {shown}")):
             Input(bad)  # type: ignore[arg-type]
 
 

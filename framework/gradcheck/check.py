@@ -167,6 +167,10 @@ def check_layer(
     L = Σ G ⊙ layer(x), with a random upstream gradient G. Works on any `Layer` subclass, and on a
     `Merge` layer given a list of inputs.
 
+    Backward starts from zero grads, and runs a second time, after a second forward at the same point
+    (replaying its random draws), with the same upstream gradient: a parameter whose grad changed,
+    because backward adds to it (`p.grad += ...`) instead of setting it, fails with a note saying so.
+
     In full mode, an input of more than `max_input_entries` entries is checked at that many
     random entries (a 209 x 12288 input would otherwise take 2.5 million probes). Complex-step
     failures are confirmed, and the layer's state left, as in `check_gradients`.
@@ -195,12 +199,19 @@ def check_layer(
         assert isinstance(layer, Layer), f"{layer!r} is neither a Layer nor a Merge"
         return layer.forward(inputs[0])
 
+    def backward(upstream: Array) -> list[Array]:
+        if isinstance(layer, Merge):
+            return layer.backward(upstream.copy())
+        return [cast(Layer, layer).backward(upstream.copy())]
+
     with _state_kept(params, [b for _, b in layer.named_buffers()]), _caches_left_by(lambda: run(xs)):
         out = run(xs)
         same_parameters(caller, named, layer.named_parameters())
         with _replaying([layer]):
             upstream = rng.standard_normal(out.shape).astype(out.dtype)
-            dxs = layer.backward(upstream.copy()) if isinstance(layer, Merge) else [cast(Layer, layer).backward(upstream.copy())]
+            for p in params:  # from 0: a backward that adds to a grad then gives what one that sets it gives
+                p.grad.fill(0)
+            dxs = backward(upstream)
             names = ["input"] if len(xs) == 1 else [f"input {i}" for i in range(len(xs))]
             for name, a, dx in zip(names, xs, dxs, strict=True):
                 if not isinstance(dx, np.ndarray) or dx.shape != a.shape:
@@ -209,6 +220,9 @@ def check_layer(
                                        f"backward returned {got} for an input of shape {a.shape}")
                     return GradCheckReport(subject, method, mode, threshold, (row,))
             analytic = [dx.copy() for dx in dxs] + [p.grad.copy() for p in params]
+            run(xs)  # the same point again (replaying its random draws), the same upstream gradient:
+            backward(upstream)  # a backward that sets each grad gives it the same values
+            accumulated = [_accumulation(p.grad, first) for p, first in zip(params, analytic[len(xs):])]
             resumed = method == "complex" and isinstance(layer, Layer)
 
             @functools.cache
@@ -245,6 +259,7 @@ def check_layer(
                              for p in params]
                 rows = _rows(items, ways, threshold, xs[0].shape[0], float(np.sum(out * upstream)),
                              _confirmation(method, threshold, dtype, f, branches, lambda: [*x_work(), *tensors]))
+            rows = (*rows[:len(xs)], *map(_failed_by, rows[len(xs):], accumulated))
     return GradCheckReport(subject, method, mode, threshold, rows, warnings=zero_warnings(rows, model=False))
 
 
@@ -359,6 +374,30 @@ def _resumed(
             fast[id(p)] = ResumedComplexStep(functools.partial(layer.perturbed_output, x, out, p),
                                              functools.partial(layer.moved_output, x, out, p), rest)
     return fast
+
+
+def _accumulation(second: Array, first: Array) -> str:
+    """The note for a parameter whose grad is `first` after one backward and `second` after another
+    at the same point with the same upstream gradient: "" when they agree (to a few roundings), else
+    that backward adds to the grad instead of setting it, with the entry where they differ most."""
+    if second.shape != first.shape:  # a grad rebound to another shape: the row's own check says so
+        return ""
+    diff = np.abs(second - first)
+    eps = float(np.finfo(np.float32 if first.dtype == np.float32 else np.float64).eps)
+    tolerance = 64 * eps * max(float(np.abs(first).max(initial=0.0)), float(np.abs(second).max(initial=0.0)))
+    if not diff.size or float(diff.max()) <= tolerance:
+        return ""
+    worst = np.unravel_index(int(np.argmax(diff)), diff.shape)
+    where = str(tuple(int(i) for i in worst))
+    return (f"backward adds to p.grad (p.grad += ...) instead of setting it (p.grad[...] = ...): run again at the "
+            f"same point with the same upstream gradient, it gave {float(second[worst].real):.6g} at {where} where "
+            f"the first run gave {float(first[worst].real):.6g}, so gradients accumulate from step to step and fit "
+            "would train on their sum")
+
+
+def _failed_by(row: GradCheckRow, note: str) -> GradCheckRow:
+    """`row`, failed with `note` before its own notes; `row` itself when `note` is empty."""
+    return attrs.evolve(row, passed=False, note="; ".join(n for n in (note, row.note) if n)) if note else row
 
 
 def _cost(loss: Loss, y_pred: Array, y_true: Labels) -> Callable[[Array], Scalar]:

@@ -123,6 +123,9 @@ class Derivatives:
     """Probes where a step crossed a kink, so that a one-sided difference was used."""
     unresolved: int
     """Probes where steps crossed kinks on both sides at every step size tried."""
+    rounded: bool = False
+    """Central differences: their values carry rounding error, so a derivative that is 0 may come out
+    as a few 1e-10 (a step across a kink, say) instead of exactly 0. The complex step's do not."""
 
 
 @attrs.define
@@ -160,7 +163,7 @@ class Differentiator:
                     unresolved += kind == "unresolved"
             finally:
                 move(0)
-        return Derivatives(values, uncertainty, one_sided, unresolved)
+        return Derivatives(values, uncertainty, one_sided, unresolved, rounded=self.method == "central")
 
     @staticmethod
     def _mover(t: Array, probes: Probes, i: int) -> Callable[[complex], None]:

@@ -27,7 +27,9 @@ class GradCheckRow:
     passed: bool
     note: str = ""
     zero: bool = False
-    """Backward's gradient and the numerical one are exactly 0 at every entry (or direction) checked."""
+    """Backward's gradient is exactly 0 at every entry (or direction) checked, and so is the numerical
+    one: exactly, or for central differences to within the row's absolute tolerance (the rounding a
+    zero gradient is judged by), so that both methods call the same tensors zero."""
 
 
 def compare(
@@ -43,7 +45,9 @@ def compare(
 ) -> GradCheckRow:
     """Compare backward's values `g` with the numerical ones at `probes`. The row passes when the
     relative error is within `threshold`, or when each difference is within `atol` (rounding of a
-    gradient that is zero) plus twice the numerical estimate's own uncertainty."""
+    gradient that is zero) plus twice the numerical estimate's own uncertainty. The row is `zero` when
+    backward's values are exactly 0 and the numerical ones too, or, for central differences, within
+    `atol` of 0."""
     checked = np.isfinite(numeric.values)
     g, values, uncertainty = g[checked], numeric.values[checked], numeric.uncertainty[checked]
     diff = np.abs(g - values)
@@ -59,13 +63,18 @@ def compare(
         where = str(tuple(int(i) for i in np.unravel_index(int(probes.entries[checked][worst]), shape)))
     else:
         where = f"v{int(np.flatnonzero(checked)[worst])}"
-    zero = bool(diff.size) and not g.any() and not values.any()
+    largest = float(np.abs(values).max(initial=0.0))
+    zero = bool(diff.size) and not g.any() and (largest == 0 or (numeric.rounded and largest <= atol))
     notes = [] if passed else [_diagnose(g, values, batch)]
-    if zero:
-        every = "entry" if probes.entries is not None else "direction"
+    every = "entry" if probes.entries is not None else "direction"
+    if zero and largest == 0:
         notes.append(f"exactly 0 at every {every} checked, backward's gradient and the numerical one: "
                      "the check proves nothing about this tensor")
-    if passed and relative > threshold:
+    elif zero:
+        notes.append(f"backward's gradient is exactly 0 at every {every} checked and the numerical one is 0 to "
+                     f"within rounding (at most {largest:.1e} from 0, within the tolerance {atol:.1e}): the check "
+                     "proves nothing about this tensor")
+    elif passed and relative > threshold:
         notes.append(f"within the numerical estimate's own error (up to {float(uncertainty.max(initial=0)):.1e})")
     if numeric.one_sided:
         notes.append(f"{numeric.one_sided} probes crossed a kink: one-sided differences used there")
@@ -108,13 +117,13 @@ def _diagnose(g: Floats, numeric: Floats, batch: int) -> str:
         sign = "+" if offset > 0 else "-"
         return f"backward/numeric = 1 {sign} {abs(offset):.3g} for every entry: a constant factor is wrong"
     for value, meaning in [
-        (0.0, "backward gives zero: is the upstream gradient dropped?"),
-        (-1.0, "sign flipped?"),
-        (float(batch), "= the batch size m: missing 1/m?"),
-        (1.0 / batch, "= 1/m: divided by m twice (a mean where a sum belongs)?"),
+        (0.0, ": backward gives zero where the numerical gradient is not; is the upstream gradient dropped?"),
+        (-1.0, ": the sign is flipped?"),
+        (float(batch), " = the batch size m: missing 1/m?"),
+        (1.0 / batch, " = 1/m: divided by m twice (a mean where a sum belongs)?"),
     ]:
         if abs(ratio - value) <= 1e-3 * max(abs(value), 1e-12) and (value not in (batch, 1.0 / batch) or batch > 1):
-            return f"backward/numeric = {ratio:.6g} for every entry {meaning}"
+            return f"backward/numeric = {ratio:.6g} for every entry{meaning}"
     return f"backward/numeric = {ratio:.6g} for every entry: a constant factor is wrong"
 
 
@@ -166,7 +175,10 @@ class GradCheckReport:
                     if not r.passed
                 )
                 lines.append(f"WRONG: the backward of {part.subject}: {failed}")
-        if self.culprits:
+        if self.culprits and all(r.passed for r in self.rows):
+            lines.append("Every other part passes on its own. The model's gradients pass at this point, but the "
+                         "wrong part(s) fail their own check: see the note of each failing row.")
+        elif self.culprits:
             lines.append("Every other part passes on its own: the other failures follow from the wrong part(s).")
         elif self.parts and not self.passed:
             lines.append("Every part passes on its own: look at how the model connects them.")
@@ -211,5 +223,7 @@ def zero_warnings(rows: Sequence[GradCheckRow], *, model: bool) -> tuple[str, ..
                 "the check proves nothing",)
     names = zero[0] if len(zero) == 1 else f"{', '.join(zero[:-1])} and {zero[-1]}"
     them = "it" if len(zero) == 1 else "them"
-    return (f"every gradient of {names} is exactly 0 (backward's and the numerical one): the loss does not "
+    rounded = any(r.max_abs_error > 0 for r in rows if r.zero)  # central differences' 0, to within rounding
+    both = "backward's, and the numerical one to within rounding" if rounded else "backward's and the numerical one"
+    return (f"every gradient of {names} is exactly 0 ({both}): the loss does not "
             f"depend on {them} at this point (ReLUs off?), so the check proves nothing about {them}",)

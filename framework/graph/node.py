@@ -31,7 +31,9 @@ def Input(features: WholeNumber | Sequence[WholeNumber], *, name: str = "input")
     (input (None, 3), images (None, 2, 3))
     """
     dims = tuple(features) if isinstance(features, Sequence) else (features,)
-    if not dims or any(not is_whole_number(d) or d < 1 for d in dims):
+    if not all(is_whole_number(d) for d in dims):
+        raise ConfigError(f"Input: feature sizes must be whole numbers, got {features!r}")
+    if not dims or any(d < 1 for d in dims):
         raise ShapeError(f"Input needs positive feature sizes, got {features!r}")
     return Node((None, *(int(d) for d in dims)), None, (), name)
 
