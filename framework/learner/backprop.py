@@ -87,12 +87,12 @@ class BackpropReport:
         sentences = [f.sentence for f in self.findings if f.key == self.culprit and not f.valid]
         return " And: ".join(sentences) if sentences else None
 
-    def _grouped(self) -> list[tuple[bool, str]]:
-        """(whether it explains the culprit, sentence) for each mistake found, the same mistake in other
-        layers named once after it ("The same in dW2, dW1.")."""
+    def _grouped(self, valid: bool = False) -> list[tuple[bool, str]]:
+        """(whether it explains the culprit, sentence) for each mistake found (or valid choice), the same
+        in other layers named once after it ("The same in dW2, dW1.")."""
         groups: dict[str, list[Finding]] = {}
         for f in self.findings:
-            if not f.valid:
+            if f.valid is valid:
                 groups.setdefault(f.mistake, []).append(f)
         lines = []
         for found in groups.values():
@@ -132,7 +132,7 @@ class BackpropReport:
             lines += [f"Also: {sentence}." for culprit, sentence in grouped if not culprit]
             if self.findings and not self.explained:
                 lines.append("What is still wrong after these is not a classic mistake: compare those lines by hand.")
-        lines += [f"Note: {f.sentence}" for f in self.findings if f.valid]
+        lines += [f"Note: {sentence}." for _, sentence in self._grouped(valid=True)]
         lines += [f"Layout: {self.layout_reason}.", f"Convention: {self.convention_reason}.", ""]
         lines += _table(self.rows)
         lines += [f"warning: {w}" for w in self.warnings]
@@ -189,15 +189,19 @@ def check_backprop(
     try:
         twin = Twin(net)
         truth = twin.backward({})
-        nudged = twin.backward({}, 4 * np.finfo(np.float64).eps * np.random.default_rng(0).choice([-1.0, 1.0], net.Y.shape))
+        assert truth is not None
+        rounding = twin.rounding(truth)
     except NonFiniteError as e:
         raise NonFiniteError(f"{CALLER}: the network's values are not finite at these weights: {e}") from e
-    assert truth is not None and nudged is not None
-    rounding = {p: np.abs(nudged[p] - truth[p]) for p in truth}
+    for position, value in truth.items():
+        if not np.all(np.isfinite(value)):
+            raise NonFiniteError(f"{CALLER}: the true {_shape_of(position, net).replace('W', 'dW').replace('b', 'db')} "
+                                 f"is not finite at these weights: a saturated output (A{net.layers} = 1 exactly "
+                                 "where Y = 0?); check at weights where the cost is finite")
     intermediates = any(p[0] in ("dAL", "dZ", "dA_prev") for p in given)
     conventions: list[Convention | None] = ["course", "dJ/dZ"] if intermediates and net.m > 1 else [None]
     readings = [_Reading.of(twin, net, given, c, rounding, threshold) for c in conventions]
-    best = max(readings, key=lambda r: (len(r.right), r.explained, -r.mistakes, r.convention != "dJ/dZ"))
+    best = max(readings, key=lambda r: (r.explained, -r.mistakes, len(r.right), r.convention != "dJ/dZ"))
     warnings = ("m = 1: a missing 1/m is invisible (and the two conventions for dZ and dA agree); check with "
                 "several samples",) if net.m == 1 else ()
     return BackpropReport(best.rows, best.findings, net.layout, net.layout_reason, best.convention,
@@ -306,13 +310,19 @@ class _Judge:
         return [p for p in backward_order(self.net.layers) if p in self.given]
 
     def row(self, position: Position, values: dict[Position, Array]) -> GradCheckRow:
+        """The learner's value against the twin's, with the rounding bound of each entry as the twin's
+        uncertainty; both scaled by a power of 2 (exactly) so that huge or tiny values compare too."""
         key, mine = self.given[position]
         true = self.net.to_learner(position, values[position], self.convention)
         rounding = np.abs(self.net.to_learner(position, self.rounding[position], self.convention))
-        numeric = Derivatives(_floats(true), _floats(rounding), 0, 0)
-        row = compare(key, mine.shape, Probes(entries=np.arange(mine.size)), _floats(mine), numeric,
-                      threshold=self.threshold, atol=self.threshold * float(np.abs(true).max(initial=0.0)),
+        scale = 2.0 ** -np.frexp(max(float(np.abs(true).max(initial=0.0)), float(np.abs(mine).max(initial=0.0)),
+                                     1e-300))[1]
+        numeric = Derivatives(_floats(true * scale), _floats(rounding * scale), 0, 0)
+        row = compare(key, mine.shape, Probes(entries=np.arange(mine.size)), _floats(mine * scale), numeric,
+                      threshold=self.threshold, atol=self.threshold * float(np.abs(true * scale).max(initial=0.0)),
                       batch=self.net.m)
+        row = attrs.evolve(row, max_abs_error=row.max_abs_error / scale, worst_backward=row.worst_backward / scale,
+                           worst_numeric=row.worst_numeric / scale)
         if row.passed:
             note = (f"within the rounding of A{self.net.layers} (a saturated output)"
                     if row.relative_error > self.threshold else "")
@@ -392,7 +402,7 @@ def _convention_reason(best: _Reading, intermediates: bool, m: int) -> str:
     assert best.convention is not None
     agreeing = [r.name for r in best.rows if r.passed and re.fullmatch(r"d[ZA]([0-9]+|L)", r.name)]
     how = (f"recognised from {', '.join(agreeing)}" if agreeing else
-           "assumed: none of your dZ and dA agree with the twin in either convention")
+           "none of your dZ and dA agree with the twin; this convention explains them with the fewest mistakes")
     return f"{CONVENTIONS[best.convention]} ({how})"
 
 

@@ -113,7 +113,8 @@ LOSS_MISTAKES: tuple[Mistake[LossStep], ...] = (
             lambda s: -s.dA),
     Mistake("1/m missing from dAL", "dAL",
             "{dA} is {m} times too large: the cost is a mean over the m = {m} samples, and in your convention "
-            "(the 1/m inside dA and dZ) {right}",
+            "(the 1/m inside dA and dZ) {right}; were your dA and dZ meant per sample (the course's convention), "
+            "the same values say that the 1/m is missing from every dW and db",
             lambda s: s.m * s.dA, frozenset({"dJ/dZ"})),
     Mistake("2 missing from the squared error's dAL", "dAL",
             "{dA} is half the derivative of the squared error: d/d{A} ({A} - Y)² = 2 ({A} - Y), so {right} "
@@ -146,7 +147,8 @@ ACTIVATION_MISTAKES: tuple[Mistake[ActivationStep], ...] = (
             "{dZ} has the wrong sign (Y - {A} for {A} - Y?): {right}",
             lambda s: _when(s.output, lambda: -s.dZ)),
     Mistake("1/m missing from dZ of the output", "dZ",
-            "{dZ} is {m} times too large: in your convention (the 1/m inside dZ) {right}",
+            "{dZ} is {m} times too large: in your convention (the 1/m inside dZ) {right}; were your dZ meant "
+            "per sample (the course's convention), the same values say that the 1/m is missing from every dW and db",
             lambda s: _when(s.output, lambda: s.m * s.dZ), frozenset({"dJ/dZ"})),
 )
 

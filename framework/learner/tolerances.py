@@ -47,4 +47,4 @@ def meaning(relative_error: float, threshold: float) -> str:
     """What a relative error means: 'the same numbers up to rounding' at or below `threshold`, else its band."""
     if relative_error <= threshold:
         return "the same numbers up to rounding"
-    return next(words for lower, words in BANDS if relative_error > lower)
+    return next((words for lower, words in BANDS if relative_error > lower), "not a number")

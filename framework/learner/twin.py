@@ -224,6 +224,10 @@ def _check_labels(caller: str, net: Network) -> None:
                                   f"{sums[worst]:g}")
 
 
+ROUNDING_ULPS = 16
+"""The rounding of one step, in units of the last place of the magnitudes it works on: a learner's
+np.dot sums in another order than the twin's."""
+
 _ACTIVATION: dict[str, type[Layer]] = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "linear": Identity,
                                        "softmax": Softmax}
 
@@ -251,18 +255,13 @@ class Twin:
             self.cache.append((h, z, a))
             h = a
 
-    def backward(self, injected: Mapping[Position, Mistake[Any]], nudge: Array | None = None) -> dict[Position, Array] | None:
+    def backward(self, injected: Mapping[Position, Mistake[Any]]) -> dict[Position, Array] | None:
         """Every quantity, batch first in the dJ/dZ convention; None when an injected mistake cannot
-        happen in this network. `nudge` moves the output A by a relative amount before the cost's
-        derivative: how much a rounding of A moves each quantity."""
+        happen in this network."""
         net, values = self.net, dict[Position, Array]()
         L, m = net.layers, net.m
         A = self.cache[-1][2]
-        if nudge is None:
-            correct = self._cost_derivative(A)
-        else:
-            moved = A * (1 + nudge)
-            correct = self._cost_derivative(moved if net.activations[-1] == "linear" else np.clip(moved, 0, 1))
+        correct = self._cost_derivative(A)
         upstream = _inject(injected, ("dAL", L), LossStep(net.activations[-1], A, net.Y, correct, m), correct)
         if upstream is None:
             return None
@@ -289,6 +288,43 @@ class Twin:
             dA = down
         return values
 
+    def rounding(self, values: Mapping[Position, Array]) -> dict[Position, Array]:
+        """How far a correct learner's values may be from the twin's `values` by rounding alone, entry by
+        entry: the learner's A, A - Y and A(1 - A) are good to about one unit in the last place of 1, not
+        of themselves, and a sum to one of its terms'. These absolute errors are carried through the
+        backward as it carries gradients, on absolute values (a bound: nothing cancels)."""
+        net, eps = self.net, ROUNDING_ULPS * np.finfo(np.float64).eps
+        L, m, Y, last = net.layers, net.m, net.Y, net.activations[-1]
+        A = self.cache[-1][2]
+        dA = values[("dAL", L)]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if last == "sigmoid":  # d/dA of (1 - Y)/(1 - A) - Y/A, times the error of A, eps A
+                sensitivity = (np.divide(Y, A ** 2, out=np.zeros_like(A), where=Y != 0)
+                               + np.divide(1 - Y, (1 - A) ** 2, out=np.zeros_like(A), where=Y != 1)) * A / m
+            else:
+                sensitivity = np.abs(dA) if last == "softmax" else (np.abs(A) + np.abs(Y)) / m
+        error = eps * (sensitivity + np.abs(dA))
+        bounds: dict[Position, Array] = {("dAL", L): error}
+        for layer in range(L, 0, -1):
+            A_prev, z, a = self.cache[layer - 1]
+            name, W = net.activations[layer - 1], np.abs(net.W[layer - 1])
+            dA = values[("dAL", L) if layer == L else ("dA_prev", layer + 1)]
+            dz = np.abs(values[("dZ", layer)])
+            if name == "softmax":  # |Jacobian| <= diag(s) + s sᵀ
+                e = a * error + a * np.sum(a * error, axis=1, keepdims=True)
+            else:
+                e = error * _slope(name, z, a)
+            if name in ("sigmoid", "tanh", "softmax"):
+                e = e + eps * np.abs(dA)  # a(1 - a), 1 - a²: good to eps, not to eps of themselves
+            if layer == L and name in ("sigmoid", "softmax"):
+                e = e + eps * (np.abs(a) + np.abs(Y)) / m  # dZ = A - Y written directly
+            A_prev = np.abs(A_prev)
+            bounds[("dZ", layer)] = e + eps * dz
+            bounds[("dW", layer)] = A_prev.T @ e + eps * (A_prev.T @ dz + net.lambd / m * W)
+            bounds[("db", layer)] = e.sum(axis=0) + eps * dz.sum(axis=0)
+            bounds[("dA_prev", layer)] = error = e @ W.T + eps * (dz @ W.T)
+        return bounds
+
     def _cost_derivative(self, A: Array) -> Array:
         """dJ/dA of the cost the output implies, J = 1/m Σ over samples and output units."""
         Y, m, last = self.net.Y, self.net.m, self.net.activations[-1]
@@ -300,6 +336,17 @@ class Twin:
                 return -positive / m  # J = -1/m Σ Y log A
             negative = np.divide(1 - Y, 1 - A, out=np.zeros_like(A), where=Y != 1)
             return -(positive - negative) / m  # J = -1/m Σ [Y log A + (1 - Y) log(1 - A)]
+
+
+def _slope(name: str, z: Array, a: Array) -> Array:
+    """|g'(z)| of an element-wise activation, from its input z and output a."""
+    if name == "relu":
+        return (z > 0).astype(np.float64)
+    if name == "sigmoid":
+        return a * (1 - a)
+    if name == "tanh":
+        return 1 - a ** 2
+    return np.ones_like(z)
 
 
 def _inject(injected: Mapping[Position, Mistake[Any]], position: Position,
