@@ -209,6 +209,13 @@ def network(sizes: list[int], activations: list[str], *, m: int = 8, seed: int =
     return Learner(parameters, X, Y, tuple(activations), layout, lambd)
 
 
+def poke(a: Array, index: tuple[int, ...], value: float) -> Array:
+    """A copy of `a` with one entry set."""
+    b = a.copy()
+    b[index] = value
+    return b
+
+
 def fingerprint(*dicts: Mapping[str, Array]) -> list[str]:
     return [f"{k}:{a.shape}:{hashlib.sha256(a.tobytes()).hexdigest()}" for d in dicts for k, a in sorted(d.items())]
 
@@ -326,7 +333,7 @@ def test_each_mistake_is_the_culprit_and_named_as_the_cause(name: str) -> None:
 # --- check_backprop: a correct network passes, in both layouts and both conventions ----------------
 
 
-@settings(max_examples=150)
+@settings(max_examples=400)
 @given(
     hidden=st.lists(st.integers(1, 5), min_size=0, max_size=3),
     n_x=st.integers(1, 6), outputs=st.integers(1, 3), m=st.integers(1, 12),
@@ -374,3 +381,277 @@ def test_check_backprop_leaves_the_learners_arrays_as_they_were() -> None:
     before = fingerprint(learner.parameters, grads, {"X": learner.X, "Y": learner.Y})
     check_backprop(learner.parameters, grads, learner.X, learner.Y, list(learner.activations), lambd=0.5)
     assert fingerprint(learner.parameters, grads, {"X": learner.X, "Y": learner.Y}) == before
+
+
+# --- the seed: a 4-3-1 network with the sigmoid's derivative on Z3 and the 1/m left out ------------
+
+
+def seed_net() -> Learner:
+    return network([64, 4, 3, 1], ["relu", "relu", "sigmoid"], m=64, seed=4)
+
+
+SEED_BUGS = lines(sigmoid=lambda dA, Z, A: dA * Z * (1 - Z),  # BUG 1: sigmoid'(Z3) is A3 * (1 - A3)
+                  dW=lambda dZ, A_prev, W, m, lambd: np.dot(dZ, A_prev.T))  # BUG 2: the 1/m is left out
+
+
+def test_the_seeds_two_bugs_are_named_in_backward_order() -> None:
+    report = seed_net().check(SEED_BUGS)
+    assert report.culprit == "dZ3" and report.right == ("dA3",)
+    assert report.cause is not None and "sigmoid" in report.cause and "evaluated on Z3" in report.cause
+    assert [(f.where, f.mistake) for f in report.findings] == [
+        ("dZ3", "sigmoid derivative on Z"), ("dW3", "1/m missing from dW"), ("dW2", "1/m missing from dW"),
+        ("dW1", "1/m missing from dW")]
+    text = str(report)
+    assert text.startswith("NOT close enough: dZ3 is wrong, a relative error of ")
+    assert ("Culprit: dZ3, the first wrong quantity in backward order; dA3, before it, is right: the wrong line is "
+            "between the one that computes dA3 and the one that computes dZ3.") in text
+    assert "Also: dW3 is 64 times too large: the 1/m is missing: dW3 = 1/m * np.dot(dZ3, A2.T). The same in dW2, dW1." in text
+
+
+def test_with_only_dW3_given_both_bugs_are_found_together() -> None:
+    report = seed_net().check(SEED_BUGS, keep=lambda key: key == "dW3")
+    assert report.culprit == "dW3" and report.right == ()
+    assert [f.where for f in report.findings] == ["dZ3", "dW3"]
+    assert report.cause is not None and " And: dW3 is 64 times too large" in report.cause
+    assert report.convention is None and "not needed" in report.convention_reason
+
+
+def test_the_correct_seed_network_passes_both_checks() -> None:
+    learner = seed_net()
+    grads = learner.backward(lines())
+    assert learner.check().passed
+    report = check_function(learner.cost, learner.parameters, grads)
+    assert report.passed, str(report)
+    assert report.method == "complex" and "complex step, because the cost keeps the imaginary part" in report.why
+    assert report.worst_relative_error < 1e-12  # not 1e-16: the learner's log(1 - A3) loses digits as A3 nears 1
+    assert report.ignored == ("dA3", "dZ3", "dA2", "dZ2", "dA1", "dZ1", "dA0")
+
+
+# --- check_function -------------------------------------------------------------------------------
+
+
+def kinked_net() -> Learner:
+    """12-4-3-1, 40 samples, zero biases: samples for which every unit of layer 1 is off put Z2 at 0."""
+    return network([12, 4, 3, 1], ["relu", "relu", "sigmoid"], m=40, seed=3)
+
+
+@pytest.mark.parametrize("method", ["complex", "central"])
+def test_a_correct_network_on_its_kinks_passes_and_the_report_says_why(method: Literal["complex", "central"]) -> None:
+    learner = kinked_net()
+    _, caches = learner.forward(learner.parameters)
+    assert int(np.sum(np.all(caches[1][1] == 0, axis=0))) == 3  # 3 samples with Z2 = 0 exactly
+    report = check_function(learner.cost, learner.parameters, learner.backward(lines()), method=method)
+    assert report.passed, str(report)
+    (db2,) = [r for r in report.rows if r.name == "db2"]
+    assert db2.note.startswith("3 entries sit on a kink, such as ")
+    assert "lies between them: a valid subgradient (np.maximum(0, Z) at Z = 0?), not an error" in db2.note
+    alone = float(db2.note.rsplit("a relative error of ", 1)[1].rstrip(")"))
+    assert alone == pytest.approx(0.11 if method == "complex" else 0.055, abs=0.005)  # a plain check fails db2
+    assert all(not r.note for r in report.rows if r.name != "db2")
+
+
+@settings(max_examples=40)
+@given(hidden=st.lists(st.integers(1, 4), min_size=0, max_size=2), n_x=st.integers(1, 5), m=st.integers(2, 20),
+       hidden_activation=st.sampled_from(["relu", "tanh", "sigmoid"]), output=st.sampled_from(["sigmoid", "softmax", "linear"]),
+       layout=st.sampled_from(["course", "batch-first"]), bias=st.sampled_from([0.0, 0.5]), dead_sample=st.booleans(),
+       seed=st.integers(0, 2**32 - 1))
+def test_check_function_passes_a_correct_network(hidden: list[int], n_x: int, m: int, hidden_activation: str,
+                                                output: str, layout: Layout, bias: float, dead_sample: bool,
+                                                seed: int) -> None:
+    learner = network([n_x, *hidden, 2 if output == "softmax" else 1], [hidden_activation] * len(hidden) + [output],
+                      m=m, seed=seed, layout=layout, bias=bias, dead_sample=dead_sample, lambd=0.3)
+    report = check_function(learner.cost, learner.parameters, learner.backward(lines(layout)))
+    assert report.passed and report.method == "complex", str(report)
+
+
+def test_a_cost_that_casts_to_float_is_checked_by_central_differences() -> None:
+    learner = relu_net()
+
+    def cost(parameters: Mapping[str, Array]) -> float:
+        return float(learner.cost(parameters))  # drops the imaginary part of a complex step
+
+    grads = learner.backward(lines())
+    report = check_function(cost, learner.parameters, grads)
+    assert report.passed and report.method == "central", str(report)
+    assert report.why.startswith("central differences, because the cost is not complex-step safe: ")
+    forced = check_function(cost, learner.parameters, grads, method="complex")
+    assert not forced.passed and all("not complex-step safe" in r.note for r in forced.rows)
+
+
+def test_a_cost_that_loses_the_meaning_of_the_imaginary_part_is_detected() -> None:
+    learner = relu_net()
+
+    def cost(parameters: Mapping[str, Array]) -> Array:  # an L1 term: np.abs of a complex number is its modulus
+        l1: Array = learner.cost(parameters) + 0.1 * np.sum(np.abs(parameters["W1"]))
+        return l1
+
+    grads = learner.backward(lines())
+    grads["dW1"] = grads["dW1"] + 0.1 * np.sign(learner.parameters["W1"])
+    report = check_function(cost, learner.parameters, grads)
+    assert report.method == "central" and "one-sided differences" in report.why
+    assert report.passed, str(report)
+
+
+def test_a_missing_one_over_m_is_diagnosed_with_or_without_m() -> None:
+    learner = relu_net()
+    grads = learner.backward(lines(dW=lambda dZ, A_prev, W, m, lambd: np.dot(dZ, A_prev.T)))  # BUG: 1/m
+    report = check_function(learner.cost, learner.parameters, {"dW3": grads["dW3"], "db3": grads["db3"]})
+    (dW3, db3) = report.rows
+    assert not dW3.passed and db3.passed
+    assert dW3.worst_backward == pytest.approx(8 * dW3.worst_numeric, rel=1e-12)
+    assert "= the batch size m: missing 1/m?; m was not given: taking m = 8 from the ratio" in dW3.note
+    assert report.unchecked == ("W1", "b1", "W2", "b2")
+    text = str(report)
+    assert text.startswith("NOT close enough: dW3 is off by a relative error of 0.78 (at ")
+    assert "a bug, not rounding (the complex step is exact to about 1e-15; pass: 1e-11)" in text
+    given_m = check_function(learner.cost, learner.parameters, {"dW3": grads["dW3"]}, m=8)
+    assert given_m.rows[0].note == "backward/numeric = 8 for every entry = the batch size m: missing 1/m?"
+
+
+def test_a_huge_tensor_is_sampled_by_default_and_checked_whole_on_request() -> None:
+    learner = network([2000, 4, 3, 1], ["relu", "relu", "sigmoid"], m=6, seed=1)
+    grads = learner.backward(lines())
+    assert learner.parameters["W1"].size > FULL_UP_TO
+    report = check_function(learner.cost, learner.parameters, grads, samples=20)
+    (dW1,) = [r for r in report.rows if r.name == "dW1"]
+    assert report.passed and dW1.checked == 20
+    assert dW1.note == "sampled: 20 of 8,000 entries (mode='full' checks each, one cost call an entry)"
+    full = check_function(learner.cost, learner.parameters, {"dW1": grads["dW1"]}, mode="full")
+    assert full.passed and full.rows[0].checked == 8000 and full.rows[0].note == ""
+
+
+def test_float32_gradients_get_float32s_threshold() -> None:
+    learner = relu_net()
+    grads = {k: v.astype(np.float32) for k, v in learner.backward(lines()).items() if k[:2] in ("dW", "db")}
+    report = check_function(learner.cost, learner.parameters, grads)
+    assert report.passed and report.threshold == 1e-4
+
+
+def test_check_function_never_hands_the_learners_arrays_to_the_cost_nor_changes_them() -> None:
+    learner = relu_net()
+    grads = learner.backward(lines())
+    before = fingerprint(learner.parameters, grads)
+    theirs = {id(a) for a in learner.parameters.values()}
+    seen: set[int] = set()
+
+    def cost(parameters: Mapping[str, Array]) -> Array:
+        seen.update(id(a) for a in parameters.values())
+        return learner.cost(parameters)
+
+    check_function(cost, learner.parameters, grads)
+    assert fingerprint(learner.parameters, grads) == before
+    assert not seen & theirs
+
+
+# --- bad inputs -----------------------------------------------------------------------------------
+
+
+def course_inputs() -> tuple[Learner, dict[str, Array]]:
+    learner = relu_net()
+    return learner, learner.backward(lines())
+
+
+def test_check_function_bad_inputs_name_the_key_and_the_shapes() -> None:
+    learner, grads = course_inputs()
+    p, cost = learner.parameters, learner.cost
+    with pytest.raises(ValueRangeError, match=r"grads\['dw1'\] matches no parameter: did you mean 'dW1'\?"):
+        check_function(cost, p, {"dw1": grads["dW1"]})
+    with pytest.raises(ShapeError, match=r"dW1 has shape \(5, 4\), but parameter 'W1' has shape \(4, 5\): transposed\?"):
+        check_function(cost, p, {"dW1": grads["dW1"].T})
+    with pytest.raises(ShapeError, match=r"db1 has shape \(4,\), but parameter 'b1' has shape \(4, 1\): the 1-axis"):
+        check_function(cost, p, {"db1": grads["db1"].ravel()})
+    with pytest.raises(NonFiniteError, match=r"grads\['dW2'\] has 1 NaN and 0 inf entries, the first at \(0, 1\)"):
+        check_function(cost, p, {"dW2": poke(grads["dW2"], (0, 1), np.nan)})
+    with pytest.raises(NonFiniteError, match=r"parameters\['b3'\] has 0 NaN and 1 inf entries"):
+        check_function(cost, {**p, "b3": np.full((1, 1), np.inf)}, grads)
+    with pytest.raises(ShapeError, match=r"cost\(parameters\) must return the cost, a scalar, got an array of shape "
+                                         r"\(1, 8\)"):
+        check_function(lambda q: learner.forward(q)[0], p, grads)
+    with pytest.raises(DTypeError, match=r"got a tuple: return only the cost"):
+        check_function(lambda q: learner.forward(q), p, grads)
+    with pytest.raises(ShapeError, match=r"got an array of shape \(1, 1\): np.squeeze\(cost\)"):
+        check_function(lambda q: np.reshape(learner.cost(q), (1, 1)), p, grads)
+    draws = iter(np.random.default_rng(0).random(100))
+    with pytest.raises(ValueRangeError, match=r"then .* at the same parameters: it must be a function of them alone"):
+        check_function(lambda q: learner.cost(q) + next(draws), p, grads)
+    with pytest.raises(ValueRangeError, match="method must be one of 'auto', 'complex', 'central', got 'exact'"):
+        check_function(cost, p, grads, method="exact")  # type: ignore[arg-type]
+    with pytest.raises(DTypeError, match=r"parameters\['W1'\] must be a real float numpy array, got dtype int64"):
+        check_function(cost, {**p, "W1": p["W1"].astype(np.int64)}, grads)
+
+
+def test_check_backprop_bad_inputs_name_the_key_and_the_shapes() -> None:
+    learner, grads = course_inputs()
+    p, X, Y = learner.parameters, learner.X, learner.Y
+    acts = ["relu", "relu", "sigmoid"]
+
+    def run(grads: Mapping[str, Array] = grads, **changes: Any) -> BackpropReport:
+        args: dict[str, Any] = {"parameters": p, "grads": grads, "X": X, "Y": Y, "activations": acts, **changes}
+        return check_backprop(**args)
+
+    cases: list[tuple[type[FrameworkError], str, Callable[[], object]]] = [
+        (ValueRangeError, r"grads\['dw1'\] is no quantity of the backward: did you mean 'dW1'\?",
+         lambda: run({"dw1": grads["dW1"]})),
+        (ValueRangeError, r"grads\['dW4'\]: the network has 3 layers \(W1 to W3\), so W goes from W1 to W3",
+         lambda: run({"dW4": grads["dW3"]})),
+        (ShapeError, r"dW1 has shape \(5, 4\), but W1 has shape \(4, 5\): transposed\?",
+         lambda: run({"dW1": grads["dW1"].T})),
+        (ShapeError, r"db2 has shape \(3,\), but b2 has shape \(3, 1\): the 1-axis is missing \(np.sum\(\.\.\., "
+                     r"keepdims=True\)\?\)", lambda: run({"db2": grads["db2"].ravel()})),
+        (ShapeError, r"db2 has shape \(1, 8\), but b2 has shape \(3, 1\): summed over the wrong axis\?",
+         lambda: run({"db2": np.sum(grads["dZ2"], axis=0, keepdims=True)})),
+        (ShapeError, r"dZ2 has shape \(8, 3\), but Z2 has shape \(3, 8\): transposed\?",
+         lambda: run({"dZ2": grads["dZ2"].T})),
+        (ShapeError, r"the shapes fit neither layout: the course's: W \(n_l, n_\{l-1\}\), b \(n_l, 1\), X \(n_x, m\), "
+                     r"Y \(n_L, m\), but W1 has shape \(4, 5\), for 5 inputs, while X has 8 features; batch-first: "
+                     r"W \(n_\{l-1\}, n_l\), b \(n_l,\), X \(m, n_x\), Y \(m, n_L\), but W1 has shape \(4, 5\), for 4 "
+                     r"inputs, while X has 5 features", lambda: run(X=X.T)),
+        (ShapeError, r"layout='batch-first' \(batch-first: .*\), but W1 has shape \(4, 5\), for 4 inputs, while X has "
+                     r"8 features", lambda: run(layout="batch-first")),
+        (ValueRangeError, r"activations has 2 entries \['relu', 'sigmoid'\], but parameters has 3 layers \(W1 to W3\)",
+         lambda: run(activations=["relu", "sigmoid"])),
+        (ValueRangeError, r"activations\[0\] is 'Relu', not an activation this check knows: did you mean 'relu'\?",
+         lambda: run(activations=["Relu", "relu", "sigmoid"])),
+        (ValueRangeError, r"the last activation, 'relu', implies no cost", lambda: run(activations=["relu"] * 3)),
+        (ValueRangeError, r"parameters has W3 or b3 but no b2", lambda: run(parameters={k: v for k, v in p.items()
+                                                                                       if k != "b2"})),
+        (ValueRangeError, r"parameters\['w1'\] is not a layer's W or b: did you mean 'W1'\?",
+         lambda: run(parameters={**p, "w1": p["W1"]})),
+        (NonFiniteError, r"X has 1 NaN and 0 inf entries, the first at \(0, 0\)", lambda: run(X=poke(X, (0, 0), np.nan))),
+        (NonFiniteError, r"grads\['dA2'\] has 0 NaN and 1 inf entries, the first at \(1, 5\)",
+         lambda: run({**grads, "dA2": poke(grads["dA2"], (1, 5), np.inf)})),
+        (ValueRangeError, r"Y must lie in \[0, 1\] for a sigmoid output \(cross-entropy\), got values from 0 to 2",
+         lambda: run(Y=2 * Y)),
+        (ValueRangeError, r"lambd must be a finite number >= 0, got -1", lambda: run(lambd=-1)),
+        (ValueRangeError, r"layout must be 'auto', 'course' or 'batch-first', got 'rows'", lambda: run(layout="rows")),
+    ]
+    before = fingerprint(p, grads, {"X": X, "Y": Y})
+    for error, message, call in cases:
+        with pytest.raises(error, match=message):
+            call()
+    assert fingerprint(p, grads, {"X": X, "Y": Y}) == before
+
+
+def test_a_softmax_output_needs_two_classes() -> None:
+    learner = network([3, 2, 1], ["relu", "sigmoid"])
+    with pytest.raises(ShapeError, match=r"a softmax output needs at least 2 units \(classes\), W2 has 1"):
+        check_backprop(learner.parameters, {}, learner.X, learner.Y, ["relu", "softmax"])
+
+
+# --- the example ----------------------------------------------------------------------------------
+
+
+def test_the_example_answers_the_seeds_question() -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "examples/learner_backprop.py"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    out = done.stdout
+    assert "NOT close enough: dZ3 is wrong, a relative error of 1: a bug, not rounding" in out
+    assert "Culprit: dZ3, the first wrong quantity in backward order; dA3, before it, is right" in out
+    assert "Cause: dZ3 = dA3 * sigmoid'(Z3) was evaluated on Z3: the sigmoid's derivative is A3 * (1 - A3)" in out
+    assert "Also: dW3 is 64 times too large: the 1/m is missing: dW3 = 1/m * np.dot(dZ3, A2.T)." in out
+    assert ("NOT close enough: dW3 is off by a relative error of 1 (at (0, 0): yours -0.000306206, numerical "
+            "0.000725903): a bug, not rounding") in out
+    assert out.count("Close enough: yes.") == 2
+    assert "3 entries sit on a kink" in out

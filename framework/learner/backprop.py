@@ -22,7 +22,7 @@ from framework.gradcheck.numeric import Derivatives, Floats, Probes
 from framework.gradcheck.report import GradCheckRow, compare
 from framework.learner.inputs import check_shape, real_copy, suggestion
 from framework.learner.mistakes import CATALOGUE, RIGHT, Convention, Mistake
-from framework.learner.tolerances import ROUNDING, meaning, pass_threshold
+from framework.learner.tolerances import ROUNDING, agreement, meaning, pass_threshold
 from framework.learner.twin import Layout, Network, Position, Twin, backward_order, parent, read_network
 
 CALLER = "check_backprop"
@@ -110,10 +110,8 @@ class BackpropReport:
     def verdict(self) -> str:
         """'Close enough?' in words."""
         if self.passed:
-            worst = max(self.rows, key=lambda r: r.relative_error)
-            return (f"Close enough: yes. All {len(self.rows)} quantities you gave ({', '.join(self.right)}) agree with "
-                    f"the twin to a relative error of {worst.relative_error:.1e} at worst (pass: {self.threshold:.0e}): "
-                    f"{meaning(worst.relative_error, self.threshold)}.")
+            return agreement(self.rows, "the twin", self.threshold).replace(
+                "Close enough: yes. ", f"Close enough: yes. All {len(self.rows)} quantities you gave: ", 1)
         row = next(r for r in self.rows if not r.passed)
         return (f"NOT close enough: {row.name} is wrong, a relative error of {row.relative_error:.2g}: "
                 f"{meaning(row.relative_error, self.threshold)} ({ROUNDING['twin']}; pass: {self.threshold:.0e}); "

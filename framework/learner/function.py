@@ -21,7 +21,7 @@ from framework.errors import DTypeError, NonFiniteError, ShapeError, ValueRangeE
 from framework.gradcheck.numeric import Derivatives, Differentiator, Floats, Method, NotComplexSafe, Probes
 from framework.gradcheck.report import GradCheckReport, GradCheckRow, compare
 from framework.learner.inputs import check_shape, gradient_keys, real_copy
-from framework.learner.tolerances import KINK, ROUNDING, meaning, pass_threshold
+from framework.learner.tolerances import KINK, ROUNDING, agreement, meaning, pass_threshold
 
 Cost: TypeAlias = Callable[[dict[str, Array]], object]
 """The learner's forward pass and cost: a dict of arrays (float, or complex under the complex step) to a scalar."""
@@ -74,12 +74,10 @@ class FunctionReport:
     def verdict(self) -> str:
         """'Close enough? ...' in words: the worst gradient, how far off, and what that means."""
         how = "the complex step" if self.method == "complex" else "central differences"
+        if self.passed:
+            return agreement(self.rows, how, self.threshold)
         worst = max(self.rows, key=lambda r: (not r.passed, r.relative_error))
         words = meaning(worst.relative_error, self.threshold)
-        if self.passed:
-            names = ", ".join(r.name for r in self.rows)
-            return (f"Close enough: yes. {names} agree with {how} to a relative error of "
-                    f"{worst.relative_error:.1e} at worst (pass: {self.threshold:.0e}): {words}.")
         return (f"NOT close enough: {worst.name} is off by a relative error of {worst.relative_error:.2g} (at "
                 f"{worst.worst}: yours {worst.worst_backward:.6g}, numerical {worst.worst_numeric:.6g}): {words} "
                 f"({ROUNDING[self.method]}; pass: {self.threshold:.0e}).")
@@ -153,7 +151,7 @@ def check_function(
     probed = [_probe(f, diff, name, keys[name], given[name], mode, samples, rng) for name in keys]
     scale = max([abs(base)] + [float(np.nanmax(np.abs(np.concatenate([p.g, p.numeric.values])), initial=0.0))
                                for p in probed])
-    rows = tuple(_row(f, p, threshold, threshold * scale, m) for p in probed)
+    rows = tuple(_row(f, p, chosen, threshold, threshold * scale, m) for p in probed)
     sampled = any(r.checked < math.prod(r.shape) for r in rows)
     report = GradCheckReport("cost(parameters)", chosen, "sampled" if sampled else "full", threshold, rows)
     return FunctionReport(report, why, tuple(n for n in point if n not in keys), tuple(ignored), f.calls)
@@ -293,7 +291,7 @@ def _probe(f: _Cost, diff: Differentiator, name: str, key: str, g: Array, mode: 
         f.work[name] = real
 
 
-def _row(f: _Cost, p: _Probed, threshold: float, atol: float, m: int | None) -> GradCheckRow:
+def _row(f: _Cost, p: _Probed, method: Method, threshold: float, atol: float, m: int | None) -> GradCheckRow:
     """Compare, after clearing entries that sit on a kink; the notes say which were cleared and why."""
     shape = f.work[p.name].shape
     if p.unsafe:
@@ -303,6 +301,8 @@ def _row(f: _Cost, p: _Probed, threshold: float, atol: float, m: int | None) -> 
     batch = m or _batch_from_ratio(p.g, numeric.values)
     row = compare(p.key, shape, p.probes, p.g, numeric, threshold=threshold, atol=atol, batch=batch)
     notes = [row.note] if row.note else []
+    if row.passed and row.relative_error > threshold and method == "complex":
+        notes = [f"zero up to rounding: every entry within {atol:.1e} of the complex step's"]
     if not row.passed and m is None and batch > 1 and "1/m" in row.note:
         notes.append(f"m was not given: taking m = {batch} from the ratio")
     if kinks:

@@ -19,8 +19,7 @@ INTERMEDIATE = re.compile(r"d[ZA](\d+|L)")
 def suggestion(key: str, known: Iterable[str]) -> str:
     """': did you mean 'dW1'?' for the closest known key, else the known keys."""
     names = list(known)
-    close = difflib.get_close_matches(key, names, n=1, cutoff=0.5)
-    close = close or [n for n in names if n.lower() == key.lower()]
+    close = [n for n in names if n.lower() == key.lower()] or difflib.get_close_matches(key, names, n=1, cutoff=0.5)
     if close:
         return f": did you mean {close[0]!r}?"
     return f" (expected one of {', '.join(names)})"

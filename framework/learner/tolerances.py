@@ -1,10 +1,13 @@
 """How close is close enough: the pass thresholds of the learner's checks, keyed by dtype and method,
 and what a relative error of a given size means, in words."""
 
+from collections.abc import Sequence
 from typing import Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
+
+from framework.gradcheck.report import GradCheckRow
 
 How: TypeAlias = Literal["complex", "central", "twin"]
 """How the true gradient was found: complex step, central differences, or the twin network (exact)."""
@@ -48,3 +51,15 @@ def meaning(relative_error: float, threshold: float) -> str:
     if relative_error <= threshold:
         return "the same numbers up to rounding"
     return next((words for lower, words in BANDS if relative_error > lower), "not a number")
+
+
+def agreement(rows: Sequence[GradCheckRow], how: str, threshold: float) -> str:
+    """The verdict of a check that passed: the worst relative error among the rows within the threshold,
+    and the rows that passed as zero up to rounding (a relative error means nothing there)."""
+    relative = [r for r in rows if r.relative_error <= threshold]
+    zero = [r.name for r in rows if r.relative_error > threshold]
+    worst = max((r.relative_error for r in relative), default=0.0)
+    text = (f"Close enough: yes. {', '.join(r.name for r in relative)} agree with {how} to a relative error of "
+            f"{worst:.1e} at worst (pass: {threshold:.0e}): the same numbers up to rounding" if relative else
+            "Close enough: yes")
+    return text + (f"; {', '.join(zero)} {'is' if len(zero) == 1 else 'are'} zero up to rounding." if zero else ".")
