@@ -197,8 +197,15 @@ def check_backprop(
                                  f"is not finite at these weights: a saturated output (A{net.layers} = 1 exactly "
                                  "where Y = 0?); check at weights where the cost is finite")
     intermediates = any(p[0] in ("dAL", "dZ", "dA_prev") for p in given)
-    conventions: list[Convention | None] = ["course", "dJ/dZ"] if intermediates and net.m > 1 else [None]
-    readings = [_Reading.of(twin, net, given, c, rounding, threshold) for c in conventions]
+    judges = [_Judge.of(net, given, c, rounding, threshold)
+              for c in (("course", "dJ/dZ") if intermediates and net.m > 1 else (None,))]
+    first = next((p for p in backward_order(net.layers) if p in given and p[0] in ("dAL", "dZ", "dA_prev")), None)
+    judges.sort(key=lambda j: first is None or not j.agrees(first, truth))  # the likelier convention first
+    readings: list[_Reading] = []
+    for judge in judges:
+        readings.append(_Reading.of(twin, judge))
+        if readings[-1].perfect:
+            break
     best = max(readings, key=lambda r: (r.explained, -r.mistakes, len(r.right), r.convention != "dJ/dZ"))
     warnings = ("m = 1: a missing 1/m is invisible (and the two conventions for dZ and dA agree); check with "
                 "several samples",) if net.m == 1 else ()
@@ -268,10 +275,14 @@ class _Reading:
     def mistakes(self) -> int:
         return sum(not f.valid for f in self.findings)
 
+    @property
+    def perfect(self) -> bool:
+        """Every quantity right, no mistake: no other convention can read the values better."""
+        return self.mistakes == 0 and len(self.right) == len(self.rows)
+
     @classmethod
-    def of(cls, twin: Twin, net: Network, given: dict[Position, tuple[str, Array]], convention: Convention | None,
-           rounding: dict[Position, Array], threshold: float) -> "_Reading":
-        judge = _Judge(net, given, convention, rounding, threshold)
+    def of(cls, twin: Twin, judge: "_Judge") -> "_Reading":
+        net, given = judge.net, judge.given
         injected: dict[Position, Mistake[Any]] = {}
         findings: list[Finding] = []
         values = twin.backward(injected)
@@ -289,7 +300,9 @@ class _Reading:
         reference = twin.backward({p: mistake for p, mistake in injected.items() if mistake.valid})
         assert reference is not None
         rows = tuple(judge.row(p, reference) for p in judge.order)
-        return cls(convention, rows, tuple(findings), sum(judge.agrees(p, values) for p in judge.order))
+        mistaken = any(not mistake.valid for mistake in injected.values())
+        explained = sum(judge.agrees(p, values) for p in judge.order) if mistaken else sum(r.passed for r in rows)
+        return cls(judge.convention, rows, tuple(findings), explained)
 
 
 @attrs.frozen
@@ -302,25 +315,38 @@ class _Judge:
     convention: Convention | None
     rounding: dict[Position, Array]
     threshold: float
+    mine: dict[Position, Array]
+    """The learner's values as the twin's (batch first, dJ/dZ convention), to compare without converting."""
+    order: list[Position]
 
-    @property
-    def order(self) -> list[Position]:
-        return [p for p in backward_order(self.net.layers) if p in self.given]
+    @classmethod
+    def of(cls, net: Network, given: dict[Position, tuple[str, Array]], convention: Convention | None,
+           rounding: dict[Position, Array], threshold: float) -> "_Judge":
+        mine = {p: net.from_learner(p, value, convention) for p, (_, value) in given.items()}
+        return cls(net, given, convention, rounding, threshold, mine,
+                   [p for p in backward_order(net.layers) if p in given])
 
     def row(self, position: Position, values: dict[Position, Array]) -> GradCheckRow:
-        """The learner's value against the twin's, with the rounding bound of each entry as the twin's
-        uncertainty; both scaled by a power of 2 (exactly) so that huge or tiny values compare too."""
+        """The learner's value against the twin's, in the learner's layout (for the worst entry's index)."""
         key, mine = self.given[position]
         true = self.net.to_learner(position, values[position], self.convention)
         rounding = np.abs(self.net.to_learner(position, self.rounding[position], self.convention))
-        scale = 2.0 ** -np.frexp(max(float(np.abs(true).max(initial=0.0)), float(np.abs(mine).max(initial=0.0)),
-                                     1e-300))[1]
-        numeric = Derivatives(_floats(true * scale), _floats(rounding * scale), 0, 0)
-        row = compare(key, mine.shape, Probes(entries=np.arange(mine.size)), _floats(mine * scale), numeric,
-                      threshold=self.threshold, atol=self.threshold * float(np.abs(true * scale).max(initial=0.0)),
-                      batch=self.net.m)
-        row = attrs.evolve(row, max_abs_error=row.max_abs_error / scale, worst_backward=row.worst_backward / scale,
-                           worst_numeric=row.worst_numeric / scale)
+        return self._compare(key, mine, true, rounding)
+
+    def _compare(self, key: str, mine: Array, true: Array, rounding: Array) -> GradCheckRow:
+        """`compare`, with the rounding bound of each entry as the twin's uncertainty; the values scaled by
+        a power of 2 (exactly) so that huge or tiny ones compare too."""
+        largest = float(np.abs(true).max(initial=0.0))
+        size = max(largest, float(np.abs(mine).max(initial=0.0)))
+        scale = 2.0 ** -np.frexp(size)[1] if size and not 1e-100 < size < 1e100 else 1.0
+        if scale != 1.0:
+            true, mine, rounding = true * scale, mine * scale, rounding * scale
+        row = compare(key, mine.shape, Probes(entries=np.arange(mine.size)), _floats(mine),
+                      Derivatives(_floats(true), _floats(rounding), 0, 0), threshold=self.threshold,
+                      atol=self.threshold * largest * scale, batch=self.net.m)
+        if scale != 1.0:
+            row = attrs.evolve(row, max_abs_error=row.max_abs_error / scale, worst_backward=row.worst_backward / scale,
+                               worst_numeric=row.worst_numeric / scale)
         if row.passed:
             note = (f"within the rounding of A{self.net.layers} (a saturated output)"
                     if row.relative_error > self.threshold else "")
@@ -328,7 +354,8 @@ class _Judge:
         return row
 
     def agrees(self, position: Position, values: dict[Position, Array]) -> bool:
-        return self.row(position, values).passed
+        """Whether the learner's value is the twin's up to rounding (compared in the twin's layout)."""
+        return self._compare("", self.mine[position], values[position], self.rounding[position]).passed
 
     def first_wrong(self, values: dict[Position, Array]) -> Position | None:
         return next((p for p in self.order if not self.agrees(p, values)), None)

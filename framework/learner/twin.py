@@ -107,6 +107,15 @@ class Network:
         return np.ascontiguousarray(out)
 
 
+    def from_learner(self, position: Position, value: Array, convention: Convention | None) -> Array:
+        """The learner's value as the twin's: batch first, in the dJ/dZ convention (`to_learner` undone)."""
+        quantity = position[0]
+        out = value.reshape(-1) if quantity == "db" else value.T if self.layout == "course" else value
+        if quantity in ("dAL", "dZ", "dA_prev") and convention == "course":
+            out = out / self.m
+        return np.ascontiguousarray(out)
+
+
 def read_network(caller: str, parameters: Mapping[str, npt.NDArray[Any]], X: object, Y: object,
                  activations: Sequence[str], lambd: float, layout: str) -> Network:
     """The learner's network, checked: keys W1..WL and b1..bL, activations of the right count and names,
