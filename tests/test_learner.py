@@ -3,7 +3,6 @@ parameters dict, caches, a grads dict), correct and with each classic mistake, c
 check_backprop (culprit and cause) and check_function (numerically); and every bad input."""
 
 import hashlib
-import math
 import os
 import subprocess
 import sys
@@ -298,7 +297,8 @@ CASES: dict[str, Case] = {
         relu_net(), lines(db=lambda dZ, m: 1 / m * np.mean(dZ, axis=1, keepdims=True)),  # BUG: np.sum
         "db3", ("db3 is divided by m twice",)),
     "db summed over the wrong axis": Case(
-        square_net("batch-first", m=3, output="sigmoid"), lines("batch-first", db=lambda dZ, m: 1 / m * np.sum(dZ, axis=1)),  # axis=0
+        square_net("batch-first", m=3, output="sigmoid"),
+        lines("batch-first", db=lambda dZ, m: 1 / m * np.sum(dZ, axis=1)),  # BUG: axis=0
         "db3", ("db3 sums dZ3 over its units", "db3 = 1/m * np.sum(dZ3, axis=0)")),
     "W not transposed in dA_prev": Case(
         square_net(), lines(dA_prev=lambda W, dZ: np.dot(W, dZ)),  # BUG: W.T
@@ -405,7 +405,8 @@ def test_the_seeds_two_bugs_are_named_in_backward_order() -> None:
     assert text.startswith("NOT close enough: dZ3 is wrong, a relative error of ")
     assert ("Culprit: dZ3, the first wrong quantity in backward order; dA3, before it, is right: the wrong line is "
             "between the one that computes dA3 and the one that computes dZ3.") in text
-    assert "Also: dW3 is 64 times too large: the 1/m is missing: dW3 = 1/m * np.dot(dZ3, A2.T). The same in dW2, dW1." in text
+    assert ("Also: dW3 is 64 times too large: the 1/m is missing: dW3 = 1/m * np.dot(dZ3, A2.T). The same in dW2, "
+            "dW1.") in text
 
 
 def test_with_only_dW3_given_both_bugs_are_found_together() -> None:
@@ -452,7 +453,8 @@ def test_a_correct_network_on_its_kinks_passes_and_the_report_says_why(method: L
 
 @settings(max_examples=40)
 @given(hidden=st.lists(st.integers(1, 4), min_size=0, max_size=2), n_x=st.integers(1, 5), m=st.integers(2, 20),
-       hidden_activation=st.sampled_from(["relu", "tanh", "sigmoid"]), output=st.sampled_from(["sigmoid", "softmax", "linear"]),
+       hidden_activation=st.sampled_from(["relu", "tanh", "sigmoid"]),
+       output=st.sampled_from(["sigmoid", "softmax", "linear"]),
        layout=st.sampled_from(["course", "batch-first"]), bias=st.sampled_from([0.0, 0.5]), dead_sample=st.booleans(),
        seed=st.integers(0, 2**32 - 1))
 def test_check_function_passes_a_correct_network(hidden: list[int], n_x: int, m: int, hidden_activation: str,
@@ -592,7 +594,7 @@ def test_check_backprop_bad_inputs_name_the_key_and_the_shapes() -> None:
     cases: list[tuple[type[FrameworkError], str, Callable[[], object]]] = [
         (ValueRangeError, r"grads\['dw1'\] is no quantity of the backward: did you mean 'dW1'\?",
          lambda: run({"dw1": grads["dW1"]})),
-        (ValueRangeError, r"grads\['dW4'\]: the network has 3 layers \(W1 to W3\), so W goes from W1 to W3",
+        (ValueRangeError, r"grads\['dW4'\]: the network has 3 layers \(W1 to W3\), so dW goes from dW1 to dW3",
          lambda: run({"dW4": grads["dW3"]})),
         (ShapeError, r"dW1 has shape \(5, 4\), but W1 has shape \(4, 5\): transposed\?",
          lambda: run({"dW1": grads["dW1"].T})),
@@ -613,7 +615,7 @@ def test_check_backprop_bad_inputs_name_the_key_and_the_shapes() -> None:
         (ValueRangeError, r"activations\[0\] is 'Relu', not an activation this check knows: did you mean 'relu'\?",
          lambda: run(activations=["Relu", "relu", "sigmoid"])),
         (ValueRangeError, r"the last activation, 'relu', implies no cost", lambda: run(activations=["relu"] * 3)),
-        (ValueRangeError, r"parameters has W3 or b3 but no b2", lambda: run(parameters={k: v for k, v in p.items()
+        (ValueRangeError, r"parameters has no b2: a network of 3 layers", lambda: run(parameters={k: v for k, v in p.items()
                                                                                        if k != "b2"})),
         (ValueRangeError, r"parameters\['w1'\] is not a layer's W or b: did you mean 'W1'\?",
          lambda: run(parameters={**p, "w1": p["W1"]})),

@@ -234,14 +234,15 @@ def _position(key: str, layers: int) -> Position:
     """The quantity a key names: dW3 or W3, db3 or b3, dZ3, dA3 or dAL, dA0 (the input's)."""
     match = _KEY.fullmatch(key)
     known = [f"d{q}{layer}" for layer in range(1, layers + 1) for q in "WbZ"] + [f"dA{i}" for i in range(layers + 1)]
-    if match is None or (match.group(2) in "ZA" and not match.group(1)) or (match.group(3) == "L" and match.group(2) != "A"):
+    bare = match is not None and match.group(2) in "ZA" and not match.group(1)  # Z3 or A3: values, not gradients
+    if match is None or bare or (match.group(3) == "L" and match.group(2) != "A"):
         raise ValueRangeError(f"{CALLER}: grads[{key!r}] is no quantity of the backward{suggestion(key, known)}")
     letter, index = match.group(2), match.group(3)
     layer = layers if index == "L" else int(index)
     lowest = 0 if letter == "A" else 1
     if not lowest <= layer <= layers:
         raise ValueRangeError(f"{CALLER}: grads[{key!r}]: the network has {layers} layers (W1 to W{layers}), so "
-                              f"{letter} goes from {letter}{lowest} to {letter}{layers}")
+                              f"d{letter} goes from d{letter}{lowest} to d{letter}{layers}")
     if letter == "A":
         return ("dAL", layer) if layer == layers else ("dA_prev", layer + 1)
     return {"W": "dW", "b": "db", "Z": "dZ"}[letter], layer  # type: ignore[return-value]
@@ -351,7 +352,7 @@ class _Judge:
             note = (f"within the rounding of A{self.net.layers} (a saturated output)"
                     if row.relative_error > self.threshold else "")
             return attrs.evolve(row, note=note)
-        return row
+        return attrs.evolve(row, note=row.note.replace("backward/numeric", "yours/true"))
 
     def agrees(self, position: Position, values: dict[Position, Array]) -> bool:
         """Whether the learner's value is the twin's up to rounding (compared in the twin's layout)."""

@@ -9,7 +9,7 @@ subgradient at a kink (np.maximum(0, Z) at Z = 0), not an error.
 
 import math
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeAlias, get_args
 
 import attrs
@@ -137,14 +137,17 @@ def check_function(
     _check_options(method, mode, samples, m)
     point = {name: real_copy(CALLER, f"parameters[{name!r}]", value) for name, value in _items(parameters)}
     keys, ignored = gradient_keys(CALLER, grads, point)
+    if not keys:
+        raise ValueRangeError(f"{CALLER}: grads holds no gradient of a parameter (keys {list(grads)}): give one such as "
+                              f"{'d' + next(iter(point))!r}")
     given: dict[str, Array] = {}
     for name, key in keys.items():
         given[name] = real_copy(CALLER, f"grads[{key!r}]", grads[key])
         check_shape(CALLER, key, given[name], point[name].shape, f"parameter {name!r}")
-    dtype = np.result_type(*(np.asarray(grads[key]).dtype for key in keys.values())) if keys else np.float64
+    dtype = np.result_type(*(np.asarray(grads[key]).dtype for key in keys.values()))
     f = _Cost(cost, point)
     base = f.base()
-    chosen, why = _method(f, method, np.random.default_rng(seed))
+    chosen, why = _method(f, method, base, np.random.default_rng(seed))
     threshold = pass_threshold(dtype, chosen) if threshold is None else threshold
     rng = np.random.default_rng(seed)
     diff = Differentiator(f, _no_branches, chosen)
@@ -152,7 +155,7 @@ def check_function(
     scale = max([abs(base)] + [float(np.nanmax(np.abs(np.concatenate([p.g, p.numeric.values])), initial=0.0))
                                for p in probed])
     rows = tuple(_row(f, p, chosen, threshold, threshold * scale, m) for p in probed)
-    sampled = any(r.checked < math.prod(r.shape) for r in rows)
+    sampled = any(len(p.probes) < p.size for p in probed)
     report = GradCheckReport("cost(parameters)", chosen, "sampled" if sampled else "full", threshold, rows)
     return FunctionReport(report, why, tuple(n for n in point if n not in keys), tuple(ignored), f.calls)
 
@@ -189,15 +192,6 @@ class _Cost:
                                   "it must be a function of them alone (dropout? seed its random numbers inside cost)")
         return float(first.real)
 
-    def at(self, name: str, value: Array) -> Scalar:
-        """The cost with parameter `name` replaced by `value` (complex ones under the complex step)."""
-        kept = self.work[name]
-        self.work[name] = value
-        try:
-            return self()
-        finally:
-            self.work[name] = kept
-
 
 def _no_branches() -> list[Mask | None]:
     return []  # a black box: its branches cannot be asked, so kinks are found from the one-sided slopes
@@ -217,7 +211,7 @@ def _scalar(value: object) -> Scalar:
     return value if isinstance(value, complex) else float(value)
 
 
-def _method(f: _Cost, method: MethodChoice, rng: np.random.Generator) -> tuple[Method, str]:
+def _method(f: _Cost, method: MethodChoice, f0: float, rng: np.random.Generator) -> tuple[Method, str]:
     """The method to use and why: for "auto", the complex step if the cost keeps the imaginary part of a
     step along a random direction of every parameter, and gives there the slope that one-sided
     differences give along it (np.abs or np.real would keep a complex result but lose its meaning)."""
@@ -237,7 +231,6 @@ def _method(f: _Cost, method: MethodChoice, rng: np.random.Generator) -> tuple[M
         reason = str(e) if isinstance(e, NotComplexSafe) else f"{type(e).__name__} on complex parameters ({e})"
         return "central", f"central differences, because the cost is not complex-step safe: {reason}"
     slope = value.imag / h
-    f0 = f.base()
     for eps in (1e-6, 1e-7):  # one-sided, second order, from the side the complex step looks at
         one_sided = (-3 * f0 + 4 * _along(f, directions, eps).real - _along(f, directions, 2 * eps).real) / (2 * eps)
         if abs(slope - one_sided) <= 1e-5 * (abs(slope) + abs(one_sided)) + 1e-8 * max(1.0, abs(f0)):
@@ -266,6 +259,8 @@ class _Probed:
 
     name: str
     key: str
+    size: int
+    """Entries of the tensor: more than the probes when it is sampled."""
     probes: Probes
     g: Floats
     numeric: Derivatives
@@ -283,10 +278,11 @@ def _probe(f: _Cost, diff: Differentiator, name: str, key: str, g: Array, mode: 
     t = real.astype(np.complex128) if diff.method == "complex" else real.copy()
     f.work[name] = t
     try:
-        return _Probed(name, key, probes, probes.project(g), diff.derivatives(t, probes))
+        return _Probed(name, key, size, probes, probes.project(g), diff.derivatives(t, probes))
     except NotComplexSafe as e:
         nan = np.full(len(probes), np.nan)
-        return _Probed(name, key, probes, probes.project(g), Derivatives(nan, nan, 0, 0), f"not complex-step safe: {e}")
+        return _Probed(name, key, size, probes, probes.project(g), Derivatives(nan, nan, 0, 0),
+                       f"not complex-step safe: {e}")
     finally:
         f.work[name] = real
 
@@ -309,8 +305,8 @@ def _row(f: _Cost, p: _Probed, method: Method, threshold: float, atol: float, m:
         notes.append(kinks)
     if row.checked < len(p.probes):
         notes.append(f"{len(p.probes) - row.checked} entries where the cost was not finite nearby were not checked")
-    if len(p.probes) < math.prod(shape):
-        notes.append(f"sampled: {len(p.probes)} of {math.prod(shape):,} entries (mode='full' checks each, one cost "
+    if len(p.probes) < p.size:
+        notes.append(f"sampled: {len(p.probes)} of {p.size:,} entries (mode='full' checks each, one cost "
                      "call an entry)")
     return attrs.evolve(row, note="; ".join(notes))
 
@@ -338,7 +334,8 @@ def _clear_kinks(f: _Cost, p: _Probed, threshold: float, atol: float) -> tuple[D
     where = tuple(int(i) for i in np.unravel_index(k, f.work[p.name].shape))
     many = f"{len(cleared)} entries sit" if len(cleared) > 1 else "1 entry sits"
     ok = np.isfinite(p.numeric.values)
-    alone = float(np.linalg.norm(p.g[ok] - p.numeric.values[ok]) / (np.linalg.norm(p.g[ok]) + np.linalg.norm(p.numeric.values[ok])))
+    mine, numeric = p.g[ok], p.numeric.values[ok]
+    alone = float(np.linalg.norm(mine - numeric) / (np.linalg.norm(mine) + np.linalg.norm(numeric)))
     return attrs.evolve(p.numeric, values=values), (
         f"{many} on a kink, such as {where}: the slope is {left:.6g} from the left and {right:.6g} from the right, "
         f"and yours, {g:.6g}, lies between them: a valid subgradient (np.maximum(0, Z) at Z = 0?), not an error "
@@ -399,4 +396,4 @@ def _check_options(method: str, mode: str, samples: int, m: int | None) -> None:
         raise ValueRangeError(f"{CALLER}: m must be the number of samples, a whole number of at least 1, got {m!r}")
 
 
-__all__: Sequence[str] = ["Cost", "FunctionReport", "check_function"]
+__all__ = ["Cost", "FunctionReport", "check_function"]

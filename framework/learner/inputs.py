@@ -52,6 +52,8 @@ def parameter_of(key: str, parameters: Iterable[str]) -> str | None:
 def gradient_keys(caller: str, grads: Mapping[str, Any], parameters: Iterable[str]) -> tuple[dict[str, str], list[str]]:
     """{parameter: the grads key that holds its gradient} and the intermediate keys (dZ1, dA2) left to
     check_backprop; any other key is an error that suggests the closest gradient key."""
+    if not isinstance(grads, Mapping):
+        raise DTypeError(f"{caller}: grads must be a dict such as {{'dW1': ..., 'db1': ...}}, got a {type(grads).__name__}")
     names = list(parameters)
     found: dict[str, str] = {}
     intermediate: list[str] = []
@@ -63,7 +65,8 @@ def gradient_keys(caller: str, grads: Mapping[str, Any], parameters: Iterable[st
             if INTERMEDIATE.fullmatch(key):
                 intermediate.append(key)
                 continue
-            raise ValueRangeError(f"{caller}: grads[{key!r}] matches no parameter{suggestion(key, ['d' + n for n in names])}")
+            hint = suggestion(key, ["d" + n for n in names])
+            raise ValueRangeError(f"{caller}: grads[{key!r}] matches no parameter{hint}")
         if name in found:
             raise ValueRangeError(f"{caller}: grads has both {found[name]!r} and {key!r} for parameter {name!r}: keep one")
         found[name] = key

@@ -164,13 +164,14 @@ def _layers(caller: str, parameters: Mapping[str, npt.NDArray[Any]]) -> int:
         match = _PARAMETER.fullmatch(str(key))
         if match is None:
             layer_keys = [f"{k}{l}" for l in range(1, max(2, len(parameters) // 2 + 1)) for k in "Wb"]
-            raise ValueRangeError(f"{caller}: parameters[{key!r}] is not a layer's W or b{suggestion(str(key), layer_keys)}")
+            hint = suggestion(str(key), layer_keys)
+            raise ValueRangeError(f"{caller}: parameters[{key!r}] is not a layer's W or b{hint}")
         indices.append(int(match.group(2)))
     layers = max(indices)
     missing = [f"{k}{l}" for l in range(1, layers + 1) for k in "Wb" if f"{k}{l}" not in parameters]
     if missing:
-        raise ValueRangeError(f"{caller}: parameters has W{layers} or b{layers} but no {', '.join(missing)}: "
-                              f"a network of {layers} layers needs W1 to W{layers} and b1 to b{layers}")
+        raise ValueRangeError(f"{caller}: parameters has no {', '.join(missing)}: a network of {layers} layers (its "
+                              f"last is W{layers} or b{layers}) needs W1 to W{layers} and b1 to b{layers}")
     return layers
 
 
