@@ -121,7 +121,7 @@ def check_function(
     np.maximum(0, Z) and comparisons do; float(), np.abs, np.real do not), central differences
     otherwise. `mode="auto"` checks every entry of a tensor of up to 4,096 entries and `samples`
     random entries of a bigger one ("full": every entry, one cost call each). `m`, the number of
-    samples, names a missing 1/m; without it, a ratio that is a whole number is taken as m. The
+    samples, names a missing 1/m; without it, a ratio that is a whole number k is said to be one if m = k. The
     learner's arrays are never touched: the cost sees copies.
 
     >>> X = np.array([[1.0, 2.0, -1.0]])
@@ -294,13 +294,14 @@ def _row(f: _Cost, p: _Probed, method: Method, threshold: float, atol: float, m:
         return GradCheckRow(p.key, shape, 0, math.nan, math.nan, "-", 0.0, 0.0, False,
                             f"{p.unsafe}; use method='central' or 'auto'")
     numeric, kinks = _clear_kinks(f, p, threshold, atol)
-    batch = m or _batch_from_ratio(p.g, numeric.values)
-    row = compare(p.key, shape, p.probes, p.g, numeric, threshold=threshold, atol=atol, batch=batch)
+    row = compare(p.key, shape, p.probes, p.g, numeric, threshold=threshold, atol=atol, batch=m or 1)
     notes = [row.note] if row.note else []
+    whole = 0 if row.passed or m is not None else _whole_ratio(p.g, numeric.values)
+    if whole:
+        notes.append(f"if m = {abs(whole)} is your number of samples, the 1/m is "
+                     f"{'missing' if whole > 0 else 'applied twice'} (pass m= to say)")
     if row.passed and row.relative_error > threshold and method == "complex":
         notes = [f"zero up to rounding: every entry within {atol:.1e} of the complex step's"]
-    if not row.passed and m is None and batch > 1 and "1/m" in row.note:
-        notes.append(f"m was not given: taking m = {batch} from the ratio")
     if kinks:
         notes.append(kinks)
     if row.checked < len(p.probes):
@@ -366,17 +367,18 @@ def _one_sided(f: _Cost, flat: Array, k: int) -> tuple[float, float, float]:
     return slopes[0], slopes[1], uncertainty
 
 
-def _batch_from_ratio(g: Floats, numeric: Floats) -> int:
-    """A whole number k >= 2 when g / numeric is k or 1/k for every significant entry (the m of a
-    missing or doubled 1/m), else 1."""
+def _whole_ratio(g: Floats, numeric: Floats) -> int:
+    """k when g / numeric is the same whole number k >= 2 for every significant entry, -k when it is 1/k
+    (what a missing or doubled 1/m gives, m = k), else 0."""
     ok = np.isfinite(numeric) & (np.abs(numeric) > 1e-6 * np.nanmax(np.abs(numeric), initial=0.0))
-    if ok.sum() < 2:
-        return 1
-    ratio = float(np.median(g[ok] / numeric[ok]))
-    for k in (ratio, 1 / ratio if ratio else 0.0):
-        if k >= 1.5 and abs(k - round(k)) <= 1e-3 * k and np.allclose(g[ok] / numeric[ok], ratio, rtol=1e-3, atol=0):
-            return int(round(k))
-    return 1
+    ratios = g[ok] / numeric[ok]
+    if ratios.size < 2 or not np.allclose(ratios, ratios[0], rtol=1e-3, atol=0):
+        return 0
+    ratio = float(np.median(ratios))
+    for k, sign in ((ratio, 1), (1 / ratio if ratio else 0.0, -1)):
+        if k >= 1.5 and abs(k - round(k)) <= 1e-3 * k:
+            return sign * int(round(k))
+    return 0
 
 
 def _items(parameters: Mapping[str, npt.NDArray[Any]]) -> list[tuple[str, npt.NDArray[Any]]]:

@@ -8,6 +8,15 @@ dJ/dZ convention (the 1/m of the mean cost inside dA and dZ). A caller that can 
 intermediates, the learner's twin network here or a layer the gradient checker found wrong, can
 ask each entry whether it reproduces a wrong value. Adding a mistake is one entry (and its test).
 
+For example, a sigmoid whose backward took z(1 - z), checked on its own as the gradient checker checks
+a layer (input z, output a, an upstream gradient g):
+
+>>> z = np.array([[0.5, -1.0, 2.0]]); a = 1 / (1 + np.exp(-z)); g = np.array([[0.3, -0.2, 0.1]])
+>>> step = ActivationStep("sigmoid", z, a, dA=g, dZ=g * a * (1 - a), m=1, output=False)
+>>> wrong = g * z * (1 - z)
+>>> [m.name for m in ACTIVATION_MISTAKES if (v := m.reproduce(step)) is not None and np.allclose(v, wrong)]
+['sigmoid derivative on Z']
+
 Sentences are templates: {dA} {dZ} {Z} {A} {A_prev} {W} {dW} {db} {dA_prev} are the learner's names
 for the step's quantities (dZ3, A3, W3, A2...), {m} and {lambd} numbers, {right} the correct line.
 """
