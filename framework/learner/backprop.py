@@ -23,7 +23,7 @@ from framework.gradcheck.report import GradCheckRow, compare
 from framework.learner.inputs import check_shape, real_copy, suggestion
 from framework.learner.mistakes import CATALOGUE, RIGHT, Convention, Mistake
 from framework.learner.tolerances import ROUNDING, agreement, meaning, pass_threshold
-from framework.learner.twin import Layout, Network, Position, Twin, backward_order, parent, read_network
+from framework.learner.twin import Layout, Network, Position, Twin, backward_order, name_of, parent, read_network
 
 CALLER = "check_backprop"
 LayoutChoice: TypeAlias = Literal["auto", "course", "batch-first"]
@@ -182,8 +182,21 @@ def check_backprop(
     """
     net = read_network(CALLER, parameters, X, Y, activations, lambd, layout)
     given = _given(grads, net)
-    dtype = np.result_type(*(np.asarray(grads[key]).dtype for key, _ in given.values())) if given else np.float64
+    dtype = np.result_type(*(np.asarray(grads[key]).dtype for key, _ in given.values()))
     threshold = pass_threshold(dtype, "twin") if threshold is None else threshold
+    twin, truth, rounding = _truth(net)
+    intermediates = any(p[0] in ("dAL", "dZ", "dA_prev") for p in given)
+    best = _reading(twin, truth, [_Judge.of(net, given, c, rounding, threshold) for c in
+                                  (("course", "dJ/dZ") if intermediates and net.m > 1 else (None,))])
+    warnings = ("m = 1: a missing 1/m is invisible (and the two conventions for dZ and dA agree); check with "
+                "several samples",) if net.m == 1 else ()
+    return BackpropReport(best.rows, best.findings, net.layout, net.layout_reason, best.convention,
+                          _convention_reason(best, intermediates, net.m), threshold,
+                          best.explained == len(given), warnings)
+
+
+def _truth(net: Network) -> tuple[Twin, dict[Position, Array], dict[Position, Array]]:
+    """The twin, its values (the truth) and their rounding bounds; an error where they are not finite."""
     try:
         twin = Twin(net)
         truth = twin.backward({})
@@ -193,25 +206,23 @@ def check_backprop(
         raise NonFiniteError(f"{CALLER}: the network's values are not finite at these weights: {e}") from e
     for position, value in truth.items():
         if not np.all(np.isfinite(value)):
-            raise NonFiniteError(f"{CALLER}: the true {_shape_of(position, net).replace('W', 'dW').replace('b', 'db')} "
-                                 f"is not finite at these weights: a saturated output (A{net.layers} = 1 exactly "
-                                 "where Y = 0?); check at weights where the cost is finite")
-    intermediates = any(p[0] in ("dAL", "dZ", "dA_prev") for p in given)
-    judges = [_Judge.of(net, given, c, rounding, threshold)
-              for c in (("course", "dJ/dZ") if intermediates and net.m > 1 else (None,))]
-    first = next((p for p in backward_order(net.layers) if p in given and p[0] in ("dAL", "dZ", "dA_prev")), None)
-    judges.sort(key=lambda j: first is None or not j.agrees(first, truth))  # the likelier convention first
+            raise NonFiniteError(f"{CALLER}: the true {name_of(position)} is not finite at these weights: a saturated "
+                                 f"output (A{net.layers} = 1 exactly where Y = 0?); check where the cost is finite")
+    return twin, truth, rounding
+
+
+def _reading(twin: Twin, truth: dict[Position, Array], judges: list["_Judge"]) -> "_Reading":
+    """The learner's values read in each convention, the likelier first (a perfect reading ends the
+    search): the one that explains the most quantities with the fewest mistakes."""
+    order = judges[0].order
+    first = next((p for p in order if p[0] in ("dAL", "dZ", "dA_prev")), None)
+    judges = sorted(judges, key=lambda j: first is None or not j.agrees(first, truth))
     readings: list[_Reading] = []
     for judge in judges:
         readings.append(_Reading.of(twin, judge))
         if readings[-1].perfect:
             break
-    best = max(readings, key=lambda r: (r.explained, -r.mistakes, len(r.right), r.convention != "dJ/dZ"))
-    warnings = ("m = 1: a missing 1/m is invisible (and the two conventions for dZ and dA agree); check with "
-                "several samples",) if net.m == 1 else ()
-    return BackpropReport(best.rows, best.findings, net.layout, net.layout_reason, best.convention,
-                          _convention_reason(best, intermediates, net.m), threshold,
-                          best.explained == len(given), warnings)
+    return max(readings, key=lambda r: (r.explained, -r.mistakes, len(r.right), r.convention != "dJ/dZ"))
 
 
 def _given(grads: Mapping[str, npt.NDArray[Any]], net: Network) -> dict[Position, tuple[str, Array]]:
@@ -362,10 +373,8 @@ class _Judge:
         return next((p for p in self.order if not self.agrees(p, values)), None)
 
     def name(self, position: Position) -> str:
-        quantity, layer = position
-        if quantity == "dAL":
-            return self.given.get(position, (f"dA{layer}",))[0]
-        return f"dA{layer - 1}" if quantity == "dA_prev" else f"{quantity}{layer}"
+        """The learner's name for a quantity: their key where they gave it (dAL or dA3), else dZ3, dA2."""
+        return self.given[position][0] if position[0] == "dAL" and position in self.given else name_of(position)
 
     def names(self, position: Position) -> dict[str, str]:
         """The template names of the step at `position`, and its correct line as {right}."""

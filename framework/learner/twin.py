@@ -25,7 +25,7 @@ Layout: TypeAlias = Literal["course", "batch-first"]
 Position: TypeAlias = tuple[Quantity, int]
 """A quantity of the backward and its layer: ("dZ", 3) is dZ3, ("dA_prev", 3) is dA2, ("dAL", 3) dA3."""
 
-HIDDEN = ("relu", "sigmoid", "tanh", "linear", "softmax")
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "linear", "softmax")
 OUTPUT = ("sigmoid", "softmax", "linear")
 """Output activations and the cost each implies: cross-entropy, categorical cross-entropy, squared error."""
 LAYOUTS: dict[Layout, str] = {
@@ -41,6 +41,14 @@ def backward_order(layers: int) -> list[Position]:
     for layer in range(layers, 0, -1):
         order += [("dZ", layer), ("dW", layer), ("db", layer), ("dA_prev", layer)]
     return order
+
+
+def name_of(position: Position) -> str:
+    """The course's name of a quantity: ("dZ", 3) is dZ3, ("dA_prev", 3) dA2, ("dAL", 3) dA3."""
+    quantity, layer = position
+    if quantity == "dA_prev":
+        return f"dA{layer - 1}"
+    return f"dA{layer}" if quantity == "dAL" else f"{quantity}{layer}"
 
 
 def parent(position: Position, layers: int) -> Position | None:
@@ -147,9 +155,9 @@ def _activations(caller: str, activations: Sequence[str]) -> tuple[str, ...]:
         raise ValueRangeError(f"{caller}: activations must be a list of names, one a layer, such as "
                               f"['relu', 'relu', 'sigmoid'], got {activations!r}")
     for i, name in enumerate(activations):
-        if name not in HIDDEN:
+        if name not in ACTIVATIONS:
             raise ValueRangeError(f"{caller}: activations[{i}] is {name!r}, not an activation this check knows"
-                                  f"{suggestion(str(name), HIDDEN)}")
+                                  f"{suggestion(str(name), ACTIVATIONS)}")
     if activations[-1] not in OUTPUT:
         raise ValueRangeError(f"{caller}: the last activation, {activations[-1]!r}, implies no cost: end with 'sigmoid' "
                               "(cross-entropy), 'softmax' (categorical cross-entropy) or 'linear' (squared error)")
