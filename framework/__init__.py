@@ -8,6 +8,7 @@ from framework.errors import (
 )
 from framework.gradcheck import GradCheckReport, GradCheckRow, check_gradients, check_layer, check_loss
 from framework.layer import Layer
+from framework.learner import BackpropReport, FunctionReport, check_backprop, check_function
 from framework.graph.model import Model
 from framework.graph.node import Input, Node
 from framework.layer import Merge, Module
@@ -25,7 +26,7 @@ from framework.sequential import Sequential
 
 __all__ = [
     "BCEWithLogitsLoss", "CrossEntropyLoss", "MSELoss",
-    "Adam", "Add", "Array", "BCELoss", "BatchNorm", "Buffer", "CallOrderError", "Callback",
+    "Adam", "Add", "Array", "BCELoss", "BackpropReport", "FunctionReport", "check_backprop", "check_function", "BatchNorm", "Buffer", "CallOrderError", "Callback",
     "Concatenate", "ConfigError", "CosineDecay", "DTypeError", "Dense", "Dropout", "ELU", "EarlyStopping",
     "ExponentialDecay", "Flatten", "FormatError", "FrameworkError", "GradCheckReport", "GradCheckRow", "GradientCheck", "History",
     "Identity", "Input", "Layer", "LeakyReLU", "Loss", "Merge", "Model", "ModelCheckpoint",

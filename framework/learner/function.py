@@ -1,0 +1,401 @@
+"""`check_function`: the gradients of any numpy cost, written by hand, checked numerically.
+
+The cost is a black box, `cost(parameters) -> float`: the learner's forward pass and cost. Every
+parameter that has a gradient in `grads` is differentiated entry by entry, by the complex step where
+the cost keeps the imaginary part of a complex input (detected), by central differences otherwise.
+Where an entry disagrees, the two one-sided slopes are taken: a value between them is a valid
+subgradient at a kink (np.maximum(0, Z) at Z = 0), not an error.
+"""
+
+import math
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, TypeAlias, get_args
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from framework.arrays import Array, Mask, Scalar
+from framework.errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError, is_whole_number
+from framework.gradcheck.numeric import Derivatives, Differentiator, Floats, Method, NotComplexSafe, Probes
+from framework.gradcheck.report import GradCheckReport, GradCheckRow, compare
+from framework.learner.inputs import check_shape, gradient_keys, real_copy
+from framework.learner.tolerances import KINK, ROUNDING, agreement, meaning, pass_threshold
+
+Cost: TypeAlias = Callable[[dict[str, Array]], object]
+"""The learner's forward pass and cost: a dict of arrays (float, or complex under the complex step) to a scalar."""
+MethodChoice: TypeAlias = Literal["auto", "complex", "central"]
+ModeChoice: TypeAlias = Literal["auto", "full", "sampled"]
+
+FULL_UP_TO = 4096
+"""In mode "auto", a tensor of up to this many entries is checked at every entry, a bigger one at
+`samples` random entries (each entry is a call of the learner's cost: a 12288-wide W1 has 49,152)."""
+KINK_ENTRIES = 32
+"""At most this many disagreeing entries of a tensor are examined for a kink (7 cost calls each)."""
+CALLER = "check_function"
+
+
+@attrs.frozen
+class FunctionReport:
+    """What `check_function` found: `check` holds a row per gradient given (`row.name` is its key in
+    grads), `why` says which method was used and why."""
+
+    check: GradCheckReport
+    why: str
+    unchecked: tuple[str, ...] = ()
+    """Parameters without a gradient in grads."""
+    ignored: tuple[str, ...] = ()
+    """Keys of grads that are intermediates (dZ1, dA2): check_backprop checks those."""
+    calls: int = 0
+    """How many times the cost was called."""
+
+    @property
+    def rows(self) -> tuple[GradCheckRow, ...]:
+        return self.check.rows
+
+    @property
+    def passed(self) -> bool:
+        return self.check.passed
+
+    @property
+    def method(self) -> Method:
+        return self.check.method
+
+    @property
+    def threshold(self) -> float:
+        return self.check.threshold
+
+    @property
+    def worst_relative_error(self) -> float:
+        return self.check.worst_relative_error
+
+    @property
+    def verdict(self) -> str:
+        """'Close enough? ...' in words: the worst gradient, how far off, and what that means."""
+        how = "the complex step" if self.method == "complex" else "central differences"
+        if self.passed:
+            return agreement(self.rows, how, self.threshold)
+        worst = max(self.rows, key=lambda r: (not r.passed, r.relative_error))
+        words = meaning(worst.relative_error, self.threshold)
+        return (f"NOT close enough: {worst.name} is off by a relative error of {worst.relative_error:.2g} (at "
+                f"{worst.worst}: yours {worst.worst_backward:.6g}, numerical {worst.worst_numeric:.6g}): {words} "
+                f"({ROUNDING[self.method]}; pass: {self.threshold:.0e}).")
+
+    def __str__(self) -> str:
+        wrong = [f"{r.name} ({r.note})" if r.note else r.name for r in self.rows if not r.passed]
+        right = [r.name for r in self.rows if r.passed]
+        lines = [self.verdict]
+        if wrong:
+            lines.append(f"Wrong: {'; '.join(wrong) if any(r.note for r in self.rows) else ', '.join(wrong)}.")
+        lines.append(f"Right: {', '.join(right) or 'none'}.")
+        lines.append(f"Method: {self.why}.")
+        if self.unchecked:
+            lines.append(f"Not checked (no gradient given): {', '.join(self.unchecked)}.")
+        if self.ignored:
+            lines.append(f"Ignored: {', '.join(self.ignored)} (intermediates: check_backprop checks them).")
+        if not self.passed:
+            lines.append("Which line is wrong? check_function sees only the cost; for a fully connected network, "
+                         "check_backprop(parameters, grads, X, Y, activations) names it.")
+        lines += ["", str(self.check), f"({self.calls:,} calls of the cost)"]
+        return "\n".join(lines)
+
+
+def check_function(
+    cost: Cost,
+    parameters: Mapping[str, npt.NDArray[Any]],
+    grads: Mapping[str, npt.NDArray[Any]],
+    *,
+    method: MethodChoice = "auto",
+    mode: ModeChoice = "auto",
+    samples: int = 32,
+    seed: int = 0,
+    threshold: float | None = None,
+    m: int | None = None,
+) -> FunctionReport:
+    """Check hand-written gradients `grads` of `cost(parameters)` numerically, a row per gradient.
+
+    `grads` is keyed by parameter name or by "d" + name (`dW1`); intermediates such as `dZ1` are
+    ignored, and parameters without a gradient are listed as not checked. `method="auto"` uses the
+    complex step where `cost` keeps the imaginary part of complex parameters (np.exp, np.log,
+    np.maximum(0, Z) and comparisons do; float(), np.abs, np.real do not), central differences
+    otherwise. `mode="auto"` checks every entry of a tensor of up to 4,096 entries and `samples`
+    random entries of a bigger one ("full": every entry, one cost call each). `m`, the number of
+    samples, names a missing 1/m; without it, a ratio that is a whole number k is said to be one if m = k. The
+    learner's arrays are never touched: the cost sees copies.
+
+    >>> X = np.array([[1.0, 2.0, -1.0]])
+    >>> def cost(p):
+    ...     return np.sum((p["w"] * X - 1) ** 2) / 3
+    >>> w = np.array([[0.5]])
+    >>> report = check_function(cost, {"w": w}, {"dw": 2 * np.sum((w * X - 1) * X, keepdims=True) / 3})
+    >>> report.passed, report.method
+    (True, 'complex')
+    >>> check_function(cost, {"w": w}, {"dw": 2 * np.sum((w * X - 1) * X, keepdims=True)}).rows[0].passed
+    False
+    """
+    _check_options(method, mode, samples, m)
+    point = {name: real_copy(CALLER, f"parameters[{name!r}]", value) for name, value in _items(parameters)}
+    keys, ignored = gradient_keys(CALLER, grads, point)
+    if not keys:
+        raise ValueRangeError(f"{CALLER}: grads holds no gradient of a parameter (keys {list(grads)}): give one such as "
+                              f"{'d' + next(iter(point))!r}")
+    given: dict[str, Array] = {}
+    for name, key in keys.items():
+        given[name] = real_copy(CALLER, f"grads[{key!r}]", grads[key])
+        check_shape(CALLER, key, given[name], point[name].shape, f"parameter {name!r}")
+    dtype = np.result_type(*(np.asarray(grads[key]).dtype for key in keys.values()))
+    f = _Cost(cost, point)
+    base = f.base()
+    chosen, why = _method(f, method, base, np.random.default_rng(seed))
+    threshold = pass_threshold(dtype, chosen) if threshold is None else threshold
+    rng = np.random.default_rng(seed)
+    diff = Differentiator(f, _no_branches, chosen)
+    probed = [_probe(f, diff, name, keys[name], given[name], mode, samples, rng) for name in keys]
+    scale = max([abs(base)] + [float(np.nanmax(np.abs(np.concatenate([p.g, p.numeric.values])), initial=0.0))
+                               for p in probed])
+    rows = tuple(_row(f, p, chosen, threshold, threshold * scale, m) for p in probed)
+    sampled = any(len(p.probes) < p.size for p in probed)
+    report = GradCheckReport("cost(parameters)", chosen, "sampled" if sampled else "full", threshold, rows)
+    return FunctionReport(report, why, tuple(n for n in point if n not in keys), tuple(ignored), f.calls)
+
+
+class _Cost:
+    """The learner's cost at `work` (copies of their parameters, moved in place by the checker),
+    as a Python float or complex; counts its calls."""
+
+    def __init__(self, cost: Cost, work: dict[str, Array]) -> None:
+        if not callable(cost):
+            raise DTypeError(f"{CALLER}: cost must be a function of the parameters dict, got a {type(cost).__name__}")
+        self.cost, self.work, self.calls = cost, work, 0
+
+    def __call__(self) -> Scalar:
+        self.calls += 1
+        moved_complex = any(a.dtype.kind == "c" for a in self.work.values())
+        with np.errstate(all="ignore"):  # the learner's exp may overflow to a finite sigmoid: not ours to refuse
+            try:
+                value = self.cost(dict(self.work))
+            except TypeError as e:
+                if moved_complex:
+                    raise NotComplexSafe(f"cost raised TypeError on complex parameters ({e})") from e
+                raise
+        return _scalar(value)
+
+    def base(self) -> float:
+        """The cost at the learner's point: a finite scalar, the same at a second call."""
+        first, second = self(), self()
+        if not math.isfinite(first.real):
+            raise NonFiniteError(f"{CALLER}: cost(parameters) is {first} at the parameters given: check at a point "
+                                 "where the cost is finite")
+        if first != second:
+            raise ValueRangeError(f"{CALLER}: cost(parameters) gave {first!r}, then {second!r}, at the same parameters: "
+                                  "it must be a function of them alone (dropout? seed its random numbers inside cost)")
+        return float(first.real)
+
+
+def _no_branches() -> list[Mask | None]:
+    return []  # a black box: its branches cannot be asked, so kinks are found from the one-sided slopes
+
+
+def _scalar(value: object) -> Scalar:
+    """The cost as a Python float or complex, or an error saying what came back instead."""
+    if isinstance(value, np.generic) or (isinstance(value, np.ndarray) and value.ndim == 0):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, int | float | complex):
+        shape = f"an array of shape {value.shape}" if isinstance(value, np.ndarray) else f"a {type(value).__name__}"
+        hint = ": np.squeeze(cost), or cost.item()" if isinstance(value, np.ndarray) and value.size == 1 else ""
+        hint = hint or (": return only the cost, such as compute_cost(forward(X, parameters)[0], Y)"
+                        if isinstance(value, tuple) else "")
+        error = ShapeError if isinstance(value, np.ndarray) else DTypeError
+        raise error(f"{CALLER}: cost(parameters) must return the cost, a scalar, got {shape}{hint}")
+    return value if isinstance(value, complex) else float(value)
+
+
+def _method(f: _Cost, method: MethodChoice, f0: float, rng: np.random.Generator) -> tuple[Method, str]:
+    """The method to use and why: for "auto", the complex step if the cost keeps the imaginary part of a
+    step along a random direction of every parameter, and gives there the slope that one-sided
+    differences give along it (np.abs or np.real would keep a complex result but lose its meaning)."""
+    if method == "complex":
+        return "complex", "complex step (method='complex')"
+    if method == "central":
+        return "central", "central differences (method='central')"
+    directions = {n: rng.standard_normal(t.shape) * max(1.0, float(np.sqrt(np.mean(t ** 2)))) for n, t in f.work.items()}
+    h = 1e-20
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", np.exceptions.ComplexWarning)
+            value = _along(f, directions, 1j * h)
+        if not isinstance(value, complex):
+            raise NotComplexSafe("it returned a real number for complex parameters (float()? np.real?)")
+    except Exception as e:  # whatever the learner's code raises on complex numbers (an assert on the dtype)
+        reason = str(e) if isinstance(e, NotComplexSafe) else f"{type(e).__name__} on complex parameters ({e})"
+        return "central", f"central differences, because the cost is not complex-step safe: {reason}"
+    slope = value.imag / h
+    for eps in (1e-6, 1e-7):  # one-sided, second order, from the side the complex step looks at
+        one_sided = (-3 * f0 + 4 * _along(f, directions, eps).real - _along(f, directions, 2 * eps).real) / (2 * eps)
+        if abs(slope - one_sided) <= 1e-5 * (abs(slope) + abs(one_sided)) + 1e-8 * max(1.0, abs(f0)):
+            return "complex", ("complex step, because the cost keeps the imaginary part of complex parameters "
+                               "(checked along a random direction against one-sided differences): exact to "
+                               "machine precision")
+    return "central", (f"central differences, because the cost is not complex-step safe: along a random direction the "
+                       f"complex step gives {slope:.6g} and one-sided differences {one_sided:.6g} (np.abs? np.real? "
+                       "a branch on a complex value?)")
+
+
+def _along(f: _Cost, directions: Mapping[str, Floats], offset: complex) -> Scalar:
+    """The cost with every parameter moved by `offset` times its direction."""
+    kept = dict(f.work)
+    try:
+        for name, v in directions.items():
+            f.work[name] = kept[name] + offset * v
+        return f()
+    finally:
+        f.work.update(kept)
+
+
+@attrs.frozen
+class _Probed:
+    """One gradient's entries and their numerical derivatives (NaN where a cost was not finite)."""
+
+    name: str
+    key: str
+    size: int
+    """Entries of the tensor: more than the probes when it is sampled."""
+    probes: Probes
+    g: Floats
+    numeric: Derivatives
+    unsafe: str = ""
+
+
+def _probe(f: _Cost, diff: Differentiator, name: str, key: str, g: Array, mode: ModeChoice, samples: int,
+           rng: np.random.Generator) -> _Probed:
+    """Differentiate the cost along the chosen entries of parameter `name`, on a working copy of its own
+    (complex for the complex step: the other parameters stay real, which keeps their products cheap)."""
+    size = g.size
+    full = mode == "full" or (mode == "auto" and size <= FULL_UP_TO)
+    probes = Probes.choose(g.shape, "full" if full else "sampled", samples, rng)
+    real = f.work[name]
+    t = real.astype(np.complex128) if diff.method == "complex" else real.copy()
+    f.work[name] = t
+    try:
+        return _Probed(name, key, size, probes, probes.project(g), diff.derivatives(t, probes))
+    except NotComplexSafe as e:
+        nan = np.full(len(probes), np.nan)
+        return _Probed(name, key, size, probes, probes.project(g), Derivatives(nan, nan, 0, 0),
+                       f"not complex-step safe: {e}")
+    finally:
+        f.work[name] = real
+
+
+def _row(f: _Cost, p: _Probed, method: Method, threshold: float, atol: float, m: int | None) -> GradCheckRow:
+    """Compare, after clearing entries that sit on a kink; the notes say which were cleared and why."""
+    shape = f.work[p.name].shape
+    if p.unsafe:
+        return GradCheckRow(p.key, shape, 0, math.nan, math.nan, "-", 0.0, 0.0, False,
+                            f"{p.unsafe}; use method='central' or 'auto'")
+    numeric, kinks = _clear_kinks(f, p, threshold, atol)
+    row = compare(p.key, shape, p.probes, p.g, numeric, threshold=threshold, atol=atol, batch=m or 1)
+    notes = [row.note] if row.note else []
+    whole = 0 if row.passed or m is not None else _whole_ratio(p.g, numeric.values)
+    if whole:
+        notes.append(f"if m = {abs(whole)} is your number of samples, the 1/m is "
+                     f"{'missing' if whole > 0 else 'applied twice'} (pass m= to say)")
+    if row.passed and row.relative_error > threshold and method == "complex":
+        notes = [f"zero up to rounding: every entry within {atol:.1e} of the complex step's"]
+    if kinks:
+        notes.append(kinks)
+    if row.checked < len(p.probes):
+        notes.append(f"{len(p.probes) - row.checked} entries where the cost was not finite nearby were not checked")
+    if len(p.probes) < p.size:
+        notes.append(f"sampled: {len(p.probes)} of {p.size:,} entries (mode='full' checks each, one cost "
+                     "call an entry)")
+    return attrs.evolve(row, note="; ".join(notes))
+
+
+def _clear_kinks(f: _Cost, p: _Probed, threshold: float, atol: float) -> tuple[Derivatives, str]:
+    """Where an entry disagrees, its left and right slopes (one-sided differences): if they differ and
+    the learner's value lies between them, it is a valid subgradient at a kink, and counts as agreeing."""
+    values = p.numeric.values.copy()
+    diff = np.abs(p.g - values)
+    wrong = np.flatnonzero(diff > np.maximum(atol, threshold * (np.abs(p.g) + np.abs(values))))
+    assert p.probes.entries is not None
+    cleared: list[tuple[int, float, float, float]] = []
+    flat = f.work[p.name].reshape(-1)
+    for i in wrong[np.argsort(-diff[wrong])][:KINK_ENTRIES].tolist():
+        k = int(p.probes.entries[i])
+        left, right, uncertainty = _one_sided(f, flat, k)
+        slack = KINK * max(abs(left), abs(right), abs(p.g[i])) + atol + 2 * uncertainty
+        if not (abs(left - right) > slack and min(left, right) - slack <= p.g[i] <= max(left, right) + slack):
+            break
+        values[i] = p.g[i]
+        cleared.append((k, left, right, float(p.g[i])))
+    if not cleared:
+        return p.numeric, ""
+    k, left, right, g = cleared[0]
+    where = tuple(int(i) for i in np.unravel_index(k, f.work[p.name].shape))
+    many = f"{len(cleared)} entries sit" if len(cleared) > 1 else "1 entry sits"
+    ok = np.isfinite(p.numeric.values)
+    mine, numeric = p.g[ok], p.numeric.values[ok]
+    alone = float(np.linalg.norm(mine - numeric) / (np.linalg.norm(mine) + np.linalg.norm(numeric)))
+    return attrs.evolve(p.numeric, values=values), (
+        f"{many} on a kink, such as {where}: the slope is {left:.6g} from the left and {right:.6g} from the right, "
+        f"and yours, {g:.6g}, lies between them: a valid subgradient (np.maximum(0, Z) at Z = 0?), not an error "
+        f"(without this, a relative error of {alone:.2g})")
+
+
+def _one_sided(f: _Cost, flat: Array, k: int) -> tuple[float, float, float]:
+    """The slopes of the cost in entry k from the left and from the right, second-order one-sided
+    differences extrapolated over steps h and h/2, and their uncertainty."""
+    base = float(flat[k])
+    h = 1e-5 * max(1.0, abs(base))
+
+    def at(offset: float) -> float:
+        flat[k] = base + offset
+        try:
+            return float(f().real)
+        finally:
+            flat[k] = base
+
+    f0 = at(0.0)
+    slopes, uncertainty = [], 0.0
+    for side in (-1.0, 1.0):
+        near, mid, far = at(side * h / 2), at(side * h), at(side * 2 * h)
+        coarse = side * (-3 * f0 + 4 * mid - far) / (2 * h)  # f'(x) = ±(-3 f(x) + 4 f(x ± h) - f(x ± 2h)) / 2h
+        fine = side * (-3 * f0 + 4 * near - mid) / h
+        slopes.append((4 * fine - coarse) / 3)
+        uncertainty = max(uncertainty, abs(fine - coarse))
+    return slopes[0], slopes[1], uncertainty
+
+
+def _whole_ratio(g: Floats, numeric: Floats) -> int:
+    """k when g / numeric is the same whole number k >= 2 for every significant entry, -k when it is 1/k
+    (what a missing or doubled 1/m gives, m = k), else 0."""
+    ok = np.isfinite(numeric) & (np.abs(numeric) > 1e-6 * np.nanmax(np.abs(numeric), initial=0.0))
+    ratios = g[ok] / numeric[ok]
+    if ratios.size < 2 or not np.allclose(ratios, ratios[0], rtol=1e-3, atol=0):
+        return 0
+    ratio = float(np.median(ratios))
+    for k, sign in ((ratio, 1), (1 / ratio if ratio else 0.0, -1)):
+        if k >= 1.5 and abs(k - round(k)) <= 1e-3 * k:
+            return sign * int(round(k))
+    return 0
+
+
+def _items(parameters: Mapping[str, npt.NDArray[Any]]) -> list[tuple[str, npt.NDArray[Any]]]:
+    if not isinstance(parameters, Mapping) or not parameters:
+        got = "an empty dict" if isinstance(parameters, Mapping) else f"a {type(parameters).__name__}"
+        raise DTypeError(f"{CALLER}: parameters must be a dict of numpy arrays such as {{'W1': ..., 'b1': ...}}, got {got}")
+    return [(str(name), value) for name, value in parameters.items()]
+
+
+def _check_options(method: str, mode: str, samples: int, m: int | None) -> None:
+    for what, value, allowed in (("method", method, get_args(MethodChoice)), ("mode", mode, get_args(ModeChoice))):
+        if value not in allowed:
+            raise ValueRangeError(f"{CALLER}: {what} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+    if not (is_whole_number(samples) and samples >= 1):
+        raise ValueRangeError(f"{CALLER}: samples must be a whole number of at least 1, got {samples!r}")
+    if m is not None and not (is_whole_number(m) and m >= 1):
+        raise ValueRangeError(f"{CALLER}: m must be the number of samples, a whole number of at least 1, got {m!r}")
+
+
+__all__ = ["Cost", "FunctionReport", "check_function"]
