@@ -347,6 +347,37 @@ def test_dropped_upstream_gradient_fails_the_layer_input_row() -> None:
     assert report.rows[0].relative_error > 0.1
 
 
+@pytest.mark.parametrize(
+    ("wrong", "words"),
+    [
+        (SigmoidDerivativeOnZ, ("sigmoid'(x) was evaluated on x", "dL/dx = grad * y * (1 - y)")),
+        (SigmoidDroppingUpstream, ("dL/dx is the activation's derivative alone", "the gradient that reaches it, grad")),
+        (ReLUMaskFromGradient, ("masked where grad > 0, not where x > 0", "dL/dx = grad * (x > 0)")),
+        (DenseWithoutTranspose, ("dL/dx uses W where it needs its transpose", "dL/dx = np.dot(grad, W.T)")),
+        (DenseMeanBias, ("dL/db is a mean over the samples", "dL/db = np.sum(grad, axis=0)")),
+    ],
+)
+def test_a_wrong_part_is_matched_against_the_catalogue_of_classic_mistakes(wrong: type[Layer], words: tuple[str, ...]) -> None:
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((8, 3)), labels(rng, 8)
+    middle = wrong(3, 3, seed=5) if issubclass(wrong, LearnerDense) else wrong()
+    model = Sequential([Dense(3, 3, seed=0), middle, Dense(3, 1, seed=1), Sigmoid()])
+    report = check_gradients(model, BCELoss(), x, y)
+    part = next(p for p in report.parts if not p.passed)
+    assert part.subject == f"layer 1 {middle!r}"
+    for text in words:
+        assert text in part.cause, part.cause
+    assert f"Likely mistake: {part.cause}" in str(report)
+    assert check_layer(wrong(3, 3, seed=5) if issubclass(wrong, LearnerDense) else wrong(), x).cause == part.cause
+
+
+def test_no_mistake_is_named_for_a_part_of_another_kind_or_a_mistake_not_in_the_catalogue() -> None:
+    x = np.random.default_rng(0).standard_normal((6, 3))
+    assert check_layer(TimesAbsThreeTimes(), x).cause == ""  # neither an activation of the catalogue nor dense
+    assert check_layer(DenseBiasSignFlipped(3, 2, seed=0), x).cause == ""  # no entry reproduces it
+    assert check_layer(Dense(3, 2, seed=0), x).cause == ""  # right: nothing to name
+
+
 class DenseBiasSignFlipped(LearnerDense):
     def backward(self, grad: Array) -> Array:
         dx = super().backward(grad)

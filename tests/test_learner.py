@@ -260,6 +260,9 @@ CASES: dict[str, Case] = {
     "tanh derivative on Z": Case(
         network([5, 4, 3, 1], ["tanh", "tanh", "sigmoid"]), lines(tanh=lambda dA, Z, A: dA * (1 - Z ** 2)),  # BUG
         "dZ2", ("tanh", "Z2", "dZ2 = dA2 * (1 - A2 ** 2)")),
+    "upstream gradient not multiplied": Case(
+        network([5, 4, 3, 1], ["tanh", "tanh", "sigmoid"]), lines(tanh=lambda dA, Z, A: 1 - A ** 2),  # BUG: dA * (...)
+        "dZ2", ("dZ2 is the activation's derivative alone", "dA2", "dZ2 = dA2 * (1 - A2 ** 2)")),
     "ReLU mask missing": Case(
         relu_net(), lines(relu=lambda dA, Z, A: dA),  # BUG: dA * (Z > 0)
         "dZ2", ("the ReLU mask is missing", "dZ2 = dA2 * (Z2 > 0)")),

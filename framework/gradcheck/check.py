@@ -14,6 +14,7 @@ import numpy as np
 from framework.arrays import Array, Inputs, Labels, Mask, Scalar
 from framework.errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError, describe_nonfinite, is_whole_number
 from framework.guard import floating_point_errors
+from framework.gradcheck.causes import layer_cause
 from framework.gradcheck.numeric import Derivatives, Differentiator, Floats, Method, Mode, NotComplexSafe, Probes
 from framework.gradcheck.report import GradCheckReport, GradCheckRow, compare, zero_warnings
 from framework.layer import Layer, Merge, Module
@@ -260,7 +261,11 @@ def check_layer(
                 rows = _rows(items, ways, threshold, xs[0].shape[0], float(np.sum(out * upstream)),
                              _confirmation(method, threshold, dtype, f, branches, lambda: [*x_work(), *tensors]))
             rows = (*rows[:len(xs)], *map(_failed_by, rows[len(xs):], accumulated))
-    return GradCheckReport(subject, method, mode, threshold, rows, warnings=zero_warnings(rows, model=False))
+    cause = ""
+    if isinstance(layer, Layer) and not all(r.passed for r in rows):
+        gradients = dict(zip(["input", *(name for name, _ in named)], analytic))
+        cause = layer_cause(xs[0], out.real, upstream, gradients, dict(named))
+    return GradCheckReport(subject, method, mode, threshold, rows, warnings=zero_warnings(rows, model=False), cause=cause)
 
 
 @floating_point_errors("check_loss")

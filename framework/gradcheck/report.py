@@ -139,6 +139,8 @@ class GradCheckReport:
     rows: tuple[GradCheckRow, ...]
     parts: tuple["GradCheckReport", ...] = ()
     warnings: tuple[str, ...] = ()
+    cause: str = ""
+    """The classic mistake that reproduces a wrong backward's values (`causes.layer_cause`), or ""."""
 
     @property
     def passed(self) -> bool:
@@ -166,6 +168,7 @@ class GradCheckReport:
             f"pass: relative error ||g - ĝ|| / (||g|| + ||ĝ||) <= {self.threshold:.0e} "
             "(g from backward, ĝ numerical)",
             *(f"warning: {w}" for w in self.warnings),
+            *([f"Likely mistake: {self.cause}"] if self.cause and not self.passed else []),
         ]
         for part in self.parts:
             if not part.passed:
@@ -175,6 +178,8 @@ class GradCheckReport:
                     if not r.passed
                 )
                 lines.append(f"WRONG: the backward of {part.subject}: {failed}")
+                if part.cause:
+                    lines.append(f"Likely mistake: {part.cause}")
         if self.culprits and all(r.passed for r in self.rows):
             lines.append("Every other part passes on its own. The model's gradients pass at this point, but the "
                          "wrong part(s) fail their own check: see the note of each failing row.")

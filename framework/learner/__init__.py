@@ -3,6 +3,6 @@
 
 from framework.learner.backprop import BackpropReport, Finding, check_backprop
 from framework.learner.function import FunctionReport, check_function
-from framework.learner.mistakes import CATALOGUE, Mistake
+from framework.gradcheck.mistakes import CATALOGUE, Mistake
 
 __all__ = ["CATALOGUE", "BackpropReport", "Finding", "FunctionReport", "Mistake", "check_backprop", "check_function"]

@@ -21,7 +21,7 @@ from framework.errors import NonFiniteError, ValueRangeError
 from framework.gradcheck.numeric import Derivatives, Floats, Probes
 from framework.gradcheck.report import GradCheckRow, compare
 from framework.learner.inputs import check_shape, real_copy, suggestion
-from framework.learner.mistakes import CATALOGUE, RIGHT, Convention, Mistake
+from framework.gradcheck.mistakes import CATALOGUE, RIGHT, Convention, Mistake
 from framework.learner.tolerances import ROUNDING, agreement, meaning, pass_threshold
 from framework.learner.twin import Layout, Network, Position, Twin, backward_order, name_of, parent, read_network
 

@@ -19,7 +19,7 @@ from framework.errors import ShapeError, ValueRangeError
 from framework.layer import Layer
 from framework.layers import Dense, Identity, ReLU, Sigmoid, Softmax, Tanh
 from framework.learner.inputs import real_copy, suggestion
-from framework.learner.mistakes import ActivationStep, Convention, DenseStep, LossStep, Mistake, Quantity
+from framework.gradcheck.mistakes import ActivationStep, Convention, DenseStep, LossStep, Mistake, Quantity
 
 Layout: TypeAlias = Literal["course", "batch-first"]
 Position: TypeAlias = tuple[Quantity, int]

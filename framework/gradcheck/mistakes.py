@@ -131,7 +131,22 @@ LOSS_MISTAKES: tuple[Mistake[LossStep], ...] = (
             lambda s: _when(s.activation == "linear", lambda: s.dA / 2)),
 )
 
+def _derivative(s: ActivationStep) -> Array | None:
+    """The activation's own derivative at Z, from Z and A: what dZ is without dA (None for a softmax,
+    whose derivative is no single array)."""
+    local: dict[str, Callable[[], Array]] = {
+        "sigmoid": lambda: s.A * (1 - s.A), "tanh": lambda: 1 - s.A ** 2,
+        "relu": lambda: (s.Z > 0).astype(s.Z.dtype), "linear": lambda: np.ones_like(s.Z),
+    }
+    return local[s.activation]() if s.activation in local else None
+
+
 ACTIVATION_MISTAKES: tuple[Mistake[ActivationStep], ...] = (
+    Mistake("upstream gradient not multiplied", "dZ",
+            "{dZ} is the activation's derivative alone: the chain rule multiplies it by the gradient that reaches "
+            "it, {dA}: {right}",
+            lambda s: None if (local := _derivative(s)) is None else local / s.m,  # per sample: 1/m in the twin's units
+            frozenset({"course"})),
     Mistake("ReLU derivative 1 at Z = 0", "dZ",
             "{dZ} takes ReLU's derivative as 1 where {Z} = 0 (a mask {Z} >= 0): a valid subgradient at the kink, "
             "not a mistake",
