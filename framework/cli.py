@@ -139,9 +139,13 @@ def _model(args: argparse.Namespace, data: Split | ClassSplit) -> tuple[Trainer,
         return built, chosen
     model = load_model(args.load)
     loss = chosen if chosen is not None else implied_loss(model, saved_loss(args.load))
+    last = model.layers[-1]
+    if isinstance(loss, BCEWithLogitsLoss | CrossEntropyLoss) and isinstance(last, Sigmoid | Softmax):
+        raise UsageError(f"--loss {type(loss).__name__} takes logits, but the model ends with {last!r}, whose outputs "
+                         "are probabilities: it would apply a second sigmoid or softmax; pass --loss BCELoss for a "
+                         "Sigmoid output")
     if loss is not None:
         return model, loss
-    last = model.layers[-1]
     if isinstance(last, Softmax):
         raise UsageError(
             "the model ends with Softmax: end it with its logits, which CrossEntropyLoss takes, to check it"

@@ -223,6 +223,14 @@ def test_gradcheck_of_a_logit_model_without_a_loss_does_not_guess_one(logit_mode
         "CrossEntropyLoss for several, MSELoss for a regression)\n")
 
 
+def test_a_logits_loss_for_a_model_ending_with_a_sigmoid_is_refused(trained: tuple[Path, str]) -> None:
+    model = str(trained[0] / "model.safetensors")
+    assert fails("train", "--load", model, "--loss", "BCEWithLogitsLoss", "--epochs", "1", "--verbose", "0") == (
+        "framework train: error: --loss BCEWithLogitsLoss takes logits, but the model ends with Sigmoid(), whose "
+        "outputs are probabilities: it would apply a second sigmoid or softmax; pass --loss BCELoss for a Sigmoid "
+        "output\n")
+
+
 def test_gradcheck_of_a_model_ending_with_softmax_is_one_line(logit_models: dict[str, Path]) -> None:
     assert fails("gradcheck", "--load", str(logit_models["softmax"])) == (
         "framework gradcheck: error: the model ends with Softmax: end it with its logits, which CrossEntropyLoss "

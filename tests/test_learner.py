@@ -416,7 +416,7 @@ def test_with_only_dW3_given_both_bugs_are_found_together() -> None:
     report = seed_net().check(SEED_BUGS, keep=lambda key: key == "dW3")
     assert report.culprit == "dW3" and report.right == ()
     assert [f.where for f in report.findings] == ["dZ3", "dW3"]
-    assert report.cause is not None and " And: dW3 is 64 times too large" in report.cause
+    assert report.cause is not None and ". And dW3 is 64 times too large" in report.cause
     assert report.convention is None and "not needed" in report.convention_reason
 
 

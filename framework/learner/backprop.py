@@ -85,7 +85,7 @@ class BackpropReport:
         """The classic mistake that reproduces the culprit, in one line (two where two mistakes together
         do), or None when the catalogue has none that does."""
         sentences = [f.sentence for f in self.findings if f.key == self.culprit and not f.valid]
-        return " And: ".join(sentences) if sentences else None
+        return ". And ".join(sentences) if sentences else None
 
     def _grouped(self, valid: bool = False) -> list[tuple[bool, str]]:
         """(whether it explains the culprit, sentence) for each mistake found (or valid choice), the same
@@ -124,7 +124,7 @@ class BackpropReport:
             lines.append(self._where())
             grouped = self._grouped()
             causes = [sentence for culprit, sentence in grouped if culprit]
-            lines.append(f"Cause: {' And: '.join(causes)}." if causes else
+            lines.append(f"Cause: {'. And '.join(causes)}." if causes else
                          "Cause: none of the classic mistakes in the catalogue reproduces it; compare your lines "
                          "by hand.")
             lines += [f"Also: {sentence}." for culprit, sentence in grouped if not culprit]
