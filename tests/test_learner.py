@@ -24,6 +24,7 @@ from framework import (
 from framework.arrays import Array
 from framework.learner import CATALOGUE
 from framework.learner.function import FULL_UP_TO
+from framework.learner.precision import EXTENDED
 
 Floats = npt.NDArray[np.float64]
 Params = dict[str, Floats]
@@ -549,6 +550,87 @@ def test_check_function_never_hands_the_learners_arrays_to_the_cost_nor_changes_
     assert not seen & theirs
 
 
+def saturated_net(seed: int, scale: float = 4.0) -> Learner:
+    """kinked_net's shape with inputs scaled up: some sigmoids come within 1e-7 to 1e-12 of 1, where the
+    learner's np.log(1 - A3) loses digits, and so does any numerical derivative taken through it."""
+    learner = network([12, 4, 3, 1], ["relu", "relu", "sigmoid"], m=40, seed=seed)
+    return attrs.evolve(learner, X=learner.X * scale)
+
+
+needs_extended = pytest.mark.skipif(not EXTENDED, reason="np.longdouble is float64 on this platform")
+
+
+@needs_extended
+def test_a_saturated_sigmoid_is_the_costs_rounding_not_a_bug() -> None:
+    learner = saturated_net(16)
+    assert 1e-7 < float(np.min(1 - learner.forward(learner.parameters)[0])) < 2e-7
+    report = check_function(learner.cost, learner.parameters, learner.backward(lines()))
+    assert report.passed and report.method == "complex", str(report)
+    rounded = dict(report.rounding)
+    assert {"dW3", "dW1"} <= set(rounded) and max(rounded.values()) < 1e-13  # in float64, 9.7e-11 and 1.2e-10
+    (dW3,) = [r for r in report.rows if r.name == "dW3"]
+    assert dW3.relative_error > 1e-11 and dW3.note.startswith(
+        "your cost's own rounding: in float64 the complex step through it is off by up to 6.0e-10 here, and in "
+        "extended precision (np.longdouble) it agrees with yours to a relative error of ")
+    assert "the cost's own rounding at these parameters (in extended precision: " in report.verdict
+
+
+@needs_extended
+def test_rounding_that_fools_one_sided_differences_still_gets_the_complex_step() -> None:
+    learner = saturated_net(18)  # 1 - A3 = 4.5e-9: one-sided differences along a direction are off by 1e-3
+    report = check_function(learner.cost, learner.parameters, learner.backward(lines()))
+    assert report.passed and report.method == "complex", str(report)
+    assert "but by " in report.why and "when the cost runs in extended precision (np.longdouble): that is the " \
+        "cost's own rounding" in report.why
+
+
+@needs_extended
+def test_a_small_bug_is_not_taken_for_rounding_on_a_saturated_network() -> None:
+    learner = saturated_net(16)
+    grads = learner.backward(lines())
+    report = check_function(learner.cost, learner.parameters, {**grads, "dW3": grads["dW3"] * (1 + 1e-6)})
+    (dW3,) = [r for r in report.rows if r.name == "dW3"]
+    assert not dW3.passed and "rounding" not in dW3.note and 4e-7 < dW3.relative_error < 6e-7  # 1e-6 / 2
+
+
+@needs_extended
+def test_no_false_alarm_on_saturated_networks() -> None:
+    failed = [seed for seed in range(40) if not check_function(
+        (learner := saturated_net(seed)).cost, learner.parameters, learner.backward(lines())).passed]
+    assert failed == []
+
+
+def test_without_extended_precision_a_tiny_error_says_it_may_be_rounding(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("framework.learner.precision.EXTENDED", False)
+    monkeypatch.setattr("framework.learner.function.EXTENDED", False)
+    learner = saturated_net(16)
+    report = check_function(learner.cost, learner.parameters, learner.backward(lines()))
+    (dW3,) = [r for r in report.rows if r.name == "dW3"]
+    assert not dW3.passed and dW3.relative_error < 1e-9
+    assert "on this platform np.longdouble is float64, so the check cannot ask the cost again" in dW3.note
+
+
+def test_a_single_entry_with_a_missing_one_over_m_is_named() -> None:
+    learner, grads = course_inputs()
+    report = check_function(learner.cost, learner.parameters, {"db3": grads["db3"] * 8})
+    assert report.rows[0].note == "if m = 8 is your number of samples, the 1/m is missing (pass m= to say)"
+
+
+def test_an_l2_term_the_check_was_not_told_of_is_named() -> None:
+    learner = relu_net(lambd=0.7)
+    grads = learner.backward(lines())
+    report = check_backprop(learner.parameters, grads, learner.X, learner.Y, list(learner.activations))
+    assert report.culprit == "dW3" and report.findings == ()
+    assert report.cause == ("dW3, dW2, dW1 hold the L2 term lambd/m * W of lambd = 0.7, but check_backprop was "
+                            "called without lambd (so lambd = 0): if your cost has lambd/(2m) Σ||W||², pass lambd=0.7")
+    assert f"Cause: {report.cause}." in str(report)
+    other = check_backprop(learner.parameters, grads, learner.X, learner.Y, list(learner.activations), lambd=0.2)
+    assert other.cause is not None and "called with lambd=0.2" in other.cause and "pass lambd=0.7" in other.cause
+    wrong = learner.backward(lines(dW=lambda dZ, A_prev, W, m, lambd: np.dot(dZ, A_prev.T) / m + lambd / m * W
+                                   + 1e-3))  # not lambd/m * W alone: no hint
+    assert check_backprop(learner.parameters, wrong, learner.X, learner.Y, list(learner.activations)).hint is None
+
+
 # --- bad inputs -----------------------------------------------------------------------------------
 
 
@@ -562,6 +644,11 @@ def test_check_function_bad_inputs_name_the_key_and_the_shapes() -> None:
     p, cost = learner.parameters, learner.cost
     with pytest.raises(ValueRangeError, match=r"grads\['dw1'\] matches no parameter: did you mean 'dW1'\?"):
         check_function(cost, p, {"dw1": grads["dW1"]})
+    with pytest.raises(ValueRangeError, match=r"grads\['dW4'\] matches no parameter: did you mean 'dW1'\?"):
+        check_function(cost, p, {"dW3": grads["dW3"], "dW2": grads["dW2"], "dW4": grads["dW1"]})  # not dW3: given
+    with pytest.raises(ShapeError, match=r"db2 has shape \(1, 8\), .* summed over the wrong axis\? the sum for db runs "
+                                         r"over the samples"):
+        check_function(cost, p, {"db2": np.sum(grads["dZ2"], axis=0, keepdims=True) / 8}, m=8)
     with pytest.raises(ShapeError, match=r"dW1 has shape \(5, 4\), but parameter 'W1' has shape \(4, 5\): transposed\?"):
         check_function(cost, p, {"dW1": grads["dW1"].T})
     with pytest.raises(ShapeError, match=r"db1 has shape \(4,\), but parameter 'b1' has shape \(4, 1\): the 1-axis"):

@@ -62,6 +62,8 @@ class BackpropReport:
     explained: bool
     """Whether, with the findings' mistakes injected, the twin reproduces every quantity given."""
     warnings: tuple[str, ...] = ()
+    hint: str | None = None
+    """Why the dW are wrong when no mistake of the catalogue says it: an L2 term the check was not told of."""
 
     @property
     def passed(self) -> bool:
@@ -85,6 +87,8 @@ class BackpropReport:
         """The classic mistake that reproduces the culprit, in one line (two where two mistakes together
         do), or None when the catalogue has none that does."""
         sentences = [f.sentence for f in self.findings if f.key == self.culprit and not f.valid]
+        if not sentences and self.hint and self.culprit and self.culprit.startswith("dW"):
+            return self.hint
         return ". And ".join(sentences) if sentences else None
 
     def _grouped(self, valid: bool = False) -> list[tuple[bool, str]]:
@@ -123,7 +127,7 @@ class BackpropReport:
             lines += [f"Right: {', '.join(self.right) or 'none'}.", f"Wrong: {', '.join(self.wrong)}."]
             lines.append(self._where())
             grouped = self._grouped()
-            causes = [sentence for culprit, sentence in grouped if culprit]
+            causes = [sentence for culprit, sentence in grouped if culprit] or ([self.cause] if self.cause else [])
             lines.append(f"Cause: {'. And '.join(causes)}." if causes else
                          "Cause: none of the classic mistakes in the catalogue reproduces it; compare your lines "
                          "by hand.")
@@ -190,9 +194,30 @@ def check_backprop(
                                   (("course", "dJ/dZ") if intermediates and net.m > 1 else (None,))])
     warnings = ("m = 1: a missing 1/m is invisible (and the two conventions for dZ and dA agree); check with "
                 "several samples",) if net.m == 1 else ()
+    hint = _forgotten_lambd(net, given, truth) if not all(r.passed for r in best.rows) else None
     return BackpropReport(best.rows, best.findings, net.layout, net.layout_reason, best.convention,
                           _convention_reason(best, intermediates, net.m), threshold,
-                          best.explained == len(given), warnings)
+                          best.explained == len(given), warnings, hint)
+
+
+def _forgotten_lambd(net: Network, given: dict[Position, tuple[str, Array]], truth: dict[Position, Array]) -> str | None:
+    """When every dW given is off from the truth by c W, the same c = lambd/m > 0 for each (to 1e-6): an L2
+    term in the learner's dW that the check was not told of (lambd left at 0), or told of with another lambd."""
+    found: list[tuple[str, float]] = []
+    for position, (key, value) in given.items():
+        if position[0] != "dW":
+            continue
+        W, off = net.W[position[1] - 1], net.from_learner(position, value, None) - truth[position]
+        c = float(np.vdot(off, W) / np.vdot(W, W)) if np.any(W) else 0.0
+        if not (c > 0 and np.linalg.norm(off - c * W) <= 1e-6 * np.linalg.norm(off)):
+            return None
+        found.append((key, net.lambd + c * net.m))
+    if not found or not np.allclose([lambd for _, lambd in found], found[0][1], rtol=1e-6, atol=0):
+        return None
+    keys, lambd = ", ".join(k for k, _ in found), found[0][1]
+    told = "without lambd (so lambd = 0)" if net.lambd == 0 else f"with lambd={net.lambd:g}"
+    return (f"{keys} {'holds' if len(found) == 1 else 'hold'} the L2 term lambd/m * W of lambd = {lambd:.6g}, but "
+            f"check_backprop was called {told}: if your cost has lambd/(2m) Σ||W||², pass lambd={lambd:.6g}")
 
 
 def _truth(net: Network) -> tuple[Twin, dict[Position, Array], dict[Position, Array]]:

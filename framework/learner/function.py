@@ -21,6 +21,7 @@ from framework.errors import DTypeError, NonFiniteError, ShapeError, ValueRangeE
 from framework.gradcheck.numeric import Derivatives, Differentiator, Floats, Method, NotComplexSafe, Probes
 from framework.gradcheck.report import GradCheckReport, GradCheckRow, compare
 from framework.learner.inputs import check_shape, gradient_keys, real_copy
+from framework.learner.precision import EXTENDED, SHRINK, extended_complex_steps, extended_entry, extended_gap
 from framework.learner.tolerances import KINK, ROUNDING, agreement, meaning, pass_threshold
 
 Cost: TypeAlias = Callable[[dict[str, Array]], object]
@@ -31,6 +32,12 @@ ModeChoice: TypeAlias = Literal["auto", "full", "sampled"]
 FULL_UP_TO = 4096
 """In mode "auto", a tensor of up to this many entries is checked at every entry, a bigger one at
 `samples` random entries (each entry is a call of the learner's cost: a 12288-wide W1 has 49,152)."""
+ROUNDING_ENTRIES = 32
+"""A row the complex step fails is asked again in extended precision at this many of its worst entries
+(a cost call each)."""
+ILL_CONDITIONED = 1e-8
+"""A float64 complex step off by more than this from rounding alone marks a cost too ill-conditioned
+for a failing row's verdict to be sure."""
 KINK_ENTRIES = 32
 """At most this many disagreeing entries of a tensor are examined for a kink (7 cost calls each)."""
 CALLER = "check_function"
@@ -49,6 +56,14 @@ class FunctionReport:
     """Keys of grads that are intermediates (dZ1, dA2): check_backprop checks those."""
     calls: int = 0
     """How many times the cost was called."""
+    rounding: tuple[tuple[str, float], ...] = ()
+    """(key, relative error in extended precision) of the rows whose disagreement was the cost's own
+    rounding: it shrank by far more than `SHRINK` when the cost ran in np.longdouble (a sigmoid saturated
+    to 1 - A = 1e-9 under np.log(1 - A) loses 7 digits; a bug does not shrink)."""
+
+    ill_conditioned: float = 0.0
+    """The largest relative error that rounding alone gave a row: above `ILL_CONDITIONED`, a failing
+    row's verdict is not sure."""
 
     @property
     def rows(self) -> tuple[GradCheckRow, ...]:
@@ -75,12 +90,15 @@ class FunctionReport:
         """'Close enough? ...' in words: the worst gradient, how far off, and what that means."""
         how = "the complex step" if self.method == "complex" else "central differences"
         if self.passed:
-            return agreement(self.rows, how, self.threshold)
+            return agreement(self.rows, how, self.threshold, dict(self.rounding))
         worst = max(self.rows, key=lambda r: (not r.passed, r.relative_error))
-        words = meaning(worst.relative_error, self.threshold)
+        words, rounding = meaning(worst.relative_error, self.threshold), ROUNDING[self.method]
+        if self.ill_conditioned > ILL_CONDITIONED:
+            words = "a bug, or your cost's rounding seen through a kink"
+            rounding = f"rounding alone moved other rows by up to {self.ill_conditioned:.1e}"
         return (f"NOT close enough: {worst.name} is off by a relative error of {worst.relative_error:.2g} (at "
                 f"{worst.worst}: yours {worst.worst_backward:.6g}, numerical {worst.worst_numeric:.6g}): {words} "
-                f"({ROUNDING[self.method]}; pass: {self.threshold:.0e}).")
+                f"({rounding}; pass: {self.threshold:.0e}).")
 
     def __str__(self) -> str:
         wrong = [f"{r.name} ({r.note})" if r.note else r.name for r in self.rows if not r.passed]
@@ -143,7 +161,7 @@ def check_function(
     given: dict[str, Array] = {}
     for name, key in keys.items():
         given[name] = real_copy(CALLER, f"grads[{key!r}]", grads[key])
-        check_shape(CALLER, key, given[name], point[name].shape, f"parameter {name!r}")
+        check_shape(CALLER, key, given[name], point[name].shape, f"parameter {name!r}", m)
     dtype = np.result_type(*(np.asarray(grads[key]).dtype for key in keys.values()))
     f = _Cost(cost, point)
     base = f.base()
@@ -154,10 +172,24 @@ def check_function(
     probed = [_probe(f, diff, name, keys[name], given[name], mode, samples, rng) for name in keys]
     scale = max([abs(base)] + [float(np.nanmax(np.abs(np.concatenate([p.g, p.numeric.values])), initial=0.0))
                                for p in probed])
-    rows = tuple(_row(f, p, chosen, threshold, threshold * scale, m) for p in probed)
+    judged = [_row(f, diff, p, threshold, threshold * scale, m) for p in probed]
+    rows = tuple(row for row, _ in judged)
+    ill = max((row.relative_error for row, error in judged if error is not None), default=0.0)
+    rows = _ill_conditioned(rows, ill) if ill > ILL_CONDITIONED else rows
+    rounding = tuple((row.name, error) for row, error in judged if error is not None)
     sampled = any(len(p.probes) < p.size for p in probed)
     report = GradCheckReport("cost(parameters)", chosen, "sampled" if sampled else "full", threshold, rows)
-    return FunctionReport(report, why, tuple(n for n in point if n not in keys), tuple(ignored), f.calls)
+    return FunctionReport(report, why, tuple(n for n in point if n not in keys), tuple(ignored), f.calls, rounding, ill)
+
+
+def _ill_conditioned(rows: tuple[GradCheckRow, ...], worst: float) -> tuple[GradCheckRow, ...]:
+    """Where rounding moved some rows' complex steps by `worst`, more than `ILL_CONDITIONED`, the rows
+    that fail are told that their verdict may be the same rounding, seen through a kink (where it cannot
+    be asked again in extended precision)."""
+    caution = (f"but your cost rounds badly at these parameters (other rows were off by up to {worst:.1e} from its "
+               "rounding alone), and on a kink that cannot be told from a bug: scale the weights or the inputs "
+               "down until no sigmoid is within 1e-9 of 0 or 1, and check again")
+    return tuple(r if r.passed else attrs.evolve(r, note="; ".join(n for n in (r.note, caution) if n)) for r in rows)
 
 
 class _Cost:
@@ -180,6 +212,11 @@ class _Cost:
                     raise NotComplexSafe(f"cost raised TypeError on complex parameters ({e})") from e
                 raise
         return _scalar(value)
+
+    def raw(self, work: dict[str, Array]) -> object:
+        """The learner's cost at other arrays (extended precision), counted, as it returns it."""
+        self.calls += 1
+        return self.cost(work)
 
     def base(self) -> float:
         """The cost at the learner's point: a finite scalar, the same at a second call."""
@@ -231,12 +268,21 @@ def _method(f: _Cost, method: MethodChoice, f0: float, rng: np.random.Generator)
         reason = str(e) if isinstance(e, NotComplexSafe) else f"{type(e).__name__} on complex parameters ({e})"
         return "central", f"central differences, because the cost is not complex-step safe: {reason}"
     slope = value.imag / h
+    gaps = []
     for eps in (1e-6, 1e-7):  # one-sided, second order, from the side the complex step looks at
         one_sided = (-3 * f0 + 4 * _along(f, directions, eps).real - _along(f, directions, 2 * eps).real) / (2 * eps)
-        if abs(slope - one_sided) <= 1e-5 * (abs(slope) + abs(one_sided)) + 1e-8 * max(1.0, abs(f0)):
+        gaps.append(abs(slope - one_sided))
+        if gaps[-1] <= 1e-5 * (abs(slope) + abs(one_sided)) + 1e-8 * max(1.0, abs(f0)):
             return "complex", ("complex step, because the cost keeps the imaginary part of complex parameters "
                                "(checked along a random direction against one-sided differences): exact to "
                                "machine precision")
+    extended = extended_gap(f.raw, f.work, directions)
+    if extended is not None and SHRINK * extended <= min(gaps):
+        return "complex", (f"complex step, because the cost keeps the imaginary part of complex parameters: along a "
+                           f"random direction it differs from one-sided differences by {min(gaps):.1e}, but by "
+                           f"{extended:.1e} when the cost runs in extended precision "
+                           "(np.longdouble): that is the cost's own rounding (a sigmoid saturated near 1?), not a "
+                           "lost imaginary part")
     return "central", (f"central differences, because the cost is not complex-step safe: along a random direction the "
                        f"complex step gives {slope:.6g} and one-sided differences {one_sided:.6g} (np.abs? np.real? "
                        "a branch on a complex value?)")
@@ -287,21 +333,35 @@ def _probe(f: _Cost, diff: Differentiator, name: str, key: str, g: Array, mode: 
         f.work[name] = real
 
 
-def _row(f: _Cost, p: _Probed, method: Method, threshold: float, atol: float, m: int | None) -> GradCheckRow:
-    """Compare, after clearing entries that sit on a kink; the notes say which were cleared and why."""
+def _row(f: _Cost, diff: Differentiator, p: _Probed, threshold: float, atol: float, m: int | None) \
+        -> tuple[GradCheckRow, float | None]:
+    """Compare, after clearing entries that sit on a kink; a row the complex step still fails is asked
+    again in extended precision, and passes if its disagreement is the cost's rounding. The notes say
+    which entries were cleared and why a row passed; the row's relative error in extended precision
+    when it passed so, else None."""
     shape = f.work[p.name].shape
     if p.unsafe:
         return GradCheckRow(p.key, shape, 0, math.nan, math.nan, "-", 0.0, 0.0, False,
-                            f"{p.unsafe}; use method='central' or 'auto'")
+                            f"{p.unsafe}; use method='central' or 'auto'"), None
     numeric, kinks = _clear_kinks(f, p, threshold, atol)
     row = compare(p.key, shape, p.probes, p.g, numeric, threshold=threshold, atol=atol, batch=m or 1)
-    notes = [row.note] if row.note else []
+    rounding = _rounding(f, p, numeric, threshold, atol) if not row.passed and diff.method == "complex" else None
+    notes = [row.note] if row.note and rounding is None else []
+    if rounding is not None:
+        row = attrs.evolve(row, passed=True)
+        notes.append(f"your cost's own rounding: in float64 the complex step through it is off by up to "
+                     f"{row.max_abs_error:.1e} here, and in extended precision (np.longdouble) it agrees with yours to "
+                     f"a relative error of {rounding:.1e} (a sigmoid saturated near 1 under np.log(1 - A)?)")
+    elif not row.passed and not EXTENDED and row.relative_error < 1e-7:
+        notes.append("this small an error may be the cost's own rounding (a saturated sigmoid?): on this platform "
+                     "np.longdouble is float64, so the check cannot ask the cost again in extended precision")
     whole = 0 if row.passed or m is not None else _whole_ratio(p.g, numeric.values)
     if whole:
         notes.append(f"if m = {abs(whole)} is your number of samples, the 1/m is "
                      f"{'missing' if whole > 0 else 'applied twice'} (pass m= to say)")
-    if row.passed and row.relative_error > threshold and method == "complex":
-        notes = [f"zero up to rounding: every entry within {atol:.1e} of the complex step's"]
+    if row.passed and rounding is None and row.relative_error > threshold and diff.method == "complex":
+        notes = [f"within rounding in absolute terms: every entry within {atol:.1e} of the complex step's (the threshold "
+                 f"times the largest gradient or cost; this tensor's values are small beside them)"]
     if kinks:
         notes.append(kinks)
     if row.checked < len(p.probes):
@@ -309,7 +369,22 @@ def _row(f: _Cost, p: _Probed, method: Method, threshold: float, atol: float, m:
     if len(p.probes) < p.size:
         notes.append(f"sampled: {len(p.probes)} of {p.size:,} entries (mode='full' checks each, one cost "
                      "call an entry)")
-    return attrs.evolve(row, note="; ".join(notes))
+    return attrs.evolve(row, note="; ".join(notes)), rounding
+
+
+def _rounding(f: _Cost, p: _Probed, numeric: Derivatives, threshold: float, atol: float) -> float | None:
+    """If every wrong entry (up to `ROUNDING_ENTRIES` of the worst) disagrees `SHRINK` times less when the
+    complex step runs in extended precision, the relative error there, at those entries; else None."""
+    assert p.probes.entries is not None
+    values = numeric.values
+    gap = np.where(np.isfinite(values), np.abs(p.g - values), 0.0)
+    wrong = np.flatnonzero(gap > np.maximum(atol, threshold * (np.abs(p.g) + np.abs(values))))
+    wrong = wrong[np.argsort(-gap[wrong])][:ROUNDING_ENTRIES]
+    extended = extended_complex_steps(f.raw, f.work, p.name, p.probes.entries[wrong]) if wrong.size else None
+    if extended is None or np.any(SHRINK * np.abs(p.g[wrong] - extended) > gap[wrong]):
+        return None
+    mine = p.g[wrong]
+    return float(np.linalg.norm(mine - extended) / (np.linalg.norm(mine) + np.linalg.norm(extended)))
 
 
 def _clear_kinks(f: _Cost, p: _Probed, threshold: float, atol: float) -> tuple[Derivatives, str]:
@@ -320,15 +395,19 @@ def _clear_kinks(f: _Cost, p: _Probed, threshold: float, atol: float) -> tuple[D
     wrong = np.flatnonzero(diff > np.maximum(atol, threshold * (np.abs(p.g) + np.abs(values))))
     assert p.probes.entries is not None
     cleared: list[tuple[int, float, float, float]] = []
-    flat = f.work[p.name].reshape(-1)
+    def between(left: float, right: float, uncertainty: float) -> bool:
+        slack = KINK * max(abs(left), abs(right), abs(p.g[i])) + atol + 2 * uncertainty
+        return bool(abs(left - right) > slack and min(left, right) - slack <= p.g[i] <= max(left, right) + slack)
+
     for i in wrong[np.argsort(-diff[wrong])][:KINK_ENTRIES].tolist():
         k = int(p.probes.entries[i])
-        left, right, uncertainty = _one_sided(f, flat, k)
-        slack = KINK * max(abs(left), abs(right), abs(p.g[i])) + atol + 2 * uncertainty
-        if not (abs(left - right) > slack and min(left, right) - slack <= p.g[i] <= max(left, right) + slack):
+        slopes = _one_sided(f, p.name, k, extended=False)
+        if not between(*slopes) and EXTENDED:  # a saturated cost rounds in steps in float64: ask again
+            slopes = _one_sided(f, p.name, k, extended=True)
+        if not between(*slopes):
             break
         values[i] = p.g[i]
-        cleared.append((k, left, right, float(p.g[i])))
+        cleared.append((k, slopes[0], slopes[1], float(p.g[i])))
     if not cleared:
         return p.numeric, ""
     k, left, right, g = cleared[0]
@@ -343,40 +422,44 @@ def _clear_kinks(f: _Cost, p: _Probed, threshold: float, atol: float) -> tuple[D
         f"(without this, a relative error of {alone:.2g})")
 
 
-def _one_sided(f: _Cost, flat: Array, k: int) -> tuple[float, float, float]:
-    """The slopes of the cost in entry k from the left and from the right, second-order one-sided
-    differences extrapolated over steps h and h/2, and their uncertainty."""
+def _one_sided(f: _Cost, name: str, k: int, *, extended: bool) -> tuple[float, float, float]:
+    """The slopes of the cost in flat entry k of parameter `name` from the left and from the right,
+    second-order one-sided differences extrapolated over steps h and h/2, and their uncertainty; if
+    `extended`, in extended precision where the cost keeps it (else float64)."""
+    flat = f.work[name].reshape(-1)
     base = float(flat[k])
     h = 1e-5 * max(1.0, abs(base))
 
-    def at(offset: float) -> float:
+    def in_float64(offset: float) -> np.longdouble:
         flat[k] = base + offset
         try:
-            return float(f().real)
+            return np.longdouble(f().real)
         finally:
             flat[k] = base
 
+    at = (extended_entry(f.raw, f.work, name, k) if extended else None) or in_float64
     f0 = at(0.0)
     slopes, uncertainty = [], 0.0
     for side in (-1.0, 1.0):
         near, mid, far = at(side * h / 2), at(side * h), at(side * 2 * h)
         coarse = side * (-3 * f0 + 4 * mid - far) / (2 * h)  # f'(x) = ±(-3 f(x) + 4 f(x ± h) - f(x ± 2h)) / 2h
         fine = side * (-3 * f0 + 4 * near - mid) / h
-        slopes.append((4 * fine - coarse) / 3)
-        uncertainty = max(uncertainty, abs(fine - coarse))
+        slopes.append(float((4 * fine - coarse) / 3))
+        uncertainty = max(uncertainty, float(abs(fine - coarse)))
     return slopes[0], slopes[1], uncertainty
 
 
 def _whole_ratio(g: Floats, numeric: Floats) -> int:
     """k when g / numeric is the same whole number k >= 2 for every significant entry, -k when it is 1/k
-    (what a missing or doubled 1/m gives, m = k), else 0."""
+    (what a missing or doubled 1/m gives, m = k), else 0; for a single entry, whole up to rounding."""
     ok = np.isfinite(numeric) & (np.abs(numeric) > 1e-6 * np.nanmax(np.abs(numeric), initial=0.0))
     ratios = g[ok] / numeric[ok]
-    if ratios.size < 2 or not np.allclose(ratios, ratios[0], rtol=1e-3, atol=0):
+    close = 1e-3 if ratios.size > 1 else 1e-6  # one entry: only a ratio whole to rounding is a sign
+    if ratios.size < 1 or not np.allclose(ratios, ratios[0], rtol=close, atol=0):
         return 0
     ratio = float(np.median(ratios))
     for k, sign in ((ratio, 1), (1 / ratio if ratio else 0.0, -1)):
-        if k >= 1.5 and abs(k - round(k)) <= 1e-3 * k:
+        if k >= 1.5 and abs(k - round(k)) <= close * k:
             return sign * int(round(k))
     return 0
 

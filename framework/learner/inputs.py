@@ -65,7 +65,7 @@ def gradient_keys(caller: str, grads: Mapping[str, Any], parameters: Iterable[st
             if INTERMEDIATE.fullmatch(key):
                 intermediate.append(key)
                 continue
-            hint = suggestion(key, ["d" + n for n in names])
+            hint = suggestion(key, ["d" + n for n in names if "d" + n not in grads and n not in grads])
             raise ValueRangeError(f"{caller}: grads[{key!r}] matches no parameter{hint}")
         if name in found:
             raise ValueRangeError(f"{caller}: grads has both {found[name]!r} and {key!r} for parameter {name!r}: keep one")

@@ -1,7 +1,7 @@
 """How close is close enough: the pass thresholds of the learner's checks, keyed by dtype and method,
 and what a relative error of a given size means, in words."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal, TypeAlias
 
 import numpy as np
@@ -53,13 +53,21 @@ def meaning(relative_error: float, threshold: float) -> str:
     return next((words for lower, words in BANDS if relative_error > lower), "not a number")
 
 
-def agreement(rows: Sequence[GradCheckRow], how: str, threshold: float) -> str:
+def agreement(rows: Sequence[GradCheckRow], how: str, threshold: float,
+              rounding: Mapping[str, float] | None = None) -> str:
     """The verdict of a check that passed: the worst relative error among the rows within the threshold,
-    and the rows that passed as zero up to rounding (a relative error means nothing there)."""
+    the rows whose disagreement was the cost's own rounding (key: relative error in extended precision),
+    and those that passed within an absolute rounding bound (small values, whose relative error means little)."""
+    rounding = rounding or {}
     relative = [r for r in rows if r.relative_error <= threshold]
-    zero = [r.name for r in rows if r.relative_error > threshold]
+    rounded = [r for r in rows if r.relative_error > threshold and r.name in rounding]
+    zero = [r.name for r in rows if r.relative_error > threshold and r.name not in rounding]
     worst = max((r.relative_error for r in relative), default=0.0)
     text = (f"Close enough: yes. {', '.join(r.name for r in relative)} agree with {how} to a relative error of "
             f"{worst:.1e} at worst (pass: {threshold:.0e}): the same numbers up to rounding" if relative else
             "Close enough: yes")
-    return text + (f"; {', '.join(zero)} {'is' if len(zero) == 1 else 'are'} zero up to rounding." if zero else ".")
+    if rounded:
+        text += (f"; {', '.join(r.name for r in rounded)} to {max(r.relative_error for r in rounded):.1e}, the "
+                 f"cost's own rounding at these parameters (in extended precision: {max(rounding.values()):.1e})")
+    return text + (f"; {', '.join(zero)} agree{'s' if len(zero) == 1 else ''} to rounding in absolute terms (see "
+                   f"{'its note' if len(zero) == 1 else 'their notes'})." if zero else ".")
