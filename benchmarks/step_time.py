@@ -55,7 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import OtherLoad, describe, environment, load_average, load_torch, markdown_table, write_json  # noqa: E402
 
 from framework import SGD, Array, BCELoss, Dense, Sequential  # noqa: E402
-from framework.guard import floating_point_errors  # noqa: E402
+from framework.core.guard import floating_point_errors  # noqa: E402
 from models import four_three_one, mlp_classifier  # noqa: E402
 
 if TYPE_CHECKING:

@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from framework import (
-    Adam, Add, Array, BCELoss, Dense, Input, Layer, Model, Parameter, Sigmoid, check_gradients, check_layer,
+    Adam, Add, Array, BCELoss, Config, Dense, Input, Layer, Model, Parameter, Sigmoid, check_gradients, check_layer,
     load_model, register_layer,
 )
-from framework.layer import Config
 
 
 @register_layer  # so that load_model can rebuild it by name

@@ -11,7 +11,7 @@ import numpy as np
 
 import models
 from framework import Array, BCELoss, Layer, Sequential, Sigmoid, check_gradients
-from framework.arrays import Labels
+from framework.core.arrays import Labels
 from framework.datasets import load_digits_binary
 
 

@@ -1,37 +1,39 @@
 """A typed mini-Keras on numpy: layers that own their forward, backward and cache, and a gradient
-checker that proves every gradient right and names the layer that is wrong."""
+checker that proves every gradient right and names the layer that is wrong.
 
-from framework.arrays import Array
-from framework.callbacks import Callback, EarlyStopping, GradientCheck, History, ModelCheckpoint, TerminateOnNaN
-from framework.errors import (
+The public API, by the layers of the house (bottom up): core, layers, losses, gradcheck, learner,
+training, containers."""
+
+from framework.core.arrays import Array
+from framework.core.errors import (
     CallOrderError, ConfigError, DTypeError, FormatError, FrameworkError, NonFiniteError, ShapeError, ValueRangeError,
 )
-from framework.gradcheck import GradCheckReport, GradCheckRow, check_gradients, check_layer, check_loss
-from framework.layer import Layer
-from framework.learner import BackpropReport, FunctionReport, check_backprop, check_function
-from framework.graph.model import Model
-from framework.graph.node import Input, Node
-from framework.layer import Merge, Module
+from framework.core.layer import Config, Layer, Merge, Module
+from framework.core.node import Input, Node
+from framework.core.parameter import Buffer, Parameter
+from framework.core.registry import register_layer, register_model
 from framework.layers import (
     ELU, Add, BatchNorm, Concatenate, Dense, Dropout, Flatten, Identity, LeakyReLU, Multiply, Normalization, ReLU,
     Sigmoid, Softmax, Tanh,
 )
-from framework.nested import Nested
 from framework.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss
-from framework.optimizers import SGD, Adam, CosineDecay, ExponentialDecay, Optimizer, RMSprop, Schedule, StepDecay
-from framework.parameter import Buffer, Parameter
-from framework.registry import register_layer, register_model
-from framework.saving import load_model
-from framework.sequential import Sequential
+from framework.gradcheck import GradCheckReport, GradCheckRow, check_gradients, check_layer, check_loss
+from framework.learner import BackpropReport, FunctionReport, check_backprop, check_function
+from framework.training.callbacks import Callback, EarlyStopping, GradientCheck, History, ModelCheckpoint, TerminateOnNaN
+from framework.training.optimizers import SGD, Adam, CosineDecay, ExponentialDecay, Optimizer, RMSprop, Schedule, StepDecay
+from framework.containers.loading import load_model
+from framework.containers.model import Model
+from framework.containers.nested import Nested
+from framework.containers.sequential import Sequential
 
 __all__ = [
-    "BCEWithLogitsLoss", "CrossEntropyLoss", "MSELoss",
-    "Adam", "Add", "Array", "BCELoss", "BackpropReport", "FunctionReport", "check_backprop", "check_function", "BatchNorm", "Buffer", "CallOrderError", "Callback",
-    "Concatenate", "ConfigError", "CosineDecay", "DTypeError", "Dense", "Dropout", "ELU", "EarlyStopping",
-    "ExponentialDecay", "Flatten", "FormatError", "FrameworkError", "GradCheckReport", "GradCheckRow", "GradientCheck", "History",
-    "Identity", "Input", "Layer", "LeakyReLU", "Loss", "Merge", "Model", "ModelCheckpoint",
-    "Module", "Multiply", "Nested", "Normalization", "Node", "NonFiniteError", "Optimizer", "Parameter", "RMSprop",
-    "ReLU", "SGD", "Schedule", "Sequential", "ShapeError", "Sigmoid", "Softmax", "StepDecay",
-    "Tanh", "TerminateOnNaN", "ValueRangeError", "check_gradients", "check_layer", "check_loss", "load_model", "register_layer",
-    "register_model",
+    "Adam", "Add", "Array", "BackpropReport", "BatchNorm", "BCELoss", "BCEWithLogitsLoss", "Buffer", "Callback",
+    "CallOrderError", "check_backprop", "check_function", "check_gradients", "check_layer", "check_loss",
+    "Concatenate", "Config", "ConfigError", "CosineDecay", "CrossEntropyLoss", "Dense", "Dropout", "DTypeError",
+    "EarlyStopping", "ELU", "ExponentialDecay", "Flatten", "FormatError", "FrameworkError", "FunctionReport",
+    "GradCheckReport", "GradCheckRow", "GradientCheck", "History", "Identity", "Input", "Layer", "LeakyReLU",
+    "load_model", "Loss", "Merge", "Model", "ModelCheckpoint", "Module", "MSELoss", "Multiply", "Nested", "Node",
+    "NonFiniteError", "Normalization", "Optimizer", "Parameter", "register_layer", "register_model", "ReLU",
+    "RMSprop", "Schedule", "Sequential", "SGD", "ShapeError", "Sigmoid", "Softmax", "StepDecay", "Tanh",
+    "TerminateOnNaN", "ValueRangeError",
 ]

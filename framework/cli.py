@@ -18,18 +18,19 @@ from typing import cast
 
 import numpy as np
 
-from framework.arrays import Array
-from framework.callbacks import EarlyStopping
+from framework.core.arrays import Array
+from framework.training.callbacks import EarlyStopping
 from framework.datasets import ClassSplit, Split, image_folder, load_digits_binary
-from framework.errors import FrameworkError
+from framework.core.errors import FrameworkError
 from framework.gradcheck import check_gradients
 from framework.gradcheck.numeric import Mode
 from framework.layers import Normalization, Sigmoid, Softmax
 from framework.losses import BUILT_IN_LOSSES, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss
-from framework.sequential import Sequential
-from framework.optimizers import SGD, Adam, Optimizer, RMSprop
-from framework.saving import load_model, saved_loss
-from framework.training import Trainer
+from framework.containers.sequential import Sequential
+from framework.training.optimizers import SGD, Adam, Optimizer, RMSprop
+from framework.containers.loading import load_model
+from framework.saving import saved_loss
+from framework.containers.base import Container
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {"adam": Adam, "sgd": SGD, "rmsprop": RMSprop}
 FULL_CHECK_PARAMETERS = 10_000
@@ -126,7 +127,7 @@ def _built(args: argparse.Namespace, n_features: int, classes: int = 2, x_train:
     return models.MODELS[args.model](n_features, classes=classes, normalization=normalization)
 
 
-def _model(args: argparse.Namespace, data: Split | ClassSplit) -> tuple[Trainer, Loss]:
+def _model(args: argparse.Namespace, data: Split | ClassSplit) -> tuple[Container, Loss]:
     """The model to train or check, and its loss: `--loss`, else for `--load` the loss its file
     names or its last layer implies, for `--model` the builder's (BCELoss on the sigmoid output of
     two classes, CrossEntropyLoss on the logits of more)."""
@@ -226,7 +227,7 @@ def ten_classes(args: argparse.Namespace, say: Callable[[str], object] = print) 
     say(f"10-class test accuracy {model.evaluate(data.x_test, data.y_test)['accuracy']:.4f}")
 
 
-def implied_loss(model: Trainer, saved: Loss | None) -> Loss | None:
+def implied_loss(model: Container, saved: Loss | None) -> Loss | None:
     """The loss that a model's file or its last layer states, never guessed: `saved` (the loss its
     file names, which it was compiled with), else BCELoss after a Sigmoid; None otherwise: after a
     Softmax (CrossEntropyLoss takes the logits before it), and for outputs that may be logits or a
@@ -284,7 +285,7 @@ the file: logits, or a regression's outputs?) it says so in a note on stderr."""
 
 
 def printed_outputs(
-    model: Trainer, saved: Loss | None, out: Array, raw: bool = False, probabilities: bool = False
+    model: Container, saved: Loss | None, out: Array, raw: bool = False, probabilities: bool = False
 ) -> tuple[Array, str | None]:
     """What `predict` prints for the model's outputs `out`, by `PREDICT_RULE`, and the note for
     stderr when it prints raw outputs it cannot name (None otherwise)."""

@@ -9,8 +9,8 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from framework.arrays import Array, float_dtype
-from framework.errors import DatasetError, ValueRangeError
+from framework.core.arrays import Array, float_dtype
+from framework.core.errors import DatasetError, ValueRangeError
 
 
 @attrs.frozen

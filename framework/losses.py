@@ -1,13 +1,13 @@
 """Losses: `forward(y_pred, y_true)` gives the mean cost, `backward()` gives dL/dy_pred."""
 
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
-import numpy.typing as npt
 
-from framework.arrays import Array, Labels, Mask, Scalar
-from framework.errors import CallOrderError, DTypeError, NonFiniteError, ShapeError, ValueRangeError, describe_nonfinite
-from framework.guard import guard_methods, guarded_forward
+from framework.core.arrays import Array, Labels, Mask, Scalar
+from framework.core.errors import CallOrderError, DTypeError, NonFiniteError, ShapeError, ValueRangeError
+from framework.core.validation import describe_nonfinite
+from framework.core.guard import guard_methods, guarded_forward
 from framework.layers.activations import Sigmoid, Softmax
 
 T = TypeVar("T")
@@ -18,7 +18,7 @@ T = TypeVar("T")
 class Loss:
     """Base class of losses. Like a layer, a loss keeps what its backward needs. A subclass
     implements `check` and `value` (or overrides `forward` whole), and `backward`; `forward` and
-    `backward` are wrapped by `framework.guard` (floating-point errors raise a NonFiniteError
+    `backward` are wrapped by `framework.core.guard` (floating-point errors raise a NonFiniteError
     naming the loss)."""
 
     _output_dtype: np.dtype[Any] | None = None

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from framework.errors import DTypeError, ShapeError
+from framework.core.errors import DTypeError, ShapeError
 from framework.gradcheck import GradCheckReport, GradCheckRow
 
 if TYPE_CHECKING:

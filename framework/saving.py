@@ -6,24 +6,20 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
 import numpy as np
-from framework.errors import (
-    REBUILD_ERRORS, ConfigError, FormatError, MissingFileError, NonFiniteError, brief, describe_nonfinite, located,
-)
-from framework.layer import JSON, Config, Module
+from framework.core.errors import REBUILD_ERRORS, ConfigError, FormatError, MissingFileError, NonFiniteError
+from framework.core.validation import brief, describe_nonfinite, located
+from framework.core.layer import JSON
 from framework.losses import BUILT_IN_LOSSES, Loss
-from framework.parameter import Buffer, Parameter, allocation_budget
-import framework.graph.model  # noqa: F401  (registers Model)
-import framework.sequential  # noqa: F401  (registers Sequential)
-from framework.nested import Nested
-from framework.registry import build_model, registered_as, spec
-from framework.training import Trainer
+from framework.core.parameter import Buffer, Parameter, allocation_budget
+from framework.core.registry import build_model, registered_as, spec
+from framework.core.protocols import Network, Wrapper
 
 FORMAT = "framework"
 FORMAT_VERSION = 1
@@ -35,18 +31,11 @@ process, so reading it on each save would race with other threads creating files
 to 0o077 for that instant, a file created meanwhile errs on the private side)."""
 
 
-class Saveable(Protocol):
-    @property
-    def layers(self) -> Sequence[Module]: ...
+class Saveable(Network, Protocol):
+    """A model as saving needs it: a `Network`, and the loss it was compiled with (named in the file)."""
 
     @property
     def loss(self) -> Loss | None: ...
-
-    def get_config(self) -> Config: ...
-
-    def named_parameters(self) -> list[tuple[str, Parameter]]: ...
-
-    def named_buffers(self) -> list[tuple[str, Buffer]]: ...
 
 
 def save_model(model: Saveable, path: str | os.PathLike[str]) -> Path:
@@ -111,7 +100,7 @@ def _plain(value: object, where: str, path: Path) -> JSON:
                       f"(nothing was written to {path})")
 
 
-def _check_rebuildable(model: Saveable, where: str, path: Path) -> None:
+def _check_rebuildable(model: Network, where: str, path: Path) -> None:
     """Refuse a model that `load_model` could not rebuild, before anything is written: a class (of the
     model or of a layer) not registered under its name, or a layer whose `get_config()` does not fit
     its constructor. A nested model is checked in turn, as `load_model` would rebuild it."""
@@ -129,8 +118,8 @@ def _check_rebuildable(model: Saveable, where: str, path: Path) -> None:
                 f"{here}: get_config() returns {brief(config)}, from which load_model cannot rebuild it ({e}): override "
                 f"get_config() to return the constructor's arguments ({{{wanted}}}) (nothing was written to {path})"
             ) from None
-        if isinstance(layer, Nested):
-            _check_rebuildable(layer.model, here, path)
+        if isinstance(layer, Wrapper):
+            _check_rebuildable(layer.wrapped_model(), here, path)
 
 
 def _check_registered(item: object, where: str, path: Path, decorator: str) -> None:
@@ -146,8 +135,9 @@ def _check_registered(item: object, where: str, path: Path, decorator: str) -> N
     raise ConfigError(f"{where}: {problem} (nothing was written to {path})")
 
 
-def load_model(path: str | os.PathLike[str]) -> Trainer:
-    """Rebuild the model saved at `path`, weights and all. Custom layers must be registered
+def read_model(path: str | os.PathLike[str]) -> Saveable:
+    """Rebuild the model saved at `path`, weights and all, from the classes registered under the names
+    the file gives (`framework.load_model` checks it is a model). Custom layers must be registered
     (`@register_layer`) before loading."""
     path = Path(path)
     with _opened(path) as (f, metadata):
@@ -223,16 +213,15 @@ def _check_header(path: Path, metadata: dict[str, str]) -> None:
         raise FormatError(f"{path} has format version {version!r}; this framework reads versions up to {FORMAT_VERSION}")
 
 
-def _build(path: Path, architecture_json: str) -> Trainer:
+def _build(path: Path, architecture_json: str) -> Saveable:
     try:
         architecture = json.loads(architecture_json)
     except (ValueError, RecursionError) as e:  # ValueError: not JSON, or an integer of more than 4300 digits
         raise FormatError(f"{path}: the architecture is not valid JSON: {e}") from e
     try:
-        model = build_model(architecture, "the architecture")
+        model: Saveable = build_model(architecture, "the architecture")
     except REBUILD_ERRORS as e:
         raise located(e, str(path))
-    assert isinstance(model, Trainer)
     return model
 
 

@@ -15,8 +15,8 @@ from framework import (
     SGD, Adam, BatchNorm, BCELoss, Callback, Dense, EarlyStopping, GradientCheck, History, Layer, ModelCheckpoint, ReLU,
     Sequential, Sigmoid, ValueRangeError, load_model,
 )
-from framework.arrays import Array
-from framework.callbacks import Logs, ProgressBar
+from framework.core.arrays import Array
+from framework.training.callbacks import Logs, ProgressBar
 
 Floats = npt.NDArray[np.float64]
 

@@ -8,16 +8,16 @@ from hypothesis import strategies as st
 
 import framework
 from framework import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss, check_layer, check_loss
-from framework.arrays import Array, Labels
-from framework.layer import Module
-from framework.registry import _LAYERS
+from framework.core.arrays import Array, Labels
+from framework.core.layer import Module
+from framework.core.registry import _LAYERS
 
 BUILT_IN = sorted(name for name, cls in _LAYERS.items() if cls.__module__.startswith("framework."))
 
 
 def test_the_registry_holds_every_built_in_layer() -> None:
     exported = {name for name in framework.__all__ if isinstance(getattr(framework, name), type)
-                and issubclass(getattr(framework, name), Module) and getattr(framework, name).__module__ != "framework.layer"}
+                and issubclass(getattr(framework, name), Module) and getattr(framework, name).__module__ != "framework.core.layer"}
     assert exported <= set(BUILT_IN)
     assert len(BUILT_IN) >= 15
 

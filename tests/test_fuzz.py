@@ -29,8 +29,8 @@ from framework import (
     MSELoss, Multiply, ReLU, Sequential, Sigmoid, Softmax, Tanh, check_gradients, check_layer, load_model,
 )
 from framework.gradcheck.numeric import Method, Mode
-from framework.optimizers import SGD, Adam, Optimizer, RMSprop
-from framework.training import Trainer
+from framework.training.optimizers import SGD, Adam, Optimizer, RMSprop
+from framework.containers.base import Container
 
 AnyArray: TypeAlias = npt.NDArray[Any]
 Shape: TypeAlias = tuple[int, ...]
@@ -698,7 +698,7 @@ def test_check_gradients_refuses_or_handles_any_data(
 # --- load_model -----------------------------------------------------------------------------------
 
 
-def saveable_models() -> dict[str, Trainer]:
+def saveable_models() -> dict[str, Container]:
     a = Input(3)
     h = Concatenate()([Dense(3, 2, seed=1)(a), LeakyReLU(0.1)(a)])
     return {
@@ -720,7 +720,7 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     return {name: model.save(folder / f"{name}.safetensors").read_bytes() for name, model in saveable_models().items()}
 
 
-def load_bytes(tmp_path: Path, content: bytes) -> Trainer | None:
+def load_bytes(tmp_path: Path, content: bytes) -> Container | None:
     """load_model on a file holding `content`. A model that loads holds finite weights only: save
     refuses non-finite ones, so load must not let a damaged file bring them in."""
     path = tmp_path / "model.safetensors"

@@ -31,9 +31,9 @@ from framework import (
     check_layer,
     check_loss,
 )
-from framework.arrays import Array, Labels, Scalar, Shape
+from framework.core.arrays import Array, Labels, Scalar, Shape
 from framework.gradcheck import numeric
-from framework.gradcheck.check import Checkable
+from framework.core.protocols import Network
 from models import four_three_one, mlp_classifier
 
 Method = Literal["complex", "central"]
@@ -807,7 +807,7 @@ HUBER_POINT = (np.array([[0.3], [2.5], [-0.4], [-3.0]]), np.zeros((4, 1)))
 """Residuals 0.3 and -0.4 in the quadratic part, 2.5 and -3 in the linear part."""
 
 
-def times_abs_models() -> list[Checkable]:
+def times_abs_models() -> list[Network]:
     """Dense(3 -> 3), TimesAbs, Dense(3 -> 1), Sigmoid: as a Sequential (whose rows 0.W and 0.b take the
     resumed complex step) and as a graph Model (whose rows rerun the whole forward)."""
     x = Input(3)

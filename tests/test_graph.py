@@ -12,7 +12,7 @@ from framework import (
     Adam, Add, BCELoss, ConfigError, Concatenate, Dense, Input, Model, Multiply, ReLU, Sequential, ShapeError, Sigmoid,
     check_gradients, load_model,
 )
-from framework.graph.node import Node
+from framework.core.node import Node
 
 Floats = npt.NDArray[np.float64]
 

@@ -11,8 +11,8 @@ from framework import (
     SGD, Add, BCELoss, CallOrderError, Dense, DTypeError, Layer, MSELoss, Multiply, NonFiniteError, ReLU,
     Sequential, ShapeError, Sigmoid, Softmax, Tanh, check_gradients, check_layer,
 )
-from framework.arrays import Array
-from framework.guard import floating_point_errors
+from framework.core.arrays import Array
+from framework.core.guard import floating_point_errors
 
 
 def test_inf_minus_inf_in_a_layer_is_a_non_finite_error_naming_it() -> None:

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from framework import DTypeError, FrameworkError, ValueRangeError
-from framework.errors import DatasetError
+from framework.core.errors import DatasetError
 from framework.datasets import image_folder
 
 ORANGE, BLUE = (255, 128, 0), (0, 0, 255)

@@ -26,7 +26,7 @@ from framework import (
     Sigmoid,
     ValueRangeError,
 )
-from framework.arrays import Array
+from framework.core.arrays import Array
 from framework.layers.dense import Init
 from models import four_three_one
 

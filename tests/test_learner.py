@@ -21,7 +21,7 @@ from framework import (
     BackpropReport, DTypeError, FrameworkError, NonFiniteError, ShapeError, ValueRangeError, check_backprop,
     check_function,
 )
-from framework.arrays import Array
+from framework.core.arrays import Array
 from framework.learner import CATALOGUE
 from framework.learner.function import FULL_UP_TO
 from framework.learner.precision import EXTENDED

@@ -15,7 +15,7 @@ from hypothesis.extra import numpy as hnp
 from framework import (
     CallOrderError, DTypeError, FrameworkError, NonFiniteError, ShapeError, ValueRangeError, check_loss,
 )
-from framework.arrays import Array
+from framework.core.arrays import Array
 from framework.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss
 
 Method = Literal["complex", "central"]

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from framework import ShapeError, ValueRangeError
-from framework.metrics import METRICS, accuracy, auc, binary_accuracy, f1, get_metric, mae, mse, precision, recall
+from framework.training.metrics import METRICS, accuracy, auc, binary_accuracy, f1, get_metric, mae, mse, precision, recall
 
 Floats = npt.NDArray[np.float64]
 Metric = Callable[[Floats, Floats], float]

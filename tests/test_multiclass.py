@@ -11,7 +11,7 @@ import pytest
 from framework import Adam, Dense, DTypeError, ReLU, Sequential, ShapeError, ValueRangeError
 from framework.datasets import ClassSplit, load_digits
 from framework.losses import CrossEntropyLoss
-from framework.metrics import METRICS, accuracy, binary_accuracy, categorical_accuracy, get_metric
+from framework.training.metrics import METRICS, accuracy, binary_accuracy, categorical_accuracy, get_metric
 
 Floats = npt.NDArray[np.float64]
 

@@ -18,13 +18,13 @@ from framework import (
     BCELoss, CallOrderError, ConfigError, Dense, DTypeError, GradCheckReport, Layer, Sequential, ShapeError, Sigmoid,
     ValueRangeError, check_gradients, check_layer,
 )
-from framework.arrays import Array, Shape
-from framework.graph.node import Input
-from framework.layer import Merge, Module
+from framework.core.arrays import Array, Shape
+from framework.core.node import Input
+from framework.core.layer import Merge, Module
 from framework.layers import (
     ELU, Add, BatchNorm, Concatenate, Dropout, Flatten, Identity, LeakyReLU, Multiply, Softmax, Tanh,
 )
-from framework.registry import layer_class
+from framework.core.registry import layer_class
 
 H = 1e-20
 """Complex step: Im f(x + iH) / H is the derivative of f, with no subtraction error."""

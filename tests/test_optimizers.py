@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from framework import optimizers
-from framework.arrays import Array
-from framework.errors import ConfigError, DTypeError, FrameworkError, ShapeError, ValueRangeError
-from framework.optimizers import (
+from framework.training import optimizers
+from framework.core.arrays import Array
+from framework.core.errors import ConfigError, DTypeError, FrameworkError, ShapeError, ValueRangeError
+from framework.training.optimizers import (
     SGD,
     Adam,
     CosineDecay,
@@ -26,7 +26,7 @@ from framework.optimizers import (
     Schedule,
     StepDecay,
 )
-from framework.parameter import Parameter
+from framework.core.parameter import Parameter
 
 THETA0 = np.array([[0.5, -1.2], [2.0, 0.0]])
 GRADS = [

@@ -14,9 +14,9 @@ from framework import (
     Adam, BatchNorm, BCELoss, Dense, Input, Layer, Merge, Model, Parameter, ReLU, Sequential, ShapeError, Sigmoid,
     check_gradients,
 )
-from framework.arrays import Array
-from framework.layer import Module
-from framework.registry import _LAYERS
+from framework.core.arrays import Array
+from framework.core.layer import Module
+from framework.core.registry import _LAYERS
 
 Floats = npt.NDArray[np.float64]
 

@@ -22,10 +22,10 @@ from framework import (
     Adam, BatchNorm, BCELoss, Concatenate, CrossEntropyLoss, Dense, Dropout, FormatError, FrameworkError, Input, Layer,
     LeakyReLU, Model, NonFiniteError, Parameter, ReLU, Sequential, Sigmoid, Softmax, load_model, register_layer,
 )
-from framework.arrays import Array
-from framework.errors import ConfigError, MissingFileError
-from framework.registry import UnknownLayerError
-from framework.layer import Config
+from framework.core.arrays import Array
+from framework.core.errors import ConfigError, MissingFileError
+from framework.core.registry import UnknownLayerError
+from framework.core.layer import Config
 from framework.losses import BUILT_IN_LOSSES, Loss
 from framework.saving import FORMAT_VERSION, save_model, saved_loss
 from models import four_three_one

@@ -14,8 +14,8 @@ from framework import (
     SGD, Adam, BatchNorm, BCELoss, ConfigError, Dense, DTypeError, Input, Layer, Model, NonFiniteError, Parameter, ReLU,
     Sequential, ShapeError, Sigmoid, ValueRangeError, check_gradients, load_model, register_layer,
 )
-from framework.arrays import Array
-from framework.layer import Config
+from framework.core.arrays import Array
+from framework.core.layer import Config
 
 
 @register_layer

@@ -16,7 +16,7 @@ from framework import (
     SGD, Adam, BatchNorm, BCELoss, CallOrderError, Callback, ConfigError, Dense, DTypeError, FrameworkError, Layer,
     NonFiniteError, Parameter, ReLU, Sequential, ShapeError, Sigmoid, TerminateOnNaN, ValueRangeError,
 )
-from framework.arrays import Array
+from framework.core.arrays import Array
 
 Floats = npt.NDArray[np.float64]
 

@@ -12,11 +12,11 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from framework.arrays import Array
+from framework.core.arrays import Array
 from framework.gradcheck.mistakes import (
     ACTIVATION_MISTAKES, DENSE_MISTAKES, RIGHT, ActivationStep, Convention, DenseStep, Mistake, Quantity,
 )
-from framework.parameter import Parameter
+from framework.core.parameter import Parameter
 
 ACTIVATIONS: dict[str, tuple[Callable[[Array], Array], Callable[[Array, Array], Array]]] = {
     "sigmoid": (lambda x: 1 / (1 + np.exp(-x)), lambda x, y: y * (1 - y)),

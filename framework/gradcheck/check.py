@@ -6,21 +6,22 @@ import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Literal, Protocol, cast, get_args, overload
+from typing import Protocol, cast, get_args
 
 import attrs
 import numpy as np
 
-from framework.arrays import Array, Inputs, Labels, Mask, Scalar
-from framework.errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError, describe_nonfinite, is_whole_number
-from framework.guard import floating_point_errors
+from framework.core.arrays import Array, Inputs, Labels, Mask, Scalar
+from framework.core.errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError
+from framework.core.validation import describe_nonfinite, is_whole_number
+from framework.core.guard import floating_point_errors
 from framework.gradcheck.causes import layer_cause
 from framework.gradcheck.numeric import Derivatives, Differentiator, Floats, Method, Mode, NotComplexSafe, Probes
 from framework.gradcheck.report import GradCheckReport, GradCheckRow, compare, zero_warnings
-from framework.layer import Layer, Merge, Module
+from framework.core.layer import Layer, Merge, Module
 from framework.losses import Loss
-from framework.parameter import Buffer, Parameter, same_parameters
-from framework.layer_call import LayerCall
+from framework.core.parameter import Buffer, Parameter, same_parameters
+from framework.core.protocols import LayerCall, Network
 
 
 PART_INPUT_ENTRIES = 4096
@@ -29,27 +30,6 @@ PART_INPUT_ENTRIES = 4096
 CONFIRM_FIRST = 8
 """A tensor that fails by the complex step is first differentiated again by central differences at
 this many of its probes, those where backward and the complex step differ most."""
-
-
-class Checkable(Protocol):
-    """What the checker needs of a model: `Sequential` and `Model` have it."""
-
-    def forward(self, x: Inputs) -> Array: ...
-
-    @overload
-    def backward(self, grad: Array, *, input_grad: Literal[False] = False) -> None: ...
-    @overload
-    def backward(self, grad: Array, *, input_grad: Literal[True]) -> Array: ...
-    @overload
-    def backward(self, grad: Array, *, input_grad: bool) -> Array | None: ...
-
-    def named_parameters(self) -> list[tuple[str, Parameter]]: ...
-
-    def named_buffers(self) -> list[tuple[str, Buffer]]: ...
-
-    def trace(self, x: Inputs) -> list[LayerCall]: ...
-
-    def build(self, xs: tuple[Array, ...]) -> None: ...
 
 
 def default_threshold(method: Method, dtype: np.dtype[np.inexact]) -> float:
@@ -62,7 +42,7 @@ def default_threshold(method: Method, dtype: np.dtype[np.inexact]) -> float:
 
 @floating_point_errors("check_gradients")
 def check_gradients(
-    model: Checkable,
+    model: Network,
     loss: Loss,
     x: Inputs,
     y: Labels,
@@ -353,7 +333,7 @@ class ResumedComplexStep:
 
 
 def _resumed(
-    model: Checkable, cost: Callable[[Array], Scalar], calls: Sequence[LayerCall], y_pred: Array
+    model: Network, cost: Callable[[Array], Scalar], calls: Sequence[LayerCall], y_pred: Array
 ) -> dict[int, TensorDifferentiator]:
     """For a model that can rerun from a layer, a `ResumedComplexStep` for each parameter owned by a
     layer called once, from the inputs `calls` recorded and the output y_pred, at the real point."""

@@ -27,7 +27,7 @@ from typing import Generic, Literal, TypeAlias, TypeVar
 import attrs
 import numpy as np
 
-from framework.arrays import Array
+from framework.core.arrays import Array
 
 Quantity: TypeAlias = Literal["dAL", "dZ", "dW", "db", "dA_prev"]
 """What a mistake makes wrong: dAL (the cost's derivative, of the output layer), dZ (an activation's

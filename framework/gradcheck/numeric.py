@@ -15,8 +15,8 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from framework.arrays import Array, Mask, Scalar
-from framework.errors import FrameworkError
+from framework.core.arrays import Array, Mask, Scalar
+from framework.core.errors import FrameworkError
 
 Method: TypeAlias = Literal["complex", "central"]
 Mode: TypeAlias = Literal["full", "sampled", "directional"]

@@ -5,10 +5,11 @@ import math
 
 import numpy as np
 
-from framework.arrays import Array, Mask, RealNumber, Shape, WholeNumber
-from framework.errors import ShapeError, ValueRangeError, whole_number
-from framework.layer import Config, KeepsShape, Layer
-from framework.registry import register_layer
+from framework.core.arrays import Array, Mask, RealNumber, Shape, WholeNumber
+from framework.core.errors import ShapeError, ValueRangeError
+from framework.core.validation import whole_number
+from framework.core.layer import Config, KeepsShape, Layer
+from framework.core.registry import register_layer
 
 
 @register_layer

@@ -7,11 +7,12 @@ from typing import Any, Literal, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from framework.arrays import Array, Shape, WholeNumber, float_dtype
-from framework.errors import ShapeError, ValueRangeError, whole_number
-from framework.layer import Config, Layer, Module
-from framework.parameter import Parameter, reserve
-from framework.registry import register_layer
+from framework.core.arrays import Array, Shape, WholeNumber, float_dtype
+from framework.core.errors import ShapeError, ValueRangeError
+from framework.core.validation import whole_number
+from framework.core.layer import Config, Layer, Module
+from framework.core.parameter import Parameter, reserve
+from framework.core.registry import register_layer
 
 Init: TypeAlias = Literal["he", "glorot", "lecun"]
 _VARIANCE = {"he": lambda n_in, n_out: 2 / n_in, "glorot": lambda n_in, n_out: 2 / (n_in + n_out),

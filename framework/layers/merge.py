@@ -5,10 +5,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from framework.arrays import Array, Shape, WholeNumber
-from framework.errors import DTypeError, ShapeError, ValueRangeError, a_kind, whole_number
-from framework.layer import Config, Merge
-from framework.registry import register_layer
+from framework.core.arrays import Array, Shape, WholeNumber
+from framework.core.errors import DTypeError, ShapeError, ValueRangeError
+from framework.core.validation import a_kind, whole_number
+from framework.core.layer import Config, Merge
+from framework.core.registry import register_layer
 
 
 def _check_inputs(layer: Merge, xs: Sequence[Array]) -> None:

@@ -7,15 +7,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from framework.arrays import Array, Shape, float_dtype
-from framework.errors import (
-    CallOrderError, ConfigError, DTypeError, NonFiniteError, ShapeError, ValueRangeError, describe_nonfinite,
-    whole_number,
-)
-from framework.guard import guarded
-from framework.layer import Config, Layer, Module
-from framework.parameter import Buffer, reserve
-from framework.registry import register_layer
+from framework.core.arrays import Array, Shape, float_dtype
+from framework.core.errors import CallOrderError, ConfigError, DTypeError, NonFiniteError, ShapeError, ValueRangeError
+from framework.core.validation import describe_nonfinite, whole_number
+from framework.core.guard import guarded
+from framework.core.layer import Config, Layer, Module
+from framework.core.parameter import Buffer, reserve
+from framework.core.registry import register_layer
 
 Statistic = float | Sequence[float]
 """A mean or a variance given to the constructor: one number for every feature, or one per feature."""

@@ -5,11 +5,12 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from framework.arrays import Array, Mask, RealNumber, Shape, WholeNumber, float_dtype
-from framework.errors import DTypeError, ShapeError, ValueRangeError, whole_number
-from framework.layer import Config, KeepsShape, Layer
-from framework.parameter import Buffer, Parameter, reserve
-from framework.registry import register_layer
+from framework.core.arrays import Array, Mask, RealNumber, Shape, WholeNumber, float_dtype
+from framework.core.errors import DTypeError, ShapeError, ValueRangeError
+from framework.core.validation import whole_number
+from framework.core.layer import Config, KeepsShape, Layer
+from framework.core.parameter import Buffer, Parameter, reserve
+from framework.core.registry import register_layer
 
 
 @register_layer

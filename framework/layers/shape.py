@@ -4,10 +4,10 @@ import math
 
 import numpy as np
 
-from framework.arrays import Array, Shape
-from framework.errors import ShapeError
-from framework.layer import KeepsShape, Layer, Module
-from framework.registry import register_layer
+from framework.core.arrays import Array, Shape
+from framework.core.errors import ShapeError
+from framework.core.layer import KeepsShape, Layer, Module
+from framework.core.registry import register_layer
 
 
 @register_layer

@@ -16,8 +16,8 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from framework.arrays import Array
-from framework.errors import NonFiniteError, ValueRangeError
+from framework.core.arrays import Array
+from framework.core.errors import NonFiniteError, ValueRangeError
 from framework.gradcheck.numeric import Derivatives, Floats, Probes
 from framework.gradcheck.report import GradCheckRow, compare
 from framework.learner.inputs import check_shape, real_copy, suggestion

@@ -16,8 +16,9 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from framework.arrays import Array, Mask, Scalar
-from framework.errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError, is_whole_number
+from framework.core.arrays import Array, Mask, Scalar
+from framework.core.errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError
+from framework.core.validation import is_whole_number
 from framework.gradcheck.numeric import Derivatives, Differentiator, Floats, Method, NotComplexSafe, Probes
 from framework.gradcheck.report import GradCheckReport, GradCheckRow, compare
 from framework.learner.inputs import check_shape, gradient_keys, real_copy

@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from framework.arrays import Array
-from framework.errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError, describe_nonfinite
+from framework.core.arrays import Array
+from framework.core.errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError
+from framework.core.validation import describe_nonfinite
 
 INTERMEDIATE = re.compile(r"d[ZA](\d+|L)")
 """Keys of the quantities between the parameters' gradients, dZ1, dA2, dAL: check_backprop checks them."""

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from framework.arrays import Array
+from framework.core.arrays import Array
 
 EXTENDED = bool(np.finfo(np.longdouble).eps < 1e-18)
 """Whether this platform's np.longdouble is more precise than float64 (x86 Linux: yes; Windows, Apple

@@ -14,9 +14,9 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from framework.arrays import Array
-from framework.errors import ShapeError, ValueRangeError
-from framework.layer import Layer
+from framework.core.arrays import Array
+from framework.core.errors import ShapeError, ValueRangeError
+from framework.core.layer import Layer
 from framework.layers import Dense, Identity, ReLU, Sigmoid, Softmax, Tanh
 from framework.learner.inputs import real_copy, suggestion
 from framework.gradcheck.mistakes import ActivationStep, Convention, DenseStep, LossStep, Mistake, Quantity

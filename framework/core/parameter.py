@@ -7,8 +7,8 @@ from contextvars import ContextVar
 import attrs
 import numpy as np
 
-from framework.arrays import FLOAT_DTYPES, Array
-from framework.errors import ConfigError, DTypeError, FormatError, ShapeError
+from framework.core.arrays import FLOAT_DTYPES, Array
+from framework.core.errors import ConfigError, DTypeError, FormatError, ShapeError
 
 
 def _zeros_like_value(self: "Parameter") -> Array:

@@ -12,10 +12,10 @@ from typing import Any, Protocol
 import attrs
 import numpy as np
 
-from framework.arrays import FLOAT_DTYPES, Array
-from framework.errors import ConfigError, DTypeError, ShapeError, ValueRangeError
-from framework.guard import guarded
-from framework.parameter import Parameter
+from framework.core.arrays import FLOAT_DTYPES, Array
+from framework.core.errors import ConfigError, DTypeError, ShapeError, ValueRangeError
+from framework.core.guard import guarded
+from framework.core.parameter import Parameter
 
 
 def _check(owner: object, name: str, value: float, ok: bool, expected: str) -> None:

@@ -6,15 +6,16 @@ from typing import Literal, cast, overload
 
 import numpy as np
 
-from framework.arrays import Array, Shape
-from framework.errors import REBUILD_ERRORS, ConfigError, FormatError, ShapeError, brief, located
-from framework.guard import guarded
-from framework.graph.node import Input, Node, call
-from framework.layer import JSON, Config, Layer, Merge, Module, unique
-from framework.layer_call import LayerCall
-from framework.parameter import Buffer, Parameter
-from framework.registry import build_layer, register_model, spec
-from framework.training import Trainer
+from framework.core.arrays import Array, Shape
+from framework.core.errors import REBUILD_ERRORS, ConfigError, FormatError, ShapeError
+from framework.core.validation import brief, located
+from framework.core.guard import guarded
+from framework.core.node import Input, Node, call
+from framework.core.layer import JSON, Config, Layer, Merge, Module, unique
+from framework.core.protocols import LayerCall
+from framework.core.parameter import Buffer, Parameter
+from framework.core.registry import build_layer, register_model, spec
+from framework.containers.base import Container
 
 
 def _snake(name: str) -> str:
@@ -23,7 +24,7 @@ def _snake(name: str) -> str:
 
 
 @register_model
-class Model(Trainer):
+class Model(Container):
     """A model from `inputs` to `outputs`, through the layers called on the way.
 
     Runs forward in topological order and backward in reverse, summing the gradient where a node

@@ -1,12 +1,16 @@
 """`Node`: a symbolic tensor in a graph under construction, and `Input`, where a graph starts."""
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import attrs
 
-from framework.arrays import Shape, WholeNumber
-from framework.errors import ConfigError, FrameworkError, ShapeError, is_whole_number
-from framework.layer import Layer, Merge, Module
+from framework.core.arrays import Shape, WholeNumber
+from framework.core.errors import ConfigError, FrameworkError, ShapeError
+from framework.core.validation import is_whole_number
+
+if TYPE_CHECKING:  # a node holds the module that made it; the module makes nodes: types only
+    from framework.core.layer import Module
 
 
 @attrs.frozen(eq=False)
@@ -14,7 +18,7 @@ class Node:
     """The output of `Input(...)` or of a layer called on nodes. `shape` has None for the batch."""
 
     shape: tuple[int | None, ...]
-    module: Module | None
+    module: "Module | None"
     parents: tuple["Node", ...]
     name: str
 
@@ -38,7 +42,7 @@ def Input(features: WholeNumber | Sequence[WholeNumber], *, name: str = "input")
     return Node((None, *(int(d) for d in dims)), None, (), name)
 
 
-def call(module: Module, parents: list[Node]) -> Node:
+def call(module: "Module", parents: list[Node]) -> Node:
     """The node that `module` called on `parents` produces; its shape is inferred (building the
     module's weights if it waited for the input shape), and a mismatch fails here, naming nodes."""
     for parent in parents:
@@ -47,15 +51,7 @@ def call(module: Module, parents: list[Node]) -> Node:
                             "to build a graph, or use layer.forward(array) on data")
     shapes: list[Shape] = [(1, *(int(d or 1) for d in p.shape[1:])) for p in parents]
     try:
-        if isinstance(module, Merge):
-            out = module.output_shape(shapes)
-        elif isinstance(module, Layer):
-            if len(parents) != 1:
-                raise ShapeError(f"takes one input, got {len(parents)}: use a merge layer (Add, Concatenate)")
-            module.build(shapes[0])
-            out = module.output_shape(shapes[0])
-        else:
-            raise ConfigError(f"{type(module).__name__} is neither a Layer nor a Merge")
+        out = module.node_shape(shapes)
     except FrameworkError as e:
         given = ", ".join(repr(p) for p in parents)
         raise ShapeError(f"{module!r} cannot be called on {given}: {e}") from e

@@ -7,12 +7,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal, Never, Protocol
 
-from framework.arrays import Array
-from framework.errors import ValueRangeError
+from framework.core.arrays import Array
+from framework.core.errors import ValueRangeError
 from framework.gradcheck import GradCheckReport, check_gradients
-from framework.gradcheck.check import Checkable
 from framework.losses import Loss
-from framework.parameter import Parameter
+from framework.core.parameter import Parameter
+from framework.core.protocols import Network
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 Logs = Mapping[str, float]
 
 
-class Trainable(Checkable, Protocol):
+class Trainable(Network, Protocol):
     """What callbacks need of a model."""
 
     stop_training: bool

@@ -2,12 +2,12 @@
 
 import numpy as np
 
-from framework.arrays import Array, Mask, Shape
-from framework.errors import ConfigError
-from framework.layer import Config, Layer, Module
-from framework.parameter import Buffer, Parameter
-from framework.registry import build_model, register_layer, spec
-from framework.training import Trainer
+from framework.core.arrays import Array, Mask, Shape
+from framework.core.errors import ConfigError
+from framework.core.layer import JSON, Config, Layer, Module
+from framework.core.parameter import Buffer, Parameter
+from framework.core.protocols import Network
+from framework.core.registry import build_model, is_model, register_layer, spec
 
 
 @register_layer
@@ -16,20 +16,21 @@ class Nested(Layer):
     (`"0.W"` inside becomes `"<outer name>.0.W"`), and it saves and loads with the outer model.
     `Sequential([inner, ...])` and `inner(node)` wrap it for you."""
 
-    def __init__(self, model: Trainer | Config) -> None:
+    def __init__(self, model: Network | Config) -> None:
         super().__init__()
-        if isinstance(model, dict):
-            model = build_model(model, "model")
-        if not isinstance(model, Trainer):
+        built: Network = build_model(model, "model") if isinstance(model, dict) else model
+        if not is_model(built):
             raise ConfigError(f"Nested wraps a Sequential or a graph Model (or its saved config), got {type(model).__name__}")
-        self.model = model
+        self.model = built
+
+    def wrapped_model(self) -> Network:
+        return self.model
 
     @classmethod
     def example(cls, rng: np.random.Generator) -> tuple[Module, list[Array]]:
-        from framework.layers import Dense, ReLU
-        from framework.sequential import Sequential
-
-        return cls(Sequential([Dense(5, 3, seed=0), ReLU()])), [rng.standard_normal((4, 5))]
+        layers: list[JSON] = [{"class": "Dense", "config": {"in_features": 5, "out_features": 3, "seed": 0}},
+                              {"class": "ReLU", "config": {}}]
+        return cls({"class": "Sequential", "config": {"layers": layers}}), [rng.standard_normal((4, 5))]
 
     @property
     def in_features(self) -> int | None:

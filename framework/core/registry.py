@@ -5,8 +5,9 @@ from typing import Any, Literal, Protocol, TypeVar, Union, cast, get_args, get_o
 
 import numpy as np
 
-from framework.errors import REBUILD_ERRORS, FormatError, FrameworkError, brief, located
-from framework.layer import JSON, Config, Module
+from framework.core.errors import REBUILD_ERRORS, FormatError, FrameworkError
+from framework.core.layer import JSON, Config, Module
+from framework.core.validation import brief, located
 
 L = TypeVar("L", bound=type[Module])
 
@@ -55,6 +56,11 @@ def register_model(cls: M) -> M:
     layers are rebuilt by class name."""
     _MODELS[cls.__name__] = cls
     return cls
+
+
+def is_model(item: object) -> bool:
+    """Whether `item` is an instance of a registered model class (`Sequential`, `Model`)."""
+    return any(isinstance(item, cls) for cls in _MODELS.values())
 
 
 def model_class(name: str) -> type[Rebuildable]:

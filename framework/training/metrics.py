@@ -15,10 +15,10 @@ from typing import TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from framework.arrays import Array
-from framework.errors import ShapeError, ValueRangeError
+from framework.core.arrays import Array
+from framework.core.errors import ShapeError, ValueRangeError
 from framework.losses import check_class_indices
-from framework.arrays import Labels
+from framework.core.arrays import Labels
 
 Metric: TypeAlias = Callable[[Labels, Array], float]
 Counts: TypeAlias = npt.NDArray[np.intp]

@@ -3,38 +3,32 @@
 import math
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 import contextlib
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast, overload
+from typing import Any, Literal, cast, overload
 
 import numpy as np
 
-from framework.arrays import Array, Inputs, Labels, Shape
-from framework.layer import Config, Module
-from framework.layer_call import LayerCall
-from framework.callbacks import Callback, History, ProgressBar
-from framework.errors import (
-    CallOrderError, ConfigError, DTypeError, FrameworkError, NonFiniteError, ShapeError, ValueRangeError, a_kind,
-    describe_nonfinite, is_whole_number,
-)
-from framework.guard import floating_point_errors
+from framework.core.arrays import Array, Inputs, Labels, Shape
+from framework.core.layer import Config, Module
+from framework.core.protocols import LayerCall
+from framework.training.callbacks import Callback, History, ProgressBar
+from framework.core.errors import CallOrderError, ConfigError, DTypeError, FrameworkError, NonFiniteError, ShapeError, ValueRangeError
+from framework.core.validation import a_kind, describe_nonfinite, is_whole_number
+from framework.core.guard import floating_point_errors
 from framework.losses import Loss
-from framework.metrics import Metric, get_metric
-from framework.optimizers import Optimizer
-from framework.parameter import Buffer, Parameter, same_parameters
-
-if TYPE_CHECKING:
-    from framework.graph.node import Node
-
+from framework.training.metrics import Metric, get_metric
+from framework.training.optimizers import Optimizer
+from framework.core.parameter import Buffer, Parameter, same_parameters
 
 class Trainer(ABC):
     """The training half of a model. A container (`Sequential`) supplies forward, backward and
     parameters; this class turns them into Keras' workflow.
 
     >>> from framework import BCELoss, Dense, Sequential, Sigmoid
-    >>> from framework.optimizers import SGD
+    >>> from framework import SGD
     >>> model = Sequential([Dense(2, 1, seed=0), Sigmoid()])
     >>> model.compile(loss=BCELoss(), optimizer=SGD(lr=0.5), metrics=["accuracy"])
     >>> x = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]]); y = np.array([[1.0], [0.0], [1.0], [0.0]])
@@ -89,7 +83,7 @@ class Trainer(ABC):
 
 
     def compile(self, *, loss: Loss, optimizer: Optimizer, metrics: Sequence[str] = ()) -> None:
-        """Choose the loss, the optimizer and the metrics (names from `framework.metrics.METRICS`)."""
+        """Choose the loss, the optimizer and the metrics (names from `framework.training.metrics.METRICS`)."""
         expected = (("loss", loss, Loss, "a Loss", "BCELoss()"), ("optimizer", optimizer, Optimizer, "an Optimizer", "Adam()"))
         for what, value, base, kind, example in expected:
             if not isinstance(value, base):
@@ -280,63 +274,19 @@ class Trainer(ABC):
             module.training = training
 
     @abstractmethod
-    def summary(self, print_fn: Callable[[str], object] = print) -> None:
-        """Print a Keras-style table of the layers, output shapes and parameter counts."""
-
-    @abstractmethod
     def named_buffers(self) -> list[tuple[str, Buffer]]: ...
-
-    def _name_parameters(self) -> None:
-        """Give each parameter its name in this model ("0.W"), for messages: once built, and again when
-        a build made more (a lazy layer)."""
-        for name, p in self.named_parameters():
-            p.name = name
-
-    def _summary_totals(self) -> list[str]:
-        """The closing lines of `summary()`: the parameter count with its dtypes, then, as in Keras, the
-        trainable and the non-trainable (frozen) counts, and the buffers' entries where there are any."""
-        params = self.parameters()
-        dtypes = sorted({str(p.value.dtype) for p in params})
-        frozen = sum(p.size for p in self.parameters(trainable=False))
-        total = sum(p.size for p in params)
-        lines = [f"Total params: {total:,} ({', '.join(dtypes) or 'none'})",
-                 f"Trainable params: {total - frozen:,}", f"Non-trainable params: {frozen:,}"]
-        buffers = sum(b.value.size for _, b in self.named_buffers())
-        if buffers:
-            lines.append(f"Buffers: {buffers:,} entries (running statistics: saved, never trained)")
-        return lines
 
     @abstractmethod
     def output_shape(self, input_shape: Shape) -> Shape:
         """The output shape for an input of `input_shape` (batch first), as for a layer."""
 
-    def __call__(self, node: "Node") -> "Node":
-        """Use this model as a layer of a graph under construction."""
-        from framework.nested import Nested
-
-        return Nested(self)(node)
+    @abstractmethod
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write weights and architecture to a file (a container knows how)."""
 
     @abstractmethod
     def build(self, xs: tuple[Array, ...]) -> None:
         """Create the weights of layers that wait for their input shape (`Dense(units)`)."""
-
-    def _refuse_nonfinite(self, x: Inputs, outputs: Sequence[Array]) -> None:
-        """Raise a NonFiniteError if an output holds NaN or inf, naming where it came from: the input,
-        a weight, or the arithmetic. A forward calls this on its (small) outputs; the input and the
-        weights are scanned only once an output is found not finite."""
-        if all(np.isfinite(out).all() for out in outputs):
-            return
-        where = f"{type(self).__name__}.forward"
-        xs = [x] if isinstance(x, np.ndarray) else list(x)
-        for i, a in enumerate(xs):
-            problem = describe_nonfinite("x" if len(xs) == 1 else f"x[{i}]", a)
-            if problem:
-                raise NonFiniteError(f"{where}: {problem}, so the output is not finite: remove or impute those values")
-        for name, w in self.named_weights():
-            problem = describe_nonfinite(name, w.value)
-            if problem:
-                raise NonFiniteError(f"{where}: {problem}, so the output is not finite (a diverged model?)")
-        raise NonFiniteError(f"{where}: the output holds NaN or inf, though the input and the weights are finite")
 
     def named_weights(self) -> list[tuple[str, Parameter | Buffer]]:
         """The model's state, as Keras' weights: every parameter, then every buffer (BatchNorm's
@@ -371,12 +321,6 @@ class Trainer(ABC):
                                       f"allows ({w.minimum}); nothing was set")
         for (_, w), value in zip(named, arrays):
             np.copyto(w.value, value, casting="unsafe")  # checked above: real numbers, cast to the weight's dtype
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write weights and architecture to a safetensors file (see `framework.load_model`)."""
-        from framework.saving import save_model
-
-        return save_model(self, path)
 
     def _compiled(self, caller: str) -> tuple[Loss, Optimizer]:
         if self.loss is None or self.optimizer is None:

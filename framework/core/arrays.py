@@ -29,7 +29,7 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 def float_dtype(dtype: npt.DTypeLike) -> np.dtype[np.floating[Any]]:
     """The float32 or float64 dtype that `dtype` names; anything else is refused."""
-    from framework.errors import DTypeError
+    from framework.core.errors import DTypeError
 
     try:
         resolved = np.dtype(dtype)

@@ -4,17 +4,15 @@ its parameters, its forward, its backward and the cache that passes from one to 
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, cast
+from typing import Any, Protocol, TypeAlias, TypeVar, cast
 
 import numpy as np
 
-from framework.arrays import Array, Mask, Shape
-from framework.errors import CallOrderError, ConfigError, DTypeError, GradientDTypeError, GradientShapeError, ShapeError
-from framework.guard import guard_methods
-from framework.parameter import Buffer, Parameter
-
-if TYPE_CHECKING:
-    from framework.graph.node import Node
+from framework.core.arrays import Array, Mask, Shape
+from framework.core.errors import CallOrderError, ConfigError, DTypeError, GradientDTypeError, GradientShapeError, ShapeError
+from framework.core.guard import guard_methods
+from framework.core.node import Node, call
+from framework.core.parameter import Buffer, Parameter
 
 T = TypeVar("T")
 JSON: TypeAlias = "int | float | str | bool | None | list[JSON] | dict[str, JSON]"
@@ -26,7 +24,7 @@ class Module:
     """What every layer has, one input or several: parameters (and buffers) found among its
     attributes, a config that rebuilds it, a training flag, and the checks its methods share.
 
-    A subclass's `forward`, `backward` and `backward_params` are wrapped by `framework.guard`: a
+    A subclass's `forward`, `backward` and `backward_params` are wrapped by `framework.core.guard`: a
     floating-point error inside raises a NonFiniteError naming the layer, and the dtype of the last
     output is recorded for `cached` and `check_grad`."""
 
@@ -122,6 +120,11 @@ class Module:
             )
         if grad.shape != expected:
             raise GradientShapeError(f"{self!r}.backward expected a gradient of shape {expected}, got {grad.shape}")
+
+    def node_shape(self, shapes: list[Shape]) -> Shape:
+        """The output shape of this module called on graph nodes of `shapes` (one a parent, batch size 1),
+        building weights that wait for the input shape."""
+        raise ConfigError(f"{type(self).__name__} is neither a Layer nor a Merge")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -286,6 +289,12 @@ class Layer(Module):
     def build(self, input_shape: Shape) -> None:
         """Create the weights once the input shape is known (`Dense(units)`); nothing by default."""
 
+    def node_shape(self, shapes: list[Shape]) -> Shape:
+        if len(shapes) != 1:
+            raise ShapeError(f"takes one input, got {len(shapes)}: use a merge layer (Add, Concatenate)")
+        self.build(shapes[0])
+        return self.output_shape(shapes[0])
+
     def output_shape(self, input_shape: Shape) -> Shape:
         """The output shape for an input of `input_shape` (batch first). A layer that does not override
         this has it inferred by running its forward once on a probe batch (`Module.probe_shape`),
@@ -341,8 +350,6 @@ class Layer(Module):
 
     def __call__(self, node: "Node") -> "Node":
         """Call the layer on a symbolic node while building a graph `Model`."""
-        from framework.graph.node import call
-
         return call(self, [node])
 
     def check_input(self, x: Array, features: int, like: Array) -> None:
@@ -390,14 +397,15 @@ class Merge(Module):
         as for `Layer.output_shape`."""
         return self.probe_shape(self.forward, input_shapes, "output_shape(input_shapes)")
 
+    def node_shape(self, shapes: list[Shape]) -> Shape:
+        return self.output_shape(shapes)
+
     @classmethod
     def example(cls, rng: np.random.Generator) -> "tuple[Module, list[Array]]":
         return cls(), [rng.standard_normal((4, 5)), rng.standard_normal((4, 5))]
 
     def __call__(self, nodes: "Sequence[Node]") -> "Node":
         """Call the layer on symbolic nodes while building a graph `Model`."""
-        from framework.graph.node import call
-
         return call(self, list(nodes))
 
 

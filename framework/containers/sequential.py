@@ -5,20 +5,21 @@ from typing import Literal, cast, overload
 
 import numpy as np
 
-from framework.arrays import Array, Inputs, Shape
-from framework.errors import BadGradient, ConfigError, FormatError, FrameworkError, ShapeError, a_kind
-from framework.guard import guarded
-from framework.graph.node import Input, Node
-from framework.layer import JSON, Config, Layer, unique
-from framework.layer_call import LayerCall
-from framework.parameter import Buffer, Parameter
-from framework.registry import build_layer, register_model, spec
-from framework.nested import Nested
-from framework.training import Trainer
+from framework.core.arrays import Array, Inputs, Shape
+from framework.core.errors import BadGradient, ConfigError, FormatError, FrameworkError, ShapeError
+from framework.core.validation import a_kind
+from framework.core.guard import guarded
+from framework.core.node import Input, Node
+from framework.core.layer import JSON, Config, Layer, unique
+from framework.core.protocols import LayerCall
+from framework.core.parameter import Buffer, Parameter
+from framework.core.registry import build_layer, register_model, spec
+from framework.containers.nested import Nested
+from framework.containers.base import Container
 
 
 @register_model
-class Sequential(Trainer):
+class Sequential(Container):
     """A stack of layers. Parameters are named by position: `"0.W"` is the `W` of layer 0.
 
     >>> from framework import Dense, ReLU, Sigmoid
@@ -27,7 +28,7 @@ class Sequential(Trainer):
     ['0.W', '0.b', '2.W', '2.b', '4.W', '4.b']
     """
 
-    def __init__(self, layers: Iterable[Layer | Trainer | Node]) -> None:
+    def __init__(self, layers: Iterable[Layer | Container | Node]) -> None:
         if not isinstance(layers, Iterable):
             raise ConfigError(f"Sequential takes a list of layers, got {a_kind(layers)}: Sequential([layer, ...])")
         items = list(layers)
@@ -44,7 +45,7 @@ class Sequential(Trainer):
             raise ShapeError("Sequential needs at least one layer")
         self.layers: list[Layer] = []
         for i, item in enumerate(items):
-            if isinstance(item, Trainer):
+            if isinstance(item, Container):
                 self.layers.append(Nested(item))
             elif isinstance(item, Layer):
                 self.layers.append(item)

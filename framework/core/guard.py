@@ -17,7 +17,7 @@ not an error (exp(-1000) is 0).
 >>> Square().forward(np.array([1e200]))
 Traceback (most recent call last):
 ...
-framework.errors.NonFiniteError: Square().forward: overflow encountered in multiply: ...
+framework.core.errors.NonFiniteError: Square().forward: overflow encountered in multiply: ...
 """
 
 import functools
@@ -28,7 +28,7 @@ from typing import Any, NoReturn, TypeVar, cast
 
 import numpy as np
 
-from framework.errors import NonFiniteError
+from framework.core.errors import NonFiniteError
 
 M = TypeVar("M", bound=Callable[..., Any])
 

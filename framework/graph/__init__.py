@@ -1,1 +1,0 @@
-"""Graph models: layers called on symbolic nodes, as in Keras' functional API."""
