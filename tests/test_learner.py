@@ -261,6 +261,9 @@ CASES: dict[str, Case] = {
     "tanh derivative on Z": Case(
         network([5, 4, 3, 1], ["tanh", "tanh", "sigmoid"]), lines(tanh=lambda dA, Z, A: dA * (1 - Z ** 2)),  # BUG
         "dZ2", ("tanh", "Z2", "dZ2 = dA2 * (1 - A2 ** 2)")),
+    "tanh derivative without the square": Case(
+        network([5, 4, 3, 1], ["tanh", "tanh", "sigmoid"]), lines(tanh=lambda dA, Z, A: dA * (1 - A)),  # BUG: A ** 2
+        "dZ2", ("leaves out the square", "dZ2 = dA2 * (1 - A2 ** 2)")),
     "upstream gradient not multiplied": Case(
         network([5, 4, 3, 1], ["tanh", "tanh", "sigmoid"]), lines(tanh=lambda dA, Z, A: 1 - A ** 2),  # BUG: dA * (...)
         "dZ2", ("dZ2 is the activation's derivative alone", "dA2", "dZ2 = dA2 * (1 - A2 ** 2)")),
@@ -285,6 +288,9 @@ CASES: dict[str, Case] = {
     "dW transposed": Case(
         square_net(), lines(dW=lambda dZ, A_prev, W, m, lambd: 1 / m * np.dot(A_prev, dZ.T)),  # BUG: dZ A_prev.T
         "dW3", ("dW3 is transposed", "W3 is square")),
+    "A_prev not transposed in dW": Case(
+        square_net(m=3), lines(dW=lambda dZ, A_prev, W, m, lambd: 1 / m * np.dot(dZ, A_prev)),  # BUG: A_prev.T
+        "dW3", ("dW3 uses A2 where it needs its transpose", "m = 3", "dW3 = 1/m * np.dot(dZ3, A2.T)")),
     "L2 term missing from dW": Case(
         relu_net(lambd=0.7), lines(dW=lambda dZ, A_prev, W, m, lambd: 1 / m * np.dot(dZ, A_prev.T)),  # BUG
         "dW3", ("regularization", "dW3 = 1/m * np.dot(dZ3, A2.T) + lambd/m * W3")),
@@ -510,7 +516,7 @@ def test_a_missing_one_over_m_is_diagnosed_with_or_without_m() -> None:
     assert report.unchecked == ("W1", "b1", "W2", "b2")
     text = str(report)
     assert text.startswith("NOT close enough: dW3 is off by a relative error of 0.78 (at ")
-    assert "a bug, not rounding (the complex step is exact to about 1e-15; pass: 1e-11)" in text
+    assert "a bug, not rounding (the complex step is exact to about 1e-15; pass: 1e-09)" in text
     given_m = check_function(learner.cost, learner.parameters, {"dW3": grads["dW3"]}, m=8)
     assert given_m.rows[0].note == "backward/numeric = 8 for every entry = the batch size m: missing 1/m?"
 
@@ -562,26 +568,34 @@ needs_extended = pytest.mark.skipif(not EXTENDED, reason="np.longdouble is float
 
 @needs_extended
 def test_a_saturated_sigmoid_is_the_costs_rounding_not_a_bug() -> None:
-    learner = saturated_net(16)
-    assert 1e-7 < float(np.min(1 - learner.forward(learner.parameters)[0])) < 2e-7
+    learner = saturated_net(16, scale=6.0)
+    assert 4e-11 < float(np.min(1 - learner.forward(learner.parameters)[0])) < 5e-11
     report = check_function(learner.cost, learner.parameters, learner.backward(lines()))
     assert report.passed and report.method == "complex", str(report)
     rounded = dict(report.rounding)
-    assert {"dW3", "dW1"} <= set(rounded) and max(rounded.values()) < 1e-13  # in float64, 9.7e-11 and 1.2e-10
+    assert {"dW3", "dW1"} <= set(rounded) and max(rounded.values()) < 1e-9  # in float64, 9.7e-8 and 1.2e-7
     (dW3,) = [r for r in report.rows if r.name == "dW3"]
-    assert dW3.relative_error > 1e-11 and dW3.note.startswith(
-        "your cost's own rounding: in float64 the complex step through it is off by up to 6.0e-10 here, and in "
+    assert dW3.relative_error > 1e-9 and dW3.note.startswith(
+        "your cost's own rounding: in float64 the complex step through it is off by up to 9.3e-07 here, and in "
         "extended precision (np.longdouble) it agrees with yours to a relative error of ")
     assert "the cost's own rounding at these parameters (in extended precision: " in report.verdict
 
 
 @needs_extended
 def test_rounding_that_fools_one_sided_differences_still_gets_the_complex_step() -> None:
-    learner = saturated_net(18)  # 1 - A3 = 4.5e-9: one-sided differences along a direction are off by 1e-3
+    learner = saturated_net(18, scale=6.0)  # 1 - A3 = 1e-13: one-sided differences along a direction scatter
     report = check_function(learner.cost, learner.parameters, learner.backward(lines()))
     assert report.passed and report.method == "complex", str(report)
     assert "but by " in report.why and "when the cost runs in extended precision (np.longdouble): that is the " \
         "cost's own rounding" in report.why
+
+
+def test_one_sided_differences_too_noisy_to_confirm_the_complex_step_do_not_overrule_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("framework.learner.precision.EXTENDED", False)  # as on Windows: no second opinion
+    learner = saturated_net(18, scale=6.0)
+    report = check_function(learner.cost, learner.parameters, learner.backward(lines()))
+    assert report.method == "complex" and "too noisy to confirm its" in report.why, report.why
 
 
 @needs_extended
@@ -603,10 +617,10 @@ def test_no_false_alarm_on_saturated_networks() -> None:
 def test_without_extended_precision_a_tiny_error_says_it_may_be_rounding(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("framework.learner.precision.EXTENDED", False)
     monkeypatch.setattr("framework.learner.function.EXTENDED", False)
-    learner = saturated_net(16)
+    learner = saturated_net(16, scale=6.0)
     report = check_function(learner.cost, learner.parameters, learner.backward(lines()))
     (dW3,) = [r for r in report.rows if r.name == "dW3"]
-    assert not dW3.passed and dW3.relative_error < 1e-9
+    assert not dW3.passed and dW3.relative_error < 1e-6
     assert "on this platform np.longdouble is float64, so the check cannot ask the cost again" in dW3.note
 
 

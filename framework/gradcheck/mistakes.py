@@ -160,6 +160,9 @@ ACTIVATION_MISTAKES: tuple[Mistake[ActivationStep], ...] = (
             "{dZ} = {dA} * tanh'({Z}) was evaluated on {Z}: tanh's derivative is 1 - {A}**2, on the activation "
             "{A}, not 1 - {Z}**2: {right}",
             lambda s: _when(s.activation == "tanh", lambda: s.dA * (1 - s.Z ** 2))),
+    Mistake("tanh derivative without the square", "dZ",
+            "{dZ} = {dA} * (1 - {A}) leaves out the square: tanh's derivative is 1 - {A}**2: {right}",
+            lambda s: _when(s.activation == "tanh", lambda: s.dA * (1 - s.A))),
     Mistake("ReLU mask missing", "dZ",
             "{dZ} = {dA}: the ReLU mask is missing, so the gradient flows through the units that were off: {right}",
             lambda s: _when(s.activation == "relu", lambda: s.dA)),
@@ -186,6 +189,10 @@ DENSE_MISTAKES: tuple[Mistake[DenseStep], ...] = (
     Mistake("dW transposed", "dW",
             "{dW} is transposed ({W} is square, so the shapes did not show it): {right}",
             lambda s: _when(s.W.shape[0] == s.W.shape[1] and s.W.shape[0] > 1, lambda: s.dW.T)),
+    Mistake("A_prev not transposed in dW", "dW",
+            "{dW} uses {A_prev} where it needs its transpose (m = {m} is also the number of rows of {A_prev}, so the "
+            "shapes did not show it): {right}",
+            lambda s: _when(s.A_prev.shape[0] == s.A_prev.shape[1] and s.m > 1, lambda: s.A_prev @ s.dZ + s.dW_l2)),
     Mistake("L2 term missing from dW", "dW",
             "{dW} leaves out the L2 regularization term: the cost has lambd/(2m) Σ||W||² (lambd = {lambd}), so "
             "{right}",

@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from framework.core.arrays import Array
 from framework.core.errors import NonFiniteError, ValueRangeError
+from framework.core.validation import a_kind
 from framework.gradcheck.numeric import Derivatives, Floats, Probes
 from framework.gradcheck.report import GradCheckRow, compare
 from framework.learner.inputs import check_shape, real_copy, suggestion
@@ -114,8 +115,9 @@ class BackpropReport:
     def verdict(self) -> str:
         """'Close enough?' in words."""
         if self.passed:
-            return agreement(self.rows, "the twin", self.threshold).replace(
+            text = agreement(self.rows, "the twin", self.threshold).replace(
                 "Close enough: yes. ", f"Close enough: yes. All {len(self.rows)} quantities you gave: ", 1)
+            return text + "".join(f" But: {w}." for w in self.warnings)
         row = next(r for r in self.rows if not r.passed)
         return (f"NOT close enough: {row.name} is wrong, a relative error of {row.relative_error:.2g}: "
                 f"{meaning(row.relative_error, self.threshold)} ({ROUNDING['twin']}; pass: {self.threshold:.0e}); "
@@ -224,6 +226,7 @@ def _truth(net: Network) -> tuple[Twin, dict[Position, Array], dict[Position, Ar
     """The twin, its values (the truth) and their rounding bounds; an error where they are not finite."""
     try:
         twin = Twin(net)
+        _refuse_saturated(twin, net)
         truth = twin.backward({})
         assert truth is not None
         rounding = twin.rounding(truth)
@@ -234,6 +237,25 @@ def _truth(net: Network) -> tuple[Twin, dict[Position, Array], dict[Position, Ar
             raise NonFiniteError(f"{CALLER}: the true {name_of(position)} is not finite at these weights: a saturated "
                                  f"output (A{net.layers} = 1 exactly where Y = 0?); check where the cost is finite")
     return twin, truth, rounding
+
+
+def _refuse_saturated(twin: Twin, net: Network) -> None:
+    """A NonFiniteError where the output is exactly 0 or 1 in float64 for a sample whose label puts the
+    cross-entropy's log there: the cost is infinite, and no backward can be right or wrong."""
+    last = net.activations[-1]
+    if last == "linear":
+        return
+    _, z, a = twin.cache[-1]
+    bad = (net.Y > 0) & (a == 0) if last == "softmax" else ((net.Y < 1) & (a == 1)) | ((net.Y > 0) & (a == 0))
+    if bad.any():
+        sample, unit = (int(i) for i in np.argwhere(bad)[0])
+        L = net.layers
+        where = f"A{L}[{unit}, {sample}]" if net.layout == "course" else f"A{L}[{sample}, {unit}]"
+        log = f"log(A{L})" if a[sample, unit] == 0 else f"log(1 - A{L})"
+        raise NonFiniteError(f"{CALLER}: the output {where} is exactly {a[sample, unit]:g} in float64 (Z{L} = "
+                             f"{z[sample, unit]:.4g}) for a sample labelled {net.Y[sample, unit]:g}, so the cost's "
+                             f"{log} is infinite there and no gradient can be checked: check at smaller weights or "
+                             f"inputs ({int(bad.sum())} such output{'s' if bad.sum() > 1 else ''})")
 
 
 def _reading(twin: Twin, truth: dict[Position, Array], judges: list["_Judge"]) -> "_Reading":
@@ -254,7 +276,7 @@ def _given(grads: Mapping[str, npt.NDArray[Any]], net: Network) -> dict[Position
     """{position: (the learner's key, their value)} for every key of grads, checked."""
     if not isinstance(grads, Mapping) or not grads:
         raise ValueRangeError(f"{CALLER}: grads must be a non-empty dict such as {{'dW1': ..., 'db1': ...}}, "
-                              f"got {grads!r:.80}")
+                              f"got {a_kind(grads) if grads else 'an empty dict'}")
     given: dict[Position, tuple[str, Array]] = {}
     for key, value in grads.items():
         position = _position(str(key), net.layers)

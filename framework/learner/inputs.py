@@ -17,23 +17,31 @@ INTERMEDIATE = re.compile(r"d[ZA](\d+|L)")
 """Keys of the quantities between the parameters' gradients, dZ1, dA2, dAL: check_backprop checks them."""
 
 
-def suggestion(key: str, known: Iterable[str]) -> str:
-    """': did you mean 'dW1'?' for the closest known key, else the known keys."""
+def suggestion(key: str, known: Iterable[str], listed: Iterable[str] = ()) -> str:
+    """': did you mean 'dW1'?' for the closest of the `known` keys, else the keys `listed` (the known ones
+    by default)."""
     names = list(known)
     close = [n for n in names if n.lower() == key.lower()] or difflib.get_close_matches(key, names, n=1, cutoff=0.5)
     if close:
         return f": did you mean {close[0]!r}?"
-    return f" (expected one of {', '.join(names)})"
+    return f" (expected one of {', '.join(list(listed) or names)})"
 
 
 def real_copy(caller: str, what: str, value: object, *, numbers: bool = False) -> Array:
     """A float64 copy of a real, finite numpy array. `numbers`: integers and booleans are converted
     too (data, labels); otherwise the array must be float (parameters, gradients)."""
     kinds = "biuf" if numbers else "f"
+    if isinstance(value, np.floating | float) and not numbers:
+        value = np.asarray(value)  # np.mean(dZ) without an axis: the shape check says so
     if not isinstance(value, np.ndarray) or value.dtype.kind not in kinds:
         got = f"dtype {value.dtype}" if isinstance(value, np.ndarray) else f"a {type(value).__name__}"
         want = "a numpy array of numbers" if numbers else "a real float numpy array"
-        raise DTypeError(f"{caller}: {what} must be {want}, got {got}")
+        fix = ""
+        if isinstance(value, np.ndarray) and value.dtype.kind in "biu":
+            fix = f": {what}.astype(float)"
+        elif isinstance(value, list | tuple):
+            fix = f": np.array({what})"
+        raise DTypeError(f"{caller}: {what} must be {want}, got {got}{fix}")
     problem = describe_nonfinite(what, value)
     if problem:
         raise NonFiniteError(f"{caller}: {problem}; a gradient check needs finite numbers")
@@ -66,7 +74,8 @@ def gradient_keys(caller: str, grads: Mapping[str, Any], parameters: Iterable[st
             if INTERMEDIATE.fullmatch(key):
                 intermediate.append(key)
                 continue
-            hint = suggestion(key, ["d" + n for n in names if "d" + n not in grads and n not in grads])
+            hint = suggestion(key, ["d" + n for n in names if "d" + n not in grads and n not in grads],
+                              ["d" + n for n in names])
             raise ValueRangeError(f"{caller}: grads[{key!r}] matches no parameter{hint}")
         if name in found:
             raise ValueRangeError(f"{caller}: grads has both {found[name]!r} and {key!r} for parameter {name!r}: keep one")
@@ -80,6 +89,8 @@ def shape_hint(got: tuple[int, ...], want: tuple[int, ...], samples: int | None 
         return ": transposed? a gradient has the shape of its parameter"
     if len(want) == 2 and 1 in want and got == (max(want),):
         return ": the 1-axis is missing (np.sum(..., keepdims=True)?)"
+    if len(want) == 1 and got in ((1, want[0]), (want[0], 1)):
+        return ": an extra 1-axis (np.sum(dZ, axis=0) without keepdims=True gives the shape of b)"
     if got == () or (got == (1, 1) and want != (1, 1)):
         return ": summed over every axis? give np.sum an axis"
     if samples is not None and samples in got and samples not in want:

@@ -17,8 +17,9 @@ from framework.core.arrays import Array
 EXTENDED = bool(np.finfo(np.longdouble).eps < 1e-18)
 """Whether this platform's np.longdouble is more precise than float64 (x86 Linux: yes; Windows, Apple
 silicon: no, and the test is not available)."""
-SHRINK = 30.0
-"""Rounding shrinks about 2048-fold from float64 to 80-bit precision, a bug not at all; this leaves room."""
+SHRINK = 8.0
+"""Rounding shrinks about 2048-fold from float64 to 80-bit precision, a bug not at all; this leaves room for
+the learner's own gradient, which carries float64's rounding in both."""
 H = 1e-30
 """The complex step in extended precision."""
 

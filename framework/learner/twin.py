@@ -157,7 +157,7 @@ def _activations(caller: str, activations: Sequence[str]) -> tuple[str, ...]:
     for i, name in enumerate(activations):
         if name not in ACTIVATIONS:
             raise ValueRangeError(f"{caller}: activations[{i}] is {name!r}, not an activation this check knows"
-                                  f"{suggestion(str(name), ACTIVATIONS)}")
+                                  f"{suggestion(str(name), ACTIVATIONS)} (it knows {', '.join(ACTIVATIONS)})")
     if activations[-1] not in OUTPUT:
         raise ValueRangeError(f"{caller}: the last activation, {activations[-1]!r}, implies no cost: end with 'sigmoid' "
                               "(cross-entropy), 'softmax' (categorical cross-entropy) or 'linear' (squared error)")
@@ -170,6 +170,9 @@ def _layers(caller: str, parameters: Mapping[str, npt.NDArray[Any]]) -> int:
     indices = []
     for key in parameters:
         match = _PARAMETER.fullmatch(str(key))
+        if match is None and all(str(k).startswith("d") for k in parameters):
+            raise ValueRangeError(f"{caller}: parameters holds {', '.join(map(str, list(parameters)[:4]))}...: "
+                                  "gradients, not W and b; are parameters and grads swapped? (parameters, grads, ...)")
         if match is None:
             layer_keys = [f"{k}{l}" for l in range(1, max(2, len(parameters) // 2 + 1)) for k in "Wb"]
             hint = suggestion(str(key), layer_keys)
