@@ -8,6 +8,7 @@ every one of the 49,175 entries (a cost call each: minutes), by the complex step
 picks for this cost) and, with --full-central, by central differences (4 cost calls an entry).
 
     python benchmarks/learner_time.py
+    python benchmarks/learner_time.py --sizes 12288,20,7,5,1  # the course's deep network
     python benchmarks/learner_time.py --full --full-central   # adds many minutes
 """
 
@@ -31,21 +32,21 @@ SIZES = (12288, 4, 3, 1)
 M = 209
 
 
-def course_network(seed: int = 0) -> tuple[dict[str, Array], Array, Array]:
+def course_network(seed: int = 0, sizes: tuple[int, ...] = SIZES) -> tuple[dict[str, Array], Array, Array]:
     rng = np.random.default_rng(seed)
     parameters: dict[str, Array] = {}
-    for l in range(1, len(SIZES)):
-        parameters[f"W{l}"] = rng.standard_normal((SIZES[l], SIZES[l - 1])) * np.sqrt(2 / SIZES[l - 1])
-        parameters[f"b{l}"] = np.zeros((SIZES[l], 1))
-    return parameters, rng.standard_normal((SIZES[0], M)), rng.integers(0, 2, (1, M)).astype(np.float64)
+    for l in range(1, len(sizes)):
+        parameters[f"W{l}"] = rng.standard_normal((sizes[l], sizes[l - 1])) * np.sqrt(2 / sizes[l - 1])
+        parameters[f"b{l}"] = np.zeros((sizes[l], 1))
+    return parameters, rng.standard_normal((sizes[0], M)), rng.integers(0, 2, (1, M)).astype(np.float64)
 
 
 def forward(X: Array, parameters: Mapping[str, Array]) -> tuple[Array, list[tuple[Array, Array]]]:
-    A, caches = X, []
-    for l in range(1, len(SIZES)):
+    A, caches, L = X, [], len(parameters) // 2
+    for l in range(1, L + 1):
         Z = np.dot(parameters[f"W{l}"], A) + parameters[f"b{l}"]
         caches.append((A, Z))
-        A = np.maximum(0, Z) if l < len(SIZES) - 1 else 1 / (1 + np.exp(-Z))
+        A = np.maximum(0, Z) if l < L else 1 / (1 + np.exp(-Z))
     return A, caches
 
 
@@ -67,9 +68,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--full", action="store_true", help="also check every entry by the complex step (minutes)")
     parser.add_argument("--full-central", action="store_true", help="also every entry by central differences")
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)),
+                        help="the layer sizes, such as 12288,20,7,5,1 (the course's deep network)")
     args = parser.parse_args(argv)
+    sizes = tuple(int(n) for n in args.sizes.split(","))
     print(describe(environment()))
-    parameters, X, Y = course_network()
+    parameters, X, Y = course_network(sizes=sizes)
+    activations = ["relu"] * (len(sizes) - 2) + ["sigmoid"]
     AL, caches = forward(X, parameters)
     grads = backward(AL, Y, caches, parameters)
 
@@ -79,16 +84,17 @@ def main(argv: list[str] | None = None) -> None:
         return value
 
     runs: list[tuple[str, Callable[[], Any], int]] = [
-        ("check_backprop, every key (13)", lambda: check_backprop(parameters, grads, X, Y, ["relu", "relu", "sigmoid"]),
+        (f"check_backprop, every key ({len(grads)})", lambda: check_backprop(parameters, grads, X, Y, activations),
          args.repeat),
-        ("check_function, mode='auto' (W1 sampled: 32 entries)", lambda: check_function(cost, parameters, grads),
+        (f"check_function, mode='auto' (W1 sampled: 32 of {parameters['W1'].size:,} entries)", lambda: check_function(cost, parameters, grads),
          args.repeat),
         ("check_function, mode='auto', method='central'",
          lambda: check_function(cost, parameters, grads, method="central"), args.repeat),
     ]
     if args.full:
-        runs.append(("check_function, mode='full' (49,175 entries)", lambda: check_function(cost, parameters, grads,
-                                                                                            mode="full"), 1))
+        entries = sum(p.size for p in parameters.values())
+        runs.append((f"check_function, mode='full' ({entries:,} entries)",
+                     lambda: check_function(cost, parameters, grads, mode="full"), 1))
     if args.full_central:
         runs.append(("check_function, mode='full', method='central'",
                      lambda: check_function(cost, parameters, grads, mode="full", method="central"), 1))

@@ -624,6 +624,32 @@ def test_without_extended_precision_a_tiny_error_says_it_may_be_rounding(monkeyp
     assert "on this platform np.longdouble is float64, so the check cannot ask the cost again" in dW3.note
 
 
+def one_sigmoid(z: float) -> Learner:
+    """One sample labelled 1 and one sigmoid unit at Z = z: the learner's dZ = -(1 - A) is as good as
+    float64 holds 1 - A, about 1e-16 / e^-z of itself."""
+    return Learner({"W1": np.array([[z]]), "b1": np.zeros((1, 1))}, np.array([[1.0]]), np.array([[1.0]]),
+                   ("sigmoid",))
+
+
+def test_a_learners_own_rounding_of_one_number_is_not_a_mistake() -> None:
+    learner = one_sigmoid(27.0)  # 1 - A = 1.9e-12, held to 4e-5 of itself
+    grads = learner.backward(lines())
+    report = check_function(learner.cost, learner.parameters, {k: grads[k] for k in ("dW1", "db1")})
+    assert report.passed, str(report)
+    assert all(r.relative_error > 1e-5 and r.note.startswith("yours are the numerical values times 1 + 4.2e-05 at "
+                                                             "every entry: the rounding of one number") for r in report.rows)
+
+
+@needs_extended
+def test_a_cost_float64_cannot_hold_is_not_checkable_rather_than_wrong() -> None:
+    learner = one_sigmoid(36.0)  # 1 - A = 2.3e-16: float64 rounds it to one or two ulps of 1
+    grads = learner.backward(lines())
+    report = check_function(learner.cost, learner.parameters, {k: grads[k] for k in ("dW1", "db1")})
+    assert not report.passed and 0.01 < report.cost_precision < 0.1
+    assert "not checkable at these parameters (your cost itself is off by 0.04 in float64 here" in report.verdict
+    assert "a bug" not in report.verdict
+
+
 def test_a_single_entry_with_a_missing_one_over_m_is_named() -> None:
     learner, grads = course_inputs()
     report = check_function(learner.cost, learner.parameters, {"db3": grads["db3"] * 8})

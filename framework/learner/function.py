@@ -22,7 +22,9 @@ from framework.core.validation import is_whole_number
 from framework.gradcheck.numeric import Derivatives, Differentiator, Floats, Method, NotComplexSafe, Probes
 from framework.gradcheck.report import GradCheckReport, GradCheckRow, compare
 from framework.learner.inputs import check_shape, gradient_keys, real_copy
-from framework.learner.precision import EXTENDED, SHRINK, extended_complex_steps, extended_entry, extended_gap
+from framework.learner.precision import (
+    EXTENDED, SHRINK, extended_complex_steps, extended_copies, extended_entry, extended_gap, extended_value,
+)
 from framework.learner.tolerances import KINK, ROUNDING, agreement, meaning, pass_threshold
 
 Cost: TypeAlias = Callable[[dict[str, Array]], object]
@@ -40,6 +42,8 @@ FACTOR_ROUNDING = 1e-6
 """Yours and the numerical gradient differing by the same factor 1 ± this (or less) at every entry is the
 rounding of one number the backward computes (a single sample's 1 - A), never a mistake: none scales a
 gradient by so little."""
+UNCHECKABLE = 1e-3
+"""A cost off by more than this in float64 (against extended precision) cannot have its gradient checked."""
 ILL_CONDITIONED = 1e-8
 """A float64 complex step off by more than this from rounding alone marks a cost too ill-conditioned
 for a failing row's verdict to be sure."""
@@ -69,6 +73,9 @@ class FunctionReport:
     ill_conditioned: float = 0.0
     """The largest relative error that rounding alone gave a row: above `ILL_CONDITIONED`, a failing
     row's verdict is not sure."""
+    cost_precision: float = 0.0
+    """How far off the cost is in float64 (relative, against extended precision), asked when a row fails:
+    above `UNCHECKABLE`, no gradient can be checked."""
 
     @property
     def rows(self) -> tuple[GradCheckRow, ...]:
@@ -98,7 +105,11 @@ class FunctionReport:
             return agreement(self.rows, how, self.threshold, dict(self.rounding))
         worst = max(self.rows, key=lambda r: (not r.passed, r.relative_error))
         words, rounding = meaning(worst.relative_error, self.threshold), ROUNDING[self.method]
-        if self.ill_conditioned > ILL_CONDITIONED:
+        if self.cost_precision > UNCHECKABLE:
+            words = "not checkable at these parameters"
+            rounding = ("your cost is exactly 0 in float64 here" if self.cost_precision == math.inf else
+                        f"your cost itself is off by {self.cost_precision:.1g} in float64 here")
+        elif self.ill_conditioned > ILL_CONDITIONED:
             words = "a bug, or your cost's rounding seen through a kink"
             rounding = f"rounding alone moved other rows by up to {self.ill_conditioned:.1e}"
         return (f"NOT close enough: {worst.name} is off by a relative error of {worst.relative_error:.2g} (at "
@@ -184,20 +195,30 @@ def check_function(
     judged = [_row(f, diff, p, threshold, threshold * scale, m) for p in probed]
     rows = tuple(row for row, _ in judged)
     ill = max((row.relative_error for row, error in judged if error is not None), default=0.0)
-    rows = _ill_conditioned(rows, ill) if ill > ILL_CONDITIONED else rows
+    precision = f.precision() if not all(row.passed for row in rows) else 0.0
+    rows = _unsure(rows, ill, precision)
     rounding = tuple((row.name, error) for row, error in judged if error is not None)
     sampled = any(len(p.probes) < p.size for p in probed)
     report = GradCheckReport("cost(parameters)", chosen, "sampled" if sampled else "full", threshold, rows)
-    return FunctionReport(report, why, tuple(n for n in point if n not in keys), tuple(ignored), f.calls, rounding, ill)
+    return FunctionReport(report, why, tuple(n for n in point if n not in keys), tuple(ignored), f.calls, rounding, ill, precision)
 
 
-def _ill_conditioned(rows: tuple[GradCheckRow, ...], worst: float) -> tuple[GradCheckRow, ...]:
-    """Where rounding moved some rows' complex steps by `worst`, more than `ILL_CONDITIONED`, the rows
-    that fail are told that their verdict may be the same rounding, seen through a kink (where it cannot
-    be asked again in extended precision)."""
-    caution = (f"but your cost rounds badly at these parameters (other rows were off by up to {worst:.1e} from its "
-               "rounding alone), and on a kink that cannot be told from a bug: scale the weights or the inputs "
-               "down until no sigmoid is within 1e-9 of 0 or 1, and check again")
+def _unsure(rows: tuple[GradCheckRow, ...], worst: float, precision: float) -> tuple[GradCheckRow, ...]:
+    """The failing rows, told when their verdict is not sure: the cost itself is off by more than
+    `UNCHECKABLE` in float64 (`precision`), or rounding moved other rows' complex steps by `worst`, more
+    than `ILL_CONDITIONED`, which on a kink cannot be asked again in extended precision."""
+    if precision > UNCHECKABLE:
+        off = ("is exactly 0 in float64 at these parameters (an output rounded to exactly 1?)" if precision == math.inf
+               else f"is off by {precision:.1g} (relative) in float64 at these parameters, against extended precision "
+                    "(log(A) or log(1 - A) with A within 1e-12 of 1?)")
+        caution = (f"but your cost itself {off}, so no gradient can be checked here: scale the weights or the inputs "
+                   "down, and check again")
+    elif worst > ILL_CONDITIONED:
+        caution = (f"but your cost rounds badly at these parameters (other rows were off by up to {worst:.1e} from its "
+                   "rounding alone), and on a kink that cannot be told from a bug: scale the weights or the inputs "
+                   "down until no sigmoid is within 1e-9 of 0 or 1, and check again")
+    else:
+        return rows
     return tuple(r if r.passed else attrs.evolve(r, note="; ".join(n for n in (r.note, caution) if n)) for r in rows)
 
 
@@ -209,6 +230,7 @@ class _Cost:
         if not callable(cost):
             raise DTypeError(f"{CALLER}: cost must be a function of the parameters dict, got a {type(cost).__name__}")
         self.cost, self.work, self.calls = cost, work, 0
+        self._precision: float | None = None
 
     def __call__(self) -> Scalar:
         self.calls += 1
@@ -226,6 +248,18 @@ class _Cost:
         """The learner's cost at other arrays (extended precision), counted, as it returns it."""
         self.calls += 1
         return self.cost(work)
+
+    def precision(self) -> float:
+        """How far the cost at the learner's point is in float64 from its value in extended precision,
+        relative (0 where that cannot be asked): a cost of 1e-16 from log(A) with A within 1e-16 of 1 is
+        off by 100%; inf for a cost that is exactly 0 (an output rounded to 1, where its gradient is not 0).
+        Asked once, when a row fails."""
+        if self._precision is None:
+            value = self().real
+            exact = extended_value(self.raw, extended_copies(self.work)) if EXTENDED and value else None
+            self._precision = (math.inf if value == 0 else 0.0 if exact is None or exact.real == 0 else
+                               float(abs(value - exact.real) / abs(exact.real)))
+        return self._precision
 
     def base(self) -> float:
         """The cost at the learner's point: a finite scalar, the same at a second call."""
@@ -370,13 +404,15 @@ def _row(f: _Cost, diff: Differentiator, p: _Probed, threshold: float, atol: flo
         notes.append("this small an error may be the cost's own rounding (a saturated sigmoid?): on this platform "
                      "np.longdouble is float64, so the check cannot ask the cost again in extended precision")
     ratio = None if row.passed else _common_ratio(p.g, numeric.values)
-    if ratio is not None and abs(ratio - 1) <= FACTOR_ROUNDING:
+    by_factor = ratio is not None and abs(ratio - 1) <= _factor_rounding(f, ratio)
+    if by_factor:
+        assert ratio is not None
         row = attrs.evolve(row, passed=True)
         notes = [f"yours are the numerical values times 1 {'+' if ratio > 1 else '-'} {abs(ratio - 1):.2g} at every "
                  "entry: the rounding of one number your backward computes (1 - A for a sigmoid near 1?), not a mistake"]
     elif ratio is not None:
         notes += _ratio_notes(ratio, m, row.checked == 1)
-    if row.passed and rounding is None and row.relative_error > threshold and diff.method == "complex":
+    if row.passed and rounding is None and not by_factor and row.relative_error > threshold and diff.method == "complex":
         notes = [f"within rounding in absolute terms: every entry within {atol:.1e} of the complex step's (the threshold "
                  f"times the largest gradient or cost; this tensor's values are small beside them)"]
     if kinks:
@@ -464,6 +500,15 @@ def _one_sided(f: _Cost, name: str, k: int, *, extended: bool) -> tuple[float, f
         slopes.append(float((4 * fine - coarse) / 3))
         uncertainty = max(uncertainty, float(abs(fine - coarse)))
     return slopes[0], slopes[1], uncertainty
+
+
+def _factor_rounding(f: _Cost, ratio: float) -> float:
+    """How far from 1 a factor between yours and the numerical gradient is rounding: `FACTOR_ROUNDING`, or
+    ten times the cost's own relative error in float64 where that is larger (and below `UNCHECKABLE`)."""
+    if abs(ratio - 1) <= FACTOR_ROUNDING:
+        return FACTOR_ROUNDING
+    precision = f.precision()
+    return max(FACTOR_ROUNDING, 10 * precision) if precision <= UNCHECKABLE else FACTOR_ROUNDING
 
 
 def _common_ratio(g: Floats, numeric: Floats) -> float | None:
