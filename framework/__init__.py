@@ -11,7 +11,7 @@ from framework.core.errors import (
 from framework.core.layer import Config, Layer, Merge, Module
 from framework.core.node import Input, Node
 from framework.core.parameter import Buffer, Parameter
-from framework.core.registry import register_layer, register_model
+from framework.core.registry import register_layer, register_model, registered_layers
 from framework.layers import (
     ELU, Add, BatchNorm, Concatenate, Dense, Dropout, Flatten, Identity, LeakyReLU, Multiply, Normalization, ReLU,
     Sigmoid, Softmax, Tanh,
@@ -33,7 +33,7 @@ __all__ = [
     "EarlyStopping", "ELU", "ExponentialDecay", "Flatten", "FormatError", "FrameworkError", "FunctionReport",
     "GradCheckReport", "GradCheckRow", "GradientCheck", "History", "Identity", "Input", "Layer", "LeakyReLU",
     "load_model", "Loss", "Merge", "Model", "ModelCheckpoint", "Module", "MSELoss", "Multiply", "Nested", "Node",
-    "NonFiniteError", "Normalization", "Optimizer", "Parameter", "register_layer", "register_model", "ReLU",
-    "RMSprop", "Schedule", "Sequential", "SGD", "ShapeError", "Sigmoid", "Softmax", "StepDecay", "Tanh",
-    "TerminateOnNaN", "ValueRangeError",
+    "NonFiniteError", "Normalization", "Optimizer", "Parameter", "register_layer", "register_model",
+    "registered_layers", "ReLU", "RMSprop", "Schedule", "Sequential", "SGD", "ShapeError", "Sigmoid", "Softmax",
+    "StepDecay", "Tanh", "TerminateOnNaN", "ValueRangeError",
 ]

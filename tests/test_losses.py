@@ -1,9 +1,10 @@
-"""BCEWithLogitsLoss, CrossEntropyLoss and MSELoss: forward values worked out with the math module,
-backward checked by the gradient checker (complex step and central differences), finite and silent
-for logits of ±1e4 and for any finite input, and errors that name the loss and what it expected."""
+"""BCELoss, BCEWithLogitsLoss, CrossEntropyLoss and MSELoss: forward values worked out with the math
+module, backward checked by the gradient checker (complex step and central differences), finite and
+silent for logits of ±1e4 and for any finite input, and errors that name the loss and what it
+expected. BCELoss: clipping, the complex step, float32 and call order too."""
 
 import math
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -17,6 +18,7 @@ from framework import (
 )
 from framework.core.arrays import Array
 from framework.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss
+from tests.helpers.layers import H
 
 Method = Literal["complex", "central"]
 METHODS: tuple[Method, ...] = ("complex", "central")
@@ -369,3 +371,144 @@ def test_cross_entropy_non_finite_and_integer_logits() -> None:
         CrossEntropyLoss().forward(rows([0.0, 1.0], [-math.inf, 0.0]), np.array([0, 1]))
     with pytest.raises(DTypeError, match=r"CrossEntropyLoss\(\): y_pred must be a float array, got int64"):
         CrossEntropyLoss().forward(np.array([[0, 2], [1, 0]]), np.array([0, 1]))
+
+
+# --- BCELoss: values, clipping, the complex step, float32, call order and errors ------------------
+
+
+def test_bce_forward_and_backward_match_hand_computation() -> None:
+    loss = BCELoss()
+    cost = loss.forward(np.array([[0.9], [0.2]]), np.array([[1.0], [0.0]]))
+    assert isinstance(cost, float)
+    assert cost == pytest.approx(-(math.log(0.9) + math.log(0.8)) / 2, rel=1e-15)
+    assert cost == pytest.approx(0.164252033486018, rel=1e-14)
+    # dJ/da = (a - y) / (a (1 - a) n): -0.1 / (0.09 * 2) and 0.2 / (0.16 * 2)
+    np.testing.assert_allclose(loss.backward(), [[-5 / 9], [0.625]], rtol=1e-15)
+
+
+def test_bce_is_the_mean_over_every_entry() -> None:
+    loss = BCELoss()
+    cost = loss.forward(np.array([[0.25, 0.5], [0.75, 0.1]]), np.array([[0.0, 1.0], [1.0, 0.0]]))
+    assert cost == pytest.approx(-(2 * math.log(0.75) + math.log(0.5) + math.log(0.9)) / 4, rel=1e-15)
+    np.testing.assert_allclose(loss.backward(), [[1 / 3, -0.5], [-1 / 3, 5 / 18]], rtol=1e-14)
+
+
+def test_bce_clips_saturated_predictions_to_a_finite_cost_with_zero_gradient() -> None:
+    loss = BCELoss()
+    cost = loss.forward(np.array([[0.0], [1.0], [0.5]]), np.array([[0.0], [1.0], [1.0]]))
+    eps = float(np.finfo(np.float64).eps)
+    # the clipped entries cost -log(1 - eps) each; the third costs log 2
+    assert cost == pytest.approx((2 * eps + math.log(2)) / 3, rel=1e-12)
+    np.testing.assert_allclose(loss.backward(), [[0.0], [0.0], [-2 / 3]], rtol=1e-15, atol=0)
+
+
+def test_bce_branch_marks_the_clipped_entries_and_is_all_false_when_none_is() -> None:
+    loss = BCELoss()
+    loss.forward(np.array([[0.0], [0.5], [1.0]]), np.array([[0.0], [1.0], [1.0]]))
+    np.testing.assert_array_equal(cast(npt.NDArray[np.bool_], loss.branch()), [[True], [False], [True]])
+    loss.forward(np.array([[0.25], [0.5]]), np.array([[0.0], [1.0]]))
+    np.testing.assert_array_equal(cast(npt.NDArray[np.bool_], loss.branch()), [[False], [False]])
+
+
+def test_bce_backward_follows_the_last_forward_and_leaves_the_predictions_alone() -> None:
+    loss = BCELoss()
+    y = np.array([[1.0], [0.0]])
+    first, second = np.array([[0.9], [0.2]]), np.array([[0.5], [0.25]])
+    loss.forward(first, y)
+    loss.forward(second, y)
+    grad = loss.backward()  # dJ/da = (a - y) / (a (1 - a) n) at the second predictions
+    np.testing.assert_allclose(grad, [[-1.0], [2 / 3]], rtol=1e-15)
+    grad[...] = 0  # the gradient is the caller's: the next forward and backward start afresh
+    np.testing.assert_array_equal(second, [[0.5], [0.25]])
+    loss.forward(second, y)
+    np.testing.assert_allclose(loss.backward(), [[-1.0], [2 / 3]], rtol=1e-15)
+    saturated = np.array([[1.0], [0.0]])
+    loss.forward(saturated, y)  # clipped for the cost, not in the caller's array
+    np.testing.assert_array_equal(saturated, [[1.0], [0.0]])
+    np.testing.assert_array_equal(loss.backward(), [[0.0], [0.0]])
+
+
+def test_bce_accepts_integer_and_boolean_labels() -> None:
+    y_pred = np.array([[0.9], [0.2]])
+    expected = -(math.log(0.9) + math.log(0.8)) / 2
+    assert BCELoss().forward(y_pred, cast(Array, np.array([[1], [0]]))) == pytest.approx(expected, rel=1e-15)
+    assert BCELoss().forward(y_pred, cast(Array, np.array([[True], [False]]))) == pytest.approx(expected, rel=1e-15)
+
+
+def test_bce_complex_input_carries_dj_da() -> None:
+    a = [0.9, 0.2, 0.6]
+    y = [1.0, 0.0, 0.0]
+    for k in range(3):
+        step = np.zeros((3, 1))
+        step[k, 0] = H
+        cost = BCELoss().forward(np.array([a]).T + 1j * step, np.array([y]).T)
+        assert isinstance(cost, complex)
+        assert cost.real == pytest.approx(-(math.log(0.9) + math.log(0.8) + math.log(0.4)) / 3, rel=1e-15)
+        # dJ/da_k = -(y_k / a_k - (1 - y_k) / (1 - a_k)) / n
+        assert cost.imag / H == pytest.approx(-(y[k] / a[k] - (1 - y[k]) / (1 - a[k])) / 3, rel=1e-14)
+
+
+@pytest.mark.parametrize("labels", [np.array([[1.0], [0.0]], dtype=np.float32), np.array([[1], [0]])],
+                         ids=["float32 labels", "int labels"])
+def test_float32_kept_through_bce(labels: Array) -> None:
+    loss = BCELoss()
+    cost = loss.forward(np.array([[0.9], [0.2]], dtype=np.float32), labels)
+    assert cost == pytest.approx(0.164252033486018, rel=1e-6)
+    grad = loss.backward()
+    assert grad.dtype == np.float32
+    np.testing.assert_allclose(grad, [[-5 / 9], [0.625]], rtol=1e-6)
+
+
+def test_loss_backward_before_forward_and_twice_raises() -> None:
+    loss = BCELoss()
+    with pytest.raises(CallOrderError, match=r"BCELoss\(\)") as info:
+        loss.backward()
+    assert isinstance(info.value, RuntimeError)
+    loss.forward(np.array([[0.9]]), np.array([[1.0]]))
+    loss.backward()
+    with pytest.raises(CallOrderError):
+        loss.backward()
+
+
+@pytest.mark.parametrize("labels", [[[1.0], [-0.5]], [[1.5], [0.0]]], ids=["negative", "above one"])
+def test_bce_labels_outside_zero_one_raise_value_range_error(labels: list[list[float]]) -> None:
+    with pytest.raises(ValueRangeError, match=r"BCELoss\(\): labels must lie in \[0, 1\]") as info:
+        BCELoss().forward(np.array([[0.9], [0.2]]), np.array(labels))
+    assert isinstance(info.value, ValueError) and isinstance(info.value, FrameworkError)
+
+
+@pytest.mark.parametrize("loss", [BCELoss(), BCEWithLogitsLoss()], ids=repr)
+def test_nan_labels_raise_non_finite_error(loss: Loss) -> None:
+    with pytest.raises(NonFiniteError, match=r"labels has 1 NaN and 1 inf entries, the first at \(0, 0\)"):
+        loss.forward(np.array([[0.9], [0.2], [0.5]]), np.array([[np.nan], [1.0], [np.inf]]))
+
+
+@pytest.mark.parametrize("y_pred", [[[1.5], [0.2]], [[-0.1], [0.2]], [[3.2], [-1.4]]])
+def test_bce_predictions_outside_zero_one_raise_value_range_error(y_pred: list[list[float]]) -> None:
+    with pytest.raises(ValueRangeError, match=r"BCELoss\(\): y_pred must be probabilities in \[0, 1\].*logits"):
+        BCELoss().forward(np.array(y_pred), np.array([[1.0], [0.0]]))
+
+
+def test_bce_nan_prediction_raises_non_finite_error_naming_the_entry() -> None:
+    with pytest.raises(NonFiniteError) as info:
+        BCELoss().forward(np.array([[0.9], [np.nan], [0.3]]), np.array([[1.0], [0.0], [1.0]]))
+    assert isinstance(info.value, ValueError) and isinstance(info.value, FrameworkError)
+    assert "BCELoss()" in str(info.value) and "1 NaN and 0 inf" in str(info.value) and "(1, 0)" in str(info.value)
+
+
+def test_bce_inf_prediction_raises_non_finite_error() -> None:
+    with pytest.raises(NonFiniteError, match="0 NaN and 1 inf"):
+        BCELoss().forward(np.array([[0.9], [np.inf]]), np.array([[1.0], [0.0]]))
+
+
+def test_bce_flat_labels_against_column_predictions_raise_shape_error() -> None:
+    with pytest.raises(ShapeError) as info:
+        BCELoss().forward(np.full((4, 1), 0.5), np.array([1.0, 0.0, 1.0, 1.0]))
+    message = str(info.value)
+    assert "BCELoss()" in message and "(4, 1)" in message and "(4,)" in message and "reshape(-1, 1)" in message
+    assert isinstance(info.value, ValueError)
+
+
+def test_bce_rejects_integer_predictions() -> None:
+    with pytest.raises(DTypeError, match="int64"):
+        BCELoss().forward(cast(Array, np.array([[1], [0]])), np.array([[1.0], [0.0]]))

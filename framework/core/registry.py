@@ -30,6 +30,12 @@ def register_layer(cls: L) -> L:
     return cls
 
 
+def registered_layers() -> dict[str, type[Module]]:
+    """The layer classes that `load_model` can rebuild, by class name: the built-in ones and every class
+    decorated with `@register_layer` so far. A copy: changing it registers nothing."""
+    return dict(_LAYERS)
+
+
 def layer_class(name: str) -> type[Module]:
     try:
         return _LAYERS[name]

@@ -13,6 +13,10 @@ from framework import (
 )
 from models import four_three_one
 
+
+
+
+
 H = 1e-20
 Floats = npt.NDArray[np.float64]
 Complex = npt.NDArray[np.complex128]
@@ -195,3 +199,26 @@ def test_a_layer_object_may_stand_once() -> None:
     message = "item 2 is the same Dense(3 -> 3) object as item 0; each layer keeps the cache of its own forward"
     with pytest.raises(ConfigError, match=re.escape(message)):
         Sequential([shared, Tanh(), shared, Dense(3, 1), Sigmoid()])
+
+
+# --- a model of Dense, ReLU and Sigmoid ----------------------------------------------------------
+
+
+def test_float32_kept_through_a_model() -> None:
+    model = four_three_one(3, dtype=np.float32)
+    x = np.array([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]], dtype=np.float32)
+    y = np.array([[1.0], [0.0]], dtype=np.float32)
+    loss = BCELoss()
+    y_pred = model.forward(x)
+    assert y_pred.dtype == np.float32
+    loss.forward(y_pred, y)
+    dx = model.backward(loss.backward(), input_grad=True)
+    assert dx.dtype == np.float32
+    assert {str(p.value.dtype) for p in model.parameters()} == {"float32"}
+    assert {str(p.grad.dtype) for p in model.parameters()} == {"float32"}
+
+
+def test_errors_raised_by_a_model_name_the_layer() -> None:
+    model = Sequential([Dense(4, 3, seed=0), ReLU(), Dense(3, 1, seed=1), Sigmoid()])
+    with pytest.raises(ShapeError, match=r"Dense\(4 -> 3\) expected input of shape \(batch, 4\), got \(5, 3\)"):
+        model.forward(np.zeros((5, 3)))
