@@ -169,19 +169,7 @@ def check_function(
     False
     """
     _check_options(method, mode, samples, m)
-    items = _items(parameters)
-    if all(n.startswith("d") for n, _ in items) and isinstance(grads, Mapping) and not any(str(k).startswith("d") for k in grads):
-        raise ValueRangeError(f"{CALLER}: parameters holds {', '.join(n for n, _ in items[:4])}... and grads "
-                              f"{', '.join(map(str, list(grads)[:4]))}...: are they swapped? (cost, parameters, grads)")
-    point = {name: real_copy(CALLER, f"parameters[{name!r}]", value) for name, value in items}
-    keys, ignored = gradient_keys(CALLER, grads, point)
-    if not keys:
-        raise ValueRangeError(f"{CALLER}: grads holds no gradient of a parameter (keys {list(grads)}): give one such as "
-                              f"{'d' + next(iter(point))!r}")
-    given: dict[str, Array] = {}
-    for name, key in keys.items():
-        given[name] = real_copy(CALLER, f"grads[{key!r}]", grads[key])
-        check_shape(CALLER, key, given[name], point[name].shape, f"parameter {name!r}", m)
+    point, keys, ignored, given = _read(parameters, grads, m)
     dtype = np.result_type(*(np.asarray(grads[key]).dtype for key in keys.values()))
     f = _Cost(cost, point)
     base = f.base()
@@ -200,7 +188,28 @@ def check_function(
     rounding = tuple((row.name, error) for row, error in judged if error is not None)
     sampled = any(len(p.probes) < p.size for p in probed)
     report = GradCheckReport("cost(parameters)", chosen, "sampled" if sampled else "full", threshold, rows)
-    return FunctionReport(report, why, tuple(n for n in point if n not in keys), tuple(ignored), f.calls, rounding, ill, precision)
+    unchecked = tuple(n for n in point if n not in keys)
+    return FunctionReport(report, why, unchecked, tuple(ignored), f.calls, rounding, ill, precision)
+
+
+def _read(parameters: Mapping[str, npt.NDArray[Any]], grads: Mapping[str, npt.NDArray[Any]], m: int | None) \
+        -> tuple[dict[str, Array], dict[str, str], list[str], dict[str, Array]]:
+    """Copies of the parameters; {parameter: its key in grads}; the intermediate keys; copies of the
+    gradients, each checked to have its parameter's shape."""
+    items = _items(parameters)
+    if all(n.startswith("d") for n, _ in items) and isinstance(grads, Mapping) and not any(str(k).startswith("d") for k in grads):
+        raise ValueRangeError(f"{CALLER}: parameters holds {', '.join(n for n, _ in items[:4])}... and grads "
+                              f"{', '.join(map(str, list(grads)[:4]))}...: are they swapped? (cost, parameters, grads)")
+    point = {name: real_copy(CALLER, f"parameters[{name!r}]", value) for name, value in items}
+    keys, ignored = gradient_keys(CALLER, grads, point)
+    if not keys:
+        raise ValueRangeError(f"{CALLER}: grads holds no gradient of a parameter (keys {list(grads)}): give one such as "
+                              f"{'d' + next(iter(point))!r}")
+    given: dict[str, Array] = {}
+    for name, key in keys.items():
+        given[name] = real_copy(CALLER, f"grads[{key!r}]", grads[key])
+        check_shape(CALLER, key, given[name], point[name].shape, f"parameter {name!r}", m)
+    return point, keys, ignored, given
 
 
 def _unsure(rows: tuple[GradCheckRow, ...], worst: float, precision: float) -> tuple[GradCheckRow, ...]:
