@@ -368,10 +368,35 @@ def _loss_option(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run `python -m framework COMMAND ...`; 2 (the error on stderr) when the framework refuses."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        for spec in args.imports:
+            _import(spec)
+        result: int = args.run(args)
+    except (FrameworkError, UsageError) as e:
+        print(f"{parser.prog} {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The command line: one sub-command for each of train, gradcheck, summary and predict."""
     parser = argparse.ArgumentParser(prog="framework", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    _train_command(commands.add_parser(
+        "train", help="check a model's gradients, train it, save it and its plots (the main job)"))
+    _gradcheck_command(commands.add_parser("gradcheck", help="check a model's gradients on a batch of the dataset"))
+    _summary_command(commands.add_parser("summary", help="print a model's layers, output shapes and parameter counts"))
+    _predict_command(commands.add_parser(
+        "predict", help="print or write the probabilities (or raw outputs) a saved model gives",
+        description=PREDICT_RULE, formatter_class=argparse.RawDescriptionHelpFormatter))
+    return parser
 
-    p = commands.add_parser("train", help="check a model's gradients, train it, save it and its plots (the main job)")
+
+def _train_command(p: argparse.ArgumentParser) -> None:
+    """The options of `train`."""
     _model_options(p)
     _loss_option(p)
     p.add_argument("--dataset", default="digits",
@@ -392,7 +417,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1, help="0 silent (errors only), 1 progress bar, 2 a line an epoch")
     p.set_defaults(run=train)
 
-    p = commands.add_parser("gradcheck", help="check a model's gradients on a batch of the dataset")
+
+def _gradcheck_command(p: argparse.ArgumentParser) -> None:
+    """The options of `gradcheck`."""
     _model_options(p)
     _loss_option(p)
     p.add_argument("--dataset", default="digits", help="'digits' or a folder of class folders")
@@ -403,13 +430,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=_integer(0), default=0)
     p.set_defaults(run=gradcheck)
 
-    p = commands.add_parser("summary", help="print a model's layers, output shapes and parameter counts")
+
+def _summary_command(p: argparse.ArgumentParser) -> None:
+    """The options of `summary`."""
     _model_options(p)
     p.add_argument("--features", type=_integer(1), default=64, help="input features, for --model (default 64)")
     p.set_defaults(run=summary)
 
-    p = commands.add_parser("predict", help="print or write the probabilities (or raw outputs) a saved model gives",
-                            description=PREDICT_RULE, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+def _predict_command(p: argparse.ArgumentParser) -> None:
+    """The options of `predict`."""
     p.add_argument("--load", metavar="PATH", required=True, help="a model saved with model.save")
     p.add_argument("--input", required=True, help="a .npy or .csv file of shape (samples, features)")
     p.add_argument("--output", help="a .csv file to write (default: standard output)")
@@ -420,13 +450,3 @@ def main(argv: Sequence[str] | None = None) -> int:
                            "of outputs, the softmax of several")
     _import_option(p)
     p.set_defaults(run=predict)
-
-    args = parser.parse_args(argv)
-    try:
-        for spec in args.imports:
-            _import(spec)
-        result: int = args.run(args)
-    except (FrameworkError, UsageError) as e:
-        print(f"{parser.prog} {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    return result

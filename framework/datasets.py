@@ -140,15 +140,50 @@ def image_folder(
     >>> images.x.shape, bool((images.x.reshape(2, -1) == data.x).all())
     ((2, 24, 32, 3), True)
     """
-    try:
-        from PIL import Image, ImageOps
-    except ImportError as e:  # pragma: no cover - depends on the installed extras
-        raise ImportError("image_folder needs Pillow: pip install 'framework[datasets]'") from e
+    read = _image_reader()
     width, height = size
     if width < 1 or height < 1:
         raise ValueRangeError(f"image_folder size must be (width, height) of positive pixel counts, got {size}")
     dt = float_dtype(dtype)
-    root = Path(path)
+    classes = _class_folders(Path(path))
+    files, skipped = _pictures(classes)
+    x = np.empty((len(files), height, width, 3), dtype=dt)
+    for row, (_, file) in enumerate(files):
+        x[row] = read(file, size)
+    x /= 255
+    labels = np.array([label for label, _ in files], dtype=np.int64)
+    return ImageFolder(
+        x.reshape(len(files), -1) if flatten else x,
+        labels.astype(dt).reshape(-1, 1) if len(classes) == 2 else labels,
+        tuple(p.name for p in classes),
+        tuple(str(p) for _, p in files),
+        tuple(str(p) for p in skipped),
+    )
+
+
+def _image_reader() -> Callable[[Path, tuple[int, int]], Array]:
+    """Pillow's reader of one picture: upright by its EXIF orientation, RGB, resized to (width, height);
+    a DatasetError for a file that does not decode. An ImportError when Pillow is not installed."""
+    try:
+        from PIL import Image, ImageOps
+    except ImportError as e:  # pragma: no cover - depends on the installed extras
+        raise ImportError("image_folder needs Pillow: pip install 'framework[datasets]'") from e
+
+    def read(file: Path, size: tuple[int, int]) -> Array:
+        try:
+            with Image.open(file) as image:
+                upright = ImageOps.exif_transpose(image)
+                # via RGBA: a palette image with transparency would warn when converted to RGB directly
+                rgb = upright.convert("RGBA").convert("RGB").resize(size, Image.Resampling.BICUBIC)
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+            raise DatasetError(f"image_folder: cannot read {file} as an image ({e}): remove it or fix it") from e
+        return np.asarray(rgb)
+
+    return read
+
+
+def _class_folders(root: Path) -> list[Path]:
+    """The class folders of `root`, sorted, hidden ones skipped: at least two."""
     if not root.is_dir():
         raise DatasetError(f"image_folder: {root} is not a folder: expected a folder with one sub-folder per class")
     classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -157,6 +192,12 @@ def image_folder(
             f"image_folder: {root} has {len(classes)} class folder(s) {[p.name for p in classes]}: expected at "
             "least two, such as cat/ and non-cat/, with the pictures of each class inside its folder"
         )
+    return classes
+
+
+def _pictures(classes: list[Path]) -> tuple[list[tuple[int, Path]], list[Path]]:
+    """The pictures of each class folder, sorted, as (label, file), and the files that are not images by
+    their extension (skipped); a class folder without pictures is a DatasetError."""
     extensions = image_extensions()
     files: list[tuple[int, Path]] = []
     skipped: list[Path] = []
@@ -170,25 +211,7 @@ def image_folder(
                                "pictures")
         files += [(label, p) for p in pictures]
         skipped += others
-    x = np.empty((len(files), height, width, 3), dtype=dt)
-    for row, (_, file) in enumerate(files):
-        try:
-            with Image.open(file) as image:
-                upright = ImageOps.exif_transpose(image)
-                # via RGBA: a palette image with transparency would warn when converted to RGB directly
-                rgb = upright.convert("RGBA").convert("RGB").resize(size, Image.Resampling.BICUBIC)
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-            raise DatasetError(f"image_folder: cannot read {file} as an image ({e}): remove it or fix it") from e
-        x[row] = np.asarray(rgb)
-    x /= 255
-    labels = np.array([label for label, _ in files], dtype=np.int64)
-    return ImageFolder(
-        x.reshape(len(files), -1) if flatten else x,
-        labels.astype(dt).reshape(-1, 1) if len(classes) == 2 else labels,
-        tuple(p.name for p in classes),
-        tuple(str(p) for _, p in files),
-        tuple(str(p) for p in skipped),
-    )
+    return files, skipped
 
 
 @attrs.frozen

@@ -1,5 +1,6 @@
 """`Container`: what every model made of layers has, whatever its wiring: use as a layer of a graph
-(`Nested`), the summary's totals, parameter names, the refusal of a non-finite output, and `save`."""
+(`Nested`), parameter and buffer names, the weights, the summary's table, the refusal of a non-finite
+output, and `save`."""
 
 import os
 from abc import abstractmethod
@@ -10,16 +11,67 @@ import numpy as np
 
 from framework.containers.nested import Nested
 from framework.core.arrays import Array, Inputs
-from framework.core.errors import NonFiniteError
+from framework.core.errors import ConfigError, DTypeError, NonFiniteError, ShapeError, ValueRangeError
+from framework.core.layer import Module, unique
 from framework.core.node import Node
-from framework.core.validation import describe_nonfinite
+from framework.core.parameter import Buffer, Parameter
+from framework.core.validation import a_kind, describe_nonfinite
 from framework.saving import save_model
 from framework.training.trainer import Trainer
 
 
 class Container(Trainer):
-    """The base of `Sequential` and `Model`: a container supplies forward, backward, the layers and their
-    parameters; `Trainer` adds compile and fit, this class the rest."""
+    """The base of `Sequential` and `Model`: a container supplies forward, backward and its layers by
+    name (`named_layers`); `Trainer` adds compile and fit, this class the rest."""
+
+    @abstractmethod
+    def named_layers(self) -> list[tuple[str, Module]]:
+        """Each layer once, with the name its parameters and buffers are named under: `"0"` in a
+        `Sequential`, `"dense_1"` in a graph `Model`."""
+
+    def named_parameters(self, *, trainable: bool | None = None) -> list[tuple[str, Parameter]]:
+        return unique((f"{layer_name}.{name}", p) for layer_name, layer in self.named_layers()
+                      for name, p in layer.named_parameters(trainable=trainable))
+
+    def named_buffers(self) -> list[tuple[str, Buffer]]:
+        return unique((f"{layer_name}.{name}", b) for layer_name, layer in self.named_layers()
+                      for name, b in layer.named_buffers())
+
+    def named_weights(self) -> list[tuple[str, Parameter | Buffer]]:
+        """The model's state, as Keras' weights: every parameter, then every buffer (BatchNorm's
+        running statistics), named as `save` names them."""
+        return [*self.named_parameters(), *self.named_buffers()]
+
+    def get_weights(self) -> list[Array]:
+        """Copies of the state, in `named_weights()` order: parameters, then buffers."""
+        return [w.value.copy() for _, w in self.named_weights()]
+
+    def set_weights(self, weights: Sequence[Array]) -> None:
+        """Copy `weights` (a list of arrays, as `get_weights` gives them) into the state, once each array is
+        checked: the right count, real numbers of the right shape, finite, and not below a buffer's least
+        value (a negative variance). Nothing is changed when one is wrong."""
+        if not isinstance(weights, list | tuple):
+            raise ConfigError(f"set_weights takes a list of arrays, as get_weights() returns, got {a_kind(weights)}")
+        named = self.named_weights()
+        if len(weights) != len(named):
+            raise ShapeError(f"set_weights: the model has {len(named)} weights (parameters, then buffers), "
+                             f"got {len(weights)} arrays")
+        arrays = [np.asarray(value) for value in weights]
+        for (name, w), value in zip(named, arrays):
+            if value.dtype.kind not in "biuf":
+                raise DTypeError(f"set_weights: {name} must hold real numbers, got dtype {value.dtype}; nothing was set")
+            if value.shape != w.value.shape:
+                raise ShapeError(f"set_weights: {name} has shape {w.value.shape}, got {value.shape}; nothing was set")
+            problem = describe_nonfinite(name, value)
+            if problem:
+                raise NonFiniteError(f"set_weights: {problem}; nothing was set")
+            if isinstance(w, Buffer) and w.minimum is not None and value.size and value.min() < w.minimum:
+                raise ValueRangeError(f"set_weights: {name} holds {value.min()}, below the least value its layer "
+                                      f"allows ({w.minimum}); nothing was set")
+        for (_, w), value in zip(named, arrays):
+            np.copyto(w.value, value, casting="unsafe")  # checked above: real numbers, cast to the weight's dtype
+
+
 
     def __call__(self, node: "Node") -> "Node":
         """Use this model as a layer of a graph under construction."""
@@ -28,6 +80,14 @@ class Container(Trainer):
     @abstractmethod
     def summary(self, print_fn: Callable[[str], object] = print) -> None:
         """Print a Keras-style table of the layers, output shapes and parameter counts."""
+
+    def _print_summary(self, rows: Sequence[tuple[str, ...]], print_fn: Callable[[str], object]) -> None:
+        """Print `summary()`'s table: the header row, a row a layer (its columns padded to the widest
+        entry), then the totals."""
+        widths = [max(len(row[c]) for row in rows) + 2 for c in range(len(rows[0]))]
+        rule = "-" * sum(widths)
+        header, *body = ["".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows]
+        print_fn("\n".join([rule, header, rule.replace("-", "="), *body, rule, *self._summary_totals(), rule]))
 
     def _summary_totals(self) -> list[str]:
         """The closing lines of `summary()`: the parameter count with its dtypes, then, as in Keras, the

@@ -2,7 +2,7 @@
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Literal, cast, overload
+from typing import cast
 
 import numpy as np
 
@@ -11,9 +11,8 @@ from framework.core.errors import REBUILD_ERRORS, ConfigError, FormatError, Shap
 from framework.core.validation import brief, located
 from framework.core.guard import guarded
 from framework.core.node import Input, Node, call
-from framework.core.layer import JSON, Config, Layer, Merge, Module, unique
-from framework.core.protocols import LayerCall
-from framework.core.parameter import Buffer, Parameter
+from framework.core.layer import JSON, Config, Layer, Merge, Module
+from framework.core.protocols import LayerCall, model_backward
 from framework.core.registry import build_layer, register_model, spec
 from framework.containers.base import Container
 
@@ -90,13 +89,7 @@ class Model(Container):
         self._refuse_nonfinite(xs, outputs)
         return outputs
 
-    @overload
-    def backward(self, grad: Array | Sequence[Array], *, input_grad: Literal[False] = False) -> None: ...
-    @overload
-    def backward(self, grad: Array | Sequence[Array], *, input_grad: Literal[True]) -> Array: ...
-    @overload
-    def backward(self, grad: Array | Sequence[Array], *, input_grad: bool) -> Array | None: ...
-
+    @model_backward
     def backward(self, grad: Array | Sequence[Array], *, input_grad: bool = False) -> Array | None:
         """Back-propagate dL/d(output) (a list for several outputs). With `input_grad`, returns
         dL/dx (for several inputs, use `backward_all`)."""
@@ -158,12 +151,9 @@ class Model(Container):
         return (input_shape[0], *(int(d or 1) for d in self.outputs[0].shape[1:]))
 
     # -- structure -------------------------------------------------------------------------------
-    def named_parameters(self, *, trainable: bool | None = None) -> list[tuple[str, Parameter]]:
-        return unique((f"{name}.{p_name}", p) for module, name in self.modules.items()
-                      for p_name, p in module.named_parameters(trainable=trainable))
-
-    def named_buffers(self) -> list[tuple[str, Buffer]]:
-        return unique((f"{name}.{b_name}", b) for module, name in self.modules.items() for b_name, b in module.named_buffers())
+    def named_layers(self) -> list[tuple[str, Module]]:
+        """Each layer once (a shared one too), named as Keras names it: `"dense"`, `"dense_1"`."""
+        return [(name, module) for module, name in self.modules.items()]
 
     @property
     def layers(self) -> list[Module]:  # type: ignore[override]
@@ -238,12 +228,7 @@ class Model(Container):
             counted.add(node.module)
             rows.append((f"{self._node_name(node)} ({node.module!r})", str(node.shape), f"{count:,}",
                          ", ".join(self._node_name(p) for p in node.parents)))
-        widths = [max(len(r[c]) for r in rows) + 2 for c in range(4)]
-        rule = "-" * sum(widths)
-        lines = [rule, "".join(h.ljust(w) for h, w in zip(rows[0], widths)).rstrip(), rule.replace("-", "=")]
-        lines += ["".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows[1:]]
-        lines += [rule, *self._summary_totals(), rule]
-        print_fn("\n".join(lines))
+        self._print_summary(rows, print_fn)
 
     def __repr__(self) -> str:
         return f"Model({len(self.inputs)} inputs -> {len(self.modules)} layers -> {len(self.outputs)} outputs)"

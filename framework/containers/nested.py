@@ -7,7 +7,7 @@ from framework.core.errors import ConfigError
 from framework.core.layer import JSON, Config, Layer, Module
 from framework.core.parameter import Buffer, Parameter
 from framework.core.protocols import Network
-from framework.core.registry import build_model, is_model, register_layer, spec
+from framework.core.registry import build_model, is_model, make_spec, register_layer, spec
 
 
 @register_layer
@@ -28,9 +28,8 @@ class Nested(Layer):
 
     @classmethod
     def example(cls, rng: np.random.Generator) -> tuple[Module, list[Array]]:
-        layers: list[JSON] = [{"class": "Dense", "config": {"in_features": 5, "out_features": 3, "seed": 0}},
-                              {"class": "ReLU", "config": {}}]
-        return cls({"class": "Sequential", "config": {"layers": layers}}), [rng.standard_normal((4, 5))]
+        layers: list[JSON] = [make_spec("Dense", {"in_features": 5, "out_features": 3, "seed": 0}), make_spec("ReLU", {})]
+        return cls(make_spec("Sequential", {"layers": layers})), [rng.standard_normal((4, 5))]
 
     @property
     def in_features(self) -> int | None:

@@ -1,7 +1,7 @@
 """`Sequential`: a chain of layers, forward in order and backward in reverse."""
 
 from collections.abc import Callable, Iterable
-from typing import Literal, cast, overload
+from typing import cast
 
 import numpy as np
 
@@ -10,9 +10,8 @@ from framework.core.errors import BadGradient, ConfigError, FormatError, Framewo
 from framework.core.validation import a_kind
 from framework.core.guard import guarded
 from framework.core.node import Input, Node
-from framework.core.layer import JSON, Config, Layer, unique
-from framework.core.protocols import LayerCall
-from framework.core.parameter import Buffer, Parameter
+from framework.core.layer import JSON, Config, Layer, Module
+from framework.core.protocols import LayerCall, model_backward
 from framework.core.registry import build_layer, register_model, spec
 from framework.containers.nested import Nested
 from framework.containers.base import Container
@@ -103,13 +102,7 @@ class Sequential(Container):
             self.input_shape = (None, *x.shape[1:])
         return h
 
-    @overload
-    def backward(self, grad: Array, *, input_grad: Literal[False] = False) -> None: ...
-    @overload
-    def backward(self, grad: Array, *, input_grad: Literal[True]) -> Array: ...
-    @overload
-    def backward(self, grad: Array, *, input_grad: bool) -> Array | None: ...
-
+    @model_backward
     @guarded
     def backward(self, grad: Array, *, input_grad: bool = False) -> Array | None:
         """Back-propagate dL/d(output), setting every parameter's grad.
@@ -132,12 +125,9 @@ class Sequential(Container):
                           "there",)
             raise
 
-    def named_parameters(self, *, trainable: bool | None = None) -> list[tuple[str, Parameter]]:
-        return unique((f"{i}.{name}", p) for i, layer in enumerate(self.layers)
-                      for name, p in layer.named_parameters(trainable=trainable))
-
-    def named_buffers(self) -> list[tuple[str, Buffer]]:
-        return unique((f"{i}.{name}", b) for i, layer in enumerate(self.layers) for name, b in layer.named_buffers())
+    def named_layers(self) -> list[tuple[str, Module]]:
+        """Each layer, named by its position."""
+        return [(str(i), layer) for i, layer in enumerate(self.layers)]
 
     def output_shape(self, input_shape: Shape) -> Shape:
         return tuple(int(d or 1) for d in self.output_shapes((None, *input_shape[1:]))[-1])
@@ -192,12 +182,7 @@ class Sequential(Container):
         for i, (layer, shape) in enumerate(zip(self.layers, shapes)):
             count = sum(p.size for p in layer.parameters())
             rows.append((f"{i} {layer!r}", "?" if shape is None else str(shape), f"{count:,}"))
-        widths = [max(len(r[c]) for r in rows) + 2 for c in range(3)]
-        rule = "-" * sum(widths)
-        lines = [rule, "".join(h.ljust(w) for h, w in zip(rows[0], widths)), rule.replace("-", "=")]
-        lines += ["".join(v.ljust(w) for v, w in zip(r, widths)) for r in rows[1:]]
-        lines += [rule, *self._summary_totals(), rule]
-        print_fn("\n".join(lines))
+        self._print_summary(rows, print_fn)
 
     def __repr__(self) -> str:
         return f"Sequential([{', '.join(repr(layer) for layer in self.layers)}])"

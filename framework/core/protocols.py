@@ -1,8 +1,9 @@
-"""What the parts of the framework need of a model, whatever its wiring: `Network`; a layer that wraps
-one (`Wrapper`); and `LayerCall`, one call of a layer in a model's forward."""
+"""What the parts of the framework need of a model, whatever its wiring: `Network`; its `backward`
+(`model_backward`); a layer that wraps one (`Wrapper`); and `LayerCall`, one call of a layer in a
+model's forward."""
 
 from collections.abc import Sequence
-from typing import Literal, Protocol, overload, runtime_checkable
+from typing import Any, Literal, Protocol, TypeVar, cast, overload, runtime_checkable
 
 import attrs
 
@@ -21,6 +22,40 @@ class LayerCall:
     """The input, or the inputs of a `Merge` layer."""
 
 
+G = TypeVar("G", contravariant=True)
+"""What a model's backward takes: dL/d(output), or a list of them for a graph of several outputs."""
+G_ = TypeVar("G_")
+
+
+class ModelBackward(Protocol[G]):
+    """A model's `backward`, as its callers see it: dL/dx comes back only when `input_grad=True`."""
+
+    @overload
+    def __call__(self, grad: G, *, input_grad: Literal[False] = False) -> None: ...
+    @overload
+    def __call__(self, grad: G, *, input_grad: Literal[True]) -> Array: ...
+    @overload
+    def __call__(self, grad: G, *, input_grad: bool) -> Array | None: ...
+
+
+class _BackwardMethod(Protocol[G]):
+    """A `ModelBackward` once looked up on a model (the method bound)."""
+
+    def __get__(self, model: object, owner: type | None = None) -> ModelBackward[G]: ...
+
+
+class _Backward(Protocol[G]):
+    """How a model writes its backward: `def backward(self, grad, *, input_grad=False) -> Array | None`."""
+
+    def __call__(self, model: Any, grad: G, /, *, input_grad: bool = False) -> Array | None: ...
+
+
+def model_backward(method: _Backward[G_]) -> _BackwardMethod[G_]:
+    """Decorate a model's `backward` so that callers see `ModelBackward`'s overloads, written once here
+    rather than over every model class; the method itself is returned unchanged."""
+    return cast(_BackwardMethod[G_], method)
+
+
 class Network(Protocol):
     """A model as the layers below the containers see it (`Sequential` and `Model` are ones): the
     gradient checker, saving, the callbacks and `Nested` use nothing else."""
@@ -30,12 +65,8 @@ class Network(Protocol):
 
     def forward(self, x: Inputs) -> Array: ...
 
-    @overload
-    def backward(self, grad: Array, *, input_grad: Literal[False] = False) -> None: ...
-    @overload
-    def backward(self, grad: Array, *, input_grad: Literal[True]) -> Array: ...
-    @overload
-    def backward(self, grad: Array, *, input_grad: bool) -> Array | None: ...
+    @model_backward
+    def backward(self, grad: Array, *, input_grad: bool = False) -> Array | None: ...
 
     def named_parameters(self, *, trainable: bool | None = None) -> list[tuple[str, Parameter]]: ...
 

@@ -87,11 +87,16 @@ class Described(Protocol):
     def get_config(self) -> Config: ...
 
 
+def make_spec(class_name: str, config: Config) -> Config:
+    """`{"class": class_name, "config": config}`: what `build_layer` and `build_model` rebuild."""
+    return {"class": class_name, "config": config}
+
+
 def spec(item: Described) -> Config:
-    """What a saved architecture holds for a layer or a model, `{"class": name, "config": {...}}`,
-    with `"trainable": false` for a frozen layer and `"frozen": [paths]` for the frozen layers it holds
+    """What a saved architecture holds for a layer or a model, `make_spec(name, config)`, with
+    `"trainable": false` for a frozen layer and `"frozen": [paths]` for the frozen layers it holds
     (`"d1"`, `"blocks.0"`), which `build_layer` rebuilds frozen."""
-    entry: Config = {"class": type(item).__name__, "config": item.get_config()}
+    entry = make_spec(type(item).__name__, item.get_config())
     if isinstance(item, Module):
         if not item.trainable:
             entry["trainable"] = False
@@ -126,7 +131,7 @@ def build_layer(item: object, where: str) -> Module:
 
 
 def build_model(item: object, where: str) -> Any:
-    """The model (`Sequential`, `Model`) that a saved `{"class": name, "config": {...}}` describes."""
+    """The model (`Sequential`, `Model`) that a saved `make_spec(name, config)` describes."""
     name, config = _spec(item, where)
     return model_class(name).from_config(config)
 

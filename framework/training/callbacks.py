@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal, Never, Protocol
 
 from framework.core.arrays import Array
-from framework.core.errors import ValueRangeError
+from framework.core.errors import ConfigError, ValueRangeError
 from framework.gradcheck import GradCheckReport, check_gradients
 from framework.losses import Loss
 from framework.core.parameter import Parameter
 from framework.core.protocols import Network
+from framework.core.validation import a_kind
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -254,3 +255,47 @@ class ProgressBar(Callback):
 
 
 Callbacks = Sequence[Callback]
+
+
+class CallbackList(Callback):
+    """The callbacks of one `fit` as one callback, as Keras' `CallbackList`: the `History` first, the
+    callbacks given, then, with `verbose`, the `ProgressBar` of `epochs` epochs of `batches` batches."""
+
+    def __init__(self, callbacks: Callbacks, *, epochs: int, batches: int, verbose: int) -> None:
+        self.history = History()
+        self.callbacks: list[Callback] = [self.history, *callbacks]
+        if verbose:
+            self.callbacks.append(ProgressBar(epochs, batches, lines=verbose == 2))
+
+    def on_train_begin(self) -> None:
+        for callback in self.callbacks:
+            callback.set_model(self.model)
+            callback.on_train_begin()
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        for callback in self.callbacks:
+            callback.on_epoch_begin(epoch)
+
+    def on_batch_end(self, batch: int, loss: float) -> None:
+        for callback in self.callbacks:
+            callback.on_batch_end(batch, loss)
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        for callback in self.callbacks:
+            callback.on_epoch_end(epoch, logs)
+
+    def on_train_end(self) -> None:
+        for callback in self.callbacks:
+            callback.on_train_end()
+
+
+def callback_list(callbacks: object) -> list[Callback]:
+    """fit's `callbacks` as a list, or a ConfigError naming what was given instead."""
+    if isinstance(callbacks, Callback) or not isinstance(callbacks, Sequence):
+        raise ConfigError(f"fit: callbacks must be a list of callbacks, got {a_kind(callbacks)}: "
+                          f"callbacks=[{type(callbacks).__name__}(...)]")
+    for i, callback in enumerate(callbacks):
+        if not isinstance(callback, Callback):
+            given = f"the class {callback.__name__}" if isinstance(callback, type) else f"a {type(callback).__name__}"
+            raise ConfigError(f"fit: callbacks[{i}] must be a Callback, got {given}")
+    return list(callbacks)

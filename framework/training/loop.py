@@ -1,0 +1,136 @@
+"""`FitLoop`: the epochs of one `fit`, each a pass of `train_step` over the minibatches, with the
+callbacks' hooks, the epoch's loss and metrics, the validation, and the divergence of the model."""
+
+import math
+from collections.abc import Callable
+from contextlib import nullcontext
+
+import attrs
+import numpy as np
+
+from framework.core.arrays import Array, Inputs, Labels
+from framework.core.errors import NonFiniteError
+from framework.core.guard import floating_point_errors
+from framework.core.parameter import Parameter, same_parameters
+from framework.losses import Loss
+from framework.training.callbacks import CallbackList, Logs, Trainable
+from framework.training.data import Data, feed, labels_of
+from framework.training.metrics import Metric
+from framework.training.optimizers import Optimizer
+
+
+@attrs.define(kw_only=True, eq=False)
+class FitLoop:
+    """What one `fit` trains: the model, its loss, optimizer and metrics, the checked training data
+    cut at `bounds`, the validation data (if any) and the callbacks."""
+
+    model: Trainable
+    loss: Loss
+    optimizer: Optimizer
+    metrics: dict[str, Metric]
+    evaluate: Callable[[tuple[Array, ...], Labels], dict[str, float]]
+    """The validation's loss and metrics, in eval mode."""
+    training: Data
+    validation: Data | None
+    bounds: list[tuple[int, int]]
+    """(start, stop) of each minibatch of an epoch."""
+    shuffle: bool
+    rng: np.random.Generator
+    callbacks: CallbackList
+    named: list[tuple[str, Parameter]] = attrs.field(init=False, factory=list)
+    """The parameters as training began: a forward must not change them."""
+    params: list[Parameter] = attrs.field(init=False, factory=list)
+    """The parameters the optimizer updates (a frozen layer's gradients are computed, not applied)."""
+    predictions: Array | None = attrs.field(init=False, default=None)
+    """The epoch's outputs, for its metrics: made on the first batch, kept for every epoch."""
+
+    def run(self, epochs: int) -> None:
+        """Train for `epochs` epochs, or until a callback sets `model.stop_training`."""
+        model = self.model
+        self.callbacks.set_model(model)
+        self.callbacks.on_train_begin()
+        self.named = model.named_parameters()
+        self.params = model.parameters(trainable=True)
+        model.stop_training = False
+        model.set_training(True)
+        for epoch in range(epochs):
+            self.optimizer.epoch = epoch
+            self.callbacks.on_epoch_begin(epoch)
+            self.callbacks.on_epoch_end(epoch, self.run_epoch(epoch))
+            if model.stop_training:
+                break
+        self.callbacks.on_train_end()
+
+    def run_epoch(self, epoch: int) -> Logs:
+        """One pass over the minibatches, shuffled with `shuffle`; its logs. A batch whose loss is not
+        finite raises a NonFiniteError, unless a callback (TerminateOnNaN) stops training."""
+        xs, y = self.training
+        if self.shuffle:
+            order = self.rng.permutation(y.shape[0])
+            xs, y = tuple(a[order] for a in xs), y[order]
+        total, seen = 0.0, 0
+        diverged: NonFiniteError | None = None
+        for batch, (start, stop) in enumerate(self.bounds):
+            yb = y[start:stop]
+            diverged = None
+            self.loss.labels_checked = True  # fit checked them once: each batch's forward skips this scan
+            try:
+                cost, out = self.train_step(feed(tuple(a[start:stop] for a in xs)), yb, first=epoch == batch == 0,
+                                            check_parameters=batch in (0, len(self.bounds) - 1))
+            except NonFiniteError as e:  # x and y were checked: this is the model's doing
+                cost, diverged = math.nan, e
+            else:
+                total += cost * yb.shape[0]
+                self._record(out, seen, seen + yb.shape[0])
+                seen += yb.shape[0]
+            finally:
+                self.loss.labels_checked = False
+            self.callbacks.on_batch_end(batch, cost)
+            if diverged is not None and not self.model.stop_training:
+                raise NonFiniteError(
+                    f"fit: training diverged at epoch {epoch + 1}, batch {batch + 1}: {diverged}; "
+                    "pass callbacks=[TerminateOnNaN()] to stop instead of raising"
+                ) from diverged
+            if self.model.stop_training:
+                break
+        return self._logs(y[:seen], total, validate=diverged is None)
+
+    def train_step(self, xb: Inputs, yb: Labels, *, first: bool, check_parameters: bool) -> tuple[float, Array]:
+        """Forward, loss, backward and the optimizer's update on one minibatch, under one floating-point
+        guard; the loss and the output. The `first` batch of the fit names a wrong shape of the
+        labels (y, and y_val against the same output); `check_parameters` checks that the forward
+        kept the parameters (a walk of the layers: early, and once every epoch)."""
+        model, loss = self.model, self.loss
+        with floating_point_errors("fit"):  # one np.errstate for the step's guarded calls
+            out = model.forward(xb)
+            with labels_of("fit: y", self.training[1].shape, out) if first else nullcontext():
+                cost = float(loss.forward(out, yb).real)
+            model.backward(loss.backward())
+            self.optimizer.step(self.params)
+        if first and self.validation is not None:  # y_val against a real output, before an epoch
+            y_val = self.validation[1]
+            with labels_of("fit(validation_data): y_val", y_val.shape, out):
+                loss.forward(out[: len(y_val)], y_val[: len(out)])
+        if check_parameters:
+            same_parameters("fit", self.named, model.named_parameters())
+        return cost, out
+
+    def _record(self, out: Array, start: int, stop: int) -> None:
+        """Keep a batch's output as samples `start:stop` of the epoch, for the epoch's metrics."""
+        if not self.metrics:
+            return
+        if self.predictions is None:
+            self.predictions = np.empty((self.training[1].shape[0], *out.shape[1:]), dtype=out.dtype)
+        self.predictions[start:stop] = out
+
+    def _logs(self, y: Labels, total: float, *, validate: bool) -> dict[str, float]:
+        """The epoch's mean loss and metrics over its samples `y` (those trained on before a stop),
+        with the validation's as `val_...` unless the epoch diverged."""
+        seen = y.shape[0]
+        logs = {"loss": total / seen if seen else math.nan}
+        if self.predictions is not None and seen:
+            probabilities = self.loss.probabilities(self.predictions[:seen])
+            logs |= {name: metric(y, probabilities) for name, metric in self.metrics.items()}
+        if self.validation is not None and validate:
+            logs |= {f"val_{k}": v for k, v in self.evaluate(*self.validation).items()}
+        return logs
