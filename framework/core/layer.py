@@ -168,7 +168,7 @@ def _probe_input(shape: Shape, dtype: np.dtype[Any]) -> Array:
 def untouched(module: Module) -> Iterator[None]:
     """Within the block, run `module` freely: afterwards it is as it was. Restored, for the module and
     for every module it holds in an attribute (or in a list or tuple attribute), recursively: the
-    attributes (a cache set or created by forward, `_output_dtype`), the contents of list, dict
+    attributes (a cache set or created by forward, the guard's record of it), the contents of list, dict
     and set attributes, the values of its Buffers (running statistics) and the states of its
     numpy Generators (a dropout's draws). The same objects stay in place, parameters among them.
     A lazy layer that built its weights in the block (a `Dense(units)` a custom layer holds) keeps
@@ -210,8 +210,8 @@ def _built(now: dict[str, Any], before: dict[str, Any]) -> bool:
 
 
 def _undo_caches(now: dict[str, Any], before: dict[str, Any]) -> None:
-    """Put back, in a module that built itself, what its forward cached: arrays (or tuples of them)
-    where there were none, and `_output_dtype`; its weights and sizes stay."""
+    """Put back, in a module that built itself, what its forward cached: arrays (or tuples of them,
+    shapes among them) where there were none, and `_output_dtype`; its weights and sizes stay."""
     for key in [k for k, v in now.items() if k == "_output_dtype" or
                 (isinstance(v, np.ndarray | tuple) and not isinstance(before.get(k), np.ndarray | tuple))]:
         if key in before:
