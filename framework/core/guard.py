@@ -102,7 +102,9 @@ class Checked:
     - before `backward`, a CallOrderError when no forward awaits it (none yet, one that raised, or
       one a backward already took), and `self.check_grad(grad, shape)` for a backward given a
       gradient. A backward that calls another of its own (`Dense.backward` calls
-      `backward_params`) is checked once."""
+      `backward_params`) is checked once.
+
+    The methods of `guarded_methods` get the floating-point guard only."""
 
     checked_methods: ClassVar[tuple[str, ...]] = ()
     guarded_methods: ClassVar[tuple[str, ...]] = ()
