@@ -1,37 +1,29 @@
 """Losses: `forward(y_pred, y_true)` gives the mean cost, `backward()` gives dL/dy_pred."""
 
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from framework.core.arrays import Array, Labels, Mask, Scalar
-from framework.core.errors import CallOrderError, DTypeError, NonFiniteError, ShapeError, ValueRangeError
+from framework.core.errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError
+from framework.core.guard import Checked
 from framework.core.validation import describe_nonfinite
-from framework.core.guard import guard_methods, guarded_forward
 from framework.layers.activations import Sigmoid, Softmax
 
-T = TypeVar("T")
 
-"""What a loss or a metric takes as y_true: float labels, or integer class indices (CrossEntropyLoss)."""
-
-
-class Loss:
+class Loss(Checked):
     """Base class of losses. Like a layer, a loss keeps what its backward needs. A subclass
     implements `check` and `value` (or overrides `forward` whole), and `backward`; `forward` and
     `backward` are wrapped by `framework.core.guard` (floating-point errors raise a NonFiniteError
-    naming the loss)."""
+    naming the loss). `value` sets the cache backward takes (`cached`), since the gradient checker
+    calls it without forward: so the call order is the cache's, not the guard's."""
 
-    _output_dtype: np.dtype[Any] | None = None
-    """The dtype of the last cost; None before the first forward and after one that raised."""
+    checked_methods = ("forward",)
+    guarded_methods = ("backward",)
     labels_checked: bool = False
     """Set by `fit` around each batch's forward, once `check_labels` has passed on all its labels:
     `check` then skips that O(n) scan of the batch's labels."""
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        guard_methods(cls, ("forward", "backward"))
-
-    @guarded_forward
     def forward(self, y_pred: Array, y_true: Labels) -> Scalar:
         """The cost of y_pred: the pair is checked, then its value computed."""
         return self.value(y_pred, self.check(y_pred, y_true))
@@ -116,13 +108,6 @@ class Loss:
                 "or scale the data down"
             )
         return complex(cost) if np.iscomplexobj(cost) else float(cost)
-
-    def cached(self, value: T | None) -> T:
-        if value is None:
-            raise CallOrderError(f"{self!r}: backward() called without a forward() before it")
-        if self._output_dtype is None:
-            raise CallOrderError(f"{self!r}: backward() called after a forward() that raised; call forward() again")
-        return value
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -230,7 +215,7 @@ class BCEWithLogitsLoss(Loss):
         grad = np.where(positive, 1, e) / (1 + e)  # sigmoid(z): 1 / (1 + e^-z) for z > 0, e^z / (1 + e^z) else
         grad -= y
         grad /= grad.size
-        return grad
+        return grad  # dL/dz = (sigmoid(z) - y) / n
 
 
 class CrossEntropyLoss(Loss):
@@ -296,7 +281,7 @@ class CrossEntropyLoss(Loss):
             grad *= y.sum(axis=1, keepdims=True)
             grad -= y
         grad /= len(grad)
-        return grad
+        return grad  # dL/dz = (softmax(z) - onehot(y)) / m
 
     def _labels(self, y_true: Labels, z: Array) -> Labels:
         """Class indices as they are, or rows converted to z's float dtype, after checking their values."""
@@ -369,7 +354,7 @@ class MSELoss(Loss):
     def backward(self) -> Array:
         diff = self.cached(self._cache)
         self._cache = None
-        return 2 * diff / diff.size
+        return 2 * diff / diff.size  # dL/dy_pred = 2 (y_pred - y) / n
 
 
 BUILT_IN_LOSSES: dict[str, type[Loss]] = {cls.__name__: cls for cls in (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss)}

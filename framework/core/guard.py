@@ -1,9 +1,11 @@
-"""The guard around every forward and backward: numpy's floating-point errors (overflow, an invalid
-operation such as inf - inf, division by zero) raise a `NonFiniteError` that names the layer and the
-method, instead of a warning followed by inf or NaN.
+"""The guard around every forward and backward, the one place where a layer's or a loss's calls are
+checked (`Checked`): the input before a forward, the call order and the gradient before a backward,
+and numpy's floating-point errors (overflow, an invalid operation such as inf - inf, division by
+zero), which raise a `NonFiniteError` that names the layer and the method, instead of a warning
+followed by inf or NaN.
 
-`Module` and `Loss` wrap their subclasses' `forward` and `backward` with `guarded` (custom layers
-included); `Sequential`, `Model` and the optimizers wrap theirs. Only the outermost guarded call
+`Module` and `Loss` inherit `Checked`, so every subclass's `forward` and `backward` are wrapped (custom
+layers included); `Sequential`, `Model` and the optimizers wrap theirs with `guarded`. Only the outermost guarded call
 sets `np.errstate` (about 2 µs): the layers inside a model's forward pay a flag test. Underflow is
 not an error (exp(-1000) is 0).
 
@@ -24,13 +26,14 @@ import functools
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn, TypeVar, cast
+from typing import Any, ClassVar, NoReturn, TypeVar, cast
 
 import numpy as np
 
-from framework.core.errors import NonFiniteError
+from framework.core.errors import CallOrderError, NonFiniteError
 
 M = TypeVar("M", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 class _Depth(threading.local):
@@ -68,46 +71,127 @@ def floating_point_errors(where: str) -> Iterator[None]:
 def guarded(method: M) -> M:
     """`method(self, ...)` under `floating_point_errors(f"{self!r}.{name}")`, at the cost of a flag
     test when an outer call already set the error state."""
-    return _wrap(method, record=False)
-
-
-def guarded_forward(forward: M) -> M:
-    """`guarded(forward)` that also records the dtype of the output in `self._output_dtype`: None
-    while the forward runs and after one that raised, so that `cached` refuses a backward that
-    would use the cache of an earlier forward, and `check_grad` knows the gradient's dtype."""
-    return _wrap(forward, record=True)
-
-
-def guard_methods(cls: type, names: tuple[str, ...]) -> None:
-    """Wrap each method of `names` that `cls` defines itself (not inherited): `forward` with
-    `guarded_forward`, the others with `guarded`. For `__init_subclass__`."""
-    own = vars(cls)
-    for name in names:
-        if name in own:
-            setattr(cls, name, (guarded_forward if name == "forward" else guarded)(own[name]))
-
-
-def _wrap(method: M, *, record: bool) -> M:
     name = method.__name__
 
     @functools.wraps(method)
     def run(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if record:
-            self._output_dtype = None
         try:
             if _depth.value:
+                return method(self, *args, **kwargs)
+            _depth.value = 1
+            try:
+                with np.errstate(over="raise", divide="raise", invalid="raise"):
+                    return method(self, *args, **kwargs)
+            finally:
+                _depth.value = 0
+        except FloatingPointError as e:
+            _raise(f"{self!r}.{name}", e)
+
+    return cast(M, run)
+
+
+class Checked:
+    """The base of `Module` and `Loss`: the methods of `checked_methods` that a subclass defines are
+    wrapped, so that its forward and backward hold only their math. Around each:
+
+    - the floating-point guard (`guarded`);
+    - before `forward`, `self.check_input(*inputs)` when the class has one (a layer's: O(1) for an
+      input of the shape and dtype of the last one; a loss checks its pair itself);
+    - after `forward`, the output's dtype (`_output_dtype`: None while a forward runs and after one
+      that raised) and shape (`_grad_shape`, the gradient backward takes) are recorded;
+    - before `backward`, a CallOrderError when no forward awaits it (none yet, one that raised, or
+      one a backward already took), and `self.check_grad(grad, shape)` for a backward given a
+      gradient. A backward that calls another of its own (`Dense.backward` calls
+      `backward_params`) is checked once.
+
+    The methods of `guarded_methods` get the floating-point guard only."""
+
+    checked_methods: ClassVar[tuple[str, ...]] = ()
+    guarded_methods: ClassVar[tuple[str, ...]] = ()
+    """Methods wrapped by `guarded` only (a loss's backward, whose call order its cache keeps)."""
+    _output_dtype: np.dtype[Any] | None = None
+    """The dtype of the last forward's output; None before the first and after one that raised."""
+    _grad_shape: tuple[int, ...] | None = None
+    """The shape of the gradient the next backward takes (the last output's); None when no forward awaits one."""
+    _in_backward: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = vars(cls)
+        for name in cls.checked_methods:
+            if name in own:
+                checks_input = name == "forward" and hasattr(cls, "check_input")
+                setattr(cls, name, _checked(own[name], forward=name == "forward", checks_input=checks_input))
+        for name in cls.guarded_methods:
+            if name in own:
+                setattr(cls, name, guarded(own[name]))
+
+    def cached(self, value: T | None) -> T:
+        """`value`, or a CallOrderError when it is None (no forward set it) or the last forward raised
+        (`value` would be the cache of an earlier one). A layer's checked backward needs none of
+        this; a cache that may be None (a loss's) does."""
+        if value is None:
+            raise CallOrderError(_without_forward(self))
+        if self._output_dtype is None:
+            raise CallOrderError(_after_raise(self))
+        return value
+
+
+def _without_forward(owner: object) -> str:
+    return f"{owner!r}: backward() called without a forward() before it; each backward needs its own forward"
+
+
+def _after_raise(owner: object) -> str:
+    return f"{owner!r}: backward() called after a forward() that raised; call forward() again with a valid input"
+
+
+def _checked(method: M, *, forward: bool, checks_input: bool) -> M:
+    """`guarded(method)` with the checks `Checked` describes: those of a forward, or of a backward."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if forward:
+            self._output_dtype = None
+        elif self._in_backward:
+            return method(self, *args, **kwargs)
+        else:
+            _start_backward(self, args)
+        try:
+            if _depth.value:
+                if checks_input:
+                    self.check_input(*args)
                 out = method(self, *args, **kwargs)
             else:
                 _depth.value = 1
                 try:
                     with np.errstate(over="raise", divide="raise", invalid="raise"):
+                        if checks_input:
+                            self.check_input(*args)
                         out = method(self, *args, **kwargs)
                 finally:
                     _depth.value = 0
         except FloatingPointError as e:
             _raise(f"{self!r}.{name}", e)
-        if record:
-            self._output_dtype = out.dtype if isinstance(out, np.ndarray) else np.dtype(type(out))
+        finally:
+            if not forward:
+                self._in_backward = False
+        if forward:
+            is_array = isinstance(out, np.ndarray)
+            self._output_dtype = out.dtype if is_array else np.dtype(type(out))
+            self._grad_shape = out.shape if is_array else ()
         return out
 
     return cast(M, run)
+
+
+def _start_backward(owner: Any, args: tuple[Any, ...]) -> None:
+    """Refuse a backward that no forward awaits, or given a gradient unlike the output; then take the forward."""
+    expected = owner._grad_shape
+    if expected is None:
+        raise CallOrderError(_without_forward(owner))
+    if owner._output_dtype is None:
+        raise CallOrderError(_after_raise(owner))
+    if args:
+        owner.check_grad(args[0], expected)
+    owner._grad_shape, owner._in_backward = None, True

@@ -9,10 +9,11 @@ from typing import Any, Protocol, TypeAlias, TypeVar, cast
 import numpy as np
 
 from framework.core.arrays import Array, Mask, Shape
-from framework.core.errors import CallOrderError, ConfigError, DTypeError, GradientDTypeError, GradientShapeError, ShapeError
-from framework.core.guard import guard_methods
+from framework.core.errors import ConfigError, DTypeError, GradientDTypeError, GradientShapeError, ShapeError
+from framework.core.guard import Checked
 from framework.core.node import Node, call
-from framework.core.parameter import Buffer, Parameter
+from framework.core.parameter import Buffer, Parameter, Replacements
+from framework.core.validation import a_kind
 
 T = TypeVar("T")
 JSON: TypeAlias = "int | float | str | bool | None | list[JSON] | dict[str, JSON]"
@@ -20,13 +21,14 @@ Config: TypeAlias = dict[str, JSON]
 """JSON-ready constructor arguments, as `get_config` returns them."""
 
 
-class Module:
+class Module(Checked):
     """What every layer has, one input or several: parameters (and buffers) found among its
-    attributes, a config that rebuilds it, a training flag, and the checks its methods share.
+    attributes, a config that rebuilds it, a training flag, and the checks the guard runs at its edge.
 
-    A subclass's `forward`, `backward` and `backward_params` are wrapped by `framework.core.guard`: a
-    floating-point error inside raises a NonFiniteError naming the layer, and the dtype of the last
-    output is recorded for `cached` and `check_grad`."""
+    A subclass's `forward`, `backward` and `backward_params` are wrapped by `framework.core.guard`
+    (`Checked`): the input is checked before forward (`check_input`, once per input shape), the call
+    order and the gradient before backward (`check_grad`), and a floating-point error inside raises
+    a NonFiniteError naming the layer. So a layer's forward and backward hold only its math."""
 
     training: bool = True
     """True while `fit` trains (Dropout drops, BatchNorm uses batch statistics), False otherwise."""
@@ -36,8 +38,9 @@ class Module:
     merges a smaller last batch into the one before it."""
     replay: bool = False
     """Set by the gradient checker: a random layer (Dropout) reuses its last draw instead of a new one."""
-    _output_dtype: np.dtype[Any] | None = None
-    """The dtype of the last forward's output; None before the first and after one that raised."""
+    checked_methods = ("forward", "backward", "backward_params")
+    _accepted: object = None
+    """What the last input accepted by `check_input` was like (shapes, dtypes, `Replacements.count`)."""
 
     @property
     def trainable(self) -> bool:
@@ -51,10 +54,6 @@ class Module:
         if not isinstance(trainable, bool | np.bool_):
             raise ConfigError(f"{self!r}: trainable must be True or False, got {trainable!r}")
         self._trainable = bool(trainable)
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        guard_methods(cls, ("forward", "backward", "backward_params"))
 
     @classmethod
     def example(cls, rng: np.random.Generator) -> "tuple[Module, list[Array]]":
@@ -90,29 +89,27 @@ class Module:
         """The layers this one holds (not itself), found and named as `named_parameters` finds parameters."""
         return _collect(self, Module, None)
 
-    def cached(self, value: T | None) -> T:
-        """`value`, or a clear error when backward comes before forward, twice after one forward, or
-        after a forward that raised (`value` would be the cache of an earlier forward)."""
-        if value is None:
-            raise CallOrderError(
-                f"{self!r}: backward() called without a forward() before it; each backward needs its own forward"
-            )
-        if self._output_dtype is None:
-            raise CallOrderError(
-                f"{self!r}: backward() called after a forward() that raised; call forward() again with a valid input"
-            )
-        return value
-
     def check_float(self, x: Array) -> None:
-        """O(1): a float (or, under the complex-step check, complex) array with a batch axis, or a clear error."""
+        """O(1): a float (or, under the complex-step check, complex) array with a non-empty batch, or a clear error."""
         if not isinstance(x, np.ndarray) or x.dtype.kind not in "fc":
             got = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
-            raise DTypeError(f"{self!r} expected a float array, got {got}: convert it with x.astype(np.float64)")
+            raise DTypeError(f"{self!r} expected a float input, got {got}: convert it with x.astype(np.float64)")
         if x.ndim == 0 or x.size == 0:
             raise ShapeError(f"{self!r} expected a non-empty batch (the first axis is the batch), got shape {x.shape}")
 
+    def check_parameters_dtype(self, x: Array) -> None:
+        """A float input of the dtype of the layer's own `Parameter` attributes (float32 and float64 do not
+        mix, so that a float32 model stays float32); complex (a complex-step probe) mixes with either."""
+        like = next((v.value for v in vars(self).values() if isinstance(v, Parameter)), None)
+        if like is not None and x.dtype != like.dtype and x.dtype.kind == like.dtype.kind == "f":
+            raise DTypeError(
+                f"{self!r} has {like.dtype} parameters but got a {x.dtype} input: cast the input with "
+                f"x.astype(np.{like.dtype}), or build the model with dtype=np.{x.dtype}"
+            )
+
     def check_grad(self, grad: Array, expected: Shape) -> None:
-        """O(1): `grad` has the shape of the last output, and its dtype (float32 stays float32)."""
+        """O(1): `grad` has the shape of the last output, and its dtype (float32 stays float32). The guard
+        runs it before every backward."""
         if not isinstance(grad, np.ndarray) or grad.dtype != self._output_dtype:
             got = grad.dtype if isinstance(grad, np.ndarray) else type(grad).__name__
             raise GradientDTypeError(
@@ -171,7 +168,7 @@ def _probe_input(shape: Shape, dtype: np.dtype[Any]) -> Array:
 def untouched(module: Module) -> Iterator[None]:
     """Within the block, run `module` freely: afterwards it is as it was. Restored, for the module and
     for every module it holds in an attribute (or in a list or tuple attribute), recursively: the
-    attributes (a cache set or created by forward, `_output_dtype`), the contents of list, dict
+    attributes (a cache set or created by forward, the guard's record of it), the contents of list, dict
     and set attributes, the values of its Buffers (running statistics) and the states of its
     numpy Generators (a dropout's draws). The same objects stay in place, parameters among them.
     A lazy layer that built its weights in the block (a `Dense(units)` a custom layer holds) keeps
@@ -213,8 +210,8 @@ def _built(now: dict[str, Any], before: dict[str, Any]) -> bool:
 
 
 def _undo_caches(now: dict[str, Any], before: dict[str, Any]) -> None:
-    """Put back, in a module that built itself, what its forward cached: arrays (or tuples of them)
-    where there were none, and `_output_dtype`; its weights and sizes stay."""
+    """Put back, in a module that built itself, what its forward cached: arrays (or tuples of them,
+    shapes among them) where there were none, and `_output_dtype`; its weights and sizes stay."""
     for key in [k for k, v in now.items() if k == "_output_dtype" or
                 (isinstance(v, np.ndarray | tuple) and not isinstance(before.get(k), np.ndarray | tuple))]:
         if key in before:
@@ -257,18 +254,19 @@ class Layer(Module):
     `grad` of each of the layer's parameters and returns dL/d(input). Trainable parameters are the
     `Parameter` attributes set in `__init__`: `parameters()` finds them, no registration needed. The
     output shape is inferred when a model is built (`output_shape`); override it to declare it.
+    The guard checks the calls (`Module`): forward gets a float array with a non-empty batch, and
+    backward comes after its forward with a gradient of the output's shape and dtype.
 
     >>> class Scale(Layer):
+    ...     _x: Array  # the forward's input, for backward
     ...     def __init__(self) -> None:
     ...         super().__init__()
     ...         self.s = Parameter(np.ones(1), name="s")
-    ...         self._x: Array | None = None
     ...     def forward(self, x: Array) -> Array:
     ...         self._x = x
     ...         return x * self.s.value
     ...     def backward(self, grad: Array) -> Array:
-    ...         x = self.cached(self._x)
-    ...         self.s.grad[...] = (grad * x).sum()  # dL/ds = sum(g * x)
+    ...         self.s.grad[...] = (grad * self._x).sum()  # dL/ds = sum(g * x)
     ...         return grad * self.s.value
     >>> [name for name, _ in Scale().named_parameters()]
     ['s']
@@ -352,26 +350,25 @@ class Layer(Module):
         """Call the layer on a symbolic node while building a graph `Model`."""
         return call(self, [node])
 
-    def check_input(self, x: Array, features: int, like: Array) -> None:
-        """O(1) checks of a (batch, features) input against the layer's parameters `like`."""
+    def check_input(self, x: Array) -> None:
+        """Run by the guard before every forward: O(1) for an input of the shape and dtype of the last
+        one accepted (no parameter's value replaced since); any other goes through `validate_input`."""
         if not isinstance(x, np.ndarray):
             raise DTypeError(f"{self!r} expected a float array, got {type(x).__name__}: convert it with np.asarray")
-        if x.ndim != 2 or x.shape[1] != features:
-            hint = ""
-            if x.ndim == 2 and x.shape[0] == features:
-                hint = ": did you pass features-first data? transpose it"
-            elif x.ndim == 1 and x.shape[0] == features:
-                hint = ": a single sample needs a batch axis, x.reshape(1, -1)"
-            raise ShapeError(f"{self!r} expected input of shape (batch, {features}), got {x.shape}{hint}")
-        if x.shape[0] == 0:
-            raise ShapeError(f"{self!r} got an empty batch, shape {x.shape}")
-        if x.dtype.kind not in "fc":
-            raise DTypeError(f"{self!r} expected a float input, got {x.dtype}: convert it with x.astype(np.float64)")
-        if x.dtype != like.dtype and x.dtype.kind == like.dtype.kind == "f":
-            raise DTypeError(
-                f"{self!r} has {like.dtype} parameters but got a {x.dtype} input: cast the input with "
-                f"x.astype(np.{like.dtype}), or build the model with dtype=np.{x.dtype}"
-            )
+        if (x.shape, x.dtype, Replacements.count) != self._accepted:
+            self.validate_input(x)
+            self._accepted = (x.shape, x.dtype, Replacements.count)  # after: building replaces values
+
+    def validate_input(self, x: Array) -> None:
+        """The checks of an input of a new shape or dtype (never per batch of a known one): a float array
+        with a non-empty batch (`check_float`); `build(x.shape)`; the shape the layer declares, if it
+        overrides `output_shape`; the dtype of its parameters. A layer with checks of its own
+        overrides this and calls `super().validate_input(x)`."""
+        self.check_float(x)
+        self.build(x.shape)
+        if type(self).output_shape is not Layer.output_shape:  # an inferred shape would probe this very forward
+            self.output_shape(x.shape)
+        self.check_parameters_dtype(x)
 
 
 class KeepsShape(Layer):
@@ -396,6 +393,32 @@ class Merge(Module):
         """The output shape for inputs of `input_shapes`; inferred by a probe forward unless overridden,
         as for `Layer.output_shape`."""
         return self.probe_shape(self.forward, input_shapes, "output_shape(input_shapes)")
+
+    def check_input(self, xs: Sequence[Array]) -> None:
+        """Run by the guard before every forward, as `Layer.check_input`: inputs like the last ones
+        accepted pass at the cost of a look at each; others go through `validate_input`."""
+        if isinstance(xs, np.ndarray) or not isinstance(xs, Sequence):
+            raise ShapeError(f"{self!r} expected a list of arrays, got {a_kind(xs)}")
+        for x in xs:
+            if not isinstance(x, np.ndarray):
+                raise DTypeError(f"{self!r} expected float arrays, got a {type(x).__name__}: convert it with np.asarray")
+        if (seen := (tuple((x.shape, x.dtype) for x in xs), Replacements.count)) != self._accepted:
+            self.validate_input(xs)
+            self._accepted = seen
+
+    def validate_input(self, xs: Sequence[Array]) -> None:
+        """The checks of inputs unlike the last ones: float arrays with a non-empty batch, of the shapes
+        the layer declares (if it overrides `output_shape`), of one float dtype (float32 and float64 do
+        not mix; complex, a complex-step probe, mixes with either) and of its parameters'."""
+        for x in xs:
+            self.check_float(x)
+        if type(self).output_shape is not Merge.output_shape:  # an inferred shape would probe this very forward
+            self.output_shape([x.shape for x in xs])
+        if len({x.dtype for x in xs if x.dtype.kind == "f"}) > 1:
+            raise DTypeError(f"{self!r} expected float inputs of one dtype, got {', '.join(str(x.dtype) for x in xs)}: "
+                             "cast them with x.astype(np.float64) or x.astype(np.float32)")
+        for x in xs:
+            self.check_parameters_dtype(x)
 
     def node_shape(self, shapes: list[Shape]) -> Shape:
         return self.output_shape(shapes)

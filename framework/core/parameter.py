@@ -27,6 +27,20 @@ def _floating(self: "Parameter", attribute: "attrs.Attribute[Array]", value: Arr
         )
 
 
+class Replacements:
+    """How many times a parameter's or a buffer's value was replaced by another array (not changed in
+    place) in this process: a cast, a load, the complex-step check's working copy. A layer checks an
+    input of a shape it has accepted again after any replacement (`Layer.check_input`)."""
+
+    count = 0
+
+
+def _count_replacement(self: "Parameter | Buffer", attribute: "attrs.Attribute[Array]", value: Array) -> Array:
+    if value is not self.value:
+        Replacements.count += 1
+    return value
+
+
 def _fit_grad(self: "Parameter", attribute: "attrs.Attribute[Array]", value: Array) -> Array:
     """On assignment of a float value of another shape or dtype, a new zero gradient of its shape and
     dtype, so that value and grad stay consistent (`d.W.value = d.W.value.astype(np.float32)`). A
@@ -57,7 +71,7 @@ class Parameter:
     (2, 3)
     """
 
-    value: Array = attrs.field(validator=_floating, on_setattr=[attrs.setters.validate, _fit_grad])
+    value: Array = attrs.field(validator=_floating, on_setattr=[attrs.setters.validate, _fit_grad, _count_replacement])
     """Float or complex (the gradient checker's complex step); checked when set, and a float value of
     another shape or dtype gets a new zero `grad` to match."""
     name: str = ""
@@ -89,7 +103,7 @@ class Buffer:
     """A tensor a layer keeps but does not train (BatchNorm's running statistics): saved with the
     model, restored by the gradient checker, never touched by an optimizer."""
 
-    value: Array
+    value: Array = attrs.field(on_setattr=_count_replacement)
     name: str = ""
     minimum: float | None = None
     """The least value an entry may hold (0 for a variance), or None; `load_model` refuses a file below it."""

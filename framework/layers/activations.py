@@ -20,22 +20,17 @@ class ReLU(KeepsShape):
     array([[0., 0., 2.]])
     """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._on: Mask | None = None
+    _on: Mask
+    """Where x > 0 in the last forward."""
 
     def forward(self, x: Array) -> Array:
-        self.check_float(x)
         self._on = x.real > 0
         if x.dtype.kind == "c":  # decide on the real part; np.maximum would compare complex numbers
             return np.where(self._on, x, 0)
         return np.maximum(x, 0)  # NaN passes through
 
     def backward(self, grad: Array) -> Array:
-        on = self.cached(self._on)
-        self.check_grad(grad, on.shape)
-        self._on = None
-        return np.multiply(grad, on)  # dL/dx = g where x > 0, else 0
+        return np.multiply(grad, self._on)  # dL/dx = g where x > 0, else 0
 
     def branch(self) -> Mask | None:
         return self._on
@@ -49,12 +44,10 @@ class Sigmoid(KeepsShape):
     array([[0. , 0.5, 1. ]])
     """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._a: Array | None = None
+    _a: Array
+    """The last forward's output, sigmoid(z)."""
 
     def forward(self, z: Array) -> Array:
-        self.check_float(z)
         negative = z.real < 0
         e = np.negative(z)
         np.copyto(e, z, where=negative)
@@ -67,9 +60,7 @@ class Sigmoid(KeepsShape):
         return a
 
     def backward(self, grad: Array) -> Array:
-        a = self.cached(self._a)
-        self.check_grad(grad, a.shape)
-        self._a = None
+        a = self._a
         d = 1 - a
         np.multiply(d, a, out=d)
         np.multiply(d, grad, out=d)
@@ -84,20 +75,15 @@ class Tanh(KeepsShape):
     array([[-1.,  0.,  1.]])
     """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._y: Array | None = None
+    _y: Array
+    """The last forward's output, tanh(x)."""
 
     def forward(self, x: Array) -> Array:
-        self.check_float(x)
         self._y = y = np.tanh(x)
         return y
 
     def backward(self, grad: Array) -> Array:
-        y = self.cached(self._y)
-        self.check_grad(grad, y.shape)
-        self._y = None
-        d = np.square(y)
+        d = np.square(self._y)
         np.subtract(1, d, out=d)
         np.multiply(d, grad, out=d)
         return d  # dL/dx = dL/dy · (1 - y²), on the output y
@@ -117,24 +103,22 @@ class LeakyReLU(KeepsShape):
     array([[-0.2,  0. ,  3. ]])
     """
 
+    _negative: Mask
+    """Where x <= 0 in the last forward."""
+
     def __init__(self, alpha: RealNumber = 0.01) -> None:
         super().__init__()
         self.alpha = _check_alpha(self, alpha)
-        self._negative: Mask | None = None
 
     def forward(self, x: Array) -> Array:
-        self.check_float(x)
         self._negative = negative = x.real <= 0
         y = x.copy()
         np.multiply(y, self.alpha, out=y, where=negative)
         return y
 
     def backward(self, grad: Array) -> Array:
-        negative = self.cached(self._negative)
-        self.check_grad(grad, negative.shape)
-        self._negative = None
         dx = grad.copy()
-        np.multiply(dx, self.alpha, out=dx, where=negative)
+        np.multiply(dx, self.alpha, out=dx, where=self._negative)
         return dx  # dL/dx = g where x > 0, alpha·g elsewhere
 
     def branch(self) -> Mask | None:
@@ -155,14 +139,16 @@ class ELU(KeepsShape):
     array([[-1.e+00,  0.e+00,  1.e+04]])
     """
 
+    _negative: Mask
+    """Where x <= 0 in the last forward."""
+    _y: Array
+    """The last forward's output."""
+
     def __init__(self, alpha: RealNumber = 1.0) -> None:
         super().__init__()
         self.alpha = _check_alpha(self, alpha)
-        self._negative: Mask | None = None
-        self._y: Array | None = None
 
     def forward(self, x: Array) -> Array:
-        self.check_float(x)
         self._negative = negative = x.real <= 0
         y = np.where(negative, x, 0)
         np.expm1(y, out=y)
@@ -172,12 +158,9 @@ class ELU(KeepsShape):
         return y
 
     def backward(self, grad: Array) -> Array:
-        negative, y = self.cached(self._negative), self.cached(self._y)
-        self.check_grad(grad, y.shape)
-        self._negative = self._y = None
-        d = y + self.alpha
+        d = self._y + self.alpha
         np.multiply(d, grad, out=d)
-        return np.where(negative, d, grad)  # dL/dx = g·alpha·exp(x) = g·(y + alpha) where x <= 0, g elsewhere
+        return np.where(self._negative, d, grad)  # dL/dx = g·alpha·exp(x) = g·(y + alpha) where x <= 0, g elsewhere
 
     def branch(self) -> Mask | None:
         return self._negative
@@ -199,14 +182,14 @@ class Softmax(Layer):
            [0.  , 1.  ]])
     """
 
+    _s: Array
+    """The last forward's output, softmax(x)."""
+
     def __init__(self, axis: WholeNumber = -1) -> None:
         super().__init__()
         self.axis = whole_number(axis, "Softmax: axis")
-        self._s: Array | None = None
 
     def forward(self, x: Array) -> Array:
-        self.check_float(x)
-        self.output_shape(x.shape)
         s: Array = x - x.real.max(axis=self.axis, keepdims=True)
         np.exp(s, out=s)
         s /= s.sum(axis=self.axis, keepdims=True)
@@ -214,9 +197,7 @@ class Softmax(Layer):
         return s
 
     def backward(self, grad: Array) -> Array:
-        s = self.cached(self._s)
-        self.check_grad(grad, s.shape)
-        self._s = None
+        s = self._s
         dx: Array = grad - np.sum(grad * s, axis=self.axis, keepdims=True)
         np.multiply(dx, s, out=dx)
         return dx  # dL/dx = s ⊙ (g - Σ_axis g ⊙ s)

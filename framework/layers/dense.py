@@ -46,6 +46,8 @@ class Dense(Layer):
 
     W: Parameter
     b: Parameter
+    _x: Array
+    """The last forward's input."""
 
     def __init__(
         self,
@@ -68,7 +70,6 @@ class Dense(Layer):
         self.in_features: int | None = None
         self.init, self.dtype = init, float_dtype(dtype)
         self.seed = None if seed is None else whole_number(seed, "Dense: seed")
-        self._x: Array | None = None
         if out_features is not None:
             self.build((1, in_features))
 
@@ -89,15 +90,20 @@ class Dense(Layer):
         self.W = Parameter(W.astype(self.dtype), name="W")
         self.b = Parameter(np.zeros(self.out_features, dtype=self.dtype), name="b")
 
-    def forward(self, x: Array) -> Array:
-        if self.in_features is None:
-            self.check_float(x)
-            self.build(x.shape)
-        assert self.in_features is not None
-        if self.W.value.shape != (self.in_features, self.out_features):  # O(1): W replaced by one of another shape
+    def validate_input(self, x: Array) -> None:
+        if self.in_features is not None and (x.ndim != 2 or x.shape[1] != self.in_features):  # a lazy one builds
+            hint = ""
+            if x.ndim == 2 and x.shape[0] == self.in_features:
+                hint = ": did you pass features-first data? transpose it"
+            elif x.ndim == 1 and x.shape[0] == self.in_features:
+                hint = ": a single sample needs a batch axis, x.reshape(1, -1)"
+            raise ShapeError(f"{self!r} expected input of shape (batch, {self.in_features}), got {x.shape}{hint}")
+        super().validate_input(x)
+        if self.W.value.shape != (self.in_features, self.out_features):  # W replaced by one of another shape
             raise ShapeError(f"{self!r}: W has shape {self.W.value.shape}, but the layer was built as "
                              f"({self.in_features}, {self.out_features}): assign W a value of that shape")
-        self.check_input(x, self.in_features, self.W.value)
+
+    def forward(self, x: Array) -> Array:
         self._x = x
         y = x @ self.W.value
         y += self.b.value
@@ -129,9 +135,7 @@ class Dense(Layer):
         return out + delta * (directions @ self.W.value)  # (x + δV) W + b = x W + b + δ V W
 
     def backward_params(self, grad: Array) -> None:
-        x = self.cached(self._x)
-        self.check_grad(grad, (x.shape[0], self.out_features))
-        self._x = None
+        x = self._x
         if self.in_features is not None and self.in_features >= 2048 and self.out_features <= 16:
             np.copyto(self.W.grad, (grad.T @ x).T)  # the same xᵀg: OpenBLAS does a wide, thin one 4x faster so
         else:

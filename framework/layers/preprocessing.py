@@ -39,6 +39,8 @@ class Normalization(Layer):
     EPS = 1e-7
     """The least divisor's square (Keras' epsilon): a feature constant in the training data (variance
     0) is divided by sqrt(EPS), so it stays finite, and is 0 on the training data itself."""
+    _inv_std: Array
+    """1 / sqrt(max(variance, EPS)) of the last forward, shaped to broadcast."""
 
     def __init__(
         self,
@@ -70,8 +72,6 @@ class Normalization(Layer):
         """The number of samples adapt() saw; 0 before it."""
         self._given = mean is not None and variance is not None
         """The statistics came from the constructor (and adapt has not replaced them)."""
-        self._cache: tuple[Array, Shape] | None = None
-        """1 / sqrt(max(variance, EPS)) shaped to broadcast, and the output's shape, for backward."""
         if mean is not None and variance is not None:
             self._set(*_given_statistics(mean, variance, features, dt))
         elif features is not None:
@@ -114,27 +114,24 @@ class Normalization(Layer):
         self.count.value[0] = data.shape[0]
         self._given = False
 
-    def forward(self, x: Array) -> Array:
-        self.check_float(x)
+    def validate_input(self, x: Array) -> None:
         if not self.adapted:
             raise CallOrderError(f"{self!r}: forward() before adapt(): call adapt(x_train) on the training data first, "
                                  "or pass mean= and variance=")
-        self.output_shape(x.shape)
+        super().validate_input(x)
         dt = self.mean.value.dtype
         if x.dtype.kind == "f" and x.dtype != dt:
             raise DTypeError(f"{self!r} has {dt} statistics but got a {x.dtype} input: cast the input with "
                              f"x.astype(np.{dt}), or build the layer with dtype=np.{x.dtype}")
-        mean, inv_std = self._along(x.shape)
+
+    def forward(self, x: Array) -> Array:
+        mean, self._inv_std = self._along(x.shape)
         y: Array = x - mean  # a complex step in x passes through unchanged
-        np.multiply(y, inv_std, out=y)
-        self._cache = inv_std, y.shape
+        np.multiply(y, self._inv_std, out=y)
         return y
 
     def backward(self, grad: Array) -> Array:
-        inv_std, shape = self.cached(self._cache)
-        self.check_grad(grad, shape)
-        self._cache = None
-        return grad * inv_std  # dL/dx = g / sqrt(max(variance, EPS))
+        return grad * self._inv_std  # dL/dx = g / sqrt(max(variance, EPS))
 
     def perturbed_input(self, x: Array, out: Array, index: int, delta: complex) -> Array:
         moved = out.astype(np.result_type(out, delta))

@@ -6,7 +6,7 @@ import numpy as np
 import numpy.typing as npt
 
 from framework.core.arrays import Array, Mask, RealNumber, Shape, WholeNumber, float_dtype
-from framework.core.errors import DTypeError, ShapeError, ValueRangeError
+from framework.core.errors import ShapeError, ValueRangeError
 from framework.core.validation import whole_number
 from framework.core.layer import Config, KeepsShape, Layer
 from framework.core.parameter import Buffer, Parameter, reserve
@@ -31,6 +31,11 @@ class Dropout(KeepsShape):
     array([[1., 1.]])
     """
 
+    _mask: Mask
+    """The mask of the last forward in training."""
+    _scale: float
+    """What the last forward multiplied the kept entries by: 1 / (1 - rate) in training, 1 in evaluation."""
+
     def __init__(self, rate: RealNumber = 0.5, seed: WholeNumber | None = None) -> None:
         super().__init__()
         if not 0 <= rate < 1:
@@ -40,30 +45,24 @@ class Dropout(KeepsShape):
         self._rng = np.random.default_rng(seed)
         self._keep: Mask | None = None
         """The last mask drawn, kept for `replay`."""
-        self._cache: tuple[Mask, float] | None = None
-        """The mask and scale of the last forward, for backward."""
 
     def forward(self, x: Array) -> Array:
-        if x.dtype.kind not in "fc":
-            raise DTypeError(f"{self!r} expected a float input, got {x.dtype}: convert it with x.astype(np.float64)")
         if not self.training:
-            self._cache = np.broadcast_to(np.True_, x.shape), 1.0
+            self._scale = 1.0
             return x
-        if not self.replay or self._keep is None or self._keep.shape != x.shape:
-            self._keep = self._rng.random(x.shape) >= self.rate
-        self._cache = keep, scale = self._keep, 1 / (1 - self.rate)
+        keep = self._keep
+        if not self.replay or keep is None or keep.shape != x.shape:
+            keep = self._keep = self._rng.random(x.shape) >= self.rate
+        self._mask, self._scale = keep, 1 / (1 - self.rate)
         y = np.zeros_like(x)
-        np.multiply(x, scale, out=y, where=keep)
+        np.multiply(x, self._scale, out=y, where=keep)
         return y
 
     def backward(self, grad: Array) -> Array:
-        keep, scale = self.cached(self._cache)
-        self.check_grad(grad, keep.shape)
-        self._cache = None
-        if scale == 1.0:
+        if self._scale == 1.0:  # evaluation, or rate 0: the identity
             return grad
         dx = np.zeros_like(grad)
-        np.multiply(grad, scale, out=dx, where=keep)
+        np.multiply(grad, self._scale, out=dx, where=self._mask)
         return dx  # dL/dx = g / (1 - rate) where kept, 0 where dropped
 
     def get_config(self) -> Config:
@@ -95,6 +94,8 @@ class BatchNorm(Layer):
     """
 
     min_training_batch = 2  # a variance needs two samples; fit merges a last batch of one into the one before
+    _cache: tuple[Array, Array, bool]
+    """x_hat, 1 / sqrt(var + eps), and whether var was the batch's, of the last forward."""
 
     def __init__(
         self, features: WholeNumber | None = None, momentum: RealNumber = 0.1, eps: RealNumber = 1e-5,
@@ -113,8 +114,6 @@ class BatchNorm(Layer):
         self.beta = Parameter(np.zeros(0, dtype=dt), name="beta")
         self.running_mean = Buffer(np.zeros(0, dtype=dt), name="running_mean")
         self.running_var = Buffer(np.ones(0, dtype=dt), name="running_var", minimum=0.0)
-        self._cache: tuple[Array, Array, bool] | None = None
-        """x_hat, 1 / sqrt(var + eps), and whether var was the batch's."""
         if features is not None:
             self.build((1, whole_number(features, "BatchNorm: features")))
 
@@ -131,10 +130,6 @@ class BatchNorm(Layer):
             tensor.value = np.full(features, fill, dtype=tensor.value.dtype)  # a parameter's grad follows
 
     def forward(self, x: Array) -> Array:
-        if self.features is None:
-            self.build(x.shape)
-        assert self.features is not None
-        self.check_input(x, self.features, self.gamma.value)
         if self.training and self.trainable:  # frozen, it normalises with its running statistics, as in Keras
             m = x.shape[0]
             if m < self.min_training_batch:
@@ -158,9 +153,7 @@ class BatchNorm(Layer):
         return y
 
     def backward(self, grad: Array) -> Array:
-        x_hat, inv_std, batch_statistics = self.cached(self._cache)
-        self.check_grad(grad, x_hat.shape)
-        self._cache = None
+        x_hat, inv_std, batch_statistics = self._cache
         np.sum(grad * x_hat, axis=0, out=self.gamma.grad)  # dL/dgamma = Σ_batch g x_hat
         np.sum(grad, axis=0, out=self.beta.grad)  # dL/dbeta = Σ_batch g
         scale = self.gamma.value * inv_std
