@@ -130,7 +130,8 @@ class BatchNorm(Layer):
             tensor.value = np.full(features, fill, dtype=tensor.value.dtype)  # a parameter's grad follows
 
     def forward(self, x: Array) -> Array:
-        if self.training and self.trainable:  # frozen, it normalises with its running statistics, as in Keras
+        batch_statistics = self.training and self.trainable  # frozen, it uses its running statistics, as in Keras
+        if batch_statistics:
             m = x.shape[0]
             if m < self.min_training_batch:
                 raise ShapeError(f"{self!r} in training needs a batch of at least 2 samples to estimate a variance, "
@@ -147,7 +148,7 @@ class BatchNorm(Layer):
             var = self.running_var.value
         inv_std = 1 / np.sqrt(var + self.eps)
         x_hat *= inv_std
-        self._cache = x_hat, inv_std, self.training
+        self._cache = x_hat, inv_std, batch_statistics
         y: Array = x_hat * self.gamma.value
         np.add(y, self.beta.value, out=y)
         return y

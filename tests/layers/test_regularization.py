@@ -105,6 +105,17 @@ def test_batchnorm_eval_uses_the_running_statistics_and_leaves_them() -> None:
     np.testing.assert_array_equal(layer.beta.grad, [2.0, 2.0])
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_a_frozen_batchnorm_in_training_backpropagates_through_its_running_statistics(method: Method) -> None:
+    bn, x = BatchNorm(3), normal(0, (6, 3))
+    bn.forward(x)
+    bn.trainable, bn.training = False, True  # fit trains the model around it: forward uses the running statistics
+    before = bn.running_mean.value.copy()
+    assert np.allclose(bn.forward(x), (x - before) / np.sqrt(bn.running_var.value + bn.eps))
+    assert check_layer(bn, x, method=method).passed  # its backward used the batch statistics' formula
+    assert np.array_equal(bn.running_mean.value, before)
+
+
 def test_batchnorm_training_gradient_is_orthogonal_to_shifts_and_scalings_of_a_feature() -> None:
     # y does not change when a feature is shifted, nor (eps aside) scaled: dL/dx sums to 0, and to 0 against x - mean
     layer = BatchNorm(2, eps=1e-12)
