@@ -25,8 +25,6 @@ from framework.losses import Loss
 from framework.core.parameter import Buffer, Parameter, same_parameters
 from framework.core.protocols import LayerCall, Network
 
-__all__ = ["PART_INPUT_ENTRIES", "check_gradients", "check_layer", "check_loss", "default_threshold"]
-
 PART_INPUT_ENTRIES = 4096
 """In full mode, `check_gradients` checks each layer's input gradient at up to this many entries."""
 
@@ -49,8 +47,9 @@ def check_gradients(
 
     `method`: "complex" (complex step, exact to machine precision) or "central" (differences,
     one-sided where a step crosses a kink). `mode`: "full" (every entry), "sampled" (`samples`
-    random entries a tensor) or "directional" (`samples` random directions v a tensor, g·v).
-    With `localize`, each layer and the loss are also checked on their own, so that the report
+    random entries a tensor) or "directional" (`samples` random directions v a tensor, g·v). By the
+    complex step, a `Resumable` model (`Sequential`, `Model`) reruns only the layer calls that a
+    moved parameter's layer feeds. With `localize`, each layer and the loss are also checked on their own, so that the report
     names the part whose backward is wrong. A tensor that fails by the complex step is
     differentiated again by central differences, which decide where the complex step is wrong
     (code that is not complex-analytic, such as np.abs). Parameters (values, dtypes and grads),

@@ -1,6 +1,8 @@
-"""Numerical derivatives of a scalar function with respect to one tensor, changed in place.
+"""Numerical derivatives of a scalar function with respect to one tensor.
 
-Complex step: f'(θ)·v = Im f(θ + ih·v) / h, exact to machine precision because nothing is subtracted.
+Complex step (`ComplexStep`, one core for a tensor changed in place and for a model rerun from the
+layer that owns it): f'(θ)·v = Im f(θ + ih·v) / h, exact to machine precision because nothing is
+subtracted.
 Central differences: (f(θ + ε) - f(θ - ε)) / 2ε, except where a step crosses a kink (a layer's
 `branch()` changes): there a second-order one-sided difference from the side whose branch matches
 the point where backward was taken.
