@@ -1,10 +1,13 @@
-"""Time `check_gradients` on the 12288-4-3-1 model, and on the 4-3-1 model at the digits' size.
+"""Time `check_gradients` on the 12288-4-3-1 model, on the 4-3-1 model at the digits' size, and on a
+residual graph `Model`.
 
 12288-4-3-1 (49,175 parameters), m = 209 standard-normal float64 inputs, labels 0/1 (seeded):
 full mode (every entry), sampled mode (16 entries a tensor) and directional mode (8 directions a
 tensor), complex step, with localize=False and localize=True. 4-3-1 (279 parameters) on 1797 x 64
 (the size of scikit-learn's digits): full mode, complex step and central differences, and directional
-mode (8 directions a tensor), localize=False and True.
+mode (8 directions a tensor), localize=False and True. The residual graph (8,385 parameters): Input(64)
+-> Dense(64, 64) -> ReLU -> Dense(64, 64), added to the input by Add -> Dense(64, 1) -> Sigmoid, m = 64:
+full and sampled mode (16 entries a tensor), complex step, localize=False and True.
 
 When PyTorch is installed (an optional peer, not a dependency), torch.autograd.gradcheck checks the
 same two models in float64, same weights and data, as a function of the flattened parameters (each
@@ -20,6 +23,7 @@ Each configuration is timed --repeat times (median); torch's slow 12288-4-3-1 ch
     python benchmarks/gradcheck_time.py --torch-slow-12288   # adds minutes
     python benchmarks/gradcheck_time.py --no-torch           # leave PyTorch out even when installed
     python benchmarks/gradcheck_time.py --json gradcheck.json
+    python benchmarks/gradcheck_time.py --problems residual  # only the residual graph
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ import numpy.typing as npt
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import describe, environment, load_average, load_torch, markdown_table, timed_runs, write_json  # noqa: E402
 
-from framework import BCELoss, Dense, GradCheckReport, Sequential, check_gradients  # noqa: E402
+from framework import Add, BCELoss, Dense, GradCheckReport, Input, Model, ReLU, Sequential, Sigmoid, check_gradients  # noqa: E402
 from models import four_three_one  # noqa: E402
 
 if TYPE_CHECKING:
@@ -50,14 +54,22 @@ Mode = Literal["full", "sampled", "directional"]
 Floats = npt.NDArray[np.float64]
 
 
+def residual(n_features: int, seed: int = 0) -> Model:
+    """Input -> Dense -> ReLU -> Dense, added to the input -> Dense(1) -> Sigmoid."""
+    x = Input(n_features)
+    block = Dense(n_features, n_features, seed=seed + 1)(ReLU()(Dense(n_features, n_features, seed=seed)(x)))
+    return Model(x, Sigmoid()(Dense(n_features, 1, seed=seed + 2)(Add()([x, block]))))
+
+
 @dataclass(frozen=True)
 class Problem:
     name: str
     n_features: int
     batch: int
+    build: Callable[[int], Sequential | Model] = four_three_one
 
-    def model(self) -> Sequential:
-        return four_three_one(self.n_features, seed=0)
+    def model(self) -> Sequential | Model:
+        return self.build(self.n_features)
 
     def data(self) -> tuple[Floats, Floats]:
         rng = np.random.default_rng(0)
@@ -68,6 +80,7 @@ class Problem:
 
 WIDE = Problem("12288-4-3-1, m = 209", 12288, 209)
 DIGITS = Problem("4-3-1, 1797 x 64", 64, 1797)
+RESIDUAL = Problem("residual graph 64, m = 64", 64, 64, residual)
 
 
 @dataclass(frozen=True)
@@ -257,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--torch-slow-12288", action="store_true",
                         help="also run torch's slow gradcheck (fast_mode=False) of the 12288-4-3-1 model: minutes")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--problems", nargs="+", choices=["wide", "digits", "residual"],
+                        default=["wide", "digits", "residual"], help="the models to time (default: all)")
     args = parser.parse_args(argv)
 
     have_torch = load_torch(not args.no_torch) is not None  # before the thread pools are listed
@@ -268,6 +283,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     configs += [Config(DIGITS, method, "full", 0, localize) for method in ("complex", "central")
                 for localize in (False, True)]
     configs += [Config(DIGITS, "complex", "directional", 8, localize) for localize in (False, True)]
+    configs += [Config(RESIDUAL, "complex", mode, samples, localize) for mode, samples in partial[:2]
+                for localize in (False, True)]
+    chosen = {"wide": WIDE, "digits": DIGITS, "residual": RESIDUAL}
+    configs = [c for c in configs if c.problem in [chosen[name] for name in args.problems]]
     results = []
     for config in configs:
         results.append(run(config, args.repeat, args.max_other_load))
@@ -275,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> None:
               f"{results[-1].median_s:.3g} s", flush=True)
     torch_results: list[TorchResult] = []
     if have_torch:
-        for problem in (DIGITS, WIDE):
+        for problem in [p for p in (DIGITS, WIDE) if p.name in {c.problem.name for c in configs}]:
             for fast_mode in (False, True):
                 if problem is WIDE and not fast_mode and not args.torch_slow_12288:
                     torch_results.append(TorchResult(problem.name, fast_mode,

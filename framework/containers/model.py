@@ -61,6 +61,9 @@ class Model(Container):
             uses[node.module] = uses.get(node.module, 0) + 1
         self._shared = {module for module, n in uses.items() if n > 1}
         self._snapshots: dict[Node, dict[str, object]] = {}
+        self._traced: dict[Node, Array] = {}
+        self._resumed: dict[Node, Array] = {}
+        self._downstream: dict[int, list[Node]] = {}
         self._name_parameters()
 
     # -- running ---------------------------------------------------------------------------------
@@ -76,18 +79,47 @@ class Model(Container):
         xs = self._as_inputs(x)
         values: dict[Node, Array] = dict(zip(self.inputs, xs))
         for node in self.calls:
-            module = node.module
-            if isinstance(module, Merge):
-                values[node] = module.forward([values[p] for p in node.parents])
-            else:
-                assert isinstance(module, Layer)
-                values[node] = module.forward(values[node.parents[0]])
-            if module in self._shared:  # keep this call's cache: the next call of the module replaces it
-                self._snapshots[node] = dict(vars(module))
+            values[node] = self._run(node, values)
+            if node.module in self._shared:  # keep this call's cache: the next call of the module replaces it
+                self._snapshots[node] = dict(vars(node.module))
         self._values = values
         outputs = [values[node] for node in self.outputs]
         self._refuse_nonfinite(xs, outputs)
         return outputs
+
+    def resume(self, start: int, h: Array) -> Array:
+        """The model's output when call `start - 1` of the last `trace` gave `h`: only the calls it
+        feeds run again, the others keep their traced values (the gradient checker, moving a
+        parameter of one layer, reruns only what it changes)."""
+        fed, values = self._fed_by(start - 1), self._resumed
+        values[fed[0]] = h
+        try:
+            for node in fed[1:]:
+                values[node] = self._run(node, values)
+            return values[self.outputs[0]]
+        finally:  # back to the traced values, for the next call
+            for node in fed:
+                values[node] = self._traced[node]
+
+    def _run(self, node: Node, values: dict[Node, Array]) -> Array:
+        """The output of call `node` on the values of its parents."""
+        module = node.module
+        if isinstance(module, Merge):
+            return module.forward([values[p] for p in node.parents])
+        assert isinstance(module, Layer)
+        return module.forward(values[node.parents[0]])
+
+    def _fed_by(self, k: int) -> list[Node]:
+        """Call k and every call downstream of it, in the trace order."""
+        if k not in self._downstream:
+            if len(self.outputs) != 1 or not self._traced:
+                raise ShapeError(f"{self!r}: resume reruns a model of one output from its last trace(x)")
+            fed = [self.calls[k]]
+            for node in self.calls[k + 1:]:
+                if any(p in fed for p in node.parents):
+                    fed.append(node)
+            self._downstream[k] = fed
+        return self._downstream[k]
 
     @model_backward
     def backward(self, grad: Array | Sequence[Array], *, input_grad: bool = False) -> Array | None:
@@ -160,14 +192,16 @@ class Model(Container):
         return list(self.modules)
 
     def trace(self, x: Array | Sequence[Array]) -> list[LayerCall]:
+        """Run forward, recording each call's inputs and output (kept for `resume`)."""
         self.forward_all(x)
         values = self._values
+        self._traced, self._resumed = values, dict(values)
         calls = []
-        for i, node in enumerate(self.calls):
+        for node in self.calls:
             assert node.module is not None
             inputs = tuple(values[p] for p in node.parents)
             calls.append(LayerCall(self._node_name(node), node.module,
-                                   inputs if isinstance(node.module, Merge) else inputs[0]))
+                                   inputs if isinstance(node.module, Merge) else inputs[0], values[node]))
         return calls
 
     def _node_name(self, node: Node) -> str:

@@ -1,6 +1,6 @@
 """What the parts of the framework need of a model, whatever its wiring: `Network`; its `backward`
-(`model_backward`); a layer that wraps one (`Wrapper`); and `LayerCall`, one call of a layer in a
-model's forward."""
+(`model_backward`); a model that reruns from one of its layer calls (`Resumable`); a layer that wraps
+one (`Wrapper`); and `LayerCall`, one call of a layer in a model's forward."""
 
 from collections.abc import Sequence
 from typing import Any, Literal, Protocol, TypeVar, cast, overload, runtime_checkable
@@ -14,12 +14,15 @@ from framework.core.parameter import Buffer, Parameter
 
 @attrs.frozen
 class LayerCall:
-    """One call of a layer in a model's forward: its qualified name, the layer and the input it got."""
+    """One call of a layer in a model's forward: its qualified name, the layer, the input it got and,
+    when the trace keeps it, the output it gave."""
 
     name: str
     layer: Module
     x: Array | tuple[Array, ...]
     """The input, or the inputs of a `Merge` layer."""
+    out: Array | None = None
+    """The output; None in a chain (`Sequential`), where it is the next call's input."""
 
 
 G = TypeVar("G", contravariant=True)
@@ -87,6 +90,17 @@ class Network(Protocol):
 
     @trainable.setter
     def trainable(self, trainable: bool) -> None: ...
+
+
+@runtime_checkable
+class Resumable(Protocol):
+    """A model that reruns only the layer calls a changed one feeds (`Sequential` and `Model` are
+    ones): the gradient checker, moving a parameter of one layer, reruns only what it changes."""
+
+    def resume(self, start: int, h: Array) -> Array:
+        """The model's output when call `start - 1` of its last `trace` gave `h`, every call it
+        does not feed keeping the value it had in that trace."""
+        ...
 
 
 @runtime_checkable

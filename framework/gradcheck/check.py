@@ -1,12 +1,11 @@
-"""`check_gradients` (a whole model and its loss) and `check_layer` (one layer on its own)."""
+"""`check_gradients` (a whole model and its loss), `check_layer` (one layer on its own) and `check_loss`:
+each a shared preparation (`_prepare`), then a short pipeline of named steps."""
 
 import contextlib
 import functools
-import math
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Protocol, cast, get_args
+from typing import cast, get_args
 
 import attrs
 import numpy as np
@@ -15,29 +14,19 @@ from framework.core.arrays import Array, Inputs, Labels, Mask, Scalar
 from framework.core.errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError
 from framework.core.validation import describe_nonfinite, is_whole_number
 from framework.core.guard import floating_point_errors
+from framework.gradcheck import verdict
 from framework.gradcheck.causes import layer_cause
-from framework.gradcheck.numeric import Derivatives, Differentiator, Floats, Method, Mode, NotComplexSafe, Probes
-from framework.gradcheck.report import GradCheckReport, GradCheckRow, compare, zero_warnings
+from framework.gradcheck.numeric import Differentiator, Method, Mode, Probes, TensorDifferentiator, work_copy
+from framework.gradcheck.report import GradCheckReport, GradCheckRow, zero_warnings
+from framework.gradcheck.resumed import layer_steps, model_steps
+from framework.gradcheck.verdict import default_threshold
 from framework.core.layer import Layer, Merge, Module
 from framework.losses import Loss
 from framework.core.parameter import Buffer, Parameter, same_parameters
 from framework.core.protocols import LayerCall, Network
 
-
 PART_INPUT_ENTRIES = 4096
 """In full mode, `check_gradients` checks each layer's input gradient at up to this many entries."""
-
-CONFIRM_FIRST = 8
-"""A tensor that fails by the complex step is first differentiated again by central differences at
-this many of its probes, those where backward and the complex step differ most."""
-
-
-def default_threshold(method: Method, dtype: np.dtype[np.inexact]) -> float:
-    """1e-11 for the complex step in float64 (its errors are at machine precision, about 1e-15),
-    1e-7 for central differences; 1e-4 for float32, whose own rounding is about 1e-7."""
-    if dtype == np.float32:
-        return 1e-4
-    return 1e-11 if method == "complex" else 1e-7
 
 
 @floating_point_errors("check_gradients")
@@ -58,8 +47,9 @@ def check_gradients(
 
     `method`: "complex" (complex step, exact to machine precision) or "central" (differences,
     one-sided where a step crosses a kink). `mode`: "full" (every entry), "sampled" (`samples`
-    random entries a tensor) or "directional" (`samples` random directions v a tensor, g·v).
-    With `localize`, each layer and the loss are also checked on their own, so that the report
+    random entries a tensor) or "directional" (`samples` random directions v a tensor, g·v). By the
+    complex step, a `Resumable` model (`Sequential`, `Model`) reruns only the layer calls that a
+    moved parameter's layer feeds. With `localize`, each layer and the loss are also checked on their own, so that the report
     names the part whose backward is wrong. A tensor that fails by the complex step is
     differentiated again by central differences, which decide where the complex step is wrong
     (code that is not complex-analytic, such as np.abs). Parameters (values, dtypes and grads),
@@ -72,63 +62,18 @@ def check_gradients(
     >>> check_gradients(Sequential([Dense(3, 1, seed=0), Sigmoid()]), BCELoss(), x, y).passed
     True
     """
-    _check_options("check_gradients", method, mode, samples)
-    xs = [x] if isinstance(x, np.ndarray) else list(x)
-    _check_point("check_gradients", xs, [], y)
-    model.build(tuple(xs))  # layers that wait for their input shape get their weights first
-    named = model.named_parameters()
-    params = [p for _, p in named]
-    _check_point("check_gradients", [], named)
-    dtype = _common_dtype(params, xs)
-    threshold = default_threshold(method, dtype) if threshold is None else threshold
-    rng = np.random.default_rng(seed)
-
-    def at_real_point() -> None:
-        loss.forward(model.forward(x), y)
-
-    with _state_kept(params, [b for _, b in model.named_buffers()]), _caches_left_by(at_real_point):
+    setup = _prepare("check_gradients", model, x, y, lambda xs: model.build(tuple(xs)),
+                     method=method, mode=mode, samples=samples, seed=seed, threshold=threshold)
+    with _state_kept(setup.params, [b for _, b in model.named_buffers()]), \
+            _caches_left_by(lambda: loss.forward(model.forward(x), y)):
         calls = model.trace(x)
-        same_parameters("check_gradients", named, model.named_parameters())
+        same_parameters(setup.caller, setup.named, model.named_parameters())
         modules = list(dict.fromkeys(call.layer for call in calls))
         with _replaying(modules):  # from here on, every evaluation sees the random draws of the trace
-            y_pred = model.forward(x)
-            base = float(loss.forward(y_pred, y).real)
-            model.backward(loss.backward())
-            cost = _cost(loss, y_pred, y)
-            analytic = [p.grad.copy() for p in params]
-
-            @functools.cache
-            def x_work() -> Inputs:  # complex once: a mixed product is 4x slower
-                work = [_work_copy(a, method) for a in xs]
-                return work[0] if isinstance(x, np.ndarray) else work
-
-            def f() -> Scalar:
-                return cost(model.forward(x_work()))
-
-            def branches() -> list[Mask | None]:
-                return [module.branch() for module in modules] + [loss.branch()]
-
-            with _work_params(params, method) as tensors:
-                diff = Differentiator(f, branches, method)
-                items = [(name, t, g, Probes.choose(p.shape, mode, samples, rng, nonnegative=method == "central"))
-                         for (name, p), t, g in zip(named, tensors, analytic)]
-                fast = _resumed(model, cost, calls, y_pred) if method == "complex" else {}
-                rows = _rows(items, [fast.get(id(p), diff) for p in params], threshold, xs[0].shape[0], base,
-                             _confirmation(method, threshold, dtype, f, branches, lambda: tensors))
-            parts: tuple[GradCheckReport, ...] = ()
-            if localize:
-                layer_parts = [
-                    check_layer(call.layer, call.x, method=method, mode=mode, samples=samples, seed=seed,
-                                threshold=threshold, subject=f"layer {call.name} {call.layer!r}",
-                                max_input_entries=PART_INPUT_ENTRIES)
-                    for call in calls
-                ]
-                parts = (*layer_parts, check_loss(loss, y_pred, y, method=method, threshold=threshold))
-    warnings = zero_warnings(rows, model=True)
-    if xs[0].shape[0] == 1:
-        warnings += ("the batch has m = 1: a missing 1/m is invisible; check with a batch of several samples",)
-    return GradCheckReport(f"{type(model).__name__} ({len(calls)} layers)", method, mode, threshold,
-                           rows, parts, warnings)
+            y_pred, rows = _parameter_rows(setup, model, modules, loss, x, y, calls)
+            parts = _parts(setup, calls, loss, y_pred, y) if localize else ()
+    return GradCheckReport(f"{type(model).__name__} ({len(calls)} layers)", method, mode, setup.threshold,
+                           rows, parts, _model_warnings(rows, setup.xs[0].shape[0]))
 
 
 @floating_point_errors("check_layer")
@@ -160,92 +105,25 @@ def check_layer(
     >>> check_layer(ReLU(), np.array([[-1.0, 2.0]])).passed
     True
     """
-    caller = f"check_layer({layer!r})"
-    _check_options(caller, method, mode, samples)
-    xs = [x] if isinstance(x, np.ndarray) else list(x)
-    _check_point(caller, xs, [])
-    if isinstance(layer, Layer):
-        layer.build(xs[0].shape)  # a layer that waits for its input shape gets its weights first
-    named = layer.named_parameters()
-    params = [p for _, p in named]
-    _check_point(caller, [], named)
-    dtype = _common_dtype(params, xs)
-    threshold = default_threshold(method, dtype) if threshold is None else threshold
-    rng = np.random.default_rng(seed)
-    subject = subject or repr(layer)
-
-    def run(inputs: list[Array]) -> Array:
-        if isinstance(layer, Merge):
-            return layer.forward(inputs)
-        assert isinstance(layer, Layer), f"{layer!r} is neither a Layer nor a Merge"
-        return layer.forward(inputs[0])
-
-    def backward(upstream: Array) -> list[Array]:
-        if isinstance(layer, Merge):
-            return layer.backward(upstream.copy())
-        return [cast(Layer, layer).backward(upstream.copy())]
-
-    with _state_kept(params, [b for _, b in layer.named_buffers()]), _caches_left_by(lambda: run(xs)):
-        out = run(xs)
-        same_parameters(caller, named, layer.named_parameters())
+    setup = _prepare(f"check_layer({layer!r})", layer, x, None,
+                     lambda xs: layer.build(xs[0].shape) if isinstance(layer, Layer) else None,
+                     method=method, mode=mode, samples=samples, seed=seed, threshold=threshold)
+    subject, called = subject or repr(layer), _Called(layer)
+    with _state_kept(setup.params, [b for _, b in layer.named_buffers()]), \
+            _caches_left_by(lambda: called.forward(setup.xs)):
+        out = called.forward(setup.xs)
+        same_parameters(setup.caller, setup.named, layer.named_parameters())
         with _replaying([layer]):
-            upstream = rng.standard_normal(out.shape).astype(out.dtype)
-            for p in params:  # from 0: a backward that adds to a grad then gives what one that sets it gives
-                p.grad.fill(0)
-            dxs = backward(upstream)
-            names = ["input"] if len(xs) == 1 else [f"input {i}" for i in range(len(xs))]
-            for name, a, dx in zip(names, xs, dxs, strict=True):
-                if not isinstance(dx, np.ndarray) or dx.shape != a.shape:
-                    got = f"shape {dx.shape}" if isinstance(dx, np.ndarray) else f"{type(dx).__name__} (a missing return?)"
-                    row = GradCheckRow(name, a.shape, 0, float("inf"), float("inf"), "-", 0.0, 0.0, False,
-                                       f"backward returned {got} for an input of shape {a.shape}")
-                    return GradCheckReport(subject, method, mode, threshold, (row,))
-            analytic = [dx.copy() for dx in dxs] + [p.grad.copy() for p in params]
-            run(xs)  # the same point again (replaying its random draws), the same upstream gradient:
-            backward(upstream)  # a backward that sets each grad gives it the same values
-            accumulated = [_accumulation(p.grad, first) for p, first in zip(params, analytic[len(xs):])]
-            resumed = method == "complex" and isinstance(layer, Layer)
-
-            @functools.cache
-            def x_work() -> list[Array]:  # moved in place: made only where a probe moves the input
-                return [_work_copy(a, method) for a in xs]
-
-            def total(z: Array) -> Scalar:
-                value = np.sum(z * upstream)
-                return complex(value) if np.iscomplexobj(value) else float(value)
-
-            def f() -> Scalar:
-                return total(run(x_work()))
-
-            def branches() -> list[Mask | None]:
-                return [layer.branch()]
-
-            def probes(shape: tuple[int, ...], cap: int | None = None) -> Probes:
-                if mode == "full" and cap is not None and int(np.prod(shape)) > cap:
-                    return Probes.choose(shape, "sampled", cap, rng, nonnegative=method == "central")
-                return Probes.choose(shape, mode, samples, rng, nonnegative=method == "central")
-
-            with _work_params(params, method) as tensors:
-                items = [(name, t, g, probes(t.shape, max_input_entries))
-                         for name, t, g in zip(names, xs if resumed else x_work(), analytic)]
-                items += [(name, t, g, probes(p.shape)) for (name, p), t, g in zip(named, tensors, analytic[len(xs):])]
-                ways: list[TensorDifferentiator] = [Differentiator(f, branches, method)] * len(items)
-                if resumed:  # every entry through the layer's own hooks, as in a model
-                    one = cast(Layer, layer)
-                    out_work = _work_copy(out, method)
-                    ways = [ResumedComplexStep(functools.partial(one.perturbed_input, xs[0], out_work),
-                                               functools.partial(one.moved_input, xs[0], out_work), total)]
-                    ways += [ResumedComplexStep(functools.partial(one.perturbed_output, xs[0], out_work, p),
-                                                functools.partial(one.moved_output, xs[0], out_work, p), total)
-                             for p in params]
-                rows = _rows(items, ways, threshold, xs[0].shape[0], float(np.sum(out * upstream)),
-                             _confirmation(method, threshold, dtype, f, branches, lambda: [*x_work(), *tensors]))
-            rows = (*rows[:len(xs)], *map(_failed_by, rows[len(xs):], accumulated))
-    cause = ""
-    if isinstance(layer, Layer) and not all(r.passed for r in rows):
-        gradients = dict(zip(["input", *(name for name, _ in named)], analytic))
-        cause = layer_cause(xs[0], out.real, upstream, gradients, dict(named))
-    return GradCheckReport(subject, method, mode, threshold, rows, warnings=zero_warnings(rows, model=False), cause=cause)
+            upstream = setup.rng.standard_normal(out.shape).astype(out.dtype)
+            analytic = _first_backward(setup, called, upstream)
+            if isinstance(analytic, GradCheckRow):
+                return GradCheckReport(subject, method, mode, setup.threshold, (analytic,))
+            accumulated = _accumulated(setup, called, upstream, analytic)
+            rows = _layer_rows(setup, called, out, upstream, analytic, max_input_entries)
+    n = len(setup.xs)
+    rows = (*rows[:n], *map(_failed_by, rows[n:], accumulated))
+    return GradCheckReport(subject, method, mode, setup.threshold, rows, warnings=zero_warnings(rows, model=False),
+                           cause=_likely_mistake(setup, layer, out, upstream, analytic, rows))
 
 
 @floating_point_errors("check_loss")
@@ -260,7 +138,7 @@ def check_loss(
     with _caches_left_by(lambda: loss.forward(y_pred, y_true)):
         base = float(loss.forward(y_pred, y_true).real)
         g = loss.backward()
-        y_work = _work_copy(y_pred, method)
+        y_work = work_copy(y_pred, method)
         cost = _cost(loss, y_pred, y_true)
 
         def f() -> Scalar:
@@ -269,96 +147,198 @@ def check_loss(
         def branches() -> list[Mask | None]:
             return [loss.branch()]
 
-        rows = _rows([("y_pred", y_work, g, Probes.choose(y_pred.shape, "full", 0, np.random.default_rng(0)))],
-                     [Differentiator(f, branches, method)], threshold, y_pred.shape[0], base,
-                     _confirmation(method, threshold, y_pred.dtype, f, branches, lambda: [y_work]))
+        probes = Probes.choose(y_pred.shape, "full", 0, np.random.default_rng(0))
+        rows = verdict.rows([("y_pred", y_work, g, probes)], [Differentiator(f, branches, method)], threshold,
+                            y_pred.shape[0], base,
+                            verdict.central_confirmation(method, threshold, y_pred.dtype, f, branches, lambda: [y_work]))
     return GradCheckReport(f"loss {loss!r}", method, "full", threshold, rows, warnings=zero_warnings(rows, model=False))
 
 
-class Resumable(Protocol):
-    """A model that can rerun from one of its layers: `Sequential`."""
-
-    def resume(self, start: int, h: Array) -> Array: ...
-
-
-class TensorDifferentiator(Protocol):
-    def derivatives(self, t: Array, probes: Probes) -> Derivatives: ...
-
-
 @attrs.frozen
-class Confirmation:
-    """Central differences of the function a complex-step check differentiates, for the tensors that
-    fail by the complex step: `derivatives(i, probes)` differentiates the check's i-th tensor along
-    `probes`, and `threshold` is central differences' own."""
+class _Setup:
+    """What a check starts from: its options checked, its point (inputs and parameters) real and
+    finite, the layers that wait for their input shape built, the threshold chosen."""
 
-    derivatives: Callable[[int, Probes], Derivatives]
+    caller: str
+    method: Method
+    mode: Mode
+    samples: int
+    seed: int
     threshold: float
+    dtype: np.dtype[np.inexact]
+    xs: list[Array]
+    named: list[tuple[str, Parameter]]
+    rng: np.random.Generator
+
+    @property
+    def params(self) -> list[Parameter]:
+        return [p for _, p in self.named]
+
+    def probes(self, shape: tuple[int, ...], cap: int | None = None) -> Probes:
+        """The probes of a tensor of `shape` by the check's mode; in full mode, `cap` random entries
+        of a tensor of more."""
+        if self.mode == "full" and cap is not None and int(np.prod(shape)) > cap:
+            return Probes.choose(shape, "sampled", cap, self.rng, nonnegative=self.method == "central")
+        return Probes.choose(shape, self.mode, self.samples, self.rng, nonnegative=self.method == "central")
+
+
+def _prepare(
+    caller: str, owner: Network | Module, x: Array | Sequence[Array], y: Labels | None,
+    build: Callable[[list[Array]], object], *, method: Method, mode: Mode, samples: int, seed: int,
+    threshold: float | None,
+) -> _Setup:
+    """The checks every check starts with, then `build` (layers that wait for their input shape get
+    their weights first) and the parameters of `owner`, checked too."""
+    _check_options(caller, method, mode, samples)
+    xs = [x] if isinstance(x, np.ndarray) else list(x)
+    _check_point(caller, xs, [], y)
+    build(xs)
+    named = owner.named_parameters()
+    _check_point(caller, [], named)
+    dtype = _common_dtype([p for _, p in named], xs)
+    threshold = default_threshold(method, dtype) if threshold is None else threshold
+    return _Setup(caller, method, mode, samples, seed, threshold, dtype, xs, named, np.random.default_rng(seed))
+
+
+def _parameter_rows(
+    setup: _Setup, model: Network, modules: Sequence[Module], loss: Loss, x: Inputs, y: Labels,
+    calls: Sequence[LayerCall],
+) -> tuple[Array, tuple[GradCheckRow, ...]]:
+    """y_pred, and a row for each parameter: backward's gradient of the loss against the numerical
+    one, by the resumed complex step where the model reruns from the parameter's layer, else through
+    the whole forward."""
+    y_pred = model.forward(x)
+    base = float(loss.forward(y_pred, y).real)
+    model.backward(loss.backward())
+    cost = _cost(loss, y_pred, y)
+    analytic = [p.grad.copy() for p in setup.params]
+
+    @functools.cache
+    def x_work() -> Inputs:  # complex once: a mixed product is 4x slower
+        work = [work_copy(a, setup.method) for a in setup.xs]
+        return work[0] if isinstance(x, np.ndarray) else work
+
+    def f() -> Scalar:
+        return cost(model.forward(x_work()))
+
+    def branches() -> list[Mask | None]:
+        return [module.branch() for module in modules] + [loss.branch()]
+
+    with _work_params(setup.params, setup.method) as tensors:
+        diff = Differentiator(f, branches, setup.method)
+        items = [(name, t, g, setup.probes(p.shape)) for (name, p), t, g in zip(setup.named, tensors, analytic)]
+        fast = model_steps(model, cost, calls, y_pred) if setup.method == "complex" else {}
+        rows = verdict.rows(items, [fast.get(id(p), diff) for p in setup.params], setup.threshold,
+                            setup.xs[0].shape[0], base, verdict.central_confirmation(
+                                setup.method, setup.threshold, setup.dtype, f, branches, lambda: tensors))
+    return y_pred, rows
+
+
+def _parts(setup: _Setup, calls: Sequence[LayerCall], loss: Loss, y_pred: Array, y: Labels) -> tuple[GradCheckReport, ...]:
+    """Each layer call checked on its own input, and the loss on y_pred, so that the report names the
+    part whose backward is wrong."""
+    layers = [check_layer(call.layer, call.x, method=setup.method, mode=setup.mode, samples=setup.samples,
+                          seed=setup.seed, threshold=setup.threshold, subject=f"layer {call.name} {call.layer!r}",
+                          max_input_entries=PART_INPUT_ENTRIES)
+              for call in calls]
+    return (*layers, check_loss(loss, y_pred, y, method=setup.method, threshold=setup.threshold))
+
+
+def _model_warnings(rows: Sequence[GradCheckRow], batch: int) -> tuple[str, ...]:
+    warnings = zero_warnings(rows, model=True)
+    if batch == 1:
+        warnings += ("the batch has m = 1: a missing 1/m is invisible; check with a batch of several samples",)
+    return warnings
 
 
 @attrs.frozen
-class ResumedComplexStep:
-    """The complex step of one tensor, entry by entry or direction by direction, rerunning only from
-    its own layer: `entry(index, δ)` is the layer's output with one entry moved by δ, `along(V, δ)`
-    its outputs moved along each direction of V (`Layer.perturbed_output` and `moved_output` for a
-    parameter, `perturbed_input` and `moved_input` for the input), and `rest` computes the scalar
-    from an output: the layers after it and the loss."""
+class _Called:
+    """A layer as `check_layer` calls it, on a list of inputs: a `Merge` on all, a `Layer` on the first."""
 
-    entry: Callable[[int, complex], Array]
-    along: Callable[[Array, complex], Array]
-    rest: Callable[[Array], Scalar]
-    h: float = 1e-20
+    layer: Module
 
-    def derivatives(self, t: Array, probes: Probes) -> Derivatives:
-        values = np.empty(len(probes))
-        step = 1j * self.h
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", np.exceptions.ComplexWarning)
-            try:
-                if probes.entries is not None:
-                    for i, index in enumerate(probes.entries.tolist()):
-                        values[i] = self._derivative(self.entry(index, step))
-                else:
-                    for start, directions in probes.chunks():
-                        for i, out in enumerate(self.along(directions, step), start):
-                            values[i] = self._derivative(out)
-            except np.exceptions.ComplexWarning as w:
-                raise NotComplexSafe(f"a ComplexWarning was raised ({w}): the imaginary part is cast away") from w
-        return Derivatives(values, np.zeros(len(probes)), 0, 0)
+    def forward(self, inputs: list[Array]) -> Array:
+        if isinstance(self.layer, Merge):
+            return self.layer.forward(inputs)
+        assert isinstance(self.layer, Layer), f"{self.layer!r} is neither a Layer nor a Merge"
+        return self.layer.forward(inputs[0])
 
-    def _derivative(self, out: Array) -> float:
-        value = self.rest(out)
-        if not isinstance(value, complex):
-            raise NotComplexSafe("a complex input gave a real result: the imaginary part was lost")
-        return value.imag / self.h
+    def backward(self, upstream: Array) -> list[Array]:
+        if isinstance(self.layer, Merge):
+            return self.layer.backward(upstream.copy())
+        return [cast(Layer, self.layer).backward(upstream.copy())]
 
 
-def _resumed(
-    model: Network, cost: Callable[[Array], Scalar], calls: Sequence[LayerCall], y_pred: Array
-) -> dict[int, TensorDifferentiator]:
-    """For a model that can rerun from a layer, a `ResumedComplexStep` for each parameter owned by a
-    layer called once, from the inputs `calls` recorded and the output y_pred, at the real point."""
-    if not hasattr(model, "resume"):
-        return {}
-    resumable = cast(Resumable, model)
-    outputs = [call.x for call in calls[1:]] + [y_pred]
-    owners: dict[int, list[int]] = {}
-    for k, call in enumerate(calls):
-        for p in call.layer.parameters():
-            owners.setdefault(id(p), []).append(k)
-    fast: dict[int, TensorDifferentiator] = {}
-    for k, (call, output) in enumerate(zip(calls, outputs)):
-        layer, own = call.layer, [p for p in call.layer.parameters() if owners[id(p)] == [k]]
-        if not own or not isinstance(layer, Layer):
-            continue
-        x, out = cast(Array, call.x), _work_copy(cast(Array, output), "complex")
+def _input_names(xs: Sequence[Array]) -> list[str]:
+    return ["input"] if len(xs) == 1 else [f"input {i}" for i in range(len(xs))]
 
-        def rest(h: Array, start: int = k + 1) -> Scalar:
-            return cost(resumable.resume(start, h))
 
-        for p in own:
-            fast[id(p)] = ResumedComplexStep(functools.partial(layer.perturbed_output, x, out, p),
-                                             functools.partial(layer.moved_output, x, out, p), rest)
-    return fast
+def _first_backward(setup: _Setup, called: _Called, upstream: Array) -> list[Array] | GradCheckRow:
+    """Backward's dL/dx for each input, then each parameter's grad (copies), from zero grads; or the
+    failing row of an input whose gradient backward did not return in its shape."""
+    for p in setup.params:  # from 0: a backward that adds to a grad then gives what one that sets it gives
+        p.grad.fill(0)
+    dxs = called.backward(upstream)
+    for name, a, dx in zip(_input_names(setup.xs), setup.xs, dxs, strict=True):
+        if not isinstance(dx, np.ndarray) or dx.shape != a.shape:
+            got = f"shape {dx.shape}" if isinstance(dx, np.ndarray) else f"{type(dx).__name__} (a missing return?)"
+            return GradCheckRow(name, a.shape, 0, float("inf"), float("inf"), "-", 0.0, 0.0, False,
+                                f"backward returned {got} for an input of shape {a.shape}")
+    return [dx.copy() for dx in dxs] + [p.grad.copy() for p in setup.params]
+
+
+def _accumulated(setup: _Setup, called: _Called, upstream: Array, analytic: Sequence[Array]) -> list[str]:
+    """The same point again (replaying its random draws), the same upstream gradient: a backward that
+    sets each grad gives it the same values. The `_accumulation` note of each parameter."""
+    called.forward(setup.xs)
+    called.backward(upstream)
+    return [_accumulation(p.grad, first) for p, first in zip(setup.params, analytic[len(setup.xs):])]
+
+
+def _layer_rows(
+    setup: _Setup, called: _Called, out: Array, upstream: Array, analytic: Sequence[Array],
+    max_input_entries: int | None,
+) -> tuple[GradCheckRow, ...]:
+    """A row for each input and each parameter: backward's gradient of L = Σ G ⊙ layer(x) against the
+    numerical one; by the complex step of a `Layer` through its own hooks, as in a model, else
+    through the layer's forward."""
+    resumed = setup.method == "complex" and isinstance(called.layer, Layer)
+
+    @functools.cache
+    def x_work() -> list[Array]:  # moved in place: made only where a probe moves the input
+        return [work_copy(a, setup.method) for a in setup.xs]
+
+    def total(z: Array) -> Scalar:
+        value = np.sum(z * upstream)
+        return complex(value) if np.iscomplexobj(value) else float(value)
+
+    def f() -> Scalar:
+        return total(called.forward(x_work()))
+
+    def branches() -> list[Mask | None]:
+        return [called.layer.branch()]
+
+    n = len(setup.xs)
+    with _work_params(setup.params, setup.method) as tensors:
+        items = [(name, t, g, setup.probes(t.shape, max_input_entries))
+                 for name, t, g in zip(_input_names(setup.xs), setup.xs if resumed else x_work(), analytic)]
+        items += [(name, t, g, setup.probes(p.shape)) for (name, p), t, g in zip(setup.named, tensors, analytic[n:])]
+        ways: Sequence[TensorDifferentiator] = [Differentiator(f, branches, setup.method)] * len(items)
+        if resumed:  # every entry through the layer's own hooks, as in a model
+            ways = layer_steps(cast(Layer, called.layer), setup.xs[0], work_copy(out, "complex"), total)
+        return verdict.rows(items, ways, setup.threshold, setup.xs[0].shape[0], float(np.sum(out * upstream)),
+                            verdict.central_confirmation(setup.method, setup.threshold, setup.dtype, f, branches,
+                                                         lambda: [*x_work(), *tensors]))
+
+
+def _likely_mistake(
+    setup: _Setup, layer: Module, out: Array, upstream: Array, analytic: Sequence[Array], rows: Sequence[GradCheckRow]
+) -> str:
+    """For a `Layer` that fails, the mistake of the catalogue its gradients show, if any."""
+    if not isinstance(layer, Layer) or all(r.passed for r in rows):
+        return ""
+    gradients = dict(zip(["input", *(name for name, _ in setup.named)], analytic))
+    return layer_cause(setup.xs[0], out.real, upstream, gradients, dict(setup.named))
 
 
 def _accumulation(second: Array, first: Array) -> str:
@@ -394,101 +374,6 @@ def _cost(loss: Loss, y_pred: Array, y_true: Labels) -> Callable[[Array], Scalar
     return lambda a: loss.value(a, y)
 
 
-def _confirmation(
-    method: Method,
-    threshold: float,
-    dtype: np.dtype[np.inexact],
-    f: Callable[[], Scalar],
-    branches: Callable[[], Sequence[Mask | None]],
-    tensors: Callable[[], Sequence[Array]],
-) -> Confirmation | None:
-    """For a complex-step check, central differences of its `f` on the working tensors `f` reads
-    (`tensors()`, in the order of the check's rows; complex, moved by real steps); None for a check by
-    central differences. Made for every check, it does nothing until a row fails."""
-    if method != "complex":
-        return None
-    central = Differentiator(f, branches, "central")
-
-    def derivatives(i: int, probes: Probes) -> Derivatives:
-        with warnings.catch_warnings():  # the working tensors are complex with no imaginary part: nothing is lost
-            warnings.simplefilter("ignore", np.exceptions.ComplexWarning)
-            return central.derivatives(tensors()[i], probes)
-
-    return Confirmation(derivatives, max(threshold, default_threshold("central", dtype)))  # central resolves ~1e-7
-
-
-def _confirmed(
-    row: GradCheckRow, index: int, probes: Probes, g: Floats, numeric: Derivatives, confirmation: Confirmation,
-    scale: float, batch: int,
-) -> GradCheckRow:
-    """The verdict on tensor `index`, whose `row` failed by the complex step. Central differences first
-    differentiate it at the `CONFIRM_FIRST` probes where backward's `g` and the complex step differ
-    most: where they agree with the complex step there, it is right and `row` stands. Where they do
-    not, the complex step is wrong for this tensor (a function that is not complex-analytic, such as
-    np.abs, between it and the cost), and central differences at every probe decide."""
-    worst = np.sort(np.argsort(-np.abs(g - numeric.values), kind="stable")[:CONFIRM_FIRST])
-    at_worst = confirmation.derivatives(index, probes.subset(worst))
-    threshold = confirmation.threshold
-    if compare(row.name, row.shape, probes.subset(worst), numeric.values[worst], at_worst, threshold=threshold,
-               atol=threshold * scale, batch=batch).passed:
-        return row
-    why = "a non-analytic function of the input, such as np.abs, gives the complex step a wrong derivative"
-    everywhere = at_worst if len(worst) == len(probes) else None
-    return _by_central(row, index, probes, g, confirmation, scale, batch, why,
-                       f"; the complex step's relative error was {row.relative_error:.1e}", everywhere)
-
-
-def _by_central(
-    row: GradCheckRow, index: int, probes: Probes, g: Floats, confirmation: Confirmation, scale: float, batch: int,
-    why: str, detail: str = "", central: Derivatives | None = None,
-) -> GradCheckRow:
-    """Tensor `index` judged by central differences at every probe (`central`, when already taken), for
-    a tensor the complex step cannot differentiate (`why`), with a note that says so."""
-    threshold = confirmation.threshold
-    judged = compare(row.name, row.shape, probes, g, central or confirmation.derivatives(index, probes),
-                     threshold=threshold, atol=threshold * scale, batch=batch)
-    note = (f"not complex-step safe: {why}; central differences' verdict is used for this tensor"
-            f"{'' if judged.passed else ', and it fails too'} (threshold {threshold:.0e}{detail})")
-    return attrs.evolve(judged, note="; ".join(n for n in (note, judged.note) if n))
-
-
-def _rows(
-    items: Sequence[tuple[str, Array, Array, Probes]],
-    ways: Sequence[TensorDifferentiator],
-    threshold: float,
-    batch: int,
-    base: float,
-    confirmation: Confirmation | None,
-) -> tuple[GradCheckRow, ...]:
-    """Differentiate each tensor of `items` (name, working tensor, backward's gradient, probes) by the
-    matching entry of `ways`; `base` is the function's value at the base point. A complex-step row that
-    fails is confirmed by central differences (`confirmation`) before it is called wrong."""
-    results = []
-    for (name, tensor, g, probes), way in zip(items, ways, strict=True):
-        try:
-            numeric, unsafe = way.derivatives(tensor, probes), ""
-        except NotComplexSafe as e:
-            nan = np.full(len(probes), np.nan)
-            numeric, unsafe = Derivatives(nan, nan, 0, 0), str(e)
-        results.append((name, tensor.shape, probes, probes.project(g), numeric, unsafe))
-    magnitudes = [np.abs(np.concatenate([r[3], r[4].values])) for r in results if not r[5]]
-    scale = max((float(np.nanmax(m, initial=0.0)) for m in magnitudes), default=0.0)
-    if magnitudes:  # a gradient that is zero everywhere is judged against the rounding of f itself
-        scale = max(scale, abs(base))
-    rows = []
-    for index, (name, shape, probes, g_probed, numeric, unsafe) in enumerate(results):
-        row = compare(name, shape, probes, g_probed, numeric, threshold=threshold, atol=threshold * scale, batch=batch)
-        if unsafe and confirmation is not None:
-            row = _by_central(row, index, probes, g_probed, confirmation, scale, batch, unsafe)
-        elif unsafe:
-            row = attrs.evolve(row, checked=0, max_abs_error=math.nan, relative_error=math.nan, passed=False,
-                               note=f"not complex-step safe: {unsafe}")
-        elif not row.passed and confirmation is not None:
-            row = _confirmed(row, index, probes, g_probed, numeric, confirmation, scale, batch)
-        rows.append(row)
-    return tuple(rows)
-
-
 def _check_options(caller: str, method: str, mode: str, samples: int) -> None:
     for what, value, allowed in (("method", method, get_args(Method)), ("mode", mode, get_args(Mode))):
         if value not in allowed:
@@ -522,11 +407,6 @@ def _common_dtype(params: Sequence[Parameter], xs: Sequence[Array]) -> np.dtype[
     return np.dtype(np.float32) if np.dtype(np.float32) in dtypes else np.dtype(np.float64)
 
 
-def _work_copy(a: Array, method: Method) -> Array:
-    """A fresh C-ordered copy to perturb in place: complex128 for the complex step, else float64."""
-    return np.array(a, dtype=np.complex128 if method == "complex" else np.float64, order="C", copy=True)
-
-
 @contextmanager
 def _work_params(params: Sequence[Parameter], method: Method) -> Iterator[list[Array]]:
     """Swap each parameter's value for a working copy; put the original arrays (value and grad, which
@@ -534,7 +414,7 @@ def _work_params(params: Sequence[Parameter], method: Method) -> Iterator[list[A
     originals = [(p.value, p.grad) for p in params]
     try:
         for p in params:
-            p.value = _work_copy(p.value, method)
+            p.value = work_copy(p.value, method)
         yield [p.value for p in params]
     finally:
         for p, (value, grad) in zip(params, originals):

@@ -1,6 +1,8 @@
-"""Numerical derivatives of a scalar function with respect to one tensor, changed in place.
+"""Numerical derivatives of a scalar function with respect to one tensor.
 
-Complex step: f'(θ)·v = Im f(θ + ih·v) / h, exact to machine precision because nothing is subtracted.
+Complex step (`ComplexStep`, one core for a tensor changed in place and for a model rerun from the
+layer that owns it): f'(θ)·v = Im f(θ + ih·v) / h, exact to machine precision because nothing is
+subtracted.
 Central differences: (f(θ + ε) - f(θ - ε)) / 2ε, except where a step crosses a kink (a layer's
 `branch()` changes): there a second-order one-sided difference from the side whose branch matches
 the point where backward was taken.
@@ -8,8 +10,8 @@ the point where backward was taken.
 
 import math
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from typing import Literal, TypeAlias
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Literal, Protocol, TypeAlias
 
 import attrs
 import numpy as np
@@ -128,6 +130,80 @@ class Derivatives:
     as a few 1e-10 (a step across a kink, say) instead of exactly 0. The complex step's do not."""
 
 
+class TensorDifferentiator(Protocol):
+    """A way to differentiate a scalar function with respect to one tensor, along probes."""
+
+    def derivatives(self, t: Array, probes: Probes) -> Derivatives: ...
+
+
+class Perturbation(Protocol):
+    """A scalar function evaluated with one tensor `t` moved, and `t` as it was after: by δ at one
+    flat entry, or by δ times each direction of a stack (on a first axis), one value each."""
+
+    def at_entry(self, t: Array, index: int, delta: complex) -> Scalar: ...
+
+    def along(self, t: Array, directions: Floats, delta: complex) -> Iterable[Scalar]: ...
+
+
+@attrs.frozen
+class InPlace:
+    """`f`, which reads the tensors it is differentiated by, with one of them changed in place."""
+
+    f: Callable[[], Scalar]
+
+    def at_entry(self, t: Array, index: int, delta: complex) -> Scalar:
+        flat = t.reshape(-1)
+        base = flat[index]
+        flat[index] = base + delta
+        try:
+            return self.f()
+        finally:
+            flat[index] = base
+
+    def along(self, t: Array, directions: Floats, delta: complex) -> list[Scalar]:
+        base = t.copy()
+        values = []
+        try:
+            for v in directions:
+                np.add(base, delta * v, out=t)
+                values.append(self.f())
+            return values
+        finally:
+            np.copyto(t, base)
+
+
+@attrs.frozen
+class ComplexStep:
+    """The complex step along each probe of a tensor, exact to machine precision because nothing is
+    subtracted; `perturbation` evaluates the function at each moved point (`InPlace`, or a model
+    rerun only from the layer that owns the tensor)."""
+
+    perturbation: Perturbation
+    h: float = 1e-20
+
+    def derivatives(self, t: Array, probes: Probes) -> Derivatives:
+        values = np.empty(len(probes))
+        step = 1j * self.h
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", np.exceptions.ComplexWarning)
+            try:
+                if probes.entries is not None:
+                    for i, index in enumerate(probes.entries.tolist()):
+                        values[i] = self._derivative(self.perturbation.at_entry(t, index, step))
+                else:
+                    for start, directions in probes.chunks():
+                        for i, value in enumerate(self.perturbation.along(t, directions, step), start):
+                            values[i] = self._derivative(value)
+            except np.exceptions.ComplexWarning as w:
+                raise NotComplexSafe(f"a ComplexWarning was raised ({w}): the imaginary part is cast away") from w
+        return Derivatives(values, np.zeros(len(probes)), 0, 0)
+
+    def _derivative(self, value: Scalar) -> float:
+        if not isinstance(value, complex):
+            raise NotComplexSafe("a complex input gave a real result: the imaginary part was lost")
+        return value.imag / self.h  # f'(θ)·v = Im f(θ + ih·v) / h
+
+
 @attrs.define
 class Differentiator:
     """Differentiates `f` (which reads tensors changed in place) by `method`; `branches` reports the
@@ -148,6 +224,8 @@ class Differentiator:
 
     def derivatives(self, t: Array, probes: Probes) -> Derivatives:
         """The numerical derivative of f along each probe of tensor `t`."""
+        if self.method == "complex":
+            return ComplexStep(InPlace(self.f), self.h).derivatives(t, probes)
         values, uncertainty = np.empty(len(probes)), np.zeros(len(probes))
         one_sided = unresolved = 0
         for i in range(len(probes)):
@@ -155,49 +233,34 @@ class Differentiator:
             scale = max(1.0, float(np.sqrt(np.mean(np.abs(t.real) ** 2))) if probes.entries is None
                         else abs(float(t.reshape(-1)[int(probes.entries[i])].real)))
             try:
-                if self.method == "complex":
-                    values[i] = self._complex_step(move)
-                else:
-                    values[i], uncertainty[i], kind = self._central(move, self.eps * scale)
-                    one_sided += kind == "one-sided"
-                    unresolved += kind == "unresolved"
+                values[i], uncertainty[i], kind = self._central(move, self.eps * scale)
+                one_sided += kind == "one-sided"
+                unresolved += kind == "unresolved"
             finally:
                 move(0)
-        return Derivatives(values, uncertainty, one_sided, unresolved, rounded=self.method == "central")
+        return Derivatives(values, uncertainty, one_sided, unresolved, rounded=True)
 
     @staticmethod
-    def _mover(t: Array, probes: Probes, i: int) -> Callable[[complex], None]:
+    def _mover(t: Array, probes: Probes, i: int) -> Callable[[float], None]:
         """A function that sets `t` to its base value moved by `offset` along probe i (0: back to base)."""
         if probes.entries is not None:
             flat, k = t.reshape(-1), int(probes.entries[i])
             base = flat[k]
 
-            def move_entry(offset: complex) -> None:
+            def move_entry(offset: float) -> None:
                 flat[k] = base + offset
 
             return move_entry
         direction, base_t = probes.direction(i), t.copy()
 
-        def move_along(offset: complex) -> None:
+        def move_along(offset: float) -> None:
             np.copyto(t, base_t)
             if offset:
                 np.add(t, offset * direction, out=t)
 
         return move_along
 
-    def _complex_step(self, move: Callable[[complex], None]) -> float:
-        move(1j * self.h)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", np.exceptions.ComplexWarning)
-            try:
-                value = self.f()
-            except np.exceptions.ComplexWarning as w:
-                raise NotComplexSafe(f"a ComplexWarning was raised ({w}): the imaginary part is cast away") from w
-        if not isinstance(value, complex):
-            raise NotComplexSafe("a complex input gave a real result: the imaginary part was lost")
-        return value.imag / self.h
-
-    def _central(self, move: Callable[[complex], None], step: float) -> tuple[float, float, str]:
+    def _central(self, move: Callable[[float], None], step: float) -> tuple[float, float, str]:
         """Richardson-extrapolated differences with steps h and h/2, (4 D(h/2) - D(h)) / 3, whose
         error is O(h⁴) (central) or O(h³) (one-sided); |D(h/2) - D(h)| is the uncertainty. Central
         where no step crosses a kink, else one-sided from the side whose branches match the base
@@ -219,7 +282,7 @@ class Differentiator:
             step /= 10
         return math.nan, math.nan, "unresolved"
 
-    def _at(self, move: Callable[[complex], None], offset: float, b0: list[Mask | None]) -> tuple[float, bool]:
+    def _at(self, move: Callable[[float], None], offset: float, b0: list[Mask | None]) -> tuple[float, bool]:
         """f at the offset point, and whether every layer took the same branches as at the base point."""
         move(offset)
         try:
@@ -231,3 +294,8 @@ class Differentiator:
             for a, b in zip(self.branches(), b0, strict=True)
         )
         return value, same
+
+
+def work_copy(a: Array, method: Method) -> Array:
+    """A fresh C-ordered copy to perturb in place: complex128 for the complex step, else float64."""
+    return np.array(a, dtype=np.complex128 if method == "complex" else np.float64, order="C", copy=True)

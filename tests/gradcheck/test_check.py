@@ -808,8 +808,8 @@ HUBER_POINT = (np.array([[0.3], [2.5], [-0.4], [-3.0]]), np.zeros((4, 1)))
 
 
 def times_abs_models() -> list[Network]:
-    """Dense(3 -> 3), TimesAbs, Dense(3 -> 1), Sigmoid: as a Sequential (whose rows 0.W and 0.b take the
-    resumed complex step) and as a graph Model (whose rows rerun the whole forward)."""
+    """Dense(3 -> 3), TimesAbs, Dense(3 -> 1), Sigmoid: as a Sequential and as a graph Model, both of which
+    take the resumed complex step for rows 0.W and 0.b (rerunning only the calls after the first)."""
     x = Input(3)
     graph = Model(x, Sigmoid()(Dense(3, 1, seed=1)(TimesAbs()(Dense(3, 3, seed=0)(x)))))
     return [Sequential([Dense(3, 3, seed=0), TimesAbs(), Dense(3, 1, seed=1), Sigmoid()]), graph]
