@@ -10,8 +10,7 @@ Run: python examples/seed_bug.py
 import numpy as np
 
 import models
-from framework import Array, BCELoss, Layer, Sequential, Sigmoid, check_gradients
-from framework.core.arrays import Labels
+from framework import Array, BCELoss, Labels, Layer, Sequential, Sigmoid, check_gradients
 from framework.datasets import load_digits_binary
 
 

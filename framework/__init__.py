@@ -4,7 +4,7 @@ checker that proves every gradient right and names the layer that is wrong.
 The public API, by the layers of the house (bottom up): core, layers, losses, gradcheck, learner,
 training, containers."""
 
-from framework.core.arrays import Array
+from framework.core.arrays import Array, Labels
 from framework.core.errors import (
     CallOrderError, ConfigError, DTypeError, FormatError, FrameworkError, NonFiniteError, ShapeError, ValueRangeError,
 )
@@ -31,7 +31,7 @@ __all__ = [
     "CallOrderError", "check_backprop", "check_function", "check_gradients", "check_layer", "check_loss",
     "Concatenate", "Config", "ConfigError", "CosineDecay", "CrossEntropyLoss", "Dense", "Dropout", "DTypeError",
     "EarlyStopping", "ELU", "ExponentialDecay", "Flatten", "FormatError", "FrameworkError", "FunctionReport",
-    "GradCheckReport", "GradCheckRow", "GradientCheck", "History", "Identity", "Input", "Layer", "LeakyReLU",
+    "GradCheckReport", "GradCheckRow", "GradientCheck", "History", "Identity", "Input", "Labels", "Layer", "LeakyReLU",
     "load_model", "Loss", "Merge", "Model", "ModelCheckpoint", "Module", "MSELoss", "Multiply", "Nested", "Node",
     "NonFiniteError", "Normalization", "Optimizer", "Parameter", "register_layer", "register_model",
     "registered_layers", "ReLU", "RMSprop", "Schedule", "Sequential", "SGD", "ShapeError", "Sigmoid", "Softmax",
