@@ -17,7 +17,8 @@ from framework.core.errors import REBUILD_ERRORS, ConfigError, FormatError, Miss
 from framework.core.validation import brief, describe_nonfinite, located
 from framework.core.layer import JSON
 from framework.losses import BUILT_IN_LOSSES, Loss
-from framework.core.parameter import Buffer, Parameter, allocation_budget
+from framework.core.budget import allocation_budget
+from framework.core.parameter import Buffer, Parameter
 from framework.core.registry import build_model, registered_as, spec
 from framework.core.protocols import Network, Wrapper
 

@@ -1,14 +1,12 @@
 """A trainable tensor and its gradient."""
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Sequence
 
 import attrs
 import numpy as np
 
 from framework.core.arrays import FLOAT_DTYPES, Array
-from framework.core.errors import ConfigError, DTypeError, FormatError, ShapeError
+from framework.core.errors import ConfigError, DTypeError, ShapeError
 
 
 def _zeros_like_value(self: "Parameter") -> Array:
@@ -107,31 +105,3 @@ class Buffer:
     name: str = ""
     minimum: float | None = None
     """The least value an entry may hold (0 for a variance), or None; `load_model` refuses a file below it."""
-
-
-_budget: ContextVar[list[int] | None] = ContextVar("framework_allocation_budget", default=None)
-
-
-@contextmanager
-def allocation_budget(entries: int) -> Iterator[None]:
-    """Within this block, layers may create at most `entries` parameter entries in all: `load_model`
-    sets it to what the file holds, so that an architecture that declares a huge layer is refused
-    before anything is allocated."""
-    token = _budget.set([entries])
-    try:
-        yield
-    finally:
-        _budget.reset(token)
-
-
-def reserve(entries: int, owner: str) -> None:
-    """Count `entries` against the budget, if one is set; layers call it before allocating weights."""
-    budget = _budget.get()
-    if budget is None:
-        return
-    if entries > budget[0]:
-        raise FormatError(
-            f"{owner} would create {entries:,} parameter entries, far more than the file holds: "
-            "the architecture does not match the weights"
-        )
-    budget[0] -= entries

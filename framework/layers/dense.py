@@ -11,7 +11,8 @@ from framework.core.arrays import Array, Shape, WholeNumber, float_dtype
 from framework.core.errors import ShapeError, ValueRangeError
 from framework.core.validation import whole_number
 from framework.core.layer import Config, Layer, Module
-from framework.core.parameter import Parameter, reserve
+from framework.core.budget import reserve
+from framework.core.parameter import Parameter
 from framework.core.registry import register_layer
 
 Init: TypeAlias = Literal["he", "glorot", "lecun"]

@@ -12,7 +12,8 @@ from framework.core.errors import CallOrderError, ConfigError, DTypeError, NonFi
 from framework.core.validation import describe_nonfinite, whole_number
 from framework.core.guard import guarded
 from framework.core.layer import Config, Layer, Module
-from framework.core.parameter import Buffer, reserve
+from framework.core.budget import reserve
+from framework.core.parameter import Buffer
 from framework.core.registry import register_layer
 
 Statistic = float | Sequence[float]

@@ -9,7 +9,8 @@ from framework.core.arrays import Array, Mask, RealNumber, Shape, WholeNumber, f
 from framework.core.errors import ShapeError, ValueRangeError
 from framework.core.validation import whole_number
 from framework.core.layer import Config, KeepsShape, Layer
-from framework.core.parameter import Buffer, Parameter, reserve
+from framework.core.budget import reserve
+from framework.core.parameter import Buffer, Parameter
 from framework.core.registry import register_layer
 
 
