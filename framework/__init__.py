@@ -13,8 +13,8 @@ from framework.core.node import Input, Node
 from framework.core.parameter import Buffer, Parameter
 from framework.core.registry import register_layer, register_model, registered_layers
 from framework.layers import (
-    ELU, Add, BatchNorm, Concatenate, Dense, Dropout, Flatten, Identity, LeakyReLU, Multiply, Normalization, ReLU,
-    Sigmoid, Softmax, Tanh,
+    ELU, Add, AvgPool2D, BatchNorm, Concatenate, Dense, Dropout, Flatten, GlobalAvgPool2D, GlobalMaxPool2D, Identity,
+    LeakyReLU, MaxPool2D, Multiply, Normalization, ReLU, Sigmoid, Softmax, Tanh,
 )
 from framework.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss
 from framework.gradcheck import GradCheckReport, GradCheckRow, check_gradients, check_layer, check_loss
@@ -27,12 +27,12 @@ from framework.containers.nested import Nested
 from framework.containers.sequential import Sequential
 
 __all__ = [
-    "Adam", "Add", "Array", "BackpropReport", "BatchNorm", "BCELoss", "BCEWithLogitsLoss", "Buffer", "Callback",
+    "Adam", "Add", "AvgPool2D", "Array", "BackpropReport", "BatchNorm", "BCELoss", "BCEWithLogitsLoss", "Buffer", "Callback",
     "CallOrderError", "check_backprop", "check_function", "check_gradients", "check_layer", "check_loss",
     "Concatenate", "Config", "ConfigError", "CosineDecay", "CrossEntropyLoss", "Dense", "Dropout", "DTypeError",
     "EarlyStopping", "ELU", "ExponentialDecay", "Flatten", "FormatError", "FrameworkError", "FunctionReport",
-    "GradCheckReport", "GradCheckRow", "GradientCheck", "History", "Identity", "Input", "Labels", "Layer", "LeakyReLU",
-    "load_model", "Loss", "Merge", "Model", "ModelCheckpoint", "Module", "MSELoss", "Multiply", "Nested", "Node",
+    "GlobalAvgPool2D", "GlobalMaxPool2D", "GradCheckReport", "GradCheckRow", "GradientCheck", "History", "Identity", "Input", "Labels", "Layer", "LeakyReLU",
+    "load_model", "Loss", "MaxPool2D", "Merge", "Model", "ModelCheckpoint", "Module", "MSELoss", "Multiply", "Nested", "Node",
     "NonFiniteError", "Normalization", "Optimizer", "Parameter", "register_layer", "register_model",
     "registered_layers", "ReLU", "RMSprop", "Schedule", "Sequential", "SGD", "ShapeError", "Sigmoid", "Softmax",
     "StepDecay", "Tanh", "TerminateOnNaN", "ValueRangeError",

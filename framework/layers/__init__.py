@@ -1,11 +1,13 @@
 from framework.layers.activations import ELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from framework.layers.dense import Dense
 from framework.layers.merge import Add, Concatenate, Multiply
+from framework.layers.pooling import AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D, MaxPool2D
 from framework.layers.preprocessing import Normalization
 from framework.layers.regularization import BatchNorm, Dropout
 from framework.layers.shape import Flatten, Identity
 
 __all__ = [
-    "ELU", "Add", "BatchNorm", "Concatenate", "Dense", "Dropout", "Flatten", "Identity", "LeakyReLU", "Multiply",
-    "Normalization", "ReLU", "Sigmoid", "Softmax", "Tanh",
+    "ELU", "Add", "AvgPool2D", "BatchNorm", "Concatenate", "Dense", "Dropout", "Flatten", "GlobalAvgPool2D",
+    "GlobalMaxPool2D", "Identity", "LeakyReLU", "MaxPool2D", "Multiply", "Normalization", "ReLU", "Sigmoid", "Softmax",
+    "Tanh",
 ]

@@ -1,0 +1,249 @@
+"""Pooling over channels-last images (batch, H, W, C): `MaxPool2D`, `AvgPool2D`, `GlobalMaxPool2D`,
+`GlobalAvgPool2D`, with Keras' arguments and its "valid" and "same" padding.
+
+A window's pool is built from one strided slice of the (padded) input a window position, `pool_size`
+slices in all: no windowed copy of the input, and the same slices scatter the gradient back. The max
+is chosen by the real part, so that a complex-step probe sees the branch the real input takes, and
+`branch()` reports the choice (after a ReLU, windows of tied zeros would otherwise make central
+differences blame a correct max-pool).
+"""
+
+import math
+from collections.abc import Iterator
+from typing import Literal, TypeAlias, get_args
+
+import numpy as np
+import numpy.typing as npt
+
+from framework.core.arrays import Array, Mask, Shape, WholeNumber
+from framework.core.errors import ConfigError, ShapeError, ValueRangeError
+from framework.core.layer import JSON, Config, Layer, Module
+from framework.core.registry import register_layer
+from framework.core.validation import is_whole_number
+
+Padding: TypeAlias = Literal["valid", "same"]
+Pair: TypeAlias = WholeNumber | tuple[WholeNumber, WholeNumber]
+
+
+def image_shape(layer: Module, shape: Shape) -> tuple[int, int, int, int]:
+    """(batch, H, W, C) of a 4-D input, else a ShapeError naming the layer, with a hint for a
+    channels-first batch (batch, C, H, W)."""
+    if len(shape) != 4:
+        raise ShapeError(f"{layer!r} expects images (batch, H, W, C), got shape {shape}"
+                         + (": a batch of flat rows? reshape to (batch, H, W, C)" if len(shape) == 2 else ""))
+    b, h, w, c = shape
+    if h in (1, 3) and w == c > 4:  # (batch, 3, 64, 64): square images with their channels first
+        raise ShapeError(f"{layer!r} expects channels-last images (batch, H, W, C), got shape {shape}: "
+                         "channels-first? transpose to (batch, H, W, C) with x.transpose(0, 2, 3, 1)")
+    return b, h, w, c
+
+
+def pair(layer: str, what: str, value: object) -> tuple[int, int]:
+    """An int or a pair of ints, each at least 1, as a pair."""
+    values = value if isinstance(value, tuple | list) else (value, value)
+    if len(values) != 2 or not all(is_whole_number(v) for v in values):
+        raise ConfigError(f"{layer}: {what} must be an int or a pair of ints, got {value!r}")
+    if min(values) < 1:
+        raise ValueRangeError(f"{layer}: {what} must be at least 1, got {value!r}")
+    return int(values[0]), int(values[1])
+
+
+def same_padding(size: int, window: int, stride: int) -> tuple[int, int, int]:
+    """Keras' "same": out = ceil(size / stride), and the total padding, the extra one at the end:
+    (out, before, after)."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + window - size, 0)
+    return out, total // 2, total - total // 2
+
+
+class _Pool2D(Layer):
+    """A window of `pool_size` moved by `strides` (the pool size by default) over H and W."""
+
+    def __init__(self, pool_size: Pair = 2, strides: Pair | None = None, padding: Padding = "valid") -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.pool_size = pair(name, "pool_size", pool_size)
+        self.strides = pair(name, "strides", pool_size if strides is None else strides)
+        if padding not in get_args(Padding):
+            raise ValueRangeError(f"{name}: padding must be 'valid' or 'same', got {padding!r}")
+        self.padding: Padding = padding
+
+    @classmethod
+    def example(cls, rng: np.random.Generator) -> tuple[Module, list[Array]]:
+        return cls(pool_size=2, strides=1), [rng.standard_normal((2, 4, 5, 3))]
+
+    def geometry(self, shape: Shape) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+        """(out_h, out_w), (pad_top, pad_bottom), (pad_left, pad_right) for an input of `shape`."""
+        _, h, w, _ = image_shape(self, shape)
+        (ph, pw), (sh, sw) = self.pool_size, self.strides
+        if self.padding == "same":
+            oh, top, bottom = same_padding(h, ph, sh)
+            ow, left, right = same_padding(w, pw, sw)
+            return (oh, ow), (top, bottom), (left, right)
+        if ph > h or pw > w:
+            raise ShapeError(f"{self!r}: the pool {self.pool_size} does not fit in the image of {h} x {w} (input "
+                             f"shape {shape}): a smaller pool_size, or padding='same'")
+        return ((h - ph) // sh + 1, (w - pw) // sw + 1), (0, 0), (0, 0)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        (oh, ow), _, _ = self.geometry(input_shape)
+        return (input_shape[0], oh, ow, input_shape[3])
+
+    def windows(self, padded: Array, out: tuple[int, int]) -> Iterator[tuple[int, Array]]:
+        """(k, the view of `padded` that holds entry k of every window), k = 0 .. ph·pw - 1."""
+        (ph, pw), (sh, sw), (oh, ow) = self.pool_size, self.strides, out
+        for i in range(ph):
+            for j in range(pw):
+                yield i * pw + j, padded[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, :]
+
+    def padded(self, x: Array, pads: tuple[tuple[int, int], tuple[int, int]], fill: float) -> Array:
+        if not any(pads[0] + pads[1]):
+            return x
+        return np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)), constant_values=fill)
+
+    def get_config(self) -> Config:
+        def plain(p: tuple[int, int]) -> JSON:
+            return p[0] if p[0] == p[1] else [p[0], p[1]]
+
+        return {"pool_size": plain(self.pool_size), "strides": plain(self.strides), "padding": self.padding}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(pool_size={self.pool_size}, strides={self.strides}, padding={self.padding!r})"
+
+
+@register_layer
+class MaxPool2D(_Pool2D):
+    """The largest entry of each window, by the real part; padding ("same") never wins.
+
+    >>> x = np.arange(16.0).reshape(1, 4, 4, 1)
+    >>> MaxPool2D(2).forward(x)[0, :, :, 0]
+    array([[ 5.,  7.],
+           [13., 15.]])
+    """
+
+    _choice: npt.NDArray[np.intp]
+    """The index k (of `windows`) of each window's largest entry."""
+    _geometry: tuple[Shape, tuple[int, int], tuple[tuple[int, int], tuple[int, int]]]
+
+    def forward(self, x: Array) -> Array:
+        out, *pads = self.geometry(x.shape)
+        padded = self.padded(x, (pads[0], pads[1]), -np.inf)
+        choice = np.zeros((x.shape[0], *out, x.shape[3]), dtype=np.intp)
+        best: Array | None = None
+        for k, view in self.windows(padded, out):
+            if best is None:
+                best = view.copy()
+                continue
+            better = view.real > best.real  # ties keep the first entry, as argmax does
+            np.copyto(best, view, where=better)
+            choice[better] = k
+        assert best is not None
+        self._choice, self._geometry = choice, (padded.shape, out, (pads[0], pads[1]))
+        return best
+
+    def backward(self, grad: Array) -> Array:
+        shape, out, pads = self._geometry
+        dx = np.zeros(shape, dtype=grad.dtype)
+        for k, view in self.windows(dx, out):
+            np.add(view, np.where(self._choice == k, grad, 0), out=view)  # dL/dx = g at each window's largest entry
+        (top, bottom), (left, right) = pads
+        return dx[:, top:shape[1] - bottom, left:shape[2] - right, :]
+
+    def branch(self) -> Mask | None:
+        return np.asarray(self._choice[..., None] == np.arange(math.prod(self.pool_size)))
+
+
+@register_layer
+class AvgPool2D(_Pool2D):
+    """The mean of each window; with "same" padding, of its entries inside the image (as Keras).
+
+    >>> x = np.arange(16.0).reshape(1, 4, 4, 1)
+    >>> AvgPool2D(2).forward(x)[0, :, :, 0]
+    array([[ 2.5,  4.5],
+           [10.5, 12.5]])
+    """
+
+    _geometry: tuple[Shape, tuple[int, int], tuple[tuple[int, int], tuple[int, int]], Array]
+
+    def forward(self, x: Array) -> Array:
+        out, *pads = self.geometry(x.shape)
+        padded = self.padded(x, (pads[0], pads[1]), 0.0)
+        inside = self.padded(np.ones((1, *x.shape[1:3], 1)), (pads[0], pads[1]), 0.0)
+        counts = np.zeros((1, *out, 1))
+        total = np.zeros((x.shape[0], *out, x.shape[3]), dtype=x.dtype)
+        for (_, view), (_, within) in zip(self.windows(padded, out), self.windows(inside, out), strict=True):
+            np.add(total, view, out=total)
+            np.add(counts, within, out=counts)
+        np.divide(total, counts, out=total)
+        self._geometry = padded.shape, out, (pads[0], pads[1]), counts.astype(x.real.dtype)
+        return total
+
+    def backward(self, grad: Array) -> Array:
+        shape, out, pads, counts = self._geometry
+        share = grad / counts  # dL/dx = g / (entries of the window), for each window x is in
+        dx = np.zeros(shape, dtype=grad.dtype)
+        for _, view in self.windows(dx, out):
+            np.add(view, share, out=view)
+        (top, bottom), (left, right) = pads
+        return dx[:, top:shape[1] - bottom, left:shape[2] - right, :]
+
+
+class _GlobalPool2D(Layer):
+    """A pool over the whole image: (batch, H, W, C) -> (batch, C)."""
+
+    @classmethod
+    def example(cls, rng: np.random.Generator) -> tuple[Module, list[Array]]:
+        return cls(), [rng.standard_normal((2, 3, 4, 5))]
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        b, _, _, c = image_shape(self, input_shape)
+        return (b, c)
+
+
+@register_layer
+class GlobalAvgPool2D(_GlobalPool2D):
+    """The mean over H and W of each channel.
+
+    >>> GlobalAvgPool2D().forward(np.arange(8.0).reshape(1, 2, 2, 2))
+    array([[3., 4.]])
+    """
+
+    _shape: Shape
+
+    def forward(self, x: Array) -> Array:
+        self._shape = x.shape
+        out: Array = x.mean(axis=(1, 2))
+        return out
+
+    def backward(self, grad: Array) -> Array:
+        _, h, w, _ = self._shape  # dL/dx = g / (H W) at every position
+        return np.repeat(np.repeat((grad / (h * w))[:, None, None, :], h, axis=1), w, axis=2)
+
+
+@register_layer
+class GlobalMaxPool2D(_GlobalPool2D):
+    """The largest entry over H and W of each channel, by the real part.
+
+    >>> GlobalMaxPool2D().forward(np.arange(8.0).reshape(1, 2, 2, 2))
+    array([[6., 7.]])
+    """
+
+    _choice: npt.NDArray[np.intp]
+    """The flat position (over H W) of each channel's largest entry."""
+    _shape: Shape
+
+    def forward(self, x: Array) -> Array:
+        flat = x.reshape(x.shape[0], -1, x.shape[3])
+        self._choice, self._shape = np.argmax(flat.real, axis=1), x.shape
+        out: Array = np.take_along_axis(flat, self._choice[:, None, :], axis=1)[:, 0, :]
+        return out
+
+    def backward(self, grad: Array) -> Array:
+        b, h, w, c = self._shape
+        dx = np.zeros((b, h * w, c), dtype=grad.dtype)
+        np.put_along_axis(dx, self._choice[:, None, :], grad[:, None, :], axis=1)  # dL/dx = g at the largest entry
+        return dx.reshape(self._shape)
+
+    def branch(self) -> Mask | None:
+        b, h, w, c = self._shape
+        return np.asarray(self._choice[:, None, :] == np.arange(h * w)[None, :, None])
