@@ -13,7 +13,7 @@ from framework.core.node import Input, Node
 from framework.core.parameter import Buffer, Parameter
 from framework.core.registry import register_layer, register_model, registered_layers
 from framework.layers import (
-    ELU, Add, BatchNorm, Concatenate, Dense, Dropout, Flatten, Identity, LeakyReLU, Multiply, Normalization, ReLU,
+    ELU, Add, BatchNorm, Concatenate, Conv2D, Dense, Dropout, Flatten, Identity, LeakyReLU, Multiply, Normalization, ReLU,
     Sigmoid, Softmax, Tanh,
 )
 from framework.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss
@@ -29,7 +29,7 @@ from framework.containers.sequential import Sequential
 __all__ = [
     "Adam", "Add", "Array", "BackpropReport", "BatchNorm", "BCELoss", "BCEWithLogitsLoss", "Buffer", "Callback",
     "CallOrderError", "check_backprop", "check_function", "check_gradients", "check_layer", "check_loss",
-    "Concatenate", "Config", "ConfigError", "CosineDecay", "CrossEntropyLoss", "Dense", "Dropout", "DTypeError",
+    "Concatenate", "Config", "ConfigError", "Conv2D", "CosineDecay", "CrossEntropyLoss", "Dense", "Dropout", "DTypeError",
     "EarlyStopping", "ELU", "ExponentialDecay", "Flatten", "FormatError", "FrameworkError", "FunctionReport",
     "GradCheckReport", "GradCheckRow", "GradientCheck", "History", "Identity", "Input", "Labels", "Layer", "LeakyReLU",
     "load_model", "Loss", "Merge", "Model", "ModelCheckpoint", "Module", "MSELoss", "Multiply", "Nested", "Node",
