@@ -13,8 +13,8 @@ from framework.core.node import Input, Node
 from framework.core.parameter import Buffer, Parameter
 from framework.core.registry import register_layer, register_model, registered_layers
 from framework.layers import (
-    ELU, Add, AvgPool2D, BatchNorm, Concatenate, Dense, Dropout, Flatten, GlobalAvgPool2D, GlobalMaxPool2D, Identity,
-    LeakyReLU, MaxPool2D, Multiply, Normalization, ReLU, Sigmoid, Softmax, Tanh,
+    ELU, Add, AvgPool2D, BatchNorm, Concatenate, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D, GlobalMaxPool2D,
+    Identity, LeakyReLU, MaxPool2D, Multiply, Normalization, ReLU, Sigmoid, Softmax, Tanh,
 )
 from framework.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss
 from framework.gradcheck import GradCheckReport, GradCheckRow, check_gradients, check_layer, check_loss
@@ -29,7 +29,7 @@ from framework.containers.sequential import Sequential
 __all__ = [
     "Adam", "Add", "AvgPool2D", "Array", "BackpropReport", "BatchNorm", "BCELoss", "BCEWithLogitsLoss", "Buffer", "Callback",
     "CallOrderError", "check_backprop", "check_function", "check_gradients", "check_layer", "check_loss",
-    "Concatenate", "Config", "ConfigError", "CosineDecay", "CrossEntropyLoss", "Dense", "Dropout", "DTypeError",
+    "Concatenate", "Config", "ConfigError", "Conv2D", "CosineDecay", "CrossEntropyLoss", "Dense", "Dropout", "DTypeError",
     "EarlyStopping", "ELU", "ExponentialDecay", "Flatten", "FormatError", "FrameworkError", "FunctionReport",
     "GlobalAvgPool2D", "GlobalMaxPool2D", "GradCheckReport", "GradCheckRow", "GradientCheck", "History", "Identity", "Input", "Labels", "Layer", "LeakyReLU",
     "load_model", "Loss", "MaxPool2D", "Merge", "Model", "ModelCheckpoint", "Module", "MSELoss", "Multiply", "Nested", "Node",

@@ -1,4 +1,5 @@
 from framework.layers.activations import ELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from framework.layers.conv import Conv2D
 from framework.layers.dense import Dense
 from framework.layers.merge import Add, Concatenate, Multiply
 from framework.layers.pooling import AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D, MaxPool2D
@@ -7,7 +8,7 @@ from framework.layers.regularization import BatchNorm, Dropout
 from framework.layers.shape import Flatten, Identity
 
 __all__ = [
-    "ELU", "Add", "AvgPool2D", "BatchNorm", "Concatenate", "Dense", "Dropout", "Flatten", "GlobalAvgPool2D",
+    "ELU", "Add", "AvgPool2D", "BatchNorm", "Concatenate", "Conv2D", "Dense", "Dropout", "Flatten", "GlobalAvgPool2D",
     "GlobalMaxPool2D", "Identity", "LeakyReLU", "MaxPool2D", "Multiply", "Normalization", "ReLU", "Sigmoid", "Softmax",
     "Tanh",
 ]

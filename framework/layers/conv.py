@@ -1,0 +1,239 @@
+"""`Conv2D`: a 2-D convolution of channels-last images, by im2col and one matrix product."""
+
+import math
+from typing import Literal, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+from numpy.lib.stride_tricks import sliding_window_view
+
+from framework.core.arrays import Array, Shape, WholeNumber, float_dtype
+from framework.core.budget import reserve
+from framework.core.errors import ConfigError, ShapeError, ValueRangeError
+from framework.core.layer import Config, Layer, Module
+from framework.core.parameter import Parameter
+from framework.core.registry import register_layer
+from framework.core.validation import is_whole_number, whole_number
+
+Init: TypeAlias = Literal["he", "glorot", "lecun"]
+Padding: TypeAlias = Literal["valid", "same"]
+Pair: TypeAlias = "WholeNumber | tuple[WholeNumber, WholeNumber] | list[WholeNumber]"
+_VARIANCE = {"he": lambda n_in, n_out: 2 / n_in, "glorot": lambda n_in, n_out: 2 / (n_in + n_out),
+             "lecun": lambda n_in, n_out: 1 / n_in}
+_PADDINGS = ("same", "valid")
+
+
+def _pair(value: object, what: str) -> tuple[int, int]:
+    """An int or a pair of ints as a pair of Python ints, each at least 1; else a clear error."""
+    if is_whole_number(value):
+        pair = (int(value), int(value))
+    elif isinstance(value, tuple | list) and len(value) == 2 and all(is_whole_number(v) for v in value):
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise ConfigError(f"Conv2D: {what} must be a whole number or a pair of them, got {value!r}")
+    if min(pair) < 1:
+        raise ValueRangeError(f"Conv2D: {what} must be at least 1, got {value!r}")
+    return pair
+
+
+def _out_and_pad(size: int, k: int, stride: int, padding: str) -> tuple[int, int, int]:
+    """(output size, padding before, padding after) along one axis, as Keras/TensorFlow: "same" gives
+    ceil(size / stride) outputs, padded by max((out - 1) stride + k - size, 0), the odd one after;
+    "valid" gives (size - k) // stride + 1, padded by none (0 or less when k > size)."""
+    if padding == "same":
+        out = -(-size // stride)
+        total = max((out - 1) * stride + k - size, 0)
+        return out, total // 2, total - total // 2
+    return (size - k) // stride + 1, 0, 0
+
+
+@register_layer
+class Conv2D(Layer):
+    """2-D convolution (cross-correlation, as Keras) of channels-last images: `x` (batch, H, W, C_in)
+    -> (batch, H_out, W_out, filters), `y[n, i, j, f] = Σ_{a,b,c} x_pad[n, i·sh + a, j·sw + b, c] W[a, b, c, f] + b[f]`.
+
+    `kernel_size` and `strides` are an int or a pair (rows, columns); `padding` is "valid" (none) or
+    "same" (H_out = ceil(H / sh), zeros around, the odd row or column at the bottom or right). The
+    weights are built on the first input: `W` (kh, kw, C_in, filters) drawn from N(0, 2/(kh·kw·C_in))
+    for `init="he"` (fan-out kh·kw·filters for "glorot"), `b` (filters,) at zero.
+
+    >>> conv = Conv2D(4, 3, padding="same", seed=0)
+    >>> conv.forward(np.ones((2, 5, 6, 3))).shape, conv.W.shape
+    ((2, 5, 6, 4), (3, 3, 3, 4))
+    >>> Conv2D(4, (3, 2), strides=2).forward(np.ones((2, 7, 7, 1))).shape
+    (2, 3, 3, 4)
+    """
+
+    W: Parameter
+    b: Parameter
+    _patches: Array
+    """The last forward's im2col matrix: (batch·H_out·W_out, kh·kw·C_in), rows in (a, b, c) order."""
+    _x_shape: Shape
+    """The shape of the last forward's input."""
+
+    def __init__(
+        self,
+        filters: WholeNumber,
+        kernel_size: Pair,
+        *,
+        strides: Pair = 1,
+        padding: Padding = "valid",
+        seed: WholeNumber | None = None,
+        init: Init = "he",
+        dtype: npt.DTypeLike = np.float64,
+    ) -> None:
+        super().__init__()
+        self.filters = whole_number(filters, "Conv2D: filters")
+        if self.filters < 1:
+            raise ValueRangeError(f"Conv2D: filters must be at least 1, got {filters!r}")
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.strides = _pair(strides, "strides")
+        if padding not in _PADDINGS:
+            raise ValueRangeError(f"Conv2D: unknown padding {padding!r}, expected one of {list(_PADDINGS)}")
+        if init not in _VARIANCE:
+            raise ValueRangeError(f"Conv2D: unknown init {init!r}, expected one of {sorted(_VARIANCE)}")
+        self.padding: Padding = padding
+        self.init, self.dtype = init, float_dtype(dtype)
+        self.seed = None if seed is None else whole_number(seed, "Conv2D: seed")
+        self.in_channels: int | None = None
+
+    @classmethod
+    def example(cls, rng: np.random.Generator) -> tuple[Module, list[Array]]:
+        return cls(3, (3, 2), strides=(2, 1), padding="same", seed=0), [rng.standard_normal((2, 5, 4, 2))]
+
+    # --- shapes and checks -----------------------------------------------------------------------
+
+    def _expected(self) -> str:
+        return f"(batch, H, W, {'C' if self.in_channels is None else self.in_channels})"
+
+    def _check_shape(self, input_shape: Shape) -> None:
+        """A 4-D, channels-last shape this layer fits, or a ShapeError naming the layer and both shapes."""
+        where = f"{self!r} expects {self._expected()}"
+        if len(input_shape) != 4:
+            raise ShapeError(f"{where}, got {input_shape}: images are 4-D, channels last")
+        _, h, w, c = input_shape
+        built = self.in_channels
+        if (built is not None and c != built and input_shape[1] == built) or (
+                built is None and h in (1, 3, 4) and min(w, c) >= 8):  # (batch, C, H, W) of RGB(A) or grey images
+            raise ShapeError(f"{where}, got {input_shape}: channels-first? transpose to (batch, H, W, C) "
+                             "with x.transpose(0, 2, 3, 1)")
+        if built is not None and c != built:
+            raise ShapeError(f"{where}, got {input_shape}: {c} channels where it was built for {built}")
+        if min(input_shape[1:]) < 1:
+            raise ShapeError(f"{where}, got {input_shape}: every axis needs at least one entry")
+        if self.padding == "valid" and (h < self.kernel_size[0] or w < self.kernel_size[1]):
+            raise ShapeError(f"{where}, got {input_shape}: the {self.kernel_size[0]}x{self.kernel_size[1]} kernel "
+                             f"is larger than the {h}x{w} image with padding='valid'; use padding='same' or a "
+                             "smaller kernel")
+
+    def build(self, input_shape: Shape) -> None:
+        if self.in_channels is not None:
+            return
+        self._check_shape(input_shape)
+        kh, kw = self.kernel_size
+        c = input_shape[-1]
+        fan_in, fan_out = kh * kw * c, kh * kw * self.filters
+        reserve((fan_in + 1) * self.filters, repr(self))
+        std = math.sqrt(_VARIANCE[self.init](fan_in, fan_out))
+        W = np.random.default_rng(self.seed).standard_normal((kh, kw, c, self.filters)) * std
+        self.in_channels = c
+        self.W = Parameter(W.astype(self.dtype), name="W")
+        self.b = Parameter(np.zeros(self.filters, dtype=self.dtype), name="b")
+
+    def validate_input(self, x: Array) -> None:
+        super().validate_input(x)  # a float array; build (a lazy one), then output_shape checks the shape
+        expected = (*self.kernel_size, self.in_channels, self.filters)
+        if self.W.value.shape != expected:  # W replaced by one of another shape
+            raise ShapeError(f"{self!r}: W has shape {self.W.value.shape}, but the layer was built as "
+                             f"{expected}: assign W a value of that shape")
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        self._check_shape(input_shape)
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        oh = _out_and_pad(input_shape[1], kh, sh, self.padding)[0]
+        ow = _out_and_pad(input_shape[2], kw, sw, self.padding)[0]
+        return (input_shape[0], oh, ow, self.filters)
+
+    # --- the math --------------------------------------------------------------------------------
+
+    def _geometry(self, shape: Shape) -> tuple[int, int, tuple[tuple[int, int], ...]]:
+        """(H_out, W_out, np.pad widths) for an input of `shape`."""
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        oh, top, bottom = _out_and_pad(shape[1], kh, sh, self.padding)
+        ow, left, right = _out_and_pad(shape[2], kw, sw, self.padding)
+        return oh, ow, ((0, 0), (top, bottom), (left, right), (0, 0))
+
+    def _im2col(self, x: Array) -> Array:
+        """(batch·H_out·W_out, kh·kw·C) patches of the padded `x`, each row in W's (a, b, c) order."""
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        oh, ow, pads = self._geometry(x.shape)
+        padded = np.pad(x, pads) if any(p != (0, 0) for p in pads) else x
+        windows = sliding_window_view(padded, (kh, kw), axis=(1, 2))  # (batch, H', W', C, kh, kw), a view
+        windows = windows[:, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw]
+        return windows.transpose(0, 1, 2, 4, 5, 3).reshape(len(x) * oh * ow, -1)  # the one copy
+
+    def _linear(self, x: Array) -> Array:
+        """The convolution of `x` without the bias, (batch, H_out, W_out, filters)."""
+        oh, ow, _ = self._geometry(x.shape)
+        return (self._im2col(x) @ self.W.value.reshape(-1, self.filters)).reshape(len(x), oh, ow, self.filters)
+
+    def forward(self, x: Array) -> Array:
+        oh, ow, _ = self._geometry(x.shape)
+        self._x_shape = x.shape
+        self._patches = self._im2col(x)
+        y = self._patches @ self.W.value.reshape(-1, self.filters)
+        y += self.b.value
+        return y.reshape(len(x), oh, ow, self.filters)
+
+    def backward_params(self, grad: Array) -> None:
+        g = grad.reshape(-1, self.filters)
+        self.W.grad[...] = (self._patches.T @ g).reshape(self.W.grad.shape)  # dL/dW = colsᵀ g
+        self.b.grad[...] = g.sum(axis=0)  # dL/db = Σ over batch and positions
+
+    def backward(self, grad: Array) -> Array:
+        self.backward_params(grad)
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        n, oh, ow, _ = grad.shape
+        c = self._x_shape[3]
+        cols = (grad.reshape(-1, self.filters) @ self.W.value.reshape(-1, self.filters).T).reshape(n, oh, ow, kh, kw, c)
+        _, _, pads = self._geometry(self._x_shape)
+        (top, bottom), (left, right) = pads[1], pads[2]
+        padded = np.zeros((n, self._x_shape[1] + top + bottom, self._x_shape[2] + left + right, c), dtype=cols.dtype)
+        for a in range(kh):  # col2im: each kernel offset adds its columns back where they were read
+            for b in range(kw):
+                padded[:, a : a + (oh - 1) * sh + 1 : sh, b : b + (ow - 1) * sw + 1 : sw] += cols[:, :, :, a, b]
+        return padded[:, top : top + self._x_shape[1], left : left + self._x_shape[2]]
+
+    # --- the gradient checker's shortcuts: the output is linear in W, in b and in x --------------
+
+    def perturbed_output(self, x: Array, out: Array, param: Parameter, index: int, delta: complex) -> Array:
+        moved = out.astype(np.result_type(out, delta))
+        if param is self.W:
+            row, f = divmod(index, self.filters)  # W.reshape(-1, filters)[row, f]
+            moved[..., f] += delta * self._im2col(x)[:, row].reshape(out.shape[:3])
+        else:
+            moved[..., index] += delta
+        return moved
+
+    def moved_output(self, x: Array, out: Array, param: Parameter, directions: Array, delta: complex) -> Array:
+        if param is self.W:  # conv(x, W + δV) = conv(x, W) + δ conv(x, V), every V in one product
+            vs = directions.reshape(len(directions), -1, self.filters)
+            change = np.moveaxis(np.tensordot(self._im2col(x), vs, axes=(1, 1)), 1, 0).reshape(
+                len(directions), *out.shape)
+        else:
+            change = directions[:, np.newaxis, np.newaxis, np.newaxis, :]
+        return out + delta * change
+
+    def moved_input(self, x: Array, out: Array, directions: Array, delta: complex) -> Array:
+        stacked = directions.reshape(-1, *x.shape[1:])  # every direction's batch in one convolution
+        return out + delta * self._linear(stacked).reshape(len(directions), *out.shape)
+
+    def get_config(self) -> Config:
+        dtype = self.dtype if self.in_channels is None else self.W.value.dtype
+        return {"filters": self.filters, "kernel_size": list(self.kernel_size), "strides": list(self.strides),
+                "padding": self.padding, "seed": self.seed, "init": self.init, "dtype": str(dtype)}
+
+    def __repr__(self) -> str:
+        c = "?" if self.in_channels is None else self.in_channels
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        return f"Conv2D({c} -> {self.filters}, kernel {kh}x{kw}, strides {sh}x{sw}, {self.padding})"
