@@ -76,7 +76,9 @@ class Dropout(KeepsShape):
 
 @register_layer
 class BatchNorm(Layer):
-    """Batch normalisation of (batch, features) inputs: y = gamma · (x - mean) / sqrt(var + eps) + beta.
+    """Batch normalisation of (batch, features) inputs, or of channels-last images (batch, H, W, C) per
+    channel, the last axis (Keras' default): y = gamma · (x - mean) / sqrt(var + eps) + beta, mean and
+    var over every axis but the last.
 
     In training (`training = True`) mean and var are the batch's (var biased) and the running
     statistics move towards them, PyTorch's way: running = (1 - momentum) · running + momentum · batch,
@@ -119,9 +121,10 @@ class BatchNorm(Layer):
             self.build((1, whole_number(features, "BatchNorm: features")))
 
     def build(self, input_shape: Shape) -> None:
-        if len(input_shape) != 2 or input_shape[1] < 1:
-            raise ShapeError(f"{self!r} expected input of shape (batch, features), features >= 1, got {input_shape}")
-        features = input_shape[1]
+        if len(input_shape) not in (2, 4) or input_shape[-1] < 1:
+            raise ShapeError(f"{self!r} expected input of shape (batch, features) or images (batch, H, W, C), with at "
+                             f"least one feature, got {input_shape}")
+        features = input_shape[-1]
         if self.features is not None:
             self.output_shape(input_shape)
             return
@@ -132,16 +135,17 @@ class BatchNorm(Layer):
 
     def forward(self, x: Array) -> Array:
         batch_statistics = self.training and self.trainable  # frozen, it uses its running statistics, as in Keras
+        axes = tuple(range(x.ndim - 1))  # every axis but the features' (the channels')
         if batch_statistics:
-            m = x.shape[0]
+            m = x.size // x.shape[-1]  # entries a feature: the batch, times H W for images
             if m < self.min_training_batch:
                 raise ShapeError(f"{self!r} in training needs a batch of at least 2 samples to estimate a variance, "
                                  f"got input of shape {x.shape}: use larger batches, or set training = False")
-            mean = x.mean(axis=0)
+            mean = x.mean(axis=axes)
             x_hat = x - mean
-            var = np.mean(x_hat * x_hat, axis=0)  # squares, not |x|²: a complex step stays exact
+            var = np.mean(x_hat * x_hat, axis=axes)  # squares, not |x|²: a complex step stays exact
             # the running statistics see only the real point, so that they stay real
-            batch_mean, batch_var = (x.real.mean(axis=0), x.real.var(axis=0)) if np.iscomplexobj(x) else (mean, var)
+            batch_mean, batch_var = (x.real.mean(axis=axes), x.real.var(axis=axes)) if np.iscomplexobj(x) else (mean, var)
             self._update(self.running_mean, batch_mean)
             self._update(self.running_var, batch_var * (m / (m - 1)))
         else:
@@ -156,12 +160,13 @@ class BatchNorm(Layer):
 
     def backward(self, grad: Array) -> Array:
         x_hat, inv_std, batch_statistics = self._cache
-        np.sum(grad * x_hat, axis=0, out=self.gamma.grad)  # dL/dgamma = Σ_batch g x_hat
-        np.sum(grad, axis=0, out=self.beta.grad)  # dL/dbeta = Σ_batch g
+        axes = tuple(range(grad.ndim - 1))
+        np.sum(grad * x_hat, axis=axes, out=self.gamma.grad)  # dL/dgamma = Σ_batch g x_hat
+        np.sum(grad, axis=axes, out=self.beta.grad)  # dL/dbeta = Σ_batch g
         scale = self.gamma.value * inv_std
         if not batch_statistics:
             return grad * scale  # dL/dx = g gamma / sqrt(var + eps)
-        m = grad.shape[0]
+        m = grad.size // grad.shape[-1]
         # dL/dx = gamma / (m sqrt(var + eps)) · (m g - Σ g - x_hat Σ g x_hat), as mean and var depend on every x
         dx: Array = grad * m
         np.subtract(dx, self.beta.grad, out=dx)
@@ -174,9 +179,11 @@ class BatchNorm(Layer):
         np.add(running.value, self.momentum * batch, out=running.value)
 
     def output_shape(self, input_shape: Shape) -> Shape:
-        if len(input_shape) != 2 or (self.features is not None and input_shape[1] != self.features):
+        if len(input_shape) not in (2, 4) or (self.features is not None and input_shape[-1] != self.features):
             expected = self.features or "features"
-            raise ShapeError(f"{self!r} expected input of shape (batch, {expected}), got {input_shape}")
+            wanted = {2: f"(batch, {expected})", 4: f"images (batch, H, W, {expected})"}.get(
+                len(input_shape), f"(batch, {expected}) or images (batch, H, W, {expected})")
+            raise ShapeError(f"{self!r} expected input of shape {wanted}, got {input_shape}")
         return input_shape
 
     def get_config(self) -> Config:

@@ -227,3 +227,24 @@ def test_batchnorm_in_training_refuses_a_batch_of_one_and_eval_accepts_it() -> N
         layer.forward(np.ones((1, 3)))
     layer.training = False
     np.testing.assert_allclose(layer.forward(np.ones((1, 3))), 1 / math.sqrt(1 + 1e-5))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_batchnorm_on_images_normalises_each_channel_over_the_batch_and_the_pixels(method: Method) -> None:
+    x = normal(7, (3, 4, 5, 2)) * 2 + 1
+    bn = BatchNorm(momentum=0.1)
+    y = bn.forward(x)  # training: the batch's statistics, per channel (the last axis)
+    mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+    np.testing.assert_allclose(y, (x - mean) / np.sqrt(var + bn.eps), rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(bn.running_var.value, 0.9 + 0.1 * x.var(axis=(0, 1, 2), ddof=1), rtol=1e-13)
+    assert bn.gamma.shape == (2,) and bn.output_shape(x.shape) == x.shape
+    assert check_layer(BatchNorm(), x, method=method).passed
+    bn.training = False
+    assert check_layer(bn, x, method=method).passed
+
+
+def test_batchnorm_refuses_a_three_axis_input() -> None:
+    with pytest.raises(ShapeError, match=r"expected input of shape \(batch, features\) or images \(batch, H, W, C\)"):
+        BatchNorm().forward(np.zeros((2, 3, 4)))
+    with pytest.raises(ShapeError, match=r"expected input of shape images \(batch, H, W, 2\), got \(2, 3, 3, 4\)"):
+        BatchNorm(2).forward(np.zeros((2, 3, 3, 4)))
