@@ -122,8 +122,8 @@ class BatchNorm(Layer):
 
     def build(self, input_shape: Shape) -> None:
         if len(input_shape) not in (2, 4) or input_shape[-1] < 1:
-            raise ShapeError(f"{self!r} expected input of shape (batch, features) or images (batch, H, W, C), with at "
-                             f"least one feature, got {input_shape}")
+            raise ShapeError(f"{self!r} expected input of shape (batch, features) or images (batch, H, W, C), "
+                             f"features >= 1, got {input_shape}")
         features = input_shape[-1]
         if self.features is not None:
             self.output_shape(input_shape)
