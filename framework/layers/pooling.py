@@ -101,6 +101,12 @@ class _Pool2D(Layer):
             return x
         return np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)), constant_values=fill)
 
+    @staticmethod
+    def unpadded(dx: Array, pads: tuple[tuple[int, int], tuple[int, int]]) -> Array:
+        """The gradient of the padded input cut back to the input: what `padded` added, removed."""
+        (top, bottom), (left, right) = pads
+        return dx[:, top:dx.shape[1] - bottom, left:dx.shape[2] - right, :]
+
     def get_config(self) -> Config:
         def plain(p: tuple[int, int]) -> JSON:
             return p[0] if p[0] == p[1] else [p[0], p[1]]
@@ -146,8 +152,7 @@ class MaxPool2D(_Pool2D):
         dx = np.zeros(shape, dtype=grad.dtype)
         for k, view in self.windows(dx, out):
             np.add(view, np.where(self._choice == k, grad, 0), out=view)  # dL/dx = g at each window's largest entry
-        (top, bottom), (left, right) = pads
-        return dx[:, top:shape[1] - bottom, left:shape[2] - right, :]
+        return self.unpadded(dx, pads)
 
     def branch(self) -> Mask | None:
         return np.asarray(self._choice[..., None] == np.arange(math.prod(self.pool_size)))
@@ -184,8 +189,7 @@ class AvgPool2D(_Pool2D):
         dx = np.zeros(shape, dtype=grad.dtype)
         for _, view in self.windows(dx, out):
             np.add(view, share, out=view)
-        (top, bottom), (left, right) = pads
-        return dx[:, top:shape[1] - bottom, left:shape[2] - right, :]
+        return self.unpadded(dx, pads)
 
 
 class _GlobalPool2D(Layer):
