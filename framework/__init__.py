@@ -14,7 +14,7 @@ from framework.core.parameter import Buffer, Parameter
 from framework.core.registry import register_layer, register_model, registered_layers
 from framework.layers import (
     ELU, Add, AvgPool2D, BatchNorm, Concatenate, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D, GlobalMaxPool2D,
-    Identity, LeakyReLU, MaxPool2D, Multiply, Normalization, ReLU, Sigmoid, Softmax, Tanh,
+    Identity, LeakyReLU, MaxPool2D, Multiply, Normalization, ReLU, Reshape, Sigmoid, Softmax, Tanh,
 )
 from framework.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss
 from framework.gradcheck import GradCheckReport, GradCheckRow, check_gradients, check_layer, check_loss
@@ -34,6 +34,6 @@ __all__ = [
     "GlobalAvgPool2D", "GlobalMaxPool2D", "GradCheckReport", "GradCheckRow", "GradientCheck", "History", "Identity", "Input", "Labels", "Layer", "LeakyReLU",
     "load_model", "Loss", "MaxPool2D", "Merge", "Model", "ModelCheckpoint", "Module", "MSELoss", "Multiply", "Nested", "Node",
     "NonFiniteError", "Normalization", "Optimizer", "Parameter", "register_layer", "register_model",
-    "registered_layers", "ReLU", "RMSprop", "Schedule", "Sequential", "SGD", "ShapeError", "Sigmoid", "Softmax",
+    "registered_layers", "ReLU", "Reshape", "RMSprop", "Schedule", "Sequential", "SGD", "ShapeError", "Sigmoid", "Softmax",
     "StepDecay", "Tanh", "TerminateOnNaN", "ValueRangeError",
 ]

@@ -9,42 +9,17 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from framework.core.arrays import Array, Shape, WholeNumber, float_dtype
 from framework.core.budget import reserve
-from framework.core.errors import ConfigError, ShapeError, ValueRangeError
+from framework.core.errors import ShapeError, ValueRangeError
 from framework.core.layer import Config, Layer, Module
 from framework.core.parameter import Parameter
 from framework.core.registry import register_layer
-from framework.core.validation import is_whole_number, whole_number
+from framework.core.validation import whole_number
+from framework.layers import images
+from framework.layers.images import Padding, Pair, pair
 
 Init: TypeAlias = Literal["he", "glorot", "lecun"]
-Padding: TypeAlias = Literal["valid", "same"]
-Pair: TypeAlias = "WholeNumber | tuple[WholeNumber, WholeNumber] | list[WholeNumber]"
 _VARIANCE = {"he": lambda n_in, n_out: 2 / n_in, "glorot": lambda n_in, n_out: 2 / (n_in + n_out),
              "lecun": lambda n_in, n_out: 1 / n_in}
-_PADDINGS = ("same", "valid")
-
-
-def _pair(value: object, what: str) -> tuple[int, int]:
-    """An int or a pair of ints as a pair of Python ints, each at least 1; else a clear error."""
-    if is_whole_number(value):
-        pair = (int(value), int(value))
-    elif isinstance(value, tuple | list) and len(value) == 2 and all(is_whole_number(v) for v in value):
-        pair = (int(value[0]), int(value[1]))
-    else:
-        raise ConfigError(f"Conv2D: {what} must be a whole number or a pair of them, got {value!r}")
-    if min(pair) < 1:
-        raise ValueRangeError(f"Conv2D: {what} must be at least 1, got {value!r}")
-    return pair
-
-
-def _out_and_pad(size: int, k: int, stride: int, padding: str) -> tuple[int, int, int]:
-    """(output size, padding before, padding after) along one axis, as Keras/TensorFlow: "same" gives
-    ceil(size / stride) outputs, padded by max((out - 1) stride + k - size, 0), the odd one after;
-    "valid" gives (size - k) // stride + 1, padded by none (0 or less when k > size)."""
-    if padding == "same":
-        out = -(-size // stride)
-        total = max((out - 1) * stride + k - size, 0)
-        return out, total // 2, total - total // 2
-    return (size - k) // stride + 1, 0, 0
 
 
 @register_layer
@@ -86,13 +61,11 @@ class Conv2D(Layer):
         self.filters = whole_number(filters, "Conv2D: filters")
         if self.filters < 1:
             raise ValueRangeError(f"Conv2D: filters must be at least 1, got {filters!r}")
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.strides = _pair(strides, "strides")
-        if padding not in _PADDINGS:
-            raise ValueRangeError(f"Conv2D: unknown padding {padding!r}, expected one of {list(_PADDINGS)}")
+        self.kernel_size = pair("Conv2D", "kernel_size", kernel_size)
+        self.strides = pair("Conv2D", "strides", strides)
         if init not in _VARIANCE:
             raise ValueRangeError(f"Conv2D: unknown init {init!r}, expected one of {sorted(_VARIANCE)}")
-        self.padding: Padding = padding
+        self.padding = images.padding("Conv2D", padding)
         self.init, self.dtype = init, float_dtype(dtype)
         self.seed = None if seed is None else whole_number(seed, "Conv2D: seed")
         self.in_channels: int | None = None
@@ -103,33 +76,18 @@ class Conv2D(Layer):
 
     # --- shapes and checks -----------------------------------------------------------------------
 
-    def _expected(self) -> str:
-        return f"(batch, H, W, {'C' if self.in_channels is None else self.in_channels})"
-
-    def _check_shape(self, input_shape: Shape) -> None:
-        """A 4-D, channels-last shape this layer fits, or a ShapeError naming the layer and both shapes."""
-        where = f"{self!r} expects {self._expected()}"
-        if len(input_shape) != 4:
-            raise ShapeError(f"{where}, got {input_shape}: images are 4-D, channels last")
-        _, h, w, c = input_shape
-        built = self.in_channels
-        if (built is not None and c != built and input_shape[1] == built) or (
-                built is None and h in (1, 3, 4) and min(w, c) >= 8):  # (batch, C, H, W) of RGB(A) or grey images
-            raise ShapeError(f"{where}, got {input_shape}: channels-first? transpose to (batch, H, W, C) "
-                             "with x.transpose(0, 2, 3, 1)")
-        if built is not None and c != built:
-            raise ShapeError(f"{where}, got {input_shape}: {c} channels where it was built for {built}")
-        if min(input_shape[1:]) < 1:
-            raise ShapeError(f"{where}, got {input_shape}: every axis needs at least one entry")
-        if self.padding == "valid" and (h < self.kernel_size[0] or w < self.kernel_size[1]):
-            raise ShapeError(f"{where}, got {input_shape}: the {self.kernel_size[0]}x{self.kernel_size[1]} kernel "
-                             f"is larger than the {h}x{w} image with padding='valid'; use padding='same' or a "
-                             "smaller kernel")
+    def _geometry(self, shape: Shape) -> tuple[tuple[int, int], tuple[tuple[int, int], ...]]:
+        """(H_out, W_out) and the np.pad widths for an input of `shape`, or a ShapeError naming the
+        layer and the shape (not 4-D, channels first, other channels than built for, too small)."""
+        images.image_shape(self, shape, self.in_channels)
+        out, (rows, columns) = images.window_geometry(self, shape, self.kernel_size, self.strides, self.padding,
+                                                      "kernel")
+        return out, ((0, 0), rows, columns, (0, 0))
 
     def build(self, input_shape: Shape) -> None:
         if self.in_channels is not None:
             return
-        self._check_shape(input_shape)
+        self._geometry(input_shape)
         kh, kw = self.kernel_size
         c = input_shape[-1]
         fan_in, fan_out = kh * kw * c, kh * kw * self.filters
@@ -148,25 +106,15 @@ class Conv2D(Layer):
                              f"{expected}: assign W a value of that shape")
 
     def output_shape(self, input_shape: Shape) -> Shape:
-        self._check_shape(input_shape)
-        (kh, kw), (sh, sw) = self.kernel_size, self.strides
-        oh = _out_and_pad(input_shape[1], kh, sh, self.padding)[0]
-        ow = _out_and_pad(input_shape[2], kw, sw, self.padding)[0]
+        (oh, ow), _ = self._geometry(input_shape)
         return (input_shape[0], oh, ow, self.filters)
 
     # --- the math --------------------------------------------------------------------------------
 
-    def _geometry(self, shape: Shape) -> tuple[int, int, tuple[tuple[int, int], ...]]:
-        """(H_out, W_out, np.pad widths) for an input of `shape`."""
-        (kh, kw), (sh, sw) = self.kernel_size, self.strides
-        oh, top, bottom = _out_and_pad(shape[1], kh, sh, self.padding)
-        ow, left, right = _out_and_pad(shape[2], kw, sw, self.padding)
-        return oh, ow, ((0, 0), (top, bottom), (left, right), (0, 0))
-
     def _im2col(self, x: Array) -> Array:
         """(batch·H_out·W_out, kh·kw·C) patches of the padded `x`, each row in W's (a, b, c) order."""
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
-        oh, ow, pads = self._geometry(x.shape)
+        (oh, ow), pads = self._geometry(x.shape)
         padded = np.pad(x, pads) if any(p != (0, 0) for p in pads) else x
         windows = sliding_window_view(padded, (kh, kw), axis=(1, 2))  # (batch, H', W', C, kh, kw), a view
         windows = windows[:, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw]
@@ -174,11 +122,11 @@ class Conv2D(Layer):
 
     def _linear(self, x: Array) -> Array:
         """The convolution of `x` without the bias, (batch, H_out, W_out, filters)."""
-        oh, ow, _ = self._geometry(x.shape)
+        (oh, ow), _ = self._geometry(x.shape)
         return (self._im2col(x) @ self.W.value.reshape(-1, self.filters)).reshape(len(x), oh, ow, self.filters)
 
     def forward(self, x: Array) -> Array:
-        oh, ow, _ = self._geometry(x.shape)
+        (oh, ow), _ = self._geometry(x.shape)
         self._x_shape = x.shape
         self._patches = self._im2col(x)
         y = self._patches @ self.W.value.reshape(-1, self.filters)
@@ -196,7 +144,7 @@ class Conv2D(Layer):
         n, oh, ow, _ = grad.shape
         c = self._x_shape[3]
         cols = (grad.reshape(-1, self.filters) @ self.W.value.reshape(-1, self.filters).T).reshape(n, oh, ow, kh, kw, c)
-        _, _, pads = self._geometry(self._x_shape)
+        _, pads = self._geometry(self._x_shape)
         (top, bottom), (left, right) = pads[1], pads[2]
         padded = np.zeros((n, self._x_shape[1] + top + bottom, self._x_shape[2] + left + right, c), dtype=cols.dtype)
         for a in range(kh):  # col2im: each kernel offset adds its columns back where they were read

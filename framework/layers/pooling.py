@@ -10,51 +10,15 @@ differences blame a correct max-pool).
 
 import math
 from collections.abc import Iterator
-from typing import Literal, TypeAlias, get_args
 
 import numpy as np
 import numpy.typing as npt
 
-from framework.core.arrays import Array, Mask, Shape, WholeNumber
-from framework.core.errors import ConfigError, ShapeError, ValueRangeError
+from framework.core.arrays import Array, Mask, Shape
 from framework.core.layer import JSON, Config, Layer, Module
 from framework.core.registry import register_layer
-from framework.core.validation import is_whole_number
-
-Padding: TypeAlias = Literal["valid", "same"]
-Pair: TypeAlias = WholeNumber | tuple[WholeNumber, WholeNumber]
-
-
-def image_shape(layer: Module, shape: Shape) -> tuple[int, int, int, int]:
-    """(batch, H, W, C) of a 4-D input, else a ShapeError naming the layer, with a hint for a
-    channels-first batch (batch, C, H, W)."""
-    if len(shape) != 4:
-        raise ShapeError(f"{layer!r} expects images (batch, H, W, C), got shape {shape}"
-                         + (": a batch of flat rows? reshape to (batch, H, W, C)" if len(shape) == 2 else ""))
-    b, h, w, c = shape
-    if h in (1, 3) and w == c > 4:  # (batch, 3, 64, 64): square images with their channels first
-        raise ShapeError(f"{layer!r} expects channels-last images (batch, H, W, C), got shape {shape}: "
-                         "channels-first? transpose to (batch, H, W, C) with x.transpose(0, 2, 3, 1)")
-    return b, h, w, c
-
-
-def pair(layer: str, what: str, value: object) -> tuple[int, int]:
-    """An int or a pair of ints, each at least 1, as a pair."""
-    values = value if isinstance(value, tuple | list) else (value, value)
-    if len(values) != 2 or not all(is_whole_number(v) for v in values):
-        raise ConfigError(f"{layer}: {what} must be an int or a pair of ints, got {value!r}")
-    if min(values) < 1:
-        raise ValueRangeError(f"{layer}: {what} must be at least 1, got {value!r}")
-    return int(values[0]), int(values[1])
-
-
-def same_padding(size: int, window: int, stride: int) -> tuple[int, int, int]:
-    """Keras' "same": out = ceil(size / stride), and the total padding, the extra one at the end:
-    (out, before, after)."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + window - size, 0)
-    return out, total // 2, total - total // 2
-
+from framework.layers import images
+from framework.layers.images import Padding, Pair, image_shape, pair
 
 class _Pool2D(Layer):
     """A window of `pool_size` moved by `strides` (the pool size by default) over H and W."""
@@ -64,9 +28,7 @@ class _Pool2D(Layer):
         name = type(self).__name__
         self.pool_size = pair(name, "pool_size", pool_size)
         self.strides = pair(name, "strides", pool_size if strides is None else strides)
-        if padding not in get_args(Padding):
-            raise ValueRangeError(f"{name}: padding must be 'valid' or 'same', got {padding!r}")
-        self.padding: Padding = padding
+        self.padding = images.padding(name, padding)
 
     @classmethod
     def example(cls, rng: np.random.Generator) -> tuple[Module, list[Array]]:
@@ -74,16 +36,9 @@ class _Pool2D(Layer):
 
     def geometry(self, shape: Shape) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
         """(out_h, out_w), (pad_top, pad_bottom), (pad_left, pad_right) for an input of `shape`."""
-        _, h, w, _ = image_shape(self, shape)
-        (ph, pw), (sh, sw) = self.pool_size, self.strides
-        if self.padding == "same":
-            oh, top, bottom = same_padding(h, ph, sh)
-            ow, left, right = same_padding(w, pw, sw)
-            return (oh, ow), (top, bottom), (left, right)
-        if ph > h or pw > w:
-            raise ShapeError(f"{self!r}: the pool {self.pool_size} does not fit in the image of {h} x {w} (input "
-                             f"shape {shape}): a smaller pool_size, or padding='same'")
-        return ((h - ph) // sh + 1, (w - pw) // sw + 1), (0, 0), (0, 0)
+        image_shape(self, shape)
+        out, (rows, columns) = images.window_geometry(self, shape, self.pool_size, self.strides, self.padding, "pool")
+        return out, rows, columns
 
     def output_shape(self, input_shape: Shape) -> Shape:
         (oh, ow), _, _ = self.geometry(input_shape)

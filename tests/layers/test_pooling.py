@@ -95,10 +95,10 @@ def test_pools_are_saved_and_loaded(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("make, shape, error, message", [
-    (lambda: MaxPool2D(2), (4, 16), ShapeError, r"MaxPool2D\(.*\) expects images \(batch, H, W, C\), got shape "
-                                               r"\(4, 16\): a batch of flat rows\?"),
+    (lambda: MaxPool2D(2), (4, 16), ShapeError, r"MaxPool2D\(.*\) expects images \(batch, H, W, C\), channels last, "
+                                               r"got shape \(4, 16\): a batch of flat rows\?"),
     (lambda: AvgPool2D(2), (2, 3, 32, 32), ShapeError, r"channels-first\? transpose to \(batch, H, W, C\)"),
-    (lambda: MaxPool2D(5), (2, 4, 4, 1), ShapeError, r"the pool \(5, 5\) does not fit in the image of 4 x 4"),
+    (lambda: MaxPool2D(5), (2, 4, 4, 1), ShapeError, r"the 5x5 pool is larger than the 4x4 image \(input shape \(2, 4, 4, 1\)\)"),
     (lambda: GlobalAvgPool2D(), (2, 3, 4), ShapeError, r"GlobalAvgPool2D\(\) expects images \(batch, H, W, C\)"),
 ])
 def test_bad_inputs_name_the_layer_and_the_shapes(make: object, shape: tuple[int, ...], error: type[Exception],
@@ -110,7 +110,7 @@ def test_bad_inputs_name_the_layer_and_the_shapes(make: object, shape: tuple[int
 def test_bad_arguments_are_refused() -> None:
     with pytest.raises(ValueRangeError, match=r"MaxPool2D: strides must be at least 1, got 0"):
         MaxPool2D(2, strides=0)
-    with pytest.raises(ValueRangeError, match=r"AvgPool2D: padding must be 'valid' or 'same', got 'full'"):
+    with pytest.raises(ValueRangeError, match=r"AvgPool2D: unknown padding 'full', expected 'valid' or 'same'"):
         AvgPool2D(2, padding="full")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"MaxPool2D: pool_size must be an int or a pair of ints, got 2.5"):
         MaxPool2D(2.5)  # type: ignore[arg-type]
