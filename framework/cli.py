@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -26,25 +26,35 @@ from framework.gradcheck import check_gradients
 from framework.gradcheck.numeric import Mode
 from framework.layers import Normalization, Sigmoid, Softmax
 from framework.losses import BUILT_IN_LOSSES, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss
+from framework.containers.model import Model
 from framework.containers.sequential import Sequential
 from framework.training.optimizers import SGD, Adam, Optimizer, RMSprop
 from framework.containers.loading import load_model
 from framework.saving import saved_loss
 from framework.containers.base import Container
 
+if TYPE_CHECKING:
+    import models
+
 OPTIMIZERS: dict[str, type[Optimizer]] = {"adam": Adam, "sgd": SGD, "rmsprop": RMSprop}
 FULL_CHECK_PARAMETERS = 10_000
 """`train --check-mode auto` checks every entry of a model up to this many parameters, and samples
 entries of a bigger one: central differences of every entry of a 12288-4-3-1 model, layer by
 layer, take 100 s on 18 images."""
+FULL_CENTRAL_SECONDS = 2.0
+"""...and checks every entry by central differences, too, when the complex step took at most this
+long: they cost about six times as much (no linear shortcuts, two forwards an entry), and the
+complex step has already checked every entry exactly (the digits' convnet: 9 s, then 59 s)."""
 
 
-def check_mode(requested: str, parameters: int) -> Mode:
+def check_mode(requested: str, parameters: int, complex_seconds: float | None = None) -> Mode:
     """The gradient-check mode `train` uses: `requested`, or for "auto" full up to
-    `FULL_CHECK_PARAMETERS` parameters and sampled above."""
-    if requested == "auto":
-        return "full" if parameters <= FULL_CHECK_PARAMETERS else "sampled"
-    return cast(Mode, requested)
+    `FULL_CHECK_PARAMETERS` parameters and sampled above; for central differences (after a complex
+    step that took `complex_seconds`) sampled also when the complex step took over `FULL_CENTRAL_SECONDS`."""
+    if requested != "auto":
+        return cast(Mode, requested)
+    slow = complex_seconds is not None and complex_seconds > FULL_CENTRAL_SECONDS
+    return "full" if parameters <= FULL_CHECK_PARAMETERS and not slow else "sampled"
 
 
 class UsageError(Exception):
@@ -65,6 +75,18 @@ def _integer(least: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    """A sample's shape, "64" or "8,8,1" (or "8x8x1"): sizes of at least 1."""
+    try:
+        sizes = tuple(int(part) for part in text.replace("x", ",").split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected sizes of at least 1 separated by commas, such as 64 or 8,8,1; "
+                                         f"got {text!r}")
+    return sizes
 
 
 def _positive_float(text: str) -> float:
@@ -90,11 +112,12 @@ def _note(args: argparse.Namespace, text: str) -> None:
         print(f"framework {args.command}: note: {text}", file=sys.stderr)
 
 
-def _dataset(args: argparse.Namespace) -> Split | ClassSplit:
-    """The digits (raw pixels, odd vs even), or a folder of class folders split 3:1, stratified."""
+def _dataset(args: argparse.Namespace, images: bool) -> Split | ClassSplit:
+    """The digits (raw pixels, odd vs even), or a folder of class folders split 3:1, stratified: flat
+    rows of pixels, or (H, W, C) images for a convnet."""
     if args.dataset == "digits":
-        return load_digits_binary(seed=args.seed, standardize=False)
-    folder = image_folder(args.dataset)
+        return load_digits_binary(seed=args.seed, standardize=False, flatten=not images)
+    folder = image_folder(args.dataset, flatten=not images)
     if folder.skipped:
         more = len(folder.skipped) - 3
         shown = ", ".join(folder.skipped[:3]) + (f" and {more} more" if more > 0 else "")
@@ -110,35 +133,63 @@ def _dataset(args: argparse.Namespace) -> Split | ClassSplit:
     return ClassSplit(x_train, y_train, x_test, y_test, description)
 
 
-def _classes(data: Split | ClassSplit) -> int:
-    return 2 if isinstance(data, Split) else int(data.y_train.max()) + 1
-
-
-def _built(args: argparse.Namespace, n_features: int, classes: int = 2, x_train: Array | None = None) -> Sequential:
-    """The `--model` builder's model, starting with a Normalization layer adapted on `x_train` (left
-    unadapted without it, for `summary`)."""
+def _recipe(args: argparse.Namespace) -> "models.Recipe":
     import models
 
     if args.model not in models.MODELS:
         raise UsageError(f"unknown model {args.model!r}; models/ has {', '.join(models.MODELS)}")
-    normalization = Normalization(features=n_features)
+    return models.MODELS[args.model]
+
+
+def _sample_shape(model: Container) -> tuple[int, ...] | None:
+    """The shape of one sample a loaded model takes, by the input shape it was saved with (None when
+    it was saved without one)."""
+    shape = model.input_shape if isinstance(model, Sequential) else (
+        model.inputs[0].shape if isinstance(model, Model) and len(model.inputs) == 1 else None)
+    return None if shape is None or None in shape[1:] else cast(tuple[int, ...], shape[1:])
+
+
+def _takes_images(model: Container) -> bool:
+    """Whether a loaded model takes (batch, H, W, C) images."""
+    shape = _sample_shape(model)
+    return shape is not None and len(shape) == 3
+
+
+def _loaded_or_recipe(args: argparse.Namespace) -> tuple[Container | None, bool]:
+    """The model `--load` names (None for `--model`), and whether the model takes images."""
+    if args.load:
+        model = load_model(args.load)
+        return model, _takes_images(model)
+    return None, _recipe(args).images
+
+
+def _classes(data: Split | ClassSplit) -> int:
+    return 2 if isinstance(data, Split) else int(data.y_train.max()) + 1
+
+
+def _built(args: argparse.Namespace, input_shape: tuple[int, ...], classes: int = 2,
+           x_train: Array | None = None) -> Sequential:
+    """The `--model` builder's model for samples of `input_shape`, starting with a Normalization layer
+    (per feature, or per channel of images) adapted on `x_train` (left unadapted without it, for
+    `summary`)."""
+    normalization = Normalization(features=input_shape[-1])
     if x_train is not None:
         normalization.adapt(x_train)
-    return models.MODELS[args.model](n_features, classes=classes, normalization=normalization)
+    return _recipe(args).build(input_shape, classes=classes, normalization=normalization)
 
 
-def _model(args: argparse.Namespace, data: Split | ClassSplit) -> tuple[Container, Loss]:
+def _model(args: argparse.Namespace, loaded: Container | None, data: Split | ClassSplit) -> tuple[Container, Loss]:
     """The model to train or check, and its loss: `--loss`, else for `--load` the loss its file
     names or its last layer implies, for `--model` the builder's (BCELoss on the sigmoid output of
     two classes, CrossEntropyLoss on the logits of more)."""
     chosen = BUILT_IN_LOSSES[args.loss]() if args.loss else None
-    if not args.load:
+    if loaded is None:
         classes = _classes(data)
-        built = _built(args, data.x_train.shape[1], classes, data.x_train)
+        built = _built(args, data.x_train.shape[1:], classes, data.x_train)
         if chosen is None:
             chosen = BCELoss() if classes == 2 else CrossEntropyLoss()
         return built, chosen
-    model = load_model(args.load)
+    model = loaded
     loss = chosen if chosen is not None else implied_loss(model, saved_loss(args.load))
     last = model.layers[-1]
     if isinstance(loss, BCEWithLogitsLoss | CrossEntropyLoss) and isinstance(last, Sigmoid | Softmax):
@@ -162,19 +213,23 @@ def train(args: argparse.Namespace) -> int:
     from framework.plots import plot_gradcheck, plot_history
 
     say = _printer(args.verbose)
-    data = _dataset(args)
+    loaded, images = _loaded_or_recipe(args)
+    data = _dataset(args, images)
     say(data.description)
-    model, loss = _model(args, data)
+    model, loss = _model(args, loaded, data)
     model.summary(print_fn=say)
 
     x_check, y_check = data.x_train[: args.check_batch], data.y_train[: args.check_batch]
-    mode = check_mode(args.check_mode, sum(p.size for p in model.parameters()))
+    parameters = sum(p.size for p in model.parameters())
     reports = {}
+    took: float | None = None
     for method in ("complex", "central"):
         start = time.perf_counter()
+        mode = check_mode(args.check_mode, parameters, took)
         reports[method] = report = check_gradients(model, loss, x_check, y_check, method=method, mode=mode,
                                                    samples=args.check_samples)
-        say(f"\n{report}\n({time.perf_counter() - start:.2f} s on a batch of {len(x_check)})")
+        took = time.perf_counter() - start
+        say(f"\n{report}\n({took:.2f} s on a batch of {len(x_check)})")
         if not report.passed:
             if not args.verbose:
                 print(report, file=sys.stderr)
@@ -202,20 +257,21 @@ def train(args: argparse.Namespace) -> int:
     say(f"train accuracy {model.evaluate(data.x_train, data.y_train)['accuracy']:.4f}")
     say(f"test accuracy  {results['accuracy']:.4f}")
     if args.dataset == "digits":
-        ten_classes(args, say)
+        ten_classes(args, images, say)
     return 0
 
 
-def ten_classes(args: argparse.Namespace, say: Callable[[str], object] = print) -> None:
-    """The same digits, all ten classes: Normalization -> Dense(64 -> 32) -> ReLU -> Dense(32 -> 10),
-    softmax cross-entropy."""
+def ten_classes(args: argparse.Namespace, images: bool = False, say: Callable[[str], object] = print) -> None:
+    """The same digits, all ten classes, softmax cross-entropy: for a model of flat rows,
+    Normalization -> Dense(64 -> 32) -> ReLU -> Dense(32 -> 10); for a convnet, `digits_cnn`."""
     import models
     from framework.datasets import load_digits
 
-    data = load_digits(seed=args.seed, standardize=False)
+    data = load_digits(seed=args.seed, standardize=False, flatten=not images)
     normalization = Normalization()
     normalization.adapt(data.x_train)
-    model = models.mlp_classifier(64, (32,), classes=10, seed=args.seed, normalization=normalization)
+    model = (models.digits_cnn(classes=10, seed=args.seed, normalization=normalization) if images else
+             models.mlp_classifier(64, (32,), classes=10, seed=args.seed, normalization=normalization))
     loss = CrossEntropyLoss()
     report = check_gradients(model, loss, data.x_train[: args.check_batch], data.y_train[: args.check_batch])
     say(f"\n{data.description}\n{report.subject}: complex-step check {'PASSED' if report.passed else 'FAILED'}, "
@@ -238,8 +294,9 @@ def implied_loss(model: Container, saved: Loss | None) -> Loss | None:
 
 
 def gradcheck(args: argparse.Namespace) -> int:
-    data = _dataset(args)
-    model, loss = _model(args, data)
+    loaded, images = _loaded_or_recipe(args)
+    data = _dataset(args, images)
+    model, loss = _model(args, loaded, data)
     x, y = data.x_train[: args.batch], data.y_train[: args.batch]
     if isinstance(loss, CrossEntropyLoss):
         y = y.ravel().astype(np.int64)  # binary labels of shape (m, 1) as class indices
@@ -250,13 +307,20 @@ def gradcheck(args: argparse.Namespace) -> int:
 
 
 def summary(args: argparse.Namespace) -> int:
-    (load_model(args.load) if args.load else _built(args, args.features)).summary()
+    if args.load:
+        load_model(args.load).summary()
+        return 0
+    shape = args.input_shape or ((8, 8, 1) if _recipe(args).images else (64,))
+    _built(args, shape).summary()
     return 0
 
 
 def predict(args: argparse.Namespace) -> int:
     model = load_model(args.load)
     x = _read_input(Path(args.input))
+    shape = _sample_shape(model)
+    if shape is not None and len(shape) > 1 and x.ndim == 2 and x.shape[1] == math.prod(shape):
+        x = x.reshape(len(x), *shape)  # a CSV row a sample: the image's pixels in C order
     params = model.parameters()
     if x.dtype.kind == "f" and params and x.dtype != params[0].value.dtype:
         x = x.astype(params[0].value.dtype)  # the library refuses mixed floats; a file's user cannot cast
@@ -411,7 +475,8 @@ def _train_command(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=_integer(0), default=0, help="seed of the split, the weights and the shuffling")
     p.add_argument("--check-batch", type=_integer(1), default=64, help="samples the gradient check uses (default 64)")
     p.add_argument("--check-mode", choices=("auto", "full", "sampled", "directional"), default="auto",
-                   help=f"the gradient check's mode; auto: full up to {FULL_CHECK_PARAMETERS:,} parameters, else sampled")
+                   help=f"the gradient check's mode; auto: full up to {FULL_CHECK_PARAMETERS:,} parameters, else sampled; "
+                        f"central differences sampled also when the complex step took over {FULL_CENTRAL_SECONDS:g} s")
     p.add_argument("--check-samples", type=_integer(1), default=16,
                    help="entries or directions a tensor, in sampled and directional mode (default 16)")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1, help="0 silent (errors only), 1 progress bar, 2 a line an epoch")
@@ -434,7 +499,9 @@ def _gradcheck_command(p: argparse.ArgumentParser) -> None:
 def _summary_command(p: argparse.ArgumentParser) -> None:
     """The options of `summary`."""
     _model_options(p)
-    p.add_argument("--features", type=_integer(1), default=64, help="input features, for --model (default 64)")
+    p.add_argument("--input-shape", "--features", type=_shape, metavar="SHAPE",
+                   help="a sample's shape, for --model: features (64) or an image's H,W,C (8,8,1); default the "
+                        "digits' (64, or 8,8,1 for a convnet)")
     p.set_defaults(run=summary)
 
 

@@ -15,7 +15,7 @@ from framework.core.errors import DatasetError, ValueRangeError
 
 @attrs.frozen
 class Split:
-    """A train/test split, batch first: x (m, features), y (m, 1) of 0/1."""
+    """A train/test split, batch first: x (m, features) or (m, H, W, C) images, y (m, 1) of 0/1."""
 
     x_train: Array
     y_train: Array
@@ -33,14 +33,16 @@ def _sklearn() -> Any:
 
 
 def load_digits_binary(
-    *, test_size: float = 0.25, seed: int = 0, dtype: npt.DTypeLike = np.float64, standardize: bool = True
+    *, test_size: float = 0.25, seed: int = 0, dtype: npt.DTypeLike = np.float64, standardize: bool = True,
+    flatten: bool = True,
 ) -> Split:
     """scikit-learn's bundled 8x8 handwritten digits (1,797 images of 64 pixels) as a binary task:
     is the digit odd (y = 1) or even (y = 0)? About half the images are odd.
 
     The split is stratified; the pixels are standardised with the training set's mean and
     standard deviation only, or with `standardize=False` left raw (0 to 16), for a model that
-    standardises its input itself (a `Normalization` layer adapted on x_train).
+    standardises its input itself (a `Normalization` layer adapted on x_train). With `flatten=False`
+    x is the images, (m, 8, 8, 1), channels last, for a convnet.
 
     >>> raw = load_digits_binary(standardize=False)
     >>> raw.x_train.shape, float(raw.x_train.min()), float(raw.x_train.max())
@@ -48,17 +50,17 @@ def load_digits_binary(
     """
     dt = float_dtype(dtype)
     x_train, x_test, y_train, y_test = _digits(lambda digit: (digit % 2 == 1).astype(dt).reshape(-1, 1), dt,
-                                               test_size, seed, standardize)
+                                               test_size, seed, standardize, flatten)
     return Split(x_train, y_train, x_test, y_test,
                  f"scikit-learn digits, odd (1) vs even (0): {len(x_train)} train / {len(x_test)} test images of 8x8 pixels")
 
 
 def _digits(
     labels: Callable[[npt.NDArray[np.int64]], Any], dtype: np.dtype[np.floating[Any]], test_size: float, seed: int,
-    standardize: bool,
+    standardize: bool, flatten: bool,
 ) -> tuple[Array, Array, Any, Any]:
-    """scikit-learn's digits with `labels(digit)` as targets: a stratified split, the pixels
-    standardised with the training set's statistics, or raw."""
+    """scikit-learn's digits with `labels(digit)` as targets: a stratified split, each pixel
+    standardised with the training set's statistics, or raw; rows of 64 pixels, or (8, 8, 1) images."""
     _sklearn()
     from sklearn.datasets import load_digits as sklearn_digits
     from sklearn.model_selection import train_test_split
@@ -68,10 +70,11 @@ def _digits(
     y = labels(digits.target.astype(np.int64))
     x_train, x_test, y_train, y_test = train_test_split(digits.data, y, test_size=test_size, stratify=y,
                                                         random_state=seed)
-    if not standardize:
-        return x_train.astype(dtype), x_test.astype(dtype), y_train, y_test
-    scaler = StandardScaler().fit(x_train)
-    return scaler.transform(x_train).astype(dtype), scaler.transform(x_test).astype(dtype), y_train, y_test
+    if standardize:
+        scaler = StandardScaler().fit(x_train)
+        x_train, x_test = scaler.transform(x_train), scaler.transform(x_test)
+    shape = (-1, 64) if flatten else (-1, 8, 8, 1)
+    return x_train.astype(dtype).reshape(shape), x_test.astype(dtype).reshape(shape), y_train, y_test
 
 
 @attrs.frozen
@@ -216,8 +219,8 @@ def _pictures(classes: list[Path]) -> tuple[list[tuple[int, Path]], list[Path]]:
 
 @attrs.frozen
 class ClassSplit:
-    """A train/test split of a task with several classes, batch first: x (m, features), y (m,) of
-    int64 class indices."""
+    """A train/test split of a task with several classes, batch first: x (m, features) or (m, H, W, C)
+    images, y (m,) of int64 class indices."""
 
     x_train: Array
     y_train: npt.NDArray[np.int64]
@@ -227,18 +230,24 @@ class ClassSplit:
 
 
 def load_digits(
-    *, test_size: float = 0.25, seed: int = 0, dtype: npt.DTypeLike = np.float64, standardize: bool = True
+    *, test_size: float = 0.25, seed: int = 0, dtype: npt.DTypeLike = np.float64, standardize: bool = True,
+    flatten: bool = True,
 ) -> ClassSplit:
     """scikit-learn's bundled 8x8 handwritten digits (1,797 images of 64 pixels) as a 10-class task:
     y is the digit, 0 to 9, about 180 images each.
 
     The split is stratified; the pixels are standardised with the training set's mean and
-    standard deviation only, or with `standardize=False` left raw (0 to 16).
+    standard deviation only, or with `standardize=False` left raw (0 to 16). With `flatten=False`
+    x is the images, (m, 8, 8, 1), channels last, for a convnet: the same pixels, split the same way.
 
     >>> data = load_digits()
     >>> data.x_train.shape, data.y_train.shape, data.y_train.dtype, sorted(set(data.y_test.tolist()))
     ((1347, 64), (1347,), dtype('int64'), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+    >>> images = load_digits(flatten=False)
+    >>> images.x_train.shape, bool((images.x_train.reshape(-1, 64) == data.x_train).all())
+    ((1347, 8, 8, 1), True)
     """
-    x_train, x_test, y_train, y_test = _digits(lambda digit: digit, float_dtype(dtype), test_size, seed, standardize)
+    x_train, x_test, y_train, y_test = _digits(lambda digit: digit, float_dtype(dtype), test_size, seed, standardize,
+                                               flatten)
     return ClassSplit(x_train, y_train, x_test, y_test,
                       f"scikit-learn digits, 10 classes (0 to 9): {len(x_train)} train / {len(x_test)} test images of 8x8 pixels")

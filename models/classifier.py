@@ -34,21 +34,33 @@ def mlp_classifier(
     >>> mlp_classifier(3, classes=5, normalization=norm).layers  # doctest: +NORMALIZE_WHITESPACE
     [Normalization(axis=-1, features=3), Dense(3 -> 4), ReLU(), Dense(4 -> 3), ReLU(), Dense(3 -> 5)]
     """
-    if classes < 2:
-        raise ValueRangeError(f"mlp_classifier: classes must be at least 2, got {classes}")
     widths = [n_features, *hidden]
-    layers: list[Layer | Node] = []
-    if normalization is not None:
-        statistics = normalization.mean.value.dtype
-        if statistics != np.dtype(dtype):
-            raise DTypeError(f"mlp_classifier: {normalization!r} has {statistics} statistics, the model "
-                             f"{np.dtype(dtype)} parameters: build it with Normalization(dtype=np.{np.dtype(dtype)})")
-        layers += [Input(n_features), normalization]
+    layers = normalized_input("mlp_classifier", (n_features,), normalization, dtype)
     for i, (n_in, n_out) in enumerate(zip(widths, widths[1:])):
         layers += [Dense(n_in, n_out, seed=seed + i, dtype=dtype), ReLU()]
-    last = Dense(widths[-1], 1 if classes == 2 else classes, seed=seed + len(hidden), dtype=dtype)
-    layers += [last, Sigmoid()] if classes == 2 else [last]
-    return Sequential(layers)
+    return Sequential(layers + classifier_head("mlp_classifier", widths[-1], classes, seed + len(hidden), dtype))
+
+
+def normalized_input(model: str, input_shape: tuple[int, ...], normalization: Normalization | None,
+                     dtype: npt.DTypeLike) -> list[Layer | Node]:
+    """[Input(input_shape), normalization] when a model starts with a Normalization layer (its
+    statistics of the model's dtype), else []."""
+    if normalization is None:
+        return []
+    statistics = normalization.mean.value.dtype
+    if statistics != np.dtype(dtype):
+        raise DTypeError(f"{model}: {normalization!r} has {statistics} statistics, the model {np.dtype(dtype)} "
+                         f"parameters: build it with Normalization(dtype=np.{np.dtype(dtype)})")
+    return [Input(input_shape), normalization]
+
+
+def classifier_head(model: str, n_in: int, classes: int, seed: int, dtype: npt.DTypeLike) -> list[Layer | Node]:
+    """Dense(n_in -> 1) -> Sigmoid for two classes (for BCELoss), Dense(n_in -> classes) of logits for
+    more (for CrossEntropyLoss)."""
+    if classes < 2:
+        raise ValueRangeError(f"{model}: classes must be at least 2, got {classes}")
+    last = Dense(n_in, 1 if classes == 2 else classes, seed=seed, dtype=dtype)
+    return [last, Sigmoid()] if classes == 2 else [last]
 
 
 def four_three_one(

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
-from PIL import Image
 
 import models
 from framework import (
@@ -22,13 +21,9 @@ from framework import (
 from framework.cli import check_mode
 from framework.datasets import image_folder, load_digits_binary
 from framework.saving import saved_loss
+from tests.helpers.cli import framework, pictures
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def framework(*args: str) -> "subprocess.CompletedProcess[str]":
-    return subprocess.run([sys.executable, "-m", "framework", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
 
 
 def run(*args: str) -> str:
@@ -62,7 +57,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
                    "--verbose"]),
         ("gradcheck", ["--model", "--load", "--import", "--loss", "--dataset", "--method", "--mode", "--samples",
                        "--batch", "--seed"]),
-        ("summary", ["--model", "--load", "--import", "--features"]),
+        ("summary", ["--model", "--load", "--import", "--input-shape"]),
         ("predict", ["--load", "--input", "--output", "--raw", "--probabilities", "--import"]),
     ],
 )
@@ -172,7 +167,7 @@ def test_a_users_mistake_is_one_line_on_stderr_and_exit_code_2(float32_model: Pa
     for args, error in [
         (["train", "--dataset", "digit"],
          "image_folder: digit is not a folder: expected a folder with one sub-folder per class"),
-        (["summary", "--model", "nope"], "unknown model 'nope'; models/ has four_three_one, mlp_16_8"),
+        (["summary", "--model", "nope"], "unknown model 'nope'; models/ has four_three_one, mlp_16_8, cnn, digits_cnn, image_cnn"),
         (["summary", "--load", "missing.safetensor"],
          "missing.safetensor does not exist: check the path, and the working directory it is relative to"),
         (["predict", "--load", model, "--input", "nope.npy"], "cannot read nope.npy: No such file or directory"),
@@ -190,11 +185,14 @@ def test_predict_to_a_folder_that_does_not_exist_is_one_line(float32_model: Path
     assert stderr == "framework predict: error: cannot write /nonexistent/p.csv: No such file or directory\n"
 
 
-@pytest.mark.parametrize(("requested", "parameters", "mode"),
-                         [("auto", 279, "full"), ("auto", 10_000, "full"), ("auto", 49_175, "sampled"),
-                          ("full", 49_175, "full"), ("directional", 279, "directional")])
-def test_train_checks_a_big_model_in_sampled_mode_unless_told(requested: str, parameters: int, mode: str) -> None:
-    assert check_mode(requested, parameters) == mode
+@pytest.mark.parametrize(("requested", "parameters", "seconds", "mode"),
+                         [("auto", 279, None, "full"), ("auto", 10_000, None, "full"), ("auto", 49_175, None, "sampled"),
+                          ("full", 49_175, None, "full"), ("directional", 279, None, "directional"),
+                          ("auto", 279, 1.9, "full"), ("auto", 4_929, 9.3, "sampled"), ("full", 4_929, 9.3, "full")])
+def test_train_checks_a_big_model_in_sampled_mode_unless_told(requested: str, parameters: int, seconds: float | None,
+                                                              mode: str) -> None:
+    """`seconds`: how long the complex step took, before central differences."""
+    assert check_mode(requested, parameters, seconds) == mode
 
 
 @pytest.fixture(scope="module")
@@ -297,22 +295,6 @@ def test_a_trained_model_takes_raw_pixels_and_predict_gives_the_accuracy_evaluat
     match = re.search(r"^test accuracy\s+(\d\.\d{4})$", out, re.MULTILINE)
     assert match is not None
     assert f"{np.mean((printed > 0.5) == (raw.y_test > 0.5)):.4f}" == match.group(1)
-
-
-def pictures(root: Path, classes: list[str], per_class: int = 12) -> Path:
-    """Noisy 40 x 48 pictures of a random colour with one half brighter: the class is which half
-    (left, right or top), so that the mean colour says nothing about it. Each class folder also
-    holds a notes.txt."""
-    rng = np.random.default_rng(0)
-    for name in classes:
-        (root / name).mkdir(parents=True)
-        for i in range(per_class):
-            pixels = np.broadcast_to(rng.uniform(60, 200, 3), (48, 40, 3)).copy()
-            pixels[{"left": np.s_[:, :20], "right": np.s_[:, 20:], "top": np.s_[:24, :]}[name]] += 40
-            pixels += rng.normal(0, 50, pixels.shape)
-            Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(root / name / f"{i:02d}.png")
-        (root / name / "notes.txt").write_text("where these came from\n")
-    return root
 
 
 @pytest.fixture(scope="module")

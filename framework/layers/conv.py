@@ -172,6 +172,19 @@ class Conv2D(Layer):
             change = directions[:, np.newaxis, np.newaxis, np.newaxis, :]
         return out + delta * change
 
+    def perturbed_input(self, x: Array, out: Array, index: int, delta: complex) -> Array:
+        moved = out.astype(np.result_type(out, delta))
+        n, i, j, c = np.unravel_index(index, x.shape)
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        (oh, ow), (_, (top, _), (left, _), _) = self._geometry(x.shape)
+        for a in range(kh):  # x[n, i, j, c] is entry (a, b) of the window at (oi, oj) when oi·sh + a = i + top
+            oi, off_i = divmod(int(i) + top - a, sh)
+            for b in range(kw):
+                oj, off_j = divmod(int(j) + left - b, sw)
+                if off_i == off_j == 0 and 0 <= oi < oh and 0 <= oj < ow:
+                    moved[n, oi, oj] += delta * self.W.value[a, b, c]
+        return moved
+
     def moved_input(self, x: Array, out: Array, directions: Array, delta: complex) -> Array:
         stacked = directions.reshape(-1, *x.shape[1:])  # every direction's batch in one convolution
         return out + delta * self._linear(stacked).reshape(len(directions), *out.shape)

@@ -50,3 +50,12 @@ def test_custom_layer_example_checks_trains_and_round_trips() -> None:
     assert "check_layer(Swish) by central: PASSED" in out
     assert "Gradient check of Model (6 layers) by complex step, full mode: PASSED" in out
     assert "loaded model predicts bit for bit the same: True" in out
+
+
+def test_cnn_digits_example_checks_trains_to_098_and_round_trips() -> None:
+    out = run("examples/cnn_digits.py")
+    assert "x_train (1347, 8, 8, 1)" in out
+    assert "complex (full): PASSED" in out and "central (sampled): PASSED" in out
+    accuracy = re.search(r"test accuracy (\d\.\d{4})", out)
+    assert accuracy is not None and float(accuracy.group(1)) >= 0.98  # the bar; the MLP gets 0.971
+    assert "the same predictions: True" in out

@@ -198,3 +198,29 @@ def test_matches_torch(kernel: int | tuple[int, int], strides: int | tuple[int, 
     np.testing.assert_allclose(dx, xt.grad.numpy().transpose(0, 2, 3, 1), atol=1e-10)
     np.testing.assert_allclose(layer.W.grad, wt.grad.numpy().transpose(2, 3, 1, 0), atol=1e-10)
     np.testing.assert_allclose(layer.b.grad, bt.grad.numpy(), atol=1e-10)
+
+
+@pytest.mark.parametrize(("kernel", "strides", "padding"), CONFIGS)
+def test_the_checkers_hooks_give_the_forward_of_the_moved_input_and_weights(
+        kernel: int | tuple[int, int], strides: int | tuple[int, int], padding: str) -> None:
+    """perturbed_input, perturbed_output and moved_input skip the forward (the convolution is linear
+    in x, W and b): each must give what the forward gives at the moved point, at every entry."""
+    rng = np.random.default_rng(9)
+    layer = Conv2D(3, kernel, strides=strides, padding=padding, seed=9)  # type: ignore[arg-type]
+    x = rng.standard_normal((2, 7, 6, 2))
+    out = layer.forward(x)
+    layer.b.value[...] = rng.standard_normal(3)
+    out = layer.forward(x)
+    for index in range(x.size):
+        moved = x.astype(complex)
+        moved.flat[index] += 1e-3j
+        np.testing.assert_allclose(layer.perturbed_input(x, out, index, 1e-3j), layer.forward(moved), atol=1e-15)
+    for param in (layer.W, layer.b):
+        for index in range(param.size):
+            got = layer.perturbed_output(x, out, param, index, 0.5)
+            param.value.flat[index] += 0.5
+            np.testing.assert_allclose(got, layer.forward(x), atol=1e-12)
+            param.value.flat[index] -= 0.5
+    directions = rng.standard_normal((3, *x.shape))
+    np.testing.assert_allclose(layer.moved_input(x, out, directions, 0.5),
+                               np.stack([layer.forward(x + 0.5 * d) for d in directions]), atol=1e-12)
