@@ -9,6 +9,7 @@ Run: python examples/cnn_digits.py
 import tempfile
 import time
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -28,7 +29,9 @@ def main() -> None:
 
     # Before training: the complex step checks every weight, and each layer on its own, exactly; central
     # differences (two forwards an entry, no shortcut) give a second opinion on 16 entries a tensor.
-    for method, mode in (("complex", "full"), ("central", "sampled")):
+    checks: list[tuple[Literal["complex", "central"], Literal["full", "sampled"]]] = [
+        ("complex", "full"), ("central", "sampled")]
+    for method, mode in checks:
         start = time.perf_counter()
         report = check_gradients(model, loss, data.x_train[:16], data.y_train[:16], method=method, mode=mode)
         print(f"{method:>7} ({mode}): {'PASSED' if report.passed else 'FAILED'}, worst relative error "
