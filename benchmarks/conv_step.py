@@ -1014,7 +1014,7 @@ def conv_parts(trainer: FrameworkTrainer, net: BestNet, X: Array, Y: Labels, rep
 
             def col2im() -> Array:
                 cols6 = dcols.reshape(n, oh, ow, kh, kw, c)
-                _, _, pads = conv._geometry(conv._x_shape)
+                _, pads = conv._geometry(conv._x_shape)
                 (top, bottom), (left, right) = pads[1], pads[2]
                 padded = np.zeros((n, conv._x_shape[1] + top + bottom, conv._x_shape[2] + left + right, c),
                                   dtype=cols6.dtype)
