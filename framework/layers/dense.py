@@ -29,6 +29,9 @@ def _ones(n: int, dtype: np.dtype[Any]) -> Array:
     return ones
 
 
+_FLATTEN = ": images or feature maps? put a Flatten() (or a GlobalAvgPool2D()) before the Dense layer"
+
+
 @register_layer
 class Dense(Layer):
     """Fully connected layer, batch first: `x` (batch, in_features) -> `x @ W + b` (batch, out_features).
@@ -82,7 +85,8 @@ class Dense(Layer):
         if self.in_features is not None:
             return
         if len(input_shape) != 2 or input_shape[1] < 1:
-            raise ShapeError(f"{self!r} expected input of shape (batch, features), got {input_shape}")
+            raise ShapeError(f"{self!r} expected input of shape (batch, features), got {input_shape}"
+                             f"{_FLATTEN if len(input_shape) > 2 else ''}")
         n_in = input_shape[-1]
         reserve((n_in + 1) * self.out_features, repr(self))
         std = math.sqrt(_VARIANCE[self.init](n_in, self.out_features))
@@ -98,6 +102,8 @@ class Dense(Layer):
                 hint = ": did you pass features-first data? transpose it"
             elif x.ndim == 1 and x.shape[0] == self.in_features:
                 hint = ": a single sample needs a batch axis, x.reshape(1, -1)"
+            elif x.ndim > 2:
+                hint = _FLATTEN
             raise ShapeError(f"{self!r} expected input of shape (batch, {self.in_features}), got {x.shape}{hint}")
         super().validate_input(x)
         if self.W.value.shape != (self.in_features, self.out_features):  # W replaced by one of another shape
@@ -156,9 +162,12 @@ class Dense(Layer):
                 "dtype": str(self.W.value.dtype)}  # the weights' own: a model cast after it was built saves as cast
 
     def output_shape(self, input_shape: Shape) -> Shape:
+        if len(input_shape) != 2:
+            raise ShapeError(f"{self!r} expects input of shape (batch, {self.in_features or 'features'}), gets "
+                             f"{input_shape}{_FLATTEN if len(input_shape) > 2 else ''}")
         if self.in_features is not None and input_shape[-1] != self.in_features:
             raise ShapeError(f"{self!r} expects {self.in_features} features, gets {input_shape[-1]}")
-        return (*input_shape[:-1], self.out_features)
+        return (input_shape[0], self.out_features)
 
     def __repr__(self) -> str:
         return f"Dense({'?' if self.in_features is None else self.in_features} -> {self.out_features})"

@@ -36,3 +36,14 @@ def test_channels_last_feature_maps_are_not_taken_for_channels_first(shape: tupl
 def test_square_images_with_their_channels_first_are_refused(shape: tuple[int, ...]) -> None:
     with pytest.raises(ShapeError, match=r"channels-first\? transpose to \(batch, H, W, C\) with x.transpose"):
         image_shape(Conv2D(2, 3), shape)
+
+
+def test_a_dense_layer_on_feature_maps_asks_for_a_flatten() -> None:
+    from framework import Dense, Input, Sequential
+
+    with pytest.raises(ShapeError, match=r"layer 1 Dense\(4 -> 1\) does not fit after layer 0 Conv2D.*gets "
+                                         r"\(1, 6, 6, 4\): images or feature maps\? put a Flatten\(\)"):
+        Sequential([Input((8, 8, 1)), Conv2D(4, 3), Dense(4, 1)])
+    with pytest.raises(ShapeError, match=r"Dense\(\? -> 1\) expected input of shape \(batch, features\), got "
+                                         r"\(2, 4, 4, 3\): images or feature maps\? put a Flatten\(\)"):
+        Dense(1).forward(np.zeros((2, 4, 4, 3)))
