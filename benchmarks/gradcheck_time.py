@@ -7,11 +7,13 @@ tensor), complex step, with localize=False and localize=True. 4-3-1 (279 paramet
 (the size of scikit-learn's digits): full mode, complex step and central differences, and directional
 mode (8 directions a tensor), localize=False and True. The residual graph (8,385 parameters): Input(64)
 -> Dense(64, 64) -> ReLU -> Dense(64, 64), added to the input by Add -> Dense(64, 1) -> Sigmoid, m = 64:
-full and sampled mode (16 entries a tensor), complex step, localize=False and True.
+full and sampled mode (16 entries a tensor), complex step, localize=False and True. A small convnet
+(205 parameters) on 16 standard-normal 8 x 8 x 1 images: Conv2D 3x3x4 "same" -> ReLU -> MaxPool2D 2,
+twice, then Flatten -> Dense(16, 1) -> Sigmoid: full mode by both methods, localize=False and True.
 
 When PyTorch is installed (an optional peer, not a dependency), torch.autograd.gradcheck checks the
-same two models in float64, same weights and data, as a function of the flattened parameters (each
-Dense layer's W, in the framework's (in, out) layout, then b) that returns the mean BCE: slow mode
+4-3-1 models and the convnet in float64, same weights and data, as a function of the flattened
+parameters (each layer's W, in the framework's layout, then b) that returns the mean BCE: slow mode
 (fast_mode=False: central differences for every parameter, the whole Jacobian) and fast mode
 (fast_mode=True: one random direction). Before it is timed, the function's loss and autograd
 gradient must agree with the framework's (np.allclose). The slow check of the 12288-4-3-1 model
@@ -43,7 +45,10 @@ import numpy.typing as npt
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import describe, environment, load_average, load_torch, markdown_table, timed_runs, write_json  # noqa: E402
 
-from framework import Add, BCELoss, Dense, GradCheckReport, Input, Model, ReLU, Sequential, Sigmoid, check_gradients  # noqa: E402
+from framework import (  # noqa: E402
+    Add, BCELoss, Conv2D, Dense, Flatten, GradCheckReport, Input, Layer, MaxPool2D, Model, ReLU, Sequential, Sigmoid,
+    check_gradients,
+)
 from models import four_three_one  # noqa: E402
 
 if TYPE_CHECKING:
@@ -61,26 +66,44 @@ def residual(n_features: int, seed: int = 0) -> Model:
     return Model(x, Sigmoid()(Dense(n_features, 1, seed=seed + 2)(Add()([x, block]))))
 
 
+def small_convnet(input_shape: tuple[int, ...], seed: int = 0) -> Sequential:
+    """(Conv2D 3x3x4 "same" -> ReLU -> MaxPool2D 2) twice -> Flatten -> Dense(-> 1) -> Sigmoid."""
+    h, w, _ = input_shape
+    return Sequential([Input(input_shape), Conv2D(4, 3, padding="same", seed=seed), ReLU(), MaxPool2D(2),
+                       Conv2D(4, 3, padding="same", seed=seed + 1), ReLU(), MaxPool2D(2), Flatten(),
+                       Dense(4 * (h // 4) * (w // 4), 1, seed=seed + 2), Sigmoid()])
+
+
+def _four_three_one(input_shape: tuple[int, ...]) -> Sequential:
+    return four_three_one(input_shape[0])
+
+
+def _residual(input_shape: tuple[int, ...]) -> Model:
+    return residual(input_shape[0])
+
+
 @dataclass(frozen=True)
 class Problem:
     name: str
-    n_features: int
+    input_shape: tuple[int, ...]
+    """A sample's shape: (features,), or an image's (H, W, C)."""
     batch: int
-    build: Callable[[int], Sequential | Model] = four_three_one
+    build: Callable[[tuple[int, ...]], Sequential | Model] = _four_three_one
 
     def model(self) -> Sequential | Model:
-        return self.build(self.n_features)
+        return self.build(self.input_shape)
 
     def data(self) -> tuple[Floats, Floats]:
         rng = np.random.default_rng(0)
-        x = rng.standard_normal((self.batch, self.n_features))
+        x = rng.standard_normal((self.batch, *self.input_shape))
         y = rng.integers(0, 2, (self.batch, 1)).astype(np.float64)
         return x, y
 
 
-WIDE = Problem("12288-4-3-1, m = 209", 12288, 209)
-DIGITS = Problem("4-3-1, 1797 x 64", 64, 1797)
-RESIDUAL = Problem("residual graph 64, m = 64", 64, 64, residual)
+WIDE = Problem("12288-4-3-1, m = 209", (12288,), 209)
+DIGITS = Problem("4-3-1, 1797 x 64", (64,), 1797)
+RESIDUAL = Problem("residual graph 64, m = 64", (64,), 64, _residual)
+CONVNET = Problem("convnet 8x8x1 (205 parameters), m = 16", (8, 8, 1), 16, small_convnet)
 
 
 @dataclass(frozen=True)
@@ -158,30 +181,52 @@ class TorchResult:
         return statistics.median(self.seconds) if self.seconds else None
 
 
+def torch_layer(layer: Layer, theta: "torch.Tensor", offset: int) -> tuple[Callable[["torch.Tensor"], "torch.Tensor"], int]:
+    """The torch function of one of the framework's layers (channels-last tensors), its parameters
+    views of `theta` from `offset` (W in the framework's layout, then b), and the offset after them."""
+    import torch
+
+    F = torch.nn.functional
+    if isinstance(layer, Dense | Conv2D):
+        shape = layer.W.value.shape
+        W = theta[offset:offset + math.prod(shape)].view(*shape)
+        end = offset + math.prod(shape) + shape[-1]
+        b = theta[offset + math.prod(shape):end]
+        if isinstance(layer, Dense):
+            return (lambda h: torch.addmm(b, h, W)), end  # x W + b
+        assert layer.strides == (1, 1) and layer.kernel_size[0] % 2 == 1 and layer.kernel_size[1] % 2 == 1
+        same = layer.padding == "same"  # an odd kernel at stride 1: torch's symmetric padding is Keras' "same"
+        padding = (layer.kernel_size[0] // 2, layer.kernel_size[1] // 2) if same else (0, 0)
+        return (lambda h: F.conv2d(h.permute(0, 3, 1, 2), W.permute(3, 2, 0, 1), b, padding=padding)
+                .permute(0, 2, 3, 1)), end
+    if isinstance(layer, MaxPool2D):
+        assert layer.padding == "valid"
+        return (lambda h: F.max_pool2d(h.permute(0, 3, 1, 2), layer.pool_size, layer.strides)
+                .permute(0, 2, 3, 1)), offset
+    functions: dict[type, Callable[["torch.Tensor"], "torch.Tensor"]] = {
+        ReLU: torch.relu, Sigmoid: torch.sigmoid, Flatten: lambda h: h.reshape(len(h), -1)}  # channels-last order
+    return functions[type(layer)], offset
+
+
 def torch_loss(problem: Problem) -> tuple[Callable[["torch.Tensor"], "torch.Tensor"], "torch.Tensor"]:
     """The framework model's mean BCE as a torch function of its flattened parameters, and the
-    parameters (float64, requires_grad). The function rebuilds each W (in, out) and b as views of
-    the flat vector: relu(x W + b) for the hidden layers, sigmoid(x W + b) last. Before returning,
-    its loss and autograd gradient are checked against the framework's (SystemExit if they differ)."""
+    parameters (float64, requires_grad): each layer as `torch_layer` makes it. Before returning, its
+    loss and autograd gradient are checked against the framework's (SystemExit if they differ)."""
     import torch
 
     model = problem.model()
+    assert isinstance(model, Sequential)
     x, y = problem.data()
-    dense = [layer for layer in model.layers if isinstance(layer, Dense)]
-    shapes = [layer.W.value.shape for layer in dense]
     X, Y = torch.from_numpy(x), torch.from_numpy(y)
 
     def loss(theta: torch.Tensor) -> torch.Tensor:
         h, offset = X, 0
-        for i, (n_in, n_out) in enumerate(shapes):
-            W = theta[offset:offset + n_in * n_out].view(n_in, n_out)
-            b = theta[offset + n_in * n_out:offset + n_in * n_out + n_out]
-            offset += n_in * n_out + n_out
-            h = torch.addmm(b, h, W)  # x W + b
-            h = torch.relu(h) if i < len(shapes) - 1 else torch.sigmoid(h)
+        for layer in model.layers:
+            f, offset = torch_layer(layer, theta, offset)
+            h = f(h)
         return torch.nn.functional.binary_cross_entropy(h, Y)  # the mean
 
-    flat = np.concatenate([a.ravel() for layer in dense for a in (layer.W.value, layer.b.value)])
+    flat = np.concatenate([p.value.ravel() for p in model.parameters()])
     theta = torch.from_numpy(flat).requires_grad_()
     value = loss(theta)
     (grad,) = torch.autograd.grad(value, theta)
@@ -270,8 +315,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--torch-slow-12288", action="store_true",
                         help="also run torch's slow gradcheck (fast_mode=False) of the 12288-4-3-1 model: minutes")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    parser.add_argument("--problems", nargs="+", choices=["wide", "digits", "residual"],
-                        default=["wide", "digits", "residual"], help="the models to time (default: all)")
+    parser.add_argument("--problems", nargs="+", choices=["wide", "digits", "residual", "convnet"],
+                        default=["wide", "digits", "residual", "convnet"], help="the models to time (default: all)")
     args = parser.parse_args(argv)
 
     have_torch = load_torch(not args.no_torch) is not None  # before the thread pools are listed
@@ -285,7 +330,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     configs += [Config(DIGITS, "complex", "directional", 8, localize) for localize in (False, True)]
     configs += [Config(RESIDUAL, "complex", mode, samples, localize) for mode, samples in partial[:2]
                 for localize in (False, True)]
-    chosen = {"wide": WIDE, "digits": DIGITS, "residual": RESIDUAL}
+    configs += [Config(CONVNET, method, "full", 0, localize) for method in ("complex", "central")
+                for localize in (False, True)]
+    chosen = {"wide": WIDE, "digits": DIGITS, "residual": RESIDUAL, "convnet": CONVNET}
     configs = [c for c in configs if c.problem in [chosen[name] for name in args.problems]]
     results = []
     for config in configs:
@@ -294,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> None:
               f"{results[-1].median_s:.3g} s", flush=True)
     torch_results: list[TorchResult] = []
     if have_torch:
-        for problem in [p for p in (DIGITS, WIDE) if p.name in {c.problem.name for c in configs}]:
+        for problem in [p for p in (DIGITS, WIDE, CONVNET) if p.name in {c.problem.name for c in configs}]:
             for fast_mode in (False, True):
                 if problem is WIDE and not fast_mode and not args.torch_slow_12288:
                     torch_results.append(TorchResult(problem.name, fast_mode,
