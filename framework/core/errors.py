@@ -25,6 +25,10 @@ class CallOrderError(FrameworkError, RuntimeError):
     """Methods called in the wrong order, such as backward before forward."""
 
 
+class NondeterministicError(FrameworkError, RuntimeError):
+    """A gradient check met a forward that gives two outputs at one point (random draws without replay)."""
+
+
 class BadGradient(FrameworkError):
     """A backward was given a gradient of the wrong shape or dtype: the mistake is in what produced it
     (in a model, the backward of the layer after it), which `Sequential.backward` names."""

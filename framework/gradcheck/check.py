@@ -16,6 +16,7 @@ from framework.core.validation import describe_nonfinite, is_whole_number
 from framework.core.guard import floating_point_errors
 from framework.gradcheck import verdict
 from framework.gradcheck.causes import layer_cause
+from framework.gradcheck.determinism import refuse_nondeterministic, refuse_nondeterministic_calls
 from framework.gradcheck.numeric import Differentiator, Method, Mode, Probes, TensorDifferentiator, work_copy
 from framework.gradcheck.report import GradCheckReport, GradCheckRow, zero_warnings
 from framework.gradcheck.resumed import layer_steps, model_steps
@@ -70,6 +71,7 @@ def check_gradients(
         same_parameters(setup.caller, setup.named, model.named_parameters())
         modules = list(dict.fromkeys(call.layer for call in calls))
         with _replaying(modules):  # from here on, every evaluation sees the random draws of the trace
+            refuse_nondeterministic_calls(setup.caller, calls, model.forward(x))
             y_pred, rows = _parameter_rows(setup, model, modules, loss, x, y, calls)
             parts = _parts(setup, calls, loss, y_pred, y) if localize else ()
     return GradCheckReport(f"{type(model).__name__} ({len(calls)} layers)", method, mode, setup.threshold,
@@ -114,6 +116,7 @@ def check_layer(
         out = called.forward(setup.xs)
         same_parameters(setup.caller, setup.named, layer.named_parameters())
         with _replaying([layer]):
+            refuse_nondeterministic(setup.caller, layer, setup.xs[0] if isinstance(layer, Layer) else setup.xs, out)
             upstream = setup.rng.standard_normal(out.shape).astype(out.dtype)
             analytic = _first_backward(setup, called, upstream)
             if isinstance(analytic, GradCheckRow):
