@@ -30,7 +30,7 @@ from typing import Any, ClassVar, NoReturn, TypeVar, cast
 
 import numpy as np
 
-from framework.core.errors import CallOrderError, NonFiniteError
+from framework.core.errors import CallOrderError, FrameworkError, NonFiniteError, ShapeError
 
 M = TypeVar("M", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -173,6 +173,12 @@ def _checked(method: M, *, forward: bool, checks_input: bool) -> M:
                     _depth.value = 0
         except FloatingPointError as e:
             _raise(f"{self!r}.{name}", e)
+        except ValueError as e:
+            if isinstance(e, FrameworkError) or "broadcast" not in str(e):
+                raise
+            hint = (": a gradient summed over the wrong axes? p.grad[...] = ... takes the parameter's own shape"
+                    if not forward else "")
+            raise ShapeError(f"{self!r}.{name}: numpy could not broadcast the arrays: {e}{hint}") from e
         finally:
             if not forward:
                 self._in_backward = False

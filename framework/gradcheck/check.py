@@ -75,7 +75,7 @@ def check_gradients(
             y_pred, rows = _parameter_rows(setup, model, modules, loss, x, y, calls)
             parts = _parts(setup, calls, loss, y_pred, y) if localize else ()
     return GradCheckReport(f"{type(model).__name__} ({len(calls)} layers)", method, mode, setup.threshold,
-                           rows, parts, _model_warnings(rows, setup.xs[0].shape[0]))
+                           rows, parts, _model_warnings(rows, setup.xs[0].shape[0], mode))
 
 
 @floating_point_errors("check_layer")
@@ -125,7 +125,8 @@ def check_layer(
             rows = _layer_rows(setup, called, out, upstream, analytic, max_input_entries)
     n = len(setup.xs)
     rows = (*rows[:n], *map(_failed_by, rows[n:], accumulated))
-    return GradCheckReport(subject, method, mode, setup.threshold, rows, warnings=zero_warnings(rows, model=False),
+    return GradCheckReport(subject, method, mode, setup.threshold, rows,
+                           warnings=zero_warnings(rows, model=False, mode=mode),
                            cause=_likely_mistake(setup, layer, out, upstream, analytic, rows))
 
 
@@ -247,8 +248,8 @@ def _parts(setup: _Setup, calls: Sequence[LayerCall], loss: Loss, y_pred: Array,
     return (*layers, check_loss(loss, y_pred, y, method=setup.method, threshold=setup.threshold))
 
 
-def _model_warnings(rows: Sequence[GradCheckRow], batch: int) -> tuple[str, ...]:
-    warnings = zero_warnings(rows, model=True)
+def _model_warnings(rows: Sequence[GradCheckRow], batch: int, mode: Mode) -> tuple[str, ...]:
+    warnings = zero_warnings(rows, model=True, mode=mode)
     if batch == 1:
         warnings += ("the batch has m = 1: a missing 1/m is invisible; check with a batch of several samples",)
     return warnings

@@ -217,18 +217,33 @@ def _table(rows: list[tuple[str, GradCheckRow]]) -> list[str]:
     return lines
 
 
-def zero_warnings(rows: Sequence[GradCheckRow], *, model: bool) -> tuple[str, ...]:
+def zero_warnings(rows: Sequence[GradCheckRow], *, model: bool, mode: Mode = "full") -> tuple[str, ...]:
     """The warning for the tensors whose every checked gradient, backward's and the numerical one, is
-    exactly 0; for a `model` whose every parameter is such, the warning that the model is dead."""
-    zero = [r.name for r in rows if r.zero]
+    exactly 0; for a `model` whose every parameter is such, the warning that the model is dead. Where
+    only some entries were checked (sampled), it says so: the others may not be 0 (random directions
+    that all give 0 do show a zero gradient)."""
+    zero = [r for r in rows if r.zero]
     if not zero:
         return ()
-    if model and len(zero) == len(rows):
+    partial = [] if mode == "directional" else [r for r in zero if r.checked < math.prod(r.shape)]
+    if model and len(zero) == len(rows) and not partial:
         return ("every parameter's gradient is exactly zero: a dead network (all ReLUs off?) or a dead init; "
                 "the check proves nothing",)
-    names = zero[0] if len(zero) == 1 else f"{', '.join(zero[:-1])} and {zero[-1]}"
-    them = "it" if len(zero) == 1 else "them"
-    rounded = any(r.max_abs_error > 0 for r in rows if r.zero)  # central differences' 0, to within rounding
+    rounded = any(r.max_abs_error > 0 for r in zero)  # central differences' 0, to within rounding
     both = "backward's, and the numerical one to within rounding" if rounded else "backward's and the numerical one"
-    return (f"every gradient of {names} is exactly 0 ({both}): the loss does not "
-            f"depend on {them} at this point (ReLUs off?), so the check proves nothing about {them}",)
+    warnings = []
+    whole = [r.name for r in zero if r not in partial]
+    if whole:
+        them = "it" if len(whole) == 1 else "them"
+        warnings.append(f"every gradient of {_listed(whole)} is exactly 0 ({both}): the loss does not depend on "
+                        f"{them} at this point (ReLUs off?), so the check proves nothing about {them}")
+    if partial:
+        counts = _listed([f"{r.name} ({r.checked} of {math.prod(r.shape):,})" for r in partial])
+        warnings.append(f"the entries checked of {counts} are all exactly 0 ({both}), so the check proves "
+                        "nothing about those tensors: the other entries may not be 0; check more (mode='full', or "
+                        "more samples)")
+    return tuple(warnings)
+
+
+def _listed(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from framework import (
-    SGD, Add, BCELoss, CallOrderError, Dense, DTypeError, Layer, MSELoss, Multiply, NonFiniteError, ReLU,
+    SGD, Add, BCELoss, CallOrderError, Dense, DTypeError, Layer, MSELoss, Multiply, NonFiniteError, Parameter, ReLU,
     Sequential, ShapeError, Sigmoid, Softmax, Tanh, check_gradients, check_layer,
 )
 from framework.core.arrays import Array
@@ -134,3 +134,31 @@ def test_predict_refuses_an_empty_list_and_fit_hints_at_transposed_labels() -> N
         model.fit(np.ones((5, 3)), np.ones((1, 5)), verbose=0)
     history = model.fit(np.ones((2, 3)), [[1.0], [0.0]], verbose=0)  # type: ignore[arg-type]  # a list is converted
     assert len(history.history["loss"]) == 1
+
+
+class _ChannelScale(Layer):
+    """x · s per channel, whose backward sums dL/ds over the wrong axes (the batch's, not the pixels')."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.s = Parameter(np.ones(3), name="s")
+
+    def forward(self, x: Array) -> Array:
+        self._x = x
+        return x * self.s.value
+
+    def backward(self, grad: Array) -> Array:
+        self.s.grad[...] = (grad * self._x).sum(axis=(1, 2, 3))
+        return grad * self.s.value
+
+
+def test_numpy_broadcast_errors_name_the_layer_as_shape_errors() -> None:
+    layer = _ChannelScale()
+    layer.forward(np.ones((5, 4, 4, 3)))
+    with pytest.raises(ShapeError, match=r"^_ChannelScale\(\).backward: numpy could not broadcast the arrays: could "
+                                         r"not broadcast input array from shape \(5,\) into shape \(3,\): a gradient "
+                                         r"summed over the wrong axes\?"):
+        layer.backward(np.ones((5, 4, 4, 3)))
+    with pytest.raises(ShapeError, match=r"_ChannelScale\(\).forward: numpy could not broadcast the arrays: operands "
+                                         r"could not be broadcast together with shapes \(2,4\) \(3,\)"):
+        layer.forward(np.ones((2, 4)))

@@ -1440,3 +1440,11 @@ def test_a_model_of_lazy_layers_has_every_parameter_checked() -> None:
     report = check_gradients(Sequential([Dense(4), ReLU(), Dense(1), Sigmoid()]), BCELoss(), x, y)
     assert report.passed
     assert [row.name for row in report.rows] == ["0.W", "0.b", "2.W", "2.b"]
+
+
+def test_zeros_at_the_sampled_entries_say_only_that() -> None:
+    x = -np.abs(np.random.default_rng(0).standard_normal((40, 3))) - 0.1  # the ReLU off everywhere
+    assert check_layer(ReLU(), x, mode="sampled", samples=5).warnings == (
+        "the entries checked of input (5 of 120) are all exactly 0 (backward's and the numerical one), so the check "
+        "proves nothing about those tensors: the other entries may not be 0; check more (mode='full', or more "
+        "samples)",)

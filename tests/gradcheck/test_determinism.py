@@ -69,3 +69,4 @@ def test_dropout_replays_its_draw_and_passes() -> None:
     model = Sequential([Dense(3, 8, seed=0), ReLU(), Dropout(0.5, seed=0), Dense(8, 1, seed=1), Sigmoid()])
     assert check_gradients(model, BCELoss(), x, y).passed
     assert check_layer(Dropout(0.5, seed=0), x).passed
+
