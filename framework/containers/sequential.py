@@ -150,7 +150,10 @@ class Sequential(Container):
         return calls
 
     def build(self, xs: tuple[Array, ...]) -> None:
-        """Build the layers that wait for their input shape, and remember it if it was not known."""
+        """Build the layers that wait for their input shape, and remember it if it was not known: the
+        first layer is then built on the data itself (`Conv2D` refuses channels-first images)."""
+        if self.input_shape is None:
+            self.layers[0].check_input(xs[0])
         shape = (None, *xs[0].shape[1:])
         self.output_shapes(shape)
         if self.input_shape is None:

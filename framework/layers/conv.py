@@ -99,6 +99,8 @@ class Conv2D(Layer):
         self.b = Parameter(np.zeros(self.filters, dtype=self.dtype), name="b")
 
     def validate_input(self, x: Array) -> None:
+        if self.in_channels is None:  # the first images it is given: they decide the channels
+            images.refuse_channels_first(self, x.shape)
         super().validate_input(x)  # a float array; build (a lazy one), then output_shape checks the shape
         expected = (*self.kernel_size, self.in_channels, self.filters)
         if self.W.value.shape != expected:  # W replaced by one of another shape

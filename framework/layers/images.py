@@ -29,17 +29,15 @@ def padding(layer: str, value: object) -> Padding:
 
 
 def image_shape(layer: object, shape: Shape, channels: int | None = None) -> tuple[int, int, int, int]:
-    """(batch, H, W, C) of a 4-D input, else a ShapeError naming the layer and the shape. A batch that
-    looks channels-first is refused with the transpose that fixes it: C where `channels` (known once
-    the layer is built) is expected, or square images with 1, 3 or 4 rows and as many channels as
-    columns, (batch, 3, 64, 64), when the channels are not known."""
+    """(batch, H, W, C) of a 4-D input, else a ShapeError naming the layer and the shape, with the fix
+    for flat rows, one image without its batch axis, or grey images without their channel axis.
+    Once the layer is built (`channels` known), a batch with C where the channels belong is refused
+    as channels-first."""
     expected = f"(batch, H, W, {'C' if channels is None else channels})"
     if len(shape) != 4:
-        hint = ": a batch of flat rows? reshape to (batch, H, W, C)" if len(shape) == 2 else ""
-        raise ShapeError(f"{layer!r} expects images {expected}, channels last, got shape {shape}{hint}")
+        raise ShapeError(f"{layer!r} expects images {expected}, channels last, got shape {shape}{_rank_hint(shape, channels)}")
     b, h, w, c = shape
-    if (channels is not None and c != channels and h == channels) or (channels is None and h in (1, 3, 4)
-                                                                     and w == c >= 8):
+    if channels is not None and c != channels and h == channels:
         raise ShapeError(f"{layer!r} expects images {expected}, got shape {shape}: {TRANSPOSE}")
     if channels is not None and c != channels:
         raise ShapeError(f"{layer!r} expects images {expected}, got shape {shape}: {c} channels where it was "
@@ -48,6 +46,28 @@ def image_shape(layer: object, shape: Shape, channels: int | None = None) -> tup
         raise ShapeError(f"{layer!r} expects images {expected}, got shape {shape}: H, W and C need at least one "
                          "entry each")
     return b, h, w, c
+
+
+def _rank_hint(shape: Shape, channels: int | None) -> str:
+    if len(shape) == 2:
+        return ": a batch of flat rows? reshape to (batch, H, W, C)"
+    if len(shape) != 3:
+        return ""
+    one = "one image? add the batch axis: x[np.newaxis]"
+    grey = "grey images? add the channel axis: x[..., np.newaxis]"
+    if channels is not None:
+        return f": {one if shape[-1] == channels else grey if channels == 1 else ''}".rstrip(": ")
+    return f": {one}; {grey}"
+
+
+def refuse_channels_first(layer: object, shape: Shape) -> None:
+    """Refuse the first images an unbuilt layer is given when they look channels-first: 1, 3 or 4 rows
+    (grey, RGB or RGBA channels) and at least 8 columns and "channels", (batch, 3, 64, 64). Shapes
+    alone never are (an `Input` declares them, and builds the layer): only data."""
+    if len(shape) == 4 and shape[1] in (1, 3, 4) and min(shape[2:]) >= 8:
+        raise ShapeError(f"{layer!r} expects images (batch, H, W, C), got shape {shape}: {TRANSPOSE}. If these "
+                         f"really are {shape[1]}-row images of {shape[3]} channels, declare them: "
+                         f"Sequential([Input({tuple(shape[1:])}), ...])")
 
 
 def window_geometry(layer: object, shape: Shape, window: tuple[int, int], strides: tuple[int, int],
