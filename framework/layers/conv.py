@@ -13,6 +13,7 @@ from framework.core.errors import ShapeError, ValueRangeError
 from framework.core.layer import Config, Layer, Module
 from framework.core.parameter import Parameter
 from framework.core.registry import register_layer
+from framework.core.sums import column_sums
 from framework.core.validation import whole_number
 from framework.layers import images
 from framework.layers.images import Padding, Pair, pair
@@ -136,20 +137,24 @@ class Conv2D(Layer):
     def backward_params(self, grad: Array) -> None:
         g = grad.reshape(-1, self.filters)
         self.W.grad[...] = (self._patches.T @ g).reshape(self.W.grad.shape)  # dL/dW = colsᵀ g
-        self.b.grad[...] = g.sum(axis=0)  # dL/db = Σ over batch and positions
+        column_sums(g, self.b.grad)  # dL/db = Σ over batch and positions = 1ᵀ g
 
     def backward(self, grad: Array) -> Array:
         self.backward_params(grad)
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
         n, oh, ow, _ = grad.shape
         c = self._x_shape[3]
-        cols = (grad.reshape(-1, self.filters) @ self.W.value.reshape(-1, self.filters).T).reshape(n, oh, ow, kh, kw, c)
+        g = grad.reshape(-1, self.filters)
         _, pads = self._geometry(self._x_shape)
         (top, bottom), (left, right) = pads[1], pads[2]
-        padded = np.zeros((n, self._x_shape[1] + top + bottom, self._x_shape[2] + left + right, c), dtype=cols.dtype)
-        for a in range(kh):  # col2im: each kernel offset adds its columns back where they were read
+        padded = np.zeros((n, self._x_shape[1] + top + bottom, self._x_shape[2] + left + right, c),
+                          dtype=np.result_type(grad, self.W.value))
+        cols = np.empty((n, oh, ow, c), dtype=padded.dtype)
+        for a in range(kh):  # col2im: dL/dcols = g Wᵀ, a GEMM a kernel offset, added back where its columns were read
             for b in range(kw):
-                padded[:, a : a + (oh - 1) * sh + 1 : sh, b : b + (ow - 1) * sw + 1 : sw] += cols[:, :, :, a, b]
+                np.matmul(g, self.W.value[a, b].T, out=cols.reshape(-1, c))
+                view = padded[:, a : a + (oh - 1) * sh + 1 : sh, b : b + (ow - 1) * sw + 1 : sw]
+                np.add(view, cols, out=view)
         return padded[:, top : top + self._x_shape[1], left : left + self._x_shape[2]]
 
     # --- the gradient checker's shortcuts: the output is linear in W, in b and in x --------------
