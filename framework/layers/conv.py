@@ -112,14 +112,20 @@ class Conv2D(Layer):
 
     # --- the math --------------------------------------------------------------------------------
 
-    def _im2col(self, x: Array) -> Array:
-        """(batch·H_out·W_out, kh·kw·C) patches of the padded `x`, each row in W's (a, b, c) order."""
+    def _im2col(self, x: Array, reuse: bool = False) -> Array:
+        """(batch·H_out·W_out, kh·kw·C) patches of the padded `x`, each row in W's (a, b, c) order; into
+        the last forward's matrix when `reuse` (forward's: it replaces `_patches`) and it has the shape."""
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
         (oh, ow), pads = self._geometry(x.shape)
         padded = np.pad(x, pads) if any(p != (0, 0) for p in pads) else x
         windows = sliding_window_view(padded, (kh, kw), axis=(1, 2))  # (batch, H', W', C, kh, kw), a view
-        windows = windows[:, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw]
-        return windows.transpose(0, 1, 2, 4, 5, 3).reshape(len(x) * oh * ow, -1)  # the one copy
+        windows = windows[:, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw].transpose(0, 1, 2, 4, 5, 3)
+        shape = (len(x) * oh * ow, kh * kw * x.shape[3])
+        last = getattr(self, "_patches", None)
+        cols = last if reuse and last is not None and last.shape == shape and last.dtype == x.dtype else np.empty(
+            shape, x.dtype)
+        np.copyto(cols.reshape(windows.shape), windows)  # the one copy (a reused matrix: no fresh pages)
+        return cols
 
     def _linear(self, x: Array) -> Array:
         """The convolution of `x` without the bias, (batch, H_out, W_out, filters)."""
@@ -129,7 +135,7 @@ class Conv2D(Layer):
     def forward(self, x: Array) -> Array:
         (oh, ow), _ = self._geometry(x.shape)
         self._x_shape = x.shape
-        self._patches = self._im2col(x)
+        self._patches = self._im2col(x, reuse=True)
         y = self._patches @ self.W.value.reshape(-1, self.filters)
         y += self.b.value
         return y.reshape(len(x), oh, ow, self.filters)
