@@ -49,7 +49,7 @@ one is) before it imports numpy; torch gets as many.
 --profile times, on the cat workload, each phase of the framework's step and of numpy best's (every
 layer's forward and backward, the loss, the update, timed call by call within whole steps; the
 rest of a step is Sequential's and the guard's), and the parts of each convolution (im2col, the
-three GEMMs, bias, col2im) on cached inputs: where the framework's time goes.
+GEMMs, bias, dL/dcols with col2im) on cached inputs: where the framework's time goes.
 
     python benchmarks/conv_step.py               # default: 9 rounds
     python benchmarks/conv_step.py --quick       # smoke run
@@ -90,6 +90,7 @@ from framework import (  # noqa: E402
     Sigmoid,
 )
 from framework.core.guard import floating_point_errors  # noqa: E402
+from framework.core.sums import column_sums  # noqa: E402
 
 if TYPE_CHECKING:
     import torch
@@ -1008,20 +1009,25 @@ def conv_parts(trainer: FrameworkTrainer, net: BestNet, X: Array, Y: Labels, rep
             patches = conv._im2col(x)
             y = patches @ W2
             g2 = gk.reshape(-1, f)
-            dcols = g2 @ W2.T
             n, oh, ow, _ = gk.shape
             (kh, kw), c = conv.kernel_size, conv._x_shape[3]
 
-            def col2im() -> Array:
-                cols6 = dcols.reshape(n, oh, ow, kh, kw, c)
+            def col2im() -> Array:  # Conv2D.backward's dL/dcols and col2im, a kernel offset at a time
                 _, pads = conv._geometry(conv._x_shape)
                 (top, bottom), (left, right) = pads[1], pads[2]
                 padded = np.zeros((n, conv._x_shape[1] + top + bottom, conv._x_shape[2] + left + right, c),
-                                  dtype=cols6.dtype)
+                                  dtype=g2.dtype)
+                cols = np.empty((n, oh, ow, c), dtype=g2.dtype)
                 for a in range(kh):
                     for b in range(kw):
-                        padded[:, a:a + oh, b:b + ow] += cols6[:, :, :, a, b]
+                        np.matmul(g2, conv.W.value[a, b].T, out=cols.reshape(-1, c))
+                        view = padded[:, a:a + oh, b:b + ow]
+                        np.add(view, cols, out=view)
                 return padded[:, top:top + conv._x_shape[1], left:left + conv._x_shape[2]]
+
+            def best_col2im() -> Array:
+                mine.grad_cols(mine_g2)
+                return mine.col2im()
 
             def grad_W() -> None:
                 conv.W.grad[...] = (patches.T @ g2).reshape(conv.W.grad.shape)
@@ -1032,11 +1038,10 @@ def conv_parts(trainer: FrameworkTrainer, net: BestNet, X: Array, Y: Labels, rep
                 ("GEMM cols @ W", lambda: patches @ W2, mine.gemm),
                 ("bias add", lambda: np.add(y, conv.b.value, out=y), mine.bias),
                 ("GEMM dW = colsᵀ g", grad_W, lambda: mine.grad_W(mine_g2)),
-                ("db = Σ g", lambda: g2.sum(axis=0), lambda: mine.grad_b(mine_g2)),
+                ("db = 1ᵀ g", lambda: column_sums(g2, conv.b.grad), lambda: mine.grad_b(mine_g2)),
             ]
             if k:
-                rows += [("GEMM dcols = g Wᵀ", lambda: g2 @ W2.T, lambda: mine.grad_cols(mine_g2)),
-                         ("col2im", col2im, mine.col2im)]
+                rows += [("GEMMs dcols = g W[a, b]ᵀ + col2im", col2im, best_col2im)]
             for part, theirs, ours in rows:
                 parts.append({"layer": f"{k} Conv2D", "part": part, "framework_ms": median_ms(theirs, repeat),
                               "best_ms": median_ms(ours, repeat) if ours else None})

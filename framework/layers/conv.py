@@ -13,6 +13,7 @@ from framework.core.errors import ShapeError, ValueRangeError
 from framework.core.layer import Config, Layer, Module
 from framework.core.parameter import Parameter
 from framework.core.registry import register_layer
+from framework.core.sums import column_sums
 from framework.core.validation import whole_number
 from framework.layers import images
 from framework.layers.images import Padding, Pair, pair
@@ -113,14 +114,20 @@ class Conv2D(Layer):
 
     # --- the math --------------------------------------------------------------------------------
 
-    def _im2col(self, x: Array) -> Array:
-        """(batch·H_out·W_out, kh·kw·C) patches of the padded `x`, each row in W's (a, b, c) order."""
+    def _im2col(self, x: Array, reuse: bool = False) -> Array:
+        """(batch·H_out·W_out, kh·kw·C) patches of the padded `x`, each row in W's (a, b, c) order; into
+        the last forward's matrix when `reuse` (forward's: it replaces `_patches`) and it has the shape."""
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
         (oh, ow), pads = self._geometry(x.shape)
         padded = np.pad(x, pads) if any(p != (0, 0) for p in pads) else x
         windows = sliding_window_view(padded, (kh, kw), axis=(1, 2))  # (batch, H', W', C, kh, kw), a view
-        windows = windows[:, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw]
-        return windows.transpose(0, 1, 2, 4, 5, 3).reshape(len(x) * oh * ow, -1)  # the one copy
+        windows = windows[:, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw].transpose(0, 1, 2, 4, 5, 3)
+        shape = (len(x) * oh * ow, kh * kw * x.shape[3])
+        last = getattr(self, "_patches", None)
+        cols = last if reuse and last is not None and last.shape == shape and last.dtype == x.dtype else np.empty(
+            shape, x.dtype)
+        np.copyto(cols.reshape(windows.shape), windows)  # the one copy (a reused matrix: no fresh pages)
+        return cols
 
     def _linear(self, x: Array) -> Array:
         """The convolution of `x` without the bias, (batch, H_out, W_out, filters)."""
@@ -130,7 +137,7 @@ class Conv2D(Layer):
     def forward(self, x: Array) -> Array:
         (oh, ow), _ = self._geometry(x.shape)
         self._x_shape = x.shape
-        self._patches = self._im2col(x)
+        self._patches = self._im2col(x, reuse=True)
         y = self._patches @ self.W.value.reshape(-1, self.filters)
         y += self.b.value
         return y.reshape(len(x), oh, ow, self.filters)
@@ -138,20 +145,24 @@ class Conv2D(Layer):
     def backward_params(self, grad: Array) -> None:
         g = grad.reshape(-1, self.filters)
         self.W.grad[...] = (self._patches.T @ g).reshape(self.W.grad.shape)  # dL/dW = colsᵀ g
-        self.b.grad[...] = g.sum(axis=0)  # dL/db = Σ over batch and positions
+        column_sums(g, self.b.grad)  # dL/db = Σ over batch and positions = 1ᵀ g
 
     def backward(self, grad: Array) -> Array:
         self.backward_params(grad)
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
         n, oh, ow, _ = grad.shape
         c = self._x_shape[3]
-        cols = (grad.reshape(-1, self.filters) @ self.W.value.reshape(-1, self.filters).T).reshape(n, oh, ow, kh, kw, c)
+        g = grad.reshape(-1, self.filters)
         _, pads = self._geometry(self._x_shape)
         (top, bottom), (left, right) = pads[1], pads[2]
-        padded = np.zeros((n, self._x_shape[1] + top + bottom, self._x_shape[2] + left + right, c), dtype=cols.dtype)
-        for a in range(kh):  # col2im: each kernel offset adds its columns back where they were read
+        padded = np.zeros((n, self._x_shape[1] + top + bottom, self._x_shape[2] + left + right, c),
+                          dtype=np.result_type(grad, self.W.value))
+        cols = np.empty((n, oh, ow, c), dtype=padded.dtype)
+        for a in range(kh):  # col2im: dL/dcols = g Wᵀ, a GEMM a kernel offset, added back where its columns were read
             for b in range(kw):
-                padded[:, a : a + (oh - 1) * sh + 1 : sh, b : b + (ow - 1) * sw + 1 : sw] += cols[:, :, :, a, b]
+                np.matmul(g, self.W.value[a, b].T, out=cols.reshape(-1, c))
+                view = padded[:, a : a + (oh - 1) * sh + 1 : sh, b : b + (ow - 1) * sw + 1 : sw]
+                np.add(view, cols, out=view)
         return padded[:, top : top + self._x_shape[1], left : left + self._x_shape[2]]
 
     # --- the gradient checker's shortcuts: the output is linear in W, in b and in x --------------

@@ -8,7 +8,6 @@ is chosen by the real part, so that a complex-step probe sees the branch the rea
 differences blame a correct max-pool).
 """
 
-import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -82,35 +81,48 @@ class MaxPool2D(_Pool2D):
            [13., 15.]])
     """
 
-    _choice: npt.NDArray[np.intp]
-    """The index k (of `windows`) of each window's largest entry."""
-    _geometry: tuple[Shape, tuple[int, int], tuple[tuple[int, int], tuple[int, int]]]
+    _wins: list[Mask]
+    """Entry k's (k = 1 .. ph·pw - 1) win over the largest of entries 0 .. k - 1, by the real part,
+    for every window: the last win of a window is its choice (ties keep the first entry, as argmax)."""
+    _geometry: tuple[Shape, Shape, tuple[tuple[int, int], tuple[int, int]]]
+    """The padded input's shape, the output's and the padding."""
 
     def forward(self, x: Array) -> Array:
         out, *pads = self.geometry(x.shape)
         padded = self.padded(x, (pads[0], pads[1]), -np.inf)
-        choice = np.zeros((x.shape[0], *out, x.shape[3]), dtype=np.intp)
-        best: Array | None = None
-        for k, view in self.windows(padded, out):
-            if best is None:
-                best = view.copy()
-                continue
-            better = view.real > best.real  # ties keep the first entry, as argmax does
-            np.copyto(best, view, where=better)
-            choice[better] = k
-        assert best is not None
-        self._choice, self._geometry = choice, (padded.shape, out, (pads[0], pads[1]))
+        views = [view for _, view in self.windows(padded, out)]
+        best, self._wins = views[0].copy(), []
+        for view in views[1:]:  # a running max over the window's entries, one strided slice each
+            win = np.greater(view.real, best.real)
+            if best.dtype.kind == "c":  # decide on the real part; np.maximum would compare complex numbers
+                np.copyto(best, view, where=win)
+            else:
+                np.maximum(best, view, out=best)
+            self._wins.append(win)
+        self._geometry = padded.shape, best.shape, (pads[0], pads[1])
         return best
 
+    def chosen(self) -> Iterator[Mask]:
+        """For k = ph·pw - 1 down to 0: where entry k is its window's choice (a win that no later entry beat)."""
+        later = np.zeros(self._geometry[1], dtype=bool)
+        for win in reversed(self._wins):
+            yield np.greater(win, later)  # win and not later
+            np.logical_or(later, win, out=later)
+        yield np.logical_not(later)
+
     def backward(self, grad: Array) -> Array:
-        shape, out, pads = self._geometry
+        shape, pooled, pads = self._geometry
+        disjoint = self.strides[0] >= self.pool_size[0] and self.strides[1] >= self.pool_size[1]
         dx = np.zeros(shape, dtype=grad.dtype)
-        for k, view in self.windows(dx, out):
-            np.add(view, np.where(self._choice == k, grad, 0), out=view)  # dL/dx = g at each window's largest entry
+        for (_, view), mask in zip(reversed(list(self.windows(dx, (pooled[1], pooled[2])))), self.chosen(), strict=True):
+            if disjoint:  # dL/dx = g at each window's largest entry, summed over the windows x is in
+                np.multiply(grad, mask, out=view)
+            else:
+                np.add(view, grad * mask, out=view)
         return self.unpadded(dx, pads)
 
     def branch(self) -> Mask | None:
-        return np.asarray(self._choice[..., None] == np.arange(math.prod(self.pool_size)))
+        return np.stack(list(self.chosen())[::-1], axis=-1)
 
 
 @register_layer
