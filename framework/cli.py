@@ -235,9 +235,10 @@ def train(args: argparse.Namespace) -> int:
                 print(report, file=sys.stderr)
             return 1
 
-    optimizer = OPTIMIZERS[args.optimizer](lr=args.lr)
+    lr = args.lr if args.lr is not None else 0.02 if args.load else _recipe(args).lr
+    optimizer = OPTIMIZERS[args.optimizer](lr=lr)
     model.compile(loss=loss, optimizer=optimizer, metrics=["accuracy"])
-    say(f"\nTraining with {type(optimizer).__name__}(lr={args.lr}), batch size {args.batch_size}, "
+    say(f"\nTraining with {type(optimizer).__name__}(lr={lr}), batch size {args.batch_size}, "
           f"early stopping on val_loss with patience {args.patience}")
     stopper = EarlyStopping("val_loss", patience=args.patience, restore_best_weights=True)
     history = model.fit(
@@ -262,8 +263,8 @@ def train(args: argparse.Namespace) -> int:
 
 
 def ten_classes(args: argparse.Namespace, images: bool = False, say: Callable[[str], object] = print) -> None:
-    """The same digits, all ten classes, softmax cross-entropy: for a model of flat rows,
-    Normalization -> Dense(64 -> 32) -> ReLU -> Dense(32 -> 10); for a convnet, `digits_cnn`."""
+    """The same digits, all ten classes, softmax cross-entropy, Adam(lr=0.005): for a model of flat
+    rows, Normalization -> Dense(64 -> 32) -> ReLU -> Dense(32 -> 10); for a convnet, `digits_cnn`."""
     import models
     from framework.datasets import load_digits
 
@@ -276,7 +277,7 @@ def ten_classes(args: argparse.Namespace, images: bool = False, say: Callable[[s
     report = check_gradients(model, loss, data.x_train[: args.check_batch], data.y_train[: args.check_batch])
     say(f"\n{data.description}\n{report.subject}: complex-step check {'PASSED' if report.passed else 'FAILED'}, "
           f"worst relative error {report.worst_relative_error:.1e}")
-    model.compile(loss=loss, optimizer=Adam(lr=args.lr / 4), metrics=["accuracy"])
+    model.compile(loss=loss, optimizer=Adam(lr=0.005), metrics=["accuracy"])
     model.fit(data.x_train, data.y_train, epochs=min(args.epochs, 40), batch_size=args.batch_size,
               validation_split=0.2, seed=args.seed, verbose=0,
               callbacks=[EarlyStopping("val_loss", patience=5, restore_best_weights=True)])
@@ -318,9 +319,7 @@ def summary(args: argparse.Namespace) -> int:
 def predict(args: argparse.Namespace) -> int:
     model = load_model(args.load)
     x = _read_input(Path(args.input))
-    shape = _sample_shape(model)
-    if shape is not None and len(shape) > 1 and x.ndim == 2 and x.shape[1] == math.prod(shape):
-        x = x.reshape(len(x), *shape)  # a CSV row a sample: the image's pixels in C order
+    x = _samples_of(x, _sample_shape(model), Path(args.input).name)
     params = model.parameters()
     if x.dtype.kind == "f" and params and x.dtype != params[0].value.dtype:
         x = x.astype(params[0].value.dtype)  # the library refuses mixed floats; a file's user cannot cast
@@ -366,6 +365,26 @@ def printed_outputs(
     return out, (f"printed raw outputs: the model ends with {last!r}, not Sigmoid or Softmax, and its file names no "
                  "loss; --probabilities prints their sigmoid (softmax for several columns), --raw prints them "
                  "without this note")
+
+
+def _samples_of(x: Array, shape: tuple[int, ...] | None, name: str) -> Array:
+    """`x` as a batch of the samples the model was saved for (`shape`, None when unknown): a CSV row
+    of an image's H·W·C pixels (in C order) becomes the image; another shape is a UsageError with
+    the fix where there is one."""
+    if shape is None or x.shape[1:] == shape:
+        return x
+    if len(shape) > 1 and x.ndim == 2 and x.shape[1] == math.prod(shape):
+        return x.reshape(len(x), *shape)
+    hint = ""
+    if x.shape == shape:
+        hint = ": one sample? add the batch axis, x[np.newaxis]"
+    elif len(shape) == 3 and x.shape[1:] == (shape[2], *shape[:2]):
+        hint = ": channels-first? transpose to (samples, H, W, C) with x.transpose(0, 2, 3, 1)"
+    elif len(shape) == 3 and shape[2] == 1 and x.shape[1:] == shape[:2]:
+        hint = ": add the channel axis, x[..., np.newaxis]"
+    flat = f" (or rows of {math.prod(shape)} numbers, an image's pixels in C order)" if len(shape) > 1 else ""
+    raise UsageError(f"{name} holds an array of shape {x.shape}, but the model takes samples of shape {shape}: "
+                     f"(samples, {', '.join(map(str, shape))}){flat}{hint}")
 
 
 def _read_input(path: Path) -> Array:
@@ -419,7 +438,10 @@ def _import_option(p: argparse.ArgumentParser) -> None:
 
 def _model_options(p: argparse.ArgumentParser) -> None:
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--model", default="four_three_one", help="a builder from models/ (default four_three_one)")
+    import models
+
+    which.add_argument("--model", default="four_three_one",
+                       help=f"a builder from models/: {', '.join(models.MODELS)} (default four_three_one)")
     which.add_argument("--load", metavar="PATH", help="a model saved with model.save")
     _import_option(p)
 
@@ -468,7 +490,8 @@ def _train_command(p: argparse.ArgumentParser) -> None:
                         "softmax of logits)")
     p.add_argument("--epochs", type=_integer(1), default=300, help="at most this many epochs (default 300)")
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam", help="default adam")
-    p.add_argument("--lr", type=_positive_float, default=0.02, help="learning rate (default 0.02)")
+    p.add_argument("--lr", type=_positive_float,
+                   help="learning rate (default: the model's, 0.02 for the MLPs and a --load, 0.005 for the convnets)")
     p.add_argument("--batch-size", type=_integer(1), default=64, help="default 64")
     p.add_argument("--patience", type=_integer(0), default=30, help="epochs without a better val_loss before stopping")
     p.add_argument("--out", default="runs/digits", help="folder for model.safetensors and the plots")
@@ -508,7 +531,9 @@ def _summary_command(p: argparse.ArgumentParser) -> None:
 def _predict_command(p: argparse.ArgumentParser) -> None:
     """The options of `predict`."""
     p.add_argument("--load", metavar="PATH", required=True, help="a model saved with model.save")
-    p.add_argument("--input", required=True, help="a .npy or .csv file of shape (samples, features)")
+    p.add_argument("--input", required=True,
+                   help="a .npy file of shape (samples, ...) as the model takes them (features, or images H, W, C), "
+                        "or a .csv file of one sample a row (an image's pixels in C order)")
     p.add_argument("--output", help="a .csv file to write (default: standard output)")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--raw", action="store_true", help="print the model's raw outputs")

@@ -27,6 +27,8 @@ class Recipe:
     images: bool
     """True: (H, W, C) images, channels last; False: flat rows of features."""
     about: str
+    lr: float = 0.02
+    """The learning rate `train` uses for it with Adam unless told (--lr)."""
 
 
 def _four_three_one(input_shape: tuple[int, ...], *, classes: int = 2,
@@ -47,9 +49,11 @@ def _cnn(input_shape: tuple[int, ...], *, classes: int = 2, normalization: Norma
 MODELS: dict[str, Recipe] = {
     "four_three_one": Recipe(_four_three_one, False, "Dense 4 -> ReLU -> Dense 3 -> ReLU -> the head"),
     "mlp_16_8": Recipe(_mlp_16_8, False, "Dense 16 -> ReLU -> Dense 8 -> ReLU -> the head"),
-    "cnn": Recipe(_cnn, True, "digits_cnn for images under 32 pixels a side, image_cnn for larger ones"),
-    "digits_cnn": Recipe(digits_cnn, True, "two blocks of Conv2D 3x3 (16, 32 filters, 'same') -> ReLU -> MaxPool2D"),
-    "image_cnn": Recipe(image_cnn, True, "two blocks of Conv2D 3x3 (16, 32 filters, 'valid') -> ReLU -> MaxPool2D"),
+    "cnn": Recipe(_cnn, True, "digits_cnn for images under 32 pixels a side, image_cnn for larger ones", 0.005),
+    "digits_cnn": Recipe(digits_cnn, True, "two blocks of Conv2D 3x3 (16, 32 filters, 'same') -> ReLU -> MaxPool2D",
+                         0.005),
+    "image_cnn": Recipe(image_cnn, True, "two blocks of Conv2D 3x3 (16, 32 filters, 'valid') -> ReLU -> MaxPool2D",
+                        0.005),
 }
 """The command line's `--model` choices, by name."""
 

@@ -71,3 +71,19 @@ def test_train_cnn_on_a_folder_of_pictures_uses_the_image_convnet(tmp_path: Path
     data = image_folder(root, flatten=False)
     assert isinstance(model, Sequential) and model.input_shape == (None, 64, 64, 3)
     assert np.mean((model.predict(data.x) > 0.5) == data.y) > 0.7  # which half is brighter; chance is 0.5
+
+
+@pytest.mark.parametrize(("shape", "message"), [
+    ((5, 63), r"holds an array of shape \(5, 63\), but the model takes samples of shape \(8, 8, 1\): \(samples, 8, 8, "
+              r"1\) \(or rows of 64 numbers, an image's pixels in C order\)$"),
+    ((5, 1, 8, 8), r"holds an array of shape \(5, 1, 8, 8\).*: channels-first\? transpose to \(samples, H, W, C\) with x.transpose\(0, 2, 3, 1\)$"),
+    ((5, 8, 8), r"holds an array of shape \(5, 8, 8\).*: add the channel axis, x\[\.\.\., np.newaxis\]$"),
+    ((8, 8, 1), r"holds an array of shape \(8, 8, 1\).*: one sample\? add the batch axis, x\[np.newaxis\]$"),
+])
+def test_predict_names_the_sample_shape_a_saved_convnet_takes(
+        digits_run: tuple[Path, str], tmp_path: Path, shape: tuple[int, ...], message: str) -> None:
+    path, _ = digits_run
+    np.save(tmp_path / "x.npy", np.zeros(shape))
+    done = framework("predict", "--load", str(path), "--input", str(tmp_path / "x.npy"))
+    assert done.returncode == 2 and done.stdout == ""
+    assert re.match(r"framework predict: error: x.npy " + message, done.stderr.strip()), done.stderr

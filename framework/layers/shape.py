@@ -102,6 +102,11 @@ class Reshape(Layer):
             raise ShapeError(f"{self!r} cannot reshape {input_shape} to (batch, {', '.join(map(str, self.target_shape))}): "
                              f"{size} entries per sample, {'a multiple of ' if -1 in self.target_shape else ''}"
                              f"{known} expected")
+        if self.target_shape[0] == -1 and size == known and len(self.target_shape) > 1:  # numpy's x.reshape(-1, ...)
+            rest = self.target_shape[1:]
+            raise ShapeError(f"{self!r} would give (batch, 1, {', '.join(map(str, rest))}): target_shape leaves out "
+                             f"the batch axis, as in Keras: Reshape({rest}) (or Reshape({(1, *rest)}) for that axis "
+                             "of 1)")
         return (input_shape[0], *(size // known if n == -1 else n for n in self.target_shape))
 
     def get_config(self) -> Config:
