@@ -23,6 +23,16 @@ _VARIANCE = {"he": lambda n_in, n_out: 2 / n_in, "glorot": lambda n_in, n_out: 2
              "lecun": lambda n_in, n_out: 1 / n_in}
 
 
+def _taps(offset: int, stride: int, out: int, size: int) -> tuple[slice, slice]:
+    """The output positions o whose window reads input row o·stride + offset inside the image
+    (0 <= it < size; the padding reads zeros), and those input rows: (outputs, inputs), as slices."""
+    first = max(0, -(offset // stride))  # the least o with o·stride + offset >= 0
+    last = min(out - 1, (size - 1 - offset) // stride)
+    if last < first:
+        return slice(0, 0), slice(0, 0)
+    return slice(first, last + 1), slice(first * stride + offset, last * stride + offset + 1, stride)
+
+
 @register_layer
 class Conv2D(Layer):
     """2-D convolution (cross-correlation, as Keras) of channels-last images: `x` (batch, H, W, C_in)
@@ -169,9 +179,13 @@ class Conv2D(Layer):
 
     def perturbed_output(self, x: Array, out: Array, param: Parameter, index: int, delta: complex) -> Array:
         moved = out.astype(np.result_type(out, delta))
-        if param is self.W:
-            row, f = divmod(index, self.filters)  # W.reshape(-1, filters)[row, f]
-            moved[..., f] += delta * self._im2col(x)[:, row].reshape(out.shape[:3])
+        if param is self.W:  # y[n, i, j, f] moves by δ x_pad[n, i·sh + a, j·sw + b, c]
+            a, b, c, f = np.unravel_index(index, self.W.value.shape)
+            (sh, sw), (oh, ow) = self.strides, out.shape[1:3]
+            (_, (top, _), (left, _), _) = self._geometry(x.shape)[1]
+            rows = _taps(int(a) - top, sh, oh, x.shape[1])
+            columns = _taps(int(b) - left, sw, ow, x.shape[2])
+            moved[:, rows[0], columns[0], f] += delta * x[:, rows[1], columns[1], c]
         else:
             moved[..., index] += delta
         return moved
