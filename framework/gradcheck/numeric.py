@@ -128,6 +128,10 @@ class Derivatives:
     rounded: bool = False
     """Central differences: their values carry rounding error, so a derivative that is 0 may come out
     as a few 1e-10 (a step across a kink, say) instead of exactly 0. The complex step's do not."""
+    kinks: Floats | None = None
+    """(probes, 2): where the point sits on a kink (a branch changes however small the step towards
+    one side), the one-sided derivatives from the left and from the right, between which any
+    subgradient lies; NaN elsewhere. None when no probe sat on one."""
 
 
 class TensorDifferentiator(Protocol):
@@ -227,18 +231,20 @@ class Differentiator:
         if self.method == "complex":
             return ComplexStep(InPlace(self.f), self.h).derivatives(t, probes)
         values, uncertainty = np.empty(len(probes)), np.zeros(len(probes))
+        kinks = np.full((len(probes), 2), np.nan)
         one_sided = unresolved = 0
         for i in range(len(probes)):
             move = self._mover(t, probes, i)
             scale = max(1.0, float(np.sqrt(np.mean(np.abs(t.real) ** 2))) if probes.entries is None
                         else abs(float(t.reshape(-1)[int(probes.entries[i])].real)))
             try:
-                values[i], uncertainty[i], kind = self._central(move, self.eps * scale)
-                one_sided += kind == "one-sided"
+                values[i], uncertainty[i], kind, kinks[i] = self._central(move, self.eps * scale)
+                one_sided += kind in ("one-sided", "kink")
                 unresolved += kind == "unresolved"
             finally:
                 move(0)
-        return Derivatives(values, uncertainty, one_sided, unresolved, rounded=True)
+        on_kink = bool(np.isfinite(kinks).all(axis=1).any())
+        return Derivatives(values, uncertainty, one_sided, unresolved, rounded=True, kinks=kinks if on_kink else None)
 
     @staticmethod
     def _mover(t: Array, probes: Probes, i: int) -> Callable[[float], None]:
@@ -260,40 +266,78 @@ class Differentiator:
 
         return move_along
 
-    def _central(self, move: Callable[[float], None], step: float) -> tuple[float, float, str]:
+    def _central(self, move: Callable[[float], None], step: float) -> tuple[float, float, str, tuple[float, float]]:
         """Richardson-extrapolated differences with steps h and h/2, (4 D(h/2) - D(h)) / 3, whose
         error is O(h⁴) (central) or O(h³) (one-sided); |D(h/2) - D(h)| is the uncertainty. Central
         where no step crosses a kink, else one-sided from the side whose branches match the base
-        point; the step shrinks tenfold, four times at most, until one side does."""
+        point; the step shrinks tenfold, four times at most, until one side does. Where the point
+        sits on the kink (the other side's branch changes at a step a million times smaller too),
+        the one-sided derivatives from both sides, (left, right), else NaNs."""
         f0, b0 = self.base()
+        none = (math.nan, math.nan)
         for _ in range(4):
-            at = {k: self._at(move, k * step, b0) for k in (-1.0, -0.5, 0.5, 1.0)}
-            if all(ok for _, ok in at.values()):
+            at = {k: self._at(move, k * step) for k in (-1.0, -0.5, 0.5, 1.0)}
+            same = {k: _same(branches, b0) for k, (_, branches) in at.items()}
+            if all(same.values()):
                 coarse = (at[1.0][0] - at[-1.0][0]) / (2 * step)
                 fine = (at[0.5][0] - at[-0.5][0]) / step
-                return (4 * fine - coarse) / 3, abs(fine - coarse), "central"
+                return (4 * fine - coarse) / 3, abs(fine - coarse), "central", none
             for side in (-1.0, 1.0):
-                if at[side][1] and at[side / 2][1]:
-                    far, ok = self._at(move, 2 * side * step, b0)
-                    if ok:  # second order, one-sided: f'(x) = ±(-3 f(x) + 4 f(x ± h) - f(x ± 2h)) / 2h
-                        coarse = side * (-3 * f0 + 4 * at[side][0] - far) / (2 * step)
-                        fine = side * (-3 * f0 + 4 * at[side / 2][0] - at[side][0]) / step
-                        return (4 * fine - coarse) / 3, abs(fine - coarse), "one-sided"
+                if same[side] and same[side / 2]:
+                    taken = self._one_sided(move, side, step, f0, b0)
+                    if taken is not None:
+                        other = self._on_kink(move, -side, step, f0, b0)
+                        if other is None:
+                            return *taken, "one-sided", none
+                        pair = (other[0], taken[0]) if side > 0 else (taken[0], other[0])
+                        return *taken, "kink", pair
             step /= 10
-        return math.nan, math.nan, "unresolved"
+        left, right = (self._one_sided(move, side, step * 10, f0, None) for side in (-1.0, 1.0))
+        if left is not None and right is not None:  # on a kink whose branches differ from the point's on both sides
+            return (left[0] + right[0]) / 2, max(left[1], right[1]), "kink", (left[0], right[0])
+        return math.nan, math.nan, "unresolved", none
 
-    def _at(self, move: Callable[[float], None], offset: float, b0: list[Mask | None]) -> tuple[float, bool]:
-        """f at the offset point, and whether every layer took the same branches as at the base point."""
+    def _one_sided(self, move: Callable[[float], None], side: float, step: float, f0: float,
+                   b0: list[Mask | None] | None) -> tuple[float, float] | None:
+        """The second-order one-sided difference from `side` (-1 left, +1 right) with steps h and h/2,
+        ±(-3 f(x) + 4 f(x ± h) - f(x ± 2h)) / 2h, extrapolated, and its uncertainty; None when its
+        points do not all take the branches `b0` (None: the same branches as one another)."""
+        points = {k: self._at(move, k * side * step) for k in (0.5, 1.0, 2.0)}
+        reference = points[0.5][1] if b0 is None else b0
+        if not all(_same(branches, reference) for _, branches in points.values()):
+            return None
+        coarse = side * (-3 * f0 + 4 * points[1.0][0] - points[2.0][0]) / (2 * step)
+        fine = side * (-3 * f0 + 4 * points[0.5][0] - points[1.0][0]) / step
+        return (4 * fine - coarse) / 3, abs(fine - coarse)
+
+    def _on_kink(self, move: Callable[[float], None], side: float, step: float, f0: float,
+                 b0: list[Mask | None]) -> tuple[float, float] | None:
+        """When a step towards `side` a million times smaller than `step` still changes a branch, the
+        point sits on a kink: the one-sided derivative from that side (its own branches), if it is
+        stable (a jump, which no derivative describes, is not); None otherwise."""
+        if _same(self._at(move, side * step * 1e-6)[1], b0):
+            return None
+        other = self._one_sided(move, side, step, f0, None)
+        if other is None or not math.isfinite(other[0]) or other[1] > 1e-3 * max(1.0, abs(other[0])):
+            return None
+        return other
+
+    def _at(self, move: Callable[[float], None], offset: float) -> tuple[float, list[Mask | None] | None]:
+        """f at the offset point and the branches every layer took there (None when f raised)."""
         move(offset)
         try:
             value = float(self.f().real)
         except FrameworkError:
-            return float("nan"), False
-        same = all(
-            (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
-            for a, b in zip(self.branches(), b0, strict=True)
-        )
-        return value, same
+            return float("nan"), None
+        return value, [None if b is None else b.copy() for b in self.branches()]
+
+
+def _same(branches: Sequence[Mask | None] | None, reference: Sequence[Mask | None] | None) -> bool:
+    """Whether two evaluations took the same branches in every layer (never, for one that raised)."""
+    if branches is None or reference is None:
+        return False
+    return all((a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
+               for a, b in zip(branches, reference, strict=True))
 
 
 def work_copy(a: Array, method: Method) -> Array:

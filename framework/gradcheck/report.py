@@ -49,7 +49,8 @@ def compare(
     backward's values are exactly 0 and the numerical ones too, or, for central differences, within
     `atol` of 0."""
     checked = np.isfinite(numeric.values)
-    g, values, uncertainty = g[checked], numeric.values[checked], numeric.uncertainty[checked]
+    values, kink_note = _at_kinks(g, numeric, threshold, atol)
+    g, values, uncertainty, raw = g[checked], values[checked], numeric.uncertainty[checked], numeric.values[checked]
     diff = np.abs(g - values)
     worst = int(np.argmax(diff)) if diff.size else 0
     denominator = float(np.linalg.norm(g) + np.linalg.norm(values))
@@ -63,7 +64,7 @@ def compare(
         where = str(tuple(int(i) for i in np.unravel_index(int(probes.entries[checked][worst]), shape)))
     else:
         where = f"v{int(np.flatnonzero(checked)[worst])}"
-    largest = float(np.abs(values).max(initial=0.0))
+    largest = float(np.abs(raw).max(initial=0.0))  # at a kink, the one-sided derivative of the point's branch
     zero = bool(diff.size) and not g.any() and (largest == 0 or (numeric.rounded and largest <= atol))
     notes = [] if passed else [_diagnose(g, values, batch)]
     every = "entry" if probes.entries is not None else "direction"
@@ -78,6 +79,7 @@ def compare(
         notes.append(f"within the numerical estimate's own error (up to {float(uncertainty.max(initial=0)):.1e})")
     if numeric.one_sided:
         notes.append(f"{numeric.one_sided} probes crossed a kink: one-sided differences used there")
+    notes.append(kink_note)
     if numeric.unresolved:
         notes.append(
             f"{numeric.unresolved} probes crossed kinks on both sides at every step and were not checked "
@@ -88,6 +90,33 @@ def compare(
         float(g[worst]) if diff.size else 0.0, float(values[worst]) if diff.size else 0.0, passed,
         "; ".join(n for n in notes if n), zero,
     )
+
+
+def _at_kinks(g: Floats, numeric: Derivatives, threshold: float, atol: float) -> tuple[Floats, str]:
+    """The numerical values to compare backward's with, and a note. Where the point sits on a kink,
+    any value between the one-sided derivatives from the left and from the right is a subgradient:
+    a backward value that is not the derivative of the point's own branch but lies in between is
+    compared with itself (valid); one outside is named."""
+    if numeric.kinks is None:
+        return numeric.values, ""
+    on = np.flatnonzero(np.isfinite(numeric.kinks).all(axis=1))
+    low, high = numeric.kinks[on].min(axis=1), numeric.kinks[on].max(axis=1)
+    slack = atol + 2 * numeric.uncertainty[on] + threshold * (np.abs(low) + np.abs(high))
+    agrees = np.abs(g[on] - numeric.values[on]) <= slack  # the branch's own derivative: nothing to say
+    inside = np.abs(g[on] - np.clip(g[on], low, high)) <= slack
+    values = numeric.values.copy()
+    values[on[~agrees & inside]] = g[on[~agrees & inside]]
+    notes = []
+    if (~agrees & inside).any():
+        notes.append(f"at {int((~agrees & inside).sum())} probes on a kink backward's value is not the derivative of "
+                     "the point's own branch but lies between the one-sided derivatives from the left and from the "
+                     "right: a valid subgradient")
+    if (~inside).any():
+        k = int(np.flatnonzero(~inside)[0])
+        notes.append(f"at {int((~inside).sum())} probes on a kink backward's value is not a subgradient: "
+                     f"{float(g[on][k]):.6g} lies outside [{float(low[k]):.6g}, {float(high[k]):.6g}], the one-sided "
+                     "derivatives from the left and from the right")
+    return values, "; ".join(notes)
 
 
 def _diagnose(g: Floats, numeric: Floats, batch: int) -> str:

@@ -78,10 +78,16 @@ def _confirmed(
     worst = np.sort(np.argsort(-np.abs(g - numeric.values), kind="stable")[:CONFIRM_FIRST])
     at_worst = confirmation.derivatives(index, probes.subset(worst))
     threshold = confirmation.threshold
+    if at_worst.kinks is not None and compare(row.name, row.shape, probes.subset(worst), g[worst], at_worst,
+                                              threshold=threshold, atol=threshold * scale, batch=batch).passed:
+        return _by_central(row, index, probes, g, confirmation, scale, batch,
+                           "on a kink, where the complex step takes the derivative of the point's own branch and "
+                           "backward another subgradient")
     if compare(row.name, row.shape, probes.subset(worst), numeric.values[worst], at_worst, threshold=threshold,
                atol=threshold * scale, batch=batch).passed:
         return row
-    why = "a non-analytic function of the input, such as np.abs, gives the complex step a wrong derivative"
+    why = ("not complex-step safe: a non-analytic function of the input, such as np.abs, gives the complex step a "
+           "wrong derivative")
     everywhere = at_worst if len(worst) == len(probes) else None
     return _by_central(row, index, probes, g, confirmation, scale, batch, why,
                        f"; the complex step's relative error was {row.relative_error:.1e}", everywhere)
@@ -92,11 +98,11 @@ def _by_central(
     why: str, detail: str = "", central: Derivatives | None = None,
 ) -> GradCheckRow:
     """Tensor `index` judged by central differences at every probe (`central`, when already taken), for
-    a tensor the complex step cannot differentiate (`why`), with a note that says so."""
+    a tensor the complex step cannot judge (`why`, the note's first words)."""
     threshold = confirmation.threshold
     judged = compare(row.name, row.shape, probes, g, central or confirmation.derivatives(index, probes),
                      threshold=threshold, atol=threshold * scale, batch=batch)
-    note = (f"not complex-step safe: {why}; central differences' verdict is used for this tensor"
+    note = (f"{why}; central differences' verdict is used for this tensor"
             f"{'' if judged.passed else ', and it fails too'} (threshold {threshold:.0e}{detail})")
     return attrs.evolve(judged, note="; ".join(n for n in (note, judged.note) if n))
 
@@ -128,7 +134,7 @@ def rows(
     for index, (name, shape, probes, g_probed, numeric, unsafe) in enumerate(results):
         row = compare(name, shape, probes, g_probed, numeric, threshold=threshold, atol=threshold * scale, batch=batch)
         if unsafe and confirmation is not None:
-            row = _by_central(row, index, probes, g_probed, confirmation, scale, batch, unsafe)
+            row = _by_central(row, index, probes, g_probed, confirmation, scale, batch, f"not complex-step safe: {unsafe}")
         elif unsafe:
             row = attrs.evolve(row, checked=0, max_abs_error=math.nan, relative_error=math.nan, passed=False,
                                note=f"not complex-step safe: {unsafe}")
