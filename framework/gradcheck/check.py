@@ -17,8 +17,10 @@ from framework.core.guard import floating_point_errors
 from framework.gradcheck import verdict
 from framework.gradcheck.causes import layer_cause
 from framework.gradcheck.determinism import refuse_nondeterministic, refuse_nondeterministic_calls
-from framework.gradcheck.numeric import Differentiator, Method, Mode, Probes, TensorDifferentiator, work_copy
-from framework.gradcheck.report import GradCheckReport, GradCheckRow, zero_warnings
+from framework.gradcheck.numeric import (
+    Derivatives, Differentiator, Floats, Method, Mode, Probes, TensorDifferentiator, work_copy,
+)
+from framework.gradcheck.report import GradCheckReport, GradCheckRow, compare, zero_warnings
 from framework.gradcheck.resumed import layer_steps, model_steps
 from framework.gradcheck.verdict import default_threshold
 from framework.core.layer import Layer, Merge, Module
@@ -43,8 +45,14 @@ def check_gradients(
     seed: int = 0,
     threshold: float | None = None,
     localize: bool = True,
+    float64_logic: bool = True,
 ) -> GradCheckReport:
     """Compare backward's gradient of `loss(model(x), y)` with a numerical one, for every parameter.
+
+    A float32 model (with `float64_logic`, and no `threshold` given) is checked twice: its logic on a
+    float64 copy (parameters, buffers and x promoted, the model itself left as it was) at float64's
+    threshold, so that a factor 1 + 1e-6 is caught; then its own float32 backward against the float64
+    one, `report.rounding`, in units of float32's epsilon, at float32's threshold (1e-4).
 
     `method`: "complex" (complex step, exact to machine precision) or "central" (differences,
     one-sided where a step crosses a kink). `mode`: "full" (every entry), "sampled" (`samples`
@@ -65,6 +73,8 @@ def check_gradients(
     """
     setup = _prepare("check_gradients", model, x, y, lambda xs: model.build(tuple(xs)),
                      method=method, mode=mode, samples=samples, seed=seed, threshold=threshold)
+    if setup.dtype == np.float32 and float64_logic and threshold is None:
+        return _float32_model(setup, model, loss, x, y, localize)
     with _state_kept(setup.params, [b for _, b in model.named_buffers()]), \
             _caches_left_by(lambda: loss.forward(model.forward(x), y)):
         calls = model.trace(x)
@@ -76,6 +86,68 @@ def check_gradients(
             parts = _parts(setup, calls, loss, y_pred, y) if localize else ()
     return GradCheckReport(f"{type(model).__name__} ({len(calls)} layers)", method, mode, setup.threshold,
                            rows, parts, _model_warnings(rows, setup.xs[0].shape[0], mode))
+
+
+def _float32_model(setup: "_Setup", model: Network, loss: Loss, x: Inputs, y: Labels, localize: bool) -> GradCheckReport:
+    """A float32 model's logic checked on a float64 copy of its parameters, buffers and inputs, and
+    its float32 backward against the float64 one (`rounding`), at the same random draws."""
+    params, buffers = setup.params, [b for _, b in model.named_buffers()]
+    promote = [a.astype(np.float64) if a.dtype == np.float32 else a for a in setup.xs]
+    x64: Inputs = promote[0] if isinstance(x, np.ndarray) else promote
+    with _state_kept(params, buffers), _caches_left_by(lambda: loss.forward(model.forward(x), y)):
+        modules = list(dict.fromkeys(call.layer for call in model.trace(x)))
+        with _replaying(modules):  # the float32 and the float64 runs see the same random draws
+            loss.forward(model.forward(x), y)
+            model.backward(loss.backward())
+            single = [p.grad.copy() for p in params]
+            with _promoted(params, buffers):
+                loss.forward(model.forward(x64), y)
+                model.backward(loss.backward())
+                double = [p.grad.copy() for p in params]
+                logic = check_gradients(model, loss, x64, y, method=setup.method, mode=setup.mode,
+                                        samples=setup.samples, seed=setup.seed, localize=localize)
+    rounding = _rounding(setup.named, single, double, setup.xs[0].shape[0])
+    return attrs.evolve(logic, subject=f"{logic.subject} (float32; its logic checked on a float64 copy)", rounding=rounding)
+
+
+def _rounding(named: Sequence[tuple[str, Parameter]], single: Sequence[Array], double: Sequence[Array],
+              batch: int) -> GradCheckReport:
+    """The float32 backward's gradients against the float64 backward's, at float32's threshold, each
+    row's note saying how far they are in units of float32's epsilon."""
+    eps, threshold = float(np.finfo(np.float32).eps), default_threshold("complex", np.dtype(np.float32))
+    rows = []
+    for (name, p), g32, g64 in zip(named, single, double):
+        probes = Probes.choose(p.shape, "full", 0, np.random.default_rng(0))
+        reference: Floats = g64.reshape(-1).real.astype(np.float64)
+        scale = float(np.abs(reference).max(initial=0.0))
+        row = compare(name, p.shape, probes, g32.reshape(-1).real.astype(np.float64),
+                      Derivatives(reference, np.zeros(reference.size), 0, 0), threshold=threshold,
+                      atol=threshold * scale, batch=batch)
+        units = row.max_abs_error / (eps * scale) if scale else 0.0
+        note = f"the float32 backward is within {units:.3g} float32 epsilons (of the largest entry) of the float64 one"
+        rows.append(attrs.evolve(row, note="; ".join(n for n in (note, row.note) if n)))
+    return GradCheckReport("float32 rounding: the float32 backward against the float64 one", "complex", "full",
+                           threshold, tuple(rows))
+
+
+@contextmanager
+def _promoted(params: Sequence[Parameter], buffers: Sequence[Buffer]) -> Iterator[None]:
+    """float64 copies of the float32 values and grads of `params` and values of `buffers` in their
+    place; the original arrays put back, whatever happens."""
+    saved = [(p.value, p.grad) for p in params], [b.value for b in buffers]
+    try:
+        for p in params:
+            if p.value.dtype == np.float32:
+                p.value, p.grad = p.value.astype(np.float64), p.grad.astype(np.float64)
+        for b in buffers:
+            if b.value.dtype == np.float32:
+                b.value = b.value.astype(np.float64)
+        yield
+    finally:
+        for p, (value, grad) in zip(params, saved[0]):
+            p.value, p.grad = value, grad
+        for b, value in zip(buffers, saved[1]):
+            b.value = value
 
 
 @floating_point_errors("check_layer")

@@ -170,10 +170,14 @@ class GradCheckReport:
     warnings: tuple[str, ...] = ()
     cause: str = ""
     """The classic mistake that reproduces a wrong backward's values (`causes.layer_cause`), or ""."""
+    rounding: "GradCheckReport | None" = None
+    """For a float32 model, whose `rows` check its logic on a float64 copy: its own float32 backward
+    against the float64 one, at float32's threshold. None otherwise."""
 
     @property
     def passed(self) -> bool:
-        return all(r.passed for r in self.rows) and all(p.passed for p in self.parts)
+        return (all(r.passed for r in self.rows) and all(p.passed for p in self.parts)
+                and (self.rounding is None or self.rounding.passed))
 
     @property
     def culprits(self) -> tuple[str, ...]:
@@ -220,6 +224,11 @@ class GradCheckReport:
         if self.parts:
             lines += ["", "Each part on its own (layers with a random upstream gradient):"]
             lines += _table([(p.subject, r) for p in self.parts for r in p.rows])
+        if self.rounding is not None:
+            verdict = "PASSED" if self.rounding.passed else "FAILED"
+            lines += ["", f"{self.rounding.subject}, relative error <= {self.rounding.threshold:.0e}: {verdict} "
+                          "(backward vs numeric below: float32 vs float64)"]
+            lines += _table([("", r) for r in self.rounding.rows])
         return "\n".join(lines)
 
 

@@ -1163,15 +1163,42 @@ def test_report_rows_parts_and_thresholds() -> None:
     assert check_gradients(model, BCELoss(), x, y, localize=False).parts == ()
 
 
-def test_float32_model_passes_with_its_default_threshold() -> None:
+def test_float32_model_passes_with_its_logic_at_float64_and_its_rounding_at_float32() -> None:
     rng = np.random.default_rng(4)
     model = four_three_one(5, seed=4, dtype=np.float32)
     x, y = rng.standard_normal((10, 5)).astype(np.float32), labels(rng, 10).astype(np.float32)
     for method in METHODS:
         report = check_gradients(model, BCELoss(), x, y, method=method)
-        assert report.threshold == 1e-4
+        assert report.threshold == (1e-11 if method == "complex" else 1e-7)  # the float64 copy's
         assert report.passed, failures(report)
-        assert 1e-12 < report.worst_relative_error < 1e-5  # float32 rounding, well inside the threshold
+        assert report.rounding is not None and report.rounding.threshold == 1e-4 and report.rounding.passed
+        assert 1e-10 < max(r.relative_error for r in report.rounding.rows) < 1e-6  # float32 rounding
+        assert all(p.value.dtype == p.grad.dtype == np.float32 for p in model.parameters())  # left as it was
+    old = check_gradients(model, BCELoss(), x, y, float64_logic=False)
+    assert old.threshold == 1e-4 and old.rounding is None and 1e-12 < old.worst_relative_error < 1e-5
+
+
+class OffByAFactor(LearnerDense):
+    """A Dense layer whose dL/dW is (1 + 1e-9) times too large: float32 cannot even hold the factor."""
+
+    def backward(self, grad: Array) -> Array:
+        dx = super().backward(grad)
+        self.W.grad *= 1 + 1e-9
+        return dx
+
+
+def test_a_factor_of_1_plus_1e9_in_a_float32_models_backward_is_caught() -> None:
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((10, 3)).astype(np.float32), labels(rng, 10).astype(np.float32)
+    layer = OffByAFactor(3, 1, seed=0)
+    for p in layer.parameters():
+        p.value = p.value.astype(np.float32)
+    model = Sequential([layer, Sigmoid()])
+    report = check_gradients(model, BCELoss(), x, y)
+    assert not report.passed and [r.name for r in report.rows if not r.passed] == ["0.W"]
+    assert 1e-10 < report.rows[0].relative_error < 1e-9
+    assert report.rounding is not None and report.rounding.passed  # float32 alone: within its rounding
+    assert check_gradients(model, BCELoss(), x, y, float64_logic=False).passed  # which hides the factor
 
 
 # --- known false failures: correct models the checker calls wrong --------------------------------
