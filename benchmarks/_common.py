@@ -70,6 +70,35 @@ def load_torch(enabled: bool = True) -> str | None:
     return str(torch.__version__)
 
 
+class TorchSteps:
+    """What a torch contender's step is: zero_grad, forward, loss and backward (`_forward_backward`),
+    then plain SGD, `p -= lr * p.grad` under torch.no_grad(); the loss as a float, as the others give it."""
+
+    lr: float
+    params: list[Any]
+    """The model's parameters (torch tensors), in the framework's order."""
+
+    def _forward_backward(self) -> Any:
+        raise NotImplementedError
+
+    def step(self) -> float:
+        import torch
+
+        loss = self._forward_backward()
+        with torch.no_grad():
+            for p in self.params:
+                assert p.grad is not None
+                p -= self.lr * p.grad
+        return float(loss.item())
+
+    def run(self, steps: int) -> None:
+        for _ in range(steps):
+            self.step()
+
+    def dtypes(self) -> set[str]:
+        return {str(p.dtype).removeprefix("torch.") for p in self.params}
+
+
 def torch_state() -> dict[str, Any] | None:
     """The torch that `load_torch` imported (None if none was): its version, its intra-op threads
     (next to numpy's BLAS threads, which they should equal) and the BLAS it was built with."""

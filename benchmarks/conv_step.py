@@ -82,7 +82,7 @@ import numpy.typing as npt  # noqa: E402
 from numpy.lib.stride_tricks import sliding_window_view  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import OtherLoad, describe, environment, load_average, load_torch, markdown_table, write_json  # noqa: E402
+from _common import TorchSteps, OtherLoad, describe, environment, load_average, load_torch, markdown_table, write_json  # noqa: E402
 from step_time import Contender, Steps, Timing, calibrate, time_rounds  # noqa: E402
 
 from framework import (  # noqa: E402
@@ -635,12 +635,13 @@ class FrameworkTrainer:
 # --- torch --------------------------------------------------------------------------------------------
 
 
-class TorchConvNet:
+class TorchConvNet(TorchSteps):
     """The same network in PyTorch (CPU), channels-first, holding the same weights: conv W (kh, kw,
     C, F) as (F, C, kh, kw), the Linear's W (H·W·C, classes) as (classes, C·H·W), its rows
     permuted from the channels-last flatten order to torch's channels-first one."""
 
     name = "torch"
+    lr = LR
 
     def __init__(self, workload: Workload, weights: Sequence[Array], X: Array, Y: Labels) -> None:
         import torch
@@ -701,22 +702,6 @@ class TorchConvNet:
             grads.append(g.copy())
         return float(loss.item()), grads
 
-    def step(self) -> float:
-        import torch
-
-        loss = self._forward_backward()
-        with torch.no_grad():
-            for p in self.params:
-                assert p.grad is not None
-                p -= LR * p.grad
-        return float(loss.item())
-
-    def run(self, steps: int) -> None:
-        for _ in range(steps):
-            self.step()
-
-    def dtypes(self) -> set[str]:
-        return {str(p.dtype).removeprefix("torch.") for p in self.params}
 
 
 def set_torch_threads() -> None:

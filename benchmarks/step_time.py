@@ -52,7 +52,7 @@ import numpy as np
 import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import OtherLoad, describe, environment, load_average, load_torch, markdown_table, write_json  # noqa: E402
+from _common import TorchSteps, OtherLoad, describe, environment, load_average, load_torch, markdown_table, write_json  # noqa: E402
 
 from framework import SGD, Array, BCELoss, Dense, Sequential  # noqa: E402
 from framework.core.guard import floating_point_errors  # noqa: E402
@@ -307,13 +307,14 @@ def make_sklearn(
     return SklearnMLP("scikit-learn", clf, X, y), check
 
 
-class TorchMLP:
+class TorchMLP(TorchSteps):
     """The same network in PyTorch (CPU): nn.Linear layers holding the same weights (torch keeps W
     as (out, in): Wᵀ is copied in), ReLU, Sigmoid, nn.BCELoss (the mean), on the same data (shared
     with numpy, not copied). A step is zero_grad, forward, loss, backward and plain SGD
     `p -= lr * p.grad` under torch.no_grad(); like the other two it returns the loss as a float."""
 
     name = "torch"
+    lr = LR
 
     def __init__(self, weights: Sequence[tuple[FloatArray, FloatArray]], X: FloatArray, Y: FloatArray) -> None:
         import torch
@@ -348,22 +349,6 @@ class TorchMLP:
             grads.append(g.T.copy() if g.ndim == 2 else g.copy())
         return float(loss.item()), grads
 
-    def step(self) -> float:
-        import torch
-
-        loss = self._forward_backward()
-        with torch.no_grad():
-            for p in self.params:
-                assert p.grad is not None
-                p -= LR * p.grad
-        return float(loss.item())
-
-    def run(self, steps: int) -> None:
-        for _ in range(steps):
-            self.step()
-
-    def dtypes(self) -> set[str]:
-        return {str(p.dtype).removeprefix("torch.") for p in self.params}
 
 
 def make_torch(

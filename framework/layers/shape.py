@@ -30,36 +30,6 @@ class Identity(KeepsShape):
 
 
 @register_layer
-class Flatten(Layer):
-    """(batch, d1, d2, ...) -> (batch, d1·d2·...), in C order; the batch axis is kept.
-
-    >>> import numpy as np
-    >>> Flatten().forward(np.zeros((5, 2, 3))).shape
-    (5, 6)
-    """
-
-    @classmethod
-    def example(cls, rng: np.random.Generator) -> tuple[Module, list[Array]]:
-        return cls(), [rng.standard_normal((4, 2, 3))]
-
-    _shape: Shape
-    """The shape of the last forward's input."""
-
-    def forward(self, x: Array) -> Array:
-        self._shape = x.shape
-        return x.reshape(len(x), -1)
-
-    def backward(self, grad: Array) -> Array:
-        return grad.reshape(self._shape)  # dL/dx = g, in x's shape
-
-    def output_shape(self, input_shape: Shape) -> Shape:
-        if len(input_shape) < 2:
-            raise ShapeError(f"{self!r} expected input of shape (batch, ...) with at least 2 axes, got {input_shape}: "
-                             "a single sample needs a batch axis, x.reshape(1, -1)")
-        return (input_shape[0], math.prod(input_shape[1:]))
-
-
-@register_layer
 class Reshape(Layer):
     """(batch, ...) -> (batch, *target_shape), in C order, as Keras' `Reshape`: `target_shape` leaves
     out the batch axis, and one of its entries may be -1, the size that keeps the number of entries.
@@ -95,8 +65,8 @@ class Reshape(Layer):
 
     def output_shape(self, input_shape: Shape) -> Shape:
         if len(input_shape) < 2:
-            raise ShapeError(f"{self!r} expects (batch, ...) with at least 2 axes, got {input_shape}: a single sample "
-                             "needs a batch axis")
+            raise ShapeError(f"{self!r} expects input of shape (batch, ...) with at least 2 axes, got {input_shape}: a "
+                             "single sample needs a batch axis, x[np.newaxis]")
         size, known = math.prod(input_shape[1:]), math.prod(n for n in self.target_shape if n != -1)
         if (size % known if -1 in self.target_shape else size != known):
             raise ShapeError(f"{self!r} cannot reshape {input_shape} to (batch, {', '.join(map(str, self.target_shape))}): "
@@ -114,3 +84,27 @@ class Reshape(Layer):
 
     def __repr__(self) -> str:
         return f"Reshape({self.target_shape})"
+
+
+@register_layer
+class Flatten(Reshape):
+    """(batch, d1, d2, ...) -> (batch, d1·d2·...), in C order (channels-last images: each pixel's
+    channels together); the batch axis is kept. `Reshape((-1,))`.
+
+    >>> import numpy as np
+    >>> Flatten().forward(np.zeros((5, 2, 3))).shape
+    (5, 6)
+    """
+
+    def __init__(self) -> None:
+        super().__init__((-1,))
+
+    @classmethod
+    def example(cls, rng: np.random.Generator) -> tuple[Module, list[Array]]:
+        return cls(), [rng.standard_normal((4, 2, 3))]
+
+    def get_config(self) -> Config:
+        return {}
+
+    def __repr__(self) -> str:
+        return "Flatten()"

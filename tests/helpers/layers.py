@@ -1,5 +1,6 @@
 """Helpers shared by the tests of the built-in layers (tests/layers/, tests/test_losses.py, ...)."""
 
+import math
 from collections.abc import Callable
 from typing import Literal
 
@@ -47,3 +48,15 @@ ELEMENT_WISE: dict[str, Callable[[], Layer]] = {
     "Tanh": Tanh, "LeakyReLU": lambda: LeakyReLU(alpha=0.2), "ELU": lambda: ELU(alpha=0.7),
     "Softmax": Softmax, "Softmax(axis=0)": lambda: Softmax(axis=0), "Identity": Identity,
 }
+
+
+def window_geometry(h: int, w: int, window: tuple[int, int], strides: tuple[int, int],
+                    padding: str) -> tuple[int, int, int, int]:
+    """(H_out, W_out, padding at the top, at the left) of a window moved over an h x w image, worked
+    out from Keras' rule: in "same", out = ceil(in / stride) and the total padding is split with the
+    extra at the bottom and right; in "valid", no padding."""
+    (ph, pw), (sh, sw) = window, strides
+    if padding == "same":
+        oh, ow = math.ceil(h / sh), math.ceil(w / sw)
+        return oh, ow, max((oh - 1) * sh + ph - h, 0) // 2, max((ow - 1) * sw + pw - w, 0) // 2
+    return (h - ph) // sh + 1, (w - pw) // sw + 1, 0, 0

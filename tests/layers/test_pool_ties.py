@@ -3,13 +3,12 @@ ties (a ReLU's zeros, small integers): the first entry of a window in row-major 
 gradient of overlapping windows ("same", strides below the pool size) adds up, `branch()` says
 which entry each window chose, and a complex input chooses by the real part."""
 
-import math
-
 import numpy as np
 import pytest
 
 from framework import MaxPool2D
 from framework.core.arrays import Array, Mask
+from tests.helpers.layers import window_geometry
 
 CASES = [((2, 2), (2, 2), "valid"), ((3, 3), (2, 2), "same"), ((2, 3), (1, 2), "same"), ((3, 2), (1, 1), "valid"),
          ((2, 2), (1, 1), "same"), ((3, 3), (3, 3), "same"), ((2, 2), (3, 3), "valid"), ((1, 1), (1, 1), "valid")]
@@ -21,12 +20,7 @@ def naive(x: Array, grad: Array, pool: tuple[int, int], strides: tuple[int, int]
     part, padding never chosen) gets the window's gradient, added over the windows."""
     b, h, w, c = x.shape
     (ph, pw), (sh, sw) = pool, strides
-    if padding == "same":
-        oh, ow = math.ceil(h / sh), math.ceil(w / sw)
-        top = max((oh - 1) * sh + ph - h, 0) // 2
-        left = max((ow - 1) * sw + pw - w, 0) // 2
-    else:
-        oh, ow, top, left = (h - ph) // sh + 1, (w - pw) // sw + 1, 0, 0
+    oh, ow, top, left = window_geometry(h, w, pool, strides, padding)
     choice = np.zeros((b, oh, ow, c, ph * pw), dtype=bool)
     dx = np.zeros(x.shape, dtype=grad.dtype)
     y = np.zeros((b, oh, ow, c), dtype=x.dtype)

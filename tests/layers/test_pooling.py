@@ -2,7 +2,6 @@
 "valid" and "same", the average over a window's entries inside the image), backward by both checker
 methods, the max's choice by the real part and through `branch()`, saving, and the bad inputs."""
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ from framework import (
     ShapeError, Sigmoid, ValueRangeError, check_gradients, check_layer, load_model,
 )
 from framework.core.arrays import Array
-from tests.helpers.layers import METHODS, Method
+from tests.helpers.layers import METHODS, Method, window_geometry
 
 CASES = [((2, 2), (2, 2), "valid"), ((3, 3), (2, 2), "same"), ((2, 3), (1, 2), "same"), ((3, 2), (1, 1), "valid"),
          ((2, 2), (1, 1), "same"), ((3, 3), (3, 3), "same")]
@@ -24,12 +23,7 @@ def naive(x: Array, pool: tuple[int, int], strides: tuple[int, int], padding: st
     window is cut to the image (the total padding split with the extra at the bottom and right)."""
     b, h, w, c = x.shape
     (ph, pw), (sh, sw) = pool, strides
-    if padding == "same":
-        oh, ow = math.ceil(h / sh), math.ceil(w / sw)
-        top = max((oh - 1) * sh + ph - h, 0) // 2
-        left = max((ow - 1) * sw + pw - w, 0) // 2
-    else:
-        oh, ow, top, left = (h - ph) // sh + 1, (w - pw) // sw + 1, 0, 0
+    oh, ow, top, left = window_geometry(h, w, pool, strides, padding)
     out = np.empty((b, oh, ow, c), dtype=x.dtype)
     for i in range(oh):
         for j in range(ow):
