@@ -65,7 +65,7 @@ class Reshape(Layer):
 
     def output_shape(self, input_shape: Shape) -> Shape:
         if len(input_shape) < 2:
-            raise ShapeError(f"{self!r} expects input of shape (batch, ...) with at least 2 axes, got {input_shape}: a "
+            raise ShapeError(f"{self!r} expected input of shape (batch, ...) with at least 2 axes, got {input_shape}: a "
                              "single sample needs a batch axis, x[np.newaxis]")
         size, known = math.prod(input_shape[1:]), math.prod(n for n in self.target_shape if n != -1)
         if (size % known if -1 in self.target_shape else size != known):

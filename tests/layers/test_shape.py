@@ -76,7 +76,7 @@ def test_reshape_is_saved_and_loaded(tmp_path: "Path") -> None:
     ((8, 8, 2), (3, 64), r"Reshape\(\(8, 8, 2\)\) cannot reshape \(3, 64\) to \(batch, 8, 8, 2\): 64 entries per "
                          r"sample, 128 expected"),
     ((-1, 5), (3, 64), r"64 entries per sample, a multiple of 5 expected"),
-    ((4,), (4,), r"expects input of shape \(batch, \.\.\.\) with at least 2 axes, got \(4,\): a single sample needs a "
+    ((4,), (4,), r"expected input of shape \(batch, \.\.\.\) with at least 2 axes, got \(4,\): a single sample needs a "
                  r"batch axis, x\[np.newaxis\]"),
     ((-1, 8, 8, 1), (3, 64), r"Reshape\(\(-1, 8, 8, 1\)\) would give \(batch, 1, 8, 8, 1\): target_shape leaves out the "
                              r"batch axis, as in Keras: Reshape\(\(8, 8, 1\)\) \(or Reshape\(\(1, 8, 8, 1\)\) for that axis"),
