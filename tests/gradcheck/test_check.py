@@ -1178,6 +1178,19 @@ def test_float32_model_passes_with_its_logic_at_float64_and_its_rounding_at_floa
     assert old.threshold == 1e-4 and old.rounding is None and 1e-12 < old.worst_relative_error < 1e-5
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_a_float32_bias_before_batchnorm_whose_gradient_is_0_passes_its_rounding(method: Method) -> None:
+    """Its float64 gradient is 0 to 1e-17, its float32 one a few float32 epsilons of the other
+    gradients from 0: rounding, judged on the model's scale, not the tensor's own."""
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((32, 5)).astype(np.float32), labels(rng, 32).astype(np.float32)
+    model = Sequential([Dense(5, 4, seed=0, dtype=np.float32), BatchNorm(4, dtype=np.float32), ReLU(),
+                        Dense(4, 1, seed=1, dtype=np.float32), Sigmoid()])
+    report = check_gradients(model, BCELoss(), x, y, method=method)
+    assert report.passed and report.rounding is not None and report.rounding.passed, report
+    assert report.rounding.method == method
+
+
 class OffByAFactor(LearnerDense):
     """A Dense layer whose dL/dW is (1 + 1e-9) times too large: float32 cannot even hold the factor."""
 
