@@ -22,6 +22,7 @@ from framework.core.arrays import Array
 from framework.training.callbacks import EarlyStopping
 from framework.datasets import ClassSplit, Split, image_folder, load_digits_binary
 from framework.core.errors import FrameworkError
+from framework.core.validation import sample_shape_hint
 from framework.gradcheck import check_gradients
 from framework.gradcheck.numeric import Mode
 from framework.layers import Normalization, Sigmoid, Softmax
@@ -375,16 +376,9 @@ def _samples_of(x: Array, shape: tuple[int, ...] | None, name: str) -> Array:
         return x
     if len(shape) > 1 and x.ndim == 2 and x.shape[1] == math.prod(shape):
         return x.reshape(len(x), *shape)
-    hint = ""
-    if x.shape == shape:
-        hint = ": one sample? add the batch axis, x[np.newaxis]"
-    elif len(shape) == 3 and x.shape[1:] == (shape[2], *shape[:2]):
-        hint = ": channels-first? transpose to (samples, H, W, C) with x.transpose(0, 2, 3, 1)"
-    elif len(shape) == 3 and shape[2] == 1 and x.shape[1:] == shape[:2]:
-        hint = ": add the channel axis, x[..., np.newaxis]"
     flat = f" (or rows of {math.prod(shape)} numbers, an image's pixels in C order)" if len(shape) > 1 else ""
     raise UsageError(f"{name} holds an array of shape {x.shape}, but the model takes samples of shape {shape}: "
-                     f"(samples, {', '.join(map(str, shape))}){flat}{hint}")
+                     f"(samples, {', '.join(map(str, shape))}){flat}{sample_shape_hint(x.shape, shape)}")
 
 
 def _read_input(path: Path) -> Array:

@@ -76,7 +76,7 @@ def test_train_cnn_on_a_folder_of_pictures_uses_the_image_convnet(tmp_path: Path
 @pytest.mark.parametrize(("shape", "message"), [
     ((5, 63), r"holds an array of shape \(5, 63\), but the model takes samples of shape \(8, 8, 1\): \(samples, 8, 8, "
               r"1\) \(or rows of 64 numbers, an image's pixels in C order\)$"),
-    ((5, 1, 8, 8), r"holds an array of shape \(5, 1, 8, 8\).*: channels-first\? transpose to \(samples, H, W, C\) with x.transpose\(0, 2, 3, 1\)$"),
+    ((5, 1, 8, 8), r"holds an array of shape \(5, 1, 8, 8\).*: channels-first\? transpose to \(batch, H, W, C\) with x.transpose\(0, 2, 3, 1\)$"),
     ((5, 8, 8), r"holds an array of shape \(5, 8, 8\).*: add the channel axis, x\[\.\.\., np.newaxis\]$"),
     ((8, 8, 1), r"holds an array of shape \(8, 8, 1\).*: one sample\? add the batch axis, x\[np.newaxis\]$"),
 ])

@@ -482,7 +482,8 @@ def replace_layer(i: int, item: object) -> Callable[[Any], object]:
          r"Sequential: layer 0 Dense\(3 -> 4\) does not fit after the input: Dense\(3 -> 4\) expects 3 features"),
         (lambda architecture: architecture.update(config={"input_shape": [10**12], "layers": [
             {"class": "Nested", "config": {"model": architecture | {}}}]}),  # nothing allocated for the huge input
-         r"Sequential: layer 0 Nested\(.*\) does not fit after the input: Sequential: layer 0 Dense\(3 -> 4\) does not fit"),
+         r"Sequential: layer 0 Nested\(.*\) does not fit after the input: Sequential: x has shape \(1, 1000000000000\), but "
+         r"the model takes \(batch, 3\)"),
     ],
     ids=["init", "float-for-int", "zero-size", "negative-size", "int-dtype", "negative-seed", "bool-axis",
          "string-seed", "not-an-object", "nested-malformed", "nested-bad-argument", "nested-not-a-model", "huge-number",

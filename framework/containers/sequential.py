@@ -7,7 +7,7 @@ import numpy as np
 
 from framework.core.arrays import Array, Inputs, Shape
 from framework.core.errors import BadGradient, ConfigError, FormatError, FrameworkError, ShapeError
-from framework.core.validation import a_kind
+from framework.core.validation import a_kind, sample_shape_hint
 from framework.core.guard import guarded
 from framework.core.node import Input, Node
 from framework.core.layer import JSON, Config, Layer, Module
@@ -63,6 +63,9 @@ class Sequential(Container):
         first_in = getattr(self.layers[0], "in_features", None)
         if self.input_shape is None and isinstance(first_in, int):
             self.input_shape = (None, first_in)
+        self._declared = self.input_shape is not None
+        """The input shape came from the user (an Input, a first layer's size, a saved model): data of
+        another shape are refused at once, naming it and the fix."""
         if self.input_shape is not None:
             self.output_shapes(self.input_shape)  # builds waiting layers, rejects layers that do not fit together
         self._name_parameters()
@@ -154,6 +157,12 @@ class Sequential(Container):
         first layer is then built on the data itself (`Conv2D` refuses channels-first images)."""
         if self.input_shape is None:
             self.layers[0].check_input(xs[0])
+        declared = self.input_shape[1:] if self._declared and self.input_shape is not None else None
+        if declared is not None and None not in declared and xs[0].shape[1:] != declared:
+            expected = cast(tuple[int, ...], declared)
+            raise ShapeError(f"Sequential: x has shape {xs[0].shape}, but the model takes (batch, "
+                             f"{', '.join(map(str, expected))}), the input shape it was declared with"
+                             f"{sample_shape_hint(xs[0].shape, expected)}")
         shape = (None, *xs[0].shape[1:])
         self.output_shapes(shape)
         if self.input_shape is None:

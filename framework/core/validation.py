@@ -63,3 +63,24 @@ def located(error: Exception, where: str) -> FormatError:
     wrapped = FormatError(f"{where}: {error}")
     wrapped.__cause__ = error
     return wrapped
+
+
+def sample_shape_hint(got: tuple[int, ...], expected: tuple[int, ...]) -> str:
+    """The fix for a batch of shape `got` given to a model whose samples have shape `expected` (no
+    batch axis), ": ..." or "" when none is known: one sample without its batch axis, channels-first
+    images, images without their channel axis, or flat rows of an image's pixels.
+
+    >>> sample_shape_hint((3, 8, 8), (8, 8, 1)), sample_shape_hint((5, 64), (8, 8, 1))
+    (': add the channel axis, x[..., np.newaxis]', ': rows of 64 numbers? reshape to (batch, 8, 8, 1)')
+    """
+    if got == expected:
+        return ": one sample? add the batch axis, x[np.newaxis]"
+    if len(expected) == 1 and len(got) == 2 and got[0] == expected[0]:
+        return ": did you pass features-first data? transpose it"
+    if len(expected) == 3 and got[1:] == (expected[2], *expected[:2]):
+        return ": channels-first? transpose to (batch, H, W, C) with x.transpose(0, 2, 3, 1)"
+    if len(expected) == 3 and expected[2] == 1 and got[1:] == expected[:2]:
+        return ": add the channel axis, x[..., np.newaxis]"
+    if len(expected) > 1 and len(got) == 2 and got[1] == int(np.prod(expected)):
+        return f": rows of {got[1]} numbers? reshape to (batch, {', '.join(map(str, expected))})"
+    return ""

@@ -9,7 +9,8 @@ import numpy.typing as npt
 import pytest
 
 from framework import (
-    SGD, BCELoss, ConfigError, Dense, MSELoss, ReLU, Sequential, ShapeError, Sigmoid, Tanh, check_gradients,
+    SGD, BCELoss, ConfigError, Conv2D, Dense, Flatten, Input, MSELoss, ReLU, Sequential, ShapeError, Sigmoid, Tanh,
+    check_gradients,
 )
 from models import four_three_one
 
@@ -222,3 +223,19 @@ def test_errors_raised_by_a_model_name_the_layer() -> None:
     model = Sequential([Dense(4, 3, seed=0), ReLU(), Dense(3, 1, seed=1), Sigmoid()])
     with pytest.raises(ShapeError, match=r"Dense\(4 -> 3\) expected input of shape \(batch, 4\), got \(5, 3\)"):
         model.forward(np.zeros((5, 3)))
+
+
+@pytest.mark.parametrize(("shape", "hint"), [
+    ((4, 8, 8), ": add the channel axis, x[..., np.newaxis]"),
+    ((8, 8, 1), ": one sample? add the batch axis, x[np.newaxis]"),
+    ((4, 1, 8, 8), ": channels-first? transpose to (batch, H, W, C) with x.transpose(0, 2, 3, 1)"),
+    ((4, 64), ": rows of 64 numbers? reshape to (batch, 8, 8, 1)"),
+    ((4, 8, 8, 3), ""),
+])
+def test_data_unlike_the_declared_input_shape_are_refused_with_the_fix(shape: tuple[int, ...], hint: str) -> None:
+    model = Sequential([Input((8, 8, 1)), Conv2D(2, 3), Flatten(), Dense(72, 1, seed=0)])
+    model.compile(loss=MSELoss(), optimizer=SGD(0.1))
+    with pytest.raises(ShapeError) as refused:
+        model.fit(np.zeros(shape), np.zeros((shape[0], 1)), verbose=0)
+    assert str(refused.value) == (f"Sequential: x has shape {shape}, but the model takes (batch, 8, 8, 1), the input "
+                                  f"shape it was declared with{hint}")
