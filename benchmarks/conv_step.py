@@ -90,7 +90,6 @@ from framework import (  # noqa: E402
     Sigmoid,
 )
 from framework.core.guard import floating_point_errors  # noqa: E402
-from framework.core.sums import column_sums  # noqa: E402
 
 if TYPE_CHECKING:
     import torch
@@ -990,9 +989,8 @@ def conv_parts(trainer: FrameworkTrainer, net: BestNet, X: Array, Y: Labels, rep
             x, gk = calls[k].x, grads[k]
             assert isinstance(x, np.ndarray)
             f = conv.filters
-            W2 = conv.W.value.reshape(-1, f)
-            patches = conv._im2col(x)
-            y = patches @ W2
+            Wb = np.concatenate([conv.W.value.reshape(-1, f), conv.b.value[np.newaxis]])  # [W; b]
+            patches = conv._im2col(x, ones=True)  # [cols 1]
             g2 = gk.reshape(-1, f)
             n, oh, ow, _ = gk.shape
             (kh, kw), c = conv.kernel_size, conv._x_shape[3]
@@ -1014,16 +1012,20 @@ def conv_parts(trainer: FrameworkTrainer, net: BestNet, X: Array, Y: Labels, rep
                 mine.grad_cols(mine_g2)
                 return mine.col2im()
 
-            def grad_W() -> None:
-                conv.W.grad[...] = (patches.T @ g2).reshape(conv.W.grad.shape)
+            def best_forward() -> None:
+                mine.gemm()
+                mine.bias()
+
+            def best_weight_grads() -> None:
+                mine.grad_W(mine_g2)
+                mine.grad_b(mine_g2)
 
             mine_g2 = mine_g.reshape(-1, f)
             rows: list[tuple[str, Callable[[], object], Callable[[], object] | None]] = [
-                ("pad + im2col", lambda: conv._im2col(x), lambda: mine.im2col(x)),
-                ("GEMM cols @ W", lambda: patches @ W2, mine.gemm),
-                ("bias add", lambda: np.add(y, conv.b.value, out=y), mine.bias),
-                ("GEMM dW = colsᵀ g", grad_W, lambda: mine.grad_W(mine_g2)),
-                ("db = 1ᵀ g", lambda: column_sums(g2, conv.b.grad), lambda: mine.grad_b(mine_g2)),
+                ("pad + im2col (framework: and its column of ones)", lambda: conv._im2col(x, ones=True),
+                 lambda: mine.im2col(x)),
+                ("cols W + b (framework: one GEMM [cols 1] [W; b])", lambda: patches @ Wb, best_forward),
+                ("dW = colsᵀ g, db = 1ᵀ g (framework: one GEMM [cols 1]ᵀ g)", lambda: patches.T @ g2, best_weight_grads),
             ]
             if k:
                 rows += [("GEMMs dcols = g W[a, b]ᵀ + col2im", col2im, best_col2im)]

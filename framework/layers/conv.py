@@ -13,7 +13,6 @@ from framework.core.errors import ShapeError, ValueRangeError
 from framework.core.layer import Config, Layer, Module
 from framework.core.parameter import Parameter
 from framework.core.registry import register_layer
-from framework.core.sums import column_sums
 from framework.core.validation import whole_number
 from framework.layers import images
 from framework.layers.images import Padding, Pair, pair
@@ -53,7 +52,8 @@ class Conv2D(Layer):
     W: Parameter
     b: Parameter
     _patches: Array
-    """The last forward's im2col matrix: (batch·H_out·W_out, kh·kw·C_in), rows in (a, b, c) order."""
+    """The last forward's im2col matrix and a column of ones: (batch·H_out·W_out, kh·kw·C_in + 1), rows
+    in (a, b, c) order."""
     _x_shape: Shape
     """The shape of the last forward's input."""
 
@@ -124,19 +124,25 @@ class Conv2D(Layer):
 
     # --- the math --------------------------------------------------------------------------------
 
-    def _im2col(self, x: Array, reuse: bool = False) -> Array:
-        """(batch·H_out·W_out, kh·kw·C) patches of the padded `x`, each row in W's (a, b, c) order; into
-        the last forward's matrix when `reuse` (forward's: it replaces `_patches`) and it has the shape."""
+    def _im2col(self, x: Array, reuse: bool = False, ones: bool = False) -> Array:
+        """(batch·H_out·W_out, kh·kw·C) patches of the padded `x`, each row in W's (a, b, c) order, and
+        with `ones` a last column of ones (the bias's, so that one GEMM adds it); into the last
+        forward's matrix when `reuse` (forward's: it replaces `_patches`) and it has the shape."""
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
         (oh, ow), pads = self._geometry(x.shape)
         padded = np.pad(x, pads) if any(p != (0, 0) for p in pads) else x
         windows = sliding_window_view(padded, (kh, kw), axis=(1, 2))  # (batch, H', W', C, kh, kw), a view
         windows = windows[:, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw].transpose(0, 1, 2, 4, 5, 3)
-        shape = (len(x) * oh * ow, kh * kw * x.shape[3])
-        last = getattr(self, "_patches", None)
-        cols = last if reuse and last is not None and last.shape == shape and last.dtype == x.dtype else np.empty(
-            shape, x.dtype)
-        np.copyto(cols.reshape(windows.shape), windows)  # the one copy (a reused matrix: no fresh pages)
+        k = kh * kw * x.shape[3]
+        shape = (len(x) * oh * ow, k + ones)
+        last: Array | None = getattr(self, "_patches", None)
+        cols: Array
+        if reuse and last is not None and last.shape == shape and last.dtype == x.dtype:
+            cols = last  # its column of ones is still there
+        else:
+            cols = np.empty(shape, x.dtype)
+            cols[:, k:] = 1
+        np.copyto(cols[:, :k].reshape(windows.shape), windows)  # the one copy (a reused matrix: no fresh pages)
         return cols
 
     def _linear(self, x: Array) -> Array:
@@ -147,15 +153,14 @@ class Conv2D(Layer):
     def forward(self, x: Array) -> Array:
         (oh, ow), _ = self._geometry(x.shape)
         self._x_shape = x.shape
-        self._patches = self._im2col(x, reuse=True)
-        y = self._patches @ self.W.value.reshape(-1, self.filters)
-        y += self.b.value
-        return y.reshape(len(x), oh, ow, self.filters)
+        self._patches = self._im2col(x, reuse=True, ones=True)
+        y: Array = self._patches @ np.concatenate([self.W.value.reshape(-1, self.filters), self.b.value[np.newaxis]])
+        return y.reshape(len(x), oh, ow, self.filters)  # [cols 1] [W; b] = cols W + b
 
     def backward_params(self, grad: Array) -> None:
-        g = grad.reshape(-1, self.filters)
-        self.W.grad[...] = (self._patches.T @ g).reshape(self.W.grad.shape)  # dL/dW = colsᵀ g
-        column_sums(g, self.b.grad)  # dL/db = Σ over batch and positions = 1ᵀ g
+        both = self._patches.T @ grad.reshape(-1, self.filters)  # [cols 1]ᵀ g: dL/dW = colsᵀ g, dL/db = 1ᵀ g
+        self.W.grad[...] = both[:-1].reshape(self.W.grad.shape)
+        self.b.grad[...] = both[-1]
 
     def backward(self, grad: Array) -> Array:
         self.backward_params(grad)
