@@ -83,10 +83,10 @@ from numpy.lib.stride_tricks import sliding_window_view  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import TorchSteps, OtherLoad, describe, environment, load_average, load_torch, markdown_table, write_json  # noqa: E402
-from step_time import Contender, Steps, Timing, calibrate, time_rounds  # noqa: E402
+from step_time import Contender, FrameworkTrainer, Steps, Timing, time_rounds  # noqa: E402
 
 from framework import (  # noqa: E402
-    SGD, Array, BCELoss, Conv2D, CrossEntropyLoss, Dense, Flatten, Labels, Layer, Loss, MaxPool2D, ReLU, Sequential,
+    Array, BCELoss, Conv2D, CrossEntropyLoss, Dense, Flatten, Labels, Layer, Loss, MaxPool2D, ReLU, Sequential,
     Sigmoid,
 )
 from framework.core.guard import floating_point_errors  # noqa: E402
@@ -597,40 +597,6 @@ class BestNet:
         return {str(p.dtype) for p in self.params}
 
 
-# --- the framework ------------------------------------------------------------------------------------
-
-
-class FrameworkTrainer:
-    """A step as `fit` takes it (step_time.py's FrameworkTrainer, with this workload's loss): forward,
-    the loss (its labels checked once, as fit does), backward and SGD, under one floating-point guard."""
-
-    name = "framework"
-
-    def __init__(self, model: Sequential, loss: Loss, Y: Labels) -> None:
-        self.model = model
-        self.loss = loss
-        self.loss.check_labels(Y)
-        self.loss.labels_checked = True
-        self.optimizer = SGD(lr=LR)
-        self.params = model.parameters()
-
-    def loss_and_grads(self, X: Array, Y: Labels) -> tuple[float, list[Array]]:
-        with floating_point_errors("step"):
-            value = self.loss.forward(self.model.forward(X), Y)
-            self.model.backward(self.loss.backward())
-        assert isinstance(value, float)
-        return value, [p.grad for p in self.params]
-
-    def step(self, X: Array, Y: Labels) -> float:
-        with floating_point_errors("step"):
-            value, _ = self.loss_and_grads(X, Y)
-            self.optimizer.step(self.params)
-        return value
-
-    def dtypes(self) -> set[str]:
-        return {str(a.dtype) for p in self.params for a in (p.value, p.grad)}
-
-
 # --- torch --------------------------------------------------------------------------------------------
 
 
@@ -759,7 +725,7 @@ def run_workload(workload: Workload, dtype: type[np.floating[Any]], args: argpar
     weights = initial_weights(model)
     plain = PlainNet(workload, weights)
     best = BestNet(workload, weights)
-    trainer = FrameworkTrainer(model, workload.loss(), Y)
+    trainer = FrameworkTrainer(model, Y, workload.loss())
     label = workload.name
     ref_loss, ref_grads = plain.loss_and_grads(X, Y)
     checks: dict[str, float] = {}
@@ -1047,7 +1013,7 @@ def run_profile(dtype: type[np.floating[Any]], args: argparse.Namespace) -> dict
     model = workload.build(dtype)
     X, Y, _ = workload.data(dtype)
     weights = initial_weights(model)
-    trainer = FrameworkTrainer(model, workload.loss(), Y)
+    trainer = FrameworkTrainer(model, Y, workload.loss())
     net = BestNet(workload, weights)
     meter = OtherLoad()
     meter.start()

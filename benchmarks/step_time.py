@@ -54,7 +54,7 @@ import numpy.typing as npt
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import TorchSteps, OtherLoad, describe, environment, load_average, load_torch, markdown_table, write_json  # noqa: E402
 
-from framework import SGD, Array, BCELoss, Dense, Sequential  # noqa: E402
+from framework import SGD, Array, BCELoss, Dense, Labels, Loss, Sequential  # noqa: E402
 from framework.core.guard import floating_point_errors  # noqa: E402
 from models import four_three_one, mlp_classifier  # noqa: E402
 
@@ -160,29 +160,35 @@ class NumpyMLP:
 
 
 class FrameworkTrainer:
-    """A step as `fit` takes it: forward, the loss (its labels checked once, as fit does), backward
-    and the framework's SGD (no momentum: the same update as numpy's), under one floating-point guard."""
+    """A step as `fit` takes it: forward, the loss (BCELoss unless given; its labels checked once, as
+    fit does), backward and the framework's SGD (no momentum: the same update as numpy's), under one
+    floating-point guard. conv_step.py times its convnets with it too."""
 
-    def __init__(self, model: Sequential, Y: FloatArray) -> None:
+    name = "framework"
+
+    def __init__(self, model: Sequential, Y: Labels, loss: Loss | None = None) -> None:
         self.model = model
-        self.loss = BCELoss()
+        self.loss = BCELoss() if loss is None else loss
         self.loss.check_labels(Y)
         self.loss.labels_checked = True
         self.optimizer = SGD(lr=LR)
         self.params = model.parameters()
 
-    def loss_and_grads(self, X: FloatArray, Y: FloatArray) -> tuple[float, list[FloatArray]]:
+    def loss_and_grads(self, X: FloatArray, Y: Labels) -> tuple[float, list[FloatArray]]:
         with floating_point_errors("step"):
             value = self.loss.forward(self.model.forward(X), Y)
             self.model.backward(self.loss.backward())
         assert isinstance(value, float)
         return value, [p.grad for p in self.params]
 
-    def step(self, X: FloatArray, Y: FloatArray) -> float:
+    def step(self, X: FloatArray, Y: Labels) -> float:
         with floating_point_errors("step"):
             value, _ = self.loss_and_grads(X, Y)
             self.optimizer.step(self.params)
         return value
+
+    def dtypes(self) -> set[str]:
+        return {str(a.dtype) for p in self.params for a in (p.value, p.grad)}
 
 
 def dense_weights(model: Sequential) -> list[tuple[FloatArray, FloatArray]]:

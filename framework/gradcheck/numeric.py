@@ -276,8 +276,8 @@ class Differentiator:
         f0, b0 = self.base()
         none = (math.nan, math.nan)
         for _ in range(4):
-            at = {k: self._at(move, k * step) for k in (-1.0, -0.5, 0.5, 1.0)}
-            same = {k: _same(branches, b0) for k, (_, branches) in at.items()}
+            at = {k: self._at(move, k * step, b0) for k in (-1.0, -0.5, 0.5, 1.0)}  # (f, same branches as b0)
+            same = {k: matches for k, (_, matches) in at.items()}
             if all(same.values()):
                 coarse = (at[1.0][0] - at[-1.0][0]) / (2 * step)
                 fine = (at[0.5][0] - at[-0.5][0]) / step
@@ -302,9 +302,9 @@ class Differentiator:
         """The second-order one-sided difference from `side` (-1 left, +1 right) with steps h and h/2,
         ±(-3 f(x) + 4 f(x ± h) - f(x ± 2h)) / 2h, extrapolated, and its uncertainty; None when its
         points do not all take the branches `b0` (None: the same branches as one another)."""
-        points = {k: self._at(move, k * side * step) for k in (0.5, 1.0, 2.0)}
-        reference = points[0.5][1] if b0 is None else b0
-        if not all(_same(branches, reference) for _, branches in points.values()):
+        _, reference = self._branches_at(move, 0.5 * side * step) if b0 is None else (0.0, b0)
+        points = {k: self._at(move, k * side * step, reference) for k in (0.5, 1.0, 2.0)}
+        if not all(matches for _, matches in points.values()):
             return None
         coarse = side * (-3 * f0 + 4 * points[1.0][0] - points[2.0][0]) / (2 * step)
         fine = side * (-3 * f0 + 4 * points[0.5][0] - points[1.0][0]) / step
@@ -315,15 +315,27 @@ class Differentiator:
         """When a step towards `side` a million times smaller than `step` still changes a branch, the
         point sits on a kink: the one-sided derivative from that side (its own branches), if it is
         stable (a jump, which no derivative describes, is not); None otherwise."""
-        if _same(self._at(move, side * step * 1e-6)[1], b0):
+        if self._at(move, side * step * 1e-6, b0)[1]:
             return None
         other = self._one_sided(move, side, step, f0, None)
         if other is None or not math.isfinite(other[0]) or other[1] > 1e-3 * max(1.0, abs(other[0])):
             return None
         return other
 
-    def _at(self, move: Callable[[float], None], offset: float) -> tuple[float, list[Mask | None] | None]:
-        """f at the offset point and the branches every layer took there (None when f raised)."""
+    def _at(self, move: Callable[[float], None], offset: float,
+            reference: list[Mask | None] | None) -> tuple[float, bool]:
+        """f at the offset point, and whether every layer took the branches `reference` there (False
+        when f raised, or when there is no reference)."""
+        move(offset)
+        try:
+            value = float(self.f().real)
+        except FrameworkError:
+            return float("nan"), False
+        return value, _same(self.branches(), reference)
+
+    def _branches_at(self, move: Callable[[float], None], offset: float) -> tuple[float, list[Mask | None] | None]:
+        """f at the offset point and copies of the branches taken there, to compare other points with
+        (None when f raised)."""
         move(offset)
         try:
             value = float(self.f().real)
