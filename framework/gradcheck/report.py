@@ -30,6 +30,9 @@ class GradCheckRow:
     """Backward's gradient is exactly 0 at every entry (or direction) checked, and so is the numerical
     one: exactly, or for central differences to within the row's absolute tolerance (the rounding a
     zero gradient is judged by), so that both methods call the same tensors zero."""
+    path: str = ""
+    """How the complex step ran this tensor's probes (`Derivatives.path`): "stacked, K at once", and
+    which parts took them one at a time; "" for central differences."""
 
 
 def compare(
@@ -88,7 +91,7 @@ def compare(
     return GradCheckRow(
         name, shape, int(checked.sum()), max_abs, relative, where,
         float(g[worst]) if diff.size else 0.0, float(values[worst]) if diff.size else 0.0, passed,
-        "; ".join(n for n in notes if n), zero,
+        "; ".join(n for n in notes if n), zero, numeric.path,
     )
 
 
@@ -221,6 +224,9 @@ class GradCheckReport:
         elif self.parts and not self.passed:
             lines.append("Every part passes on its own: look at how the model connects them.")
         lines += _table([("", r) for r in self.rows])
+        slow = [f"{r.name} ({r.path})" for r in self.rows if "one at a time" in r.path]
+        if slow:
+            lines.append(f"probes not stacked: {_listed(slow)}")
         if self.parts:
             lines += ["", "Each part on its own (layers with a random upstream gradient):"]
             lines += _table([(p.subject, r) for p in self.parts for r in p.rows])
