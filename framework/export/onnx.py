@@ -3,9 +3,10 @@
 The file takes the model's own inputs, named as its `Input`s ("input" for a `Sequential`), shaped
 (batch, ...) with a symbolic batch ("batch"), images channels-last as here: ONNX's Conv and pools
 take channels-first images, so each runs between two Transposes (onnxruntime's optimizer cancels the
-pairs that meet). Weights are stored as initializers named as the model's parameters ("0.W"); a
-shared layer's once. BatchNorm and Dropout are written in their inference form (BatchNorm as x·scale
-+ shift from its running statistics, Dropout as the identity), as `predict` runs them.
+pairs that meet). Weights are stored as initializers named as the model's parameters ("0.W"; a
+Conv2D's W transposed to ONNX's (filters, C_in, kh, kw)), a shared layer's once. BatchNorm and
+Dropout are written in their inference form (BatchNorm as x·scale + shift from its running
+statistics, Dropout as the identity), as `predict` runs them.
 """
 
 import os
@@ -43,8 +44,8 @@ def export_onnx(model: Network, path: str | os.PathLike[str], *, dtype: npt.DTyp
     """Write `model` to `path` as ONNX (opset `OPSET`), its weights cast to `dtype`; return the path.
 
     float32 by default, as the model is deployed: onnxruntime lacks float64 kernels for several
-    operators (on its CPU, Conv, the pools, LeakyRelu and Elu among them), so a float64 file of a
-    convnet does not load there. `dtype=np.float64` writes one for the models it can run.
+    operators (on its CPU: Conv, AveragePool, LeakyRelu and Elu, in onnxruntime 1.31), so a float64
+    file of a convnet does not load there. `dtype=np.float64` writes one for the models it can run.
     A layer that is not built in (a custom one) is refused, by name, before anything is written.
     """
     dt = np.dtype(dtype)

@@ -40,7 +40,10 @@ def to_torch(model: Network) -> nn.Module:
     dtypes = {p.value.dtype for _, p in model.named_parameters()} & set(_DTYPES)
     dtype = _DTYPES[max(dtypes, key=lambda d: d.itemsize) if dtypes else np.dtype(np.float64)]  # the parameters'
     keys = dict(zip((id(layer) for _, layer in prog.layers()), _keys([name for name, _ in prog.layers()])))
-    layers = nn.ModuleDict({keys[id(layer)]: _TRANSLATIONS[type(layer)](layer, dtype) for _, layer in prog.layers()})
+    layers = nn.ModuleDict()
+    for _, layer in prog.layers():
+        layers[keys[id(layer)]] = module = _TRANSLATIONS[type(layer)](layer, dtype)
+        module.requires_grad_(layer.trainable)  # a frozen layer's weights: fit leaves them, so does a torch optimizer
     calls = [(keys[id(call.layer)], call.inputs, call.output) for call in prog.calls]
     return Graph(layers, [name for name, _ in prog.inputs], calls, list(prog.outputs)).eval()
 
@@ -112,10 +115,19 @@ class SameAvgPool(SamePad):
 class LastAxisBatchNorm(nn.BatchNorm1d):
     """`nn.BatchNorm1d` over the last axis, as `BatchNorm`: images (batch, H, W, C) are normalised per
     channel, their statistics taken over batch·H·W rows (the count the unbiased running variance
-    uses too)."""
+    uses too). A `frozen` one (`trainable = False`) uses its running statistics in training too, as
+    in Keras."""
+
+    def __init__(self, features: int, *, eps: float, momentum: float, frozen: bool, dtype: torch.dtype) -> None:
+        super().__init__(features, eps=eps, momentum=momentum, dtype=dtype)
+        self.frozen = frozen
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y: torch.Tensor = super().forward(x.reshape(-1, x.shape[-1]))
+        rows = x.reshape(-1, x.shape[-1])
+        if self.frozen:
+            y = F.batch_norm(rows, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+        else:
+            y = super().forward(rows)
         return y.reshape(x.shape)
 
 
@@ -238,7 +250,8 @@ def _avg_pool(layer: AvgPool2D, dtype: torch.dtype) -> nn.Module:
 
 
 def _batch_norm(layer: BatchNorm, dtype: torch.dtype) -> nn.Module:
-    norm = LastAxisBatchNorm(layer.gamma.value.shape[0], eps=layer.eps, momentum=layer.momentum, dtype=dtype)
+    norm = LastAxisBatchNorm(layer.gamma.value.shape[0], eps=layer.eps, momentum=layer.momentum,
+                             frozen=not layer.trainable, dtype=dtype)
     for param, value in ((norm.weight, layer.gamma), (norm.bias, layer.beta),
                          (norm.get_buffer("running_mean"), layer.running_mean),
                          (norm.get_buffer("running_var"), layer.running_var)):

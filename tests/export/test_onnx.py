@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from framework import ConfigError, Dense, Input, Sequential, ValueRangeError, registered_layers
+from framework import ConfigError, Dense, Input, Model, Sequential, Tanh, ValueRangeError, registered_layers
 from framework.containers.base import Container
 from framework.core.arrays import Array
 from tests.helpers.export import KINDS, MyDense, Twice, one_layer_model, random_model
@@ -100,3 +100,14 @@ def test_an_unknown_format_or_dtype_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueRangeError, match="dtype must be float32 or float64, got int32"):
         model.export(tmp_path / "m.onnx", dtype=np.int32)
     assert not list(tmp_path.iterdir())
+
+
+def test_a_graph_of_several_outputs_gives_them_all(tmp_path: Path) -> None:
+    x = Input(3, name="output")  # an input named as the outputs would be: they take other names
+    model = Model(x, [Dense(2, seed=0)(x), Tanh()(x)])
+    data = np.random.default_rng(0).standard_normal((4, 3))
+    path = model.export(tmp_path / "two.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == ["output_", "output_1"]
+    for out, expected in zip(run(path, [data]), model.forward_all(data), strict=True):
+        np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)

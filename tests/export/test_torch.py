@@ -2,10 +2,12 @@
 autograd gives the gradients our backward gives, for random models of each kind and every built-in
 layer. Skipped where torch is not installed (it is an optional extra)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from framework import ConfigError, Dense, Model, Sequential, ShapeError, registered_layers
+from framework import ConfigError, Dense, Input, Model, Sequential, ShapeError, Tanh, registered_layers
 from framework.containers.base import Container
 from framework.core.arrays import Array
 from tests.helpers.export import KINDS, MyDense, Twice, one_layer_model, random_model
@@ -160,3 +162,41 @@ def test_the_module_refuses_a_wrong_number_of_inputs() -> None:
     model, xs = random_model("graph", 0)
     with pytest.raises(TypeError, match=r"takes 2 inputs \(a, b\), got 1"):
         model.to_torch()(torch.tensor(xs[0]))
+
+
+def test_a_frozen_layer_s_weights_need_no_grad_and_a_frozen_batch_norm_trains_on_its_running_statistics() -> None:
+    model, xs = random_model("nested", 1)
+    inner = model.layers[0]
+    inner.trainable = False  # the nested graph: its Dense layers and its BatchNorm
+    module = graph(model).train()
+    model.set_training(True)
+    frozen = {name for name, _ in model.named_parameters(trainable=False)}
+    assert frozen and {name for name, p in module.named_parameters() if not p.requires_grad} == {
+        f"layers.{name.rsplit('.', 1)[0].replace('.', '_')}.{'weight' if name.endswith(('W', 'gamma')) else 'bias'}"
+        for name in frozen}
+    before = {name: b.value.copy() for name, b in model.named_buffers()}
+    out, _ = run(module, xs)
+    np.testing.assert_allclose(out.detach().numpy(), model.forward(xs[0]), rtol=1e-12, atol=1e-12)
+    for name, b in model.named_buffers():
+        np.testing.assert_array_equal(b.value, before[name])  # ours did not move them, nor did torch's:
+    for name, value in before.items():
+        layer, attribute = name.rsplit(".", 1)
+        np.testing.assert_array_equal(module.get_buffer(f"layers.{layer.replace('.', '_')}.{attribute}").numpy(), value)
+
+
+def test_a_graph_of_several_outputs_returns_a_tuple() -> None:
+    x = Input(3)
+    model = Model(x, [Dense(2, seed=0)(x), Tanh()(x)])
+    data = np.random.default_rng(0).standard_normal((4, 3))
+    outputs = model.to_torch()(torch.tensor(data))
+    assert isinstance(outputs, tuple)
+    for out, expected in zip(outputs, model.forward_all(data), strict=True):
+        np.testing.assert_allclose(out.detach().numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_the_module_pickles_whole(tmp_path: Path) -> None:
+    model, xs = random_model("reshaped_convnet", 0)
+    module = model.to_torch()
+    torch.save(module, tmp_path / "module.pt")
+    loaded = torch.load(tmp_path / "module.pt", weights_only=False)
+    np.testing.assert_array_equal(run(loaded, xs)[0].detach().numpy(), run(module, xs)[0].detach().numpy())
