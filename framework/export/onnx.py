@@ -53,7 +53,7 @@ def export_onnx(model: Network, path: str | os.PathLike[str], *, dtype: npt.DTyp
         raise ValueRangeError(f"export: dtype must be float32 or float64, got {dt}")
     prog = program(model)
     refuse_unknown(prog, _TRANSLATIONS, "export(format='onnx')")
-    graph = _Graph(dt)
+    graph = _OnnxGraph(dt)
     for call in prog.calls:
         _TRANSLATIONS[type(call.layer)](graph, call.layer, call)
     shapes = {name: shape for name, shape in prog.inputs} | {call.output: call.output_shape for call in prog.calls}
@@ -77,7 +77,7 @@ def export_onnx(model: Network, path: str | os.PathLike[str], *, dtype: npt.DTyp
 
 
 @attrs.define
-class _Graph:
+class _OnnxGraph:
     """The nodes and initializers of the file under construction, and the names they use."""
 
     dtype: np.dtype[Any]
@@ -111,7 +111,7 @@ class _Graph:
         return helper.make_tensor_value_info(name, _ELEMENT[self.dtype], ["batch" if d is None else d for d in shape])
 
 
-def _channels_first(graph: _Graph, call: Call, op: str, weights: Sequence[str], **attributes: Any) -> None:
+def _channels_first(graph: _OnnxGraph, call: Call, op: str, weights: Sequence[str], **attributes: Any) -> None:
     """`op` (Conv, a pool) on the call's channels-last images: transposed to (batch, C, H, W) and back."""
     x = graph.node("Transpose", [call.inputs[0]], f"{call.output}/nchw", perm=[0, 3, 1, 2])
     y = graph.node(op, [x, *weights], f"{call.output}/{op}", **attributes)
@@ -126,44 +126,44 @@ def _pads(layer: Module, call: Call, window: tuple[int, int], strides: tuple[int
     return [top, left, bottom, right]
 
 
-def _dense(graph: _Graph, layer: Dense, call: Call) -> None:
+def _dense(graph: _OnnxGraph, layer: Dense, call: Call) -> None:
     W, b = graph.weight(f"{call.name}.W", layer.W.value), graph.weight(f"{call.name}.b", layer.b.value)
     graph.node("Gemm", [call.inputs[0], W, b], call.output)  # x W + b
 
 
-def _conv(graph: _Graph, layer: Conv2D, call: Call) -> None:
+def _conv(graph: _OnnxGraph, layer: Conv2D, call: Call) -> None:
     W = graph.weight(f"{call.name}.W", layer.W.value.transpose(3, 2, 0, 1))  # (filters, C_in, kh, kw), ONNX's
     _channels_first(graph, call, "Conv", [W, graph.weight(f"{call.name}.b", layer.b.value)],
                     kernel_shape=list(layer.kernel_size), strides=list(layer.strides),
                     pads=_pads(layer, call, layer.kernel_size, layer.strides, layer.padding))
 
 
-def _max_pool(graph: _Graph, layer: MaxPool2D, call: Call) -> None:
+def _max_pool(graph: _OnnxGraph, layer: MaxPool2D, call: Call) -> None:
     _channels_first(graph, call, "MaxPool", [], kernel_shape=list(layer.pool_size), strides=list(layer.strides),
                     pads=_pads(layer, call, layer.pool_size, layer.strides, layer.padding))  # padding never wins
 
 
-def _avg_pool(graph: _Graph, layer: AvgPool2D, call: Call) -> None:
+def _avg_pool(graph: _OnnxGraph, layer: AvgPool2D, call: Call) -> None:
     _channels_first(graph, call, "AveragePool", [], kernel_shape=list(layer.pool_size), strides=list(layer.strides),
                     pads=_pads(layer, call, layer.pool_size, layer.strides, layer.padding),
                     count_include_pad=0)  # the mean of the entries inside the image, as Keras
 
 
-def _global_pool(op: str) -> Callable[[_Graph, Module, Call], None]:
-    def translate(graph: _Graph, layer: Module, call: Call) -> None:
+def _global_pool(op: str) -> Callable[[_OnnxGraph, Module, Call], None]:
+    def translate(graph: _OnnxGraph, layer: Module, call: Call) -> None:
         graph.node(op, [call.inputs[0], graph.ints("axes.H.W", [1, 2])], call.output, keepdims=0)
 
     return translate
 
 
-def _batch_norm(graph: _Graph, layer: BatchNorm, call: Call) -> None:
+def _batch_norm(graph: _OnnxGraph, layer: BatchNorm, call: Call) -> None:
     scale = layer.gamma.value / np.sqrt(layer.running_var.value + layer.eps)  # gamma (x - mean) / sqrt(var + eps) + beta
     shift = layer.beta.value - layer.running_mean.value * scale
     y = graph.node("Mul", [call.inputs[0], graph.weight(f"{call.name}.scale", scale)], f"{call.output}/scaled")
     graph.node("Add", [y, graph.weight(f"{call.name}.shift", shift)], call.output)
 
 
-def _normalization(graph: _Graph, layer: Normalization, call: Call) -> None:
+def _normalization(graph: _OnnxGraph, layer: Normalization, call: Call) -> None:
     rank = len(call.input_shapes[0])
     trailing = rank - 1 - layer.axis % rank  # statistics of (features, 1, ..., 1) broadcast along the axis
     along = (-1, *(1,) * trailing) if layer.mean.value.ndim else ()
@@ -173,26 +173,26 @@ def _normalization(graph: _Graph, layer: Normalization, call: Call) -> None:
     graph.node("Mul", [y, graph.weight(f"{call.name}.inv_std", inv_std.reshape(along))], call.output)
 
 
-def _reshape(graph: _Graph, layer: Reshape, call: Call) -> None:
+def _reshape(graph: _OnnxGraph, layer: Reshape, call: Call) -> None:
     shape = graph.ints(f"{call.name}.shape", [0, *layer.target_shape])  # 0: the batch, copied from the input
     graph.node("Reshape", [call.inputs[0], shape], call.output)
 
 
-def _multiply(graph: _Graph, layer: Multiply, call: Call) -> None:
+def _multiply(graph: _OnnxGraph, layer: Multiply, call: Call) -> None:
     y = call.inputs[0]
     for i, x in enumerate(call.inputs[1:], start=2):
         y = graph.node("Mul", [y, x], call.output if i == len(call.inputs) else f"{call.output}/product")
 
 
-def _op(op: str, **attributes: Callable[[Any], Any]) -> Callable[[_Graph, Module, Call], None]:
+def _op(op: str, **attributes: Callable[[Any], Any]) -> Callable[[_OnnxGraph, Module, Call], None]:
     """A translation to one `op` node of the call's inputs, its attributes read off the layer."""
-    def translate(graph: _Graph, layer: Module, call: Call) -> None:
+    def translate(graph: _OnnxGraph, layer: Module, call: Call) -> None:
         graph.node(op, call.inputs, call.output, **{key: read(layer) for key, read in attributes.items()})
 
     return translate
 
 
-_TRANSLATIONS: Mapping[type[Module], Callable[[_Graph, Any, Call], None]] = {
+_TRANSLATIONS: Mapping[type[Module], Callable[[_OnnxGraph, Any, Call], None]] = {
     Dense: _dense,
     Conv2D: _conv,
     MaxPool2D: _max_pool,

@@ -6,8 +6,9 @@ Each layer becomes PyTorch's own module where one exists (`nn.Linear` holds Wᵀ
 as (filters, C_in, kh, kw) and runs on channels-first images, so it is wrapped in the transposes),
 and a small module here otherwise (Keras' "same" padding, the merges). In training mode (`train()`)
 `BatchNorm` uses the batch's statistics and moves the running ones as here (PyTorch's momentum), and
-`Dropout` drops; the module comes back in eval mode, as `predict` runs. torch is imported only by
-this module, which nothing imports until `to_torch` is called.
+`Dropout` drops; the module comes back in eval mode, as `predict` runs. A frozen layer's weights
+(`trainable = False`) need no grad, and a frozen BatchNorm keeps to its running statistics, as here.
+torch is imported only by this module, which nothing imports until `to_torch` is called.
 """
 
 from collections.abc import Callable, Mapping
