@@ -2,16 +2,18 @@
 1e-5 in float32), for random models of each kind and every built-in layer; the input is named and
 has a symbolic batch; a custom layer is refused before anything is written."""
 
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
 
 from framework import ConfigError, Dense, Input, Model, Sequential, Tanh, ValueRangeError, registered_layers
 from framework.containers.base import Container
 from framework.core.arrays import Array
-from tests.helpers.export import KINDS, MyDense, Twice, one_layer_model, random_model
+from tests.helpers.export import KINDS, Built, MyDense, Twice, one_layer_model, random_model, windowed
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -38,6 +40,22 @@ def test_onnxruntime_gives_predict_s_outputs_in_float32(kind: str, seed: int, tm
     path = model.export(tmp_path / "model.onnx")
     (out,) = run(path, xs)
     assert out.dtype == np.float32
+    np.testing.assert_allclose(out, predict(model, xs), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_float32_model_exports_as_it_predicts(kind: str, tmp_path: Path) -> None:
+    model, xs = random_model(kind, 1, np.float32)
+    (out,) = run(model.export(tmp_path / "model.onnx"), xs)
+    np.testing.assert_allclose(out, predict(model, xs), rtol=1e-5, atol=1e-5)
+
+
+@settings(max_examples=40)
+@given(windowed())
+def test_every_window_geometry_exports_as_it_predicts(built: Built) -> None:
+    model, xs = built
+    with tempfile.TemporaryDirectory() as folder:  # not tmp_path: one folder serves every example
+        (out,) = run(model.export(Path(folder) / "window.onnx"), xs)
     np.testing.assert_allclose(out, predict(model, xs), rtol=1e-5, atol=1e-5)
 
 

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
 
 from framework import ConfigError, Dense, Input, Model, Sequential, ShapeError, Tanh, registered_layers
 from framework.containers.base import Container
 from framework.core.arrays import Array
-from tests.helpers.export import KINDS, MyDense, Twice, one_layer_model, random_model
+from tests.helpers.export import KINDS, Built, MyDense, Twice, one_layer_model, random_model, windowed
 
 pytest.importorskip("torch")
 
@@ -47,6 +48,20 @@ def test_the_module_gives_the_model_s_outputs_in_float64(kind: str, seed: int) -
     assert all(p.dtype == torch.float64 for p in module.parameters())
     out, _ = run(module, xs)
     np.testing.assert_allclose(out.detach().numpy(), predict(model, xs), rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=40)
+@given(windowed())
+def test_every_window_geometry_gives_the_model_s_outputs_and_gradients(built: Built) -> None:
+    model, xs = built
+    module = graph(model)
+    model.set_training(False)
+    tensors, dxs = backward_both(model, module, xs, 0)
+    torch_grads = our_layout(model, module)
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(torch_grads[name], p.grad, rtol=1e-10, atol=1e-12, err_msg=name)
+    assert tensors[0].grad is not None
+    np.testing.assert_allclose(tensors[0].grad.numpy(), dxs[0], rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -5,6 +5,7 @@ Reshape, BatchNorm), a graph with merges and a shared layer, and models nested i
 from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
+from hypothesis import strategies as st
 
 from framework import (
     ELU, Add, AvgPool2D, BatchNorm, Buffer, Concatenate, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D,
@@ -98,6 +99,27 @@ def random_model(kind: str, seed: int, dtype: npt.DTypeLike = np.float64) -> Bui
     model, xs = KINDS[kind](rng, dtype)
     randomize(model, rng)
     return model, xs
+
+
+@st.composite
+def windowed(draw: st.DrawFn) -> Built:
+    """A Conv2D then a max or average pool of any kernel, strides and padding that fit an image of
+    3 to 9 rows and columns: 'same' padding of every parity, strides larger than the window too."""
+    h, w, c = draw(st.integers(3, 9)), draw(st.integers(3, 9)), draw(st.integers(1, 3))
+    padding = draw(st.sampled_from(["valid", "same"]))
+    kernel = (draw(st.integers(1, h)), draw(st.integers(1, w)))
+    strides = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    conv = Conv2D(draw(st.integers(1, 3)), kernel, strides=strides, padding=padding)
+    model = Sequential([Input((h, w, c)), conv])
+    out_h, out_w = model.output_shape((1, h, w, c))[1:3]
+    pool = draw(st.sampled_from([MaxPool2D, AvgPool2D]))
+    pool_padding = draw(st.sampled_from(["valid", "same"]))
+    size = (draw(st.integers(1, out_h)), draw(st.integers(1, out_w)))
+    model = Sequential([Input((h, w, c)), conv, pool(size, strides=(draw(st.integers(1, 3)), draw(st.integers(1, 3))),
+                                                     padding=pool_padding)])
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    randomize(model, rng)
+    return model, [rng.standard_normal((2, h, w, c))]
 
 
 def one_layer_model(layer: Module, xs: list[Array]) -> Model:
