@@ -15,6 +15,7 @@ from framework import (
 from framework.containers.base import Container
 from framework.core.arrays import Array
 from framework.core.layer import KeepsShape, Layer, Merge, Module
+from framework.layers.images import Padding
 
 Built = tuple[Container, list[Array]]
 
@@ -101,19 +102,22 @@ def random_model(kind: str, seed: int, dtype: npt.DTypeLike = np.float64) -> Bui
     return model, xs
 
 
+PADDINGS: tuple[Padding, ...] = ("valid", "same")
+
+
 @st.composite
 def windowed(draw: st.DrawFn) -> Built:
     """A Conv2D then a max or average pool of any kernel, strides and padding that fit an image of
     3 to 9 rows and columns: 'same' padding of every parity, strides larger than the window too."""
     h, w, c = draw(st.integers(3, 9)), draw(st.integers(3, 9)), draw(st.integers(1, 3))
-    padding = draw(st.sampled_from(["valid", "same"]))
+    padding = draw(st.sampled_from(PADDINGS))
     kernel = (draw(st.integers(1, h)), draw(st.integers(1, w)))
     strides = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     conv = Conv2D(draw(st.integers(1, 3)), kernel, strides=strides, padding=padding)
     model = Sequential([Input((h, w, c)), conv])
     out_h, out_w = model.output_shape((1, h, w, c))[1:3]
     pool = draw(st.sampled_from([MaxPool2D, AvgPool2D]))
-    pool_padding = draw(st.sampled_from(["valid", "same"]))
+    pool_padding = draw(st.sampled_from(PADDINGS))
     size = (draw(st.integers(1, out_h)), draw(st.integers(1, out_w)))
     model = Sequential([Input((h, w, c)), conv, pool(size, strides=(draw(st.integers(1, 3)), draw(st.integers(1, 3))),
                                                      padding=pool_padding)])
