@@ -32,8 +32,9 @@ from framework.layers import (
 from framework.layers import images
 
 OPSET = 21
-"""The ONNX operator set the file declares (ONNX 1.16's); onnxruntime 1.31 runs it, as do runtimes a
-few years older than it, so a file made here is not tied to the newest one."""
+"""The ONNX operator set the file declares (ONNX 1.16's). The tests run it on onnxruntime 1.31.1; any
+onnxruntime since 1.18, the first of ONNX 1.16, should run it: a file made here is not tied to the
+newest runtime."""
 IR_VERSION = 10
 """The file format of ONNX 1.16, the release of `OPSET`."""
 
