@@ -1,11 +1,14 @@
-"""Losses: `forward(y_pred, y_true)` gives the mean cost, `backward()` gives dL/dy_pred."""
+"""Losses: `forward(y_pred, y_true)` gives the mean cost, `backward()` gives dL/dy_pred;
+`forward(y_pred, y_true, sample_weight)` the weighted cost, as Keras reduces it."""
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 
-from framework.core.arrays import Array, Labels, Mask, Scalar
-from framework.core.errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError
+from framework.core.arrays import Array, Labels, Mask, RealNumber, SampleWeights, Scalar
+from framework.core.errors import ConfigError, DTypeError, NonFiniteError, ShapeError, ValueRangeError
 from framework.core.guard import Checked
 from framework.core.validation import describe_nonfinite
 from framework.layers.activations import Sigmoid, Softmax
@@ -16,33 +19,64 @@ class Loss(Checked):
     implements `check` and `value` (or overrides `forward` whole), and `backward`; `forward` and
     `backward` are wrapped by `framework.core.guard` (floating-point errors raise a NonFiniteError
     naming the loss). `value` sets the cache backward takes (`cached`), since the gradient checker
-    calls it without forward: so the call order is the cache's, not the guard's."""
+    calls it without forward: so the call order is the cache's, not the guard's.
+
+    Sample weights reduce as Keras 3's default ("sum_over_batch_size", keras/src/losses/loss.py):
+    the cost of a batch is Σ_i w_i l_i / m, the weighted sum of the samples' costs over the batch
+    size m, not over Σ w_i; so a weight of 2 counts a sample twice and all weights 1 are the
+    unweighted mean. A loss that takes them sets `takes_sample_weight` and its `value`/`costs` take
+    `w`, the weights `check_weights` gave (None without weights: that path is the unweighted one)."""
 
     checked_methods = ("forward",)
     guarded_methods = ("backward",)
+    takes_sample_weight: ClassVar[bool] = False
+    """True for a loss whose `value(y_pred, y, w)` and `costs(y_pred, y, w)` weigh the samples (every built-in one)."""
     labels_checked: bool = False
-    """Set by `fit` around each batch's forward, once `check_labels` has passed on all its labels:
-    `check` then skips that O(n) scan of the batch's labels."""
+    """Set by `fit` around each batch's forward, once `check_labels` has passed on all its labels
+    (and `checked_sample_weight` on all its weights): `check` then skips those O(n) scans of the batch."""
 
-    def forward(self, y_pred: Array, y_true: Labels) -> Scalar:
-        """The cost of y_pred: the pair is checked, then its value computed."""
-        return self.value(y_pred, self.check(y_pred, y_true))
+    def forward(self, y_pred: Array, y_true: Labels, sample_weight: npt.ArrayLike | None = None) -> Scalar:
+        """The cost of y_pred: the pair is checked, then its value computed; with `sample_weight`
+        (one non-negative weight a sample), Σ_i w_i l_i / m (see the class)."""
+        y = self.check(y_pred, y_true)
+        if sample_weight is None:
+            return self.value(y_pred, y)
+        return self.value(y_pred, y, self.check_weights(sample_weight, y_pred))
+
+    def check_weights(self, sample_weight: npt.ArrayLike, y_pred: Array) -> SampleWeights:
+        """`sample_weight` checked against the batch of y_pred (`checked_sample_weight`), as `value` takes it."""
+        if not self.takes_sample_weight:
+            raise ConfigError(
+                f"{self!r} takes no sample_weight: give its value and costs a third argument w (the weights of "
+                "the samples) and set takes_sample_weight = True"
+            )
+        return checked_sample_weight(repr(self), sample_weight, y_pred.shape[0], y_pred.real.dtype,
+                                     scan=not self.labels_checked)
 
     def check(self, y_pred: Array, y_true: Labels) -> Labels:
         """Check the shapes, dtypes and values of the pair; return y_true as `value` takes it. The
         gradient checker calls this once, then `value` for each probe."""
         raise NotImplementedError(f"{type(self).__name__} must implement check(y_pred, y_true)")
 
-    def value(self, y_pred: Array, y: Labels) -> Scalar:
-        """The cost of a pair that `check` has passed (y as it returned it), keeping what backward
-        needs: `costs` as a number, by default."""
-        return self.scalar(self.costs(y_pred, y))
+    def value(self, y_pred: Array, y: Labels, w: SampleWeights | None = None) -> Scalar:
+        """The cost of a pair that `check` has passed (y as it returned it), weighted by `w` (from
+        `check_weights`) if given, keeping what backward needs: `costs` as a number, by default."""
+        return self.scalar(self.costs(y_pred, y, w))
 
-    def costs(self, y_pred: Array, y: Labels) -> Array:
+    def costs(self, y_pred: Array, y: Labels, w: SampleWeights | None = None) -> Array:
         """The cost of y_pred reduced over y's axes only: a 0-d array for a y_pred of y's shape, and one
         cost a probe for a stack of them on a leading axis, which is how the gradient checker runs K
-        probes at once (a loss that implements `value` alone is given them one at a time)."""
+        probes at once (a loss that implements `value` alone is given them one at a time). The
+        weights `w`, one a sample of y, weigh every probe of the stack alike."""
         raise NotImplementedError(f"{type(self).__name__} must implement value(y_pred, y) or costs(y_pred, y)")
+
+    def sample_classes(self, y_true: Labels) -> npt.NDArray[np.integer[Any]]:
+        """The class of each sample of the labels, which `fit`'s `class_weight` keys; a ConfigError for
+        a loss whose labels are not classes (a regression's)."""
+        raise ConfigError(
+            f"{self!r} takes no class_weight: its labels are values, not classes; weigh the samples with "
+            "sample_weight instead"
+        )
 
     def check_labels(self, y_true: Labels) -> None:
         """O(n) checks of the labels' values (none by default); `check_pair` runs them unless `labels_checked`."""
@@ -120,9 +154,31 @@ class Loss(Checked):
         return f"{type(self).__name__}()"
 
 
+def checked_sample_weight(
+    who: str, sample_weight: npt.ArrayLike, m: int, dtype: np.dtype[Any], *, scan: bool = True
+) -> SampleWeights:
+    """`sample_weight` as an array of `dtype` of shape (m,), one weight a sample (the user's array never
+    written to); with `scan`, every weight finite and non-negative. A clear error names `who` otherwise."""
+    w = np.asarray(sample_weight)
+    if w.dtype.kind not in "biuf":
+        raise DTypeError(f"{who}: sample_weight must hold numbers, got dtype {w.dtype}")
+    if w.shape != (m,):
+        hint = ": pass sample_weight.ravel()" if w.size == m and w.ndim > 1 else ""
+        raise ShapeError(f"{who}: sample_weight must hold one weight a sample, shape ({m},), got shape {w.shape}{hint}")
+    w = w.astype(dtype, copy=False)
+    if scan:
+        problem = describe_nonfinite("sample_weight", w)
+        if problem:
+            raise NonFiniteError(f"{who}: {problem}")
+        if w.min() < 0:
+            i = int(np.argmin(w))
+            raise ValueRangeError(f"{who}: sample_weight must be non-negative, got {w[i]} for sample {i}")
+    return w
+
+
 class BCELoss(Loss):
     """Binary cross-entropy of probabilities, the mean over all entries:
-    J = -1/n Σ [y log a + (1 - y) log(1 - a)].
+    J = -1/n Σ [y log a + (1 - y) log(1 - a)]; with sample weights, each sample's terms times its w_i.
 
     `a` is clipped to [eps, 1 - eps] (eps of its dtype) so that a saturated sigmoid gives a finite
     cost; the gradient is 0 where clipping bites, as the clipped cost is flat there.
@@ -135,11 +191,26 @@ class BCELoss(Loss):
            [ 0.625     ]])
     """
 
+    takes_sample_weight = True
+
     def __init__(self) -> None:
-        self._cache: tuple[Array, Labels, Mask | None] | None = None
+        self._cache: tuple[Array, Labels, Mask | None, SampleWeights | None] | None = None
 
     def check_labels(self, y_true: Labels) -> None:
         self.check_unit_interval(y_true, "labels")
+
+    def sample_classes(self, y_true: Labels) -> npt.NDArray[np.integer[Any]]:
+        """0 or 1 a sample, for labels of one output column, (m,) or (m, 1)."""
+        if not (y_true.ndim == 1 or y_true.shape[1:] == (1,)):
+            raise ShapeError(
+                f"{self!r}: class_weight needs one 0/1 label a sample (one sigmoid output), got labels of shape "
+                f"{y_true.shape}; weigh the samples with sample_weight instead"
+            )
+        if not np.all((y_true == 0) | (y_true == 1)):
+            raise ValueRangeError(
+                f"{self!r}: class_weight needs 0/1 labels, got values from {y_true.min()} to {y_true.max()}"
+            )
+        return y_true.reshape(-1).astype(np.int64)
 
     def check(self, y_pred: Array, y_true: Labels) -> Labels:
         y = self.check_pair(y_pred, y_true)
@@ -151,7 +222,7 @@ class BCELoss(Loss):
             )
         return y
 
-    def costs(self, y_pred: Array, y: Labels) -> Array:
+    def costs(self, y_pred: Array, y: Labels, w: SampleWeights | None = None) -> Array:
         eps = np.finfo(y_pred.real.dtype).eps
         a, clipped = y_pred, None
         if y_pred.real.min() < eps or y_pred.real.max() > 1 - eps:  # usually no entry is clipped: no copy
@@ -159,12 +230,13 @@ class BCELoss(Loss):
             a = np.where(low, eps, y_pred)
             np.copyto(a, 1 - eps, where=high)
             clipped = low | high
-        self._cache = a, y, clipped
-        costs: Array = -(_weighted(np.log(a), y) + _weighted(np.log1p(-a), 1 - y)) / y.size
+        self._cache = a, y, clipped, w
+        positive, negative = (y, 1 - y) if w is None else (y * _column(w, y.ndim), (1 - y) * _column(w, y.ndim))
+        costs: Array = -(_weighted(np.log(a), positive) + _weighted(np.log1p(-a), negative)) / y.size
         return costs
 
     def backward(self) -> Array:
-        a, y, clipped = self.cached(self._cache)
+        a, y, clipped, w = self.cached(self._cache)
         self._cache = None
         grad = a - y
         d = 1 - a
@@ -173,12 +245,12 @@ class BCELoss(Loss):
         grad /= d  # dL/da = (a - y) / (a(1 - a)) / n
         if clipped is not None:
             np.copyto(grad, 0, where=clipped)
-        return grad
+        return _weighed(grad, w)
 
     def branch(self) -> Mask | None:
         if self._cache is None:
             return None
-        a, _, clipped = self._cache
+        a, _, clipped, _ = self._cache
         return np.zeros(a.shape, dtype=bool) if clipped is None else clipped
 
 
@@ -187,47 +259,90 @@ class BCEWithLogitsLoss(Loss):
     J = 1/n Σ [max(z, 0) - z y + log(1 + e^-|z|)], which is BCELoss(sigmoid(z), y) without its
     clipping: finite and exact for any finite z. The model ends with its last Dense, no Sigmoid.
 
+    `pos_weight` is PyTorch's: the positive term of each output column times its p (a number for
+    every column, or one a column), l = -[p y log σ(z) + (1 - y) log(1 - σ(z))], so that p > 1 favours
+    recall on a rare positive class. Sample weights multiply each sample's terms (see `Loss`).
+
     >>> loss = BCEWithLogitsLoss()
     >>> round(loss.forward(np.array([[0.0], [2.0]]), np.array([[1.0], [0.0]])), 6)  # (log 2 + log(1 + e²)) / 2
     1.410038
     >>> loss.backward()  # (sigmoid(z) - y) / n
     array([[-0.25      ],
            [ 0.44039854]])
+    >>> round(BCEWithLogitsLoss(pos_weight=3.0).forward(np.array([[0.0], [2.0]]), np.array([[1.0], [0.0]])), 6)
+    2.103185
     """
 
-    def __init__(self) -> None:
-        self._cache: tuple[Array, Mask, Labels] | None = None
+    takes_sample_weight = True
+
+    def __init__(self, pos_weight: RealNumber | Sequence[RealNumber] | Array | None = None) -> None:
+        self.pos_weight = None if pos_weight is None else _checked_pos_weight(pos_weight)
+        self._cache: tuple[Array, Mask, Labels, Array | None, SampleWeights | None] | None = None
 
     check_labels = BCELoss.check_labels  # the same labels: in [0, 1]
+    sample_classes = BCELoss.sample_classes
 
     def check(self, y_pred: Array, y_true: Labels) -> Labels:
         y = self.check_pair(y_pred, y_true)
         self.finite_range(y_pred)
+        p = self.pos_weight
+        if p is not None and p.ndim == 1 and (y_pred.ndim < 2 or y_pred.shape[-1] != len(p)):
+            raise ShapeError(f"{self!r}: pos_weight holds {len(p)} weights, one an output column, but y_pred has "
+                             f"shape {y_pred.shape}")
         return y
 
-    def costs(self, y_pred: Array, y: Labels) -> Array:
+    def costs(self, y_pred: Array, y: Labels, w: SampleWeights | None = None) -> Array:
         positive = y_pred.real > 0
         e = np.exp(np.where(positive, -y_pred, y_pred))  # e^-|z|, at most 1
-        self._cache = e, positive, y
-        return _mean(np.where(positive, y_pred, 0) - y_pred * y + np.log1p(e), y)
+        softplus = np.where(positive, y_pred, 0) + np.log1p(e)  # log(1 + e^z) = -log(1 - σ(z))
+        terms = softplus - y_pred * y
+        p = None if self.pos_weight is None else self.pos_weight.astype(y_pred.real.dtype)
+        if p is not None:  # the positive term, y softplus(-z) = y (softplus(z) - z), p times
+            terms += (p - 1) * y * (softplus - y_pred)
+        self._cache = e, positive, y, p, w
+        return _mean(terms, y, w)
 
     def probabilities(self, y_pred: Array) -> Array:
         return Sigmoid().forward(y_pred)  # metrics threshold probabilities at 0.5
 
     def backward(self) -> Array:
-        e, positive, y = self.cached(self._cache)
+        e, positive, y, p, w = self.cached(self._cache)
         self._cache = None
         grad = np.where(positive, 1, e) / (1 + e)  # sigmoid(z): 1 / (1 + e^-z) for z > 0, e^z / (1 + e^z) else
-        grad -= y
+        if p is None:
+            grad -= y  # dL/dz = (sigmoid(z) - y) / n
+        else:  # dL/dz = ((1 + (p - 1) y) sigmoid(z) - p y) / n
+            grad *= 1 + (p - 1) * y
+            grad -= p * y
         grad /= grad.size
-        return grad  # dL/dz = (sigmoid(z) - y) / n
+        return _weighed(grad, w)
+
+    def __repr__(self) -> str:
+        if self.pos_weight is None:
+            return "BCEWithLogitsLoss()"
+        shown = float(self.pos_weight) if self.pos_weight.ndim == 0 else self.pos_weight.tolist()
+        return f"BCEWithLogitsLoss(pos_weight={shown})"
+
+
+def _checked_pos_weight(pos_weight: RealNumber | Sequence[RealNumber] | Array) -> Array:
+    """BCEWithLogitsLoss's pos_weight as a float64 array (0-d, or one a column), finite and non-negative."""
+    p = np.asarray(pos_weight)
+    if p.dtype.kind not in "biuf" or p.ndim > 1 or p.size == 0:
+        raise ConfigError(f"BCEWithLogitsLoss: pos_weight must be a number or a 1-d array of numbers (one an output "
+                          f"column), got {p.dtype} of shape {p.shape}")
+    p = p.astype(np.float64)
+    if not np.all(np.isfinite(p)) or p.min() < 0:
+        raise ValueRangeError(f"BCEWithLogitsLoss: pos_weight must be finite and non-negative, got {pos_weight!r}")
+    return p
 
 
 class CrossEntropyLoss(Loss):
     """Softmax and the negative log-likelihood in one, on logits z of shape (batch, classes), the mean
     over the batch: J = -1/m Σ_i Σ_c y_ic log softmax(z_i)_c. The labels y are class indices of shape
     (batch,) (any integer dtype), or one-hot or probability rows of shape (batch, classes). The model
-    ends with its last Dense, no softmax.
+    ends with its last Dense, no softmax. With sample weights, J = -1/m Σ_i w_i Σ_c y_ic log softmax(z_i)_c;
+    `fit`'s class_weight gives each sample the weight of its class, as PyTorch's `weight=` does, but
+    reduced by m as Keras does, not by Σ w_i as PyTorch's "mean".
 
     >>> loss = CrossEntropyLoss()
     >>> z = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
@@ -238,8 +353,10 @@ class CrossEntropyLoss(Loss):
            [-0.33333333,  0.16666667,  0.16666667]])
     """
 
+    takes_sample_weight = True
+
     def __init__(self) -> None:
-        self._cache: tuple[Array, Labels] | None = None
+        self._cache: tuple[Array, Labels, SampleWeights | None] | None = None
 
     def check(self, y_pred: Array, y_true: Labels) -> Labels:
         self.check_arrays(y_pred, y_true)
@@ -260,23 +377,34 @@ class CrossEntropyLoss(Loss):
             )
         return self._labels(y_true, z)
 
-    def costs(self, y_pred: Array, y: Labels) -> Array:
+    def costs(self, y_pred: Array, y: Labels, w: SampleWeights | None = None) -> Array:
         z = y_pred
         with np.errstate(over="ignore"):  # a row spanning more than the dtype holds: -inf is exact, scalar() reports
             shifted = z - z.real.max(axis=-1, keepdims=True)  # a real constant: exact under the complex step
             log_p = shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
             if y.ndim == 1:
-                cost: Array = -np.mean(log_p[..., np.arange(len(y)), y], axis=-1)
+                picked = log_p[..., np.arange(len(y)), y]
             else:  # 0 log p = 0, also where log p overflowed to -inf
-                cost = -np.mean(np.sum(y * np.where(y > 0, log_p, 0), axis=-1), axis=-1)
-        self._cache = log_p, y
+                picked = np.sum(y * np.where(y > 0, log_p, 0), axis=-1)
+            cost: Array = -(np.mean(picked, axis=-1) if w is None else picked @ w / len(w))
+        self._cache = log_p, y, w
         return cost
+
+    def sample_classes(self, y_true: Labels) -> npt.NDArray[np.integer[Any]]:
+        """The class indices as they are, or the argmax of one-hot (or probability) rows, as Keras takes them."""
+        if y_true.ndim == 1 and y_true.dtype.kind in "iu":
+            return y_true.astype(np.int64, copy=False)
+        if y_true.ndim == 2:
+            classes: npt.NDArray[np.integer[Any]] = np.argmax(y_true, axis=1)
+            return classes
+        raise ShapeError(f"{self!r}: class_weight needs class indices of shape (m,) or one-hot rows of shape "
+                         f"(m, classes), got labels of shape {y_true.shape} and dtype {y_true.dtype}")
 
     def probabilities(self, y_pred: Array) -> Array:
         return Softmax().forward(y_pred)  # the logits' class probabilities; the argmax is the same
 
     def backward(self) -> Array:
-        log_p, y = self.cached(self._cache)
+        log_p, y, w = self.cached(self._cache)
         self._cache = None
         grad = np.exp(log_p)  # softmax(z)
         if y.ndim == 1:
@@ -285,7 +413,7 @@ class CrossEntropyLoss(Loss):
             grad *= y.sum(axis=1, keepdims=True)
             grad -= y
         grad /= len(grad)
-        return grad  # dL/dz = (softmax(z) - onehot(y)) / m
+        return _weighed(grad, w)  # dL/dz = (softmax(z) - onehot(y)) / m
 
     def _labels(self, y_true: Labels, z: Array) -> Labels:
         """Class indices as they are, or rows converted to z's float dtype, after checking their values."""
@@ -325,7 +453,9 @@ def check_class_indices(who: str, name: str, y_true: Labels, scores: str, classe
 
 
 class MSELoss(Loss):
-    """Mean squared error, the mean over all entries: J = 1/n Σ (y_pred - y)².
+    """Mean squared error, the mean over all entries: J = 1/n Σ (y_pred - y)²; with sample weights,
+    each sample's squares times its w_i (scikit-learn's weighted `mean_squared_error` is this over
+    the mean of the weights instead: the same for weights that average 1).
 
     >>> loss = MSELoss()
     >>> loss.forward(np.array([[1.0], [2.0]]), np.array([[0.0], [4.0]]))  # (1² + 2²) / 2
@@ -335,8 +465,10 @@ class MSELoss(Loss):
            [-2.]])
     """
 
+    takes_sample_weight = True
+
     def __init__(self) -> None:
-        self._cache: Array | None = None
+        self._cache: tuple[Array, SampleWeights | None] | None = None
 
     def check_labels(self, y_true: Labels) -> None:
         problem = describe_nonfinite("y_true", y_true)
@@ -348,15 +480,15 @@ class MSELoss(Loss):
         self.finite_range(y_pred)
         return y
 
-    def costs(self, y_pred: Array, y: Labels) -> Array:
+    def costs(self, y_pred: Array, y: Labels, w: SampleWeights | None = None) -> Array:
         diff = y_pred - y
-        self._cache = diff
-        return _mean(diff * diff, y)
+        self._cache = diff, w
+        return _mean(diff * diff, y, w)
 
     def backward(self) -> Array:
-        diff = self.cached(self._cache)
+        diff, w = self.cached(self._cache)
         self._cache = None
-        return 2 * diff / diff.size  # dL/dy_pred = 2 (y_pred - y) / n
+        return _weighed(2 * diff / diff.size, w)  # dL/dy_pred = 2 (y_pred - y) / n
 
 
 def _weighted(terms: Array, weights: Labels) -> Array:
@@ -365,12 +497,30 @@ def _weighted(terms: Array, weights: Labels) -> Array:
     return total
 
 
-def _mean(terms: Array, y: Labels) -> Array:
-    """The mean of `terms` over y's axes: a 0-d array for terms of y's shape, one mean a probe for a stack."""
-    means: Array = terms.reshape(*terms.shape[:terms.ndim - y.ndim], -1).mean(axis=-1)
-    return means
+def _mean(terms: Array, y: Labels, w: SampleWeights | None = None) -> Array:
+    """The mean of `terms` over y's axes: a 0-d array for terms of y's shape, one mean a probe for a
+    stack; with weights w, one a sample, Σ_i w_i Σ_j terms_ij / n."""
+    lead = terms.shape[:terms.ndim - y.ndim]
+    if w is None:
+        means: Array = terms.reshape(*lead, -1).mean(axis=-1)
+        return means
+    weighted: Array = terms.reshape(*lead, y.shape[0], -1).sum(axis=-1) @ w / y.size
+    return weighted
+
+
+def _column(w: SampleWeights, ndim: int) -> SampleWeights:
+    """The weights, one a sample, shaped to scale the samples of an array of `ndim` axes, batch first."""
+    return w.reshape(-1, *(1,) * (ndim - 1))
+
+
+def _weighed(grad: Array, w: SampleWeights | None) -> Array:
+    """grad with each sample's rows times its weight, in place: dL_w/dŷ_i = w_i dL/dŷ_i; grad itself without weights."""
+    if w is not None:
+        grad *= _column(w, grad.ndim)
+    return grad
 
 
 BUILT_IN_LOSSES: dict[str, type[Loss]] = {cls.__name__: cls for cls in (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss)}
 """The built-in losses by class name: `save` names the one a model was compiled with in its file,
-and `saved_loss` rebuilds it (a loss takes no constructor arguments)."""
+and `saved_loss` rebuilds it with its default arguments (BCEWithLogitsLoss's pos_weight is not
+saved: it weighs the training, and does not change what the outputs mean)."""

@@ -15,6 +15,8 @@ Labels: TypeAlias = npt.NDArray[np.inexact[Any]] | npt.NDArray[np.integer[Any]]
 Inputs: TypeAlias = Array | Sequence[Array]
 """What a model takes: one array, or one array per input of a graph `Model`."""
 Mask: TypeAlias = npt.NDArray[np.bool_]
+SampleWeights: TypeAlias = npt.NDArray[np.floating[Any]]
+"""One non-negative weight a sample, shape (batch,): how much each sample's cost counts (`fit`'s `sample_weight`)."""
 Indices: TypeAlias = npt.NDArray[np.intp]
 """Flat indices into an array (the entries the gradient checker probes)."""
 Shape: TypeAlias = tuple[int, ...]
