@@ -25,7 +25,8 @@ class Loss(Checked):
     the cost of a batch is Σ_i w_i l_i / m, the weighted sum of the samples' costs over the batch
     size m, not over Σ w_i; so a weight of 2 counts a sample twice and all weights 1 are the
     unweighted mean. A loss that takes them sets `takes_sample_weight` and its `value`/`costs` take
-    `w`, the weights `check_weights` gave (None without weights: that path is the unweighted one)."""
+    `w`, the weights `check_weights` gave; without weights they are called with two arguments, as a
+    loss that takes none implements them, and each built-in runs its unweighted code alone."""
 
     checked_methods = ("forward",)
     guarded_methods = ("backward",)
@@ -61,7 +62,7 @@ class Loss(Checked):
     def value(self, y_pred: Array, y: Labels, w: SampleWeights | None = None) -> Scalar:
         """The cost of a pair that `check` has passed (y as it returned it), weighted by `w` (from
         `check_weights`) if given, keeping what backward needs: `costs` as a number, by default."""
-        return self.scalar(self.costs(y_pred, y, w))
+        return self.scalar(self.costs(y_pred, y) if w is None else self.costs(y_pred, y, w))
 
     def costs(self, y_pred: Array, y: Labels, w: SampleWeights | None = None) -> Array:
         """The cost of y_pred reduced over y's axes only: a 0-d array for a y_pred of y's shape, and one

@@ -10,7 +10,7 @@ from typing import cast, get_args
 import attrs
 import numpy as np
 
-from framework.core.arrays import Array, Inputs, Labels, Mask, Scalar
+from framework.core.arrays import Array, Inputs, Labels, Mask, SampleWeights, Scalar
 from framework.core.errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError
 from framework.core.validation import describe_nonfinite, is_whole_number
 from framework.core.guard import floating_point_errors
@@ -47,8 +47,10 @@ def check_gradients(
     localize: bool = True,
     float64_logic: bool = True,
     probes_at_once: int | None = None,
+    sample_weight: SampleWeights | None = None,
 ) -> GradCheckReport:
-    """Compare backward's gradient of `loss(model(x), y)` with a numerical one, for every parameter.
+    """Compare backward's gradient of `loss(model(x), y)` with a numerical one, for every parameter;
+    with `sample_weight` (one weight a sample), of the weighted loss `loss.forward(model(x), y, sample_weight)`.
 
     A float32 model (with `float64_logic`, and no `threshold` given) is checked twice: its logic on a
     float64 copy (parameters, buffers and x promoted, the model itself left as it was) at float64's
@@ -76,11 +78,13 @@ def check_gradients(
     True
     """
     setup = _prepare("check_gradients", model, x, y, lambda xs: model.build(tuple(xs)), method=method, mode=mode,
-                     samples=samples, seed=seed, threshold=threshold, probes_at_once=probes_at_once)
+                     samples=samples, seed=seed, threshold=threshold, probes_at_once=probes_at_once,
+                     sample_weight=sample_weight)
     if setup.dtype == np.float32 and float64_logic and threshold is None:
         return _float32_model(setup, model, loss, x, y, localize)
+    w = setup.sample_weight
     with _state_kept(setup.params, [b for _, b in model.named_buffers()], model.layers), \
-            _caches_left_by(lambda: loss.forward(model.forward(x), y)):
+            _caches_left_by(lambda: _forward(loss, model.forward(x), y, w)):
         calls = model.trace(x)
         same_parameters(setup.caller, setup.named, model.named_parameters())
         modules = list(dict.fromkeys(call.layer for call in calls))
@@ -95,22 +99,22 @@ def check_gradients(
 def _float32_model(setup: "_Setup", model: Network, loss: Loss, x: Inputs, y: Labels, localize: bool) -> GradCheckReport:
     """A float32 model's logic checked on a float64 copy of its parameters, buffers and inputs, and
     its float32 backward against the float64 one (`rounding`), at the same random draws."""
-    params, buffers = setup.params, [b for _, b in model.named_buffers()]
+    params, buffers, w = setup.params, [b for _, b in model.named_buffers()], setup.sample_weight
     promote = [a.astype(np.float64) if a.dtype == np.float32 else a for a in setup.xs]
     x64: Inputs = promote[0] if isinstance(x, np.ndarray) else promote
-    with _state_kept(params, buffers, model.layers), _caches_left_by(lambda: loss.forward(model.forward(x), y)):
+    with _state_kept(params, buffers, model.layers), _caches_left_by(lambda: _forward(loss, model.forward(x), y, w)):
         modules = list(dict.fromkeys(call.layer for call in model.trace(x)))
         with _replaying(modules):  # the float32 and the float64 runs see the same random draws
-            loss.forward(model.forward(x), y)
+            _forward(loss, model.forward(x), y, w)
             model.backward(loss.backward())
             single = [p.grad.copy() for p in params]
             with _promoted(params, buffers):
-                loss.forward(model.forward(x64), y)
+                _forward(loss, model.forward(x64), y, w)
                 model.backward(loss.backward())
                 double = [p.grad.copy() for p in params]
                 logic = check_gradients(model, loss, x64, y, method=setup.method, mode=setup.mode,
                                         samples=setup.samples, seed=setup.seed, localize=localize,
-                                        probes_at_once=setup.at_once)
+                                        probes_at_once=setup.at_once, sample_weight=w)
     rounding = _rounding(setup.named, single, double, setup.xs[0].shape[0], setup.method)
     return attrs.evolve(logic, subject=f"{logic.subject} (float32; its logic checked on a float64 copy)", rounding=rounding)
 
@@ -214,18 +218,21 @@ def check_layer(
 
 @floating_point_errors("check_loss")
 def check_loss(
-    loss: Loss, y_pred: Array, y_true: Labels, *, method: Method = "complex", threshold: float | None = None
+    loss: Loss, y_pred: Array, y_true: Labels, *, method: Method = "complex", threshold: float | None = None,
+    sample_weight: SampleWeights | None = None,
 ) -> GradCheckReport:
-    """Check a loss's backward, dL/dy_pred, entry by entry; a complex-step failure is confirmed by
-    central differences, as in `check_gradients`, and the loss's cache is that of y_pred."""
+    """Check a loss's backward, dL/dy_pred, entry by entry (of the weighted loss, with `sample_weight`);
+    a complex-step failure is confirmed by central differences, as in `check_gradients`, and the
+    loss's cache is that of y_pred."""
     _check_options(f"check_loss({loss!r})", method, "full", 1, None)
     _check_point(f"check_loss({loss!r})", [y_pred], [], y_true)
     threshold = default_threshold(method, y_pred.dtype) if threshold is None else threshold
-    with _caches_left_by(lambda: loss.forward(y_pred, y_true)):
-        base = float(loss.forward(y_pred, y_true).real)
+    w = sample_weight
+    with _caches_left_by(lambda: _forward(loss, y_pred, y_true, w)):
+        base = float(_forward(loss, y_pred, y_true, w).real)
         g = loss.backward()
         y_work = work_copy(y_pred, method)
-        cost = _cost(loss, y_pred, y_true)
+        cost = _cost(loss, y_pred, y_true, w)
 
         def f() -> Scalar:
             return cost(y_work)
@@ -256,6 +263,8 @@ class _Setup:
     xs: list[Array]
     named: list[tuple[str, Parameter]]
     rng: np.random.Generator
+    sample_weight: SampleWeights | None
+    """The weights of the samples of a weighted loss (check_gradients'), or None."""
 
     @property
     def params(self) -> list[Parameter]:
@@ -272,7 +281,7 @@ class _Setup:
 def _prepare(
     caller: str, owner: Network | Module, x: Array | Sequence[Array], y: Labels | None,
     build: Callable[[list[Array]], object], *, method: Method, mode: Mode, samples: int, seed: int,
-    threshold: float | None, probes_at_once: int | None,
+    threshold: float | None, probes_at_once: int | None, sample_weight: SampleWeights | None = None,
 ) -> _Setup:
     """The checks every check starts with, then `build` (layers that wait for their input shape get
     their weights first) and the parameters of `owner`, checked too."""
@@ -285,7 +294,7 @@ def _prepare(
     dtype = _common_dtype([p for _, p in named], xs)
     threshold = default_threshold(method, dtype) if threshold is None else threshold
     return _Setup(caller, method, mode, samples, seed, threshold, probes_at_once, dtype, xs, named,
-                  np.random.default_rng(seed))
+                  np.random.default_rng(seed), sample_weight)
 
 
 def _parameter_rows(
@@ -295,10 +304,10 @@ def _parameter_rows(
     """y_pred, and a row for each parameter: backward's gradient of the loss against the numerical
     one, by the resumed complex step where the model reruns from the parameter's layer, else through
     the whole forward."""
-    y_pred = model.forward(x)
-    base = float(loss.forward(y_pred, y).real)
+    y_pred, w = model.forward(x), setup.sample_weight
+    base = float(_forward(loss, y_pred, y, w).real)
     model.backward(loss.backward())
-    cost = _cost(loss, y_pred, y)
+    cost = _cost(loss, y_pred, y, w)
     analytic = [p.grad.copy() for p in setup.params]
 
     @functools.cache
@@ -315,7 +324,7 @@ def _parameter_rows(
     with _work_params(setup.params, setup.method) as tensors:
         diff = Differentiator(f, branches, setup.method)
         items = [(name, t, g, setup.probes(p.shape)) for (name, p), t, g in zip(setup.named, tensors, analytic)]
-        fast = model_steps(model, *_costs(loss, y_pred, y), calls, y_pred, setup.at_once) if setup.method == "complex" else {}
+        fast = model_steps(model, *_costs(loss, y_pred, y, w), calls, y_pred, setup.at_once) if setup.method == "complex" else {}
         rows = verdict.rows(items, [fast.get(id(p), diff) for p in setup.params], setup.threshold,
                             setup.xs[0].shape[0], base, verdict.central_confirmation(
                                 setup.method, setup.threshold, setup.dtype, f, branches, lambda: tensors))
@@ -329,7 +338,8 @@ def _parts(setup: _Setup, calls: Sequence[LayerCall], loss: Loss, y_pred: Array,
                           seed=setup.seed, threshold=setup.threshold, subject=f"layer {call.name} {call.layer!r}",
                           max_input_entries=PART_INPUT_ENTRIES)
               for call in calls]
-    return (*layers, check_loss(loss, y_pred, y, method=setup.method, threshold=setup.threshold))
+    return (*layers, check_loss(loss, y_pred, y, method=setup.method, threshold=setup.threshold,
+                                sample_weight=setup.sample_weight))
 
 
 def _model_warnings(rows: Sequence[GradCheckRow], batch: int, mode: Mode) -> tuple[str, ...]:
@@ -457,23 +467,37 @@ def _failed_by(row: GradCheckRow, note: str) -> GradCheckRow:
     return attrs.evolve(row, passed=False, note="; ".join(n for n in (note, row.note) if n)) if note else row
 
 
-def _cost(loss: Loss, y_pred: Array, y_true: Labels) -> Callable[[Array], Scalar]:
-    """The loss as a function of y_pred, the labels checked once here, so that each probe computes
-    only the value. A loss that overrides `forward` itself is differentiated through its `forward`."""
+def _forward(loss: Loss, y_pred: Array, y_true: Labels, w: SampleWeights | None) -> Scalar:
+    """`loss.forward(y_pred, y_true)`, weighted by `w` when given (a loss that overrides forward may take no weights)."""
+    return loss.forward(y_pred, y_true) if w is None else loss.forward(y_pred, y_true, w)
+
+
+def _cost(loss: Loss, y_pred: Array, y_true: Labels, w: SampleWeights | None) -> Callable[[Array], Scalar]:
+    """The loss as a function of y_pred (weighted by `w`), the labels and weights checked once here, so
+    that each probe computes only the value. A loss that overrides `forward` itself is differentiated
+    through its `forward`."""
     if type(loss).forward is not Loss.forward:
-        return lambda a: loss.forward(a, y_true)
+        return lambda a: _forward(loss, a, y_true, w)
     y = loss.check(y_pred, y_true)
-    return lambda a: loss.value(a, y)
+    if w is None:
+        return lambda a: loss.value(a, y)
+    weights = loss.check_weights(w, y_pred)
+    return lambda a: loss.value(a, y, weights)
 
 
-def _costs(loss: Loss, y_pred: Array, y_true: Labels) -> tuple[Callable[[Array], Array], list[str]]:
-    """The loss of each prediction of a stack (a leading probe axis), the labels checked once here, and
-    the loss's name when it takes the stack's predictions one at a time: a loss that implements
-    `value` alone, or that overrides `forward` itself."""
+def _costs(
+    loss: Loss, y_pred: Array, y_true: Labels, w: SampleWeights | None
+) -> tuple[Callable[[Array], Array], list[str]]:
+    """The loss of each prediction of a stack (a leading probe axis, weighted by `w`), the labels and
+    weights checked once here, and the loss's name when it takes the stack's predictions one at a
+    time: a loss that implements `value` alone, or that overrides `forward` itself."""
     if type(loss).forward is Loss.forward and type(loss).costs is not Loss.costs:
         y = loss.check(y_pred, y_true)
-        return lambda stack: loss.costs(stack, y), []
-    cost = _cost(loss, y_pred, y_true)
+        if w is None:
+            return lambda stack: loss.costs(stack, y), []
+        weights = loss.check_weights(w, y_pred)
+        return lambda stack: loss.costs(stack, y, weights), []
+    cost = _cost(loss, y_pred, y_true, w)
     return lambda stack: np.array([cost(p) for p in stack]), [f"loss {loss!r}"]
 
 
