@@ -46,11 +46,7 @@ class Loss(Checked):
 
     def check_weights(self, sample_weight: npt.ArrayLike, y_pred: Array) -> SampleWeights:
         """`sample_weight` checked against the batch of y_pred (`checked_sample_weight`), as `value` takes it."""
-        if not self.takes_sample_weight:
-            raise ConfigError(
-                f"{self!r} takes no sample_weight: give its value and costs a third argument w (the weights of "
-                "the samples) and set takes_sample_weight = True"
-            )
+        refuse_unless_weighted(repr(self), self)
         return checked_sample_weight(repr(self), sample_weight, y_pred.shape[0], y_pred.real.dtype,
                                      scan=not self.labels_checked)
 
@@ -153,6 +149,24 @@ class Loss(Checked):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def refuse_unless_weighted(who: str, loss: Loss) -> None:
+    """A ConfigError naming `who` when `loss` takes no sample weights (a custom loss that did not say it does)."""
+    if not loss.takes_sample_weight:
+        raise ConfigError(
+            f"{who}: {loss!r} takes no sample_weight: give its value and costs a third argument w (the weights "
+            "of the samples), or its forward a sample_weight, and set takes_sample_weight = True"
+        )
+
+
+def weighted_forward(loss: Loss, y_pred: Array, y_true: Labels, sample_weight: npt.ArrayLike | None) -> Scalar:
+    """`loss.forward(y_pred, y_true)`, weighted by `sample_weight` when given: a loss that overrides
+    forward and takes no weights is called as it was written."""
+    if sample_weight is None:
+        return loss.forward(y_pred, y_true)
+    refuse_unless_weighted(repr(loss), loss)
+    return loss.forward(y_pred, y_true, sample_weight)
 
 
 def checked_sample_weight(
@@ -515,7 +529,7 @@ def _column(w: SampleWeights, ndim: int) -> SampleWeights:
 
 
 def _weighed(grad: Array, w: SampleWeights | None) -> Array:
-    """grad with each sample's rows times its weight, in place: dL_w/dŷ_i = w_i dL/dŷ_i; grad itself without weights."""
+    """grad with each sample's rows times its weight, in place (dL_w/dŷ_i = w_i dL/dŷ_i); as it is without weights."""
     if w is not None:
         grad *= _column(w, grad.ndim)
     return grad

@@ -24,7 +24,7 @@ from framework.gradcheck.report import GradCheckReport, GradCheckRow, compare, z
 from framework.gradcheck.resumed import Tail, layer_steps, model_steps
 from framework.gradcheck.verdict import default_threshold
 from framework.core.layer import Layer, Merge, Module
-from framework.losses import Loss
+from framework.losses import Loss, weighted_forward
 from framework.core.parameter import Buffer, Parameter, same_parameters
 from framework.core.protocols import LayerCall, Network, Wrapper
 
@@ -84,7 +84,7 @@ def check_gradients(
         return _float32_model(setup, model, loss, x, y, localize)
     w = setup.sample_weight
     with _state_kept(setup.params, [b for _, b in model.named_buffers()], model.layers), \
-            _caches_left_by(lambda: _forward(loss, model.forward(x), y, w)):
+            _caches_left_by(lambda: weighted_forward(loss, model.forward(x), y, w)):
         calls = model.trace(x)
         same_parameters(setup.caller, setup.named, model.named_parameters())
         modules = list(dict.fromkeys(call.layer for call in calls))
@@ -102,14 +102,15 @@ def _float32_model(setup: "_Setup", model: Network, loss: Loss, x: Inputs, y: La
     params, buffers, w = setup.params, [b for _, b in model.named_buffers()], setup.sample_weight
     promote = [a.astype(np.float64) if a.dtype == np.float32 else a for a in setup.xs]
     x64: Inputs = promote[0] if isinstance(x, np.ndarray) else promote
-    with _state_kept(params, buffers, model.layers), _caches_left_by(lambda: _forward(loss, model.forward(x), y, w)):
+    with _state_kept(params, buffers, model.layers), \
+            _caches_left_by(lambda: weighted_forward(loss, model.forward(x), y, w)):
         modules = list(dict.fromkeys(call.layer for call in model.trace(x)))
         with _replaying(modules):  # the float32 and the float64 runs see the same random draws
-            _forward(loss, model.forward(x), y, w)
+            weighted_forward(loss, model.forward(x), y, w)
             model.backward(loss.backward())
             single = [p.grad.copy() for p in params]
             with _promoted(params, buffers):
-                _forward(loss, model.forward(x64), y, w)
+                weighted_forward(loss, model.forward(x64), y, w)
                 model.backward(loss.backward())
                 double = [p.grad.copy() for p in params]
                 logic = check_gradients(model, loss, x64, y, method=setup.method, mode=setup.mode,
@@ -228,8 +229,8 @@ def check_loss(
     _check_point(f"check_loss({loss!r})", [y_pred], [], y_true)
     threshold = default_threshold(method, y_pred.dtype) if threshold is None else threshold
     w = sample_weight
-    with _caches_left_by(lambda: _forward(loss, y_pred, y_true, w)):
-        base = float(_forward(loss, y_pred, y_true, w).real)
+    with _caches_left_by(lambda: weighted_forward(loss, y_pred, y_true, w)):
+        base = float(weighted_forward(loss, y_pred, y_true, w).real)
         g = loss.backward()
         y_work = work_copy(y_pred, method)
         cost = _cost(loss, y_pred, y_true, w)
@@ -305,7 +306,7 @@ def _parameter_rows(
     one, by the resumed complex step where the model reruns from the parameter's layer, else through
     the whole forward."""
     y_pred, w = model.forward(x), setup.sample_weight
-    base = float(_forward(loss, y_pred, y, w).real)
+    base = float(weighted_forward(loss, y_pred, y, w).real)
     model.backward(loss.backward())
     cost = _cost(loss, y_pred, y, w)
     analytic = [p.grad.copy() for p in setup.params]
@@ -467,17 +468,12 @@ def _failed_by(row: GradCheckRow, note: str) -> GradCheckRow:
     return attrs.evolve(row, passed=False, note="; ".join(n for n in (note, row.note) if n)) if note else row
 
 
-def _forward(loss: Loss, y_pred: Array, y_true: Labels, w: SampleWeights | None) -> Scalar:
-    """`loss.forward(y_pred, y_true)`, weighted by `w` when given (a loss that overrides forward may take no weights)."""
-    return loss.forward(y_pred, y_true) if w is None else loss.forward(y_pred, y_true, w)
-
-
 def _cost(loss: Loss, y_pred: Array, y_true: Labels, w: SampleWeights | None) -> Callable[[Array], Scalar]:
     """The loss as a function of y_pred (weighted by `w`), the labels and weights checked once here, so
     that each probe computes only the value. A loss that overrides `forward` itself is differentiated
     through its `forward`."""
     if type(loss).forward is not Loss.forward:
-        return lambda a: _forward(loss, a, y_true, w)
+        return lambda a: weighted_forward(loss, a, y_true, w)
     y = loss.check(y_pred, y_true)
     if w is None:
         return lambda a: loss.value(a, y)

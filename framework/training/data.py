@@ -2,17 +2,20 @@
 into minibatches."""
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import math
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
+import attrs
 import numpy as np
+import numpy.typing as npt
 
-from framework.core.arrays import Array, Inputs, Labels
+from framework.core.arrays import Array, Inputs, Labels, Mask, SampleWeights
 from framework.core.errors import ConfigError, DTypeError, FrameworkError, NonFiniteError, ShapeError, ValueRangeError
 from framework.core.parameter import Parameter
-from framework.core.validation import a_kind, describe_nonfinite
-from framework.losses import Loss
+from framework.core.validation import a_kind, describe_nonfinite, is_whole_number
+from framework.losses import Loss, checked_sample_weight, refuse_unless_weighted
 
 Data = tuple[tuple[Array, ...], Labels]
 """The inputs (one array per input of the model) and the labels, as checked by `data`."""
@@ -87,15 +90,81 @@ def data(x: Inputs, y: Labels, caller: str, named: Sequence[tuple[str, Parameter
     return xs, y
 
 
+@attrs.frozen
+class Weights:
+    """fit's weights of the samples, checked: the user's `sample_weight` and the weight `class_weight`
+    gives each sample's class, each one a sample, or None. Training takes their product; validation,
+    as in Keras, the sample weights alone: class_weight weighs the training."""
+
+    given: SampleWeights | None = None
+    classes: SampleWeights | None = None
+
+    def rows(self, which: Mask) -> "Weights":
+        """The weights of the samples `which` selects (a validation split's)."""
+        return Weights(*(None if w is None else w[which] for w in (self.given, self.classes)))
+
+    def training(self, caller: str) -> SampleWeights | None:
+        """The product of the weights (None when neither is given); a ValueRangeError when all are 0."""
+        if self.given is None or self.classes is None:
+            w = self.classes if self.given is None else self.given
+        else:
+            w = self.given * self.classes
+        if w is not None and not w.any():
+            raise ValueRangeError(f"{caller}: every sample has weight 0 (sample_weight times class_weight): the "
+                                  "loss would be 0 whatever the model; give some samples a positive weight")
+        return w
+
+
+def weights(
+    caller: str, loss: Loss, y: Labels, sample_weight: npt.ArrayLike | None,
+    class_weight: Mapping[int, float] | None, named: Sequence[tuple[str, Parameter]],
+) -> Weights:
+    """`sample_weight` (one weight a sample of y) and `class_weight` ({class index: weight}) checked
+    before training, as `Weights` of the dtype of the model's parameters `named`."""
+    if sample_weight is None and class_weight is None:
+        return Weights()
+    dtype = parameters_dtype(named, caller) or np.dtype(np.float64)
+    if sample_weight is not None:
+        refuse_unless_weighted(f"{caller}(sample_weight)", loss)
+    given = None if sample_weight is None else checked_sample_weight(caller, sample_weight, y.shape[0], dtype)
+    return Weights(given, None if class_weight is None else class_weights(caller, loss, y, class_weight, dtype))
+
+
+def class_weights(
+    caller: str, loss: Loss, y: Labels, class_weight: Mapping[int, float], dtype: np.dtype[Any]
+) -> SampleWeights:
+    """The weight of each sample's class (`loss.sample_classes`): class_weight[c], or 1 for a class it
+    does not name, as in Keras; every key a class of the labels, every weight finite and non-negative."""
+    if not isinstance(class_weight, Mapping):
+        raise ConfigError(f"{caller}: class_weight must be a dict from class index to weight, such as "
+                          f"{{0: 1.0, 1: 5.0}}, got {a_kind(class_weight)}")
+    refuse_unless_weighted(f"{caller}(class_weight)", loss)
+    with named_in(f"{caller}(class_weight)"):
+        classes = loss.sample_classes(y)
+    present = np.unique(classes)
+    w = np.ones(y.shape[0], dtype=dtype)
+    for key, weight in class_weight.items():
+        if isinstance(key, bool) or not is_whole_number(key):
+            raise ConfigError(f"{caller}: class_weight's keys must be class indices (ints), got {key!r}")
+        if key not in present:
+            raise ValueRangeError(f"{caller}: class_weight names class {key}, which no label has: the labels hold "
+                                  f"the classes {', '.join(map(str, present.tolist()))}")
+        if isinstance(weight, bool) or not isinstance(weight, int | float | np.integer | np.floating) \
+                or not (math.isfinite(weight) and weight >= 0):
+            raise ValueRangeError(f"{caller}: class_weight[{key}] must be a finite, non-negative number, got {weight!r}")
+        w[classes == key] = weight
+    return w
+
+
 def checked_validation_data(
     validation: object, training: Data, loss: Loss, named: Sequence[tuple[str, Parameter]]
-) -> Data:
+) -> tuple[Data, SampleWeights | None]:
     """fit's `validation_data` checked before the first epoch, against the `training` data: a pair, of
-    the same features, and labels the loss takes."""
-    if not (isinstance(validation, tuple | list) and len(validation) == 2):
+    the same features, and labels the loss takes, or Keras' triple with the validation samples' weights."""
+    if not (isinstance(validation, tuple | list) and len(validation) in (2, 3)):
         raise ConfigError(
-            f"fit: validation_data must be a pair (x_val, y_val), got {a_kind(validation)}"
-            + (f" of {len(validation)}" if isinstance(validation, tuple | list) else "")
+            f"fit: validation_data must be a pair (x_val, y_val) or a triple (x_val, y_val, sample_weight_val), "
+            f"got {a_kind(validation)}" + (f" of {len(validation)}" if isinstance(validation, tuple | list) else "")
         )
     (xs, y), (xs_val, y_val) = training, data(validation[0], validation[1], "fit(validation_data)", named)
     if len(xs_val) != len(xs):
@@ -110,11 +179,19 @@ def checked_validation_data(
                          f"shape {y.shape[1:]}")
     with named_in("fit(validation_data): y_val"):
         loss.check_labels(y_val)
-    return xs_val, y_val
+    given = validation[2] if len(validation) == 3 else None
+    w = weights("fit(validation_data)", loss, y_val, given, None, named).training("fit(validation_data)")
+    return (xs_val, y_val), w
 
 
-def stratified_split(xs: tuple[Array, ...], y: Labels, fraction: float, rng: np.random.Generator) -> tuple[Data, Data]:
-    """Hold out `fraction` of the samples of each label value for validation: (training, validation)."""
+def rows(data: Data, which: Mask) -> Data:
+    """The samples of `data` that `which` selects."""
+    xs, y = data
+    return tuple(a[which] for a in xs), y[which]
+
+
+def held_out(y: Labels, fraction: float, rng: np.random.Generator) -> Mask:
+    """The samples to hold out for validation: `fraction` of those of each label value."""
     if not 0 < fraction < 1:
         raise ValueRangeError(f"fit: validation_split must lie in (0, 1), got {fraction}")
     labels = y.reshape(y.shape[0], -1)[:, 0]
@@ -126,7 +203,7 @@ def stratified_split(xs: tuple[Array, ...], y: Labels, fraction: float, rng: np.
         held[members[: round(fraction * len(members))]] = True
     if held.all() or not held.any():
         raise ValueRangeError(f"fit: validation_split={fraction} leaves no sample on one side")
-    return (tuple(a[~held] for a in xs), y[~held]), (tuple(a[held] for a in xs), y[held])
+    return held
 
 
 def batch_bounds(m: int, batch_size: int, smallest: int, drop_remainder: bool) -> list[tuple[int, int]]:

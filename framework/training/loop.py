@@ -8,11 +8,11 @@ from contextlib import nullcontext
 import attrs
 import numpy as np
 
-from framework.core.arrays import Array, Inputs, Labels
+from framework.core.arrays import Array, Inputs, Labels, SampleWeights
 from framework.core.errors import NonFiniteError
 from framework.core.guard import floating_point_errors
 from framework.core.parameter import Parameter, same_parameters
-from framework.losses import Loss
+from framework.losses import Loss, weighted_forward
 from framework.training.callbacks import CallbackList, Logs, Trainable
 from framework.training.data import Data, feed, labels_of
 from framework.training.metrics import Metric
@@ -37,6 +37,8 @@ class FitLoop:
     shuffle: bool
     rng: np.random.Generator
     callbacks: CallbackList
+    weights: SampleWeights | None = None
+    """The training samples' weights (fit's sample_weight times its class_weight), or None."""
     named: list[tuple[str, Parameter]] = attrs.field(init=False, factory=list)
     """The parameters as training began: a forward must not change them."""
     params: list[Parameter] = attrs.field(init=False, factory=list)
@@ -64,10 +66,11 @@ class FitLoop:
     def run_epoch(self, epoch: int) -> Logs:
         """One pass over the minibatches, shuffled with `shuffle`; its logs. A batch whose loss is not
         finite raises a NonFiniteError, unless a callback (TerminateOnNaN) stops training."""
-        xs, y = self.training
+        (xs, y), w = self.training, self.weights
         if self.shuffle:
             order = self.rng.permutation(y.shape[0])
             xs, y = tuple(a[order] for a in xs), y[order]
+            w = None if w is None else w[order]
         total, seen = 0.0, 0
         diverged: NonFiniteError | None = None
         for batch, (start, stop) in enumerate(self.bounds):
@@ -76,7 +79,8 @@ class FitLoop:
             self.loss.labels_checked = True  # fit checked them once: each batch's forward skips this scan
             try:
                 cost, out = self.train_step(feed(tuple(a[start:stop] for a in xs)), yb, first=epoch == batch == 0,
-                                            check_parameters=batch in (0, len(self.bounds) - 1))
+                                            check_parameters=batch in (0, len(self.bounds) - 1),
+                                            sample_weight=None if w is None else w[start:stop])
             except NonFiniteError as e:  # x and y were checked: this is the model's doing
                 cost, diverged = math.nan, e
             else:
@@ -95,16 +99,18 @@ class FitLoop:
                 break
         return self._logs(y[:seen], total, validate=diverged is None)
 
-    def train_step(self, xb: Inputs, yb: Labels, *, first: bool, check_parameters: bool) -> tuple[float, Array]:
-        """Forward, loss, backward and the optimizer's update on one minibatch, under one floating-point
-        guard; the loss and the output. The `first` batch of the fit names a wrong shape of the
+    def train_step(
+        self, xb: Inputs, yb: Labels, *, first: bool, check_parameters: bool, sample_weight: SampleWeights | None = None
+    ) -> tuple[float, Array]:
+        """Forward, loss (weighted by the batch's `sample_weight`, if any), backward and the optimizer's
+        update on one minibatch, under one floating-point guard; the loss and the output. The `first` batch of the fit names a wrong shape of the
         labels (y, and y_val against the same output); `check_parameters` checks that the forward
         kept the parameters (a walk of the layers: early, and once every epoch)."""
         model, loss = self.model, self.loss
         with floating_point_errors("fit"):  # one np.errstate for the step's guarded calls
             out = model.forward(xb)
             with labels_of("fit: y", self.training[1].shape, out) if first else nullcontext():
-                cost = float(loss.forward(out, yb).real)
+                cost = float(weighted_forward(loss, out, yb, sample_weight).real)
             model.backward(loss.backward())
             self.optimizer.step(self.params)
         if first and self.validation is not None:  # y_val against a real output, before an epoch

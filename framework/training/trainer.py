@@ -2,21 +2,22 @@
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
-from framework.core.arrays import Array, Inputs, Labels, Shape
+from framework.core.arrays import Array, Inputs, Labels, SampleWeights, Shape
 from framework.core.errors import CallOrderError, ConfigError, ValueRangeError
 from framework.core.layer import Config, Module
 from framework.core.parameter import Buffer, Parameter
 from framework.core.protocols import LayerCall, model_backward
 from framework.core.validation import is_whole_number
-from framework.losses import Loss
+from framework.losses import Loss, weighted_forward
 from framework.training.callbacks import Callback, CallbackList, History, callback_list
-from framework.training.data import (Data, batch_bounds, checked_validation_data, data, feed, inputs,
-                                     stratified_split)
+from framework.training.data import (Data, Weights, batch_bounds, checked_validation_data, data, feed, held_out,
+                                     inputs, rows, weights)
 from framework.training.loop import FitLoop
 from framework.training.metrics import Metric, get_metric
 from framework.training.optimizers import Optimizer
@@ -130,6 +131,8 @@ class Trainer(ABC):
         verbose: int = 1,
         seed: int | None = None,
         drop_remainder: bool = False,
+        sample_weight: npt.ArrayLike | None = None,
+        class_weight: Mapping[int, float] | None = None,
     ) -> History:
         """Train for `epochs` passes over (x, y) in minibatches of `batch_size`, shuffled each epoch
         by a generator seeded with `seed`. The last, partial batch is used, merged into the one before
@@ -139,47 +142,67 @@ class Trainer(ABC):
         `validation_split` holds out that fraction of (x, y), stratified by label, before
         training. `verbose`: 0 silent, 1 a progress bar (one line per epoch when the output is
         not a terminal), 2 one line per epoch. Returns the `History`.
+
+        `sample_weight` (one non-negative weight a sample) and `class_weight` ({class index: weight},
+        1 for a class it does not name) weigh each sample's cost, as Keras does: a batch's loss is
+        Σ w_i l_i / batch size, w_i the sample's weight times its class's (Keras 3 refuses the two
+        together; tf.keras multiplied them, as here). A `validation_split` holds out the weights of
+        its samples with them, and `validation_data` may be a triple (x_val, y_val, sample_weight_val);
+        class_weight weighs the training only. The weights are checked before the first epoch.
         """
         loss, optimizer = self._compiled("fit")
         training = data(x, y, "fit", self.named_parameters())
         _check_counts(epochs, batch_size)
         given = callback_list(callbacks)
         rng = np.random.default_rng(seed)
-        training, validation = self._validation(training, validation_data, validation_split, loss, rng)
+        weighed = weights("fit", loss, training[1], sample_weight, class_weight, self.named_parameters())
+        training, weighed, validation, val_weights = self._validation(training, weighed, validation_data,
+                                                                      validation_split, loss, rng)
         loss.check_labels(training[1])  # once: each batch's forward skips this scan
         self.build(training[0])
         smallest = max((module.min_training_batch for module in self.layers), default=1)
         bounds = batch_bounds(training[1].shape[0], batch_size, smallest, drop_remainder)
         hooks = CallbackList(given, epochs=epochs, batches=len(bounds), verbose=verbose)
         FitLoop(model=self, loss=loss, optimizer=optimizer, metrics=self.metrics,
-                evaluate=lambda xs, y: self._evaluate(xs, y, batch_size), training=training,
-                validation=validation, bounds=bounds, shuffle=shuffle, rng=rng, callbacks=hooks).run(epochs)
+                evaluate=lambda xs, y: self._evaluate(xs, y, batch_size, val_weights), training=training,
+                validation=validation, bounds=bounds, shuffle=shuffle, rng=rng, callbacks=hooks,
+                weights=weighed.training("fit")).run(epochs)
         return hooks.history
 
     def _validation(
-        self, training: Data, validation_data: object, validation_split: float, loss: Loss, rng: np.random.Generator
-    ) -> tuple[Data, Data | None]:
-        """The training data and the validation data of a `fit`: `validation_data` checked, or
-        `validation_split` of the training data held out, or no validation."""
+        self, training: Data, weighed: Weights, validation_data: object, validation_split: float, loss: Loss,
+        rng: np.random.Generator,
+    ) -> tuple[Data, Weights, Data | None, SampleWeights | None]:
+        """The training data and its weights, and the validation data and its weights, of a `fit`:
+        `validation_data` checked, or `validation_split` of the training data held out, or no validation."""
         if validation_data is not None:
-            return training, checked_validation_data(validation_data, training, loss, self.named_parameters())
+            validation, val_weights = checked_validation_data(validation_data, training, loss, self.named_parameters())
+            return training, weighed, validation, val_weights
         if validation_split:
-            return stratified_split(*training, validation_split, rng)
-        return training, None
+            held = held_out(training[1], validation_split, rng)
+            return rows(training, ~held), weighed.rows(~held), rows(training, held), weighed.rows(held).given
+        return training, weighed, None, None
 
-    def evaluate(self, x: Inputs, y: Labels, *, batch_size: int | None = None) -> dict[str, float]:
-        """The loss (mean over all samples) and the compiled metrics on (x, y), in eval mode."""
-        self._compiled("evaluate")
-        return self._evaluate(*data(x, y, "evaluate", self.named_parameters()), batch_size)
+    def evaluate(
+        self, x: Inputs, y: Labels, *, batch_size: int | None = None, sample_weight: npt.ArrayLike | None = None
+    ) -> dict[str, float]:
+        """The loss (mean over all samples; with `sample_weight`, Σ w_i l_i / m, as `fit` weighs it) and
+        the compiled metrics (unweighted, as Keras' `metrics`) on (x, y), in eval mode."""
+        loss, _ = self._compiled("evaluate")
+        xs, y = data(x, y, "evaluate", self.named_parameters())
+        w = weights("evaluate", loss, y, sample_weight, None, self.named_parameters()).training("evaluate")
+        return self._evaluate(xs, y, batch_size, w)
 
     def predict(self, x: Inputs, *, batch_size: int | None = None) -> Array:
         """The model's output for x in eval mode, `batch_size` samples at a time (all at once by default)."""
         return self._predict(inputs(x, "predict", self.named_parameters()), batch_size)
 
-    def _evaluate(self, xs: tuple[Array, ...], y: Labels, batch_size: int | None) -> dict[str, float]:
+    def _evaluate(
+        self, xs: tuple[Array, ...], y: Labels, batch_size: int | None, sample_weight: SampleWeights | None = None
+    ) -> dict[str, float]:
         loss, _ = self._compiled("evaluate")
         y_pred = self._predict(xs, batch_size)
-        results = {"loss": float(loss.forward(y_pred, y).real)}
+        results = {"loss": float(weighted_forward(loss, y_pred, y, sample_weight).real)}
         probabilities = loss.probabilities(y_pred)
         return results | {name: metric(y, probabilities) for name, metric in self.metrics.items()}
 
