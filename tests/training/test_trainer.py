@@ -653,13 +653,15 @@ def test_compile_names_the_argument_of_the_wrong_kind(compile_args: dict[str, ob
         model.compile(**{"loss": BCELoss(), "optimizer": SGD(0.1), **compile_args})  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("validation_data", [(np.ones((4, 3)),), [np.ones((4, 3)), np.ones((4, 1)), np.ones(4)]])
-def test_validation_data_must_be_a_pair(validation_data: object) -> None:
+@pytest.mark.parametrize("validation_data", [(np.ones((4, 3)),), [np.ones((4, 3)), np.ones((4, 1)), np.ones(4), None]])
+def test_validation_data_must_be_a_pair_or_a_triple(validation_data: object) -> None:
     model = Sequential([Dense(3, 1, seed=0), Sigmoid()])
     model.compile(loss=BCELoss(), optimizer=SGD(0.1))
     size = len(validation_data)  # type: ignore[arg-type]
     kind = type(validation_data).__name__
-    with pytest.raises(ConfigError, match=re.escape(f"fit: validation_data must be a pair (x_val, y_val), got a {kind} of {size}")):
+    expected = ("fit: validation_data must be a pair (x_val, y_val) or a triple (x_val, y_val, sample_weight_val), "
+                f"got a {kind} of {size}")
+    with pytest.raises(ConfigError, match=re.escape(expected)):
         model.fit(np.ones((4, 3)), np.ones((4, 1)), validation_data=validation_data, verbose=0)  # type: ignore[arg-type]
 
 
