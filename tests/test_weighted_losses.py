@@ -84,7 +84,8 @@ def test_weighted_cross_entropy_by_hand() -> None:
     expected = (3 * np.log(2) + 0.5 * (np.log(1 + np.e) - 0)) / 2  # -log softmax: log 2, and log(e + 1) - 0
     assert loss.forward(z, y, w) == pytest.approx(expected, rel=1e-15)
     p = np.exp(1) / (1 + np.exp(1))
-    np.testing.assert_allclose(loss.backward(), [[3 * (0.5 - 1) / 2, 3 * 0.5 / 2], [0.5 * p / 2, 0.5 * (1 - p - 1) / 2]])
+    np.testing.assert_allclose(loss.backward(), [[3 * (0.5 - 1) / 2, 3 * 0.5 / 2],  # w_i (softmax - onehot) / m
+                                                 [0.5 * p / 2, 0.5 * (1 - p - 1) / 2]])
 
 
 @pytest.mark.parametrize("cls", LOSSES, ids=lambda c: c.__name__)

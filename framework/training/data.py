@@ -151,7 +151,8 @@ def class_weights(
                                   f"the classes {', '.join(map(str, present.tolist()))}")
         if isinstance(weight, bool) or not isinstance(weight, int | float | np.integer | np.floating) \
                 or not (math.isfinite(weight) and weight >= 0):
-            raise ValueRangeError(f"{caller}: class_weight[{key}] must be a finite, non-negative number, got {weight!r}")
+            raise ValueRangeError(f"{caller}: class_weight[{key}] must be a finite, non-negative number, "
+                                  f"got {weight!r}")
         w[classes == key] = weight
     return w
 

@@ -103,9 +103,10 @@ class FitLoop:
         self, xb: Inputs, yb: Labels, *, first: bool, check_parameters: bool, sample_weight: SampleWeights | None = None
     ) -> tuple[float, Array]:
         """Forward, loss (weighted by the batch's `sample_weight`, if any), backward and the optimizer's
-        update on one minibatch, under one floating-point guard; the loss and the output. The `first` batch of the fit names a wrong shape of the
-        labels (y, and y_val against the same output); `check_parameters` checks that the forward
-        kept the parameters (a walk of the layers: early, and once every epoch)."""
+        update on one minibatch, under one floating-point guard; the loss and the output. The `first`
+        batch of the fit names a wrong shape of the labels (y, and y_val against the same output);
+        `check_parameters` checks that the forward kept the parameters (a walk of the layers: early,
+        and once every epoch)."""
         model, loss = self.model, self.loss
         with floating_point_errors("fit"):  # one np.errstate for the step's guarded calls
             out = model.forward(xb)

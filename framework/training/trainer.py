@@ -124,7 +124,7 @@ class Trainer(ABC):
         *,
         epochs: int = 1,
         batch_size: int = 32,
-        validation_data: tuple[Inputs, Labels] | None = None,
+        validation_data: tuple[Inputs, Labels] | tuple[Inputs, Labels, npt.ArrayLike | None] | None = None,
         validation_split: float = 0.0,
         shuffle: bool = True,
         callbacks: Sequence[Callback] = (),
