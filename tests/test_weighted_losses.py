@@ -9,6 +9,8 @@ import re
 import numpy as np
 import numpy.typing as npt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from framework import (
     ConfigError, CrossEntropyLoss, Dense, DTypeError, NonFiniteError, ReLU, Sequential, ShapeError, Sigmoid,
@@ -100,6 +102,20 @@ def test_weights_of_one_are_the_unweighted_loss_and_a_zero_weight_drops_a_sample
     rest = loss.forward(y_pred[1:], y_true[1:]) * 5 / 6  # the mean over the other 5, over the batch of 6
     assert loss.forward(y_pred, y_true, dropped) == pytest.approx(rest, rel=1e-13)
     assert not loss.backward()[0].any()
+
+
+@pytest.mark.parametrize("cls", LOSSES, ids=lambda c: c.__name__)
+@settings(max_examples=10)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_the_weighted_cost_is_the_sum_of_each_samples_cost_times_its_weight_over_the_batch_size(
+    cls: type[Loss], seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    loss = cls()
+    y_pred, y_true = loss_example(loss, rng)
+    w = rng.uniform(0, 4, 6) * rng.integers(0, 2, 6)  # some weights 0
+    each = [loss.forward(y_pred[i:i + 1], y_true[i:i + 1]) for i in range(6)]  # a sample's cost alone
+    assert loss.forward(y_pred, y_true, w) == pytest.approx(float(np.dot(w, each)) / 6, rel=1e-12, abs=1e-15)
 
 
 def pos_weighted() -> BCEWithLogitsLoss:
