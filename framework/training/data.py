@@ -103,7 +103,7 @@ class Weights:
         """The weights of the samples `which` selects (a validation split's)."""
         return Weights(*(None if w is None else w[which] for w in (self.given, self.classes)))
 
-    def training(self, caller: str) -> SampleWeights | None:
+    def product(self, caller: str) -> SampleWeights | None:
         """The product of the weights (None when neither is given); a ValueRangeError when all are 0."""
         if self.given is None or self.classes is None:
             w = self.classes if self.given is None else self.given
@@ -115,7 +115,7 @@ class Weights:
         return w
 
 
-def weights(
+def checked_weights(
     caller: str, loss: Loss, y: Labels, sample_weight: npt.ArrayLike | None,
     class_weight: Mapping[int, float] | None, named: Sequence[tuple[str, Parameter]],
 ) -> Weights:
@@ -181,7 +181,7 @@ def checked_validation_data(
     with named_in("fit(validation_data): y_val"):
         loss.check_labels(y_val)
     given = validation[2] if len(validation) == 3 else None
-    w = weights("fit(validation_data)", loss, y_val, given, None, named).training("fit(validation_data)")
+    w = checked_weights("fit(validation_data)", loss, y_val, given, None, named).product("fit(validation_data)")
     return (xs_val, y_val), w
 
 

@@ -17,7 +17,7 @@ from framework.core.validation import is_whole_number
 from framework.losses import Loss, weighted_forward
 from framework.training.callbacks import Callback, CallbackList, History, callback_list
 from framework.training.data import (Data, Weights, batch_bounds, checked_validation_data, data, feed, held_out,
-                                     inputs, rows, weights)
+                                     inputs, rows, checked_weights)
 from framework.training.loop import FitLoop
 from framework.training.metrics import Metric, get_metric
 from framework.training.optimizers import Optimizer
@@ -155,7 +155,7 @@ class Trainer(ABC):
         _check_counts(epochs, batch_size)
         given = callback_list(callbacks)
         rng = np.random.default_rng(seed)
-        weighed = weights("fit", loss, training[1], sample_weight, class_weight, self.named_parameters())
+        weighed = checked_weights("fit", loss, training[1], sample_weight, class_weight, self.named_parameters())
         training, weighed, validation, val_weights = self._validation(training, weighed, validation_data,
                                                                       validation_split, loss, rng)
         loss.check_labels(training[1])  # once: each batch's forward skips this scan
@@ -166,7 +166,7 @@ class Trainer(ABC):
         FitLoop(model=self, loss=loss, optimizer=optimizer, metrics=self.metrics,
                 evaluate=lambda xs, y: self._evaluate(xs, y, batch_size, val_weights), training=training,
                 validation=validation, bounds=bounds, shuffle=shuffle, rng=rng, callbacks=hooks,
-                weights=weighed.training("fit")).run(epochs)
+                weights=weighed.product("fit")).run(epochs)
         return hooks.history
 
     def _validation(
@@ -190,7 +190,7 @@ class Trainer(ABC):
         the compiled metrics (unweighted, as Keras' `metrics`) on (x, y), in eval mode."""
         loss, _ = self._compiled("evaluate")
         xs, y = data(x, y, "evaluate", self.named_parameters())
-        w = weights("evaluate", loss, y, sample_weight, None, self.named_parameters()).training("evaluate")
+        w = checked_weights("evaluate", loss, y, sample_weight, None, self.named_parameters()).product("evaluate")
         return self._evaluate(xs, y, batch_size, w)
 
     def predict(self, x: Inputs, *, batch_size: int | None = None) -> Array:
