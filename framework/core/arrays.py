@@ -12,6 +12,8 @@ import numpy.typing as npt
 Array: TypeAlias = npt.NDArray[np.inexact[Any]]
 Labels: TypeAlias = npt.NDArray[np.inexact[Any]] | npt.NDArray[np.integer[Any]]
 """Targets: floats, or integer class indices for CrossEntropyLoss."""
+Indices: TypeAlias = npt.NDArray[np.integer[Any]]
+"""Integer indices, such as the token ids an `Embedding` takes."""
 Inputs: TypeAlias = Array | Sequence[Array]
 """What a model takes: one array, or one array per input of a graph `Model`."""
 Mask: TypeAlias = npt.NDArray[np.bool_]
