@@ -3,8 +3,9 @@
 `math.erfc` takes one number at a time (through `np.frompyfunc`, twice as slow as this), and scipy is
 not a dependency. So `erfc` evaluates Cephes' rational approximations (`ndtr.c`, S. L. Moshier):
 erf(a) = a T(a²) / U(a²) for |a| < 1, erfc(a) = exp(-a²) P(a) / Q(a) for 1 <= |a| < 8 and
-exp(-a²) R(a) / S(a) beyond, erfc(-a) = 2 - erfc(a). Within 5e-15 of `math.erfc` relative to its
-value for |a| < 8, and within the rounding of exp(-a²) (about a² float64 epsilons) beyond.
+exp(-a²) R(a) / S(a) beyond, erfc(-a) = 2 - erfc(a), with exp(-a²) as exp(-m²) exp(-(a² - m²)) for
+m, a rounded to 1/128, whose square is exact (Cephes' `expx2`): a² rounded would cost a² epsilons.
+Within 2e-15 of `math.erfc`, relative to its value, wherever that is a normal float.
 """
 
 from collections.abc import Sequence
@@ -27,8 +28,8 @@ _R = (5.64189583547755073984e-1, 1.27536670759978104416e0, 5.0190504225118047741
 _S = (2.26052863220117276590e0, 9.39603524938001434673e0, 1.20489539808096656605e1, 1.70814450747565897222e1,
       9.60896809063285878198e0, 3.36907645100081516050e0)
 
-_FAR = 27.0
-"""erfc(27) is 5e-319, the last subnormals: |a| is capped here, so that a² cannot overflow."""
+_FAR = 28.0
+"""exp(-28²) underflows to 0, as erfc does from |a| = 27.3: |a| is capped here, so that a² cannot overflow."""
 
 
 def _polynomial(x: Array, coefficients: Sequence[float], *, monic: bool = False) -> Array:
@@ -60,6 +61,7 @@ def erfc(a: Array) -> Array:
     far = ~middle
     if far.any():
         ratio[far] = _polynomial(x[far], _R) / _polynomial(x[far], _S, monic=True)
-    np.multiply(ratio, np.exp(-x * x), out=ratio)  # erfc(|a|); underflows to 0 past 26.6, never overflows
+    m = np.round(x * 128) / 128  # 7 fractional bits: m² is exact, and a² = m² + (a - m)(a + m)
+    np.multiply(ratio, np.exp(-m * m) * np.exp((m - x) * (x + m)), out=ratio)  # erfc(|a|), exp(-a²) to rounding
     out[rest] = np.where(a[rest] < 0, 2 - ratio, ratio)
     return out

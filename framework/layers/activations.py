@@ -286,8 +286,8 @@ class GELU(KeepsShape):
             t = np.tanh(u)  # tanh(√(2/π) (x + 0.044715 x³))
             self._cache = v, t
             y: Array = t + 1
-            np.multiply(y, x, out=y)
             y *= 0.5
+            np.multiply(y, x, out=y)  # after the 0.5: x (1 + t) could overflow where x (1 + t) / 2 does not
             return y
         a = x.real
         cdf = erfc(a * -_SQRT_HALF)
