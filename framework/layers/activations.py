@@ -1,5 +1,5 @@
-"""Activations: element-wise ones (the smooth GELU, Swish and Softplus among them), and `Softmax` along an axis. Each branches on the real part only,
-so that complex-step checks work."""
+"""Activations: element-wise ones (GELU, Swish and Softplus the smooth ones), and `Softmax` along an
+axis. Each branches on the real part only, so that complex-step checks work."""
 
 import math
 from typing import Literal, TypeAlias, get_args
@@ -272,7 +272,8 @@ class GELU(KeepsShape):
     def __init__(self, approximate: Approximate = "none") -> None:
         super().__init__()
         if approximate not in get_args(Approximate):
-            raise ValueRangeError(f"GELU: approximate={approximate!r} is not one of {', '.join(map(repr, get_args(Approximate)))}")
+            known = ", ".join(map(repr, get_args(Approximate)))
+            raise ValueRangeError(f"GELU: approximate={approximate!r} is not one of {known}")
         self.approximate = approximate
 
     def forward(self, x: Array) -> Array:

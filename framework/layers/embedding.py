@@ -72,8 +72,9 @@ class Embedding(Layer):
         if outside.any():
             where = tuple(int(i) for i in np.argwhere(outside)[0])
             raise ValueRangeError(
-                f"{self!r}: index {int(x[where])} at {where} is out of range: indices go from 0 to {self.input_dim - 1} "
-                f"(input_dim={self.input_dim}); {int(np.count_nonzero(outside))} of the {x.size} are outside"
+                f"{self!r}: index {int(x[where])} at {where} is out of range: indices go from 0 to "
+                f"{self.input_dim - 1} (input_dim={self.input_dim}); {int(np.count_nonzero(outside))} of the {x.size} "
+                "are outside"
             )
 
     def forward(self, x: Array | Indices) -> Array:

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from framework.core.arrays import Array, Inputs, Labels
+from framework.core.arrays import Array, Indices, Inputs, Labels
 from framework.core.errors import ConfigError, DTypeError, FrameworkError, NonFiniteError, ShapeError, ValueRangeError
 from framework.core.parameter import Parameter
 from framework.core.validation import a_kind, describe_nonfinite
@@ -23,10 +23,13 @@ def feed(xs: tuple[Array, ...]) -> Inputs:
     return xs[0] if len(xs) == 1 else list(xs)
 
 
-def inputs(x: Inputs, caller: str, named: Sequence[tuple[str, Parameter]], indices: bool = False) -> tuple[Array, ...]:
+def inputs(
+    x: Inputs | Indices, caller: str, named: Sequence[tuple[str, Parameter]], indices: bool = False
+) -> tuple[Array, ...]:
     """Each input as a float array of the dtype of the model's parameters `named` (ints, bools and
     other floats converted, objects refused), batch first, all with the same number of samples,
-    scanned once for NaN/inf. With `indices` (a model with an `Embedding`), integer arrays stay as they are."""
+    scanned once for NaN/inf. With `indices` (a model with an `Embedding`), integer arrays stay as
+    they are."""
     arrays = list(x) if isinstance(x, list | tuple) else [x]
     if not arrays:
         raise ShapeError(f"{caller}: x is an empty list: pass an array, or one array per input of the model")
@@ -54,7 +57,7 @@ def inputs(x: Inputs, caller: str, named: Sequence[tuple[str, Parameter]], indic
         if problem:
             raise NonFiniteError(f"{caller}: {problem}")
         checked.append(a)
-    return tuple(checked)
+    return tuple(cast(list[Array], checked))  # an Embedding's integer indices among them, as they are
 
 
 def parameters_dtype(named: Sequence[tuple[str, Parameter]], caller: str) -> np.dtype[Any] | None:
@@ -68,7 +71,9 @@ def parameters_dtype(named: Sequence[tuple[str, Parameter]], caller: str) -> np.
     return next(iter(first), None)
 
 
-def data(x: Inputs, y: Labels, caller: str, named: Sequence[tuple[str, Parameter]], indices: bool = False) -> Data:
+def data(
+    x: Inputs | Indices, y: Labels, caller: str, named: Sequence[tuple[str, Parameter]], indices: bool = False
+) -> Data:
     """`inputs(x)` and the labels y: numbers, one row per sample, finite."""
     xs = inputs(x, caller, named, indices)
     y = cast(Labels, np.asarray(y))  # a list of labels is fine
