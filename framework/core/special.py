@@ -1,7 +1,7 @@
 """The complementary error function of a real array, which numpy lacks: `GELU` needs it element-wise.
 
-`math.erfc` takes one number at a time (through `np.frompyfunc`, twice as slow as this), and scipy is
-not a dependency. So `erfc` evaluates Cephes' rational approximations (`ndtr.c`, S. L. Moshier):
+`math.erfc` takes one number at a time (a Python call an entry, through `np.frompyfunc`), and scipy
+is not a dependency. So `erfc` evaluates Cephes' rational approximations (`ndtr.c`, S. L. Moshier):
 erf(a) = a T(a²) / U(a²) for |a| < 1, erfc(a) = exp(-a²) P(a) / Q(a) for 1 <= |a| < 8 and
 exp(-a²) R(a) / S(a) beyond, erfc(-a) = 2 - erfc(a), with exp(-a²) as exp(-m²) exp(-(a² - m²)) for
 m, a rounded to 1/128, whose square is exact (Cephes' `expx2`): a² rounded would cost a² epsilons.
