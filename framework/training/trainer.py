@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from framework.core.arrays import Array, Inputs, Labels, Shape
+from framework.core.arrays import Array, Indices, Inputs, Labels, Shape
 from framework.core.errors import CallOrderError, ConfigError, ValueRangeError
 from framework.core.layer import Config, Module
 from framework.core.parameter import Buffer, Parameter
@@ -118,12 +118,12 @@ class Trainer(ABC):
 
     def fit(
         self,
-        x: Inputs,
+        x: Inputs | Indices,
         y: Labels,
         *,
         epochs: int = 1,
         batch_size: int = 32,
-        validation_data: tuple[Inputs, Labels] | None = None,
+        validation_data: tuple[Inputs | Indices, Labels] | None = None,
         validation_split: float = 0.0,
         shuffle: bool = True,
         callbacks: Sequence[Callback] = (),
@@ -141,7 +141,7 @@ class Trainer(ABC):
         not a terminal), 2 one line per epoch. Returns the `History`.
         """
         loss, optimizer = self._compiled("fit")
-        training = data(x, y, "fit", self.named_parameters())
+        training = data(x, y, "fit", self.named_parameters(), self._takes_indices())
         _check_counts(epochs, batch_size)
         given = callback_list(callbacks)
         rng = np.random.default_rng(seed)
@@ -162,19 +162,24 @@ class Trainer(ABC):
         """The training data and the validation data of a `fit`: `validation_data` checked, or
         `validation_split` of the training data held out, or no validation."""
         if validation_data is not None:
-            return training, checked_validation_data(validation_data, training, loss, self.named_parameters())
+            return training, checked_validation_data(validation_data, training, loss, self.named_parameters(),
+                                                     self._takes_indices())
         if validation_split:
             return stratified_split(*training, validation_split, rng)
         return training, None
 
-    def evaluate(self, x: Inputs, y: Labels, *, batch_size: int | None = None) -> dict[str, float]:
+    def evaluate(self, x: Inputs | Indices, y: Labels, *, batch_size: int | None = None) -> dict[str, float]:
         """The loss (mean over all samples) and the compiled metrics on (x, y), in eval mode."""
         self._compiled("evaluate")
-        return self._evaluate(*data(x, y, "evaluate", self.named_parameters()), batch_size)
+        return self._evaluate(*data(x, y, "evaluate", self.named_parameters(), self._takes_indices()), batch_size)
 
-    def predict(self, x: Inputs, *, batch_size: int | None = None) -> Array:
+    def predict(self, x: Inputs | Indices, *, batch_size: int | None = None) -> Array:
         """The model's output for x in eval mode, `batch_size` samples at a time (all at once by default)."""
-        return self._predict(inputs(x, "predict", self.named_parameters()), batch_size)
+        return self._predict(inputs(x, "predict", self.named_parameters(), self._takes_indices()), batch_size)
+
+    def _takes_indices(self) -> bool:
+        """Whether a layer takes integer indices (an `Embedding`): then integer data stay integers."""
+        return any(module.takes_indices for module in self.layers)
 
     def _evaluate(self, xs: tuple[Array, ...], y: Labels, batch_size: int | None) -> dict[str, float]:
         loss, _ = self._compiled("evaluate")
