@@ -1,7 +1,8 @@
 """Rich displays in Jupyter: the HTML of a gradient-check report (the diagnosis on top, failures first
-and in red, everything escaped), of a model (its summary table) and of a `History` (its epochs, and its
-curves where matplotlib is installed); the short reprs; and `verbose=1`'s bar in a notebook, with and
-without ipywidgets (the notebook simulated: IPython's shell and the modules are faked)."""
+and in red, everything escaped), of the learner's reports, of a model (its summary table) and of a
+`History` (its epochs, and its curves where matplotlib is installed); the short reprs; and
+`verbose=1`'s bar in a notebook, with and without ipywidgets (the notebook simulated: IPython's shell
+and the modules are faked)."""
 
 import base64
 import re
@@ -15,7 +16,8 @@ import numpy.typing as npt
 import pytest
 
 from framework import (
-    SGD, BCELoss, Dense, History, Input, Layer, Model, ReLU, Sequential, Sigmoid, check_gradients,
+    SGD, BCELoss, Dense, History, Input, Layer, Model, ReLU, Sequential, Sigmoid, check_backprop, check_function,
+    check_gradients,
 )
 from framework.core.arrays import Array, Shape
 from framework.core.parameter import Parameter
@@ -148,6 +150,37 @@ def test_without_matplotlib_a_historys_html_is_the_table_alone(monkeypatch: pyte
         monkeypatch.setitem(sys.modules, name, None)  # import raises ImportError
     html = history._repr_html_()
     assert "<img" not in html and html.count("<tr>") == 3  # the header and 2 epochs
+
+
+def test_the_learners_reports_show_their_verdict_and_rows_in_backward_order() -> None:
+    rng = np.random.default_rng(1)
+    X, Y = rng.standard_normal((5, 40)), (rng.random((1, 40)) > 0.5).astype(np.float64)  # the course's layout
+    W1, W2 = rng.standard_normal((4, 5)) * 0.5, rng.standard_normal((1, 4)) * 0.5
+    parameters = {"W1": W1, "b1": np.zeros((4, 1)), "W2": W2, "b2": np.zeros((1, 1))}
+    Z1 = W1 @ X
+    A1 = np.maximum(0, Z1)
+    A2 = 1 / (1 + np.exp(-(W2 @ A1)))
+    dZ2 = A2 - Y
+    dZ1 = (W2.T @ dZ2) * (Z1 > 0)
+    grads = {"dZ2": dZ2, "dW2": dZ2 @ A1.T, "db2": dZ2.mean(axis=1, keepdims=True),  # dW2 without its 1/m
+             "dZ1": dZ1, "dW1": dZ1 @ X.T / 40, "db1": dZ1.mean(axis=1, keepdims=True)}
+    report = check_backprop(parameters, grads, X, Y, ["relu", "sigmoid"])
+    assert repr(report) == "<BackpropReport: FAILED, 6 quantities (1 wrong); culprit dW2>"
+    html = report._repr_html_()
+    rows = [(kind, name) for kind, name in first_cells(html) if kind != "fw-note"]
+    assert rows == [("fw-ok", "dZ2"), ("fw-fail", "dW2"), ("fw-ok", "db2"), ("fw-ok", "dZ1"), ("fw-ok", "dW1"),
+                    ("fw-ok", "db1")]  # backward order, where the wrong line lies between dZ2 and dW2
+    assert html.index('<span class="fw-verdict fw-fail"') < html.index("dW2 is 40 times too large") < html.index("<table")
+
+    def cost(p: dict[str, Array]) -> Array:
+        a = 1 / (1 + np.exp(-(p["W2"] @ np.maximum(0, p["W1"] @ X + p["b1"]) + p["b2"])))
+        return -np.mean(Y * np.log(a) + (1 - Y) * np.log(1 - a))
+
+    numeric = check_function(cost, parameters, grads)
+    # dW2 = 40 ĝ: (40 - 1) / (40 + 1) = 39/41
+    assert repr(numeric) == ("<FunctionReport by complex step: FAILED, 4 gradients (1 wrong), worst relative error "
+                             "9.5e-01>")
+    assert 'class="fw-gradcheck"' in numeric._repr_html_() and "(0 calls" not in numeric._repr_html_()
 
 
 # --- verbose=1 in a notebook ---------------------------------------------------------------------

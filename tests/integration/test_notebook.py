@@ -21,6 +21,7 @@ def test_is_my_backprop_right_runs_and_shows_the_reports_and_the_model_as_html()
     assert not [o for o in outputs if o.output_type == "error"]
     html = [o.data["text/html"] for o in outputs if "text/html" in o.get("data", {})]
     assert sum('class="fw-gradcheck"' in h for h in html) == 4  # check_function's twice, the model's, the wrong layer's
+    assert any('class="fw-backprop"' in h and "Z3 * (1 - Z3)" in h for h in html)
     assert any('class="fw-summary"' in h for h in html) and any('class="fw-history"' in h for h in html)
     assert 'class="fw-verdict fw-fail"' in html[-1] and "WRONG: the backward of layer 5 MySigmoid()" in html[-1]
     bars = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
