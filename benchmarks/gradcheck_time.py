@@ -19,6 +19,10 @@ parameters (each layer's W, in the framework's layout, then b) that returns the 
 gradient must agree with the framework's (np.allclose). The slow check of the 12288-4-3-1 model
 takes minutes (167 s measured): it runs only with --torch-slow-12288.
 
+The complex step's full check of the 12288-4-3-1, 4-3-1 and convnet models (localize=False) is also
+timed one probe at a time (probes_at_once=1, the per-entry path), against the stacked default; and
+each check is given in training steps of its model (forward, loss, backward, SGD update, whole batch).
+
 Each configuration is timed --repeat times (median); torch's slow 12288-4-3-1 check once.
 
     python benchmarks/gradcheck_time.py
@@ -34,6 +38,7 @@ import argparse
 import math
 import statistics
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -113,6 +118,14 @@ class Config:
     mode: Mode
     samples: int
     localize: bool
+    probes_at_once: int | None = None
+    """None: stacked (the checker's choice of K); 1: the per-entry path, one probe at a time."""
+
+    @property
+    def path(self) -> str:
+        if self.method == "central":
+            return "-"  # central differences run the whole forward a probe
+        return "stacked" if self.probes_at_once is None else f"{self.probes_at_once} at once"
 
     @property
     def mode_label(self) -> str:
@@ -125,6 +138,7 @@ class Result:
     method: str
     mode: str
     localize: bool
+    path: str
     seconds: list[float]
     probes: int
     """Numerical derivatives taken: entries or directions, over the model's rows and its parts."""
@@ -151,11 +165,12 @@ def run(config: Config, repeat: int, max_other_load: float | None) -> Result:
     x, y = config.problem.data()
     model = config.problem.model()
     timed = timed_runs(lambda: check_gradients(model, BCELoss(), x, y, method=config.method, mode=config.mode,
-                                               samples=config.samples, localize=config.localize),
+                                               samples=config.samples, localize=config.localize,
+                                               probes_at_once=config.probes_at_once),
                        repeat, max_other_load)
     report = timed.last
     part_worst = max((p.worst_relative_error for p in report.parts), default=None) if config.localize else None
-    return Result(config.problem.name, config.method, config.mode_label, config.localize, timed.seconds,
+    return Result(config.problem.name, config.method, config.mode_label, config.localize, config.path, timed.seconds,
                   probes(report), report.worst_relative_error, part_worst, report.passed, timed.other_load,
                   timed.redone)
 
@@ -292,17 +307,52 @@ def fmt_error(e: float | None) -> str:
     return "-" if e is None else f"{e:.2e}"
 
 
-def table(results: Sequence[Result]) -> str:
-    header = ["model, data", "method", "mode", "localize", "time s", "probes", "worst rel. error",
-              "worst rel. error of parts", "passed", "others' CPU % max"]
+def table(results: Sequence[Result], steps: dict[str, float]) -> str:
+    header = ["model, data", "method", "mode", "localize", "probes at once", "time s", "training steps",
+              "probes", "worst rel. error", "worst rel. error of parts", "passed", "others' CPU % max"]
     rows = [
-        [r.problem, r.method, r.mode, str(r.localize), fmt_seconds(r.median_s),
+        [r.problem, r.method, r.mode, str(r.localize), r.path, fmt_seconds(r.median_s),
+         f"{r.median_s / steps[r.problem]:,.0f}",
          f"{r.probes:,}",
          fmt_error(r.worst_relative_error), fmt_error(r.worst_part_relative_error), str(r.passed),
          (f"{100 * max(r.other_load):.0f}" if r.other_load else "?") + (f" ({r.redone} redone)" if r.redone else "")]
         for r in results
     ]
-    return markdown_table(header, rows, [False, False, False, False, True, True, True, True, False, True])
+    return markdown_table(header, rows, [False, False, False, False, False, True, True, True, True, True, False, True])
+
+
+def stacking_table(results: Sequence[Result]) -> str:
+    """Each configuration timed both ways: one probe at a time over stacked."""
+    header = ["model, data", "method", "mode", "localize", "stacked s", "one at a time s", "one at a time / stacked"]
+    rows = []
+    for one in (r for r in results if r.path == "1 at once"):
+        stacked = next(r for r in results if r.path == "stacked"
+                       and (r.problem, r.method, r.mode, r.localize) == (one.problem, one.method, one.mode, one.localize))
+        rows.append([one.problem, one.method, one.mode, str(one.localize), fmt_seconds(stacked.median_s),
+                     fmt_seconds(one.median_s), f"{one.median_s / stacked.median_s:.2f}"])
+    return markdown_table(header, rows, [False, False, False, False, True, True, True])
+
+
+def step_seconds(problem: Problem, repeat: int) -> float:
+    """The median time of one training step of the problem's model on its whole batch: forward, the
+    BCE loss and its gradient, backward, and an SGD update of every parameter."""
+    x, y = problem.data()
+    model, loss = problem.model(), BCELoss()
+    params = model.parameters()
+
+    def step() -> None:
+        loss.forward(model.forward(x), y)
+        model.backward(loss.backward())
+        for p in params:
+            np.subtract(p.value, 0.01 * p.grad, out=p.value)
+
+    step()
+    times = []
+    for _ in range(max(repeat, 5)):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -333,12 +383,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     configs += [Config(CONVNET, method, "full", 0, localize) for method in ("complex", "central")
                 for localize in (False, True)]
     chosen = {"wide": WIDE, "digits": DIGITS, "residual": RESIDUAL, "convnet": CONVNET}
+    configs += [Config(problem, "complex", "full", 0, False, probes_at_once=1) for problem in (WIDE, DIGITS, CONVNET)]
     configs = [c for c in configs if c.problem in [chosen[name] for name in args.problems]]
+    steps = {problem.name: step_seconds(problem, args.repeat) for problem in {c.problem for c in configs}}
     results = []
     for config in configs:
         results.append(run(config, args.repeat, args.max_other_load))
-        print(f"  {results[-1].problem}, {config.method}, {config.mode_label}, localize={config.localize}: "
-              f"{results[-1].median_s:.3g} s", flush=True)
+        print(f"  {results[-1].problem}, {config.method}, {config.mode_label}, localize={config.localize}, "
+              f"{config.path}: {results[-1].median_s:.3g} s", flush=True)
     torch_results: list[TorchResult] = []
     if have_torch:
         for problem in [p for p in (DIGITS, WIDE, CONVNET) if p.name in {c.problem.name for c in configs}]:
@@ -353,13 +405,19 @@ def main(argv: Sequence[str] | None = None) -> None:
                 t = torch_results[-1]
                 print(f"  torch gradcheck {problem.name}, {t.mode}: {t.median_s:.3g} s, passed {t.passed}", flush=True)
     print()
-    print(table(results))
+    print(table(results, steps))
+    print()
+    print(stacking_table(results))
     if have_torch:
         print()
         print(torch_table(torch_results, results))
     print(f"\nload average at the end: {', '.join(map(str, load_average()))}")
     print("others' CPU %: the share of all CPUs that other processes used during a timed run (from /proc/stat); "
           f"runs above {100 * args.max_other_load:.0f}% were redone.")
+    print("probes at once: stacked, the complex step's probes K at a time through the layers after the moved tensor "
+          "(the checker's default); 1 at once, one probe at a time (probes_at_once=1, the per-entry path). training "
+          "steps: the check's time over one training step of the same model on the same batch (forward, BCE, "
+          "backward, SGD update).")
     print("probes: numerical derivatives taken (entries, or directions in directional mode), the parts included; "
           "worst rel. error: report.worst_relative_error (the model's rows); of parts: each layer and the loss "
           "checked on its own (localize=True).")
@@ -374,7 +432,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.json:
         payload = {
             "benchmark": "gradcheck_time", "environment": env, "settings": vars(args),
-            "results": [asdict(r) | {"median_s": r.median_s} for r in results],
+            "results": [asdict(r) | {"median_s": r.median_s} for r in results], "step_seconds": steps,
             "torch_results": [asdict(t) | {"median_s": t.median_s} for t in torch_results],
         }
         write_json(args.json, payload)

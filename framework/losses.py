@@ -3,6 +3,7 @@
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from framework.core.arrays import Array, Labels, Mask, Scalar
 from framework.core.errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError
@@ -34,8 +35,15 @@ class Loss(Checked):
         raise NotImplementedError(f"{type(self).__name__} must implement check(y_pred, y_true)")
 
     def value(self, y_pred: Array, y: Labels) -> Scalar:
-        """The cost of a pair that `check` has passed (y as it returned it), keeping what backward needs."""
-        raise NotImplementedError(f"{type(self).__name__} must implement value(y_pred, y)")
+        """The cost of a pair that `check` has passed (y as it returned it), keeping what backward
+        needs: `costs` as a number, by default."""
+        return self.scalar(self.costs(y_pred, y))
+
+    def costs(self, y_pred: Array, y: Labels) -> Array:
+        """The cost of y_pred reduced over y's axes only: a 0-d array for a y_pred of y's shape, and one
+        cost a probe for a stack of them on a leading axis, which is how the gradient checker runs K
+        probes at once (a loss that implements `value` alone is given them one at a time)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement value(y_pred, y) or costs(y_pred, y)")
 
     def check_labels(self, y_true: Labels) -> None:
         """O(n) checks of the labels' values (none by default); `check_pair` runs them unless `labels_checked`."""
@@ -99,7 +107,7 @@ class Loss(Checked):
             )
         return lo, hi
 
-    def scalar(self, cost: np.inexact[Any]) -> Scalar:
+    def scalar(self, cost: np.inexact[Any] | Array) -> Scalar:
         """The cost as a float (a complex under the complex step), or a NonFiniteError if computing it
         overflowed where numpy sets no floating-point error (complex arithmetic)."""
         if not np.isfinite(cost):
@@ -144,7 +152,7 @@ class BCELoss(Loss):
             )
         return y
 
-    def value(self, y_pred: Array, y: Labels) -> Scalar:
+    def costs(self, y_pred: Array, y: Labels) -> Array:
         eps = np.finfo(y_pred.real.dtype).eps
         a, clipped = y_pred, None
         if y_pred.real.min() < eps or y_pred.real.max() > 1 - eps:  # usually no entry is clipped: no copy
@@ -152,9 +160,12 @@ class BCELoss(Loss):
             a = np.where(low, eps, y_pred)
             np.copyto(a, 1 - eps, where=high)
             clipped = low | high
-        cost = -(np.vdot(y, np.log(a)) + np.vdot(1 - y, np.log1p(-a))) / a.size
         self._cache = a, y, clipped
-        return complex(cost) if np.iscomplexobj(cost) else float(cost)
+        ones, zeros = y > 0, y < 1  # each log only where its weight is not 0: a label of 0 or 1 needs one
+        terms: npt.NDArray[Any] = np.zeros(a.shape, dtype=a.dtype)
+        terms[..., ones] = y[ones] * np.log(a[..., ones])
+        terms[..., zeros] += (1 - y[zeros]) * np.log1p(-a[..., zeros])
+        return -_mean(terms, y)
 
     def backward(self) -> Array:
         a, y, clipped = self.cached(self._cache)
@@ -198,13 +209,11 @@ class BCEWithLogitsLoss(Loss):
         self.finite_range(y_pred)
         return y
 
-    def value(self, y_pred: Array, y: Labels) -> Scalar:
+    def costs(self, y_pred: Array, y: Labels) -> Array:
         positive = y_pred.real > 0
         e = np.exp(np.where(positive, -y_pred, y_pred))  # e^-|z|, at most 1
-        cost = np.mean(np.where(positive, y_pred, 0) - y_pred * y + np.log1p(e))
-        result = self.scalar(cost)
         self._cache = e, positive, y
-        return result
+        return _mean(np.where(positive, y_pred, 0) - y_pred * y + np.log1p(e), y)
 
     def probabilities(self, y_pred: Array) -> Array:
         return Sigmoid().forward(y_pred)  # metrics threshold probabilities at 0.5
@@ -255,18 +264,17 @@ class CrossEntropyLoss(Loss):
             )
         return self._labels(y_true, z)
 
-    def value(self, y_pred: Array, y: Labels) -> Scalar:
+    def costs(self, y_pred: Array, y: Labels) -> Array:
         z = y_pred
         with np.errstate(over="ignore"):  # a row spanning more than the dtype holds: -inf is exact, scalar() reports
-            shifted = z - z.real.max(axis=1, keepdims=True)  # a real constant: exact under the complex step
-            log_p = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+            shifted = z - z.real.max(axis=-1, keepdims=True)  # a real constant: exact under the complex step
+            log_p = shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
             if y.ndim == 1:
-                cost = -np.mean(log_p[np.arange(len(y)), y])
+                cost: Array = -np.mean(log_p[..., np.arange(len(y)), y], axis=-1)
             else:  # 0 log p = 0, also where log p overflowed to -inf
-                cost = -np.mean(np.sum(y * np.where(y > 0, log_p, 0), axis=1))
-        result = self.scalar(cost)
+                cost = -np.mean(np.sum(y * np.where(y > 0, log_p, 0), axis=-1), axis=-1)
         self._cache = log_p, y
-        return result
+        return cost
 
     def probabilities(self, y_pred: Array) -> Array:
         return Softmax().forward(y_pred)  # the logits' class probabilities; the argmax is the same
@@ -344,17 +352,21 @@ class MSELoss(Loss):
         self.finite_range(y_pred)
         return y
 
-    def value(self, y_pred: Array, y: Labels) -> Scalar:
+    def costs(self, y_pred: Array, y: Labels) -> Array:
         diff = y_pred - y
-        cost = np.mean(diff * diff)
-        result = self.scalar(cost)
         self._cache = diff
-        return result
+        return _mean(diff * diff, y)
 
     def backward(self) -> Array:
         diff = self.cached(self._cache)
         self._cache = None
         return 2 * diff / diff.size  # dL/dy_pred = 2 (y_pred - y) / n
+
+
+def _mean(terms: Array, y: Labels) -> Array:
+    """The mean of `terms` over y's axes: a 0-d array for terms of y's shape, one mean a probe for a stack."""
+    means: Array = terms.reshape(*terms.shape[:terms.ndim - y.ndim], -1).mean(axis=-1)
+    return means
 
 
 BUILT_IN_LOSSES: dict[str, type[Loss]] = {cls.__name__: cls for cls in (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss)}

@@ -7,8 +7,10 @@ from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from html import escape
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from framework.containers.nested import Nested
 from framework.core.arrays import Array, Inputs
@@ -21,10 +23,13 @@ from framework.core.validation import a_kind, describe_nonfinite
 from framework.saving import save_model
 from framework.training.trainer import Trainer
 
+if TYPE_CHECKING:  # torch is an optional extra, imported only by to_torch
+    import torch
+
 
 class Container(Trainer):
     """The base of `Sequential` and `Model`: a container supplies forward, backward and its layers by
-    name (`named_layers`); `Trainer` adds compile and fit, this class the rest."""
+    name (`named_layers`); `Trainer` adds compile and fit, this class the rest (saving and export)."""
 
     @abstractmethod
     def named_layers(self) -> list[tuple[str, Module]]:
@@ -142,3 +147,24 @@ class Container(Trainer):
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write weights and architecture to a safetensors file (see `framework.load_model`)."""
         return save_model(self, path)
+
+    def export(self, path: str | os.PathLike[str], format: str = "onnx", *, dtype: npt.DTypeLike = np.float32) -> Path:
+        """Write the model to `path` for another engine, as Keras' `export`: `format="onnx"`, a file that
+        onnxruntime runs (`framework.export.onnx.export_onnx`: float32 by default, a symbolic batch,
+        images channels-last). Needs the onnx extra; a custom layer is refused before anything is written."""
+        if format != "onnx":
+            raise ValueRangeError(f"export: unknown format {format!r}, expected 'onnx' (for PyTorch, use to_torch())")
+        try:
+            from framework.export.onnx import export_onnx
+        except ImportError as e:  # pragma: no cover - depends on the installed extras
+            raise ImportError("export to ONNX needs onnx: pip install 'framework[onnx]'") from e
+        return export_onnx(self, path, dtype=dtype)
+
+    def to_torch(self) -> "torch.nn.Module":
+        """The model as a `torch.nn.Module` with copies of its weights, in eval mode, taking the model's
+        own inputs (`framework.export.torch.to_torch`). Needs the torch extra, imported only here."""
+        try:
+            from framework.export.torch import to_torch
+        except ImportError as e:  # pragma: no cover - depends on the installed extras
+            raise ImportError("to_torch needs PyTorch: pip install 'framework[torch]'") from e
+        return to_torch(self)

@@ -91,11 +91,30 @@ class Model(Container):
         """The model's output when call `start - 1` of the last `trace` gave `h`: only the calls it
         feeds run again, the others keep their traced values (the gradient checker, moving a
         parameter of one layer, reruns only what it changes)."""
+        return self._resumed_from(start, h, self._run)
+
+    def resume_stack(self, start: int, hs: Array) -> Array:
+        """`resume` for a stack of K outputs of call `start - 1` (a leading probe axis): the model's K
+        outputs, stacked the same way; a traced value that a rerun call merges with is the same for
+        every probe."""
+        fed = set(self._fed_by(start - 1))
+
+        def run(node: Node, values: dict[Node, Array]) -> Array:
+            module = node.module
+            if isinstance(module, Merge):
+                return module.forward_stack([values[p] if p in fed else np.broadcast_to(values[p], (len(hs), *values[p].shape))
+                                             for p in node.parents])
+            assert isinstance(module, Layer)
+            return module.forward_stack(values[node.parents[0]])
+
+        return self._resumed_from(start, hs, run)
+
+    def _resumed_from(self, start: int, h: Array, run: Callable[[Node, dict[Node, Array]], Array]) -> Array:
         fed, values = self._fed_by(start - 1), self._resumed
         values[fed[0]] = h
         try:
             for node in fed[1:]:
-                values[node] = self._run(node, values)
+                values[node] = run(node, values)
             return values[self.outputs[0]]
         finally:  # back to the traced values, for the next call
             for node in fed:

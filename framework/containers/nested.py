@@ -45,6 +45,14 @@ class Nested(Layer):
     def forward(self, x: Array) -> Array:
         return self.model.forward(x)
 
+    def forward_stack(self, xs: Array) -> Array:
+        """The stack as one batch when every layer inside has independent samples, else a forward a probe."""
+        return self.as_one_batch(xs) if self.stacks_probes else super().forward_stack(xs)
+
+    @property
+    def stacks_probes(self) -> bool:
+        return all(layer.independent_samples for layer in self.model.layers)
+
     def backward(self, grad: Array) -> Array:
         return self.model.backward(grad, input_grad=True)
 

@@ -142,6 +142,13 @@ class Sequential(Container):
             h = layer.forward(h)
         return h
 
+    def resume_stack(self, start: int, hs: Array) -> Array:
+        """`resume` for a stack of K outputs of layer `start - 1` (a leading probe axis): the model's
+        K outputs, stacked the same way (`Layer.forward_stack`)."""
+        for layer in self.layers[start:]:
+            hs = layer.forward_stack(hs)
+        return hs
+
     def trace(self, x: Inputs) -> list[LayerCall]:
         """Run forward, recording each layer's input (the gradient checker checks each layer on it)."""
         if not isinstance(x, np.ndarray):

@@ -15,6 +15,8 @@ Labels: TypeAlias = npt.NDArray[np.inexact[Any]] | npt.NDArray[np.integer[Any]]
 Inputs: TypeAlias = Array | Sequence[Array]
 """What a model takes: one array, or one array per input of a graph `Model`."""
 Mask: TypeAlias = npt.NDArray[np.bool_]
+Indices: TypeAlias = npt.NDArray[np.intp]
+"""Flat indices into an array (the entries the gradient checker probes)."""
 Shape: TypeAlias = tuple[int, ...]
 Scalar: TypeAlias = float | complex
 """A loss value: a float, or a complex number under the complex-step check."""

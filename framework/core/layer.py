@@ -7,8 +7,9 @@ from contextlib import contextmanager
 from typing import Any, Protocol, TypeAlias, TypeVar, cast
 
 import numpy as np
+import numpy.typing as npt
 
-from framework.core.arrays import Array, Mask, Shape
+from framework.core.arrays import Array, Indices, Mask, Shape
 from framework.core.errors import ConfigError, DTypeError, GradientDTypeError, GradientShapeError, ShapeError
 from framework.core.guard import Checked
 from framework.core.node import Node, call
@@ -39,6 +40,11 @@ class Module(Checked):
     replay: bool = False
     """Set by the gradient checker: a random layer (Dropout) reuses its last draw instead of a new one."""
     checked_methods = ("forward", "backward", "backward_params")
+    independent_samples: bool = False
+    """Each output sample depends only on the same sample of its input(s) (and the parameters), as in
+    every built-in layer but BatchNorm in training: the gradient checker then runs a stack of K probes
+    as one batch of K·batch samples (`forward_stack`), and a probe of one input entry as that one
+    sample. A custom layer for which it holds may set it to True."""
     _accepted: object = None
     """What the last input accepted by `check_input` was like (shapes, dtypes, `Replacements.count`)."""
 
@@ -54,6 +60,12 @@ class Module(Checked):
         if not isinstance(trainable, bool | np.bool_):
             raise ConfigError(f"{self!r}: trainable must be True or False, got {trainable!r}")
         self._trainable = bool(trainable)
+
+    @property
+    def stacks_probes(self) -> bool:
+        """Whether `forward_stack` runs a stack of the gradient checker's probes at once, rather than
+        one at a time (its report says which)."""
+        return self.independent_samples
 
     @classmethod
     def example(cls, rng: np.random.Generator) -> "tuple[Module, list[Array]]":
@@ -306,17 +318,42 @@ class Layer(Module):
         """
         return self.probe_shape(lambda xs: self.forward(xs[0]), [input_shape], "output_shape(input_shape)")
 
-    def perturbed_output(self, x: Array, out: Array, param: Parameter, index: int, delta: complex) -> Array:
-        """The output for input `x` with `param.value.flat[index]` moved by `delta` (`out` is the
-        output without the move). The gradient checker calls this once per entry; a layer linear in
-        a parameter overrides it to skip the forward (`Dense` does)."""
+    # --- the gradient checker's hooks: K probes at once, each stacked on a leading axis -----------
+
+    def forward_stack(self, xs: Array) -> Array:
+        """The outputs for a stack of inputs on a leading probe axis, (K, batch, ...) -> (K, batch, ...):
+        how the gradient checker runs K probes through the layer at once. One forward of K·batch
+        samples for a layer of `independent_samples`, else a forward a probe; a layer that can do
+        better overrides it (`Dropout` applies its mask to every probe)."""
+        if self.independent_samples:
+            return self.as_one_batch(xs)
+        return np.stack([self.forward(x) for x in xs])
+
+    def as_one_batch(self, xs: Array) -> Array:
+        """`forward` of a stack (K, batch, ...) folded into one batch of K·batch samples, unfolded again."""
+        out = self.forward(xs.reshape(-1, *xs.shape[2:]))
+        return out.reshape(*xs.shape[:2], *out.shape[1:])
+
+    @property
+    def stacks_probes(self) -> bool:
+        """As `Module.stacks_probes`: the base's `forward_stack` loops unless the samples are independent."""
+        return self.independent_samples or type(self).forward_stack is not Layer.forward_stack
+
+    def perturbed_outputs(self, x: Array, out: Array, param: Parameter, indices: Indices, delta: complex) -> Array:
+        """The outputs for input `x` with `param.value.flat[i]` moved by `delta`, for each i of
+        `indices`, stacked on a first axis (`out` is the output without a move): the gradient
+        checker's probes of a parameter. A forward a probe; a layer linear in the parameter computes
+        them from `out` (`Dense`, `Conv2D`)."""
         flat = param.value.reshape(-1)
-        old = flat[index]
-        flat[index] = old + delta
-        try:
-            return self.forward(x)
-        finally:
-            flat[index] = old
+        moved = np.empty((len(indices), *out.shape), dtype=np.result_type(out, delta))
+        for k, index in enumerate(indices.tolist()):
+            old = flat[index]
+            flat[index] = old + delta
+            try:
+                moved[k] = self.forward(x)
+            finally:
+                flat[index] = old
+        return moved
 
     def moved_output(self, x: Array, out: Array, param: Parameter, directions: Array, delta: complex) -> Array:
         """The outputs with `param.value` moved by `delta` times each of `directions` (stacked on a
@@ -332,19 +369,30 @@ class Layer(Module):
         finally:
             np.copyto(param.value, base)
 
-    def perturbed_input(self, x: Array, out: Array, index: int, delta: complex) -> Array:
-        """The output with `x.flat[index]` moved by `delta` (`out` is the output at `x`): the gradient
-        checker's probe of dL/dx; a layer that can skip the forward overrides it (`Dense`)."""
-        moved = x.astype(np.result_type(x, delta))
-        moved.flat[index] += delta
-        return self.forward(moved)
+    def perturbed_inputs(self, x: Array, out: Array, indices: Indices, delta: complex) -> Array:
+        """The outputs with `x.flat[i]` moved by `delta`, for each i of `indices`, stacked on a first
+        axis (`out` is the output at `x`): the gradient checker's probes of dL/dx. For a layer of
+        `independent_samples`, the K moved samples alone run, in one forward, the others keeping
+        `out`'s outputs; else a forward a probe. A layer that can skip the forward overrides it (`Dense`)."""
+        dtype = np.result_type(x, delta)
+        k = np.arange(len(indices))
+        if self.independent_samples:
+            samples, within = np.divmod(indices, math.prod(x.shape[1:]))
+            alone = x[samples].astype(dtype)
+            alone.reshape(len(indices), -1)[k, within] += delta
+            moved = stacked(out, len(indices), delta)
+            moved[k, samples] = self.forward(alone)
+            return moved
+        moved = np.empty((len(indices), *out.shape), dtype=np.result_type(out, delta))
+        for i, index in zip(k.tolist(), indices.tolist()):
+            one = x.astype(dtype)
+            one.flat[index] += delta
+            moved[i] = self.forward(one)
+        return moved
 
     def moved_input(self, x: Array, out: Array, directions: Array, delta: complex) -> Array:
         """The outputs with `x` moved by `delta` times each of `directions`, stacked on a first axis."""
-        moved = np.empty((len(directions), *out.shape), dtype=np.result_type(out, delta))
-        for i, direction in enumerate(directions):
-            moved[i] = self.forward(x + delta * direction)
-        return moved
+        return self.forward_stack(x + delta * directions)
 
     def __call__(self, node: "Node") -> "Node":
         """Call the layer on a symbolic node while building a graph `Model`."""
@@ -371,6 +419,14 @@ class Layer(Module):
         self.check_parameters_dtype(x)
 
 
+def stacked(out: Array, k: int, delta: complex) -> npt.NDArray[Any]:
+    """K copies of `out` on a first axis, in the dtype that moving them by `delta` needs: the start
+    of K probes' outputs."""
+    moved = np.empty((k, *out.shape), dtype=np.result_type(out, delta))
+    moved[...] = out
+    return moved
+
+
 class KeepsShape(Layer):
     """A layer whose output has the shape of its input (the activations, Dropout, Identity): it says
     so, and its shape is never probed."""
@@ -388,6 +444,18 @@ class Merge(Module):
 
     def backward(self, grad: Array) -> list[Array]:
         raise NotImplementedError(f"{type(self).__name__} must implement backward(grad)")
+
+    def forward_stack(self, xs: Sequence[Array]) -> Array:
+        """The outputs for stacks of inputs on a leading probe axis, as `Layer.forward_stack`."""
+        if self.independent_samples:
+            out = self.forward([x.reshape(-1, *x.shape[2:]) for x in xs])
+            return out.reshape(*xs[0].shape[:2], *out.shape[1:])
+        return np.stack([self.forward(list(probe)) for probe in zip(*xs)])
+
+    @property
+    def stacks_probes(self) -> bool:
+        """As `Module.stacks_probes`."""
+        return self.independent_samples or type(self).forward_stack is not Merge.forward_stack
 
     def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
         """The output shape for inputs of `input_shapes`; inferred by a probe forward unless overridden,

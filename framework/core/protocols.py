@@ -102,6 +102,10 @@ class Resumable(Protocol):
         does not feed keeping the value it had in that trace."""
         ...
 
+    def resume_stack(self, start: int, hs: Array) -> Array:
+        """`resume` for a stack of K such outputs on a leading probe axis: K model outputs, stacked."""
+        ...
+
 
 @runtime_checkable
 class Wrapper(Protocol):

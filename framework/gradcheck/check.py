@@ -21,7 +21,7 @@ from framework.gradcheck.numeric import (
     Derivatives, Differentiator, Floats, Method, Mode, Probes, TensorDifferentiator, work_copy,
 )
 from framework.gradcheck.report import GradCheckReport, GradCheckRow, compare, zero_warnings
-from framework.gradcheck.resumed import layer_steps, model_steps
+from framework.gradcheck.resumed import Tail, layer_steps, model_steps
 from framework.gradcheck.verdict import default_threshold
 from framework.core.layer import Layer, Merge, Module
 from framework.losses import Loss
@@ -46,6 +46,7 @@ def check_gradients(
     threshold: float | None = None,
     localize: bool = True,
     float64_logic: bool = True,
+    probes_at_once: int | None = None,
 ) -> GradCheckReport:
     """Compare backward's gradient of `loss(model(x), y)` with a numerical one, for every parameter.
 
@@ -61,7 +62,10 @@ def check_gradients(
     moved parameter's layer feeds. With `localize`, each layer and the loss are also checked on their own, so that the report
     names the part whose backward is wrong. A tensor that fails by the complex step is
     differentiated again by central differences, which decide where the complex step is wrong
-    (code that is not complex-analytic, such as np.abs). Parameters (values, dtypes and grads),
+    (code that is not complex-analytic, such as np.abs). By the resumed complex step, probes run
+    `probes_at_once` at a time, stacked on a leading axis through the layers after the moved tensor
+    and the loss (`Layer.forward_stack`, `Loss.costs`); None chooses as many as about
+    `resumed.STACK_BYTES` of activations hold, 1 runs them one by one. Parameters (values, dtypes and grads),
     buffers and `replay` flags are left exactly as they were, also when a forward raises, and the
     caches are those of a forward at the real point.
 
@@ -71,8 +75,8 @@ def check_gradients(
     >>> check_gradients(Sequential([Dense(3, 1, seed=0), Sigmoid()]), BCELoss(), x, y).passed
     True
     """
-    setup = _prepare("check_gradients", model, x, y, lambda xs: model.build(tuple(xs)),
-                     method=method, mode=mode, samples=samples, seed=seed, threshold=threshold)
+    setup = _prepare("check_gradients", model, x, y, lambda xs: model.build(tuple(xs)), method=method, mode=mode,
+                     samples=samples, seed=seed, threshold=threshold, probes_at_once=probes_at_once)
     if setup.dtype == np.float32 and float64_logic and threshold is None:
         return _float32_model(setup, model, loss, x, y, localize)
     with _state_kept(setup.params, [b for _, b in model.named_buffers()]), \
@@ -105,7 +109,8 @@ def _float32_model(setup: "_Setup", model: Network, loss: Loss, x: Inputs, y: La
                 model.backward(loss.backward())
                 double = [p.grad.copy() for p in params]
                 logic = check_gradients(model, loss, x64, y, method=setup.method, mode=setup.mode,
-                                        samples=setup.samples, seed=setup.seed, localize=localize)
+                                        samples=setup.samples, seed=setup.seed, localize=localize,
+                                        probes_at_once=setup.at_once)
     rounding = _rounding(setup.named, single, double, setup.xs[0].shape[0], setup.method)
     return attrs.evolve(logic, subject=f"{logic.subject} (float32; its logic checked on a float64 copy)", rounding=rounding)
 
@@ -165,6 +170,7 @@ def check_layer(
     threshold: float | None = None,
     subject: str | None = None,
     max_input_entries: int | None = None,
+    probes_at_once: int | None = None,
 ) -> GradCheckReport:
     """Check one layer's backward on its own: dL/dx and each parameter's gradient for
     L = Σ G ⊙ layer(x), with a random upstream gradient G. Works on any `Layer` subclass, and on a
@@ -176,15 +182,16 @@ def check_layer(
 
     In full mode, an input of more than `max_input_entries` entries is checked at that many
     random entries (a 209 x 12288 input would otherwise take 2.5 million probes). Complex-step
-    failures are confirmed, and the layer's state left, as in `check_gradients`.
+    failures are confirmed, probes stacked (`probes_at_once`), and the layer's state left, as in
+    `check_gradients`.
 
     >>> from framework import ReLU
     >>> check_layer(ReLU(), np.array([[-1.0, 2.0]])).passed
     True
     """
     setup = _prepare(f"check_layer({layer!r})", layer, x, None,
-                     lambda xs: layer.build(xs[0].shape) if isinstance(layer, Layer) else None,
-                     method=method, mode=mode, samples=samples, seed=seed, threshold=threshold)
+                     lambda xs: layer.build(xs[0].shape) if isinstance(layer, Layer) else None, method=method,
+                     mode=mode, samples=samples, seed=seed, threshold=threshold, probes_at_once=probes_at_once)
     subject, called = subject or repr(layer), _Called(layer)
     with _state_kept(setup.params, [b for _, b in layer.named_buffers()]), \
             _caches_left_by(lambda: called.forward(setup.xs)):
@@ -211,7 +218,7 @@ def check_loss(
 ) -> GradCheckReport:
     """Check a loss's backward, dL/dy_pred, entry by entry; a complex-step failure is confirmed by
     central differences, as in `check_gradients`, and the loss's cache is that of y_pred."""
-    _check_options(f"check_loss({loss!r})", method, "full", 1)
+    _check_options(f"check_loss({loss!r})", method, "full", 1, None)
     _check_point(f"check_loss({loss!r})", [y_pred], [], y_true)
     threshold = default_threshold(method, y_pred.dtype) if threshold is None else threshold
     with _caches_left_by(lambda: loss.forward(y_pred, y_true)):
@@ -244,6 +251,7 @@ class _Setup:
     samples: int
     seed: int
     threshold: float
+    at_once: int | None
     dtype: np.dtype[np.inexact]
     xs: list[Array]
     named: list[tuple[str, Parameter]]
@@ -264,11 +272,11 @@ class _Setup:
 def _prepare(
     caller: str, owner: Network | Module, x: Array | Sequence[Array], y: Labels | None,
     build: Callable[[list[Array]], object], *, method: Method, mode: Mode, samples: int, seed: int,
-    threshold: float | None,
+    threshold: float | None, probes_at_once: int | None,
 ) -> _Setup:
     """The checks every check starts with, then `build` (layers that wait for their input shape get
     their weights first) and the parameters of `owner`, checked too."""
-    _check_options(caller, method, mode, samples)
+    _check_options(caller, method, mode, samples, probes_at_once)
     xs = [x] if isinstance(x, np.ndarray) else list(x)
     _check_point(caller, xs, [], y)
     build(xs)
@@ -276,7 +284,8 @@ def _prepare(
     _check_point(caller, [], named)
     dtype = _common_dtype([p for _, p in named], xs)
     threshold = default_threshold(method, dtype) if threshold is None else threshold
-    return _Setup(caller, method, mode, samples, seed, threshold, dtype, xs, named, np.random.default_rng(seed))
+    return _Setup(caller, method, mode, samples, seed, threshold, probes_at_once, dtype, xs, named,
+                  np.random.default_rng(seed))
 
 
 def _parameter_rows(
@@ -306,7 +315,7 @@ def _parameter_rows(
     with _work_params(setup.params, setup.method) as tensors:
         diff = Differentiator(f, branches, setup.method)
         items = [(name, t, g, setup.probes(p.shape)) for (name, p), t, g in zip(setup.named, tensors, analytic)]
-        fast = model_steps(model, cost, calls, y_pred) if setup.method == "complex" else {}
+        fast = model_steps(model, *_costs(loss, y_pred, y), calls, y_pred, setup.at_once) if setup.method == "complex" else {}
         rows = verdict.rows(items, [fast.get(id(p), diff) for p in setup.params], setup.threshold,
                             setup.xs[0].shape[0], base, verdict.central_confirmation(
                                 setup.method, setup.threshold, setup.dtype, f, branches, lambda: tensors))
@@ -391,6 +400,9 @@ def _layer_rows(
         value = np.sum(z * upstream)
         return complex(value) if np.iscomplexobj(value) else float(value)
 
+    def totals(zs: Array) -> Array:  # Σ G ⊙ z of each probe of a stack
+        return np.tensordot(zs, upstream, upstream.ndim)
+
     def f() -> Scalar:
         return total(called.forward(x_work()))
 
@@ -404,7 +416,8 @@ def _layer_rows(
         items += [(name, t, g, setup.probes(p.shape)) for (name, p), t, g in zip(setup.named, tensors, analytic[n:])]
         ways: Sequence[TensorDifferentiator] = [Differentiator(f, branches, setup.method)] * len(items)
         if resumed:  # every entry through the layer's own hooks, as in a model
-            ways = layer_steps(cast(Layer, called.layer), setup.xs[0], work_copy(out, "complex"), total)
+            ways = layer_steps(cast(Layer, called.layer), setup.xs[0], work_copy(out, "complex"), Tail(totals, out.size),
+                               setup.at_once)
         return verdict.rows(items, ways, setup.threshold, setup.xs[0].shape[0], float(np.sum(out * upstream)),
                             verdict.central_confirmation(setup.method, setup.threshold, setup.dtype, f, branches,
                                                          lambda: [*x_work(), *tensors]))
@@ -453,12 +466,26 @@ def _cost(loss: Loss, y_pred: Array, y_true: Labels) -> Callable[[Array], Scalar
     return lambda a: loss.value(a, y)
 
 
-def _check_options(caller: str, method: str, mode: str, samples: int) -> None:
+def _costs(loss: Loss, y_pred: Array, y_true: Labels) -> tuple[Callable[[Array], Array], list[str]]:
+    """The loss of each prediction of a stack (a leading probe axis), the labels checked once here, and
+    the loss's name when it takes the stack's predictions one at a time: a loss that implements
+    `value` alone, or that overrides `forward` itself."""
+    if type(loss).forward is Loss.forward and type(loss).costs is not Loss.costs:
+        y = loss.check(y_pred, y_true)
+        return lambda stack: loss.costs(stack, y), []
+    cost = _cost(loss, y_pred, y_true)
+    return lambda stack: np.array([cost(p) for p in stack]), [f"loss {loss!r}"]
+
+
+def _check_options(caller: str, method: str, mode: str, samples: int, probes_at_once: int | None) -> None:
     for what, value, allowed in (("method", method, get_args(Method)), ("mode", mode, get_args(Mode))):
         if value not in allowed:
             raise ValueRangeError(f"{caller}: {what} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
     if mode != "full" and not (is_whole_number(samples) and samples >= 1):
         raise ValueRangeError(f"{caller}: samples must be a whole number of at least 1, got {samples!r}")
+    if probes_at_once is not None and not (is_whole_number(probes_at_once) and probes_at_once >= 1):
+        raise ValueRangeError(f"{caller}: probes_at_once must be None or a whole number of at least 1, got "
+                              f"{probes_at_once!r}")
 
 
 def _check_point(caller: str, xs: Sequence[Array], named: Sequence[tuple[str, Parameter]], y: Labels | None = None) -> None:

@@ -10,14 +10,14 @@ the point where backward was taken.
 
 import math
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Literal, Protocol, TypeAlias
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 
-from framework.core.arrays import Array, Mask, Scalar
+from framework.core.arrays import Array, Indices, Mask, Scalar
 from framework.core.errors import FrameworkError
 
 Method: TypeAlias = Literal["complex", "central"]
@@ -76,15 +76,13 @@ class Probes:
         v: Floats = self._all()[i] if self._fits() else self._draw(i, i + 1)[0]
         return v
 
-    def chunks(self) -> Iterator[tuple[int, Floats]]:
-        """The directions stacked on a first axis, as many at a time as fit in `MOVED_AT_ONCE` entries
-        (one at least), each stack with the index of its first direction."""
-        if self._fits():
-            yield 0, self._all()
-            return
-        step = max(1, MOVED_AT_ONCE // math.prod(self.shape))
+    def chunks(self, limit: int) -> Iterator[tuple[int, Floats]]:
+        """The directions stacked on a first axis, `limit` at a time at most and as many as fit in
+        `MOVED_AT_ONCE` entries (one at least), each stack with the index of its first direction."""
+        step = max(1, min(limit, MOVED_AT_ONCE // math.prod(self.shape)))
         for start in range(0, len(self), step):
-            yield start, self._draw(start, min(start + step, len(self)))
+            stop = min(start + step, len(self))
+            yield start, self._all()[start:stop] if self._fits() else self._draw(start, stop)
 
     def _fits(self) -> bool:
         return len(self) * math.prod(self.shape) <= MOVED_AT_ONCE
@@ -107,7 +105,7 @@ class Probes:
         if self.entries is not None:
             return np.asarray(g.reshape(-1)[self.entries], dtype=np.float64)
         values = np.empty(len(self))
-        for start, v in self.chunks():
+        for start, v in self.chunks(len(self)):
             values[start:start + len(v)] = v.reshape(len(v), -1) @ g.real.reshape(-1)
         return values
 
@@ -132,6 +130,9 @@ class Derivatives:
     """(probes, 2): where the point sits on a kink (a branch changes however small the step towards
     one side), the one-sided derivatives from the left and from the right, between which any
     subgradient lies; NaN elsewhere. None when no probe sat on one."""
+    path: str = ""
+    """How the complex step ran the probes: "stacked" (K at a time through every part after the
+    tensor), or which parts took them one at a time; "" for central differences."""
 
 
 class TensorDifferentiator(Protocol):
@@ -141,12 +142,19 @@ class TensorDifferentiator(Protocol):
 
 
 class Perturbation(Protocol):
-    """A scalar function evaluated with one tensor `t` moved, and `t` as it was after: by δ at one
-    flat entry, or by δ times each direction of a stack (on a first axis), one value each."""
+    """A scalar function evaluated with one tensor `t` moved, and `t` as it was after: by δ at each of
+    some flat entries, or by δ times each direction of a stack (on a first axis), one value each, at
+    most `at_once` probes a call; `path` says how they run."""
 
-    def at_entry(self, t: Array, index: int, delta: complex) -> Scalar: ...
+    @property
+    def at_once(self) -> int: ...
 
-    def along(self, t: Array, directions: Floats, delta: complex) -> Iterable[Scalar]: ...
+    @property
+    def path(self) -> str: ...
+
+    def at_entries(self, t: Array, indices: Indices, delta: complex) -> Array: ...
+
+    def along(self, t: Array, directions: Floats, delta: complex) -> Array: ...
 
 
 @attrs.frozen
@@ -154,26 +162,37 @@ class InPlace:
     """`f`, which reads the tensors it is differentiated by, with one of them changed in place."""
 
     f: Callable[[], Scalar]
+    at_once: int = MOVED_AT_ONCE
+    path: str = "one at a time, through the whole forward"
 
-    def at_entry(self, t: Array, index: int, delta: complex) -> Scalar:
-        flat = t.reshape(-1)
-        base = flat[index]
-        flat[index] = base + delta
-        try:
-            return self.f()
-        finally:
-            flat[index] = base
+    def at_entries(self, t: Array, indices: Indices, delta: complex) -> Array:
+        flat, values = t.reshape(-1), []
+        for index in indices.tolist():
+            base = flat[index]
+            flat[index] = base + delta
+            try:
+                values.append(self.f())
+            finally:
+                flat[index] = base
+        return _complex_values(values)
 
-    def along(self, t: Array, directions: Floats, delta: complex) -> list[Scalar]:
+    def along(self, t: Array, directions: Floats, delta: complex) -> Array:
         base = t.copy()
         values = []
         try:
             for v in directions:
                 np.add(base, delta * v, out=t)
                 values.append(self.f())
-            return values
+            return _complex_values(values)
         finally:
             np.copyto(t, base)
+
+
+def _complex_values(values: Sequence[Scalar]) -> Array:
+    """The values of complex-step probes as an array, or NotComplexSafe for one that came out real."""
+    if not all(isinstance(v, complex) for v in values):
+        raise NotComplexSafe("a complex input gave a real result: the imaginary part was lost")
+    return np.array(values, dtype=np.complex128)
 
 
 @attrs.frozen
@@ -187,25 +206,26 @@ class ComplexStep:
 
     def derivatives(self, t: Array, probes: Probes) -> Derivatives:
         values = np.empty(len(probes))
-        step = 1j * self.h
+        step, at_once = 1j * self.h, self.perturbation.at_once
         with warnings.catch_warnings():
             warnings.simplefilter("error", np.exceptions.ComplexWarning)
             try:
                 if probes.entries is not None:
-                    for i, index in enumerate(probes.entries.tolist()):
-                        values[i] = self._derivative(self.perturbation.at_entry(t, index, step))
+                    for start in range(0, len(probes), at_once):
+                        chunk = probes.entries[start:start + at_once]
+                        values[start:start + len(chunk)] = self._derivatives(self.perturbation.at_entries(t, chunk, step))
                 else:
-                    for start, directions in probes.chunks():
-                        for i, value in enumerate(self.perturbation.along(t, directions, step), start):
-                            values[i] = self._derivative(value)
+                    for start, directions in probes.chunks(at_once):
+                        values[start:start + len(directions)] = self._derivatives(
+                            self.perturbation.along(t, directions, step))
             except np.exceptions.ComplexWarning as w:
                 raise NotComplexSafe(f"a ComplexWarning was raised ({w}): the imaginary part is cast away") from w
-        return Derivatives(values, np.zeros(len(probes)), 0, 0)
+        return Derivatives(values, np.zeros(len(probes)), 0, 0, path=self.perturbation.path)
 
-    def _derivative(self, value: Scalar) -> float:
-        if not isinstance(value, complex):
+    def _derivatives(self, costs: Array) -> Floats:
+        if costs.dtype.kind != "c":
             raise NotComplexSafe("a complex input gave a real result: the imaginary part was lost")
-        return value.imag / self.h  # f'(θ)·v = Im f(θ + ih·v) / h
+        return costs.imag / self.h  # f'(θ)·v = Im f(θ + ih·v) / h
 
 
 @attrs.define

@@ -32,6 +32,9 @@ class GradCheckRow:
     """Backward's gradient is exactly 0 at every entry (or direction) checked, and so is the numerical
     one: exactly, or for central differences to within the row's absolute tolerance (the rounding a
     zero gradient is judged by), so that both methods call the same tensors zero."""
+    path: str = ""
+    """How the complex step ran this tensor's probes (`Derivatives.path`): "stacked, K at once", and
+    which parts took them one at a time; "" for central differences."""
 
 
 def compare(
@@ -90,7 +93,7 @@ def compare(
     return GradCheckRow(
         name, shape, int(checked.sum()), max_abs, relative, where,
         float(g[worst]) if diff.size else 0.0, float(values[worst]) if diff.size else 0.0, passed,
-        "; ".join(n for n in notes if n), zero,
+        "; ".join(n for n in notes if n), zero, numeric.path,
     )
 
 
@@ -226,24 +229,27 @@ class GradCheckReport:
             lines.append("Every part passes on its own: look at how the model connects them.")
         return lines
 
-    def _tables(self) -> list[tuple[str, list[tuple[str, GradCheckRow]]]]:
-        """The report's tables, each under its title ("" for the first): the model's rows, each part's
-        on its own, and the float32 rounding check."""
-        tables = [("", [("", r) for r in self.rows])]
+    def _tables(self) -> list[tuple[str, list[tuple[str, GradCheckRow]], str]]:
+        """The report's tables, each with its title ("" for the first) and a line under it: the model's
+        rows (under them, the tensors whose probes were not stacked), each part's on its own, and the
+        float32 rounding check."""
+        slow = [f"{r.name} ({r.path})" for r in self.rows if "one at a time" in r.path]
+        tables = [("", [("", r) for r in self.rows], f"probes not stacked: {_listed(slow)}" if slow else "")]
         if self.parts:
             tables.append(("Each part on its own (layers with a random upstream gradient):",
-                           [(p.subject, r) for p in self.parts for r in p.rows]))
+                           [(p.subject, r) for p in self.parts for r in p.rows], ""))
         if self.rounding is not None:
             verdict = "PASSED" if self.rounding.passed else "FAILED"
-            tables.append((f"{self.rounding.subject}, relative error <= {self.rounding.threshold:.0e}: {verdict} "
-                           "(backward vs numeric below: float32 vs float64)", [("", r) for r in self.rounding.rows]))
+            title = (f"{self.rounding.subject}, relative error <= {self.rounding.threshold:.0e}: {verdict} "
+                     "(backward vs numeric below: float32 vs float64)")
+            tables.append((title, [("", r) for r in self.rounding.rows], ""))
         return tables
 
     def __str__(self) -> str:
         lines = self._summary()
-        for title, rows in self._tables():
+        for title, rows, under in self._tables():
             lines += ["", title] if title else []
-            lines += _table(rows)
+            lines += _table(rows) + ([under] if under else [])
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -263,7 +269,7 @@ class GradCheckReport:
         top += [paragraph(line, "fw-warning" if line.startswith("warning: ") else
                           "fw-diagnosis" if line.startswith(("WRONG", "Likely", "Every")) else "fw-criterion")
                 for line in rest]
-        for title, rows in self._tables():
+        for title, rows, under in self._tables():
             top += [paragraph(title)] if title else []
             cells, classes = [], []
             for _, r, row in _cells(rows):
@@ -272,7 +278,7 @@ class GradCheckReport:
                 if r.note:
                     cells.append((f"^ {r.note}",))
                     classes.append("fw-note")
-            top.append(html_table(HEADER, cells, classes=classes))
+            top += [html_table(HEADER, cells, classes=classes)] + ([paragraph(under)] if under else [])
         return f'<div class="fw-gradcheck">{"".join(top)}</div>'
 
 

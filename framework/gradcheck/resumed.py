@@ -1,52 +1,88 @@
 """The fast complex step: a tensor of one layer is moved through that layer's own hooks
-(`Layer.perturbed_output` and `moved_output`, `perturbed_input` and `moved_input`, which `Dense`
-computes without a forward), and only what comes after the layer is rerun."""
+(`Layer.perturbed_outputs` and `moved_output`, `perturbed_inputs` and `moved_input`, which `Dense`
+computes without a forward), and only what comes after the layer is rerun, on a stack of K probes at
+once (`Layer.forward_stack`, `Resumable.resume_stack`, `Loss.costs`): the complex step stays a
+numerical derivative of the forward code, its Python overhead paid once a stack instead of once a probe."""
 
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import cast
 
 import attrs
 
-from framework.core.arrays import Array, Scalar
+from framework.core.arrays import Array, Indices
 from framework.core.layer import Layer
 from framework.core.parameter import Parameter
 from framework.core.protocols import LayerCall, Network, Resumable
 from framework.gradcheck.numeric import ComplexStep, Floats, TensorDifferentiator, work_copy
 
+STACK_BYTES = 2**22
+"""A stack of probes holds at most about this many bytes of complex activations (those after the
+moved tensor, as many as the model keeps at once), whatever the model: it sets how many probes run
+at once."""
+
 
 @attrs.frozen
 class FromOutput:
-    """A `Perturbation` computed from a layer's output: `entry(index, δ)` is the output with one
-    entry of the tensor moved by δ, `along(V, δ)` the outputs moved along each direction of V, and
-    `rest` the scalar from an output (the layers after it and the loss). The tensor itself is never
-    changed: the hooks move it on their own."""
+    """A `Perturbation` computed from a layer's output: `entries(indices, δ)` are the outputs with each
+    of some entries of the tensor moved by δ, `moved(V, δ)` the outputs moved along each direction of V,
+    both stacked on a first axis, and `rest` the scalars from such a stack (the layers after it and the
+    loss). The tensor itself is never changed: the hooks move it on their own."""
 
-    entry: Callable[[int, complex], Array]
+    entries: Callable[[Indices, complex], Array]
     moved: Callable[[Floats, complex], Array]
-    rest: Callable[[Array], Scalar]
+    rest: Callable[[Array], Array]
+    at_once: int
+    path: str
 
-    def at_entry(self, t: Array, index: int, delta: complex) -> Scalar:
-        return self.rest(self.entry(index, delta))
+    def at_entries(self, t: Array, indices: Indices, delta: complex) -> Array:
+        return self.rest(self.entries(indices, delta))
 
-    def along(self, t: Array, directions: Floats, delta: complex) -> Iterator[Scalar]:
-        return (self.rest(out) for out in self.moved(directions, delta))
+    def along(self, t: Array, directions: Floats, delta: complex) -> Array:
+        return self.rest(self.moved(directions, delta))
 
 
-def layer_steps(layer: Layer, x: Array, out: Array, rest: Callable[[Array], Scalar]) -> list[ComplexStep]:
+@attrs.frozen
+class Tail:
+    """What runs after a moved tensor's layer: `rest`, the scalars from a stack of its outputs;
+    `entries`, the complex entries a probe holds on the way (the layer's output and what follows it);
+    `one_at_a_time`, the parts that take a stack's probes one by one."""
+
+    rest: Callable[[Array], Array]
+    entries: int
+    one_at_a_time: Sequence[str] = ()
+
+    def perturbation(self, layer: Layer, entries: Callable[[Indices, complex], Array],
+                     moved: Callable[[Floats, complex], Array], at_once: int | None, hook: str) -> FromOutput:
+        """The `FromOutput` of a tensor of `layer` probed through `entries` and `moved`, `at_once`
+        probes a stack (None: as many as `STACK_BYTES` holds); `hook` names the layer's hook that
+        computes the entries' outputs, a forward a probe unless the layer overrides it."""
+        k = at_once or max(1, STACK_BYTES // (16 * self.entries))
+        own = getattr(type(layer), hook) is getattr(Layer, hook) and not (
+            hook == "perturbed_inputs" and layer.independent_samples)  # its default: a forward a probe
+        slow = [*([f"{layer!r}.{hook}"] if own else []), *self.one_at_a_time]
+        path = "one at a time" if k == 1 else f"stacked, {k} at once"
+        if slow:
+            path += f"; one at a time through {', '.join(slow)}"
+        return FromOutput(entries, moved, self.rest, k, path)
+
+
+def layer_steps(layer: Layer, x: Array, out: Array, tail: Tail, at_once: int | None) -> list[ComplexStep]:
     """The complex step of `layer`'s input and then of each of its parameters, from its input `x`
-    and its (complex) output `out` at the real point; `rest` computes the scalar from an output."""
-    through_input = FromOutput(functools.partial(layer.perturbed_input, x, out),
-                               functools.partial(layer.moved_input, x, out), rest)
-    return [ComplexStep(through_input), *(_parameter_step(layer, x, out, p, rest) for p in layer.parameters())]
+    and its (complex) output `out` at the real point, with `tail` after it."""
+    through_input = tail.perturbation(layer, functools.partial(layer.perturbed_inputs, x, out),
+                                      functools.partial(layer.moved_input, x, out), at_once, "perturbed_inputs")
+    return [ComplexStep(through_input), *(_parameter_step(layer, x, out, p, tail, at_once) for p in layer.parameters())]
 
 
 def model_steps(
-    model: Network, cost: Callable[[Array], Scalar], calls: Sequence[LayerCall], y_pred: Array
+    model: Network, costs: Callable[[Array], Array], loss_path: Sequence[str], calls: Sequence[LayerCall],
+    y_pred: Array, at_once: int | None,
 ) -> dict[int, TensorDifferentiator]:
     """For a `Resumable` model, the complex step of each parameter owned by a layer called once,
     by parameter id, from the calls of its trace (at the real point) and its output y_pred: the
-    model reruns only the calls the parameter's layer feeds. Empty for another model."""
+    model reruns only the calls the parameter's layer feeds, on stacks of probes, and `costs` gives
+    the loss of each (`loss_path`: the loss, if it takes them one at a time). Empty for another model."""
     if not isinstance(model, Resumable):
         return {}
     resumable: Resumable = model
@@ -55,20 +91,23 @@ def model_steps(
         for p in call.layer.parameters():
             owners.setdefault(id(p), []).append(k)
     following = [call.x for call in calls[1:]] + [y_pred]
+    outputs = [cast(Array, following[k] if call.out is None else call.out) for k, call in enumerate(calls)]
     steps: dict[int, TensorDifferentiator] = {}
     for k, call in enumerate(calls):
         layer, own = call.layer, [p for p in call.layer.parameters() if owners[id(p)] == [k]]
         if not own or not isinstance(layer, Layer):
             continue
-        out = work_copy(cast(Array, following[k] if call.out is None else call.out), "complex")
 
-        def rest(h: Array, start: int = k + 1) -> Scalar:
-            return cost(resumable.resume(start, h))
+        def rest(hs: Array, start: int = k + 1) -> Array:
+            return costs(resumable.resume_stack(start, hs))
 
-        steps.update((id(p), _parameter_step(layer, cast(Array, call.x), out, p, rest)) for p in own)
+        tail = Tail(rest, sum(o.size for o in outputs[k:]),
+                    [*(f"layer {c.name} {c.layer!r}" for c in calls[k + 1:] if not c.layer.stacks_probes), *loss_path])
+        out = work_copy(outputs[k], "complex")
+        steps.update((id(p), _parameter_step(layer, cast(Array, call.x), out, p, tail, at_once)) for p in own)
     return steps
 
 
-def _parameter_step(layer: Layer, x: Array, out: Array, p: Parameter, rest: Callable[[Array], Scalar]) -> ComplexStep:
-    return ComplexStep(FromOutput(functools.partial(layer.perturbed_output, x, out, p),
-                                  functools.partial(layer.moved_output, x, out, p), rest))
+def _parameter_step(layer: Layer, x: Array, out: Array, p: Parameter, tail: Tail, at_once: int | None) -> ComplexStep:
+    return ComplexStep(tail.perturbation(layer, functools.partial(layer.perturbed_outputs, x, out, p),
+                                         functools.partial(layer.moved_output, x, out, p), at_once, "perturbed_outputs"))

@@ -20,6 +20,8 @@ class ReLU(KeepsShape):
     array([[0., 0., 2.]])
     """
 
+    independent_samples = True
+
     _on: Mask
     """Where x > 0 in the last forward."""
 
@@ -43,6 +45,8 @@ class Sigmoid(KeepsShape):
     >>> Sigmoid().forward(np.array([[-1e4, 0.0, 1e4]]))
     array([[0. , 0.5, 1. ]])
     """
+
+    independent_samples = True
 
     _a: Array
     """The last forward's output, sigmoid(z)."""
@@ -75,6 +79,8 @@ class Tanh(KeepsShape):
     array([[-1.,  0.,  1.]])
     """
 
+    independent_samples = True
+
     _y: Array
     """The last forward's output, tanh(x)."""
 
@@ -102,6 +108,8 @@ class LeakyReLU(KeepsShape):
     >>> LeakyReLU(alpha=0.1).forward(np.array([[-2.0, 0.0, 3.0]]))
     array([[-0.2,  0. ,  3. ]])
     """
+
+    independent_samples = True
 
     _negative: Mask
     """Where x <= 0 in the last forward."""
@@ -138,6 +146,8 @@ class ELU(KeepsShape):
     >>> ELU().forward(np.array([[-1e4, 0.0, 1e4]]))
     array([[-1.e+00,  0.e+00,  1.e+04]])
     """
+
+    independent_samples = True
 
     _negative: Mask
     """Where x <= 0 in the last forward."""
@@ -181,6 +191,8 @@ class Softmax(Layer):
     array([[0.25, 0.75],
            [0.  , 1.  ]])
     """
+
+    independent_samples = True
 
     _s: Array
     """The last forward's output, softmax(x)."""

@@ -7,10 +7,10 @@ import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
-from framework.core.arrays import Array, Shape, WholeNumber, float_dtype
+from framework.core.arrays import Array, Indices, Shape, WholeNumber, float_dtype
 from framework.core.budget import reserve
 from framework.core.errors import ShapeError, ValueRangeError
-from framework.core.layer import Config, Layer, Module
+from framework.core.layer import Config, Layer, Module, stacked
 from framework.core.parameter import Parameter
 from framework.core.registry import register_layer
 from framework.core.validation import whole_number
@@ -56,6 +56,7 @@ class Conv2D(Layer):
     in (a, b, c) order."""
     _x_shape: Shape
     """The shape of the last forward's input."""
+    independent_samples = True
 
     def __init__(
         self,
@@ -182,17 +183,20 @@ class Conv2D(Layer):
 
     # --- the gradient checker's shortcuts: the output is linear in W, in b and in x --------------
 
-    def perturbed_output(self, x: Array, out: Array, param: Parameter, index: int, delta: complex) -> Array:
-        moved = out.astype(np.result_type(out, delta))
-        if param is self.W:  # y[n, i, j, f] moves by δ x_pad[n, i·sh + a, j·sw + b, c]
-            a, b, c, f = np.unravel_index(index, self.W.value.shape)
-            (sh, sw), (oh, ow) = self.strides, out.shape[1:3]
-            (_, (top, _), (left, _), _) = self._geometry(x.shape)[1]
-            rows = _taps(int(a) - top, sh, oh, x.shape[1])
-            columns = _taps(int(b) - left, sw, ow, x.shape[2])
-            moved[:, rows[0], columns[0], f] += delta * x[:, rows[1], columns[1], c]
-        else:
-            moved[..., index] += delta
+    def perturbed_outputs(self, x: Array, out: Array, param: Parameter, indices: Indices, delta: complex) -> Array:
+        moved, k = stacked(out, len(indices), delta), np.arange(len(indices))
+        if param is not self.W:
+            moved[k, ..., indices] += delta
+            return moved
+        a, b, c, f = np.unravel_index(indices, self.W.value.shape)
+        (sh, sw), (oh, ow) = self.strides, out.shape[1:3]
+        (_, (top, _), (left, _), _) = self._geometry(x.shape)[1]
+        for offset in set(zip(a.tolist(), b.tolist())):  # y[n, i, j, f] moves by δ x_pad[n, i·sh + a, j·sw + b, c]
+            at = np.flatnonzero((a == offset[0]) & (b == offset[1]))
+            rows = _taps(offset[0] - top, sh, oh, x.shape[1])
+            columns = _taps(offset[1] - left, sw, ow, x.shape[2])
+            read = np.moveaxis(x[:, rows[1], columns[1]][..., c[at]], -1, 0)  # (probes, batch, rows, columns)
+            moved[k[at], :, rows[0], columns[0], f[at]] += delta * read
         return moved
 
     def moved_output(self, x: Array, out: Array, param: Parameter, directions: Array, delta: complex) -> Array:
@@ -204,17 +208,17 @@ class Conv2D(Layer):
             change = directions[:, np.newaxis, np.newaxis, np.newaxis, :]
         return out + delta * change
 
-    def perturbed_input(self, x: Array, out: Array, index: int, delta: complex) -> Array:
-        moved = out.astype(np.result_type(out, delta))
-        n, i, j, c = np.unravel_index(index, x.shape)
+    def perturbed_inputs(self, x: Array, out: Array, indices: Indices, delta: complex) -> Array:
+        moved, k = stacked(out, len(indices), delta), np.arange(len(indices))
+        n, i, j, c = np.unravel_index(indices, x.shape)
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
         (oh, ow), (_, (top, _), (left, _), _) = self._geometry(x.shape)
         for a in range(kh):  # x[n, i, j, c] is entry (a, b) of the window at (oi, oj) when oi·sh + a = i + top
-            oi, off_i = divmod(int(i) + top - a, sh)
+            oi, off_i = np.divmod(i + top - a, sh)
             for b in range(kw):
-                oj, off_j = divmod(int(j) + left - b, sw)
-                if off_i == off_j == 0 and 0 <= oi < oh and 0 <= oj < ow:
-                    moved[n, oi, oj] += delta * self.W.value[a, b, c]
+                oj, off_j = np.divmod(j + left - b, sw)
+                hit = (off_i == 0) & (off_j == 0) & (oi >= 0) & (oi < oh) & (oj >= 0) & (oj < ow)
+                moved[k[hit], n[hit], oi[hit], oj[hit]] += delta * self.W.value[a, b, c[hit]]
         return moved
 
     def moved_input(self, x: Array, out: Array, directions: Array, delta: complex) -> Array:

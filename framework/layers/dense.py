@@ -6,10 +6,10 @@ from typing import Literal, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from framework.core.arrays import Array, Shape, WholeNumber, float_dtype
+from framework.core.arrays import Array, Indices, Shape, WholeNumber, float_dtype
 from framework.core.errors import ShapeError, ValueRangeError
 from framework.core.validation import whole_number
-from framework.core.layer import Config, Layer, Module
+from framework.core.layer import Config, Layer, Module, stacked
 from framework.core.budget import reserve
 from framework.core.parameter import Parameter
 from framework.core.registry import register_layer
@@ -43,6 +43,7 @@ class Dense(Layer):
     b: Parameter
     _x: Array
     """The last forward's input."""
+    independent_samples = True
 
     def __init__(
         self,
@@ -107,13 +108,13 @@ class Dense(Layer):
         y += self.b.value
         return y
 
-    def perturbed_output(self, x: Array, out: Array, param: Parameter, index: int, delta: complex) -> Array:
-        moved = out.copy()
+    def perturbed_outputs(self, x: Array, out: Array, param: Parameter, indices: Indices, delta: complex) -> Array:
+        moved, k = stacked(out, len(indices), delta), np.arange(len(indices))
         if param is self.W:
-            i, j = divmod(index, self.out_features)
-            np.add(moved[:, j], delta * x[:, i], out=moved[:, j])  # (x W)[:, j] moves by delta · x[:, i]
+            i, j = np.divmod(indices, self.out_features)
+            moved[k, :, j] += delta * x[:, i].T  # (x W)[:, j] moves by delta · x[:, i]
         else:
-            np.add(moved[:, index], delta, out=moved[:, index])
+            moved[k, :, indices] += delta
         return moved
 
     def moved_output(self, x: Array, out: Array, param: Parameter, directions: Array, delta: complex) -> Array:
@@ -123,10 +124,10 @@ class Dense(Layer):
             change = directions[:, np.newaxis, :]
         return out + delta * change
 
-    def perturbed_input(self, x: Array, out: Array, index: int, delta: complex) -> Array:
-        i, k = divmod(index, x.shape[1])
-        moved = out.astype(np.result_type(out, delta))
-        moved[i] += delta * self.W.value[k]  # moving x[i, k] moves row i of x W by δ W[k, :]
+    def perturbed_inputs(self, x: Array, out: Array, indices: Indices, delta: complex) -> Array:
+        moved, k = stacked(out, len(indices), delta), np.arange(len(indices))
+        i, j = np.divmod(indices, x.shape[1])
+        moved[k, i] += delta * self.W.value[j]  # moving x[i, j] moves row i of x W by δ W[j, :]
         return moved
 
     def moved_input(self, x: Array, out: Array, directions: Array, delta: complex) -> Array:

@@ -27,6 +27,8 @@ class Add(Merge):
     array([[4., 6.]])
     """
 
+    independent_samples = True
+
     _inputs: int
     """How many inputs the last forward added."""
 
@@ -51,6 +53,8 @@ class Multiply(Merge):
     >>> Multiply().forward([np.array([[1.0, 2.0]]), np.array([[3.0, 4.0]])])
     array([[3., 8.]])
     """
+
+    independent_samples = True
 
     _xs: list[Array]
     """The last forward's inputs."""
@@ -87,6 +91,8 @@ class Concatenate(Merge):
     >>> Concatenate().forward([np.array([[1.0, 2.0]]), np.array([[3.0]])])
     array([[1., 2., 3.]])
     """
+
+    independent_samples = True
 
     _sizes: list[int]
     """The sizes along `axis` of the last forward's inputs."""

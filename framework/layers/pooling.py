@@ -22,6 +22,8 @@ from framework.layers.images import Padding, Pair, image_shape, pair
 class _Pool2D(Layer):
     """A window of `pool_size` moved by `strides` (the pool size by default) over H and W."""
 
+    independent_samples = True
+
     def __init__(self, pool_size: Pair = 2, strides: Pair | None = None, padding: Padding = "valid") -> None:
         super().__init__()
         name = type(self).__name__
@@ -161,6 +163,8 @@ class AvgPool2D(_Pool2D):
 
 class _GlobalPool2D(Layer):
     """A pool over the whole image: (batch, H, W, C) -> (batch, C)."""
+
+    independent_samples = True
 
     @classmethod
     def example(cls, rng: np.random.Generator) -> tuple[Module, list[Array]]:

@@ -42,6 +42,7 @@ class Normalization(Layer):
     0) is divided by sqrt(EPS), so it stays finite, and is 0 on the training data itself."""
     _inv_std: Array
     """1 / sqrt(max(variance, EPS)) of the last forward, shaped to broadcast."""
+    independent_samples = True
 
     def __init__(
         self,
@@ -133,11 +134,6 @@ class Normalization(Layer):
 
     def backward(self, grad: Array) -> Array:
         return grad * self._inv_std  # dL/dx = g / sqrt(max(variance, EPS))
-
-    def perturbed_input(self, x: Array, out: Array, index: int, delta: complex) -> Array:
-        moved = out.astype(np.result_type(out, delta))
-        moved.flat[index] += delta * np.broadcast_to(self._along(x.shape)[1], x.shape).flat[index]
-        return moved  # moving one entry of x moves its own output entry only, by δ / sqrt(max(variance, EPS))
 
     def moved_input(self, x: Array, out: Array, directions: Array, delta: complex) -> Array:
         return out + delta * (directions * self._along(x.shape)[1])  # (x + δV - mean) s = out + δ V s

@@ -55,8 +55,21 @@ class Dropout(KeepsShape):
         if not self.replay or keep is None or keep.shape != x.shape:
             keep = self._keep = self._rng.random(x.shape) >= self.rate
         self._mask, self._scale = keep, 1 / (1 - self.rate)
+        return self._dropped(x, keep)
+
+    def forward_stack(self, xs: Array) -> Array:
+        """Every probe of the stack through the mask it replays (a forward a probe when it draws)."""
+        if not self.training:
+            return xs
+        keep = self._keep
+        if self.replay and keep is not None and keep.shape == xs.shape[1:]:
+            return self._dropped(xs, keep)
+        return super().forward_stack(xs)
+
+    def _dropped(self, x: Array, keep: Mask) -> Array:
+        """x scaled by 1 / (1 - rate) where `keep`, 0 elsewhere (a stack of probes, `keep` broadcast over it)."""
         y = np.zeros_like(x)
-        np.multiply(x, self._scale, out=y, where=keep)
+        np.multiply(x, 1 / (1 - self.rate), out=y, where=keep)
         return y
 
     def backward(self, grad: Array) -> Array:
@@ -72,6 +85,14 @@ class Dropout(KeepsShape):
     def __repr__(self) -> str:
         seed = "" if self.seed is None else f", seed={self.seed}"
         return f"Dropout(rate={self.rate}{seed})"
+
+
+def _centred(x: Array, axes: tuple[int, ...]) -> tuple[Array, Array, Array]:
+    """x minus its mean over `axes`, that mean, and the biased variance over them (squares, not |x|²:
+    a complex step stays exact), mean and variance with the axes kept."""
+    mean = x.mean(axis=axes, keepdims=True)
+    x_hat = x - mean
+    return x_hat, mean, np.mean(x_hat * x_hat, axis=axes, keepdims=True)
 
 
 @register_layer
@@ -135,28 +156,40 @@ class BatchNorm(Layer):
 
     def forward(self, x: Array) -> Array:
         batch_statistics = self.training and self.trainable  # frozen, it uses its running statistics, as in Keras
-        axes = tuple(range(x.ndim - 1))  # every axis but the features' (the channels')
         if batch_statistics:
             m = x.size // x.shape[-1]  # entries a feature: the batch, times H W for images
             if m < self.min_training_batch:
                 raise ShapeError(f"{self!r} in training needs a batch of at least 2 samples to estimate a variance, "
                                  f"got input of shape {x.shape}: use larger batches, or set training = False")
-            mean = x.mean(axis=axes)
-            x_hat = x - mean
-            var = np.mean(x_hat * x_hat, axis=axes)  # squares, not |x|²: a complex step stays exact
+            axes = tuple(range(x.ndim - 1))  # every axis but the features' (the channels')
+            x_hat, mean, var = _centred(x, axes)
             # the running statistics see only the real point, so that they stay real
-            batch_mean, batch_var = (x.real.mean(axis=axes), x.real.var(axis=axes)) if np.iscomplexobj(x) else (mean, var)
+            batch_mean, batch_var = ((x.real.mean(axis=axes), x.real.var(axis=axes)) if np.iscomplexobj(x)
+                                     else (mean.reshape(-1), var.reshape(-1)))
             self._update(self.running_mean, batch_mean)
             self._update(self.running_var, batch_var * (m / (m - 1)))
         else:
             x_hat = x - self.running_mean.value
             var = self.running_var.value
+        y, inv_std = self._normalized(x_hat, var)
+        self._cache = x_hat, inv_std, batch_statistics
+        return y
+
+    def forward_stack(self, xs: Array) -> Array:
+        """In training, each probe of the stack normalised by its own batch statistics (the running
+        ones left alone); in evaluation, the stack as one batch."""
+        if not (self.training and self.trainable):
+            return self.as_one_batch(xs)
+        x_hat, _, var = _centred(xs, tuple(range(1, xs.ndim - 1)))
+        return self._normalized(x_hat, var)[0]
+
+    def _normalized(self, x_hat: Array, var: Array) -> tuple[Array, Array]:
+        """gamma · x_hat / sqrt(var + eps) + beta, x_hat scaled in place, and 1 / sqrt(var + eps)."""
         inv_std = 1 / np.sqrt(var + self.eps)
         x_hat *= inv_std
-        self._cache = x_hat, inv_std, batch_statistics
         y: Array = x_hat * self.gamma.value
         np.add(y, self.beta.value, out=y)
-        return y
+        return y, inv_std
 
     def backward(self, grad: Array) -> Array:
         x_hat, inv_std, batch_statistics = self._cache

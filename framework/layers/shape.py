@@ -22,6 +22,8 @@ class Identity(KeepsShape):
     True
     """
 
+    independent_samples = True
+
     def forward(self, x: Array) -> Array:
         return x
 
@@ -40,6 +42,8 @@ class Reshape(Layer):
     >>> Reshape((-1, 2)).forward(np.zeros((5, 3, 4))).shape
     (5, 6, 2)
     """
+
+    independent_samples = True
 
     _shape: Shape
     """The shape of the last forward's input."""

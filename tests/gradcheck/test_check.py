@@ -653,14 +653,15 @@ def model_off_kinks(seed: int) -> Sequential:
 
 
 @pytest.mark.parametrize("nonnegative", [False, True])
-@pytest.mark.parametrize("moved_at_once", [2**20, 30])
-def test_directions_are_the_same_one_by_one_and_in_stacks(moved_at_once: int, nonnegative: bool,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("moved_at_once", "limit", "expected"), [(2**20, 5, (0,)), (30, 5, (0, 2, 4)),
+                                                                   (2**20, 3, (0, 3)), (30, 1, (0, 1, 2, 3, 4))])
+def test_directions_are_the_same_one_by_one_and_in_stacks(moved_at_once: int, limit: int, expected: tuple[int, ...],
+                                                          nonnegative: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(numeric, "MOVED_AT_ONCE", moved_at_once)  # 30: stacks of 2 directions, none kept
     probes = numeric.Probes.choose((3, 4), "directional", 5, np.random.default_rng(0), nonnegative=nonnegative)
     one_by_one = np.stack([probes.direction(i) for i in range(5)])
-    starts, stacks = zip(*probes.chunks())
-    assert starts == ((0,) if moved_at_once > 60 else (0, 2, 4))
+    starts, stacks = zip(*probes.chunks(limit))
+    assert starts == expected
     np.testing.assert_array_equal(np.concatenate(stacks), one_by_one)
     assert np.all(one_by_one >= 0) == nonnegative
     g = np.random.default_rng(1).standard_normal((3, 4))
@@ -1281,9 +1282,14 @@ def test_directional_central_check_of_the_4_3_1_model() -> None:
 
 # --- the layer hooks the checker probes through: each equals a forward at the moved point ---------
 
+class IndependentLearnerDense(LearnerDense):
+    independent_samples = True  # Layer's hooks then run the moved samples alone, all in one forward
+
+
 HOOK_LAYERS: dict[str, Callable[[], Layer]] = {
     "Dense": lambda: Dense(5, 3, seed=0),  # overrides every hook: no forward
-    "default": lambda: LearnerDense(5, 3, seed=0),  # Layer's hooks: a forward at the moved point
+    "default": lambda: LearnerDense(5, 3, seed=0),  # Layer's hooks: a forward at each moved point
+    "independent": lambda: IndependentLearnerDense(5, 3, seed=0),
 }
 DELTAS = [0.25, 1e-20j, 0.5 + 2j]
 
@@ -1304,13 +1310,16 @@ def complex_layer(kind: str) -> Layer:
 
 @pytest.mark.parametrize("delta", DELTAS)
 @pytest.mark.parametrize("kind", HOOK_LAYERS)
-def test_perturbed_input_is_the_forward_at_the_moved_input(kind: str, delta: complex) -> None:
+def test_perturbed_inputs_are_the_forward_at_each_moved_input(kind: str, delta: complex) -> None:
     layer, x = complex_layer(kind), np.random.default_rng(1).standard_normal((4, 5))
     out = layer.forward(x)
-    for index in (0, 7, 19):
+    indices = np.array([0, 7, 8, 19])  # 7 and 8: two entries of one sample
+    stack = layer.perturbed_inputs(x, out, indices, delta)
+    assert stack.shape == (4, *out.shape)
+    for index, got in zip(indices.tolist(), stack, strict=True):
         moved = x.astype(np.complex128)
         moved.flat[index] += delta
-        assert_same_output(layer.perturbed_input(x, out, index, delta), layer.forward(moved), delta)
+        assert_same_output(got, layer.forward(moved), delta)
 
 
 @pytest.mark.parametrize("delta", DELTAS)
@@ -1341,12 +1350,14 @@ def test_perturbed_and_moved_output_are_the_forward_at_the_moved_parameter(kind:
         moved = layer.moved_output(x, out, p, directions, delta)
         for a, b in zip(moved, expected, strict=True):
             assert_same_output(a, b, delta)
-        for index in (0, p.value.size - 1):
+        indices = np.array([0, 1, p.value.size - 1])
+        stack = layer.perturbed_outputs(x, out, p, indices, delta)
+        for index, got in zip(indices.tolist(), stack, strict=True):
             p.value = base.copy()
             p.value.flat[index] += delta
             expected_entry = layer.forward(x)
             p.value = base
-            assert_same_output(layer.perturbed_output(x, out, p, index, delta), expected_entry, delta)
+            assert_same_output(got, expected_entry, delta)
         assert p.value is base and p.value.tobytes() == saved.tobytes(), "a hook left the parameter moved"
 
 

@@ -48,7 +48,9 @@ def test_both_containers_are_resumable() -> None:
 
 @pytest.mark.parametrize("build", [residual, two_branches])
 @pytest.mark.parametrize("mode", ["full", "directional"])
-def test_graph_model_resumed_derivatives_equal_the_whole_forwards(build: Callable[[], Model], mode: Mode) -> None:
+@pytest.mark.parametrize("at_once", [None, 1, 4])  # 4: stacks of 4 probes and a shorter last one
+def test_graph_model_resumed_derivatives_equal_the_whole_forwards(build: Callable[[], Model], mode: Mode,
+                                                                   at_once: int | None) -> None:
     rng = np.random.default_rng(0)
     model, loss = build(), BCELoss()
     x, y = rng.standard_normal((8, 6)), rng.integers(0, 2, (8, 1)).astype(float)
@@ -59,11 +61,14 @@ def test_graph_model_resumed_derivatives_equal_the_whole_forwards(build: Callabl
     def cost(a: Array) -> Scalar:
         return loss.value(a, labels)
 
+    def costs(stack: Array) -> Array:
+        return loss.costs(stack, labels)
+
     x_work = work_copy(x, "complex")
     whole = Differentiator(lambda: cost(model.forward(x_work)), lambda: [], "complex")
     params = model.parameters()
     with complex_values(params):
-        resumed = model_steps(model, cost, calls, y_pred)
+        resumed = model_steps(model, costs, [], calls, y_pred, at_once)
         assert set(resumed) == {id(p) for p in params}  # every parameter takes the fast path
         for p in params:
             probes = Probes.choose(p.shape, mode, 5, rng)

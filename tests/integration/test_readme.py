@@ -2,6 +2,7 @@
 The site's pages include the README's sections (pymdownx.snippets, `--8<-- "README.md:NAME"`) rather than
 copy them: each include names a section the README marks, so the site's examples are the README's."""
 
+import ast
 import re
 from pathlib import Path
 
@@ -13,6 +14,19 @@ PAGES = sorted((ROOT / "docs").glob("**/*.md"))
 BLOCKS = [(path, code) for path in [README, *PAGES]
           for code in re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)]
 INCLUDE = re.compile(r'^--8<-- "README\.md:([\w-]+)"$', flags=re.M)
+EXTRAS = {"onnx", "onnxruntime", "torch"}
+"""Packages of the optional extras that are in no other: a block importing one is skipped without it."""
+
+
+def imported(code: str) -> set[str]:
+    """The top-level packages `code` imports."""
+    names = set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return names
 
 
 def test_readme_examples_assert_what_they_show() -> None:
@@ -23,6 +37,8 @@ def test_readme_examples_assert_what_they_show() -> None:
 @pytest.mark.parametrize("path, code", BLOCKS,
                          ids=[f"{path.relative_to(ROOT)}-block{i}" for i, (path, _) in enumerate(BLOCKS)])
 def test_readme_example_runs(path: Path, code: str) -> None:
+    for package in sorted(imported(code) & EXTRAS):
+        pytest.importorskip(package)
     exec(compile(code, str(path), "exec"), {})
 
 

@@ -203,7 +203,7 @@ def test_matches_torch(kernel: int | tuple[int, int], strides: int | tuple[int, 
 @pytest.mark.parametrize(("kernel", "strides", "padding"), CONFIGS)
 def test_the_checkers_hooks_give_the_forward_of_the_moved_input_and_weights(
         kernel: int | tuple[int, int], strides: int | tuple[int, int], padding: str) -> None:
-    """perturbed_input, perturbed_output and moved_input skip the forward (the convolution is linear
+    """perturbed_inputs, perturbed_outputs and moved_input skip the forward (the convolution is linear
     in x, W and b): each must give what the forward gives at the moved point, at every entry."""
     rng = np.random.default_rng(9)
     layer = Conv2D(3, kernel, strides=strides, padding=padding, seed=9)  # type: ignore[arg-type]
@@ -211,13 +211,12 @@ def test_the_checkers_hooks_give_the_forward_of_the_moved_input_and_weights(
     out = layer.forward(x)
     layer.b.value[...] = rng.standard_normal(3)
     out = layer.forward(x)
-    for index in range(x.size):
+    for index, got in enumerate(layer.perturbed_inputs(x, out, np.arange(x.size), 1e-3j)):  # every entry in one stack
         moved = x.astype(complex)
         moved.flat[index] += 1e-3j
-        np.testing.assert_allclose(layer.perturbed_input(x, out, index, 1e-3j), layer.forward(moved), atol=1e-15)
+        np.testing.assert_allclose(got, layer.forward(moved), atol=1e-15)
     for param in (layer.W, layer.b):
-        for index in range(param.size):
-            got = layer.perturbed_output(x, out, param, index, 0.5)
+        for index, got in enumerate(layer.perturbed_outputs(x, out, param, np.arange(param.size), 0.5)):
             param.value.flat[index] += 0.5
             np.testing.assert_allclose(got, layer.forward(x), atol=1e-12)
             param.value.flat[index] -= 0.5

@@ -1,0 +1,166 @@
+"""The checker's stacked probes: every layer's `forward_stack` and every loss's `costs` give, probe for
+probe, what their own forward gives, and a check stacked K at a time gives the derivatives of one a
+probe at a time (`probes_at_once=1`); the parts that take probes one at a time are named."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from framework import (
+    Add, BatchNorm, BCELoss, BCEWithLogitsLoss, Concatenate, Conv2D, CrossEntropyLoss, Dense, Dropout, Flatten, Input,
+    Layer, Loss, MaxPool2D, Merge, Model, MSELoss, ReLU, Sequential, Sigmoid, check_gradients, check_layer,
+    registered_layers,
+)
+from framework.core.arrays import Array, Labels, Scalar
+from framework.core.errors import ValueRangeError
+from tests.integration.test_every_layer import LOSSES, loss_example
+
+LAYERS = registered_layers()
+BUILT_IN = sorted(name for name, cls in LAYERS.items() if cls.__module__.startswith("framework."))
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+@settings(max_examples=3, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), training=st.booleans())
+def test_every_layers_stack_is_its_forward_probe_by_probe(name: str, seed: int, training: bool) -> None:
+    rng = np.random.default_rng(seed)
+    layer, inputs = LAYERS[name].example(rng)
+    layer.training, layer.replay = training, True  # Dropout applies the mask it drew to every probe
+    stacks = [x + 1e-3j * rng.standard_normal((3, *x.shape)) for x in inputs]  # 3 complex probes of each input
+    if isinstance(layer, Merge):
+        got = layer.forward_stack(stacks)
+        expected = [layer.forward([s[k] for s in stacks]) for k in range(3)]
+    else:
+        assert isinstance(layer, Layer)
+        layer.forward(inputs[0])  # the point: Dropout draws its mask here
+        got = layer.forward_stack(stacks[0])
+        expected = [layer.forward(s) for s in stacks[0]]
+    np.testing.assert_allclose(got, np.stack(expected), rtol=1e-13, atol=1e-15)
+    assert layer.stacks_probes  # every built-in layer runs a stack at once
+
+
+def test_batchnorm_in_training_normalises_each_probe_by_its_own_statistics() -> None:
+    rng = np.random.default_rng(0)
+    layer = BatchNorm(3)
+    x = rng.standard_normal((5, 3))
+    stack = np.stack([x, x + 1])  # the second probe, centred, is the first
+    running = layer.running_mean.value.copy()
+    out = layer.forward_stack(stack)
+    np.testing.assert_allclose(out[0], out[1], atol=1e-12)
+    np.testing.assert_allclose(out[0].mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_array_equal(layer.running_mean.value, running)  # a probe moves no running statistic
+
+
+@pytest.mark.parametrize("cls", LOSSES, ids=lambda c: c.__name__)
+def test_every_losss_costs_are_its_value_probe_by_probe(cls: type[Loss]) -> None:
+    rng = np.random.default_rng(0)
+    loss = cls()
+    y_pred, y_true = loss_example(loss, rng)
+    y = loss.check(y_pred, y_true)
+    stack = y_pred + 1e-3j * rng.standard_normal((4, *y_pred.shape))
+    np.testing.assert_allclose(loss.costs(stack, y), [loss.value(p, y) for p in stack], rtol=1e-14)
+    assert loss.costs(y_pred, y).shape == ()
+
+
+def test_bce_of_soft_labels_takes_both_logs() -> None:
+    a, y = np.array([[0.9], [0.2]]), np.array([[0.3], [1.0]])  # -(0.3 log 0.9 + 0.7 log 0.1 + log 0.2) / 2
+    expected = -(0.3 * np.log(0.9) + 0.7 * np.log(0.1) + np.log(0.2)) / 2
+    assert BCELoss().forward(a, y) == pytest.approx(expected, rel=1e-15)
+
+
+def convnet() -> Sequential:
+    return Sequential([Input((6, 6, 2)), Conv2D(3, 3, padding="same", seed=0), ReLU(), MaxPool2D(2), BatchNorm(),
+                       Conv2D(2, 2, strides=2, seed=1), Flatten(), Dropout(0.3, seed=2), Dense(2, 1, seed=3), Sigmoid()])
+
+
+def graph() -> Model:
+    x = Input(5)
+    a = ReLU()(Dense(5, 4, seed=0)(x))
+    b = Dense(5, 4, seed=1)(x)
+    h = Concatenate()([Add()([a, b]), b])
+    return Model(x, Sigmoid()(Dense(8, 1, seed=2)(h)))
+
+
+@pytest.mark.parametrize("build", [convnet, graph], ids=["convnet", "graph"])
+@pytest.mark.parametrize("mode", ["full", "directional"])
+def test_a_check_stacked_k_at_a_time_is_as_exact_as_one_a_probe_at_a_time(build: object, mode: str) -> None:
+    """(test_resumed compares the derivatives themselves, stack by stack.)"""
+    rng = np.random.default_rng(0)
+    shape = (6, 6, 2) if build is convnet else (5,)
+    x, y = rng.standard_normal((7, *shape)), rng.integers(0, 2, (7, 1)).astype(float)
+    reports = [check_gradients(build(), BCELoss(), x, y, mode=mode, localize=False,  # type: ignore[operator, arg-type]
+                               probes_at_once=k) for k in (None, 1, 5)]  # a new model each: Dropout's same mask
+    for report in reports:
+        assert report.passed, str(report)
+        assert report.worst_relative_error < 1e-12
+    stacked, alone, fives = (r.rows for r in reports)
+    for a, b, c in zip(stacked, alone, fives, strict=True):
+        assert a.path.startswith("stacked") and b.path.startswith("one at a time") and c.path.startswith("stacked, 5")
+
+
+class Doubled(Layer):
+    """A custom layer that says nothing of its samples: probes go through it one at a time."""
+
+    def forward(self, x: Array) -> Array:
+        return 2 * x
+
+    def backward(self, grad: Array) -> Array:
+        return 2 * grad
+
+
+class SquaredError(Loss):
+    """A custom loss with `value` alone: it takes a stack's predictions one at a time."""
+
+    def check(self, y_pred: Array, y_true: Labels) -> Labels:
+        return self.check_pair(y_pred, y_true)
+
+    def value(self, y_pred: Array, y: Labels) -> Scalar:
+        self._diff = y_pred - y
+        cost = np.sum(self._diff * self._diff) / y.size
+        return complex(cost) if np.iscomplexobj(cost) else float(cost)
+
+    def backward(self) -> Array:
+        return 2 * self._diff / self._diff.size
+
+
+def test_the_report_names_the_parts_that_take_probes_one_at_a_time() -> None:
+    rng = np.random.default_rng(0)
+    model = Sequential([Dense(3, 4, seed=0), Doubled(), Dense(4, 1, seed=1)])
+    x, y = rng.standard_normal((6, 3)), rng.standard_normal((6, 1))
+    report = check_gradients(model, SquaredError(), x, y, localize=False)
+    assert report.passed, str(report)
+    first, last = report.rows[0], report.rows[-1]
+    assert "one at a time through layer 1 Doubled(), loss SquaredError()" in first.path
+    assert last.path.endswith("one at a time through loss SquaredError()")
+    assert "probes not stacked: 0.W (stacked" in str(report)
+    quiet = check_gradients(Sequential([Dense(3, 1, seed=0)]), MSELoss(), x, y, localize=False)
+    assert "probes not stacked" not in str(quiet)
+
+
+def test_check_layer_stacks_the_input_probes_of_a_layer_of_independent_samples() -> None:
+    x = np.random.default_rng(0).standard_normal((5, 4, 4, 2))
+    report = check_layer(MaxPool2D(2), x)
+    assert report.passed, str(report)
+    assert report.rows[0].path.startswith("stacked") and "one at a time" not in report.rows[0].path
+    custom = check_layer(Doubled(), x[:, 0, 0])
+    assert custom.rows[0].path.endswith("one at a time through Doubled().perturbed_inputs")
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, "4"])
+def test_probes_at_once_must_be_a_whole_number_of_at_least_one(bad: object) -> None:
+    x, y = np.ones((2, 3)), np.ones((2, 1))
+    with pytest.raises(ValueRangeError, match="probes_at_once must be None or a whole number of at least 1"):
+        check_gradients(Sequential([Dense(3, 1, seed=0)]), MSELoss(), x, y, probes_at_once=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("cls", [BCEWithLogitsLoss, CrossEntropyLoss], ids=lambda c: c.__name__)
+def test_logit_losses_check_stacked(cls: type[Loss]) -> None:
+    rng = np.random.default_rng(1)
+    classes = 1 if cls is BCEWithLogitsLoss else 3
+    model = Sequential([Dense(4, 5, seed=0), ReLU(), Dense(5, classes, seed=1)])
+    x = rng.standard_normal((9, 4))
+    y = rng.integers(0, 2, (9, 1)).astype(float) if classes == 1 else rng.integers(0, 3, 9)
+    report = check_gradients(model, cls(), x, y, localize=False)
+    assert report.passed and report.worst_relative_error < 1e-14, str(report)
+    assert all(r.path.startswith("stacked") and "one at a time" not in r.path for r in report.rows)
