@@ -3,7 +3,6 @@
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from framework.core.arrays import Array, Labels, Mask, Scalar
 from framework.core.errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError
@@ -161,11 +160,8 @@ class BCELoss(Loss):
             np.copyto(a, 1 - eps, where=high)
             clipped = low | high
         self._cache = a, y, clipped
-        ones, zeros = y > 0, y < 1  # each log only where its weight is not 0: a label of 0 or 1 needs one
-        terms: npt.NDArray[Any] = np.zeros(a.shape, dtype=a.dtype)
-        terms[..., ones] = y[ones] * np.log(a[..., ones])
-        terms[..., zeros] += (1 - y[zeros]) * np.log1p(-a[..., zeros])
-        return -_mean(terms, y)
+        costs: Array = -(_weighted(np.log(a), y) + _weighted(np.log1p(-a), 1 - y)) / y.size
+        return costs
 
     def backward(self) -> Array:
         a, y, clipped = self.cached(self._cache)
@@ -361,6 +357,12 @@ class MSELoss(Loss):
         diff = self.cached(self._cache)
         self._cache = None
         return 2 * diff / diff.size  # dL/dy_pred = 2 (y_pred - y) / n
+
+
+def _weighted(terms: Array, weights: Labels) -> Array:
+    """Σ terms ⊙ weights over the weights' axes, one product (a dot, or a matrix-vector product for a stack)."""
+    total: Array = terms.reshape(*terms.shape[:terms.ndim - weights.ndim], -1) @ weights.reshape(-1)
+    return total
 
 
 def _mean(terms: Array, y: Labels) -> Array:

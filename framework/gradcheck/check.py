@@ -26,7 +26,7 @@ from framework.gradcheck.verdict import default_threshold
 from framework.core.layer import Layer, Merge, Module
 from framework.losses import Loss
 from framework.core.parameter import Buffer, Parameter, same_parameters
-from framework.core.protocols import LayerCall, Network
+from framework.core.protocols import LayerCall, Network, Wrapper
 
 PART_INPUT_ENTRIES = 4096
 """In full mode, `check_gradients` checks each layer's input gradient at up to this many entries."""
@@ -79,7 +79,7 @@ def check_gradients(
                      samples=samples, seed=seed, threshold=threshold, probes_at_once=probes_at_once)
     if setup.dtype == np.float32 and float64_logic and threshold is None:
         return _float32_model(setup, model, loss, x, y, localize)
-    with _state_kept(setup.params, [b for _, b in model.named_buffers()]), \
+    with _state_kept(setup.params, [b for _, b in model.named_buffers()], model.layers), \
             _caches_left_by(lambda: loss.forward(model.forward(x), y)):
         calls = model.trace(x)
         same_parameters(setup.caller, setup.named, model.named_parameters())
@@ -98,7 +98,7 @@ def _float32_model(setup: "_Setup", model: Network, loss: Loss, x: Inputs, y: La
     params, buffers = setup.params, [b for _, b in model.named_buffers()]
     promote = [a.astype(np.float64) if a.dtype == np.float32 else a for a in setup.xs]
     x64: Inputs = promote[0] if isinstance(x, np.ndarray) else promote
-    with _state_kept(params, buffers), _caches_left_by(lambda: loss.forward(model.forward(x), y)):
+    with _state_kept(params, buffers, model.layers), _caches_left_by(lambda: loss.forward(model.forward(x), y)):
         modules = list(dict.fromkeys(call.layer for call in model.trace(x)))
         with _replaying(modules):  # the float32 and the float64 runs see the same random draws
             loss.forward(model.forward(x), y)
@@ -193,7 +193,7 @@ def check_layer(
                      lambda xs: layer.build(xs[0].shape) if isinstance(layer, Layer) else None, method=method,
                      mode=mode, samples=samples, seed=seed, threshold=threshold, probes_at_once=probes_at_once)
     subject, called = subject or repr(layer), _Called(layer)
-    with _state_kept(setup.params, [b for _, b in layer.named_buffers()]), \
+    with _state_kept(setup.params, [b for _, b in layer.named_buffers()], [layer]), \
             _caches_left_by(lambda: called.forward(setup.xs)):
         out = called.forward(setup.xs)
         same_parameters(setup.caller, setup.named, layer.named_parameters())
@@ -555,10 +555,24 @@ def _caches_left_by(forward: Callable[[], object]) -> Iterator[None]:
     forward()
 
 
+def _within(modules: Sequence[Module]) -> Iterator[Module]:
+    """The modules, the layers they hold, and those of the models they wrap (`Nested`), all the way down."""
+    for m in modules:
+        yield m
+        yield from _within([sub for _, sub in m.named_modules()])
+        if isinstance(m, Wrapper):
+            yield from _within(m.wrapped_model().layers)
+
+
 @contextmanager
-def _state_kept(params: Sequence[Parameter], buffers: Sequence[Buffer]) -> Iterator[None]:
-    """Put the parameters' grads and the buffers (BatchNorm's running statistics) back as they were."""
+def _state_kept(params: Sequence[Parameter], buffers: Sequence[Buffer], modules: Sequence[Module]) -> Iterator[None]:
+    """Put the parameters' grads, the buffers (BatchNorm's running statistics) and the random
+    generators the modules own (Dropout's: the check draws masks) back as they were, so that a seeded
+    run draws the same numbers with a check or without."""
     saved_grads, saved_buffers = [p.grad.copy() for p in params], [b.value.copy() for b in buffers]
+    generators = {id(g): g for owner in _within(modules) for g in vars(owner).values()
+                  if isinstance(g, np.random.Generator)}
+    saved_states = [(g, g.bit_generator.state) for g in generators.values()]
     try:
         yield
     finally:
@@ -566,3 +580,5 @@ def _state_kept(params: Sequence[Parameter], buffers: Sequence[Buffer]) -> Itera
             np.copyto(p.grad, grad)
         for b, value in zip(buffers, saved_buffers):
             np.copyto(b.value, value)
+        for g, state in saved_states:
+            g.bit_generator.state = state
