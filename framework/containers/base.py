@@ -5,6 +5,7 @@ output, and `save`."""
 import os
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
+from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,7 @@ import numpy.typing as npt
 
 from framework.containers.nested import Nested
 from framework.core.arrays import Array, Inputs
+from framework.core.display import html_table, paragraph
 from framework.core.errors import ConfigError, DTypeError, NonFiniteError, ShapeError, ValueRangeError
 from framework.core.layer import Module, unique
 from framework.core.node import Node
@@ -86,6 +88,10 @@ class Container(Trainer):
     def summary(self, print_fn: Callable[[str], object] = print) -> None:
         """Print a Keras-style table of the layers, output shapes and parameter counts."""
 
+    @abstractmethod
+    def _summary_rows(self) -> list[tuple[str, ...]]:
+        """`summary()`'s table: the header row, then a row a layer."""
+
     def _print_summary(self, rows: Sequence[tuple[str, ...]], print_fn: Callable[[str], object]) -> None:
         """Print `summary()`'s table: the header row, a row a layer (its columns padded to the widest
         entry), then the totals."""
@@ -93,6 +99,12 @@ class Container(Trainer):
         rule = "-" * sum(widths)
         header, *body = ["".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows]
         print_fn("\n".join([rule, header, rule.replace("-", "="), *body, rule, *self._summary_totals(), rule]))
+
+    def _repr_html_(self) -> str:
+        """The model in a notebook: `summary()`'s table and totals."""
+        header, *body = self._summary_rows()
+        totals = "".join(paragraph(line) for line in self._summary_totals())
+        return f'<div class="fw-summary"><p><b>{escape(type(self).__name__)}</b></p>{html_table(header, body)}{totals}</div>'
 
     def _summary_totals(self) -> list[str]:
         """The closing lines of `summary()`: the parameter count with its dtypes, then, as in Keras, the

@@ -4,13 +4,16 @@ import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from html import escape
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal, Never, Protocol
 
 from framework.core.arrays import Array
+from framework.core.display import has_widgets, html_table, in_notebook
 from framework.core.errors import ConfigError, ValueRangeError
 from framework.gradcheck import GradCheckReport, check_gradients
 from framework.losses import Loss
+from framework.plots import history_html
 from framework.core.parameter import Parameter
 from framework.core.protocols import Network
 from framework.core.validation import a_kind
@@ -66,6 +69,26 @@ class History(Callback):
         self.epoch.append(epoch)
         for key, value in logs.items():
             self.history.setdefault(key, []).append(value)
+
+    def __repr__(self) -> str:
+        if not self.epoch:
+            return "<History: no epochs yet>"
+        last = ", ".join(f"{k} {v[-1]:.4g}" for k, v in self.history.items() if len(v) == len(self.epoch))
+        return f"<History of {len(self.epoch)} epochs; last: {last}>"
+
+    def _repr_html_(self) -> str:
+        """The epochs in a notebook: a table of the logs (a row an epoch, counted from 1), then the
+        training curves where matplotlib is installed."""
+        names = list(self.history)
+        rows = [[str(epoch + 1), *(_logged(self.history[k], i) for k in names)] for i, epoch in enumerate(self.epoch)]
+        table = html_table(["epoch", *names], rows)
+        return (f'<div class="fw-history"><p><b>{escape(repr(self))}</b></p>'
+                f'<div style="max-height:20em;overflow-y:auto">{table}</div>{history_html(self.history)}</div>')
+
+
+def _logged(values: Sequence[float], i: int) -> str:
+    """Epoch i's value of a logged quantity, or "" where it has none (a diverged epoch's validation)."""
+    return f"{values[i]:.4g}" if i < len(values) else ""
 
 
 class _Monitor(Callback):
@@ -220,8 +243,9 @@ def format_logs(logs: Logs) -> str:
 
 
 class ProgressBar(Callback):
-    """A tqdm bar per epoch on a terminal, with the epoch's logs (the validation metrics too) on a line
-    below it; one line per epoch when the output is not a terminal."""
+    """A tqdm bar per epoch on a terminal, and tqdm's widget bar in a Jupyter notebook where ipywidgets
+    is installed, with the epoch's logs (the validation metrics too) on a line below it; one line per
+    epoch otherwise (a notebook without ipywidgets, a file, a pipe)."""
 
     def __init__(self, epochs: int, batches: int, *, lines: bool = False, stream: IO[str] | None = None) -> None:
         self.epochs, self.batches = epochs, batches
@@ -237,6 +261,10 @@ class ProgressBar(Callback):
 
             self.bar = tqdm(total=self.batches, desc=f"Epoch {epoch + 1}/{self.epochs}", file=self.stream,
                             leave=True, dynamic_ncols=True)
+        elif not self.lines and in_notebook() and has_widgets():
+            from tqdm.notebook import tqdm as notebook_tqdm
+
+            self.bar = notebook_tqdm(total=self.batches, desc=f"Epoch {epoch + 1}/{self.epochs}", leave=True)
 
     def on_batch_end(self, batch: int, loss: float) -> None:
         self._loss_sum += loss

@@ -137,8 +137,8 @@ class Trainer(ABC):
         `drop_remainder=True`.
 
         `validation_split` holds out that fraction of (x, y), stratified by label, before
-        training. `verbose`: 0 silent, 1 a progress bar (one line per epoch when the output is
-        not a terminal), 2 one line per epoch. Returns the `History`.
+        training. `verbose`: 0 silent, 1 a progress bar (tqdm's widget in a notebook with ipywidgets;
+        one line per epoch when the output is neither), 2 one line per epoch. Returns the `History`.
         """
         loss, optimizer = self._compiled("fit")
         training = data(x, y, "fit", self.named_parameters(), self._takes_indices())
