@@ -44,18 +44,21 @@ def _exp_minus_abs(z: Array) -> tuple[Mask, Array]:
     """Where z < 0, and exp(-|z|) <= 1, which cannot overflow; |z| by the sign of the real part
     (z or -z), so that a complex z stays analytic."""
     negative = z.real < 0
-    e = np.negative(z)
-    np.copyto(e, z, where=negative)
+    if z.dtype.kind == "c":
+        e = np.negative(z)
+        np.copyto(e, z, where=negative)
+    else:  # np.abs, twice as fast, where it is analytic: on real numbers
+        e = np.abs(z)
+        np.negative(e, out=e)
     np.exp(e, out=e)
     return negative, e
 
 
 def _sigmoid(negative: Mask, e: Array) -> Array:
     """sigmoid(z) from `_exp_minus_abs(z)`, without overflow for any z; overwrites e."""
-    a = e + 1
-    np.reciprocal(a, out=a)  # 1 / (1 + exp(-|z|)) = sigmoid(|z|)
-    np.multiply(e, a, out=e)  # exp(z) / (1 + exp(z)) = sigmoid(z) for z < 0
-    return np.where(negative, e, a)  # a masked multiply is several times slower
+    top = np.where(negative, e, 1)  # exp(z) / (1 + exp(z)) for z < 0, 1 / (1 + exp(-z)) else
+    e += 1
+    return np.divide(top, e, out=e)
 
 
 @register_layer
