@@ -1,9 +1,12 @@
 """Callbacks: hooks into `fit`, as in Keras. `logs` hold the epoch's loss and metrics."""
 
+import csv
+import io
 import math
+import numbers
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal, Never, Protocol
@@ -16,7 +19,8 @@ from framework.losses import Loss
 from framework.plots import history_html
 from framework.core.parameter import Parameter
 from framework.core.protocols import Network
-from framework.core.validation import a_kind
+from framework.core.validation import a_kind, is_whole_number
+from framework.training.optimizers import Optimizer
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -29,6 +33,7 @@ class Trainable(Network, Protocol):
 
     stop_training: bool
     loss: Loss | None
+    optimizer: Optimizer | None
 
     def parameters(self, *, trainable: bool | None = None) -> list[Parameter]: ...
 
@@ -104,22 +109,34 @@ class _Monitor(Callback):
         self.min_delta = abs(min_delta)
         self.best = -math.inf
 
-    def improved(self, logs: Logs) -> bool:
+    def current(self, logs: Logs) -> float:
+        """The monitored value in `logs`; a ValueRangeError listing what is logged if it is not there."""
         if self.monitor not in logs:
             raise ValueRangeError(
                 f"{type(self).__name__}: monitor {self.monitor!r} is not logged; logged: {', '.join(logs)}"
             )
-        score = self.sign * logs[self.monitor]
+        return logs[self.monitor]
+
+    def improved(self, logs: Logs) -> bool:
+        score = self.sign * self.current(logs)
         if score > self.best + self.min_delta:
             self.best = score
             return True
         return False
 
 
+def _count(owner: str, name: str, value: object, least: int) -> int:
+    """A callback's whole-number argument, at least `least`, or a ValueRangeError naming it."""
+    if not is_whole_number(value) or int(value) < least:
+        raise ValueRangeError(f"{owner}: {name} must be a whole number >= {least}, got {value!r}")
+    return int(value)
+
+
 class EarlyStopping(_Monitor):
-    """Stop when `monitor` has not improved by `min_delta` for `patience` epochs. With
+    """Stop when `monitor` has not improved by more than `min_delta` for `patience` epochs. With
     `restore_best_weights`, the model ends with the weights of its best epoch, whether training
-    stopped early or ran all its epochs."""
+    stopped early or ran all its epochs. The epochs before `start_from_epoch` (0-based) are a
+    warm-up, as in Keras: not compared, not counted, never the best."""
 
     def __init__(
         self,
@@ -129,9 +146,11 @@ class EarlyStopping(_Monitor):
         min_delta: float = 0.0,
         mode: Literal["auto", "min", "max"] = "auto",
         restore_best_weights: bool = False,
+        start_from_epoch: int = 0,
     ) -> None:
         super().__init__(monitor, mode, min_delta)
-        self.patience = patience
+        self.patience = _count("EarlyStopping", "patience", patience, 0)
+        self.start_from_epoch = _count("EarlyStopping", "start_from_epoch", start_from_epoch, 0)
         self.restore_best_weights = restore_best_weights
         self.best_weights: list[Array] | None = None
         self.best_epoch = -1
@@ -142,6 +161,9 @@ class EarlyStopping(_Monitor):
         self.best, self.best_weights, self.best_epoch, self.stopped_epoch, self._wait = -math.inf, None, -1, None, 0
 
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        self.current(logs)  # an unknown monitor is named at the first epoch's end, warm-up or not
+        if epoch < self.start_from_epoch:
+            return
         if self.improved(logs):
             self.best_epoch, self._wait = epoch, 0
             if self.restore_best_weights:
@@ -236,6 +258,159 @@ class GradientCheck(Callback):
             self.message = f"GradientCheck: the gradient check at epoch {epoch + 1} failed; training stopped.\n{report}"
             print(self.message, file=self.stream or sys.stderr, flush=True)
             self.model.stop_training = True
+
+
+def _settable_rate(owner: str, optimizer: Optimizer | None) -> Optimizer:
+    """The optimizer whose `lr` a callback sets: one with a float rate (a schedule's rate is the
+    schedule's to choose)."""
+    if optimizer is None:
+        raise ValueRangeError(f"{owner}: the model has no optimizer; call model.compile(...) first")
+    if callable(optimizer.lr):
+        raise ValueRangeError(f"{owner}: the optimizer's lr is a schedule, {optimizer.lr!r}, whose rate {owner} cannot "
+                              f"set; give the optimizer a float lr, {type(optimizer).__name__}(lr=0.01)")
+    return optimizer
+
+
+class ReduceLROnPlateau(_Monitor):
+    """Multiply the optimizer's `lr` by `factor` when `monitor` has not improved by more than
+    `min_delta` for `patience` epochs, never below `min_lr`, then wait `cooldown` epochs before
+    counting again; Keras' callback, argument for argument. `optimizer.lr` shows the rate in force.
+
+    >>> from framework import Dense, MSELoss, SGD, Sequential
+    >>> model = Sequential([Dense(1, 1, seed=0)])
+    >>> model.compile(loss=MSELoss(), optimizer=SGD(lr=0.1))
+    >>> reduce = ReduceLROnPlateau("loss", factor=0.5, patience=1, min_delta=0.0)
+    >>> reduce.set_model(model); reduce.on_train_begin()
+    >>> for epoch, loss in enumerate([1.0, 1.0, 1.0, 0.5, 0.5]):
+    ...     reduce.on_epoch_end(epoch, {"loss": loss})
+    ...     print(model.optimizer.lr)
+    0.1
+    0.05
+    0.025
+    0.025
+    0.0125
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        *,
+        factor: float = 0.1,
+        patience: int = 10,
+        mode: Literal["auto", "min", "max"] = "auto",
+        min_delta: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+    ) -> None:
+        super().__init__(monitor, mode, min_delta)
+        self.factor, self.min_lr = float(factor), float(min_lr)
+        if not 0 < self.factor < 1:
+            raise ValueRangeError(f"ReduceLROnPlateau: factor must be between 0 and 1 (0 < factor < 1), got {factor!r}: "
+                                  "the rate is multiplied by it")
+        if not (math.isfinite(self.min_lr) and self.min_lr >= 0):
+            raise ValueRangeError(f"ReduceLROnPlateau: min_lr must be a finite rate >= 0, got {min_lr!r}")
+        self.patience = _count("ReduceLROnPlateau", "patience", patience, 0)
+        self.cooldown = _count("ReduceLROnPlateau", "cooldown", cooldown, 0)
+        self._wait = self._cooldown_left = 0
+
+    def on_train_begin(self) -> None:
+        _settable_rate("ReduceLROnPlateau", self.model.optimizer)
+        self.best, self._wait, self._cooldown_left = -math.inf, 0, 0
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        if self._cooldown_left:
+            self._cooldown_left -= 1
+            self._wait = 0
+        if self.improved(logs):
+            self._wait = 0
+            return
+        if self._cooldown_left:
+            return
+        self._wait += 1
+        optimizer = _settable_rate("ReduceLROnPlateau", self.model.optimizer)
+        assert isinstance(optimizer.lr, float), "_settable_rate refuses a schedule"
+        if self._wait >= self.patience and optimizer.lr > self.min_lr:
+            optimizer.lr = max(optimizer.lr * self.factor, self.min_lr)
+            self._wait, self._cooldown_left = 0, self.cooldown
+
+
+class LearningRateScheduler(Callback):
+    """Set the optimizer's `lr` to `schedule(epoch, lr)` at the start of each epoch (0-based, `lr` the
+    rate in force), as Keras' callback does.
+
+    >>> from framework import Dense, MSELoss, SGD, Sequential
+    >>> model = Sequential([Dense(1, 1, seed=0)])
+    >>> model.compile(loss=MSELoss(), optimizer=SGD(lr=0.1))
+    >>> halve = LearningRateScheduler(lambda epoch, lr: lr if epoch < 2 else lr / 2)
+    >>> halve.set_model(model); halve.on_train_begin()
+    >>> for epoch in range(4):
+    ...     halve.on_epoch_begin(epoch)
+    ...     print(model.optimizer.lr)
+    0.1
+    0.1
+    0.05
+    0.025
+    """
+
+    def __init__(self, schedule: Callable[[int, float], float]) -> None:
+        if not callable(schedule):
+            raise ValueRangeError(f"LearningRateScheduler: schedule must be a function (epoch, lr) -> lr, got "
+                                  f"{a_kind(schedule)}")
+        self.schedule = schedule
+
+    def on_train_begin(self) -> None:
+        _settable_rate("LearningRateScheduler", self.model.optimizer)
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        optimizer = _settable_rate("LearningRateScheduler", self.model.optimizer)
+        assert isinstance(optimizer.lr, float), "_settable_rate refuses a schedule"
+        lr = self.schedule(epoch, optimizer.lr)
+        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (math.isfinite(lr) and lr > 0):
+            raise ValueRangeError(f"LearningRateScheduler: schedule({epoch}, {optimizer.lr}) returned {lr!r}; it must "
+                                  "return a positive finite learning rate (a float)")
+        optimizer.lr = float(lr)
+
+
+class CSVLogger(Callback):
+    """Write each epoch's logs as a row of a CSV file: a header `epoch,<logged names, sorted>`, then
+    the 0-based epoch and the values (numpy's shortest repr that reads back to the same float), as
+    Keras' callback does. With `append`, rows go after those of an earlier fit (whose header must
+    name the same columns), else the file is written afresh. The file is opened for each row and
+    closed after it: a fit that stops on an error leaves every finished epoch in it."""
+
+    def __init__(self, filename: str | os.PathLike[str], separator: str = ",", append: bool = False) -> None:
+        if not isinstance(separator, str) or len(separator) != 1:
+            raise ValueRangeError(f"CSVLogger: separator must be one character, got {separator!r}")
+        self.filename, self.separator, self.append = Path(filename), separator, append
+        self._header: str | None = None
+        """The file's header line, once known: read from the file appended to, or written at the first epoch."""
+
+    def on_train_begin(self) -> None:
+        self._header = None
+        if self.append and self.filename.exists():
+            with self.filename.open(newline="") as f:
+                self._header = f.readline().rstrip("\r\n") or None
+        else:
+            self.filename.parent.mkdir(parents=True, exist_ok=True)
+            self.filename.write_text("")
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        keys = sorted(logs)
+        header = self._row(["epoch", *keys])
+        if self._header is not None and self._header != header:
+            raise ValueRangeError(f"CSVLogger: {self.filename} has the columns {self._header!r}, but this fit logs "
+                                  f"{header!r}: append to a file of the same columns, or pass append=False")
+        with self.filename.open("a", newline="") as f:
+            if self._header is None:
+                f.write(header + "\r\n")
+                self._header = header
+            f.write(self._row([str(epoch), *(repr(float(logs[key])) for key in keys)]) + "\r\n")
+
+    def _row(self, cells: Sequence[str]) -> str:
+        """One line of the file, as the csv module writes it (quoted where a cell holds the separator)."""
+        line = io.StringIO()
+        csv.writer(line, delimiter=self.separator, lineterminator="").writerow(cells)
+        return line.getvalue()
 
 
 def format_logs(logs: Logs) -> str:
