@@ -22,7 +22,7 @@ from framework.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss,
 from framework.gradcheck import GradCheckReport, GradCheckRow, check_gradients, check_layer, check_loss
 from framework.learner import BackpropReport, FunctionReport, check_backprop, check_function
 from framework.training.callbacks import (
-    Callback, CSVLogger, EarlyStopping, GradientCheck, History, LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau,
+    BackupAndRestore, Callback, CSVLogger, EarlyStopping, GradientCheck, History, LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau,
     TerminateOnNaN,
 )
 from framework.training.optimizers import SGD, Adam, CosineDecay, ExponentialDecay, Optimizer, RMSprop, Schedule, StepDecay
@@ -42,5 +42,5 @@ __all__ = [
     "registered_layers", "ReLU", "Reshape", "RMSprop", "Schedule", "Sequential", "SGD", "ShapeError", "Sigmoid", "Softmax",
     "StepDecay", "Tanh", "TerminateOnNaN", "ValueRangeError",
     "GELU", "Swish", "SiLU", "Softplus", "LayerNorm", "Embedding",
-    "CSVLogger", "LearningRateScheduler", "ReduceLROnPlateau",
+    "BackupAndRestore", "CSVLogger", "LearningRateScheduler", "ReduceLROnPlateau",
 ]

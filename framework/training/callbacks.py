@@ -13,14 +13,16 @@ from typing import IO, TYPE_CHECKING, Literal, Never, Protocol
 
 from framework.core.arrays import Array
 from framework.core.display import has_widgets, html_table, in_notebook
-from framework.core.errors import ConfigError, ValueRangeError
+from framework.core.errors import ConfigError, FormatError, ValueRangeError
 from framework.gradcheck import GradCheckReport, check_gradients
 from framework.losses import Loss
 from framework.plots import history_html
-from framework.core.parameter import Parameter
+from framework.core.parameter import Buffer, Parameter
 from framework.core.protocols import Network
 from framework.core.validation import a_kind, is_whole_number
 from framework.training.optimizers import Optimizer
+from framework.saving import read_model, read_training
+from framework.training.state import FitProgress, not_rebuildable, restore_state
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -34,6 +36,7 @@ class Trainable(Network, Protocol):
     stop_training: bool
     loss: Loss | None
     optimizer: Optimizer | None
+    fit_progress: FitProgress | None
 
     def parameters(self, *, trainable: bool | None = None) -> list[Parameter]: ...
 
@@ -41,7 +44,7 @@ class Trainable(Network, Protocol):
 
     def set_weights(self, weights: Sequence[Array]) -> None: ...
 
-    def save(self, path: str | os.PathLike[str]) -> Path: ...
+    def save(self, path: str | os.PathLike[str], *, include_optimizer: bool | None = None) -> Path: ...
 
 
 class Callback:
@@ -411,6 +414,81 @@ class CSVLogger(Callback):
         line = io.StringIO()
         csv.writer(line, delimiter=self.separator, lineterminator="").writerow(cells)
         return line.getvalue()
+
+
+class BackupAndRestore(Callback):
+    """Resume a `fit` that was interrupted (an error, a killed process) from its last completed epoch,
+    as Keras' callback does: at each epoch's end the model is saved to `backup_dir` with its training
+    state (weights, optimizer state, the fit's progress and shuffling generator); a `fit` given this
+    callback again first restores that backup, if there is one, and goes on from the epoch after it,
+    so that the final weights are those of an uninterrupted run, bit for bit. The backup is deleted
+    when training ends (`delete_checkpoint=False` keeps it). Fit again with the same arguments (the
+    seed may be left out: the backup keeps it) and a model compiled alike."""
+
+    FILE = "backup.safetensors"
+
+    def __init__(self, backup_dir: str | os.PathLike[str], *, delete_checkpoint: bool = True) -> None:
+        self.backup_dir = Path(backup_dir)
+        if self.backup_dir.exists() and not self.backup_dir.is_dir():
+            raise ValueRangeError(f"BackupAndRestore: backup_dir {self.backup_dir} is a file, not a folder: pass a "
+                                  "folder for the backup (it is made if missing)")
+        self.path = self.backup_dir / self.FILE
+        self.delete_checkpoint = delete_checkpoint
+
+    def restore(self) -> int | None:
+        """Put the backup, if there is one, into the model (built and compiled): its weights and
+        training state. The epoch to go on from, or None without a backup."""
+        if not self.path.exists():
+            return None
+        where = f"BackupAndRestore: {self.path}"
+        saved = read_model(self.path)
+        if saved.get_config() != self.model.get_config():
+            raise FormatError(f"{where} is the backup of another model (another architecture): pass another "
+                              "backup_dir, or delete this one to start afresh")
+        training, tensors = read_training(self.path)
+        if training is None:
+            raise FormatError(f"{where} holds no training state to resume from (saved with include_optimizer=False?)")
+        weights: list[tuple[str, Parameter | Buffer]] = [*saved.named_parameters(), *saved.named_buffers()]
+        values = {name: w.value for name, w in weights}
+        self.model.set_weights([values[name] for name, _ in (*self.model.named_parameters(), *self.model.named_buffers())])
+        restore_state(self.model, training, tensors, where)
+        if self.model.fit_progress is None:
+            raise FormatError(f"{where} was saved before any epoch ended: it has no epoch to resume from")
+        return self.model.fit_progress.epoch
+
+    def on_train_begin(self) -> None:
+        loss, optimizer = self.model.loss, self.model.optimizer
+        assert loss is not None and optimizer is not None, "fit compiles the model before callbacks run"
+        reason = not_rebuildable(loss, optimizer)
+        if reason is not None:
+            raise ConfigError(f"BackupAndRestore: {reason}, so a backup could not be restored: compile the model with "
+                              "a built-in loss, optimizer and schedule")
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        self.model.save(self.path, include_optimizer=True)
+
+    def on_train_end(self) -> None:
+        if self.delete_checkpoint:
+            self.path.unlink(missing_ok=True)
+
+
+def resumed_epoch(model: Trainable, callbacks: Sequence[Callback], initial_epoch: int, epochs: int) -> int:
+    """fit's `initial_epoch`, checked against `epochs`; or the epoch the `BackupAndRestore` among
+    `callbacks` restored the model to, when it had a backup."""
+    if not is_whole_number(initial_epoch) or not 0 <= initial_epoch < epochs:
+        raise ValueRangeError(f"fit: initial_epoch must be a whole number from 0 to epochs - 1 = {epochs - 1}, got "
+                              f"{initial_epoch!r}: epochs is the index training ends before, as in Keras "
+                              f"(fit(epochs={epochs + 5}, initial_epoch={epochs}) trains 5 epochs more)")
+    backups = [callback for callback in callbacks if isinstance(callback, BackupAndRestore)]
+    if len(backups) > 1:
+        raise ConfigError(f"fit: callbacks hold {len(backups)} BackupAndRestore callbacks; one restores the fit")
+    for backup in backups:
+        backup.set_model(model)
+        restored = backup.restore()
+        if restored is not None:
+            return restored
+    return int(initial_epoch)
 
 
 def format_logs(logs: Logs) -> str:

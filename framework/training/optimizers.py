@@ -6,16 +6,17 @@ in the parameter's dtype, and reused on every step after it.
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, TypedDict, Unpack
 
 import attrs
 import numpy as np
 
 from framework.core.arrays import FLOAT_DTYPES, Array
-from framework.core.errors import ConfigError, DTypeError, ShapeError, ValueRangeError
+from framework.core.errors import ConfigError, DTypeError, FormatError, ShapeError, ValueRangeError
 from framework.core.guard import guarded
 from framework.core.parameter import Parameter
+from framework.core.validation import brief
 
 
 def _check(owner: object, name: str, value: object, ok: bool, expected: str) -> None:
@@ -228,6 +229,48 @@ class Optimizer:
     def reset(self) -> None:
         """Drop every parameter's state: the next step is a first step again."""
         self._slots.clear()
+
+    def get_state(self, named: Sequence[tuple[str, Parameter]]) -> dict[str, Array]:
+        """The state of each of the parameters `named` that has taken a step, as arrays named by the
+        parameter's name: `"0.W/steps"` (0-d int64), `"0.W/0"`, `"0.W/1"`, ... (its buffers, Adam's
+        m and v). Copies: what `set_state` takes back."""
+        state: dict[str, Array] = {}
+        for name, p in named:
+            slot = self._slots.get(id(p))
+            if slot is not None:
+                state[f"{name}/steps"] = np.array(slot.steps, dtype=np.int64)
+                state |= {f"{name}/{i}": a.copy() for i, a in enumerate(slot.state)}
+        return state
+
+    def set_state(self, named: Sequence[tuple[str, Parameter]], state: Mapping[str, Array], where: str) -> None:
+        """Give each of the parameters `named` the state `get_state` gave for its name (a parameter it
+        does not name starts afresh); a FormatError naming `where` (the file) if an array is missing,
+        left over or not of its parameter's shape and dtype. Nothing is set when one is wrong."""
+        slots: dict[int, _Slot] = {}
+        for name, p in named:
+            if f"{name}/steps" not in state:
+                continue
+            slot = self._new_slot(p)
+            steps = state[f"{name}/steps"]
+            if steps.shape != () or steps.dtype.kind not in "iu" or int(steps) < 1:
+                raise FormatError(f"{where}: {type(self).__name__}'s step count of {name!r} is {brief(steps)}, "
+                                  "expected a whole number >= 1 (edited or damaged)")
+            for i, buffer in enumerate(slot.state):
+                saved = state.get(f"{name}/{i}")
+                if saved is None or saved.shape != buffer.shape or saved.dtype != buffer.dtype:
+                    got = "nothing" if saved is None else f"{saved.shape} {saved.dtype}"
+                    raise FormatError(f"{where}: {type(self).__name__}'s buffer {i} of {name!r} should be "
+                                      f"{buffer.shape} {buffer.dtype}, got {got} (edited or damaged)")
+                np.copyto(buffer, saved)
+            slot.steps = int(steps)
+            slots[id(p)] = slot
+        used = {f"{name}/{part}" for name, p in named if id(p) in slots
+                for part in ("steps", *map(str, range(len(slots[id(p)].state))))}
+        left = sorted(set(state) - used)
+        if left:
+            raise FormatError(f"{where}: {type(self).__name__} state {left} belongs to no parameter of the model "
+                              "(edited or damaged, or another model's)")
+        self._slots = slots
 
     def get_config(self) -> dict[str, object]:
         """The constructor's arguments, JSON-ready; a schedule as `{"class": name, **fields}`."""
@@ -448,3 +491,26 @@ class RMSprop(Optimizer):
         else:
             tmp *= lr
         np.subtract(value, tmp, out=value)
+
+
+BUILT_IN_OPTIMIZERS: dict[str, type[Optimizer]] = {cls.__name__: cls for cls in (SGD, Adam, RMSprop)}
+"""The optimizers `save` can keep with a model (by class name and `get_config()`)."""
+
+BUILT_IN_SCHEDULES: dict[str, type[Schedule]] = {cls.__name__: cls for cls in (StepDecay, ExponentialDecay, CosineDecay)}
+
+
+def optimizer_from_config(name: str, config: Mapping[str, object], where: str) -> Optimizer:
+    """The optimizer `BUILT_IN_OPTIMIZERS[name](**config)`, its `lr` a schedule again where the config
+    holds one (`schedule_config`); a FormatError naming `where` for a name or an argument not known."""
+    if name not in BUILT_IN_OPTIMIZERS:
+        raise FormatError(f"{where}: the optimizer {name!r} is not one of this framework's: {', '.join(BUILT_IN_OPTIMIZERS)}")
+    arguments = dict(config)
+    lr = arguments.get("lr")
+    if isinstance(lr, dict):
+        fields = dict(lr)
+        schedule = fields.pop("class", None)
+        if schedule not in BUILT_IN_SCHEDULES:
+            raise FormatError(f"{where}: the schedule {brief(schedule)} is not one of this framework's: "
+                              f"{', '.join(BUILT_IN_SCHEDULES)}")
+        arguments["lr"] = BUILT_IN_SCHEDULES[str(schedule)](**fields)
+    return BUILT_IN_OPTIMIZERS[name](**arguments)  # type: ignore[arg-type]

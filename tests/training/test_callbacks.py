@@ -13,9 +13,9 @@ import numpy.typing as npt
 import pytest
 
 from framework import (
-    SGD, Adam, BatchNorm, BCELoss, Callback, CSVLogger, Dense, EarlyStopping, GradientCheck, History, Layer,
-    LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau, ReLU, Sequential, Sigmoid, StepDecay, ValueRangeError,
-    load_model,
+    SGD, Adam, BackupAndRestore, BatchNorm, BCELoss, Callback, ConfigError, CSVLogger, Dense, Dropout, EarlyStopping,
+    FormatError, GradientCheck, History, Layer, LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau, ReLU,
+    Sequential, Sigmoid, StepDecay, ValueRangeError, load_model,
 )
 from framework.core.arrays import Array
 from framework.training.callbacks import Logs, ProgressBar
@@ -617,3 +617,95 @@ def test_csv_logger_refuses_to_append_other_columns_and_a_separator_of_two_chara
         overshooting_run(1, [CSVLogger(path, append=True)])
     with pytest.raises(ValueRangeError, match=re.escape("CSVLogger: separator must be one character, got '::'")):
         CSVLogger(path, separator="::")
+
+
+# BackupAndRestore
+
+
+class Interrupt(Exception):
+    """What a crash mid-fit raises."""
+
+
+class CrashAt(Callback):
+    """Raise Interrupt at batch `batch` of epoch `epoch` (at its end with batch=None), once."""
+
+    def __init__(self, epoch: int, batch: int | None) -> None:
+        self.epoch, self.batch, self.current, self.armed = epoch, batch, -1, True
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        self.current = epoch
+
+    def on_batch_end(self, batch: int, loss: float) -> None:
+        if self.armed and (self.current, batch) == (self.epoch, self.batch):
+            self.armed = False
+            raise Interrupt
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        if self.armed and (epoch, None) == (self.epoch, self.batch):
+            self.armed = False
+            raise Interrupt
+
+
+def backup_model() -> Sequential:
+    model = Sequential([Dense(3, 6, seed=0), BatchNorm(6), ReLU(), Dropout(0.2, seed=3), Dense(6, 1, seed=1), Sigmoid()])
+    model.compile(loss=BCELoss(), optimizer=Adam(StepDecay(0.05, step_size=2)), metrics=["accuracy"])
+    return model
+
+
+def backup_fit(model: Sequential, callbacks: Sequence[Callback], seed: int | None = 4) -> dict[str, list[float]]:
+    x, y = data(40)
+    return model.fit(x, y, epochs=6, batch_size=8, validation_split=0.25, callbacks=callbacks, verbose=0,
+                     seed=seed).history
+
+
+@pytest.mark.parametrize(("epoch", "batch"), [(3, 1), (3, None), (0, None), (5, None)])
+@pytest.mark.parametrize("same_model", [True, False])
+def test_a_fit_interrupted_and_fit_again_ends_with_the_weights_of_an_uninterrupted_run(
+    tmp_path: Path, epoch: int, batch: int | None, same_model: bool
+) -> None:
+    whole = backup_model()
+    history = backup_fit(whole, [])
+    model = backup_model()
+    with pytest.raises(Interrupt):
+        backup_fit(model, [BackupAndRestore(tmp_path), CrashAt(epoch, batch)])
+    assert (tmp_path / "backup.safetensors").exists()
+    again = model if same_model else backup_model()  # the seed left out: the backup keeps it
+    resumed = backup_fit(again, [BackupAndRestore(tmp_path)], seed=None)
+    done = epoch + 1 if batch is None else epoch  # a crash at an epoch's end comes after its backup
+    assert resumed == ({key: values[done:] for key, values in history.items()} if done < 6 else {})
+    assert same(again.get_weights(), whole.get_weights())
+    assert not (tmp_path / "backup.safetensors").exists()  # deleted once training ended
+
+
+def test_without_a_backup_the_fit_starts_at_epoch_0_and_delete_checkpoint_false_keeps_the_last(tmp_path: Path) -> None:
+    model = backup_model()
+    history = backup_fit(model, [BackupAndRestore(tmp_path / "new", delete_checkpoint=False)])
+    assert len(history["loss"]) == 6
+    kept = load_model(tmp_path / "new" / "backup.safetensors")
+    assert same(kept.get_weights(), model.get_weights()) and kept.fit_progress == model.fit_progress
+
+
+def test_a_backup_of_another_model_or_without_training_state_is_refused(tmp_path: Path) -> None:
+    other = Sequential([Dense(3, 2, seed=0), ReLU(), Dense(2, 1, seed=1), Sigmoid()])
+    other.compile(loss=BCELoss(), optimizer=Adam())
+    other.save(tmp_path / "backup.safetensors")
+    message = (f"BackupAndRestore: {tmp_path / 'backup.safetensors'} is the backup of another model (another "
+               "architecture): pass another backup_dir, or delete this one to start afresh")
+    with pytest.raises(FormatError, match=re.escape(message)):
+        backup_fit(backup_model(), [BackupAndRestore(tmp_path)])
+    backup_model().save(tmp_path / "backup.safetensors", include_optimizer=False)
+    with pytest.raises(FormatError, match=r"holds no training state to resume from \(saved with include_optimizer=False\?\)"):
+        backup_fit(backup_model(), [BackupAndRestore(tmp_path)])
+
+
+def test_backup_and_restore_refuses_what_it_could_not_restore(tmp_path: Path) -> None:
+    model = backup_model()
+    model.compile(loss=BCELoss(), optimizer=Adam(lambda epoch: 0.01))
+    with pytest.raises(ConfigError, match=r"BackupAndRestore: the learning rate <function .*> is not one of this "
+                                          r"framework's schedules .*: compile the model with a built-in loss"):
+        backup_fit(model, [BackupAndRestore(tmp_path)])
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueRangeError, match=r"BackupAndRestore: backup_dir .*file is a file, not a folder"):
+        BackupAndRestore(tmp_path / "file")
+    with pytest.raises(ConfigError, match=r"fit: callbacks hold 2 BackupAndRestore callbacks; one restores the fit"):
+        backup_fit(backup_model(), [BackupAndRestore(tmp_path), BackupAndRestore(tmp_path / "b")])
