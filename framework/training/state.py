@@ -15,6 +15,7 @@ from framework.core.arrays import Array
 from framework.core.errors import REBUILD_ERRORS, ConfigError, FormatError
 from framework.core.layer import JSON, Config, Module
 from framework.core.parameter import Parameter
+from framework.core.protocols import Network, Wrapper
 from framework.core.validation import brief
 from framework.losses import BUILT_IN_LOSSES, Loss
 from framework.training.metrics import Metric
@@ -148,15 +149,18 @@ def progress_state(generator: np.random.Generator) -> tuple[int, dict[str, Any]]
     return entropy, dict(generator.bit_generator.state)
 
 
-def _generators(model: Restorable) -> dict[str, np.random.Generator]:
-    """The numpy Generators the model's layers hold as attributes (a Dropout's `_rng`), by layer index
-    and path: `"2._rng"`, `"0.block.drop._rng"`."""
+def _generators(model: Network | Restorable) -> dict[str, np.random.Generator]:
+    """The numpy Generators the model's layers hold as attributes (a Dropout's `_rng`), those of the
+    models a layer wraps (`Nested`) included, by layer index and path: `"2._rng"`, `"0.block.drop._rng"`,
+    `"1.0.2._rng"` (layer 2 of the model that layer 1 wraps)."""
     found: dict[str, np.random.Generator] = {}
     for i, layer in enumerate(model.layers):
         for path, module in [("", layer), *layer.named_modules()]:
-            for attribute, value in vars(module).items():
-                if isinstance(value, np.random.Generator):
-                    found[".".join(part for part in (str(i), path, attribute) if part)] = value
+            here = f"{i}.{path}" if path else str(i)
+            found |= {f"{here}.{name}": value for name, value in vars(module).items()
+                      if isinstance(value, np.random.Generator)}
+            if isinstance(module, Wrapper):
+                found |= {f"{here}.{name}": value for name, value in _generators(module.wrapped_model()).items()}
     return found
 
 

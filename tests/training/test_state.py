@@ -15,8 +15,8 @@ import safetensors.numpy
 from safetensors import safe_open
 
 from framework import (
-    SGD, Adam, BatchNorm, BCELoss, ConfigError, CosineDecay, CrossEntropyLoss, Dense, Dropout, FormatError, Loss, NonFiniteError,
-    ReLU,
+    SGD, Adam, BatchNorm, BCELoss, ConfigError, CosineDecay, CrossEntropyLoss, Dense, Dropout, FormatError, Loss, Nested,
+    NonFiniteError, ReLU,
     ReduceLROnPlateau, RMSprop, Sequential, Sigmoid, StepDecay, ValueRangeError, load_model,
 )
 from framework.core.arrays import Array
@@ -41,6 +41,14 @@ def batchnorm_model(optimizer: Optimizer) -> Sequential:
     return model
 
 
+def nested_model(optimizer: Optimizer) -> Sequential:
+    """A Dropout inside a model inside a model: its generator is found through `Nested`."""
+    model = Sequential([Nested(Sequential([Dense(4, 6, seed=0), ReLU(), Dropout(0.3, seed=1)])), Dense(6, 1, seed=2),
+                        Sigmoid()])
+    model.compile(loss=BCELoss(), optimizer=optimizer)
+    return model
+
+
 OPTIMIZERS: list[Callable[[], Optimizer]] = [
     lambda: SGD(0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
     lambda: Adam(StepDecay(0.05, step_size=2, gamma=0.5), clipnorm=0.5),
@@ -54,7 +62,7 @@ def same(a: list[Array], b: list[Array]) -> bool:
 
 
 @pytest.mark.parametrize("make_optimizer", OPTIMIZERS)
-@pytest.mark.parametrize("make_model", [dropout_model, batchnorm_model])
+@pytest.mark.parametrize("make_model", [dropout_model, batchnorm_model, nested_model])
 @pytest.mark.parametrize("seed", [7, None])
 def test_a_saved_and_loaded_model_goes_on_training_as_an_uninterrupted_run_bit_for_bit(
     tmp_path: Path, make_optimizer: Callable[[], Optimizer], make_model: Callable[[Optimizer], Sequential],
