@@ -13,15 +13,15 @@ from typing import IO, TYPE_CHECKING, Literal, Never, Protocol
 
 from framework.core.arrays import Array
 from framework.core.display import has_widgets, html_table, in_notebook
-from framework.core.errors import ConfigError, FormatError, ValueRangeError
+from framework.core.errors import CallOrderError, ConfigError, FormatError, ValueRangeError
 from framework.gradcheck import GradCheckReport, check_gradients
 from framework.losses import Loss
 from framework.plots import history_html
 from framework.core.parameter import Buffer, Parameter
 from framework.core.protocols import Network
 from framework.core.validation import a_kind, is_whole_number
-from framework.training.optimizers import Optimizer
 from framework.saving import read_model, read_training
+from framework.training.optimizers import Optimizer
 from framework.training.state import FitProgress, not_rebuildable, restore_state
 
 if TYPE_CHECKING:
@@ -267,7 +267,7 @@ def _settable_rate(owner: str, optimizer: Optimizer | None) -> Optimizer:
     """The optimizer whose `lr` a callback sets: one with a float rate (a schedule's rate is the
     schedule's to choose)."""
     if optimizer is None:
-        raise ValueRangeError(f"{owner}: the model has no optimizer; call model.compile(...) first")
+        raise CallOrderError(f"{owner}: the model has no optimizer; call model.compile(...) first")
     if callable(optimizer.lr):
         raise ValueRangeError(f"{owner}: the optimizer's lr is a schedule, {optimizer.lr!r}, whose rate {owner} cannot "
                               f"set; give the optimizer a float lr, {type(optimizer).__name__}(lr=0.01)")
