@@ -21,7 +21,10 @@ from framework.layers import GELU, Embedding, LayerNorm, SiLU, Softplus, Swish
 from framework.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss
 from framework.gradcheck import GradCheckReport, GradCheckRow, check_gradients, check_layer, check_loss
 from framework.learner import BackpropReport, FunctionReport, check_backprop, check_function
-from framework.training.callbacks import Callback, EarlyStopping, GradientCheck, History, ModelCheckpoint, TerminateOnNaN
+from framework.training.callbacks import (
+    BackupAndRestore, Callback, CSVLogger, EarlyStopping, GradientCheck, History, LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau,
+    TerminateOnNaN,
+)
 from framework.training.optimizers import SGD, Adam, CosineDecay, ExponentialDecay, Optimizer, RMSprop, Schedule, StepDecay
 from framework.containers.loading import load_model
 from framework.containers.model import Model
@@ -39,4 +42,5 @@ __all__ = [
     "registered_layers", "ReLU", "Reshape", "RMSprop", "Schedule", "Sequential", "SGD", "ShapeError", "Sigmoid", "Softmax",
     "StepDecay", "Tanh", "TerminateOnNaN", "ValueRangeError",
     "GELU", "Swish", "SiLU", "Softplus", "LayerNorm", "Embedding",
+    "BackupAndRestore", "CSVLogger", "LearningRateScheduler", "ReduceLROnPlateau",
 ]

@@ -7,6 +7,7 @@ import numpy as np
 from framework.core.arrays import Array, Labels, Mask, Scalar
 from framework.core.errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError
 from framework.core.guard import Checked
+from framework.core.layer import Config
 from framework.core.validation import describe_nonfinite
 from framework.layers.activations import Sigmoid, Softmax
 
@@ -53,6 +54,11 @@ class Loss(Checked):
     def branch(self) -> Mask | None:
         """The discrete choices of the last forward (clipping), for the gradient checker; None if smooth."""
         return None
+
+    def get_config(self) -> Config:
+        """The constructor's arguments, JSON-ready, for `save` to keep with a compiled model (none for a
+        loss without arguments); `type(loss)(**loss.get_config())` is the same loss."""
+        return {}
 
     def probabilities(self, y_pred: Array) -> Array:
         """What the metrics see: probabilities for a loss that takes them, so a loss fed logits converts."""

@@ -21,6 +21,7 @@ from framework.core.node import Node
 from framework.core.parameter import Buffer, Parameter
 from framework.core.validation import a_kind, describe_nonfinite
 from framework.saving import save_model
+from framework.training.state import not_rebuildable, training_state
 from framework.training.trainer import Trainer
 
 if TYPE_CHECKING:  # torch is an optional extra, imported only by to_torch
@@ -144,8 +145,16 @@ class Container(Trainer):
                 raise NonFiniteError(f"{where}: {problem}, so the output is not finite (a diverged model?)")
         raise NonFiniteError(f"{where}: the output holds NaN or inf, though the input and the weights are finite")
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write weights and architecture to a safetensors file (see `framework.load_model`)."""
+    def save(self, path: str | os.PathLike[str], *, include_optimizer: bool | None = None) -> Path:
+        """Write weights and architecture to a safetensors file (see `framework.load_model`), and a
+        compiled model's training state (the loss, the optimizer and its state, the metrics, the fit's
+        progress: `framework.training.state`), as Keras' saved models keep it: by default when
+        `load_model` can rebuild it (not for a custom loss or optimizer), with `include_optimizer=True`
+        always (a ConfigError when it cannot), with `False` never."""
+        if self.loss is not None and self.optimizer is not None and (
+            include_optimizer or include_optimizer is None and not_rebuildable(self.loss, self.optimizer) is None
+        ):
+            return save_model(self, path, *training_state(self, str(path)))
         return save_model(self, path)
 
     def export(self, path: str | os.PathLike[str], format: str = "onnx", *, dtype: npt.DTypeLike = np.float32) -> Path:

@@ -14,12 +14,13 @@ from framework.core.parameter import Buffer, Parameter
 from framework.core.protocols import LayerCall, model_backward
 from framework.core.validation import is_whole_number
 from framework.losses import Loss
-from framework.training.callbacks import Callback, CallbackList, History, callback_list
+from framework.training.callbacks import Callback, CallbackList, History, callback_list, resumed_epoch
 from framework.training.data import (Data, batch_bounds, checked_validation_data, data, feed, inputs,
                                      stratified_split)
 from framework.training.loop import FitLoop
 from framework.training.metrics import Metric, get_metric
 from framework.training.optimizers import Optimizer
+from framework.training.state import FitProgress
 
 
 class Trainer(ABC):
@@ -40,6 +41,8 @@ class Trainer(ABC):
     optimizer: Optimizer | None = None
     metrics: dict[str, Metric] = {}
     stop_training: bool = False
+    fit_progress: FitProgress | None = None
+    """Where the last fit stood after its last epoch: `fit(initial_epoch=fit_progress.epoch)` continues it."""
     layers: Sequence[Module]
     """Every layer, once each (a shared layer appears once)."""
 
@@ -70,8 +73,8 @@ class Trainer(ABC):
         """The output shape for an input of `input_shape` (batch first), as for a layer."""
 
     @abstractmethod
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write weights and architecture to a file (a container knows how)."""
+    def save(self, path: str | os.PathLike[str], *, include_optimizer: bool | None = None) -> Path:
+        """Write weights and architecture to a file, and the training state (a container knows how)."""
 
     @abstractmethod
     def build(self, xs: tuple[Array, ...]) -> None:
@@ -130,6 +133,7 @@ class Trainer(ABC):
         verbose: int = 1,
         seed: int | None = None,
         drop_remainder: bool = False,
+        initial_epoch: int = 0,
     ) -> History:
         """Train for `epochs` passes over (x, y) in minibatches of `batch_size`, shuffled each epoch
         by a generator seeded with `seed`. The last, partial batch is used, merged into the one before
@@ -139,21 +143,38 @@ class Trainer(ABC):
         `validation_split` holds out that fraction of (x, y), stratified by label, before
         training. `verbose`: 0 silent, 1 a progress bar (tqdm's widget in a notebook with ipywidgets;
         one line per epoch when the output is neither), 2 one line per epoch. Returns the `History`.
+
+        `initial_epoch`, as in Keras, is the 0-based epoch to start at (`epochs` stays the index the
+        training ends before). Where it is the epoch the model's last fit stopped after
+        (`fit_progress`, kept by `save` and `load_model`), the fit continues that one: the same seed
+        (and so the same validation split) and the shuffling generator where it was, so that
+        fit(epochs=5), save, load, fit(epochs=10, initial_epoch=5) trains as fit(epochs=10) does, bit
+        for bit. A `BackupAndRestore` callback chooses the epoch itself.
         """
         loss, optimizer = self._compiled("fit")
         training = data(x, y, "fit", self.named_parameters(), self._takes_indices())
         _check_counts(epochs, batch_size)
         given = callback_list(callbacks)
-        rng = np.random.default_rng(seed)
+        self.build(training[0])  # the features decide, before the split: a backup restores into built layers
+        initial_epoch = resumed_epoch(self, given, initial_epoch, epochs)
+        progress = self.fit_progress if initial_epoch and self.fit_progress is not None else None
+        if progress is not None and progress.epoch == initial_epoch:
+            if seed is not None and seed != progress.seed:
+                raise ConfigError(f"fit: initial_epoch={initial_epoch} continues a fit seeded with {progress.seed}, but "
+                                  f"seed={seed} was passed: pass seed={progress.seed}, or seed=None to continue it")
+            rng = np.random.default_rng(progress.seed)
+        else:
+            progress, rng = None, np.random.default_rng(seed)
         training, validation = self._validation(training, validation_data, validation_split, loss, rng)
+        if progress is not None:
+            rng.bit_generator.state = progress.rng  # after the split drawn again: the shuffles go on
         loss.check_labels(training[1])  # once: each batch's forward skips this scan
-        self.build(training[0])
         smallest = max((module.min_training_batch for module in self.layers), default=1)
         bounds = batch_bounds(training[1].shape[0], batch_size, smallest, drop_remainder)
         hooks = CallbackList(given, epochs=epochs, batches=len(bounds), verbose=verbose)
         FitLoop(model=self, loss=loss, optimizer=optimizer, metrics=self.metrics,
                 evaluate=lambda xs, y: self._evaluate(xs, y, batch_size), training=training,
-                validation=validation, bounds=bounds, shuffle=shuffle, rng=rng, callbacks=hooks).run(epochs)
+                validation=validation, bounds=bounds, shuffle=shuffle, rng=rng, callbacks=hooks).run(epochs, initial_epoch)
         return hooks.history
 
     def _validation(
