@@ -956,23 +956,9 @@ def conv_parts(trainer: FrameworkTrainer, net: BestNet, X: Array, Y: Labels, rep
             assert isinstance(x, np.ndarray)
             f = conv.filters
             Wb = np.concatenate([conv.W.value.reshape(-1, f), conv.b.value[np.newaxis]])  # [W; b]
-            patches = conv._im2col(x, ones=True)  # [cols 1]
+            geometry = conv._geometry(x.shape)
+            patches = conv._im2col(x, geometry, ones=True)  # [cols 1]
             g2 = gk.reshape(-1, f)
-            n, oh, ow, _ = gk.shape
-            (kh, kw), c = conv.kernel_size, conv._x_shape[3]
-
-            def col2im() -> Array:  # Conv2D.backward's dL/dcols and col2im, a kernel offset at a time
-                _, pads = conv._geometry(conv._x_shape)
-                (top, bottom), (left, right) = pads[1], pads[2]
-                padded = np.zeros((n, conv._x_shape[1] + top + bottom, conv._x_shape[2] + left + right, c),
-                                  dtype=g2.dtype)
-                cols = np.empty((n, oh, ow, c), dtype=g2.dtype)
-                for a in range(kh):
-                    for b in range(kw):
-                        np.matmul(g2, conv.W.value[a, b].T, out=cols.reshape(-1, c))
-                        view = padded[:, a:a + oh, b:b + ow]
-                        np.add(view, cols, out=view)
-                return padded[:, top:top + conv._x_shape[1], left:left + conv._x_shape[2]]
 
             def best_col2im() -> Array:
                 mine.grad_cols(mine_g2)
@@ -988,13 +974,14 @@ def conv_parts(trainer: FrameworkTrainer, net: BestNet, X: Array, Y: Labels, rep
 
             mine_g2 = mine_g.reshape(-1, f)
             rows: list[tuple[str, Callable[[], object], Callable[[], object] | None]] = [
-                ("pad + im2col (framework: and its column of ones)", lambda: conv._im2col(x, ones=True),
+                ("pad + im2col (framework: taps copied into zeros, no padded copy; and its column of ones)",
+                 lambda: conv._im2col(x, geometry, ones=True),
                  lambda: mine.im2col(x)),
                 ("cols W + b (framework: one GEMM [cols 1] [W; b])", lambda: patches @ Wb, best_forward),
                 ("dW = colsᵀ g, db = 1ᵀ g (framework: one GEMM [cols 1]ᵀ g)", lambda: patches.T @ g2, best_weight_grads),
             ]
             if k:
-                rows += [("GEMMs dcols = g W[a, b]ᵀ + col2im", col2im, best_col2im)]
+                rows += [("GEMMs dcols = g W[a, b]ᵀ + col2im", lambda: conv._col2im(gk), best_col2im)]
             for part, theirs, ours in rows:
                 parts.append({"layer": f"{k} Conv2D", "part": part, "framework_ms": median_ms(theirs, repeat),
                               "best_ms": median_ms(ours, repeat) if ours else None})

@@ -1,6 +1,6 @@
 """Write a new layer, prove its backward right, save and load it, and use it in a residual graph.
 
-Swish(x) = x · sigmoid(βx) with a learnable β, one per feature.
+LearnableSwish(x) = x · sigmoid(βx) with a learnable β, one per feature (the built-in Swish has β = 1).
 Run: python examples/custom_layer.py
 """
 
@@ -16,7 +16,7 @@ from framework import (
 
 
 @register_layer  # so that load_model can rebuild it by name
-class Swish(Layer):
+class LearnableSwish(Layer):
     """x · sigmoid(βx), β learnable per feature (starting at `beta`)."""
 
     def __init__(self, features: int, beta: float = 1.0) -> None:
@@ -41,7 +41,7 @@ class Swish(Layer):
         return {"features": self.features, "beta": self.beta0}
 
     def __repr__(self) -> str:
-        return f"Swish({self.features})"
+        return f"LearnableSwish({self.features})"
 
 
 def main() -> None:
@@ -51,14 +51,14 @@ def main() -> None:
 
     # 1. The layer on its own, with both methods.
     for method in ("complex", "central"):
-        report = check_layer(Swish(8, beta=0.5), x, method=method)
-        print(f"check_layer(Swish) by {method}: {'PASSED' if report.passed else 'FAILED'}, "
+        report = check_layer(LearnableSwish(8, beta=0.5), x, method=method)
+        print(f"check_layer(LearnableSwish) by {method}: {'PASSED' if report.passed else 'FAILED'}, "
               f"worst relative error {report.worst_relative_error:.1e}")
         assert report.passed, str(report)
 
-    # 2. In a graph with a residual connection: Dense -> Swish -> Dense, added to its input.
+    # 2. In a graph with a residual connection: Dense -> LearnableSwish -> Dense, added to its input.
     inp = Input(8)
-    h = Add()([inp, Dense(8, 8, seed=1)(Swish(8)(Dense(8, 8, seed=0)(inp)))])
+    h = Add()([inp, Dense(8, 8, seed=1)(LearnableSwish(8)(Dense(8, 8, seed=0)(inp)))])
     model = Model(inputs=inp, outputs=Sigmoid()(Dense(8, 1, seed=2)(h)))
     model.summary()
     report = check_gradients(model, BCELoss(), x, y, method="complex")

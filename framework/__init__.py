@@ -17,10 +17,14 @@ from framework.layers import (
     ELU, Add, AvgPool2D, BatchNorm, Concatenate, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D, GlobalMaxPool2D,
     Identity, LeakyReLU, MaxPool2D, Multiply, Normalization, ReLU, Reshape, Sigmoid, Softmax, Tanh,
 )
+from framework.layers import GELU, Embedding, LayerNorm, SiLU, Softplus, Swish
 from framework.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss
 from framework.gradcheck import GradCheckReport, GradCheckRow, check_gradients, check_layer, check_loss
 from framework.learner import BackpropReport, FunctionReport, check_backprop, check_function
-from framework.training.callbacks import Callback, EarlyStopping, GradientCheck, History, ModelCheckpoint, TerminateOnNaN
+from framework.training.callbacks import (
+    BackupAndRestore, Callback, CSVLogger, EarlyStopping, GradientCheck, History, LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau,
+    TerminateOnNaN,
+)
 from framework.training.optimizers import SGD, Adam, CosineDecay, ExponentialDecay, Optimizer, RMSprop, Schedule, StepDecay
 from framework.containers.loading import load_model
 from framework.containers.model import Model
@@ -37,4 +41,6 @@ __all__ = [
     "NondeterministicError", "NonFiniteError", "Normalization", "Optimizer", "Parameter", "register_layer", "register_model",
     "registered_layers", "ReLU", "Reshape", "RMSprop", "Schedule", "Sequential", "SGD", "ShapeError", "Sigmoid", "Softmax",
     "StepDecay", "Tanh", "TerminateOnNaN", "ValueRangeError",
+    "GELU", "Swish", "SiLU", "Softplus", "LayerNorm", "Embedding",
+    "BackupAndRestore", "CSVLogger", "LearningRateScheduler", "ReduceLROnPlateau",
 ]

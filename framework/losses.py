@@ -10,6 +10,7 @@ import numpy.typing as npt
 from framework.core.arrays import Array, Labels, Mask, RealNumber, SampleWeights, Scalar
 from framework.core.errors import ConfigError, DTypeError, NonFiniteError, ShapeError, ValueRangeError
 from framework.core.guard import Checked
+from framework.core.layer import Config
 from framework.core.validation import describe_nonfinite
 from framework.layers.activations import Sigmoid, Softmax
 
@@ -84,6 +85,11 @@ class Loss(Checked):
     def branch(self) -> Mask | None:
         """The discrete choices of the last forward (clipping), for the gradient checker; None if smooth."""
         return None
+
+    def get_config(self) -> Config:
+        """The constructor's arguments, JSON-ready, for `save` to keep with a compiled model (none for a
+        loss without arguments); `type(loss)(**loss.get_config())` is the same loss."""
+        return {}
 
     def probabilities(self, y_pred: Array) -> Array:
         """What the metrics see: probabilities for a loss that takes them, so a loss fed logits converts."""
@@ -332,11 +338,12 @@ class BCEWithLogitsLoss(Loss):
         grad /= grad.size
         return _weighed(grad, w)
 
+    def get_config(self) -> Config:
+        p = self.pos_weight
+        return {} if p is None else {"pos_weight": float(p) if p.ndim == 0 else p.tolist()}
+
     def __repr__(self) -> str:
-        if self.pos_weight is None:
-            return "BCEWithLogitsLoss()"
-        shown = float(self.pos_weight) if self.pos_weight.ndim == 0 else self.pos_weight.tolist()
-        return f"BCEWithLogitsLoss(pos_weight={shown})"
+        return f"BCEWithLogitsLoss({', '.join(f'{k}={v}' for k, v in self.get_config().items())})"
 
 
 def _checked_pos_weight(pos_weight: RealNumber | Sequence[RealNumber] | Array) -> Array:
@@ -537,5 +544,5 @@ def _weighed(grad: Array, w: SampleWeights | None) -> Array:
 
 BUILT_IN_LOSSES: dict[str, type[Loss]] = {cls.__name__: cls for cls in (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss)}
 """The built-in losses by class name: `save` names the one a model was compiled with in its file,
-and `saved_loss` rebuilds it with its default arguments (BCEWithLogitsLoss's pos_weight is not
-saved: it weighs the training, and does not change what the outputs mean)."""
+and `saved_loss` rebuilds it with its default arguments, which say what its outputs mean (the
+training state of a compiled model keeps its arguments too, `get_config`: BCEWithLogitsLoss's pos_weight)."""

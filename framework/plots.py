@@ -5,6 +5,8 @@ pyplot's global state or needs a screen. `history_figure` and `gradcheck_figure`
 figure (to show in a notebook or adjust); `plot_history` and `plot_gradcheck` also save it.
 """
 
+import base64
+import io
 import math
 import os
 import secrets
@@ -95,6 +97,20 @@ def plot_history(
     'curves.png'
     """
     return _save_png(history_figure(history, title=title), path)
+
+
+def history_html(history: Mapping[str, Sequence[float]]) -> str:
+    """The training curves of `history` as an HTML image (an inline PNG), for a notebook's display of
+    a `History`; "" without matplotlib or before the first epoch (nothing to draw)."""
+    if not any(history.values()):
+        return ""
+    try:
+        figure = history_figure(history)
+    except ImportError:
+        return ""
+    png = io.BytesIO()
+    figure.savefig(png, format="png")
+    return f'<img class="fw-plot" alt="training curves" src="data:image/png;base64,{base64.b64encode(png.getvalue()).decode()}"/>'
 
 
 def _validated_history(history: Mapping[str, Sequence[float]]) -> dict[str, npt.NDArray[np.float64]]:

@@ -6,13 +6,14 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
 import numpy as np
+from framework.core.arrays import Array
 from framework.core.errors import REBUILD_ERRORS, ConfigError, FormatError, MissingFileError, NonFiniteError
 from framework.core.validation import brief, describe_nonfinite, located
 from framework.core.layer import JSON
@@ -23,7 +24,12 @@ from framework.core.registry import build_model, registered_as, spec
 from framework.core.protocols import Network, Wrapper
 
 FORMAT = "framework"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Version 2 adds the training state (`save_model(training=...)`); a file without it is written as
+version 1, which every reader of this format reads."""
+
+TRAINING = "training/"
+"""The prefix of the training state's tensors (an optimizer's moments), kept apart from the weights."""
 
 _UMASK = os.umask(0o077)
 os.umask(_UMASK)
@@ -39,9 +45,13 @@ class Saveable(Network, Protocol):
     def loss(self) -> Loss | None: ...
 
 
-def save_model(model: Saveable, path: str | os.PathLike[str]) -> Path:
+def save_model(
+    model: Saveable, path: str | os.PathLike[str], training: JSON = None, training_tensors: Mapping[str, Array] | None = None
+) -> Path:
     """Write `model` to `path` atomically: a crash mid-save leaves any earlier file intact. The file
-    names the loss the model was compiled with, when it is a built-in one (see `saved_loss`)."""
+    names the loss the model was compiled with, when it is a built-in one (see `saved_loss`). With
+    `training` (JSON) and `training_tensors`, the file keeps them too: what `read_training` gives back
+    (the trainer's compile state, made and read by `framework.training.state`)."""
     safetensors = _safetensors()
     path = Path(path)
     if path.is_dir():
@@ -49,15 +59,19 @@ def save_model(model: Saveable, path: str | os.PathLike[str]) -> Path:
                           f"such as {path / 'model.safetensors'}")
     _check_rebuildable(model, "save", path)
     architecture = _plain(spec(model), "architecture", path)
-    metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "architecture": json.dumps(architecture)}
+    metadata = {"format": FORMAT, "format_version": "1", "architecture": json.dumps(architecture)}
     if model.loss is not None and BUILT_IN_LOSSES.get(type(model.loss).__name__) is type(model.loss):
         metadata["loss"] = type(model.loss).__name__
-    named: list[tuple[str, Parameter | Buffer]] = [*model.named_parameters(), *model.named_buffers()]
-    for name, tensor in named:
-        problem = describe_nonfinite(name, tensor.value)
+    if training is not None:
+        metadata |= {"format_version": str(FORMAT_VERSION), "training": json.dumps(_plain(training, "training", path))}
+    weights: list[tuple[str, Parameter | Buffer]] = [*model.named_parameters(), *model.named_buffers()]
+    named = [(name, w.value) for name, w in weights]
+    named += [(TRAINING + name, array) for name, array in (training_tensors or {}).items()]
+    for name, array in named:
+        problem = describe_nonfinite(name, array)
         if problem:
             raise NonFiniteError(f"save: {problem}; a diverged model is not saved (nothing was written to {path})")
-    tensors = {name: np.ascontiguousarray(t.value) for name, t in named}
+    tensors = {name: np.ascontiguousarray(array).reshape(array.shape) for name, array in named}  # 0-d stays 0-d
     data = safetensors.numpy.save(tensors, metadata)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as f:
@@ -146,13 +160,34 @@ def read_model(path: str | os.PathLike[str]) -> Saveable:
         with allocation_budget(2 * held + 4096):  # room for small slips, which the checks below name
             model = _build(path, metadata["architecture"])
         expected: dict[str, Parameter | Buffer] = {**dict(model.named_parameters()), **dict(model.named_buffers())}
-        if set(f.keys()) != set(expected):
+        weights = {name for name in f.keys() if not name.startswith(TRAINING)}
+        if weights != set(expected):
             raise FormatError(
-                f"{path}: the tensors {sorted(f.keys())} do not match the architecture's parameters {sorted(expected)}"
+                f"{path}: the tensors {sorted(weights)} do not match the architecture's parameters {sorted(expected)}"
             )
         for name, p in expected.items():
             _read(path, f, name, p)
     return model
+
+
+def read_training(path: str | os.PathLike[str]) -> tuple[JSON, dict[str, Array]]:
+    """The training state `save_model` kept in the file at `path`: its JSON (None when the file has
+    none: saved uncompiled, or without it) and its tensors by name (the prefix `TRAINING` taken
+    off), each checked to be finite."""
+    path = Path(path)
+    with _opened(path) as (f, metadata):
+        if "training" not in metadata:
+            return None, {}
+        try:
+            training: JSON = json.loads(metadata["training"])
+        except (ValueError, RecursionError) as e:
+            raise FormatError(f"{path}: the training state is not valid JSON: {e}") from e
+        tensors = {name[len(TRAINING):]: f.get_tensor(name) for name in f.keys() if name.startswith(TRAINING)}
+    for name, tensor in tensors.items():
+        problem = describe_nonfinite(f"tensor {TRAINING + name!r}", tensor)
+        if problem:
+            raise NonFiniteError(f"{path}: {problem}; the training state must be finite (save refuses it too)")
+    return training, tensors
 
 
 def saved_loss(path: str | os.PathLike[str]) -> Loss | None:

@@ -309,7 +309,7 @@ def test_save_creates_missing_folders_and_replaces_an_older_file(tmp_path: Path)
 def test_the_file_holds_the_weights_and_the_architecture_as_json(saved: Path) -> None:
     metadata = metadata_of(saved)
     assert metadata["format"] == "framework"
-    assert metadata["format_version"] == str(FORMAT_VERSION) == "1"
+    assert metadata["format_version"] == "1" and FORMAT_VERSION == 2  # 2 only with a training state
     architecture = json.loads(metadata["architecture"])
     assert architecture["class"] == "Sequential"
     assert [layer["class"] for layer in architecture["config"]["layers"]] == ["Dense", "ReLU", "Dense", "Sigmoid"]
@@ -411,7 +411,7 @@ def test_tensors_that_do_not_match_the_architecture_are_named(
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        ({"format_version": "2"}, r"format version '2'; this framework reads versions up to 1"),
+        ({"format_version": "3"}, r"format version '3'; this framework reads versions up to 2"),
         ({"format_version": None}, r"format version ''"),
         ({"format_version": "one"}, r"format version 'one'"),
         ({"format": None}, r"not a model saved by framework"),
@@ -657,7 +657,9 @@ def test_the_file_names_the_built_in_loss_the_model_was_compiled_with(tmp_path: 
     path = model.save(tmp_path / "compiled.safetensors")
     assert metadata_of(path)["loss"] == loss
     assert type(saved_loss(path)) is BUILT_IN_LOSSES[loss]
-    assert load_model(path).loss is None  # loading does not compile the model
+    assert type(load_model(path).loss) is BUILT_IN_LOSSES[loss]  # loaded compiled, as saved
+    assert load_model(path, compile=False).loss is None
+    assert load_model(model.save(tmp_path / "weights.safetensors", include_optimizer=False)).loss is None
 
 
 def test_a_custom_loss_is_not_named_in_the_file(tmp_path: Path) -> None:
@@ -684,3 +686,34 @@ def test_a_file_naming_an_unknown_loss_is_a_format_error(tmp_path: Path, saved: 
         saved_loss(saved)
     with pytest.raises(MissingFileError, match="does not exist"):
         saved_loss(tmp_path / "missing.safetensors")
+
+
+@register_layer
+class SavingTestGain(Layer):
+    """y = g x with one scalar (0-d) gain g."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.g = Parameter(np.array(2.0), name="g")
+        self._x: Array | None = None
+
+    def forward(self, x: Array) -> Array:
+        self._x = x
+        return x * self.g.value
+
+    def backward(self, grad: Array) -> Array:
+        assert self._x is not None
+        self.g.grad[...] = (grad * self._x).sum()  # dL/dg = Σ g·x
+        return grad * self.g.value
+
+    def get_config(self) -> Config:
+        return {}
+
+
+def test_a_scalar_parameter_and_its_optimizer_state_stay_0_d(tmp_path: Path) -> None:
+    model = Sequential([Dense(3, 1, seed=0), SavingTestGain(), Sigmoid()])
+    trained(model)
+    loaded = load_model(model.save(tmp_path / "m.safetensors"))
+    gain = dict(loaded.named_parameters())["1.g"].value
+    assert gain.shape == () and gain == dict(model.named_parameters())["1.g"].value != 2.0
+    assert loaded.optimizer is not None and loaded.optimizer.get_state(loaded.named_parameters())["1.g/0"].shape == ()

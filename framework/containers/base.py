@@ -5,6 +5,7 @@ output, and `save`."""
 import os
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
+from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,12 +14,14 @@ import numpy.typing as npt
 
 from framework.containers.nested import Nested
 from framework.core.arrays import Array, Inputs
+from framework.core.display import html_table, paragraph
 from framework.core.errors import ConfigError, DTypeError, NonFiniteError, ShapeError, ValueRangeError
 from framework.core.layer import Module, unique
 from framework.core.node import Node
 from framework.core.parameter import Buffer, Parameter
 from framework.core.validation import a_kind, describe_nonfinite
 from framework.saving import save_model
+from framework.training.state import not_rebuildable, training_state
 from framework.training.trainer import Trainer
 
 if TYPE_CHECKING:  # torch is an optional extra, imported only by to_torch
@@ -86,6 +89,10 @@ class Container(Trainer):
     def summary(self, print_fn: Callable[[str], object] = print) -> None:
         """Print a Keras-style table of the layers, output shapes and parameter counts."""
 
+    @abstractmethod
+    def _summary_rows(self) -> list[tuple[str, ...]]:
+        """`summary()`'s table: the header row, then a row a layer."""
+
     def _print_summary(self, rows: Sequence[tuple[str, ...]], print_fn: Callable[[str], object]) -> None:
         """Print `summary()`'s table: the header row, a row a layer (its columns padded to the widest
         entry), then the totals."""
@@ -93,6 +100,12 @@ class Container(Trainer):
         rule = "-" * sum(widths)
         header, *body = ["".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows]
         print_fn("\n".join([rule, header, rule.replace("-", "="), *body, rule, *self._summary_totals(), rule]))
+
+    def _repr_html_(self) -> str:
+        """The model in a notebook: `summary()`'s table and totals."""
+        header, *body = self._summary_rows()
+        totals = "".join(paragraph(line) for line in self._summary_totals())
+        return f'<div class="fw-summary"><p><b>{escape(type(self).__name__)}</b></p>{html_table(header, body)}{totals}</div>'
 
     def _summary_totals(self) -> list[str]:
         """The closing lines of `summary()`: the parameter count with its dtypes, then, as in Keras, the
@@ -132,8 +145,16 @@ class Container(Trainer):
                 raise NonFiniteError(f"{where}: {problem}, so the output is not finite (a diverged model?)")
         raise NonFiniteError(f"{where}: the output holds NaN or inf, though the input and the weights are finite")
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write weights and architecture to a safetensors file (see `framework.load_model`)."""
+    def save(self, path: str | os.PathLike[str], *, include_optimizer: bool | None = None) -> Path:
+        """Write weights and architecture to a safetensors file (see `framework.load_model`), and a
+        compiled model's training state (the loss, the optimizer and its state, the metrics, the fit's
+        progress: `framework.training.state`), as Keras' saved models keep it: by default when
+        `load_model` can rebuild it (not for a custom loss or optimizer), with `include_optimizer=True`
+        always (a ConfigError when it cannot), with `False` never."""
+        if self.loss is not None and self.optimizer is not None and (
+            include_optimizer or include_optimizer is None and not_rebuildable(self.loss, self.optimizer) is None
+        ):
+            return save_model(self, path, *training_state(self, str(path)))
         return save_model(self, path)
 
     def export(self, path: str | os.PathLike[str], format: str = "onnx", *, dtype: npt.DTypeLike = np.float32) -> Path:

@@ -271,7 +271,10 @@ class Model(Container):
 
     def summary(self, print_fn: Callable[[str], object] = print) -> None:
         """Print each layer call with its output shape, parameter count and the nodes it takes."""
-        rows = [("Layer (type)", "Output Shape", "Param #", "Connected to")]
+        self._print_summary(self._summary_rows(), print_fn)
+
+    def _summary_rows(self) -> list[tuple[str, ...]]:
+        rows: list[tuple[str, ...]] = [("Layer (type)", "Output Shape", "Param #", "Connected to")]
         counted: set[Module] = set()
         for node in self.nodes:
             if node.module is None:
@@ -281,7 +284,7 @@ class Model(Container):
             counted.add(node.module)
             rows.append((f"{self._node_name(node)} ({node.module!r})", str(node.shape), f"{count:,}",
                          ", ".join(self._node_name(p) for p in node.parents)))
-        self._print_summary(rows, print_fn)
+        return rows
 
     def __repr__(self) -> str:
         return f"Model({len(self.inputs)} inputs -> {len(self.modules)} layers -> {len(self.outputs)} outputs)"

@@ -194,14 +194,17 @@ class Sequential(Container):
 
     def summary(self, print_fn: Callable[[str], object] = print, *, input_shape: tuple[int | None, ...] | None = None) -> None:
         """Print a Keras-style table: layer, output shape, parameter count, totals."""
+        self._print_summary(self._summary_rows(input_shape), print_fn)
+
+    def _summary_rows(self, input_shape: tuple[int | None, ...] | None = None) -> list[tuple[str, ...]]:
         if input_shape is None:
             input_shape = self.input_shape
         shapes = self.output_shapes(input_shape) if input_shape is not None else [None] * len(self.layers)
-        rows = [("Layer (type)", "Output Shape", "Param #")]
+        rows: list[tuple[str, ...]] = [("Layer (type)", "Output Shape", "Param #")]
         for i, (layer, shape) in enumerate(zip(self.layers, shapes)):
             count = sum(p.size for p in layer.parameters())
             rows.append((f"{i} {layer!r}", "?" if shape is None else str(shape), f"{count:,}"))
-        self._print_summary(rows, print_fn)
+        return rows
 
     def __repr__(self) -> str:
         return f"Sequential([{', '.join(repr(layer) for layer in self.layers)}])"

@@ -12,13 +12,13 @@ import numpy.typing as npt
 Array: TypeAlias = npt.NDArray[np.inexact[Any]]
 Labels: TypeAlias = npt.NDArray[np.inexact[Any]] | npt.NDArray[np.integer[Any]]
 """Targets: floats, or integer class indices for CrossEntropyLoss."""
+Indices: TypeAlias = npt.NDArray[np.integer[Any]]
+"""Integer indices: the token ids an `Embedding` takes, the flat entries the gradient checker probes."""
 Inputs: TypeAlias = Array | Sequence[Array]
 """What a model takes: one array, or one array per input of a graph `Model`."""
 Mask: TypeAlias = npt.NDArray[np.bool_]
 SampleWeights: TypeAlias = npt.NDArray[np.floating[Any]]
 """One non-negative weight a sample, shape (batch,): how much each sample's cost counts (`fit`'s `sample_weight`)."""
-Indices: TypeAlias = npt.NDArray[np.intp]
-"""Flat indices into an array (the entries the gradient checker probes)."""
 Shape: TypeAlias = tuple[int, ...]
 Scalar: TypeAlias = float | complex
 """A loss value: a float, or a complex number under the complex-step check."""

@@ -147,48 +147,79 @@ def _after_raise(owner: object) -> str:
 
 def _checked(method: M, *, forward: bool, checks_input: bool) -> M:
     """`guarded(method)` with the checks `Checked` describes: those of a forward, or of a backward."""
+    return _checked_forward(method, checks_input) if forward else _checked_backward(method)
+
+
+def _checked_forward(method: M, checks_input: bool) -> M:
+    """A forward: its input checked (`checks_input`), then its output's dtype and shape recorded."""
     name = method.__name__
 
     @functools.wraps(method)
     def run(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if forward:
-            self._output_dtype = None
-        elif self._in_backward:
-            return method(self, *args, **kwargs)
-        else:
-            _start_backward(self, args)
+        self._output_dtype = None
         try:
             if _depth.value:
                 if checks_input:
                     self.check_input(*args)
                 out = method(self, *args, **kwargs)
             else:
-                _depth.value = 1
-                try:
-                    with np.errstate(over="raise", divide="raise", invalid="raise"):
-                        if checks_input:
-                            self.check_input(*args)
-                        out = method(self, *args, **kwargs)
-                finally:
-                    _depth.value = 0
+                out = _outermost(self, method, checks_input, args, kwargs)
         except FloatingPointError as e:
             _raise(f"{self!r}.{name}", e)
         except ValueError as e:
-            if isinstance(e, FrameworkError) or "broadcast" not in str(e):
-                raise
-            hint = (": a gradient summed over the wrong axes? p.grad[...] = ... takes the parameter's own shape"
-                    if not forward else "")
-            raise ShapeError(f"{self!r}.{name}: numpy could not broadcast the arrays: {e}{hint}") from e
-        finally:
-            if not forward:
-                self._in_backward = False
-        if forward:
-            is_array = isinstance(out, np.ndarray)
-            self._output_dtype = out.dtype if is_array else np.dtype(type(out))
-            self._grad_shape = out.shape if is_array else ()
+            _refuse_broadcast(self, name, e, "")
+        if isinstance(out, np.ndarray):
+            self._output_dtype, self._grad_shape = out.dtype, out.shape
+        else:
+            self._output_dtype, self._grad_shape = np.dtype(type(out)), ()
         return out
 
     return cast(M, run)
+
+
+def _checked_backward(method: M) -> M:
+    """A backward: refused when no forward awaits it, its gradient checked; one that another of the
+    same layer calls (`Dense.backward` calls `backward_params`) is checked once."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if self._in_backward:
+            return method(self, *args, **kwargs)
+        _start_backward(self, args)
+        try:
+            if _depth.value:
+                return method(self, *args, **kwargs)
+            return _outermost(self, method, False, args, kwargs)
+        except FloatingPointError as e:
+            _raise(f"{self!r}.{name}", e)
+        except ValueError as e:
+            _refuse_broadcast(self, name, e, ": a gradient summed over the wrong axes? p.grad[...] = ... takes the "
+                                             "parameter's own shape")
+        finally:
+            self._in_backward = False
+
+    return cast(M, run)
+
+
+def _outermost(owner: Any, method: Callable[..., Any], checks_input: bool, args: tuple[Any, ...],
+               kwargs: dict[str, Any]) -> Any:
+    """`method` as the outermost guarded call: under np.errstate, which the calls inside skip."""
+    _depth.value = 1
+    try:
+        with np.errstate(over="raise", divide="raise", invalid="raise"):
+            if checks_input:
+                owner.check_input(*args)
+            return method(owner, *args, **kwargs)
+    finally:
+        _depth.value = 0
+
+
+def _refuse_broadcast(owner: object, name: str, error: ValueError, hint: str) -> NoReturn:
+    """numpy's broadcast errors as a ShapeError naming the layer and the method; any other, as it was."""
+    if isinstance(error, FrameworkError) or "broadcast" not in str(error):
+        raise error
+    raise ShapeError(f"{owner!r}.{name}: numpy could not broadcast the arrays: {error}{hint}") from error
 
 
 def _start_backward(owner: Any, args: tuple[Any, ...]) -> None:

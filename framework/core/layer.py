@@ -37,6 +37,9 @@ class Module(Checked):
     min_training_batch: int = 1
     """The fewest samples a forward in training takes (BatchNorm: 2, to estimate a variance); `fit`
     merges a smaller last batch into the one before it."""
+    takes_indices: bool = False
+    """True for a layer whose input is integer indices (`Embedding`): `fit`, `evaluate` and `predict`
+    then hand a model holding it its integer data as they are, instead of casting them to floats."""
     replay: bool = False
     """Set by the gradient checker: a random layer (Dropout) reuses its last draw instead of a new one."""
     checked_methods = ("forward", "backward", "backward_params")

@@ -6,7 +6,8 @@ take channels-first images, so each runs between two Transposes (onnxruntime's o
 pairs that meet). Weights are stored as initializers named as the model's parameters ("0.W"; a
 Conv2D's W transposed to ONNX's (filters, C_in, kh, kw)), a shared layer's once. BatchNorm and
 Dropout are written in their inference form (BatchNorm as x·scale + shift from its running
-statistics, Dropout as the identity), as `predict` runs them.
+statistics, Dropout as the identity), as `predict` runs them. An input that feeds an `Embedding`
+takes int64 indices (a Gather of W's rows; `predict` takes any integers: cast others to int64).
 """
 
 import os
@@ -26,8 +27,9 @@ from framework.core.layer import Module
 from framework.core.protocols import Network
 from framework.export.graph import Call, Dims, program, refuse_unknown
 from framework.layers import (
-    ELU, Add, AvgPool2D, BatchNorm, Concatenate, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D, GlobalMaxPool2D,
-    Identity, LeakyReLU, MaxPool2D, Multiply, Normalization, ReLU, Reshape, Sigmoid, Softmax, Tanh,
+    ELU, GELU, Add, AvgPool2D, BatchNorm, Concatenate, Conv2D, Dense, Dropout, Embedding, Flatten, GlobalAvgPool2D,
+    GlobalMaxPool2D, Identity, LayerNorm, LeakyReLU, MaxPool2D, Multiply, Normalization, ReLU, Reshape, Sigmoid, SiLU,
+    Softmax, Softplus, Swish, Tanh,
 )
 from framework.layers import images
 
@@ -45,8 +47,10 @@ def export_onnx(model: Network, path: str | os.PathLike[str], *, dtype: npt.DTyp
     """Write `model` to `path` as ONNX (opset `OPSET`), its weights cast to `dtype`; return the path.
 
     float32 by default, as the model is deployed: onnxruntime lacks float64 kernels for several
-    operators (on its CPU: Conv, AveragePool, LeakyRelu and Elu, in onnxruntime 1.31), so a float64
-    file of a convnet does not load there. `dtype=np.float64` writes one for the models it can run.
+    operators (on its CPU: Conv, AveragePool, LeakyRelu, Elu, Softplus and the Erf of GELU's exact
+    form, in onnxruntime 1.31), so a float64 file of a convnet does not load there. `dtype=np.float64`
+    writes one for the models it can run; ONNX's attributes are float32, so LayerNorm's epsilon (unless
+    a binary fraction such as 0.5) and the constants of GELU's tanh form put such a file 1e-9 off.
     A layer that is not built in (a custom one) is refused, by name, before anything is written.
     """
     dt = np.dtype(dtype)
@@ -66,8 +70,10 @@ def export_onnx(model: Network, path: str | os.PathLike[str], *, dtype: npt.DTyp
             name += "_"
         graph.node("Identity", [value], name)
         outputs.append(graph.value_info(name, shapes[value]))
+    indices = {v for call in prog.calls if call.layer.takes_indices for v in call.inputs}  # an Embedding's
+    inputs = [graph.value_info(n, s, TensorProto.INT64 if n in indices else None) for n, s in prog.inputs]
     proto = helper.make_model(
-        helper.make_graph(graph.nodes, type(model).__name__, [graph.value_info(n, s) for n, s in prog.inputs], outputs,
+        helper.make_graph(graph.nodes, type(model).__name__, inputs, outputs,
                           initializer=list(graph.initializers.values())),
         opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION, producer_name="framework",
     )
@@ -108,8 +114,10 @@ class _OnnxGraph:
         self.nodes.append(helper.make_node(op, list(inputs), [name], name=name, **attributes))
         return name
 
-    def value_info(self, name: str, shape: Dims) -> onnx.ValueInfoProto:
-        return helper.make_tensor_value_info(name, _ELEMENT[self.dtype], ["batch" if d is None else d for d in shape])
+    def value_info(self, name: str, shape: Dims, element: int | None = None) -> onnx.ValueInfoProto:
+        """A graph input's or output's type: of the file's dtype unless `element` says another."""
+        return helper.make_tensor_value_info(name, _ELEMENT[self.dtype] if element is None else element,
+                                             ["batch" if d is None else d for d in shape])
 
 
 def _channels_first(graph: _OnnxGraph, call: Call, op: str, weights: Sequence[str], **attributes: Any) -> None:
@@ -174,6 +182,34 @@ def _normalization(graph: _OnnxGraph, layer: Normalization, call: Call) -> None:
     graph.node("Mul", [y, graph.weight(f"{call.name}.inv_std", inv_std.reshape(along))], call.output)
 
 
+def _layer_norm(graph: _OnnxGraph, layer: LayerNorm, call: Call) -> None:
+    """LayerNormalization over the trailing axes; axes elsewhere are moved last (in order) by a
+    Transpose, normalised there and moved back. Its scale is required: ones without `scale`."""
+    rank = len(call.input_shapes[0])
+    axes = sorted(a % rank for a in ([layer.axis] if isinstance(layer.axis, int) else layer.axis))
+    sizes = [int(call.input_shapes[0][a] or 1) for a in axes]
+    gamma = np.ones(sizes) if layer.gamma is None else layer.gamma.value
+    weights = [graph.weight(f"{call.name}.gamma", gamma)]
+    if layer.beta is not None:
+        weights.append(graph.weight(f"{call.name}.beta", layer.beta.value))
+    perm = [d for d in range(rank) if d not in axes] + axes
+    trailing = perm == list(range(rank))
+    x = call.inputs[0] if trailing else graph.node("Transpose", [call.inputs[0]], f"{call.output}/moved", perm=perm)
+    y = graph.node("LayerNormalization", [x, *weights], call.output if trailing else f"{call.output}/normalised",
+                   axis=-len(axes), epsilon=layer.epsilon)
+    if not trailing:
+        graph.node("Transpose", [y], call.output, perm=[perm.index(d) for d in range(rank)])
+
+
+def _swish(graph: _OnnxGraph, layer: Swish, call: Call) -> None:
+    s = graph.node("Sigmoid", [call.inputs[0]], f"{call.output}/sigmoid")
+    graph.node("Mul", [call.inputs[0], s], call.output)  # x · sigmoid(x)
+
+
+def _embedding(graph: _OnnxGraph, layer: Embedding, call: Call) -> None:
+    graph.node("Gather", [graph.weight(f"{call.name}.W", layer.W.value), call.inputs[0]], call.output, axis=0)  # W[x]
+
+
 def _reshape(graph: _OnnxGraph, layer: Reshape, call: Call) -> None:
     shape = graph.ints(f"{call.name}.shape", [0, *layer.target_shape])  # 0: the batch, copied from the input
     graph.node("Reshape", [call.inputs[0], shape], call.output)
@@ -202,6 +238,8 @@ _TRANSLATIONS: Mapping[type[Module], Callable[[_OnnxGraph, Any, Call], None]] = 
     GlobalMaxPool2D: _global_pool("ReduceMax"),
     BatchNorm: _batch_norm,
     Normalization: _normalization,
+    LayerNorm: _layer_norm,
+    Embedding: _embedding,
     Dropout: _op("Identity"),
     Identity: _op("Identity"),
     ReLU: _op("Relu"),
@@ -209,6 +247,10 @@ _TRANSLATIONS: Mapping[type[Module], Callable[[_OnnxGraph, Any, Call], None]] = 
     Tanh: _op("Tanh"),
     LeakyReLU: _op("LeakyRelu", alpha=lambda layer: layer.alpha),
     ELU: _op("Elu", alpha=lambda layer: layer.alpha),
+    GELU: _op("Gelu", approximate=lambda layer: layer.approximate),  # "none": the erf form, as GELU's
+    Swish: _swish,
+    SiLU: _swish,
+    Softplus: _op("Softplus"),
     Softmax: _op("Softmax", axis=lambda layer: layer.axis),
     Flatten: _op("Flatten", axis=lambda layer: 1),
     Reshape: _reshape,

@@ -4,9 +4,11 @@ here to PyTorch, its optimizers and its distributed training.
 
 Each layer becomes PyTorch's own module where one exists (`nn.Linear` holds Wᵀ, `nn.Conv2d` holds W
 as (filters, C_in, kh, kw) and runs on channels-first images, so it is wrapped in the transposes),
-and a small module here otherwise (Keras' "same" padding, the merges). In training mode (`train()`)
-`BatchNorm` uses the batch's statistics and moves the running ones as here (PyTorch's momentum), and
-`Dropout` drops; the module comes back in eval mode, as `predict` runs. A frozen layer's weights
+and a small module here otherwise (Keras' "same" padding, the merges, LayerNorm over any axes,
+Softplus without `nn.Softplus`' switch to x); an `Embedding` (`nn.Embedding`) takes the integer
+tensor of indices that `predict` takes. In training mode (`train()`) `BatchNorm` uses the batch's
+statistics and moves the running ones as here (PyTorch's momentum), and `Dropout` drops; the module
+comes back in eval mode, as `predict` runs. A frozen layer's weights
 (`trainable = False`) need no grad, and a frozen BatchNorm keeps to its running statistics, as here.
 torch is imported only by this module, which nothing imports until `to_torch` is called.
 """
@@ -24,8 +26,9 @@ from framework.core.layer import Module
 from framework.core.protocols import Network
 from framework.export.graph import program, refuse_unknown
 from framework.layers import (
-    ELU, Add, AvgPool2D, BatchNorm, Concatenate, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D, GlobalMaxPool2D,
-    Identity, LeakyReLU, MaxPool2D, Multiply, Normalization, ReLU, Reshape, Sigmoid, Softmax, Tanh,
+    ELU, GELU, Add, AvgPool2D, BatchNorm, Concatenate, Conv2D, Dense, Dropout, Embedding, Flatten, GlobalAvgPool2D,
+    GlobalMaxPool2D, Identity, LayerNorm, LeakyReLU, MaxPool2D, Multiply, Normalization, ReLU, Reshape, Sigmoid, SiLU,
+    Softmax, Softplus, Swish, Tanh,
 )
 from framework.layers import images
 
@@ -151,6 +154,36 @@ class Standardize(nn.Module):
         return (x - mean) * inv_std
 
 
+class AxesLayerNorm(nn.Module):
+    """`LayerNorm` over the axes `axis` (any, negative ones from the end), which `nn.LayerNorm`
+    cannot do unless they are the trailing ones: they are moved last (in order), normalised by
+    `F.layer_norm` with `weight` (gamma) and `bias` (beta), each optional, and moved back."""
+
+    def __init__(self, axis: list[int], weight: torch.Tensor | None, bias: torch.Tensor | None, eps: float) -> None:
+        super().__init__()
+        self.axis, self.eps = axis, eps
+        self.weight = None if weight is None else nn.Parameter(weight)
+        self.bias = None if bias is None else nn.Parameter(bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        axes = sorted(a % x.ndim for a in self.axis)
+        perm = [d for d in range(x.ndim) if d not in axes] + axes
+        moved = x.permute(perm)
+        y = F.layer_norm(moved, moved.shape[x.ndim - len(axes):], self.weight, self.bias, self.eps)
+        return y.permute([perm.index(d) for d in range(x.ndim)])
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}, eps={self.eps}"
+
+
+class ExactSoftplus(nn.Module):
+    """`Softplus`: log(1 + exp(x)) as max(x, 0) + log1p(exp(-|x|)) (`torch.logaddexp(x, 0)`), as
+    ours computes it; `nn.Softplus` switches to x beyond its threshold (20), 2e-9 off there."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.logaddexp(x, torch.zeros((), dtype=x.dtype, device=x.device))
+
+
 class BatchReshape(nn.Module):
     """`Reshape`: (batch, ...) -> (batch, *target_shape), in C order."""
 
@@ -265,6 +298,17 @@ def _normalization(layer: Normalization, dtype: torch.dtype) -> nn.Module:
     return Standardize(_tensor(layer.mean.value, dtype), _tensor(inv_std, dtype), layer.axis)
 
 
+def _layer_norm(layer: LayerNorm, dtype: torch.dtype) -> nn.Module:
+    weight, bias = (None if p is None else _tensor(p.value, dtype) for p in (layer.gamma, layer.beta))
+    return AxesLayerNorm([layer.axis] if isinstance(layer.axis, int) else layer.axis, weight, bias, layer.epsilon)
+
+
+def _embedding(layer: Embedding, dtype: torch.dtype) -> nn.Module:
+    embedding = nn.Embedding(layer.input_dim, layer.output_dim, dtype=dtype)
+    _set(embedding.weight, layer.W.value)  # W[x], the same (input_dim, output_dim) layout
+    return embedding
+
+
 _TRANSLATIONS: Mapping[type[Module], Callable[[Any, torch.dtype], nn.Module]] = {
     Dense: _dense,
     Conv2D: _conv,
@@ -274,12 +318,18 @@ _TRANSLATIONS: Mapping[type[Module], Callable[[Any, torch.dtype], nn.Module]] = 
     GlobalMaxPool2D: lambda layer, dtype: GlobalPool("max"),
     BatchNorm: _batch_norm,
     Normalization: _normalization,
+    LayerNorm: _layer_norm,
+    Embedding: _embedding,
     Dropout: lambda layer, dtype: nn.Dropout(layer.rate),
     ReLU: lambda layer, dtype: nn.ReLU(),
     Sigmoid: lambda layer, dtype: nn.Sigmoid(),
     Tanh: lambda layer, dtype: nn.Tanh(),
     LeakyReLU: lambda layer, dtype: nn.LeakyReLU(layer.alpha),
     ELU: lambda layer, dtype: nn.ELU(layer.alpha),
+    GELU: lambda layer, dtype: nn.GELU(layer.approximate),  # "none": the erf form, as GELU's
+    Swish: lambda layer, dtype: nn.SiLU(),
+    SiLU: lambda layer, dtype: nn.SiLU(),
+    Softplus: lambda layer, dtype: ExactSoftplus(),
     Softmax: lambda layer, dtype: nn.Softmax(dim=layer.axis),
     Identity: lambda layer, dtype: nn.Identity(),
     Flatten: lambda layer, dtype: nn.Flatten(),

@@ -10,7 +10,7 @@ from typing import cast, get_args
 import attrs
 import numpy as np
 
-from framework.core.arrays import Array, Inputs, Labels, Mask, SampleWeights, Scalar
+from framework.core.arrays import Array, Indices, Inputs, Labels, Mask, SampleWeights, Scalar
 from framework.core.errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError
 from framework.core.validation import describe_nonfinite, is_whole_number
 from framework.core.guard import floating_point_errors
@@ -36,7 +36,7 @@ PART_INPUT_ENTRIES = 4096
 def check_gradients(
     model: Network,
     loss: Loss,
-    x: Inputs,
+    x: Inputs | Indices,
     y: Labels,
     *,
     method: Method = "complex",
@@ -69,7 +69,9 @@ def check_gradients(
     and the loss (`Layer.forward_stack`, `Loss.costs`); None chooses as many as about
     `resumed.STACK_BYTES` of activations hold, 1 runs them one by one. Parameters (values, dtypes and grads),
     buffers and `replay` flags are left exactly as they were, also when a forward raises, and the
-    caches are those of a forward at the real point.
+    caches are those of a forward at the real point. Integer inputs (an `Embedding`'s indices) have
+    no derivative: they stay as they are, and the report's warnings say that only the parameters
+    are checked.
 
     >>> from framework import BCELoss, Dense, Sequential, Sigmoid
     >>> rng = np.random.default_rng(0)
@@ -80,6 +82,7 @@ def check_gradients(
     setup = _prepare("check_gradients", model, x, y, lambda xs: model.build(tuple(xs)), method=method, mode=mode,
                      samples=samples, seed=seed, threshold=threshold, probes_at_once=probes_at_once,
                      sample_weight=sample_weight)
+    x = cast(Inputs, x)  # integer indices ride along as they are: each layer checks its own input
     if setup.dtype == np.float32 and float64_logic and threshold is None:
         return _float32_model(setup, model, loss, x, y, localize)
     w = setup.sample_weight
@@ -92,8 +95,9 @@ def check_gradients(
             refuse_nondeterministic_calls(setup.caller, calls, model.forward(x))
             y_pred, rows = _parameter_rows(setup, model, modules, loss, x, y, calls)
             parts = _parts(setup, calls, loss, y_pred, y) if localize else ()
+    warnings = _index_warnings(setup.xs, "x") + _model_warnings(rows, setup.xs[0].shape[0], mode)
     return GradCheckReport(f"{type(model).__name__} ({len(calls)} layers)", method, mode, setup.threshold,
-                           rows, parts, _model_warnings(rows, setup.xs[0].shape[0], mode))
+                           rows, parts, warnings)
 
 
 def _float32_model(setup: "_Setup", model: Network, loss: Loss, x: Inputs, y: Labels, localize: bool) -> GradCheckReport:
@@ -166,7 +170,7 @@ def _promoted(params: Sequence[Parameter], buffers: Sequence[Buffer]) -> Iterato
 @floating_point_errors("check_layer")
 def check_layer(
     layer: Module,
-    x: Array | Sequence[Array],
+    x: Array | Indices | Sequence[Array | Indices],
     *,
     method: Method = "complex",
     mode: Mode = "full",
@@ -188,7 +192,8 @@ def check_layer(
     In full mode, an input of more than `max_input_entries` entries is checked at that many
     random entries (a 209 x 12288 input would otherwise take 2.5 million probes). Complex-step
     failures are confirmed, probes stacked (`probes_at_once`), and the layer's state left, as in
-    `check_gradients`.
+    `check_gradients`. An input of integer indices (an `Embedding`'s) has no derivative: it gets no
+    row, and a warning says that only the parameters are checked.
 
     >>> from framework import ReLU
     >>> check_layer(ReLU(), np.array([[-1.0, 2.0]])).passed
@@ -210,10 +215,10 @@ def check_layer(
                 return GradCheckReport(subject, method, mode, setup.threshold, (analytic,))
             accumulated = _accumulated(setup, called, upstream, analytic)
             rows = _layer_rows(setup, called, out, upstream, analytic, max_input_entries)
-    n = len(setup.xs)
+    n = sum(map(_differentiable, setup.xs))
     rows = (*rows[:n], *map(_failed_by, rows[n:], accumulated))
     return GradCheckReport(subject, method, mode, setup.threshold, rows,
-                           warnings=zero_warnings(rows, model=False, mode=mode),
+                           warnings=_index_warnings(setup.xs, "input") + zero_warnings(rows, model=False, mode=mode),
                            cause=_likely_mistake(setup, layer, out, upstream, analytic, rows))
 
 
@@ -280,14 +285,14 @@ class _Setup:
 
 
 def _prepare(
-    caller: str, owner: Network | Module, x: Array | Sequence[Array], y: Labels | None,
+    caller: str, owner: Network | Module, x: Array | Indices | Sequence[Array | Indices], y: Labels | None,
     build: Callable[[list[Array]], object], *, method: Method, mode: Mode, samples: int, seed: int,
     threshold: float | None, probes_at_once: int | None, sample_weight: SampleWeights | None = None,
 ) -> _Setup:
     """The checks every check starts with, then `build` (layers that wait for their input shape get
     their weights first) and the parameters of `owner`, checked too."""
     _check_options(caller, method, mode, samples, probes_at_once)
-    xs = [x] if isinstance(x, np.ndarray) else list(x)
+    xs = cast(list[Array], [x] if isinstance(x, np.ndarray) else list(x))  # floats, or indices left as they are
     _check_point(caller, xs, [], y)
     build(xs)
     named = owner.named_parameters()
@@ -313,7 +318,7 @@ def _parameter_rows(
 
     @functools.cache
     def x_work() -> Inputs:  # complex once: a mixed product is 4x slower
-        work = [work_copy(a, setup.method) for a in setup.xs]
+        work = _work_inputs(setup.xs, setup.method)
         return work[0] if isinstance(x, np.ndarray) else work
 
     def f() -> Scalar:
@@ -368,8 +373,28 @@ class _Called:
         return [cast(Layer, self.layer).backward(upstream.copy())]
 
 
-def _input_names(xs: Sequence[Array]) -> list[str]:
-    return ["input"] if len(xs) == 1 else [f"input {i}" for i in range(len(xs))]
+def _input_names(xs: Sequence[Array], name: str = "input") -> list[str]:
+    return [name] if len(xs) == 1 else [f"{name} {i}" for i in range(len(xs))]
+
+
+def _differentiable(a: Array) -> bool:
+    """Whether the check differentiates this input: floats; integer indices (an Embedding's) have no derivative."""
+    return a.dtype.kind == "f"
+
+
+def _work_inputs(xs: Sequence[Array], method: Method) -> list[Array]:
+    """The inputs to move: working copies of the float ones, integer indices as they are (never moved)."""
+    return [work_copy(a, method) if _differentiable(a) else a for a in xs]
+
+
+def _index_warnings(xs: Sequence[Array], name: str) -> tuple[str, ...]:
+    """The warning that integer inputs are not checked, naming them (`name`: "x" or "input")."""
+    indices = [(what, a) for what, a in zip(_input_names(xs, name), xs) if not _differentiable(a)]
+    if not indices:
+        return ()
+    names, dtypes = " and ".join(what for what, _ in indices), ", ".join(sorted({str(a.dtype) for _, a in indices}))
+    return (f"{names} {'holds' if len(indices) == 1 else 'hold'} integer indices ({dtypes}), which have no derivative: "
+            "only the parameters are checked",)
 
 
 def _first_backward(setup: _Setup, called: _Called, upstream: Array) -> list[Array] | GradCheckRow:
@@ -405,7 +430,7 @@ def _layer_rows(
 
     @functools.cache
     def x_work() -> list[Array]:  # moved in place: made only where a probe moves the input
-        return [work_copy(a, setup.method) for a in setup.xs]
+        return _work_inputs(setup.xs, setup.method)
 
     def total(z: Array) -> Scalar:
         value = np.sum(z * upstream)
@@ -421,24 +446,28 @@ def _layer_rows(
         return [called.layer.branch()]
 
     n = len(setup.xs)
+    checked = [i for i, a in enumerate(setup.xs) if _differentiable(a)]  # integer indices have no derivative
     with _work_params(setup.params, setup.method) as tensors:
-        items = [(name, t, g, setup.probes(t.shape, max_input_entries))
-                 for name, t, g in zip(_input_names(setup.xs), setup.xs if resumed else x_work(), analytic)]
+        inputs = [(name, t, g, setup.probes(t.shape, max_input_entries))
+                  for name, t, g in zip(_input_names(setup.xs), setup.xs if resumed else x_work(), analytic)]
+        items = [inputs[i] for i in checked]
         items += [(name, t, g, setup.probes(p.shape)) for (name, p), t, g in zip(setup.named, tensors, analytic[n:])]
         ways: Sequence[TensorDifferentiator] = [Differentiator(f, branches, setup.method)] * len(items)
         if resumed:  # every entry through the layer's own hooks, as in a model
-            ways = layer_steps(cast(Layer, called.layer), setup.xs[0], work_copy(out, "complex"), Tail(totals, out.size),
-                               setup.at_once)
+            through_input, *through_params = layer_steps(cast(Layer, called.layer), setup.xs[0],
+                                                         work_copy(out, "complex"), Tail(totals, out.size),
+                                                         setup.at_once)
+            ways = [through_input, *through_params] if checked else through_params
         return verdict.rows(items, ways, setup.threshold, setup.xs[0].shape[0], float(np.sum(out * upstream)),
                             verdict.central_confirmation(setup.method, setup.threshold, setup.dtype, f, branches,
-                                                         lambda: [*x_work(), *tensors]))
+                                                         lambda: [*(x_work()[i] for i in checked), *tensors]))
 
 
 def _likely_mistake(
     setup: _Setup, layer: Module, out: Array, upstream: Array, analytic: Sequence[Array], rows: Sequence[GradCheckRow]
 ) -> str:
-    """For a `Layer` that fails, the mistake of the catalogue its gradients show, if any."""
-    if not isinstance(layer, Layer) or all(r.passed for r in rows):
+    """For a `Layer` of a float input that fails, the mistake of the catalogue its gradients show, if any."""
+    if not isinstance(layer, Layer) or not _differentiable(setup.xs[0]) or all(r.passed for r in rows):
         return ""
     gradients = dict(zip(["input", *(name for name, _ in setup.named)], analytic))
     return layer_cause(setup.xs[0], out.real, upstream, gradients, dict(setup.named))
@@ -513,9 +542,9 @@ def _check_point(caller: str, xs: Sequence[Array], named: Sequence[tuple[str, Pa
     complex step adds its own imaginary part."""
     for i, a in enumerate(xs):
         what = "x" if len(xs) == 1 else f"x[{i}]"
-        if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
+        if not isinstance(a, np.ndarray) or a.dtype.kind not in "fiu":
             got = a.dtype if isinstance(a, np.ndarray) else type(a).__name__
-            raise DTypeError(f"{caller}: {what} must be a real float array, got {got}")
+            raise DTypeError(f"{caller}: {what} must be a real float array, got {got}")  # or an Embedding's indices
         if a.ndim == 0:
             raise ShapeError(f"{caller}: {what} needs a batch axis, got a 0-d array")
     arrays: list[tuple[str, Labels]] = [*(("x" if len(xs) == 1 else f"x[{i}]", a) for i, a in enumerate(xs)),

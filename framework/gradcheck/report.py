@@ -2,10 +2,12 @@
 
 import math
 from collections.abc import Sequence
+from html import escape
 
 import attrs
 import numpy as np
 
+from framework.core.display import html_table, paragraph, verdict_html
 from framework.gradcheck.numeric import Derivatives, Floats, Method, Mode, Probes
 
 
@@ -197,7 +199,9 @@ class GradCheckReport:
     def worst_relative_error(self) -> float:
         return max((r.relative_error for r in self.rows), default=0.0)
 
-    def __str__(self) -> str:
+    def _summary(self) -> list[str]:
+        """The top of the report: the verdict, the pass criterion, the warnings, and the diagnosis (the
+        likely mistake, the wrong parts and what follows from them)."""
         how = "complex step" if self.method == "complex" else "central differences"
         lines = [
             f"Gradient check of {self.subject} by {how}, {self.mode} mode: {'PASSED' if self.passed else 'FAILED'}",
@@ -223,39 +227,91 @@ class GradCheckReport:
             lines.append("Every other part passes on its own: the other failures follow from the wrong part(s).")
         elif self.parts and not self.passed:
             lines.append("Every part passes on its own: look at how the model connects them.")
-        lines += _table([("", r) for r in self.rows])
+        return lines
+
+    def _tables(self) -> list[tuple[str, list[tuple[str, GradCheckRow]], str]]:
+        """The report's tables, each with its title ("" for the first) and a line under it: the model's
+        rows (under them, the tensors whose probes were not stacked), each part's on its own, and the
+        float32 rounding check."""
         slow = [f"{r.name} ({r.path})" for r in self.rows if "one at a time" in r.path]
-        if slow:
-            lines.append(f"probes not stacked: {_listed(slow)}")
+        tables = [("", [("", r) for r in self.rows], f"probes not stacked: {_listed(slow)}" if slow else "")]
         if self.parts:
-            lines += ["", "Each part on its own (layers with a random upstream gradient):"]
-            lines += _table([(p.subject, r) for p in self.parts for r in p.rows])
+            tables.append(("Each part on its own (layers with a random upstream gradient):",
+                           [(p.subject, r) for p in self.parts for r in p.rows], ""))
         if self.rounding is not None:
             verdict = "PASSED" if self.rounding.passed else "FAILED"
-            lines += ["", f"{self.rounding.subject}, relative error <= {self.rounding.threshold:.0e}: {verdict} "
-                          "(backward vs numeric below: float32 vs float64)"]
-            lines += _table([("", r) for r in self.rounding.rows])
+            title = (f"{self.rounding.subject}, relative error <= {self.rounding.threshold:.0e}: {verdict} "
+                     "(backward vs numeric below: float32 vs float64)")
+            tables.append((title, [("", r) for r in self.rounding.rows], ""))
+        return tables
+
+    def __str__(self) -> str:
+        lines = self._summary()
+        for title, rows, under in self._tables():
+            lines += ["", title] if title else []
+            lines += _table(rows) + ([under] if under else [])
         return "\n".join(lines)
 
+    def __repr__(self) -> str:
+        failing = sum(not r.passed for r in self.rows)
+        culprits = f"; wrong: {', '.join(self.culprits)}" if self.culprits else ""
+        how = "complex step" if self.method == "complex" else "central differences"
+        return (f"<GradCheckReport of {self.subject} by {how}: {'PASSED' if self.passed else 'FAILED'}, "
+                f"{len(self.rows)} tensors ({failing} failing), worst relative error "
+                f"{self.worst_relative_error:.1e}{culprits}>")
 
-def _table(rows: list[tuple[str, GradCheckRow]]) -> list[str]:
-    header = ("tensor", "shape", "checked", "max abs err", "rel error", "worst at: backward vs numeric", "")
-    body = [
+    def _repr_html_(self) -> str:
+        """The report in a notebook: the verdict in colour, the diagnosis, then the tables, failures first
+        in red, each row's note under it."""
+        headline, *rest = self._summary()
+        subject, _ = headline.rsplit(": ", 1)
+        top = [f'<p class="fw-headline"><b>{escape(subject)}</b>: {verdict_html(self.passed)}</p>']
+        top += [paragraph(line, "fw-warning" if line.startswith("warning: ") else
+                          "fw-diagnosis" if line.startswith(("WRONG", "Likely", "Every")) else "fw-criterion")
+                for line in rest]
+        for title, rows, under in self._tables():
+            top += [paragraph(title)] if title else []
+            cells, classes = [], []
+            for _, r, row in _cells(rows):
+                cells.append(row)
+                classes.append("fw-ok" if r.passed else "fw-fail")
+                if r.note:
+                    cells.append((f"^ {r.note}",))
+                    classes.append("fw-note")
+            top += [html_table(HEADER, cells, classes=classes)] + ([paragraph(under)] if under else [])
+        return f'<div class="fw-gradcheck">{"".join(top)}</div>'
+
+
+HEADER = ("tensor", "shape", "checked", "max abs err", "rel error", "worst at: backward vs numeric", "")
+
+
+def _cells(rows: list[tuple[str, GradCheckRow]]) -> list[tuple[str, GradCheckRow, tuple[str, ...]]]:
+    """The rows of a table, failures first: (prefix, row, its cells under `HEADER`)."""
+    return [
         (
-            f"{prefix} {r.name}".strip(),
-            str(r.shape),
-            str(r.checked),
-            f"{r.max_abs_error:.2e}",
-            f"{r.relative_error:.2e}",
-            f"{r.worst}: {r.worst_backward + 0.0:.6g} vs {r.worst_numeric + 0.0:.6g}",  # + 0.0: -0 shown as 0
-            "ok" if r.passed else "FAIL",
+            prefix,
+            r,
+            (
+                f"{prefix} {r.name}".strip(),
+                str(r.shape),
+                str(r.checked),
+                f"{r.max_abs_error:.2e}",
+                f"{r.relative_error:.2e}",
+                f"{r.worst}: {r.worst_backward + 0.0:.6g} vs {r.worst_numeric + 0.0:.6g}",  # + 0.0: -0 shown as 0
+                "ok" if r.passed else "FAIL",
+            ),
         )
         for prefix, r in sorted(rows, key=lambda pr: pr[1].passed)
     ]
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *body)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(header, widths)).rstrip()]
-    for (prefix, r), cells in zip(sorted(rows, key=lambda pr: pr[1].passed), body):
-        lines.append("  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip())
+
+
+def _table(rows: list[tuple[str, GradCheckRow]]) -> list[str]:
+    """A table as lines of text, its columns padded to the widest entry, each row's note under it."""
+    cells = _cells(rows)
+    widths = [max(len(c) for c in col) for col in zip(HEADER, *(row for _, _, row in cells))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(HEADER, widths)).rstrip()]
+    for _, r, row in cells:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
         if r.note:
             lines.append(f"    ^ {r.note}")
     return lines

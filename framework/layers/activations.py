@@ -1,7 +1,8 @@
-"""Activations: element-wise ones, and `Softmax` along an axis. Each branches on the real part only,
-so that complex-step checks work."""
+"""Activations: element-wise ones (GELU, Swish and Softplus the smooth ones), and `Softmax` along an
+axis. Each branches on the real part only, so that complex-step checks work."""
 
 import math
+from typing import Literal, TypeAlias, get_args
 
 import numpy as np
 
@@ -10,6 +11,7 @@ from framework.core.errors import ShapeError, ValueRangeError
 from framework.core.validation import whole_number
 from framework.core.layer import Config, KeepsShape, Layer
 from framework.core.registry import register_layer
+from framework.core.special import erfc
 
 
 @register_layer
@@ -38,6 +40,27 @@ class ReLU(KeepsShape):
         return self._on
 
 
+def _exp_minus_abs(z: Array) -> tuple[Mask, Array]:
+    """Where z < 0, and exp(-|z|) <= 1, which cannot overflow; |z| by the sign of the real part
+    (z or -z), so that a complex z stays analytic."""
+    negative = z.real < 0
+    if z.dtype.kind == "c":
+        e = np.negative(z)
+        np.copyto(e, z, where=negative)
+    else:  # np.abs, twice as fast, where it is analytic: on real numbers
+        e = np.abs(z)
+        np.negative(e, out=e)
+    np.exp(e, out=e)
+    return negative, e
+
+
+def _sigmoid(negative: Mask, e: Array) -> Array:
+    """sigmoid(z) from `_exp_minus_abs(z)`, without overflow for any z; overwrites e."""
+    top = np.where(negative, e, 1)  # exp(z) / (1 + exp(z)) for z < 0, 1 / (1 + exp(-z)) else
+    e += 1
+    return np.divide(top, e, out=e)
+
+
 @register_layer
 class Sigmoid(KeepsShape):
     """1 / (1 + exp(-z)), computed without overflow for any z (float32 and float64).
@@ -52,15 +75,7 @@ class Sigmoid(KeepsShape):
     """The last forward's output, sigmoid(z)."""
 
     def forward(self, z: Array) -> Array:
-        negative = z.real < 0
-        e = np.negative(z)
-        np.copyto(e, z, where=negative)
-        np.exp(e, out=e)  # e = exp(-|z|) <= 1: no overflow
-        a = e + 1
-        np.reciprocal(a, out=a)  # 1 / (1 + exp(-|z|)) = sigmoid(|z|)
-        np.multiply(e, a, out=e)  # exp(z) / (1 + exp(z)) = sigmoid(z) for z < 0
-        a = np.where(negative, e, a)  # a masked multiply is several times slower
-        self._a = a
+        self._a = a = _sigmoid(*_exp_minus_abs(z))
         return a
 
     def backward(self, grad: Array) -> Array:
@@ -224,3 +239,163 @@ class Softmax(Layer):
 
     def __repr__(self) -> str:
         return f"Softmax(axis={self.axis})"
+
+
+_SQRT_HALF = math.sqrt(0.5)
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+_CUBIC = 0.044715
+"""The cubic term of the tanh form of GELU."""
+_TANH_SATURATED = 10.0
+"""Beyond |x| = 10 the tanh form's tanh is ±1 to the last bit (its argument is over 43): x is capped
+there, so that x³ cannot overflow."""
+Approximate: TypeAlias = Literal["none", "tanh"]
+
+
+def _normal_pdf(x: Array) -> Array:
+    """φ(x) = exp(-x²/2) / √(2π) of a real array; |x| capped at 40, where φ has underflowed to 0, so
+    that x² cannot overflow."""
+    t: Array = np.minimum(np.abs(x), 40.0)
+    np.square(t, out=t)
+    t *= -0.5
+    np.exp(t, out=t)
+    t *= _INV_SQRT_2PI
+    return t
+
+
+@register_layer
+class GELU(KeepsShape):
+    """x Φ(x), Φ the standard normal CDF (PyTorch's `GELU`); `approximate="tanh"` computes PyTorch's
+    x (1 + tanh(√(2/π) (x + 0.044715 x³))) / 2 instead.
+
+    Φ(x) = erfc(-x/√2) / 2 (`framework.core.special.erfc`, as numpy has no erf), which keeps the
+    negative tail's relative precision where 1 + erf(x/√2) would round it to 0. That erfc is of a
+    real argument: a complex input a + ib (the complex-step check's, b about 1e-20) takes
+    Φ(a + ib) = Φ(a) + ib φ(a), the first-order Taylor step, whose O(b²) term is 1e-40 of Φ, far below
+    rounding: the complex step's derivative is exact (it is not a complex erf for a large b). The
+    tanh form is analytic as it is.
+
+    >>> GELU().forward(np.array([[-1.0, 0.0, 1.0]])).round(6)
+    array([[-0.158655,  0.      ,  0.841345]])
+    >>> GELU(approximate="tanh").forward(np.array([[-1.0, 0.0, 1.0]])).round(6)
+    array([[-0.158808,  0.      ,  0.841192]])
+    """
+
+    independent_samples = True
+
+    _cache: tuple[Array, Array]
+    """The last forward's x and Φ(x) (exact), or its x capped at ±10 and tanh (tanh form)."""
+
+    def __init__(self, approximate: Approximate = "none") -> None:
+        super().__init__()
+        if approximate not in get_args(Approximate):
+            known = ", ".join(map(repr, get_args(Approximate)))
+            raise ValueRangeError(f"GELU: approximate={approximate!r} is not one of {known}")
+        self.approximate = approximate
+
+    def forward(self, x: Array) -> Array:
+        if self.approximate == "tanh":
+            v = np.where(np.abs(x.real) > _TANH_SATURATED, np.sign(x.real) * _TANH_SATURATED, x)
+            u = v * v
+            u *= _CUBIC
+            u += 1
+            u *= v
+            u *= _SQRT_2_OVER_PI
+            t = np.tanh(u)  # tanh(√(2/π) (x + 0.044715 x³))
+            self._cache = v, t
+            y: Array = t + 1
+            y *= 0.5
+            np.multiply(y, x, out=y)  # after the 0.5: x (1 + t) could overflow where x (1 + t) / 2 does not
+            return y
+        a = x.real
+        cdf = erfc(a * -_SQRT_HALF)
+        cdf *= 0.5
+        if x.dtype.kind == "c":
+            cdf = cdf + 1j * x.imag * _normal_pdf(a)  # Φ(a + ib) = Φ(a) + ib φ(a) + O(b²)
+        self._cache = x, cdf
+        return x * cdf
+
+    def backward(self, grad: Array) -> Array:
+        if self.approximate == "tanh":
+            v, t = self._cache
+            d = v * v
+            d *= 3 * _CUBIC
+            d += 1
+            d *= _SQRT_2_OVER_PI
+            d *= 1 - t * t
+            d *= v
+            d += 1 + t
+            d *= 0.5
+            d *= grad
+            return d  # dL/dx = g ((1 + t) + x (1 - t²) √(2/π) (1 + 3·0.044715 x²)) / 2
+        x, cdf = self._cache
+        slope = _normal_pdf(x.real)
+        slope *= x.real
+        slope += cdf.real
+        np.multiply(slope, grad, out=slope)
+        return slope  # dL/dx = g (Φ(x) + x φ(x))
+
+    def get_config(self) -> Config:
+        return {"approximate": self.approximate}
+
+    def __repr__(self) -> str:
+        return "GELU()" if self.approximate == "none" else f"GELU(approximate={self.approximate!r})"
+
+
+@register_layer
+class Swish(KeepsShape):
+    """x · sigmoid(x) (Keras' `swish`, PyTorch's `SiLU`), without overflow for any x.
+
+    >>> Swish().forward(np.array([[-1e4, 0.0, 2.0]])).round(6)
+    array([[-0.      ,  0.      ,  1.761594]])
+    """
+
+    independent_samples = True
+
+    _x: Array
+    """The last forward's input."""
+    _s: Array
+    """Its sigmoid."""
+
+    def forward(self, x: Array) -> Array:
+        self._x, self._s = x, _sigmoid(*_exp_minus_abs(x))
+        return x * self._s
+
+    def backward(self, grad: Array) -> Array:
+        d = 1 - self._s
+        np.multiply(d, self._x, out=d)
+        d += 1
+        np.multiply(d, self._s, out=d)
+        np.multiply(d, grad, out=d)
+        return d  # dL/dx = g · s (1 + x (1 - s)), s = sigmoid(x)
+
+
+@register_layer
+class SiLU(Swish):
+    """PyTorch's name for `Swish`: the same layer, saved and shown as SiLU."""
+
+
+@register_layer
+class Softplus(KeepsShape):
+    """log(1 + exp(x)), as max(x, 0) + log(1 + exp(-|x|)) (|x| by the real part's sign), so that exp
+    never overflows and a large x keeps its last digits; PyTorch's `Softplus` at beta = 1, without
+    its switch to x beyond x = 20 (2e-9 off there).
+
+    >>> Softplus().forward(np.array([[-1e4, 0.0, 1e4]]))
+    array([[0.00000000e+00, 6.93147181e-01, 1.00000000e+04]])
+    """
+
+    independent_samples = True
+
+    _s: Array
+    """The last forward's sigmoid(x), the slope."""
+
+    def forward(self, x: Array) -> Array:
+        negative, e = _exp_minus_abs(x)
+        y = np.log1p(e)
+        np.add(y, x, out=y, where=~negative)
+        self._s = _sigmoid(negative, e)
+        return y
+
+    def backward(self, grad: Array) -> Array:
+        return grad * self._s  # dL/dx = g · sigmoid(x)

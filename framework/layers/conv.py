@@ -1,7 +1,7 @@
 """`Conv2D`: a 2-D convolution of channels-last images, by im2col and one matrix product."""
 
 import math
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -54,6 +54,8 @@ class Conv2D(Layer):
     _patches: Array
     """The last forward's im2col matrix and a column of ones: (batch·H_out·W_out, kh·kw·C_in + 1), rows
     in (a, b, c) order."""
+    _padded: Array
+    """With padding "same", the last forward's input inside its zeros."""
     _x_shape: Shape
     """The shape of the last forward's input."""
     independent_samples = True
@@ -88,13 +90,13 @@ class Conv2D(Layer):
 
     # --- shapes and checks -----------------------------------------------------------------------
 
-    def _geometry(self, shape: Shape) -> tuple[tuple[int, int], tuple[tuple[int, int], ...]]:
-        """(H_out, W_out) and the np.pad widths for an input of `shape`, or a ShapeError naming the
+    def _geometry(self, shape: Shape) -> tuple[tuple[int, int], tuple[int, int]]:
+        """(H_out, W_out) and the (top, left) padding for an input of `shape`, or a ShapeError naming the
         layer and the shape (not 4-D, channels first, other channels than built for, too small)."""
         images.image_shape(self, shape, self.in_channels)
         out, (rows, columns) = images.window_geometry(self, shape, self.kernel_size, self.strides, self.padding,
                                                       "kernel")
-        return out, ((0, 0), rows, columns, (0, 0))
+        return out, (rows[0], columns[0])
 
     def build(self, input_shape: Shape) -> None:
         if self.in_channels is not None:
@@ -125,36 +127,51 @@ class Conv2D(Layer):
 
     # --- the math --------------------------------------------------------------------------------
 
-    def _im2col(self, x: Array, reuse: bool = False, ones: bool = False) -> Array:
-        """(batch·H_out·W_out, kh·kw·C) patches of the padded `x`, each row in W's (a, b, c) order, and
-        with `ones` a last column of ones (the bias's, so that one GEMM adds it); into the last
-        forward's matrix when `reuse` (forward's: it replaces `_patches`) and it has the shape."""
+    def _im2col(self, x: Array, geometry: tuple[tuple[int, int], tuple[int, int]], reuse: bool = False,
+                ones: bool = False) -> Array:
+        """(batch·H_out·W_out, kh·kw·C) patches of `x` padded with zeros, each row in W's (a, b, c) order,
+        and with `ones` a last column of ones (the bias's, so that one GEMM adds it). With `reuse`
+        (forward's) the matrix, and the padded copy of x, are the last forward's when they have the
+        shape: their zeros and ones are still there, and no fresh pages are touched."""
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
-        (oh, ow), pads = self._geometry(x.shape)
-        padded = np.pad(x, pads) if any(p != (0, 0) for p in pads) else x
-        windows = sliding_window_view(padded, (kh, kw), axis=(1, 2))  # (batch, H', W', C, kh, kw), a view
+        (oh, ow), (top, left) = geometry
+        n, h, w, c = x.shape
+        source = x
+        if self.padding == "same":  # the padding's zeros around x: rows (oh - 1) sh + kh, columns likewise
+            shape = (n, max(h + top, (oh - 1) * sh + kh), max(w + left, (ow - 1) * sw + kw), c)
+            source = self._reused("_padded", shape, x.dtype, reuse)
+            source[:, top:top + h, left:left + w] = x
+        windows = sliding_window_view(source, (kh, kw), axis=(1, 2))  # (batch, H', W', C, kh, kw), a view
         windows = windows[:, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw].transpose(0, 1, 2, 4, 5, 3)
-        k = kh * kw * x.shape[3]
-        shape = (len(x) * oh * ow, k + ones)
-        last: Array | None = getattr(self, "_patches", None)
-        cols: Array
-        if reuse and last is not None and last.shape == shape and last.dtype == x.dtype:
-            cols = last  # its column of ones is still there
-        else:
-            cols = np.empty(shape, x.dtype)
+        k = kh * kw * c
+        cols = self._reused("_patches", (n * oh * ow, k + ones), x.dtype, reuse)
+        if ones:
             cols[:, k:] = 1
-        np.copyto(cols[:, :k].reshape(windows.shape), windows)  # the one copy (a reused matrix: no fresh pages)
+        np.copyto(cols[:, :k].reshape(windows.shape), windows)  # the one copy
         return cols
+
+    def _reused(self, name: str, shape: Shape, dtype: np.dtype[Any], reuse: bool) -> Array:
+        """The array held as `name` when `reuse` and it has the shape and dtype, else a new one of
+        zeros (held as `name` with `reuse`)."""
+        last: Array | None = getattr(self, name, None)
+        if reuse and last is not None and last.shape == shape and last.dtype == dtype:
+            return last
+        fresh: Array = np.zeros(shape, dtype)
+        if reuse:
+            setattr(self, name, fresh)
+        return fresh
 
     def _linear(self, x: Array) -> Array:
         """The convolution of `x` without the bias, (batch, H_out, W_out, filters)."""
-        (oh, ow), _ = self._geometry(x.shape)
-        return (self._im2col(x) @ self.W.value.reshape(-1, self.filters)).reshape(len(x), oh, ow, self.filters)
+        geometry = self._geometry(x.shape)
+        (oh, ow), _ = geometry
+        return (self._im2col(x, geometry) @ self.W.value.reshape(-1, self.filters)).reshape(len(x), oh, ow, self.filters)
 
     def forward(self, x: Array) -> Array:
-        (oh, ow), _ = self._geometry(x.shape)
+        geometry = self._geometry(x.shape)
+        (oh, ow), _ = geometry
         self._x_shape = x.shape
-        self._patches = self._im2col(x, reuse=True, ones=True)
+        self._patches = self._im2col(x, geometry, reuse=True, ones=True)
         y: Array = self._patches @ np.concatenate([self.W.value.reshape(-1, self.filters), self.b.value[np.newaxis]])
         return y.reshape(len(x), oh, ow, self.filters)  # [cols 1] [W; b] = cols W + b
 
@@ -165,21 +182,25 @@ class Conv2D(Layer):
 
     def backward(self, grad: Array) -> Array:
         self.backward_params(grad)
+        return self._col2im(grad)
+
+    def _col2im(self, grad: Array) -> Array:
+        """dL/dx: the GEMM g W[a, b]ᵀ of each kernel offset, added where its taps were read from."""
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
         n, oh, ow, _ = grad.shape
-        c = self._x_shape[3]
+        _, h, w, c = self._x_shape
+        _, (top, left) = self._geometry(self._x_shape)
         g = grad.reshape(-1, self.filters)
-        _, pads = self._geometry(self._x_shape)
-        (top, bottom), (left, right) = pads[1], pads[2]
-        padded = np.zeros((n, self._x_shape[1] + top + bottom, self._x_shape[2] + left + right, c),
-                          dtype=np.result_type(grad, self.W.value))
-        cols = np.empty((n, oh, ow, c), dtype=padded.dtype)
-        for a in range(kh):  # col2im: dL/dcols = g Wᵀ, a GEMM a kernel offset, added back where its columns were read
+        dx = np.zeros(self._x_shape, dtype=np.result_type(grad, self.W.value))
+        cols = np.empty((n, oh, ow, c), dtype=dx.dtype)
+        for a in range(kh):  # dL/dcols = g Wᵀ, a kernel offset at a time
+            rows = _taps(a - top, sh, oh, h)
             for b in range(kw):
+                columns = _taps(b - left, sw, ow, w)
                 np.matmul(g, self.W.value[a, b].T, out=cols.reshape(-1, c))
-                view = padded[:, a : a + (oh - 1) * sh + 1 : sh, b : b + (ow - 1) * sw + 1 : sw]
-                np.add(view, cols, out=view)
-        return padded[:, top : top + self._x_shape[1], left : left + self._x_shape[2]]
+                view = dx[:, rows[1], columns[1]]
+                np.add(view, cols[:, rows[0], columns[0]], out=view)
+        return dx
 
     # --- the gradient checker's shortcuts: the output is linear in W, in b and in x --------------
 
@@ -190,7 +211,7 @@ class Conv2D(Layer):
             return moved
         a, b, c, f = np.unravel_index(indices, self.W.value.shape)
         (sh, sw), (oh, ow) = self.strides, out.shape[1:3]
-        (_, (top, _), (left, _), _) = self._geometry(x.shape)[1]
+        top, left = self._geometry(x.shape)[1]
         for offset in set(zip(a.tolist(), b.tolist())):  # y[n, i, j, f] moves by δ x_pad[n, i·sh + a, j·sw + b, c]
             at = np.flatnonzero((a == offset[0]) & (b == offset[1]))
             rows = _taps(offset[0] - top, sh, oh, x.shape[1])
@@ -202,7 +223,7 @@ class Conv2D(Layer):
     def moved_output(self, x: Array, out: Array, param: Parameter, directions: Array, delta: complex) -> Array:
         if param is self.W:  # conv(x, W + δV) = conv(x, W) + δ conv(x, V), every V in one product
             vs = directions.reshape(len(directions), -1, self.filters)
-            change = np.moveaxis(np.tensordot(self._im2col(x), vs, axes=(1, 1)), 1, 0).reshape(
+            change = np.moveaxis(np.tensordot(self._im2col(x, self._geometry(x.shape)), vs, axes=(1, 1)), 1, 0).reshape(
                 len(directions), *out.shape)
         else:
             change = directions[:, np.newaxis, np.newaxis, np.newaxis, :]
@@ -212,7 +233,7 @@ class Conv2D(Layer):
         moved, k = stacked(out, len(indices), delta), np.arange(len(indices))
         n, i, j, c = np.unravel_index(indices, x.shape)
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
-        (oh, ow), (_, (top, _), (left, _), _) = self._geometry(x.shape)
+        (oh, ow), (top, left) = self._geometry(x.shape)
         for a in range(kh):  # x[n, i, j, c] is entry (a, b) of the window at (oi, oj) when oi·sh + a = i + top
             oi, off_i = np.divmod(i + top - a, sh)
             for b in range(kw):

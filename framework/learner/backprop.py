@@ -10,6 +10,7 @@ reproduces the learner's value.
 import itertools
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from html import escape
 from typing import Any, Literal, TypeAlias
 
 import attrs
@@ -17,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from framework.core.arrays import Array
+from framework.core.display import html_table, paragraph, verdict_html
 from framework.core.errors import NonFiniteError, ValueRangeError
 from framework.core.validation import a_kind
 from framework.gradcheck.numeric import Derivatives, Floats, Probes
@@ -123,7 +125,9 @@ class BackpropReport:
                 f"{meaning(row.relative_error, self.threshold)} ({ROUNDING['twin']}; pass: {self.threshold:.0e}); "
                 f"at {row.worst}, yours is {row.worst_backward:.6g}, the true value {row.worst_numeric:.6g}.")
 
-    def __str__(self) -> str:
+    def _summary(self) -> list[str]:
+        """The report above its table: the verdict, what is right and wrong, the culprit and the causes,
+        the layout and the convention."""
         lines = [self.verdict]
         if not self.passed:
             lines += [f"Right: {', '.join(self.right) or 'none'}.", f"Wrong: {', '.join(self.wrong)}."]
@@ -137,10 +141,31 @@ class BackpropReport:
             if self.findings and not self.explained:
                 lines.append("What is still wrong after these is not a classic mistake: compare those lines by hand.")
         lines += [f"Note: {sentence}." for _, sentence in self._grouped(valid=True)]
-        lines += [f"Layout: {self.layout_reason}.", f"Convention: {self.convention_reason}.", ""]
-        lines += _table(self.rows)
-        lines += [f"warning: {w}" for w in self.warnings]
-        return "\n".join(lines)
+        return lines + [f"Layout: {self.layout_reason}.", f"Convention: {self.convention_reason}."]
+
+    def __str__(self) -> str:
+        return "\n".join([*self._summary(), "", *_table(self.rows), *(f"warning: {w}" for w in self.warnings)])
+
+    def __repr__(self) -> str:
+        culprit = f"; culprit {self.culprit}" if self.culprit else ""
+        return (f"<BackpropReport: {'PASSED' if self.passed else 'FAILED'}, {len(self.rows)} quantities "
+                f"({len(self.wrong)} wrong){culprit}>")
+
+    def _repr_html_(self) -> str:
+        """The report in a notebook: the verdict in colour, the culprit and the causes, then the table in
+        backward order (the order that locates the wrong line), wrong rows in red, each note under its row."""
+        verdict, *rest = self._summary()
+        cells: list[tuple[str, ...]] = []
+        classes = []
+        for r, row in zip(self.rows, _cells(self.rows)):
+            cells.append(row)
+            classes.append("fw-ok" if r.passed else "fw-fail")
+            if r.note:
+                cells += [(f"^ {r.note}",)]
+                classes.append("fw-note")
+        return (f'<div class="fw-backprop"><p class="fw-headline">{verdict_html(self.passed)} {escape(verdict)}</p>'
+                f'{"".join(paragraph(line) for line in rest)}{html_table(HEADER, cells, classes=classes)}'
+                f'{"".join(paragraph(f"warning: {w}", "fw-warning") for w in self.warnings)}</div>')
 
     def _where(self) -> str:
         culprit = self.culprit
@@ -488,12 +513,19 @@ def _convention_reason(best: _Reading, intermediates: bool, m: int) -> str:
     return f"{CONVENTIONS[best.convention]} ({how})"
 
 
-def _table(rows: Sequence[GradCheckRow]) -> list[str]:
-    header = ("quantity", "shape", "max abs err", "rel error", "worst at: yours vs true", "")
-    body = [(r.name, str(r.shape), f"{r.max_abs_error:.2e}", f"{r.relative_error:.2e}",
+HEADER = ("quantity", "shape", "max abs err", "rel error", "worst at: yours vs true", "")
+
+
+def _cells(rows: Sequence[GradCheckRow]) -> list[tuple[str, ...]]:
+    """The cells of each row of the table, under `HEADER`."""
+    return [(r.name, str(r.shape), f"{r.max_abs_error:.2e}", f"{r.relative_error:.2e}",
              f"{r.worst}: {r.worst_backward:.6g} vs {r.worst_numeric:.6g}", "ok" if r.passed else "WRONG") for r in rows]
-    widths = [max(len(c) for c in column) for column in zip(header, *body)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(header, widths)).rstrip()]
+
+
+def _table(rows: Sequence[GradCheckRow]) -> list[str]:
+    body = _cells(rows)
+    widths = [max(len(c) for c in column) for column in zip(HEADER, *body)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(HEADER, widths)).rstrip()]
     for r, cells in zip(rows, body):
         lines.append("  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip())
         if r.note:

@@ -10,6 +10,7 @@ subgradient at a kink (np.maximum(0, Z) at Z = 0), not an error.
 import math
 import warnings
 from collections.abc import Callable, Mapping
+from html import escape
 from typing import Any, Literal, TypeAlias, get_args
 
 import attrs
@@ -17,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from framework.core.arrays import Array, Mask, Scalar
+from framework.core.display import paragraph, verdict_html
 from framework.core.errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError
 from framework.core.validation import is_whole_number
 from framework.gradcheck.numeric import Derivatives, Differentiator, Floats, Method, NotComplexSafe, Probes
@@ -116,7 +118,9 @@ class FunctionReport:
                 f"{worst.worst}: yours {worst.worst_backward:.6g}, numerical {worst.worst_numeric:.6g}): {words} "
                 f"({rounding}; pass: {self.threshold:.0e}).")
 
-    def __str__(self) -> str:
+    def _summary(self) -> list[str]:
+        """The report above the check's: the verdict, what is wrong and right, the method and why, what
+        was not checked."""
         wrong = [f"{r.name} ({r.note})" if r.note else r.name for r in self.rows if not r.passed]
         right = [r.name for r in self.rows if r.passed]
         lines = [self.verdict]
@@ -131,8 +135,23 @@ class FunctionReport:
         if not self.passed:
             lines.append("Which line is wrong? check_function sees only the cost; for a fully connected network, "
                          "check_backprop(parameters, grads, X, Y, activations) names it.")
-        lines += ["", str(self.check), f"({self.calls:,} calls of the cost)"]
-        return "\n".join(lines)
+        return lines
+
+    def __str__(self) -> str:
+        return "\n".join([*self._summary(), "", str(self.check), f"({self.calls:,} calls of the cost)"])
+
+    def __repr__(self) -> str:
+        wrong = sum(not r.passed for r in self.rows)
+        how = "complex step" if self.method == "complex" else "central differences"
+        return (f"<FunctionReport by {how}: {'PASSED' if self.passed else 'FAILED'}, {len(self.rows)} gradients "
+                f"({wrong} wrong), worst relative error {self.worst_relative_error:.1e}>")
+
+    def _repr_html_(self) -> str:
+        """The report in a notebook: the verdict in colour and the method, then the check's own display."""
+        verdict, *rest = self._summary()
+        return (f'<div class="fw-function"><p class="fw-headline">{verdict_html(self.passed)} {escape(verdict)}</p>'
+                f'{"".join(paragraph(line) for line in rest)}{self.check._repr_html_()}'
+                f"{paragraph(f'({self.calls:,} calls of the cost)')}</div>")
 
 
 def check_function(

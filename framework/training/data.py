@@ -11,7 +11,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from framework.core.arrays import Array, Inputs, Labels, Mask, SampleWeights
+from framework.core.arrays import Array, Indices, Inputs, Labels, Mask, SampleWeights
 from framework.core.errors import ConfigError, DTypeError, FrameworkError, NonFiniteError, ShapeError, ValueRangeError
 from framework.core.parameter import Parameter
 from framework.core.validation import a_kind, describe_nonfinite, is_whole_number
@@ -26,10 +26,13 @@ def feed(xs: tuple[Array, ...]) -> Inputs:
     return xs[0] if len(xs) == 1 else list(xs)
 
 
-def inputs(x: Inputs, caller: str, named: Sequence[tuple[str, Parameter]]) -> tuple[Array, ...]:
+def inputs(
+    x: Inputs | Indices, caller: str, named: Sequence[tuple[str, Parameter]], indices: bool = False
+) -> tuple[Array, ...]:
     """Each input as a float array of the dtype of the model's parameters `named` (ints, bools and
     other floats converted, objects refused), batch first, all with the same number of samples,
-    scanned once for NaN/inf."""
+    scanned once for NaN/inf. With `indices` (a model with an `Embedding`), integer arrays stay as
+    they are."""
     arrays = list(x) if isinstance(x, list | tuple) else [x]
     if not arrays:
         raise ShapeError(f"{caller}: x is an empty list: pass an array, or one array per input of the model")
@@ -38,9 +41,10 @@ def inputs(x: Inputs, caller: str, named: Sequence[tuple[str, Parameter]]) -> tu
     for i, a in enumerate(arrays):
         what = "x" if len(arrays) == 1 else f"x[{i}]"
         a = np.asarray(a)  # a pandas DataFrame, a memoryview: anything numpy reads as numbers
-        if a.dtype.kind in "biu" or (a.dtype.kind == "f" and dtype is not None and a.dtype != dtype):
+        kind = a.dtype.kind
+        if kind == "b" or (kind in "iu" and not indices) or (kind == "f" and dtype is not None and a.dtype != dtype):
             a = a.astype(dtype or np.float64)  # as Keras casts to the model's dtype; a copy
-        elif a.dtype.kind != "f":
+        elif kind not in "fiu":
             if isinstance(arrays[i], np.ndarray) or a.ndim:  # an array, or a table (a DataFrame) numpy read
                 raise DTypeError(f"{caller}: {what} must hold numbers, got dtype {a.dtype}"
                                  + ("" if isinstance(arrays[i], np.ndarray) else
@@ -56,7 +60,7 @@ def inputs(x: Inputs, caller: str, named: Sequence[tuple[str, Parameter]]) -> tu
         if problem:
             raise NonFiniteError(f"{caller}: {problem}")
         checked.append(a)
-    return tuple(checked)
+    return tuple(cast(list[Array], checked))  # an Embedding's integer indices among them, as they are
 
 
 def parameters_dtype(named: Sequence[tuple[str, Parameter]], caller: str) -> np.dtype[Any] | None:
@@ -70,9 +74,11 @@ def parameters_dtype(named: Sequence[tuple[str, Parameter]], caller: str) -> np.
     return next(iter(first), None)
 
 
-def data(x: Inputs, y: Labels, caller: str, named: Sequence[tuple[str, Parameter]]) -> Data:
+def data(
+    x: Inputs | Indices, y: Labels, caller: str, named: Sequence[tuple[str, Parameter]], indices: bool = False
+) -> Data:
     """`inputs(x)` and the labels y: numbers, one row per sample, finite."""
-    xs = inputs(x, caller, named)
+    xs = inputs(x, caller, named, indices)
     y = cast(Labels, np.asarray(y))  # a list of labels is fine
     if y.dtype.kind not in "biuf":
         raise DTypeError(f"{caller}: y must hold numbers, got dtype {y.dtype}")
@@ -158,7 +164,7 @@ def class_weights(
 
 
 def checked_validation_data(
-    validation: object, training: Data, loss: Loss, named: Sequence[tuple[str, Parameter]]
+    validation: object, training: Data, loss: Loss, named: Sequence[tuple[str, Parameter]], indices: bool = False
 ) -> tuple[Data, SampleWeights | None]:
     """fit's `validation_data` checked before the first epoch, against the `training` data: a pair, of
     the same features, and labels the loss takes, or Keras' triple with the validation samples' weights."""
@@ -167,7 +173,7 @@ def checked_validation_data(
             f"fit: validation_data must be a pair (x_val, y_val) or a triple (x_val, y_val, sample_weight_val), "
             f"got {a_kind(validation)}" + (f" of {len(validation)}" if isinstance(validation, tuple | list) else "")
         )
-    (xs, y), (xs_val, y_val) = training, data(validation[0], validation[1], "fit(validation_data)", named)
+    (xs, y), (xs_val, y_val) = training, data(validation[0], validation[1], "fit(validation_data)", named, indices)
     if len(xs_val) != len(xs):
         raise ShapeError(f"fit(validation_data): x_val has {len(xs_val)} inputs, x has {len(xs)}")
     for i, (a, b) in enumerate(zip(xs_val, xs)):

@@ -17,6 +17,7 @@ from framework.training.callbacks import CallbackList, Logs, Trainable
 from framework.training.data import Data, feed, labels_of
 from framework.training.metrics import Metric
 from framework.training.optimizers import Optimizer
+from framework.training.state import FitProgress, progress_state
 
 
 @attrs.define(kw_only=True, eq=False)
@@ -36,6 +37,7 @@ class FitLoop:
     """(start, stop) of each minibatch of an epoch."""
     shuffle: bool
     rng: np.random.Generator
+    """Shuffles each epoch; its seed and its state after each epoch are the model's `fit_progress`."""
     callbacks: CallbackList
     weights: SampleWeights | None = None
     """The training samples' weights (fit's sample_weight times its class_weight), or None."""
@@ -45,20 +47,26 @@ class FitLoop:
     """The parameters the optimizer updates (a frozen layer's gradients are computed, not applied)."""
     predictions: Array | None = attrs.field(init=False, default=None)
     """The epoch's outputs, for its metrics: made on the first batch, kept for every epoch."""
+    initial_epoch: int = attrs.field(init=False, default=0)
 
-    def run(self, epochs: int) -> None:
-        """Train for `epochs` epochs, or until a callback sets `model.stop_training`."""
+    def run(self, epochs: int, initial_epoch: int = 0) -> None:
+        """Train the epochs from `initial_epoch` up to `epochs` (0-based indices, as Keras counts), or
+        until a callback sets `model.stop_training`. After each epoch, before the callbacks see its
+        end, the model's `fit_progress` says where training stands (what a backup saves)."""
         model = self.model
+        self.initial_epoch = initial_epoch
         self.callbacks.set_model(model)
         self.callbacks.on_train_begin()
         self.named = model.named_parameters()
         self.params = model.parameters(trainable=True)
         model.stop_training = False
         model.set_training(True)
-        for epoch in range(epochs):
+        for epoch in range(initial_epoch, epochs):
             self.optimizer.epoch = epoch
             self.callbacks.on_epoch_begin(epoch)
-            self.callbacks.on_epoch_end(epoch, self.run_epoch(epoch))
+            logs = self.run_epoch(epoch)
+            model.fit_progress = FitProgress(epoch + 1, *progress_state(self.rng))
+            self.callbacks.on_epoch_end(epoch, logs)
             if model.stop_training:
                 break
         self.callbacks.on_train_end()
@@ -78,7 +86,7 @@ class FitLoop:
             diverged = None
             self.loss.labels_checked = True  # fit checked them once: each batch's forward skips this scan
             try:
-                cost, out = self.train_step(feed(tuple(a[start:stop] for a in xs)), yb, first=epoch == batch == 0,
+                cost, out = self.train_step(feed(tuple(a[start:stop] for a in xs)), yb, first=epoch == self.initial_epoch and batch == 0,
                                             check_parameters=batch in (0, len(self.bounds) - 1),
                                             sample_weight=None if w is None else w[start:stop])
             except NonFiniteError as e:  # x and y were checked: this is the model's doing

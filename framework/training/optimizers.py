@@ -1,24 +1,25 @@
-"""Optimizers (`SGD`, `Adam`, `RMSprop`) that update parameters in place from their gradients, and
-learning-rate schedules (`StepDecay`, `ExponentialDecay`, `CosineDecay`).
+"""Optimizers (`SGD`, `Adam`, `RMSprop`) that update parameters in place from their gradients, with
+Keras' gradient clipping, and learning-rate schedules (`StepDecay`, `ExponentialDecay`, `CosineDecay`).
 
 The formulas are torch.optim's. Every buffer a step needs is allocated on a parameter's first step,
 in the parameter's dtype, and reused on every step after it.
 """
 
 import math
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, TypedDict, Unpack
 
 import attrs
 import numpy as np
 
 from framework.core.arrays import FLOAT_DTYPES, Array
-from framework.core.errors import ConfigError, DTypeError, ShapeError, ValueRangeError
+from framework.core.errors import ConfigError, DTypeError, FormatError, ShapeError, ValueRangeError
 from framework.core.guard import guarded
 from framework.core.parameter import Parameter
+from framework.core.validation import brief
 
 
-def _check(owner: object, name: str, value: float, ok: bool, expected: str) -> None:
+def _check(owner: object, name: str, value: object, ok: bool, expected: str) -> None:
     """Raise a ValueRangeError naming `owner` and the argument unless `ok`."""
     if not ok:
         raise ValueRangeError(f"{owner}: {name}={value!r} is out of range, expected {expected}")
@@ -120,6 +121,23 @@ CHUNK = 32768
 CPU's cache, so that a big parameter crosses memory once a step, not once an operation (1.5x faster)."""
 
 
+class Clipping(TypedDict, total=False):
+    """Keras' gradient clipping, an argument of every optimizer; at most one of them (None: off).
+
+    - `clipnorm`: each parameter's gradient g becomes g c / max(‖g‖, c), its L2 norm at most c;
+    - `global_clipnorm`: every gradient is scaled by c / max(‖(g₁, g₂, ...)‖, c), the norm of all of
+      the step's gradients together (torch.nn.utils.clip_grad_norm_, without its 1e-6);
+    - `clipvalue`: each entry of each gradient is clipped to [-c, c] (clip_grad_value_).
+
+    A gradient within its limit is used unchanged, bit for bit. The optimizer clips what it applies,
+    as Keras does: `p.grad` stays the gradient backward computed. Weight decay is added after
+    clipping, g' + wd θ, as torch's clip-then-step does."""
+
+    clipnorm: float | None
+    clipvalue: float | None
+    global_clipnorm: float | None
+
+
 @attrs.define(eq=False)
 class _Slot:
     """One parameter's buffers, allocated on its first step and reused by every step after it."""
@@ -129,7 +147,7 @@ class _Slot:
     shape: tuple[int, ...]
     state: tuple[Array, ...]  # the optimizer's own buffers (momentum, moments), zeros at first
     tmp: Array  # scratch for the parameter, or for one chunk of its rows
-    decayed: Array | None  # the same for g + wd θ, with weight decay
+    g: Array | None  # the same for the gradient as applied (clipped, g + wd θ), with clipping or weight decay
     steps: int = 0  # steps taken so far
 
 
@@ -137,8 +155,9 @@ class Optimizer:
     """Base class: `step(params)` updates each `p.value` in place from `p.grad`.
 
     `lr` is a float or a `Schedule`, read at `epoch` (which the training loop sets). `weight_decay`
-    adds the L2 term to the gradient, g + wd θ, as torch.optim does. State is kept per parameter,
-    created on the parameter's first step; `reset()` drops it.
+    adds the L2 term to the gradient, g + wd θ, as torch.optim does; `clipnorm`, `global_clipnorm` or
+    `clipvalue` clip the gradient first (see `Clipping`). State is kept per parameter, created on
+    the parameter's first step; `reset()` drops it.
 
     Subclasses override `_buffers()` (how many buffers of the parameter's shape their state holds)
     and `_update(value, g, state, tmp, lr, steps)`, which `step` calls on chunks of rows.
@@ -149,7 +168,7 @@ class Optimizer:
     0.025
     """
 
-    def __init__(self, lr: float | Schedule, *, weight_decay: float = 0.0) -> None:
+    def __init__(self, lr: float | Schedule, *, weight_decay: float = 0.0, **clipping: Unpack[Clipping]) -> None:
         if callable(lr):
             self.lr: float | Schedule = lr
         else:
@@ -157,8 +176,28 @@ class Optimizer:
             _check(self, "lr", lr, math.isfinite(self.lr) and self.lr > 0, "a positive finite learning rate")
         self.weight_decay = float(weight_decay)
         _check(self, "weight_decay", weight_decay, math.isfinite(self.weight_decay) and self.weight_decay >= 0, ">= 0")
+        self.clipnorm, self.clipvalue, self.global_clipnorm = self._clipping(clipping)
         self.epoch = 0
         self._slots: dict[int, _Slot] = {}
+
+    def _clipping(self, clipping: Clipping) -> tuple[float | None, float | None, float | None]:
+        """(clipnorm, clipvalue, global_clipnorm), each None or a positive finite float, at most one set."""
+        unknown = set(clipping) - set(Clipping.__annotations__)
+        if unknown:
+            raise ConfigError(f"{self!r}: unknown argument {', '.join(map(repr, sorted(unknown)))}; the clipping "
+                              "arguments are clipnorm, clipvalue and global_clipnorm")
+        given: dict[str, float | None] = {"clipnorm": clipping.get("clipnorm"), "clipvalue": clipping.get("clipvalue"),
+                                          "global_clipnorm": clipping.get("global_clipnorm")}
+        limits = {name: None if value is None else float(value) for name, value in given.items()}
+        for name, limit in limits.items():
+            if limit is not None:
+                _check(self, name, given[name], math.isfinite(limit) and limit > 0,
+                       "a positive finite limit, or None for no clipping")
+        chosen = [f"{name}={limit}" for name, limit in limits.items() if limit is not None]
+        if len(chosen) > 1:
+            raise ConfigError(f"{self!r}: only one of clipnorm, clipvalue and global_clipnorm can be set, as in Keras; "
+                              f"got {', '.join(chosen)}")
+        return limits["clipnorm"], limits["clipvalue"], limits["global_clipnorm"]
 
     @property
     def learning_rate(self) -> float:
@@ -169,6 +208,7 @@ class Optimizer:
     def step(self, params: Sequence[Parameter]) -> None:
         """Update each parameter in place from its gradient (the gradients are left as they are)."""
         lr = self.learning_rate
+        scale = 1.0 if self.global_clipnorm is None else _norm_scale([p.grad for p in params], self.global_clipnorm)
         for p in params:
             slot = self._slots.get(id(p))
             if slot is None:
@@ -176,22 +216,67 @@ class Optimizer:
             elif slot.shape != p.value.shape or slot.dtype != p.value.dtype:
                 self._raise_changed(p, slot)
             slot.steps += 1
+            if self.clipnorm is not None:
+                scale = _norm_scale([p.grad], self.clipnorm)
             if p.value.size <= CHUNK:
-                self._chunk(p.value, p.grad, slot.state, slot, lr)
+                self._chunk(p.value, p.grad, slot.state, slot, lr, scale)
                 continue
             rows = len(slot.tmp)
             for start in range(0, len(p.value), rows):
                 part = slice(start, start + rows)
-                self._chunk(p.value[part], p.grad[part], [a[part] for a in slot.state], slot, lr)
+                self._chunk(p.value[part], p.grad[part], [a[part] for a in slot.state], slot, lr, scale)
 
     def reset(self) -> None:
         """Drop every parameter's state: the next step is a first step again."""
         self._slots.clear()
 
+    def get_state(self, named: Sequence[tuple[str, Parameter]]) -> dict[str, Array]:
+        """The state of each of the parameters `named` that has taken a step, as arrays named by the
+        parameter's name: `"0.W/steps"` (0-d int64), `"0.W/0"`, `"0.W/1"`, ... (its buffers, Adam's
+        m and v). Copies: what `set_state` takes back."""
+        state: dict[str, Array] = {}
+        for name, p in named:
+            slot = self._slots.get(id(p))
+            if slot is not None:
+                state[f"{name}/steps"] = np.array(slot.steps, dtype=np.int64)
+                state |= {f"{name}/{i}": a.copy() for i, a in enumerate(slot.state)}
+        return state
+
+    def set_state(self, named: Sequence[tuple[str, Parameter]], state: Mapping[str, Array], where: str) -> None:
+        """Give each of the parameters `named` the state `get_state` gave for its name (a parameter it
+        does not name starts afresh); a FormatError naming `where` (the file) if an array is missing,
+        left over or not of its parameter's shape and dtype. Nothing is set when one is wrong."""
+        slots: dict[int, _Slot] = {}
+        for name, p in named:
+            if f"{name}/steps" not in state:
+                continue
+            slot = self._new_slot(p)
+            steps = state[f"{name}/steps"]
+            if steps.shape != () or steps.dtype.kind not in "iu" or int(steps) < 1:
+                raise FormatError(f"{where}: {type(self).__name__}'s step count of {name!r} is {brief(steps)}, "
+                                  "expected a whole number >= 1 (edited or damaged)")
+            for i, buffer in enumerate(slot.state):
+                saved = state.get(f"{name}/{i}")
+                if saved is None or saved.shape != buffer.shape or saved.dtype != buffer.dtype:
+                    got = "nothing" if saved is None else f"{saved.shape} {saved.dtype}"
+                    raise FormatError(f"{where}: {type(self).__name__}'s buffer {i} of {name!r} should be "
+                                      f"{buffer.shape} {buffer.dtype}, got {got} (edited or damaged)")
+                np.copyto(buffer, saved)
+            slot.steps = int(steps)
+            slots[id(p)] = slot
+        used = {f"{name}/{part}" for name, p in named if id(p) in slots
+                for part in ("steps", *map(str, range(len(slots[id(p)].state))))}
+        left = sorted(set(state) - used)
+        if left:
+            raise FormatError(f"{where}: {type(self).__name__} state {left} belongs to no parameter of the model "
+                              "(edited or damaged, or another model's)")
+        self._slots = slots
+
     def get_config(self) -> dict[str, object]:
         """The constructor's arguments, JSON-ready; a schedule as `{"class": name, **fields}`."""
         lr = schedule_config(self.lr) if callable(self.lr) else self.lr
-        return {"lr": lr, "weight_decay": self.weight_decay}
+        return {"lr": lr, "weight_decay": self.weight_decay, "clipnorm": self.clipnorm, "clipvalue": self.clipvalue,
+                "global_clipnorm": self.global_clipnorm}
 
     def _buffers(self) -> int:
         raise NotImplementedError(f"{type(self).__name__} must implement _buffers()")
@@ -199,13 +284,19 @@ class Optimizer:
     def _update(self, value: Array, g: Array, state: Sequence[Array], tmp: Array, lr: float, steps: int) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement _update(value, g, state, tmp, lr, steps)")
 
-    def _chunk(self, value: Array, g: Array, state: Sequence[Array], slot: _Slot, lr: float) -> None:
-        """Update `value`, a whole parameter or a chunk of its rows, from its gradient `g`."""
+    def _chunk(self, value: Array, g: Array, state: Sequence[Array], slot: _Slot, lr: float, scale: float) -> None:
+        """Update `value`, a whole parameter or a chunk of its rows, from its gradient `g`, scaled by
+        `scale` (a norm's clipping) or clipped to ±clipvalue, then with weight decay."""
         tmp = slot.tmp if slot.tmp.shape == value.shape else slot.tmp[: len(value)]
-        if slot.decayed is not None:
-            decayed = slot.decayed if slot.decayed.shape == value.shape else slot.decayed[: len(value)]
-            np.multiply(value, self.weight_decay, out=decayed)
-            g = np.add(decayed, g, out=decayed)  # g + wd θ
+        if slot.g is not None:  # tmp is free until _update: it holds wd θ meanwhile
+            applied = slot.g if slot.g.shape == value.shape else slot.g[: len(value)]
+            if self.clipvalue is not None:
+                g = np.clip(g, -self.clipvalue, self.clipvalue, out=applied)
+            elif scale != 1.0:
+                g = np.multiply(g, scale, out=applied)
+            if self.weight_decay:
+                np.multiply(value, self.weight_decay, out=tmp)
+                g = np.add(tmp, g, out=applied)  # g + wd θ
         self._update(value, g, state, tmp, lr, slot.steps)
 
     def _new_slot(self, p: Parameter) -> _Slot:
@@ -216,7 +307,9 @@ class Optimizer:
         state = tuple(np.zeros_like(p.value) for _ in range(self._buffers()))
         rows = max(1, CHUNK // max(1, math.prod(p.value.shape[1:])))
         tmp = np.empty_like(p.value if p.value.size <= CHUNK else p.value[:rows])
-        return _Slot(p, p.value.dtype, p.value.shape, state, tmp, np.empty_like(tmp) if self.weight_decay else None)
+        clipped = self.clipnorm is not None or self.clipvalue is not None or self.global_clipnorm is not None
+        return _Slot(p, p.value.dtype, p.value.shape, state, tmp,
+                     np.empty_like(tmp) if self.weight_decay or clipped else None)
 
     def _raise_changed(self, p: Parameter, slot: _Slot) -> None:
         raise (ShapeError if slot.shape != p.value.shape else DTypeError)(
@@ -226,6 +319,13 @@ class Optimizer:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(lr={self.lr!r})"
+
+
+def _norm_scale(grads: Sequence[Array], limit: float) -> float:
+    """limit / max(‖grads‖, limit), the factor that brings the L2 norm of `grads` together down to `limit`:
+    1.0 when it is within it (and for zero gradients)."""
+    norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
+    return 1.0 if norm <= limit else limit / norm
 
 
 class SGD(Optimizer):
@@ -246,9 +346,10 @@ class SGD(Optimizer):
     """
 
     def __init__(
-        self, lr: float | Schedule = 0.01, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0
+        self, lr: float | Schedule = 0.01, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0,
+        **clipping: Unpack[Clipping],
     ) -> None:
-        super().__init__(lr, weight_decay=weight_decay)
+        super().__init__(lr, weight_decay=weight_decay, **clipping)
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
         _check(self, "momentum", momentum, 0 <= self.momentum < 1, "0 <= momentum < 1")
@@ -300,8 +401,9 @@ class Adam(Optimizer):
         beta2: float = 0.999,
         eps: float = 1e-8,
         weight_decay: float = 0.0,
+        **clipping: Unpack[Clipping],
     ) -> None:
-        super().__init__(lr, weight_decay=weight_decay)
+        super().__init__(lr, weight_decay=weight_decay, **clipping)
         self.beta1 = float(beta1)
         self.beta2 = float(beta2)
         self.eps = float(eps)
@@ -356,8 +458,9 @@ class RMSprop(Optimizer):
         eps: float = 1e-7,
         momentum: float = 0.0,
         weight_decay: float = 0.0,
+        **clipping: Unpack[Clipping],
     ) -> None:
-        super().__init__(lr, weight_decay=weight_decay)
+        super().__init__(lr, weight_decay=weight_decay, **clipping)
         self.rho = float(rho)
         self.eps = float(eps)
         self.momentum = float(momentum)
@@ -388,3 +491,26 @@ class RMSprop(Optimizer):
         else:
             tmp *= lr
         np.subtract(value, tmp, out=value)
+
+
+BUILT_IN_OPTIMIZERS: dict[str, type[Optimizer]] = {cls.__name__: cls for cls in (SGD, Adam, RMSprop)}
+"""The optimizers `save` can keep with a model (by class name and `get_config()`)."""
+
+BUILT_IN_SCHEDULES: dict[str, type[Schedule]] = {cls.__name__: cls for cls in (StepDecay, ExponentialDecay, CosineDecay)}
+
+
+def optimizer_from_config(name: str, config: Mapping[str, object], where: str) -> Optimizer:
+    """The optimizer `BUILT_IN_OPTIMIZERS[name](**config)`, its `lr` a schedule again where the config
+    holds one (`schedule_config`); a FormatError naming `where` for a name or an argument not known."""
+    if name not in BUILT_IN_OPTIMIZERS:
+        raise FormatError(f"{where}: the optimizer {name!r} is not one of this framework's: {', '.join(BUILT_IN_OPTIMIZERS)}")
+    arguments = dict(config)
+    lr = arguments.get("lr")
+    if isinstance(lr, dict):
+        fields = dict(lr)
+        schedule = fields.pop("class", None)
+        if schedule not in BUILT_IN_SCHEDULES:
+            raise FormatError(f"{where}: the schedule {brief(schedule)} is not one of this framework's: "
+                              f"{', '.join(BUILT_IN_SCHEDULES)}")
+        arguments["lr"] = BUILT_IN_SCHEDULES[str(schedule)](**fields)
+    return BUILT_IN_OPTIMIZERS[name](**arguments)  # type: ignore[arg-type]

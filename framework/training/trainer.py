@@ -8,19 +8,20 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from framework.core.arrays import Array, Inputs, Labels, SampleWeights, Shape
+from framework.core.arrays import Array, Indices, Inputs, Labels, SampleWeights, Shape
 from framework.core.errors import CallOrderError, ConfigError, ValueRangeError
 from framework.core.layer import Config, Module
 from framework.core.parameter import Buffer, Parameter
 from framework.core.protocols import LayerCall, model_backward
 from framework.core.validation import is_whole_number
 from framework.losses import Loss, weighted_forward
-from framework.training.callbacks import Callback, CallbackList, History, callback_list
-from framework.training.data import (Data, Weights, batch_bounds, checked_validation_data, data, feed, held_out,
-                                     inputs, rows, checked_weights)
+from framework.training.callbacks import Callback, CallbackList, History, callback_list, resumed_epoch
+from framework.training.data import (Data, Weights, batch_bounds, checked_validation_data, checked_weights, data, feed,
+                                     held_out, inputs, rows)
 from framework.training.loop import FitLoop
 from framework.training.metrics import Metric, get_metric
 from framework.training.optimizers import Optimizer
+from framework.training.state import FitProgress
 
 
 class Trainer(ABC):
@@ -41,6 +42,8 @@ class Trainer(ABC):
     optimizer: Optimizer | None = None
     metrics: dict[str, Metric] = {}
     stop_training: bool = False
+    fit_progress: FitProgress | None = None
+    """Where the last fit stood after its last epoch: `fit(initial_epoch=fit_progress.epoch)` continues it."""
     layers: Sequence[Module]
     """Every layer, once each (a shared layer appears once)."""
 
@@ -71,8 +74,8 @@ class Trainer(ABC):
         """The output shape for an input of `input_shape` (batch first), as for a layer."""
 
     @abstractmethod
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write weights and architecture to a file (a container knows how)."""
+    def save(self, path: str | os.PathLike[str], *, include_optimizer: bool | None = None) -> Path:
+        """Write weights and architecture to a file, and the training state (a container knows how)."""
 
     @abstractmethod
     def build(self, xs: tuple[Array, ...]) -> None:
@@ -119,18 +122,20 @@ class Trainer(ABC):
 
     def fit(
         self,
-        x: Inputs,
+        x: Inputs | Indices,
         y: Labels,
         *,
         epochs: int = 1,
         batch_size: int = 32,
-        validation_data: tuple[Inputs, Labels] | tuple[Inputs, Labels, npt.ArrayLike | None] | None = None,
+        validation_data: (tuple[Inputs | Indices, Labels] | tuple[Inputs | Indices, Labels, npt.ArrayLike | None]
+                          | None) = None,
         validation_split: float = 0.0,
         shuffle: bool = True,
         callbacks: Sequence[Callback] = (),
         verbose: int = 1,
         seed: int | None = None,
         drop_remainder: bool = False,
+        initial_epoch: int = 0,
         sample_weight: npt.ArrayLike | None = None,
         class_weight: Mapping[int, float] | None = None,
     ) -> History:
@@ -140,8 +145,15 @@ class Trainer(ABC):
         `drop_remainder=True`.
 
         `validation_split` holds out that fraction of (x, y), stratified by label, before
-        training. `verbose`: 0 silent, 1 a progress bar (one line per epoch when the output is
-        not a terminal), 2 one line per epoch. Returns the `History`.
+        training. `verbose`: 0 silent, 1 a progress bar (tqdm's widget in a notebook with ipywidgets;
+        one line per epoch when the output is neither), 2 one line per epoch. Returns the `History`.
+
+        `initial_epoch`, as in Keras, is the 0-based epoch to start at (`epochs` stays the index the
+        training ends before). Where it is the epoch the model's last fit stopped after
+        (`fit_progress`, kept by `save` and `load_model`), the fit continues that one: the same seed
+        (and so the same validation split) and the shuffling generator where it was, so that
+        fit(epochs=5), save, load, fit(epochs=10, initial_epoch=5) trains as fit(epochs=10) does, bit
+        for bit. A `BackupAndRestore` callback chooses the epoch itself.
 
         `sample_weight` (one non-negative weight a sample) and `class_weight` ({class index: weight},
         1 for a class it does not name) weigh each sample's cost, as Keras does: a batch's loss is
@@ -151,22 +163,32 @@ class Trainer(ABC):
         class_weight weighs the training only. The weights are checked before the first epoch.
         """
         loss, optimizer = self._compiled("fit")
-        training = data(x, y, "fit", self.named_parameters())
+        training = data(x, y, "fit", self.named_parameters(), self._takes_indices())
         _check_counts(epochs, batch_size)
         given = callback_list(callbacks)
-        rng = np.random.default_rng(seed)
         weighed = checked_weights("fit", loss, training[1], sample_weight, class_weight, self.named_parameters())
+        self.build(training[0])  # the features decide, before the split: a backup restores into built layers
+        initial_epoch = resumed_epoch(self, given, initial_epoch, epochs)
+        progress = self.fit_progress if initial_epoch and self.fit_progress is not None else None
+        if progress is not None and progress.epoch == initial_epoch:
+            if seed is not None and seed != progress.seed:
+                raise ConfigError(f"fit: initial_epoch={initial_epoch} continues a fit seeded with {progress.seed}, but "
+                                  f"seed={seed} was passed: pass seed={progress.seed}, or seed=None to continue it")
+            rng = np.random.default_rng(progress.seed)
+        else:
+            progress, rng = None, np.random.default_rng(seed)
         training, weighed, validation, val_weights = self._validation(training, weighed, validation_data,
                                                                       validation_split, loss, rng)
+        if progress is not None:
+            rng.bit_generator.state = progress.rng  # after the split drawn again: the shuffles go on
         loss.check_labels(training[1])  # once: each batch's forward skips this scan
-        self.build(training[0])
         smallest = max((module.min_training_batch for module in self.layers), default=1)
         bounds = batch_bounds(training[1].shape[0], batch_size, smallest, drop_remainder)
         hooks = CallbackList(given, epochs=epochs, batches=len(bounds), verbose=verbose)
         FitLoop(model=self, loss=loss, optimizer=optimizer, metrics=self.metrics,
                 evaluate=lambda xs, y: self._evaluate(xs, y, batch_size, val_weights), training=training,
                 validation=validation, bounds=bounds, shuffle=shuffle, rng=rng, callbacks=hooks,
-                weights=weighed.product("fit")).run(epochs)
+                weights=weighed.product("fit")).run(epochs, initial_epoch)
         return hooks.history
 
     def _validation(
@@ -176,7 +198,8 @@ class Trainer(ABC):
         """The training data and its weights, and the validation data and its weights, of a `fit`:
         `validation_data` checked, or `validation_split` of the training data held out, or no validation."""
         if validation_data is not None:
-            validation, val_weights = checked_validation_data(validation_data, training, loss, self.named_parameters())
+            validation, val_weights = checked_validation_data(validation_data, training, loss, self.named_parameters(),
+                                                              self._takes_indices())
             return training, weighed, validation, val_weights
         if validation_split:
             held = held_out(training[1], validation_split, rng)
@@ -184,18 +207,23 @@ class Trainer(ABC):
         return training, weighed, None, None
 
     def evaluate(
-        self, x: Inputs, y: Labels, *, batch_size: int | None = None, sample_weight: npt.ArrayLike | None = None
+        self, x: Inputs | Indices, y: Labels, *, batch_size: int | None = None,
+        sample_weight: npt.ArrayLike | None = None,
     ) -> dict[str, float]:
         """The loss (mean over all samples; with `sample_weight`, Σ w_i l_i / m, as `fit` weighs it) and
         the compiled metrics (unweighted, as Keras' `metrics`) on (x, y), in eval mode."""
         loss, _ = self._compiled("evaluate")
-        xs, y = data(x, y, "evaluate", self.named_parameters())
+        xs, y = data(x, y, "evaluate", self.named_parameters(), self._takes_indices())
         w = checked_weights("evaluate", loss, y, sample_weight, None, self.named_parameters()).product("evaluate")
         return self._evaluate(xs, y, batch_size, w)
 
-    def predict(self, x: Inputs, *, batch_size: int | None = None) -> Array:
+    def predict(self, x: Inputs | Indices, *, batch_size: int | None = None) -> Array:
         """The model's output for x in eval mode, `batch_size` samples at a time (all at once by default)."""
-        return self._predict(inputs(x, "predict", self.named_parameters()), batch_size)
+        return self._predict(inputs(x, "predict", self.named_parameters(), self._takes_indices()), batch_size)
+
+    def _takes_indices(self) -> bool:
+        """Whether a layer takes integer indices (an `Embedding`): then integer data stay integers."""
+        return any(module.takes_indices for module in self.layers)
 
     def _evaluate(
         self, xs: tuple[Array, ...], y: Labels, batch_size: int | None, sample_weight: SampleWeights | None = None

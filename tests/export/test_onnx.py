@@ -10,10 +10,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from framework import ConfigError, Dense, Input, Model, Sequential, Tanh, ValueRangeError, registered_layers
+from framework import (
+    ConfigError, Dense, Embedding, Input, LayerNorm, Model, Sequential, Swish, Tanh, ValueRangeError, registered_layers,
+)
 from framework.containers.base import Container
 from framework.core.arrays import Array
-from tests.helpers.export import KINDS, Built, MyDense, Twice, one_layer_model, random_model, windowed
+from tests.helpers.export import (
+    KINDS, SETTINGS, Built, MyDense, Twice, one_layer_model, random_model, setting, windowed,
+)
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -24,8 +28,11 @@ BUILT_IN = sorted(name for name, cls in registered_layers().items() if cls.__mod
 
 
 def run(path: Path, xs: Sequence[Array], dtype: type = np.float32) -> list[Array]:
+    """The file's outputs on `xs`, floats cast to `dtype`, an Embedding's indices to the int64 it takes."""
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    outputs: list[Array] = session.run(None, {i.name: x.astype(dtype) for i, x in zip(session.get_inputs(), xs)})
+    feeds: dict[str, Array] = {i.name: x.astype(np.int64 if i.type == "tensor(int64)" else dtype)
+                               for i, x in zip(session.get_inputs(), xs)}
+    outputs: list[Array] = session.run(None, feeds)
     return outputs
 
 
@@ -67,6 +74,21 @@ def test_every_built_in_layer_is_exported(name: str, tmp_path: Path) -> None:
     np.testing.assert_allclose(out, predict(model, xs), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("name", SETTINGS)
+def test_each_setting_of_the_layers_is_exported(name: str, tmp_path: Path) -> None:
+    model, xs = setting(name, np.random.default_rng(1))
+    (out,) = run(model.export(tmp_path / "layer.onnx"), xs)
+    np.testing.assert_allclose(out, predict(model, xs), rtol=1e-5, atol=1e-5)
+
+
+def test_an_embedding_s_input_takes_int64_indices(tmp_path: Path) -> None:
+    model, xs = random_model("sequence", 0)
+    session = ort.InferenceSession(str(model.export(tmp_path / "sequence.onnx")), providers=["CPUExecutionProvider"])
+    assert [(i.name, i.shape, i.type) for i in session.get_inputs()] == [("input", ["batch", 6], "tensor(int64)")]
+    (out,) = session.run(None, {"input": xs[0].astype(np.int64)})
+    np.testing.assert_allclose(out, model.predict(xs[0].astype(np.int32)), rtol=1e-5, atol=1e-5)
+
+
 def test_the_inputs_are_named_and_the_batch_is_symbolic(tmp_path: Path) -> None:
     model, xs = random_model("graph", 0)
     path = model.export(tmp_path / "graph.onnx")
@@ -101,6 +123,11 @@ def test_float64_on_request(tmp_path: Path) -> None:
     (out,) = run(model.export(tmp_path / "graph64.onnx", dtype=np.float64), xs, np.float64)
     assert out.dtype == np.float64
     np.testing.assert_allclose(out, predict(model, xs), rtol=1e-12, atol=1e-12)
+
+    tokens = Sequential([Input(4), Embedding(5, 3, seed=0), LayerNorm(axis=[1, 2], epsilon=0.5), Swish()])
+    ids = np.array([[0, 4, 2, 2], [1, 3, 0, 4]])
+    (out,) = run(tokens.export(tmp_path / "tokens64.onnx", dtype=np.float64), [ids], np.float64)
+    np.testing.assert_allclose(out, tokens.predict(ids), rtol=1e-12, atol=1e-12)  # epsilon 0.5 is exact in float32
 
 
 def test_a_custom_layer_is_refused_by_name_before_anything_is_written(tmp_path: Path) -> None:

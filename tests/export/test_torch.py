@@ -11,7 +11,9 @@ from hypothesis import given, settings
 from framework import ConfigError, Dense, Input, Model, Sequential, ShapeError, Tanh, registered_layers
 from framework.containers.base import Container
 from framework.core.arrays import Array
-from tests.helpers.export import KINDS, Built, MyDense, Twice, one_layer_model, random_model, windowed
+from tests.helpers.export import (
+    KINDS, SETTINGS, Built, MyDense, Twice, one_layer_model, random_model, setting, windowed,
+)
 
 pytest.importorskip("torch")
 
@@ -23,7 +25,8 @@ BUILT_IN = sorted(name for name, cls in registered_layers().items() if cls.__mod
 
 
 def run(module: torch.nn.Module, xs: list[Array], grad: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    tensors = [torch.tensor(x, requires_grad=grad) for x in xs]
+    """The module's output on `xs`, and the tensors of `xs` (float ones requiring grad, with `grad`)."""
+    tensors = [torch.tensor(x, requires_grad=grad and x.dtype.kind == "f") for x in xs]
     out = module(*tensors)
     assert isinstance(out, torch.Tensor)
     return out, tensors
@@ -54,14 +57,7 @@ def test_the_module_gives_the_model_s_outputs_in_float64(kind: str, seed: int) -
 @given(windowed())
 def test_every_window_geometry_gives_the_model_s_outputs_and_gradients(built: Built) -> None:
     model, xs = built
-    module = graph(model)
-    model.set_training(False)
-    tensors, dxs = backward_both(model, module, xs, 0)
-    torch_grads = our_layout(model, module)
-    for name, p in model.named_parameters():
-        np.testing.assert_allclose(torch_grads[name], p.grad, rtol=1e-10, atol=1e-12, err_msg=name)
-    assert tensors[0].grad is not None
-    np.testing.assert_allclose(tensors[0].grad.numpy(), dxs[0], rtol=1e-10, atol=1e-12)
+    assert_same_gradients(model, xs, 0)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -76,7 +72,8 @@ def test_a_float32_model_gives_a_float32_module(kind: str) -> None:
 
 def our_layout(model: Container, module: Graph) -> dict[str, Array]:
     """torch's gradient of each of the model's parameters, read back in our layout: nn.Linear's
-    weight is Wᵀ, nn.Conv2d's (filters, C_in, kh, kw), BatchNorm's weight and bias are gamma, beta."""
+    weight is Wᵀ, nn.Conv2d's (filters, C_in, kh, kw), nn.Embedding's W as it is, BatchNorm's and
+    LayerNorm's weight and bias are gamma, beta."""
     grads = {}
     for name, _ in model.named_parameters():
         layer, attribute = name.rsplit(".", 1)
@@ -85,7 +82,9 @@ def our_layout(model: Container, module: Graph) -> dict[str, Array]:
         tensor = inner.get_parameter("weight" if attribute in ("W", "gamma") else "bias")
         assert tensor.grad is not None
         g = tensor.grad.numpy()
-        grads[name] = g.T if attribute == "W" and g.ndim == 2 else g.transpose(2, 3, 1, 0) if attribute == "W" else g
+        if attribute == "W" and not isinstance(inner, torch.nn.Embedding):
+            g = g.T if g.ndim == 2 else g.transpose(2, 3, 1, 0)
+        grads[name] = g
     return grads
 
 
@@ -106,10 +105,8 @@ def backward_both(model: Container, module: Graph, xs: list[Array], seed: int) -
     return tensors, dxs
 
 
-@pytest.mark.parametrize("seed", range(2))
-@pytest.mark.parametrize("kind", KINDS)
-def test_torch_s_autograd_gives_our_backward_s_gradients(kind: str, seed: int) -> None:
-    model, xs = random_model(kind, seed)
+def assert_same_gradients(model: Container, xs: list[Array], seed: int) -> None:
+    """In eval mode, torch's autograd gives our backward's gradients of the parameters and inputs."""
     module = graph(model)
     model.set_training(False)
     tensors, dxs = backward_both(model, module, xs, seed)
@@ -117,8 +114,18 @@ def test_torch_s_autograd_gives_our_backward_s_gradients(kind: str, seed: int) -
     for name, p in model.named_parameters():
         np.testing.assert_allclose(torch_grads[name], p.grad, rtol=1e-10, atol=1e-12, err_msg=name)
     for t, dx in zip(tensors, dxs, strict=True):
+        if not t.is_floating_point():  # an Embedding's indices: no derivative, and our backward gives zeros
+            np.testing.assert_array_equal(dx, 0)
+            continue
         assert t.grad is not None
         np.testing.assert_allclose(t.grad.numpy(), dx, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(2))
+@pytest.mark.parametrize("kind", KINDS)
+def test_torch_s_autograd_gives_our_backward_s_gradients(kind: str, seed: int) -> None:
+    model, xs = random_model(kind, seed)
+    assert_same_gradients(model, xs, seed)
 
 
 @pytest.mark.parametrize("kind", ["convnet", "nested"])
@@ -143,6 +150,12 @@ def test_every_built_in_layer_is_translated(name: str) -> None:
     model = one_layer_model(layer, xs)
     out, _ = run(model.to_torch(), xs)
     np.testing.assert_allclose(out.detach().numpy(), predict(model, xs), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_each_setting_of_the_layers_gives_the_outputs_and_gradients(name: str) -> None:
+    model, xs = setting(name, np.random.default_rng(1))
+    assert_same_gradients(model, xs, 1)
 
 
 def test_a_shared_layer_is_one_module_and_its_gradients_add_up() -> None:

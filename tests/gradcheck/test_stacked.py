@@ -27,7 +27,8 @@ def test_every_layers_stack_is_its_forward_probe_by_probe(name: str, seed: int, 
     rng = np.random.default_rng(seed)
     layer, inputs = LAYERS[name].example(rng)
     layer.training, layer.replay = training, True  # Dropout applies the mask it drew to every probe
-    stacks = [x + 1e-3j * rng.standard_normal((3, *x.shape)) for x in inputs]  # 3 complex probes of each input
+    stacks = [np.stack([x, x[::-1], x]) if x.dtype.kind in "iu"  # indices (an Embedding's) are not probed
+              else x + 1e-3j * rng.standard_normal((3, *x.shape)) for x in inputs]  # 3 complex probes of each input
     if isinstance(layer, Merge):
         got = layer.forward_stack(stacks)
         expected = [layer.forward([s[k] for s in stacks]) for k in range(3)]

@@ -1,6 +1,8 @@
 """Random models of each kind, and their inputs, for the tests of the exports (tests/export/): a dense
 chain, convnets (Conv2D 'valid' and 'same' with odd padding and strides, the pools, Flatten and
-Reshape, BatchNorm), a graph with merges and a shared layer, and models nested in both containers."""
+Reshape, BatchNorm), a graph with merges and a shared layer, models nested in both containers, and a
+sequence model (Embedding's integer inputs, LayerNorm, the smooth activations); and the settings of
+single layers that their examples do not reach."""
 
 from collections.abc import Callable
 import numpy as np
@@ -8,9 +10,9 @@ import numpy.typing as npt
 from hypothesis import strategies as st
 
 from framework import (
-    ELU, Add, AvgPool2D, BatchNorm, Buffer, Concatenate, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D,
-    GlobalMaxPool2D, Identity, Input, LeakyReLU, MaxPool2D, Model, Multiply, Normalization, ReLU, Reshape, Sequential,
-    Sigmoid, Softmax, Tanh,
+    ELU, GELU, Add, AvgPool2D, BatchNorm, Buffer, Concatenate, Conv2D, Dense, Dropout, Embedding, Flatten,
+    GlobalAvgPool2D, GlobalMaxPool2D, Identity, Input, LayerNorm, LeakyReLU, MaxPool2D, Model, Multiply, Normalization,
+    ReLU, Reshape, Sequential, Sigmoid, SiLU, Softmax, Softplus, Swish, Tanh,
 )
 from framework.containers.base import Container
 from framework.core.arrays import Array
@@ -90,8 +92,21 @@ def nested(rng: np.random.Generator, dtype: npt.DTypeLike = np.float64) -> Built
     return model, [rng.standard_normal((int(rng.integers(2, 7)), 4)).astype(dtype)]
 
 
+def sequence(rng: np.random.Generator, dtype: npt.DTypeLike = np.float64) -> Built:
+    """Token ids (batch, 6) embedded, LayerNorm over the features and over (seq, features) between
+    GELU, Swish and Softplus, then flattened into Dense layers with SiLU and GELU's tanh form."""
+    model = Sequential([
+        Input(6), Embedding(7, 5, dtype=dtype), LayerNorm(dtype=dtype), GELU(), Swish(),
+        LayerNorm(axis=[1, 2], epsilon=0.1, dtype=dtype), Softplus(), Flatten(), Dense(5, dtype=dtype), SiLU(),
+        Dense(3, dtype=dtype), GELU(approximate="tanh"),
+    ])
+    indices: Array = rng.integers(0, 7, (int(rng.integers(2, 7)), 6))  # type: ignore[assignment]
+    return model, [indices]
+
+
 KINDS: dict[str, Callable[..., Built]] = {
     "dense": dense, "convnet": convnet, "reshaped_convnet": reshaped_convnet, "graph": graph, "nested": nested,
+    "sequence": sequence,
 }
 
 
@@ -124,6 +139,40 @@ def windowed(draw: st.DrawFn) -> Built:
     rng = np.random.default_rng(draw(st.integers(0, 2**16)))
     randomize(model, rng)
     return model, [rng.standard_normal((2, h, w, c))]
+
+
+def _wide(rng: np.random.Generator, shape: tuple[int, ...]) -> Array:
+    """N(0, 10²) entries, and ±30 and ±1000 among them: the tails where exp overflows and torch's
+    Softplus switches to x (beyond 20)."""
+    x = rng.normal(0.0, 10.0, shape)
+    x.flat[:4] = [30.0, -30.0, 1000.0, -1000.0]
+    return x
+
+
+SETTINGS: dict[str, Callable[[np.random.Generator], tuple[Module, list[Array]]]] = {
+    "GELU(tanh)": lambda rng: (GELU(approximate="tanh"), [_wide(rng, (3, 8))]),
+    "GELU(wide)": lambda rng: (GELU(), [_wide(rng, (3, 8))]),
+    "Swish(wide)": lambda rng: (Swish(), [_wide(rng, (3, 8))]),
+    "Softplus(wide)": lambda rng: (Softplus(), [_wide(rng, (3, 8))]),
+    "LayerNorm(-1)": lambda rng: (LayerNorm(), [rng.normal(2.0, 3.0, (4, 5))]),
+    "LayerNorm(1 of 3)": lambda rng: (LayerNorm(axis=1, epsilon=0.5), [rng.standard_normal((3, 4, 2))]),
+    "LayerNorm([1, 3])": lambda rng: (LayerNorm(axis=[-3, 3]), [rng.standard_normal((2, 3, 2, 4))]),
+    "LayerNorm(center=False)": lambda rng: (LayerNorm(axis=[1, 2], center=False), [rng.standard_normal((3, 4, 2))]),
+    "LayerNorm(scale=False)": lambda rng: (LayerNorm(axis=1, scale=False), [rng.standard_normal((3, 4, 2))]),
+    "LayerNorm(neither)": lambda rng: (LayerNorm(center=False, scale=False), [rng.standard_normal((3, 4))]),
+    "Embedding(ends)": lambda rng: (Embedding(4, 2, seed=1), [np.array([[0, 3, 3], [3, 0, 1]])]),
+}
+"""Layers in settings their `example` does not take, each on an input that reaches them: GELU's tanh
+form and the activations' tails, LayerNorm over the last axis, one inner axis, two apart (one
+counted from the end), without gamma, beta or both; an Embedding's first and last rows."""
+
+
+def setting(name: str, rng: np.random.Generator) -> tuple[Model, list[Array]]:
+    """The model of `SETTINGS[name]` alone, built on its input, its weights drawn at random."""
+    layer, xs = SETTINGS[name](rng)
+    model = one_layer_model(layer, xs)
+    randomize(model, rng)
+    return model, xs
 
 
 def one_layer_model(layer: Module, xs: list[Array]) -> Model:

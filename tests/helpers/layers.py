@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from framework import Dense, GradCheckReport, Layer, ReLU, Sigmoid
 from framework.core.arrays import Array, Shape
-from framework.layers import ELU, Identity, LeakyReLU, Softmax, Tanh
+from framework.layers import ELU, GELU, Identity, LeakyReLU, Softmax, Softplus, Swish, Tanh
 
 H = 1e-20
 """Complex step: Im f(x + iHv) / H is the derivative of f along v, with no subtraction error."""
@@ -47,6 +47,7 @@ MATRICES = st.tuples(st.integers(2, 4), st.integers(1, 4))
 ELEMENT_WISE: dict[str, Callable[[], Layer]] = {
     "Tanh": Tanh, "LeakyReLU": lambda: LeakyReLU(alpha=0.2), "ELU": lambda: ELU(alpha=0.7),
     "Softmax": Softmax, "Softmax(axis=0)": lambda: Softmax(axis=0), "Identity": Identity,
+    "GELU": GELU, "GELU-tanh": lambda: GELU(approximate="tanh"), "Swish": Swish, "Softplus": Softplus,
 }
 
 

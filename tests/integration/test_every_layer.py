@@ -1,6 +1,9 @@
 """Every built-in layer and loss, found through the registry, passes both checker methods on random
 inputs. A new layer registered with `@register_layer` is checked here with no new test."""
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -8,7 +11,8 @@ from hypothesis import strategies as st
 
 import framework
 from framework import (
-    BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss, check_layer, check_loss, registered_layers,
+    BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss, Sequential, check_layer, check_loss, load_model,
+    registered_layers,
 )
 from framework.core.arrays import Array, Labels
 from framework.core.layer import Module
@@ -33,6 +37,20 @@ def test_every_registered_layer_passes_the_checker(name: str, method: str, seed:
     layer.training = training
     report = check_layer(layer, inputs if len(inputs) > 1 else inputs[0], method=method)  # type: ignore[arg-type]
     assert report.passed, str(report)
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_every_registered_layer_is_saved_and_loaded(name: str) -> None:
+    layer, inputs = LAYERS[name].example(np.random.default_rng(0))
+    if len(inputs) > 1:
+        pytest.skip("a Merge layer needs a graph Model: tests/test_saving.py saves graphs")
+    model = Sequential([layer])  # type: ignore[list-item]
+    expected = model.predict(inputs[0])  # as after fit: the model knows its input shape
+    with tempfile.TemporaryDirectory() as folder:
+        loaded = load_model(model.save(Path(folder) / f"{name}.safetensors"))
+    assert loaded.get_config() == model.get_config()
+    assert [n for n, _ in loaded.named_weights()] == [n for n, _ in model.named_weights()]
+    np.testing.assert_array_equal(loaded.predict(inputs[0]), expected)
 
 
 def loss_example(loss: Loss, rng: np.random.Generator) -> tuple[Array, Labels]:

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from framework import (
-    ELU, Add, BatchNorm, BCELoss, BCEWithLogitsLoss, CallOrderError, Concatenate, CrossEntropyLoss, Dense,
+    ELU, GELU, LayerNorm, Softplus, Swish, Add, BatchNorm, BCELoss, BCEWithLogitsLoss, CallOrderError, Concatenate, CrossEntropyLoss, Dense,
     Dropout, Flatten, FrameworkError, GradCheckReport, Identity, Input, Layer, LeakyReLU, Loss, Merge, Model,
     MSELoss, Multiply, ReLU, Sequential, Sigmoid, Softmax, Tanh, check_gradients, check_layer, load_model,
 )
@@ -185,8 +185,14 @@ LAYERS: dict[str, Callable[[], Layer]] = {
     "Dropout": lambda: Dropout(0.5, seed=0),
     "BatchNorm": lambda: BatchNorm(FEATURES),
     "BatchNorm-lazy": BatchNorm,
+    "GELU": GELU,
+    "GELU-tanh": lambda: GELU(approximate="tanh"),
+    "Swish": Swish,
+    "Softplus": Softplus,
+    "LayerNorm": LayerNorm,
 }
-BOUNDED = {"ReLU", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "Softmax", "Flatten", "Identity"}
+BOUNDED = {"ReLU", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "Softmax", "Flatten", "Identity", "GELU", "GELU-tanh", "Swish",
+           "Softplus"}
 """Layers whose output, and whose dL/dx for a finite gradient, is finite for any finite input."""
 
 

@@ -46,8 +46,8 @@ def test_seed_bug_example_names_each_broken_part() -> None:
 
 def test_custom_layer_example_checks_trains_and_round_trips() -> None:
     out = run("examples/custom_layer.py")
-    assert "check_layer(Swish) by complex: PASSED" in out
-    assert "check_layer(Swish) by central: PASSED" in out
+    assert "check_layer(LearnableSwish) by complex: PASSED" in out
+    assert "check_layer(LearnableSwish) by central: PASSED" in out
     assert "Gradient check of Model (6 layers) by complex step, full mode: PASSED" in out
     assert "loaded model predicts bit for bit the same: True" in out
 

@@ -5,14 +5,17 @@ import gc
 import json
 import math
 import re
+import tracemalloc
 import weakref
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from framework import Dense, MSELoss, Sequential
 from framework.training import optimizers
 from framework.core.arrays import Array
 from framework.core.errors import ConfigError, DTypeError, FrameworkError, ShapeError, ValueRangeError
@@ -167,6 +170,9 @@ OPTIMIZERS: list[Callable[[], Optimizer]] = [
     lambda: SGD(0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
     lambda: Adam(0.1, weight_decay=0.01),
     lambda: RMSprop(0.01, momentum=0.5, weight_decay=0.01),
+    lambda: SGD(0.1, momentum=0.9, clipnorm=0.5),
+    lambda: Adam(0.1, weight_decay=0.01, global_clipnorm=0.5),
+    lambda: RMSprop(0.01, clipvalue=0.3, weight_decay=0.01),
 ]
 
 
@@ -340,19 +346,26 @@ def test_any_callable_is_a_schedule() -> None:
 # --- configs ------------------------------------------------------------------------------------
 
 
+NO_CLIPPING = {"clipnorm": None, "clipvalue": None, "global_clipnorm": None}
+
+
 def test_get_config() -> None:
-    assert SGD().get_config() == {"lr": 0.01, "weight_decay": 0.0, "momentum": 0.0, "nesterov": False}
-    assert Adam(lr=CosineDecay(1, total_epochs=100), weight_decay=1e-4).get_config() == {
+    assert SGD().get_config() == {"lr": 0.01, "weight_decay": 0.0, **NO_CLIPPING, "momentum": 0.0, "nesterov": False}
+    assert Adam(lr=CosineDecay(1, total_epochs=100), weight_decay=1e-4, clipnorm=2).get_config() == {
         "lr": {"class": "CosineDecay", "initial": 1.0, "total_epochs": 100, "minimum": 0.0},
         "weight_decay": 1e-4,
+        **NO_CLIPPING,
+        "clipnorm": 2.0,
         "beta1": 0.9,
         "beta2": 0.999,
         "eps": 1e-8,
     }
-    config = RMSprop(lr=StepDecay(0.1, step_size=5), momentum=0.9).get_config()
+    config = RMSprop(lr=StepDecay(0.1, step_size=5), momentum=0.9, global_clipnorm=0.5).get_config()
     assert config == {
         "lr": {"class": "StepDecay", "initial": 0.1, "step_size": 5, "gamma": 0.1},
         "weight_decay": 0.0,
+        **NO_CLIPPING,
+        "global_clipnorm": 0.5,
         "rho": 0.9,
         "eps": 1e-7,
         "momentum": 0.9,
@@ -396,9 +409,186 @@ def test_config_of_a_plain_function_schedule_is_refused() -> None:
         (lambda: CosineDecay(0.1, total_epochs=10, minimum=-0.01), "minimum=-0.01 is out of range"),
         (lambda: StepDecay(0.1, step_size=10)(-1), "epoch=-1 is out of range, expected >= 0"),
         (lambda: CosineDecay(0.1, total_epochs=10)(-2), "epoch=-2 is out of range"),
+        (lambda: SGD(clipnorm=-1.0), "SGD(lr=0.01): clipnorm=-1.0 is out of range, expected a positive finite limit, "
+                                     "or None for no clipping"),
+        (lambda: Adam(clipvalue=0), "Adam(lr=0.001): clipvalue=0 is out of range"),
+        (lambda: RMSprop(global_clipnorm=math.inf), "global_clipnorm=inf is out of range"),
+        (lambda: SGD(clipnorm=math.nan), "clipnorm=nan is out of range"),
     ],
 )
 def test_bad_arguments_are_refused(make: Callable[[], object], message: str) -> None:
     with pytest.raises(ValueRangeError, match=re.escape(message)) as raised:
         make()
     assert isinstance(raised.value, FrameworkError)
+
+
+# --- gradient clipping --------------------------------------------------------------------------
+
+A0, B0 = np.array([[0.5, -1.2], [2.0, 0.0]]), np.array([0.25, -0.75, 1.5])
+A_GRADS = [np.array([[3.0, -4.0], [0.0, 0.0]]), np.array([[0.1, 0.2], [-0.2, 0.1]]), np.array([[-2.0, 1.0], [2.0, 4.0]])]
+B_GRADS = [np.array([0.1, 0.0, -0.2]), np.array([6.0, -3.0, 2.0]), np.array([0.5, 0.5, -0.5])]
+"""Two parameters, each step's gradients above some limits and below others: ‖A_GRADS[0]‖ = 5,
+‖B_GRADS[1]‖ = 7, ‖A_GRADS[1]‖ = sqrt(0.1)."""
+
+
+def clipped_run(optimizer: Optimizer, clip: Callable[[list[Array]], list[Array]] | None = None) -> tuple[Array, Array]:
+    """A0 and B0 after a step for each pair of A_GRADS and B_GRADS, the gradients passed through `clip` first."""
+    a, b = Parameter(A0.copy(), name="a"), Parameter(B0.copy(), name="b")
+    for ga, gb in zip(A_GRADS, B_GRADS):
+        a.grad[...], b.grad[...] = clip([ga, gb]) if clip else (ga, gb)
+        optimizer.step([a, b])
+    return a.value, b.value
+
+
+def by_norm(limit: float) -> Callable[[list[Array]], list[Array]]:
+    """Keras' clipnorm by its definition: each g times limit / max(‖g‖, limit)."""
+    return lambda grads: [g * limit / max(float(np.sqrt((g**2).sum())), limit) for g in grads]
+
+
+def by_global_norm(limit: float) -> Callable[[list[Array]], list[Array]]:
+    """Keras' global_clipnorm by its definition: every g times limit / max(‖(g₁, g₂)‖, limit)."""
+    return lambda grads: [g * limit / max(float(np.sqrt(sum((g**2).sum() for g in grads))), limit) for g in grads]
+
+
+def by_value(limit: float) -> Callable[[list[Array]], list[Array]]:
+    return lambda grads: [np.minimum(np.maximum(g, -limit), limit) for g in grads]
+
+
+MAKERS: list[Callable[..., Optimizer]] = [
+    lambda **clip: SGD(0.1, momentum=0.9, **clip),
+    lambda **clip: Adam(0.1, **clip),
+    lambda **clip: RMSprop(0.01, momentum=0.5, **clip),
+]
+
+
+@pytest.mark.parametrize("make", MAKERS)
+@pytest.mark.parametrize("limit", [0.05, 1.0, 4.0, 100.0])
+@pytest.mark.parametrize(
+    ("argument", "reference"), [("clipnorm", by_norm), ("global_clipnorm", by_global_norm), ("clipvalue", by_value)]
+)
+def test_clipping_applies_the_definition_to_each_step(
+    make: Callable[..., Optimizer], limit: float, argument: str, reference: Callable[[float], Callable[[list[Array]], list[Array]]]
+) -> None:
+    for actual, expected in zip(clipped_run(make(**{argument: limit})), clipped_run(make(), reference(limit))):
+        assert_close(actual, expected)
+
+
+def test_clipnorm_by_hand() -> None:
+    p = Parameter(np.array([1.0, 1.0]))
+    p.grad[...] = [3.0, -4.0]  # ‖g‖ = 5: g becomes [0.6, -0.8], of norm 1
+    SGD(lr=0.5, clipnorm=1.0).step([p])
+    assert_close(p.value, np.array([0.7, 1.4]))
+
+
+def test_global_clipnorm_scales_every_gradient_by_one_factor_by_hand() -> None:
+    a, b = Parameter(np.array([0.0, 0.0])), Parameter(np.array([0.0]))
+    a.grad[...], b.grad[...] = [6.0, 0.0], [8.0]  # ‖(a, b)‖ = 10: each times 2 / 10
+    SGD(lr=1.0, global_clipnorm=2.0).step([a, b])
+    assert_close(a.value, np.array([-1.2, 0.0]))
+    assert_close(b.value, np.array([-1.6]))
+    a.value[...], b.value[...] = 0.0, 0.0
+    SGD(lr=1.0, clipnorm=2.0).step([a, b])  # per parameter: each of norm 2
+    assert_close(a.value, np.array([-2.0, 0.0]))
+    assert_close(b.value, np.array([-2.0]))
+
+
+def test_clipvalue_clips_the_gradient_before_weight_decay_is_added_by_hand() -> None:
+    p = Parameter(np.array([1.0, 1.0]))
+    p.grad[...] = [5.0, -0.5]  # clipped to [1.0, -0.5], then + 0.1 θ
+    SGD(lr=0.1, clipvalue=1.0, weight_decay=0.1).step([p])
+    assert_close(p.value, np.array([1 - 0.1 * 1.1, 1 - 0.1 * -0.4]))
+
+
+@pytest.mark.parametrize("make", MAKERS)
+@pytest.mark.parametrize("argument", ["clipnorm", "global_clipnorm", "clipvalue"])
+def test_gradients_within_the_limit_are_applied_bit_for_bit_unchanged(make: Callable[..., Optimizer], argument: str) -> None:
+    for actual, expected in zip(clipped_run(make(**{argument: 1e6})), clipped_run(make())):
+        np.testing.assert_array_equal(actual, expected)
+
+
+@pytest.mark.parametrize("argument", ["clipnorm", "global_clipnorm", "clipvalue"])
+def test_clipping_leaves_the_parameters_gradients_as_backward_set_them(argument: str) -> None:
+    a, b = Parameter(A0.copy()), Parameter(B0.copy())
+    a.grad[...], b.grad[...] = A_GRADS[0], B_GRADS[1]
+    Adam(0.1, weight_decay=0.1, **{argument: 0.5}).step([a, b])
+    np.testing.assert_array_equal(a.grad, A_GRADS[0])
+    np.testing.assert_array_equal(b.grad, B_GRADS[1])
+
+
+def torch_run(torch_optimizer: Callable[..., Any], clip: Callable[..., object], limit: float) -> tuple[Array, Array]:
+    """clipped_run in torch: each step's gradients clipped by torch.nn.utils' `clip`, then stepped."""
+    torch = pytest.importorskip("torch")
+    a, b = torch.tensor(A0, dtype=torch.float64), torch.tensor(B0, dtype=torch.float64)
+    optimizer = torch_optimizer([a, b])
+    for ga, gb in zip(A_GRADS, B_GRADS):
+        a.grad, b.grad = torch.tensor(ga), torch.tensor(gb)
+        clip([a, b], limit)
+        optimizer.step()
+    return a.numpy(), b.numpy()
+
+
+def test_global_clipnorm_and_clipvalue_match_torch_clip_grad_norm_and_clip_grad_value() -> None:
+    torch = pytest.importorskip("torch")
+    clip_norm, clip_value = torch.nn.utils.clip_grad_norm_, torch.nn.utils.clip_grad_value_
+    adam = lambda params: torch.optim.Adam(params, lr=0.1)  # noqa: E731
+    sgd = lambda params: torch.optim.SGD(params, lr=0.1, momentum=0.9)  # noqa: E731
+    for actual, expected in zip(clipped_run(SGD(0.1, momentum=0.9, clipvalue=0.3)), torch_run(sgd, clip_value, 0.3)):
+        assert_close(actual, expected)
+    # torch divides by ‖g‖ + 1e-6 where Keras divides by ‖g‖: a relative difference below 1e-6 / ‖g‖
+    for actual, expected in zip(clipped_run(Adam(0.1, global_clipnorm=0.5)), torch_run(adam, clip_norm, 0.5)):
+        np.testing.assert_allclose(actual, expected, rtol=1e-6)
+    per_tensor = lambda params, limit: [clip_norm([p], limit) for p in params]  # noqa: E731
+    for actual, expected in zip(clipped_run(SGD(0.1, momentum=0.9, clipnorm=0.5)), torch_run(sgd, per_tensor, 0.5)):
+        np.testing.assert_allclose(actual, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("clip", [{}, {"clipnorm": 0.5}, {"global_clipnorm": 0.5}, {"clipvalue": 0.5}])
+@pytest.mark.parametrize("make", MAKERS)
+def test_a_step_after_the_first_allocates_nothing_the_size_of_a_parameter(make: Callable[..., Optimizer], clip: dict[str, float]) -> None:
+    rng = np.random.default_rng(0)
+    params = [Parameter(rng.standard_normal((200, 100))), Parameter(rng.standard_normal(100))]  # 160 kB and 800 B
+    for p in params:
+        p.grad[...] = rng.standard_normal(p.value.shape)
+    optimizer = make(**clip)
+    optimizer.step(params)
+    tracemalloc.start()
+    try:
+        optimizer.step(params)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16_000
+
+
+def test_without_clipping_or_weight_decay_a_step_keeps_no_buffer_for_the_gradient() -> None:
+    p = Parameter(THETA0.copy())
+    for optimizer, kept in ((SGD(0.1), False), (SGD(0.1, clipvalue=1.0), True), (SGD(0.1, weight_decay=0.1), True)):
+        optimizer.step([p])
+        assert (optimizer._slots[id(p)].g is not None) is kept
+
+
+@pytest.mark.parametrize(
+    ("clip", "message"),
+    [
+        ({"clipnorm": 1.0, "global_clipnorm": 1.0},
+         "SGD(lr=0.01): only one of clipnorm, clipvalue and global_clipnorm can be set, as in Keras; got clipnorm=1.0, "
+         "global_clipnorm=1.0"),
+        ({"clipnorm": 1.0, "clipvalue": 0.5}, "got clipnorm=1.0, clipvalue=0.5"),
+        ({"clipnrom": 1.0}, "SGD(lr=0.01): unknown argument 'clipnrom'; the clipping arguments are clipnorm, clipvalue and "
+                            "global_clipnorm"),
+    ],
+)
+def test_clipping_arguments_that_do_not_go_together_are_refused(clip: dict[str, float], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        SGD(**clip)  # type: ignore[arg-type]
+
+
+def test_fit_with_global_clipnorm_moves_the_weights_by_lr_times_the_limit_each_step() -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((16, 3)), 100 * rng.standard_normal((16, 2))  # far targets: gradients far above 1e-3
+    model = Sequential([Dense(3, 4, seed=0), Dense(4, 2, seed=1)])
+    model.compile(loss=MSELoss(), optimizer=SGD(lr=0.5, global_clipnorm=1e-3))
+    before = model.get_weights()
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0, shuffle=False)
+    moved = math.sqrt(sum(float(((w - v) ** 2).sum()) for w, v in zip(model.get_weights(), before)))
+    assert moved == pytest.approx(0.5 * 1e-3, rel=1e-9)

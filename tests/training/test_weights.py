@@ -5,6 +5,7 @@ weights are refused, before training, by name."""
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -12,7 +13,7 @@ import pytest
 
 from framework import (
     SGD, BCELoss, BCEWithLogitsLoss, ConfigError, CrossEntropyLoss, Dense, DTypeError, MSELoss, NonFiniteError,
-    Sequential, ShapeError, Sigmoid, ValueRangeError,
+    Sequential, ShapeError, Sigmoid, ValueRangeError, load_model,
 )
 from framework.core.arrays import Array, Labels, Scalar
 from framework.losses import Loss
@@ -121,6 +122,27 @@ def test_validation_data_may_carry_the_weights_of_its_samples() -> None:
     model = classifier()
     history = model.fit(x, y, verbose=0, seed=0, validation_data=(x_val, y_val, None), sample_weight=w)
     assert history.history["val_loss"][0] == pytest.approx(model.evaluate(x_val, y_val)["loss"], rel=1e-13)
+
+
+def test_a_weighted_fit_resumed_from_a_file_is_the_uninterrupted_one_and_keeps_pos_weight(tmp_path: Path) -> None:
+    x, y, w = problem()
+    arguments = {"batch_size": 8, "validation_split": 0.25, "verbose": 0, "sample_weight": w,
+                 "class_weight": {1: 3.0}}
+
+    def model() -> Sequential:
+        m = Sequential([Dense(3, 1, seed=0)])
+        m.compile(loss=BCEWithLogitsLoss(pos_weight=2.5), optimizer=SGD(lr=0.3))
+        return m
+
+    first = model()
+    first.fit(x, y, epochs=2, seed=4, **arguments)  # type: ignore[arg-type]
+    loaded = load_model(first.save(tmp_path / "m.safetensors"))
+    assert repr(loaded.loss) == "BCEWithLogitsLoss(pos_weight=2.5)"
+    loaded.fit(x, y, epochs=4, initial_epoch=2, **arguments)  # type: ignore[arg-type]
+    whole = model()
+    whole.fit(x, y, epochs=4, seed=4, **arguments)  # type: ignore[arg-type]
+    for a, b in zip(loaded.get_weights(), whole.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 class Plain(Loss):
