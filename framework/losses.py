@@ -435,7 +435,7 @@ class CrossEntropyLoss(Loss):
             grad *= y.sum(axis=1, keepdims=True)
             grad -= y
         grad /= len(grad)
-        return _weighed(grad, w)  # dL/dz = (softmax(z) - onehot(y)) / m
+        return _weighed(grad, w)  # dL/dz = (softmax(z) - onehot(y)) / m, each row times its w_i
 
     def _labels(self, y_true: Labels, z: Array) -> Labels:
         """Class indices as they are, or rows converted to z's float dtype, after checking their values."""
@@ -510,7 +510,7 @@ class MSELoss(Loss):
     def backward(self) -> Array:
         diff, w = self.cached(self._cache)
         self._cache = None
-        return _weighed(2 * diff / diff.size, w)  # dL/dy_pred = 2 (y_pred - y) / n
+        return _weighed(2 * diff / diff.size, w)  # dL/dy_pred = 2 (y_pred - y) / n, each sample's times its w_i
 
 
 def _weighted(terms: Array, weights: Labels) -> Array:

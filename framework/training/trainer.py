@@ -166,8 +166,8 @@ class Trainer(ABC):
         training = data(x, y, "fit", self.named_parameters(), self._takes_indices())
         _check_counts(epochs, batch_size)
         given = callback_list(callbacks)
-        weighed = checked_weights("fit", loss, training[1], sample_weight, class_weight, self.named_parameters())
         self.build(training[0])  # the features decide, before the split: a backup restores into built layers
+        weighed = checked_weights("fit", loss, training[1], sample_weight, class_weight, self.named_parameters())
         initial_epoch = resumed_epoch(self, given, initial_epoch, epochs)
         progress = self.fit_progress if initial_epoch and self.fit_progress is not None else None
         if progress is not None and progress.epoch == initial_epoch:
