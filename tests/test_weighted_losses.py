@@ -171,6 +171,8 @@ def test_check_gradients_of_a_weighted_loss(probes_at_once: int | None, dtype: t
     report = check_gradients(model, CrossEntropyLoss(), x, y, sample_weight=weights(8), probes_at_once=probes_at_once)
     assert report.passed, str(report)
     assert any(part.subject.startswith("loss") for part in report.parts)
+    expected = "one at a time" if probes_at_once == 1 else "stacked"  # the weighted costs take a stack of probes
+    assert all(row.path.startswith(expected) for row in report.rows), [row.path for row in report.rows]
 
 
 def test_check_gradients_tells_the_weighted_gradient_from_the_unweighted_one() -> None:
