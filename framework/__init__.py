@@ -6,7 +6,7 @@ training, containers."""
 
 from framework.core.arrays import Array, Labels
 from framework.core.errors import (
-    CallOrderError, ConfigError, DTypeError, FormatError, FrameworkError, NondeterministicError, NonFiniteError,
+    CallOrderError, ConfigError, DTypeError, FormatError, FrameworkError, NondeterministicError, NonFiniteError, StackingError,
     ShapeError, ValueRangeError,
 )
 from framework.core.layer import Config, Layer, Merge, Module
@@ -38,7 +38,7 @@ __all__ = [
     "EarlyStopping", "ELU", "ExponentialDecay", "Flatten", "FormatError", "FrameworkError", "FunctionReport",
     "GlobalAvgPool2D", "GlobalMaxPool2D", "GradCheckReport", "GradCheckRow", "GradientCheck", "History", "Identity", "Input", "Labels", "Layer", "LeakyReLU",
     "load_model", "Loss", "MaxPool2D", "Merge", "Model", "ModelCheckpoint", "Module", "MSELoss", "Multiply", "Nested", "Node",
-    "NondeterministicError", "NonFiniteError", "Normalization", "Optimizer", "Parameter", "register_layer", "register_model",
+    "NondeterministicError", "NonFiniteError", "StackingError", "Normalization", "Optimizer", "Parameter", "register_layer", "register_model",
     "registered_layers", "ReLU", "Reshape", "RMSprop", "Schedule", "Sequential", "SGD", "ShapeError", "Sigmoid", "Softmax",
     "StepDecay", "Tanh", "TerminateOnNaN", "ValueRangeError",
     "GELU", "Swish", "SiLU", "Softplus", "LayerNorm", "Embedding",

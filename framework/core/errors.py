@@ -29,6 +29,11 @@ class NondeterministicError(FrameworkError, RuntimeError):
     """A gradient check met a forward that gives two outputs at one point (random draws without replay)."""
 
 
+class StackingError(FrameworkError, RuntimeError):
+    """A gradient check's probes, stacked, gave another derivative than one alone: a layer after the
+    moved tensor declares `independent_samples` (or overrides `forward_stack`) but mixes its samples."""
+
+
 class BadGradient(FrameworkError):
     """A backward was given a gradient of the wrong shape or dtype: the mistake is in what produced it
     (in a model, the backward of the layer after it), which `Sequential.backward` names."""

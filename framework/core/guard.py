@@ -22,10 +22,10 @@ Traceback (most recent call last):
 framework.core.errors.NonFiniteError: Square().forward: overflow encountered in multiply: ...
 """
 
+import contextlib
 import functools
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, ClassVar, NoReturn, TypeVar, cast
 
 import numpy as np
@@ -51,21 +51,29 @@ def _raise(where: str, error: FloatingPointError) -> NoReturn:
     ) from error
 
 
-@contextmanager
-def floating_point_errors(where: str) -> Iterator[None]:
+class floating_point_errors(contextlib.ContextDecorator):  # noqa: N801  # used as a function, as contextmanager's are
     """Inside the block, numpy's floating-point errors raise a NonFiniteError naming `where` (for
-    loops such as fit's and the gradient checker's: the guarded calls inside skip np.errstate)."""
-    _depth.value += 1
-    try:
-        if _depth.value == 1:
-            with np.errstate(over="raise", divide="raise", invalid="raise"):
-                yield
-        else:
-            yield
-    except FloatingPointError as e:
-        _raise(where, e)
-    finally:
+    loops such as fit's and the gradient checker's: the guarded calls inside skip np.errstate).
+    A class rather than a generator: entering it costs a third as much, once a training step."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self._states: list[contextlib.AbstractContextManager[object] | None] = []  # re-entered as a decorator
+
+    def __enter__(self) -> None:
+        _depth.value += 1
+        state = np.errstate(over="raise", divide="raise", invalid="raise") if _depth.value == 1 else None
+        if state is not None:
+            state.__enter__()
+        self._states.append(state)
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, traceback: object) -> None:
+        state = self._states.pop()
         _depth.value -= 1
+        if state is not None:
+            state.__exit__(None, None, None)
+        if isinstance(error, FloatingPointError):
+            _raise(self.where, error)
 
 
 def guarded(method: M) -> M:

@@ -330,7 +330,8 @@ def _parameter_rows(
     with _work_params(setup.params, setup.method) as tensors:
         diff = Differentiator(f, branches, setup.method)
         items = [(name, t, g, setup.probes(p.shape)) for (name, p), t, g in zip(setup.named, tensors, analytic)]
-        fast = model_steps(model, *_costs(loss, y_pred, y, w), calls, y_pred, setup.at_once) if setup.method == "complex" else {}
+        fast = (model_steps(model, cost, *_costs(loss, y_pred, y, w), calls, y_pred, setup.at_once)
+                if setup.method == "complex" else {})
         rows = verdict.rows(items, [fast.get(id(p), diff) for p in setup.params], setup.threshold,
                             setup.xs[0].shape[0], base, verdict.central_confirmation(
                                 setup.method, setup.threshold, setup.dtype, f, branches, lambda: tensors))

@@ -9,8 +9,10 @@ from collections.abc import Callable, Sequence
 from typing import cast
 
 import attrs
+import numpy as np
 
-from framework.core.arrays import Array, Indices
+from framework.core.arrays import Array, Indices, Scalar
+from framework.core.errors import StackingError
 from framework.core.layer import Layer
 from framework.core.parameter import Parameter
 from framework.core.protocols import LayerCall, Network, Resumable
@@ -22,7 +24,7 @@ moved tensor, as many as the model keeps at once), whatever the model: it sets h
 at once."""
 
 
-@attrs.frozen
+@attrs.define
 class FromOutput:
     """A `Perturbation` computed from a layer's output: `entries(indices, δ)` are the outputs with each
     of some entries of the tensor moved by δ, `moved(V, δ)` the outputs moved along each direction of V,
@@ -34,12 +36,33 @@ class FromOutput:
     rest: Callable[[Array], Array]
     at_once: int
     path: str
+    alone: Callable[[Array], Scalar] | None = None
+    """The scalar from one output, through the forwards of the layers after it (not their stacked
+    ones): the first probe of the first stack is also taken alone, and a stack that disagrees is a
+    StackingError naming `suspects`, the layers after it that declare their samples independent."""
+    suspects: str = ""
+    _verified: bool = False
 
     def at_entries(self, t: Array, indices: Indices, delta: complex) -> Array:
-        return self.rest(self.entries(indices, delta))
+        return self._costs(self.entries(indices, delta))
 
     def along(self, t: Array, directions: Floats, delta: complex) -> Array:
-        return self.rest(self.moved(directions, delta))
+        return self._costs(self.moved(directions, delta))
+
+    def _costs(self, outputs: Array) -> Array:
+        costs = self.rest(outputs)
+        if self.alone is None or len(outputs) < 2 or self._verified:
+            return costs
+        self._verified = True  # once a tensor: a layer that mixes its samples does so in every stack
+        one = complex(self.alone(outputs[0]))
+        scale = float(np.abs(costs.imag).max())
+        if abs(costs[0].imag - one.imag) > 1e-8 * abs(one.imag) + 1e-12 * scale:
+            raise StackingError(
+                f"stacked with {len(outputs) - 1} other probes, a probe's complex step gave {costs[0].imag:.6g} "
+                f"where alone it gives {one.imag:.6g}: a layer that says its samples are independent "
+                f"(independent_samples = True, or its own forward_stack) mixes them: {self.suspects or 'none'}; "
+                "fix or drop that declaration, or check with probes_at_once=1")
+        return costs
 
 
 @attrs.frozen
@@ -51,6 +74,9 @@ class Tail:
     rest: Callable[[Array], Array]
     entries: int
     one_at_a_time: Sequence[str] = ()
+    alone: Callable[[Array], Scalar] | None = None
+    """As `FromOutput.alone`: the scalar from one output, without stacking."""
+    suspects: str = ""
 
     def perturbation(self, layer: Layer, entries: Callable[[Indices, complex], Array],
                      moved: Callable[[Floats, complex], Array], at_once: int | None, hook: str) -> FromOutput:
@@ -64,7 +90,7 @@ class Tail:
         path = "one at a time" if k == 1 else f"stacked, {k} at once"
         if slow:
             path += f"; one at a time through {', '.join(slow)}"
-        return FromOutput(entries, moved, self.rest, k, path)
+        return FromOutput(entries, moved, self.rest, k, path, self.alone, self.suspects)
 
 
 def layer_steps(layer: Layer, x: Array, out: Array, tail: Tail, at_once: int | None) -> list[ComplexStep]:
@@ -76,13 +102,14 @@ def layer_steps(layer: Layer, x: Array, out: Array, tail: Tail, at_once: int | N
 
 
 def model_steps(
-    model: Network, costs: Callable[[Array], Array], loss_path: Sequence[str], calls: Sequence[LayerCall],
-    y_pred: Array, at_once: int | None,
+    model: Network, cost: Callable[[Array], Scalar], costs: Callable[[Array], Array], loss_path: Sequence[str],
+    calls: Sequence[LayerCall], y_pred: Array, at_once: int | None,
 ) -> dict[int, TensorDifferentiator]:
     """For a `Resumable` model, the complex step of each parameter owned by a layer called once,
     by parameter id, from the calls of its trace (at the real point) and its output y_pred: the
     model reruns only the calls the parameter's layer feeds, on stacks of probes, and `costs` gives
-    the loss of each (`loss_path`: the loss, if it takes them one at a time). Empty for another model."""
+    the loss of each (`loss_path`: the loss, if it takes them one at a time); `cost`, the loss of one
+    output, checks the first probe of every stack alone. Empty for another model."""
     if not isinstance(model, Resumable):
         return {}
     resumable: Resumable = model
@@ -101,8 +128,15 @@ def model_steps(
         def rest(hs: Array, start: int = k + 1) -> Array:
             return costs(resumable.resume_stack(start, hs))
 
+        def alone(h: Array, start: int = k + 1) -> Scalar:
+            return cost(resumable.resume(start, h))
+
+        after = calls[k + 1:]
+        stacked = [c for c in after if c.layer.stacks_probes]
+        custom = [c for c in stacked if not type(c.layer).__module__.startswith("framework.")]
         tail = Tail(rest, sum(o.size for o in outputs[k:]),
-                    [*(f"layer {c.name} {c.layer!r}" for c in calls[k + 1:] if not c.layer.stacks_probes), *loss_path])
+                    [*(f"layer {c.name} {c.layer!r}" for c in after if not c.layer.stacks_probes), *loss_path],
+                    alone, ", ".join(f"layer {c.name} {c.layer!r}" for c in custom or stacked))
         out = work_copy(outputs[k], "complex")
         steps.update((id(p), _parameter_step(layer, cast(Array, call.x), out, p, tail, at_once)) for p in own)
     return steps

@@ -68,7 +68,7 @@ def test_graph_model_resumed_derivatives_equal_the_whole_forwards(build: Callabl
     whole = Differentiator(lambda: cost(model.forward(x_work)), lambda: [], "complex")
     params = model.parameters()
     with complex_values(params):
-        resumed = model_steps(model, costs, [], calls, y_pred, at_once)
+        resumed = model_steps(model, cost, costs, [], calls, y_pred, at_once)
         assert set(resumed) == {id(p) for p in params}  # every parameter takes the fast path
         for p in params:
             probes = Probes.choose(p.shape, mode, 5, rng)

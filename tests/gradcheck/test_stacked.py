@@ -13,6 +13,7 @@ from framework import (
     registered_layers,
 )
 from framework.core.arrays import Array, Labels, Scalar
+from framework import StackingError
 from framework.core.errors import ValueRangeError
 from tests.integration.test_every_layer import LOSSES, loss_example
 
@@ -165,3 +166,27 @@ def test_logit_losses_check_stacked(cls: type[Loss]) -> None:
     report = check_gradients(model, cls(), x, y, localize=False)
     assert report.passed and report.worst_relative_error < 1e-14, str(report)
     assert all(r.path.startswith("stacked") and "one at a time" not in r.path for r in report.rows)
+
+
+class CentredWrongly(Layer):
+    """Subtracts the batch mean, so its samples are not independent: it says they are."""
+
+    independent_samples = True
+
+    def forward(self, x: Array) -> Array:
+        centred: Array = x - x.mean(axis=0)
+        return centred
+
+    def backward(self, grad: Array) -> Array:
+        centred: Array = grad - grad.mean(axis=0)
+        return centred  # dL/dx = g - mean(g)
+
+
+def test_a_layer_that_mixes_the_samples_it_calls_independent_is_named() -> None:
+    rng = np.random.default_rng(0)
+    model = Sequential([Dense(3, 4, seed=0), CentredWrongly(), Dense(4, 1, seed=1)])
+    x, y = rng.standard_normal((6, 3)), rng.standard_normal((6, 1))
+    with pytest.raises(StackingError, match=r"mixes them: layer 1 CentredWrongly\(\).*probes_at_once=1"):
+        check_gradients(model, MSELoss(), x, y, localize=False)
+    alone = check_gradients(model, MSELoss(), x, y, localize=False, probes_at_once=1)
+    assert alone.passed, str(alone)  # its backward is right: one probe at a time says so
