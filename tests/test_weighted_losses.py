@@ -246,3 +246,13 @@ def test_a_pos_weight_a_column_must_fit_the_columns() -> None:
     with pytest.raises(ShapeError, match=re.escape("BCEWithLogitsLoss(pos_weight=[1.0, 2.0, 3.0]): pos_weight holds 3 "
                                                    "weights, one an output column, but y_pred has shape (4, 2)")):
         loss.forward(np.zeros((4, 2)), np.ones((4, 2)))
+
+
+@pytest.mark.parametrize("make", WEIGHTED, ids=lambda c: getattr(c, "__name__", "pos_weighted"))
+def test_float64_weights_keep_a_float32_losss_gradient_float32(make: type[Loss]) -> None:
+    loss = make()
+    y_pred, y_true = loss_example(loss, np.random.default_rng(0))
+    y_pred = y_pred.astype(np.float32)
+    y_true = y_true if y_true.dtype.kind == "i" else y_true.astype(np.float32)
+    loss.forward(y_pred, y_true, weights(6))
+    assert loss.backward().dtype == np.float32
