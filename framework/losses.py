@@ -2,7 +2,7 @@
 `forward(y_pred, y_true, sample_weight)` the weighted cost, as Keras reduces it."""
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -25,25 +25,28 @@ class Loss(Checked):
     Sample weights reduce as Keras 3's default ("sum_over_batch_size", keras/src/losses/loss.py):
     the cost of a batch is Σ_i w_i l_i / m, the weighted sum of the samples' costs over the batch
     size m, not over Σ w_i; so a weight of 2 counts a sample twice and all weights 1 are the
-    unweighted mean. A loss that takes them sets `takes_sample_weight` and its `value`/`costs` take
-    `w`, the weights `check_weights` gave; without weights they are called with two arguments, as a
-    loss that takes none implements them, and each built-in runs its unweighted code alone."""
+    unweighted mean. A loss that takes them sets `takes_sample_weight` and its `costs` takes a third
+    argument `w`, the weights `check_weights` gave (`WeightedCosts`); `forward_weighted` is its forward
+    with weights. Without weights every loss is called with two arguments, so a custom loss that
+    takes none keeps the signatures of this class, and each built-in runs its unweighted code alone."""
 
-    checked_methods = ("forward",)
+    checked_methods = ("forward", "forward_weighted")
     guarded_methods = ("backward",)
     takes_sample_weight: ClassVar[bool] = False
-    """True for a loss whose `value(y_pred, y, w)` and `costs(y_pred, y, w)` weigh the samples (every built-in one)."""
+    """True for a loss whose `costs(y_pred, y, w)` weighs the samples (every built-in one)."""
     labels_checked: bool = False
     """Set by `fit` around each batch's forward, once `check_labels` has passed on all its labels
     (and `checked_sample_weight` on all its weights): `check` then skips those O(n) scans of the batch."""
 
-    def forward(self, y_pred: Array, y_true: Labels, sample_weight: npt.ArrayLike | None = None) -> Scalar:
-        """The cost of y_pred: the pair is checked, then its value computed; with `sample_weight`
-        (one non-negative weight a sample), Σ_i w_i l_i / m (see the class)."""
+    def forward(self, y_pred: Array, y_true: Labels) -> Scalar:
+        """The cost of y_pred: the pair is checked, then its value computed."""
+        return self.value(y_pred, self.check(y_pred, y_true))
+
+    def forward_weighted(self, y_pred: Array, y_true: Labels, sample_weight: npt.ArrayLike) -> Scalar:
+        """`forward` with one non-negative weight a sample: Σ_i w_i l_i / m (see the class), for a loss
+        that takes them (`takes_sample_weight`)."""
         y = self.check(y_pred, y_true)
-        if sample_weight is None:
-            return self.value(y_pred, y)
-        return self.value(y_pred, y, self.check_weights(sample_weight, y_pred))
+        return weighted_value(self, y_pred, y, self.check_weights(sample_weight, y_pred))
 
     def check_weights(self, sample_weight: npt.ArrayLike, y_pred: Array) -> SampleWeights:
         """`sample_weight` checked against the batch of y_pred (`checked_sample_weight`), as `value` takes it."""
@@ -56,16 +59,16 @@ class Loss(Checked):
         gradient checker calls this once, then `value` for each probe."""
         raise NotImplementedError(f"{type(self).__name__} must implement check(y_pred, y_true)")
 
-    def value(self, y_pred: Array, y: Labels, w: SampleWeights | None = None) -> Scalar:
-        """The cost of a pair that `check` has passed (y as it returned it), weighted by `w` (from
-        `check_weights`) if given, keeping what backward needs: `costs` as a number, by default."""
-        return self.scalar(self.costs(y_pred, y) if w is None else self.costs(y_pred, y, w))
+    def value(self, y_pred: Array, y: Labels) -> Scalar:
+        """The cost of a pair that `check` has passed (y as it returned it), keeping what backward
+        needs: `costs` as a number, by default."""
+        return self.scalar(self.costs(y_pred, y))
 
-    def costs(self, y_pred: Array, y: Labels, w: SampleWeights | None = None) -> Array:
+    def costs(self, y_pred: Array, y: Labels) -> Array:
         """The cost of y_pred reduced over y's axes only: a 0-d array for a y_pred of y's shape, and one
         cost a probe for a stack of them on a leading axis, which is how the gradient checker runs K
-        probes at once (a loss that implements `value` alone is given them one at a time). The
-        weights `w`, one a sample of y, weigh every probe of the stack alike."""
+        probes at once (a loss that implements `value` alone is given them one at a time). A loss
+        that takes sample weights adds `w`, one a sample of y, which weigh every probe of a stack alike."""
         raise NotImplementedError(f"{type(self).__name__} must implement value(y_pred, y) or costs(y_pred, y)")
 
     def sample_classes(self, y_true: Labels) -> npt.NDArray[np.integer[Any]]:
@@ -157,12 +160,29 @@ class Loss(Checked):
         return f"{type(self).__name__}()"
 
 
+class WeightedCosts(Protocol):
+    """A loss that takes sample weights (`takes_sample_weight`): its `costs` weighs the samples by `w`."""
+
+    def costs(self, y_pred: Array, y: Labels, w: SampleWeights | None = None) -> Array: ...
+
+
+def weighted_costs(loss: Loss, y_pred: Array, y: Labels, w: SampleWeights) -> Array:
+    """`loss.costs(y_pred, y, w)`: a loss that takes sample weights (else a ConfigError)."""
+    refuse_unless_weighted(repr(loss), loss)
+    return cast(WeightedCosts, loss).costs(y_pred, y, w)
+
+
+def weighted_value(loss: Loss, y_pred: Array, y: Labels, w: SampleWeights) -> Scalar:
+    """The weighted cost as a number, as `Loss.value` gives the unweighted one."""
+    return loss.scalar(weighted_costs(loss, y_pred, y, w))
+
+
 def refuse_unless_weighted(who: str, loss: Loss) -> None:
     """A ConfigError naming `who` when `loss` takes no sample weights (a custom loss that did not say it does)."""
     if not loss.takes_sample_weight:
         raise ConfigError(
-            f"{who}: {loss!r} takes no sample_weight: give its value and costs a third argument w (the weights "
-            "of the samples), or its forward a sample_weight, and set takes_sample_weight = True"
+            f"{who}: {loss!r} takes no sample_weight: give its costs a third argument w (the weights of the "
+            "samples) and set takes_sample_weight = True"
         )
 
 
@@ -172,7 +192,7 @@ def weighted_forward(loss: Loss, y_pred: Array, y_true: Labels, sample_weight: n
     if sample_weight is None:
         return loss.forward(y_pred, y_true)
     refuse_unless_weighted(repr(loss), loss)
-    return loss.forward(y_pred, y_true, sample_weight)
+    return loss.forward_weighted(y_pred, y_true, sample_weight)
 
 
 def checked_sample_weight(

@@ -17,7 +17,7 @@ from framework import (
     ValueRangeError, check_gradients, check_loss,
 )
 from framework.core.arrays import Array, Labels, SampleWeights, Scalar
-from framework.losses import BCELoss, BCEWithLogitsLoss, Loss, MSELoss
+from framework.losses import BCELoss, BCEWithLogitsLoss, Loss, MSELoss, weighted_costs, weighted_value
 from tests.integration.test_every_layer import LOSSES, loss_example
 
 Floats = npt.NDArray[np.float64]
@@ -32,7 +32,7 @@ def test_weighted_bce_is_sklearns_weighted_log_loss_times_the_mean_weight() -> N
     rng = np.random.default_rng(0)
     a, y, w = rng.uniform(0.05, 0.95, (40, 1)), rng.integers(0, 2, (40, 1)).astype(float), weights(40)
     expected = metrics.log_loss(y.ravel(), a.ravel(), sample_weight=w) * w.mean()  # Σ w l / Σ w, times Σ w / m
-    assert BCELoss().forward(a, y, w) == pytest.approx(expected, rel=1e-13)
+    assert BCELoss().forward_weighted(a, y, w) == pytest.approx(expected, rel=1e-13)
 
 
 def test_weighted_mse_is_sklearns_weighted_mean_squared_error_times_the_mean_weight() -> None:
@@ -40,7 +40,7 @@ def test_weighted_mse_is_sklearns_weighted_mean_squared_error_times_the_mean_wei
     rng = np.random.default_rng(0)
     y_pred, y, w = rng.normal(0, 2, (30, 3)), rng.normal(0, 2, (30, 3)), weights(30)
     expected = metrics.mean_squared_error(y, y_pred, sample_weight=w) * w.mean()
-    assert MSELoss().forward(y_pred, y, w) == pytest.approx(expected, rel=1e-13)
+    assert MSELoss().forward_weighted(y_pred, y, w) == pytest.approx(expected, rel=1e-13)
 
 
 def test_cross_entropy_with_class_weights_is_torchs_weight_summed_over_the_batch_size() -> None:
@@ -48,7 +48,7 @@ def test_cross_entropy_with_class_weights_is_torchs_weight_summed_over_the_batch
     rng = np.random.default_rng(0)
     z, y, class_weight = rng.normal(0, 2, (12, 4)), rng.integers(0, 4, 12), np.array([1.0, 5.0, 0.5, 2.0])
     loss = CrossEntropyLoss()
-    cost = loss.forward(z, y, class_weight[y])
+    cost = loss.forward_weighted(z, y, class_weight[y])
     grad = loss.backward()
     z_t = torch.tensor(z, requires_grad=True)
     # torch's "mean" divides by Σ w: its "sum" over the batch size is Keras' reduction
@@ -58,7 +58,7 @@ def test_cross_entropy_with_class_weights_is_torchs_weight_summed_over_the_batch
     assert cost == pytest.approx(expected.item(), rel=1e-13)
     np.testing.assert_allclose(grad, z_t.grad.numpy(), rtol=1e-12, atol=1e-15)
     one_hot = np.eye(4)[y]  # rows weigh the same
-    assert CrossEntropyLoss().forward(z, one_hot, class_weight[y]) == pytest.approx(cost, rel=1e-13)
+    assert CrossEntropyLoss().forward_weighted(z, one_hot, class_weight[y]) == pytest.approx(cost, rel=1e-13)
 
 
 @pytest.mark.parametrize("pos_weight", [3.0, [0.5, 4.0]], ids=["one for every column", "one a column"])
@@ -69,7 +69,7 @@ def test_bce_with_logits_pos_weight_is_torchs(pos_weight: float | list[float], s
     z, y = rng.normal(0, 3, (10, 2)), rng.integers(0, 2, (10, 2)).astype(float)
     w = weights(10) if sample_weighted else None
     loss = BCEWithLogitsLoss(pos_weight=pos_weight)
-    cost = loss.forward(z, y, w)
+    cost = loss.forward(z, y) if w is None else loss.forward_weighted(z, y, w)
     grad = loss.backward()
     z_t = torch.tensor(z, requires_grad=True)
     terms = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight, dtype=torch.float64),
@@ -84,7 +84,7 @@ def test_weighted_cross_entropy_by_hand() -> None:
     z, y, w = np.array([[0.0, 0.0], [1.0, 0.0]]), np.array([0, 1]), np.array([3.0, 0.5])
     loss = CrossEntropyLoss()
     expected = (3 * np.log(2) + 0.5 * (np.log(1 + np.e) - 0)) / 2  # -log softmax: log 2, and log(e + 1) - 0
-    assert loss.forward(z, y, w) == pytest.approx(expected, rel=1e-15)
+    assert loss.forward_weighted(z, y, w) == pytest.approx(expected, rel=1e-15)
     p = np.exp(1) / (1 + np.exp(1))
     np.testing.assert_allclose(loss.backward(), [[3 * (0.5 - 1) / 2, 3 * 0.5 / 2],  # w_i (softmax - onehot) / m
                                                  [0.5 * p / 2, 0.5 * (1 - p - 1) / 2]])
@@ -96,11 +96,11 @@ def test_weights_of_one_are_the_unweighted_loss_and_a_zero_weight_drops_a_sample
     y_pred, y_true = loss_example(cls(), rng)
     loss = cls()
     unweighted, grad = loss.forward(y_pred, y_true), loss.backward()
-    assert loss.forward(y_pred, y_true, np.ones(6)) == pytest.approx(unweighted, rel=1e-15)
+    assert loss.forward_weighted(y_pred, y_true, np.ones(6)) == pytest.approx(unweighted, rel=1e-15)
     np.testing.assert_allclose(loss.backward(), grad, rtol=1e-15)
     dropped = np.r_[0.0, np.ones(5)]
     rest = loss.forward(y_pred[1:], y_true[1:]) * 5 / 6  # the mean over the other 5, over the batch of 6
-    assert loss.forward(y_pred, y_true, dropped) == pytest.approx(rest, rel=1e-13)
+    assert loss.forward_weighted(y_pred, y_true, dropped) == pytest.approx(rest, rel=1e-13)
     assert not loss.backward()[0].any()
 
 
@@ -115,7 +115,7 @@ def test_the_weighted_cost_is_the_sum_of_each_samples_cost_times_its_weight_over
     y_pred, y_true = loss_example(loss, rng)
     w = rng.uniform(0, 4, 6) * rng.integers(0, 2, 6)  # some weights 0
     each = [loss.forward(y_pred[i:i + 1], y_true[i:i + 1]) for i in range(6)]  # a sample's cost alone
-    assert loss.forward(y_pred, y_true, w) == pytest.approx(float(np.dot(w, each)) / 6, rel=1e-12, abs=1e-15)
+    assert loss.forward_weighted(y_pred, y_true, w) == pytest.approx(float(np.dot(w, each)) / 6, rel=1e-12, abs=1e-15)
 
 
 def pos_weighted() -> BCEWithLogitsLoss:
@@ -132,8 +132,9 @@ def test_weighted_costs_are_the_weighted_value_probe_by_probe(make: type[Loss]) 
     y_pred, y_true = loss_example(loss, rng)
     y, w = loss.check(y_pred, y_true), loss.check_weights(weights(6), y_pred)
     stack = y_pred + 1e-3j * rng.standard_normal((4, *y_pred.shape))
-    np.testing.assert_allclose(loss.costs(stack, y, w), [loss.value(p, y, w) for p in stack], rtol=1e-14)
-    assert loss.costs(y_pred, y, w).shape == ()
+    np.testing.assert_allclose(weighted_costs(loss, stack, y, w), [weighted_value(loss, p, y, w) for p in stack],
+                               rtol=1e-14)
+    assert weighted_costs(loss, y_pred, y, w).shape == ()
 
 
 @pytest.mark.parametrize("method", ["complex", "central"])
@@ -197,14 +198,14 @@ def test_check_gradients_tells_the_weighted_gradient_from_the_unweighted_one() -
 def test_bad_sample_weights_are_refused_by_name(sample_weight: object, error: type[Exception], message: str) -> None:
     a, y = np.full((6, 1), 0.5), np.ones((6, 1))
     with pytest.raises(error, match=re.escape(message)):
-        BCELoss().forward(a, y, sample_weight)  # type: ignore[arg-type]
+        BCELoss().forward_weighted(a, y, sample_weight)  # type: ignore[arg-type]
 
 
 def test_the_users_weights_are_left_as_they_were() -> None:
     w = weights(6)
     kept = w.copy()
     loss = BCELoss()
-    loss.forward(np.full((6, 1), 0.3, dtype=np.float32), np.ones((6, 1), dtype=np.float32), w)
+    loss.forward_weighted(np.full((6, 1), 0.3, dtype=np.float32), np.ones((6, 1), dtype=np.float32), w)
     loss.backward()
     np.testing.assert_array_equal(w, kept)
 
@@ -221,7 +222,7 @@ class Unweighted(Loss):
 
 def test_a_loss_that_takes_no_weights_says_so() -> None:
     with pytest.raises(ConfigError, match=re.escape("Unweighted(): Unweighted() takes no sample_weight")):
-        Unweighted().forward(np.ones((2, 1)), np.ones((2, 1)), np.ones(2))
+        Unweighted().forward_weighted(np.ones((2, 1)), np.ones((2, 1)), np.ones(2))
 
 
 @pytest.mark.parametrize(
@@ -254,5 +255,5 @@ def test_float64_weights_keep_a_float32_losss_gradient_float32(make: type[Loss])
     y_pred, y_true = loss_example(loss, np.random.default_rng(0))
     y_pred = y_pred.astype(np.float32)
     y_true = y_true if y_true.dtype.kind == "i" else y_true.astype(np.float32)
-    loss.forward(y_pred, y_true, weights(6))
+    loss.forward_weighted(y_pred, y_true, weights(6))
     assert loss.backward().dtype == np.float32

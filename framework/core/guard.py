@@ -128,8 +128,8 @@ class Checked:
         own = vars(cls)
         for name in cls.checked_methods:
             if name in own:
-                checks_input = name == "forward" and hasattr(cls, "check_input")
-                setattr(cls, name, _checked(own[name], forward=name == "forward", checks_input=checks_input))
+                checks_input = name == "forward" and hasattr(cls, "check_input")  # forward_weighted: a loss's
+                setattr(cls, name, _checked(own[name], forward=name.startswith("forward"), checks_input=checks_input))
         for name in cls.guarded_methods:
             if name in own:
                 setattr(cls, name, guarded(own[name]))

@@ -24,7 +24,7 @@ from framework.gradcheck.report import GradCheckReport, GradCheckRow, compare, z
 from framework.gradcheck.resumed import Tail, layer_steps, model_steps
 from framework.gradcheck.verdict import default_threshold
 from framework.core.layer import Layer, Merge, Module
-from framework.losses import Loss, weighted_forward
+from framework.losses import Loss, weighted_costs, weighted_forward, weighted_value
 from framework.core.parameter import Buffer, Parameter, same_parameters
 from framework.core.protocols import LayerCall, Network, Wrapper
 
@@ -508,7 +508,7 @@ def _cost(loss: Loss, y_pred: Array, y_true: Labels, w: SampleWeights | None) ->
     if w is None:
         return lambda a: loss.value(a, y)
     weights = loss.check_weights(w, y_pred)
-    return lambda a: loss.value(a, y, weights)
+    return lambda a: weighted_value(loss, a, y, weights)
 
 
 def _costs(
@@ -522,7 +522,7 @@ def _costs(
         if w is None:
             return lambda stack: loss.costs(stack, y), []
         weights = loss.check_weights(w, y_pred)
-        return lambda stack: loss.costs(stack, y, weights), []
+        return lambda stack: weighted_costs(loss, stack, y, weights), []
     cost = _cost(loss, y_pred, y_true, w)
     return lambda stack: np.array([cost(p) for p in stack]), [f"loss {loss!r}"]
 

@@ -148,7 +148,7 @@ def test_a_weighted_fit_resumed_from_a_file_is_the_uninterrupted_one_and_keeps_p
 class Plain(Loss):
     """A custom loss that overrides forward and knows nothing of weights."""
 
-    def forward(self, y_pred: Array, y_true: Labels) -> Scalar:  # type: ignore[override]
+    def forward(self, y_pred: Array, y_true: Labels) -> Scalar:
         self._diff = y_pred - y_true
         return float(np.mean(self._diff**2))
 
