@@ -11,7 +11,7 @@ import attrs
 import numpy as np
 
 from framework.core.arrays import Array, Indices, Inputs, Labels, Mask, SampleWeights, Scalar
-from framework.core.errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError
+from framework.core.errors import ConfigError, DTypeError, NonFiniteError, ShapeError, ValueRangeError
 from framework.core.validation import describe_nonfinite, is_whole_number
 from framework.core.guard import floating_point_errors
 from framework.gradcheck import verdict
@@ -79,6 +79,7 @@ def check_gradients(
     >>> check_gradients(Sequential([Dense(3, 1, seed=0), Sigmoid()]), BCELoss(), x, y).passed
     True
     """
+    _refuse_classes("check_gradients", model=model, loss=loss)
     setup = _prepare("check_gradients", model, x, y, lambda xs: model.build(tuple(xs)), method=method, mode=mode,
                      samples=samples, seed=seed, threshold=threshold, probes_at_once=probes_at_once,
                      sample_weight=sample_weight)
@@ -199,6 +200,7 @@ def check_layer(
     >>> check_layer(ReLU(), np.array([[-1.0, 2.0]])).passed
     True
     """
+    _refuse_classes("check_layer", layer=layer)
     setup = _prepare(f"check_layer({layer!r})", layer, x, None,
                      lambda xs: layer.build(xs[0].shape) if isinstance(layer, Layer) else None, method=method,
                      mode=mode, samples=samples, seed=seed, threshold=threshold, probes_at_once=probes_at_once)
@@ -230,6 +232,7 @@ def check_loss(
     """Check a loss's backward, dL/dy_pred, entry by entry (of the weighted loss, with `sample_weight`);
     a complex-step failure is confirmed by central differences, as in `check_gradients`, and the
     loss's cache is that of y_pred."""
+    _refuse_classes("check_loss", loss=loss)
     _check_options(f"check_loss({loss!r})", method, "full", 1, None)
     _check_point(f"check_loss({loss!r})", [y_pred], [], y_true)
     threshold = default_threshold(method, y_pred.dtype) if threshold is None else threshold
@@ -525,6 +528,15 @@ def _costs(
         return lambda stack: weighted_costs(loss, stack, y, weights), []
     cost = _cost(loss, y_pred, y_true, w)
     return lambda stack: np.array([cost(p) for p in stack]), [f"loss {loss!r}"]
+
+
+def _refuse_classes(caller: str, **given: object) -> None:
+    """A ConfigError for a class given where an instance belongs (`check_gradients(model, BCELoss, ...)`),
+    naming the argument and the instance to pass."""
+    for what, value in given.items():
+        if isinstance(value, type):
+            instance = f"{value.__name__}()" if issubclass(value, Loss) else f"{value.__name__}(...)"
+            raise ConfigError(f"{caller}: {what} must be an instance, got the class {value.__name__}: pass {instance}")
 
 
 def _check_options(caller: str, method: str, mode: str, samples: int, probes_at_once: int | None) -> None:

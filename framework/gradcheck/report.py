@@ -233,8 +233,10 @@ class GradCheckReport:
         """The report's tables, each with its title ("" for the first) and a line under it: the model's
         rows (under them, the tensors whose probes were not stacked), each part's on its own, and the
         float32 rounding check."""
-        slow = [f"{r.name} ({r.path})" for r in self.rows if "one at a time" in r.path]
-        tables = [("", [("", r) for r in self.rows], f"probes not stacked: {_listed(slow)}" if slow else "")]
+        slow = [f"{r.name} ({r.path})" for r in self.rows if "one by one through" in r.path]
+        under = (f"probes run one by one through some parts (as exact, only slower; a custom layer whose samples are "
+                 f"independent can say so, independent_samples = True): {_listed(slow)}") if slow else ""
+        tables = [("", [("", r) for r in self.rows], under)]
         if self.parts:
             tables.append(("Each part on its own (layers with a random upstream gradient):",
                            [(p.subject, r) for p in self.parts for r in p.rows], ""))

@@ -86,10 +86,10 @@ class Tail:
         k = at_once or max(1, STACK_BYTES // (16 * self.entries))
         own = getattr(type(layer), hook) is getattr(Layer, hook) and not (
             hook == "perturbed_inputs" and layer.independent_samples)  # its default: a forward a probe
-        slow = [*([f"{layer!r}.{hook}"] if own else []), *self.one_at_a_time]
+        slow = [*([f"{layer!r}'s forward"] if own else []), *self.one_at_a_time]
         path = "one at a time" if k == 1 else f"stacked, {k} at once"
-        if slow:
-            path += f"; one at a time through {', '.join(slow)}"
+        if slow and k > 1:
+            path += f", but one by one through {', '.join(slow)}"
         return FromOutput(entries, moved, self.rest, k, path, self.alone, self.suspects)
 
 

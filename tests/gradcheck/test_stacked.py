@@ -133,20 +133,20 @@ def test_the_report_names_the_parts_that_take_probes_one_at_a_time() -> None:
     report = check_gradients(model, SquaredError(), x, y, localize=False)
     assert report.passed, str(report)
     first, last = report.rows[0], report.rows[-1]
-    assert "one at a time through layer 1 Doubled(), loss SquaredError()" in first.path
-    assert last.path.endswith("one at a time through loss SquaredError()")
-    assert "probes not stacked: 0.W (stacked" in str(report)
+    assert "but one by one through layer 1 Doubled(), loss SquaredError()" in first.path
+    assert last.path.endswith("but one by one through loss SquaredError()")
+    assert "probes run one by one through some parts" in str(report) and "0.W (stacked" in str(report)
     quiet = check_gradients(Sequential([Dense(3, 1, seed=0)]), MSELoss(), x, y, localize=False)
-    assert "probes not stacked" not in str(quiet)
+    assert "one by one" not in str(quiet)
 
 
 def test_check_layer_stacks_the_input_probes_of_a_layer_of_independent_samples() -> None:
     x = np.random.default_rng(0).standard_normal((5, 4, 4, 2))
     report = check_layer(MaxPool2D(2), x)
     assert report.passed, str(report)
-    assert report.rows[0].path.startswith("stacked") and "one at a time" not in report.rows[0].path
+    assert report.rows[0].path.startswith("stacked") and "one by one" not in report.rows[0].path
     custom = check_layer(Doubled(), x[:, 0, 0])
-    assert custom.rows[0].path.endswith("one at a time through Doubled().perturbed_inputs")
+    assert custom.rows[0].path.endswith("but one by one through Doubled()'s forward")
 
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5, "4"])
@@ -165,7 +165,7 @@ def test_logit_losses_check_stacked(cls: type[Loss]) -> None:
     y = rng.integers(0, 2, (9, 1)).astype(float) if classes == 1 else rng.integers(0, 3, 9)
     report = check_gradients(model, cls(), x, y, localize=False)
     assert report.passed and report.worst_relative_error < 1e-14, str(report)
-    assert all(r.path.startswith("stacked") and "one at a time" not in r.path for r in report.rows)
+    assert all(r.path.startswith("stacked") and "one by one" not in r.path for r in report.rows)
 
 
 class CentredWrongly(Layer):
