@@ -272,6 +272,12 @@ class BCELoss(Loss):
             np.copyto(a, 1 - eps, where=high)
             clipped = low | high
         self._cache = a, y, clipped, w
+        if a.dtype.kind == "c" and np.array_equal(y, y > 0.5):  # the checker's probes, labels of 0 and 1:
+            ones = np.broadcast_to(y > 0.5, a.shape)  # one complex log an entry, log a or log(1 - a), half the time
+            terms = np.log(a, where=ones, out=np.empty_like(a))
+            np.log1p(-a, where=~ones, out=terms)
+            weights = np.ones(y.shape) if w is None else np.broadcast_to(_column(w, y.ndim), y.shape)
+            return -_weighted(terms, weights) / y.size
         positive, negative = (y, 1 - y) if w is None else (y * _column(w, y.ndim), (1 - y) * _column(w, y.ndim))
         costs: Array = -(_weighted(np.log(a), positive) + _weighted(np.log1p(-a), negative)) / y.size
         return costs
