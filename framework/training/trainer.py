@@ -2,7 +2,7 @@
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +18,10 @@ from framework.training.callbacks import Callback, CallbackList, History, callba
 from framework.training.data import (Data, batch_bounds, checked_validation_data, data, feed, inputs,
                                      stratified_split)
 from framework.training.loop import FitLoop
-from framework.training.metrics import Metric, get_metric
+from framework.training.metrics import Metric
 from framework.training.optimizers import Optimizer
+from framework.training.outputs import (Losses, MetricNames, View, Weights, compiled_loss, compiled_metrics,
+                                        each_output_labelled, each_output_predicted)
 
 
 class Trainer(ABC):
@@ -103,19 +105,34 @@ class Trainer(ABC):
         for module in self.layers:
             module.training = training
 
-    def compile(self, *, loss: Loss, optimizer: Optimizer, metrics: Sequence[str] = ()) -> None:
-        """Choose the loss, the optimizer and the metrics (names from `framework.training.metrics.METRICS`)."""
+    @property
+    def named_outputs(self) -> Mapping[str, Shape | None]:
+        """Each output's name and the shape of one of its samples (None where not known before a build):
+        a graph `Model` names its outputs after the layers that give them."""
+        return {"output": None}
+
+    def joined(self) -> View | None:
+        """The model seen as one of one output (its outputs side by side), for `fit`, `evaluate` and
+        `predict`; None for a model of one output."""
+        return None
+
+    def compile(self, *, loss: Losses, optimizer: Optimizer, metrics: MetricNames = (),
+                loss_weights: Weights | None = None) -> None:
+        """Choose the loss, the optimizer and the metrics (names from `framework.training.metrics.METRICS`).
+        A model of several outputs takes one loss an output, a list in the outputs' order or a dict by
+        output name (one Loss is used for each), weighted by `loss_weights` (1 each by default) into the
+        total loss; `metrics` a list for every output, or a dict by output name
+        (`framework.training.outputs`)."""
         expected = (("loss", loss, Loss, "a Loss", "BCELoss()"), ("optimizer", optimizer, Optimizer, "an Optimizer", "Adam()"))
         for what, value, base, kind, example in expected:
-            if not isinstance(value, base):
+            if not isinstance(value, base | list | tuple | Mapping if what == "loss" else base):  # each output's: below
                 given = f"the class {value.__name__}" if isinstance(value, type) else f"a {type(value).__name__}"
                 example = f"{value.__name__}()" if isinstance(value, type) else example
                 raise ConfigError(f"compile: {what} must be {kind}, got {given}: pass an instance, such as {what}={example}")
-        if isinstance(metrics, str):
-            raise ConfigError(f"compile: metrics must be a list of names, got the string {metrics!r}: metrics=[{metrics!r}]")
-        self.loss, self.optimizer = loss, optimizer
-        self.metrics = {name: get_metric(name) for name in metrics}
+        self.loss, self.optimizer = compiled_loss(loss, loss_weights, self.named_outputs), optimizer
+        self.metrics = compiled_metrics(metrics, self.loss)
 
+    @each_output_labelled
     def fit(
         self,
         x: Inputs,
@@ -167,14 +184,22 @@ class Trainer(ABC):
             return stratified_split(*training, validation_split, rng)
         return training, None
 
+    @each_output_labelled
     def evaluate(self, x: Inputs, y: Labels, *, batch_size: int | None = None) -> dict[str, float]:
         """The loss (mean over all samples) and the compiled metrics on (x, y), in eval mode."""
         self._compiled("evaluate")
         return self._evaluate(*data(x, y, "evaluate", self.named_parameters()), batch_size)
 
+    @each_output_predicted
     def predict(self, x: Inputs, *, batch_size: int | None = None) -> Array:
-        """The model's output for x in eval mode, `batch_size` samples at a time (all at once by default)."""
+        """The model's output for x in eval mode, `batch_size` samples at a time (all at once by default);
+        for a model of several outputs, a list of them (see `predict_all`)."""
         return self._predict(inputs(x, "predict", self.named_parameters()), batch_size)
+
+    def predict_all(self, x: Inputs, *, batch_size: int | None = None) -> list[Array]:
+        """`predict`, typed as a list: one array an output (one for a model of one output)."""
+        out = self.predict(x, batch_size=batch_size)
+        return out if isinstance(out, list) else [out]
 
     def _evaluate(self, xs: tuple[Array, ...], y: Labels, batch_size: int | None) -> dict[str, float]:
         loss, _ = self._compiled("evaluate")
