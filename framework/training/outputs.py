@@ -74,18 +74,23 @@ class JointLoss(Loss):
             raise ConfigError(f"{caller}: the model has {len(self.names)} outputs ({', '.join(map(repr, self.names))}): "
                               "y must be a list of label arrays (one an output) or a dict by output name, "
                               f"got one array of shape {y.shape}")
-        arrays = [np.asarray(a) for a in by_output("y", y, self.names, caller)]  # type: ignore[arg-type]
+        validation = caller.endswith("(validation_data)")
+        what = "y_val" if validation else "y"
+        arrays = [np.asarray(a) for a in by_output(what, y, self.names, caller)]  # type: ignore[arg-type]
         for name, a in zip(self.names, arrays):
             if a.dtype.kind not in "biuf":
-                raise DTypeError(f"{caller}: y[{name!r}] must hold numbers, got dtype {a.dtype}")
+                raise DTypeError(f"{caller}: {what}[{name!r}] must hold numbers, got dtype {a.dtype}")
             if a.ndim == 0 or a.shape[0] != arrays[0].shape[0]:
-                raise ShapeError(f"{caller}: y[{name!r}] has shape {a.shape}, but y[{self.names[0]!r}] has "
+                raise ShapeError(f"{caller}: {what}[{name!r}] has shape {a.shape}, but {what}[{self.names[0]!r}] has "
                                  f"{arrays[0].shape[0] if arrays[0].ndim else 'no'} samples: one label row a sample")
-            problem = describe_nonfinite(f"y[{name!r}]", a)
+            problem = describe_nonfinite(f"{what}[{name!r}]", a)
             if problem:
                 raise NonFiniteError(f"{caller}: {problem}")
+        for name, shape, loss, a in zip(self.names, self.shapes, self.losses, arrays):
+            with named_in(f"{caller}: {what}[{name!r}], for the output {name!r} of samples of shape {shape}"):
+                loss.check(np.broadcast_to(np.full((), 0.5), (a.shape[0], *shape)), a)  # before any training
         layout = [(a.shape[1:], a.dtype) for a in arrays]
-        if caller.endswith("(validation_data)"):  # the training labels' layout stays
+        if validation:  # the training labels' layout stays
             for name, (shape, dtype), (train_shape, train_dtype) in zip(self.names, layout, self.layout):
                 if shape != train_shape or (dtype.kind == "f") != (train_dtype.kind == "f"):
                     raise ShapeError(f"{caller}: y_val[{name!r}] has samples of shape {shape} and dtype {dtype}, "

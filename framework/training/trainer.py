@@ -20,7 +20,7 @@ from framework.training.data import (Data, batch_bounds, checked_validation_data
 from framework.training.loop import FitLoop
 from framework.training.metrics import Metric
 from framework.training.optimizers import Optimizer
-from framework.training.outputs import (Losses, MetricNames, View, Weights, compiled_loss, compiled_metrics,
+from framework.training.outputs import (Losses, MetricNames, Targets, View, Weights, compiled_loss, compiled_metrics,
                                         each_output_labelled, each_output_predicted)
 
 
@@ -140,7 +140,7 @@ class Trainer(ABC):
         *,
         epochs: int = 1,
         batch_size: int = 32,
-        validation_data: tuple[Inputs, Labels] | None = None,
+        validation_data: tuple[Inputs, Targets] | None = None,
         validation_split: float = 0.0,
         shuffle: bool = True,
         callbacks: Sequence[Callback] = (),

@@ -1,0 +1,187 @@
+"""Models of several outputs: one loss an output, `loss_weights`, metrics an output; the total loss and its
+gradients against the losses of each output worked out by hand and against single-output models of the
+same layers; the gradient checker through the `Joined` view; losses and labels that do not match the
+outputs."""
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from framework import (
+    SGD, BCELoss, ConfigError, CrossEntropyLoss, Dense, Input, Model, MSELoss, ReLU, ShapeError, Sigmoid,
+    Array, check_gradients,
+)
+from framework.training.joined import Joined
+
+Floats = npt.NDArray[np.float64]
+
+
+def two_heads() -> Model:
+    """x -> Dense(1) "dense" and x -> Dense(1) "dense_1", each head its own output."""
+    x = Input(1)
+    return Model(x, [Dense(1, 1, seed=0)(x), Dense(1, 1, seed=1)(x)])
+
+
+def hand_set(model: Model) -> None:
+    """Head 1: 1·x + 0; head 2: 0·x + 0."""
+    model.set_weights([np.array([[1.0]]), np.array([0.0]), np.array([[0.0]]), np.array([0.0])])
+
+
+X, Y1, Y2 = np.array([[1.0], [2.0]]), np.array([[0.0], [0.0]]), np.array([[1.0], [1.0]])
+
+
+def test_total_loss_and_per_output_losses_by_hand() -> None:
+    model = two_heads()
+    hand_set(model)
+    assert list(model.named_outputs) == ["dense", "dense_1"]
+    model.compile(loss=[MSELoss(), MSELoss()], optimizer=SGD(lr=0.1), loss_weights={"dense": 1.0, "dense_1": 2.0})
+    # J1 = (1² + 2²)/2 = 2.5, J2 = ((0-1)² + (0-1)²)/2 = 1, J = 1·2.5 + 2·1 = 4.5
+    assert model.evaluate(X, [Y1, Y2]) == pytest.approx({"loss": 4.5, "dense_loss": 2.5, "dense_1_loss": 1.0})
+
+
+def test_one_step_follows_the_weighted_sum_of_the_gradients_by_hand() -> None:
+    model = two_heads()
+    hand_set(model)
+    model.compile(loss={"dense_1": MSELoss(), "dense": MSELoss()}, optimizer=SGD(lr=0.1), loss_weights=[1.0, 2.0])
+    history = model.fit(X, {"dense": Y1, "dense_1": Y2}, epochs=1, batch_size=2, shuffle=False, verbose=0)
+    assert history.history["loss"] == [pytest.approx(4.5)]
+    # dJ1/dW1 = 2/2 Σ (W1 x - 0) x = 1 + 4 = 5, dJ1/db1 = 1 + 2 = 3;
+    # 2 dJ2/dW2 = 2 · 2/2 Σ (0 - 1) x = -6, 2 dJ2/db2 = 2 · Σ (0 - 1) = -4
+    expected = [np.array(w) for w in ([[1 - 0.1 * 5]], [0 - 0.1 * 3], [[0 + 0.1 * 6]], [0 + 0.1 * 4])]
+    for got, want in zip(model.get_weights(), expected):
+        np.testing.assert_allclose(got, want)
+
+
+def shared_trunk() -> tuple[Model, Model, Model]:
+    """A model of two outputs (a sigmoid head, a linear head of 2) on one trunk, and the model of each
+    output alone, of the same layers."""
+    x = Input(3)
+    h = ReLU()(Dense(3, 4, seed=0)(x))
+    p, r = Sigmoid()(Dense(4, 1, seed=1)(h)), Dense(4, 2, seed=2)(h)
+    return Model(x, [p, r]), Model(x, p), Model(x, r)
+
+
+def gradients(model: Model, loss: BCELoss | MSELoss, x: Floats, y: Floats) -> list[Array]:
+    loss.forward(model.forward(x), y)
+    model.backward(loss.backward())
+    return [p.grad.copy() for p in model.parameters()]
+
+
+def test_the_total_loss_and_its_gradient_are_the_weighted_sums_of_the_single_output_ones() -> None:
+    rng = np.random.default_rng(0)
+    x, yp, yr = rng.standard_normal((10, 3)), rng.integers(0, 2, (10, 1)).astype(float), rng.standard_normal((10, 2))
+    both, first, second = shared_trunk()
+    both.compile(loss=[BCELoss(), MSELoss()], optimizer=SGD(), loss_weights=[0.3, 2.0])
+    joined = Joined(both)
+    y = joined.join([yp, yr], "test")
+    total = joined.joint.forward(joined.forward(x), y)
+    joined.backward(joined.joint.backward())
+    got = {name: p.grad.copy() for name, p in both.named_parameters()}
+    assert total == pytest.approx(0.3 * BCELoss().forward(first.forward(x), yp) + 2.0 * MSELoss().forward(second.forward(x), yr))
+    g1 = dict(zip([n for n, _ in first.named_parameters()], gradients(first, BCELoss(), x, yp)))
+    g2 = dict(zip([n for n, _ in second.named_parameters()], gradients(second, MSELoss(), x, yr)))
+    by_id = {id(p): name for name, p in both.named_parameters()}
+    expected = {name: np.zeros_like(g) for name, g in got.items()}  # the trunk's: the sum of both heads'
+    for model, g, w in ((first, g1, 0.3), (second, g2, 2.0)):  # the sub-models name their layers themselves
+        for name, p in model.named_parameters():
+            expected[by_id[id(p)]] = expected[by_id[id(p)]] + w * g[name]
+    for name, grad in got.items():
+        np.testing.assert_allclose(grad, expected[name], rtol=1e-12, atol=1e-15, err_msg=name)
+
+
+@pytest.mark.parametrize("method", ["complex", "central"])
+def test_the_gradient_checker_passes_through_the_joined_view(method: str) -> None:
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((6, 3))
+    both, _, _ = shared_trunk()
+    both.compile(loss=[BCELoss(), MSELoss()], optimizer=SGD(), loss_weights=[1.0, 0.5])
+    joined = Joined(both)
+    y = joined.join([rng.integers(0, 2, (6, 1)), rng.standard_normal((6, 2))], "check")
+    report = check_gradients(joined, joined.joint, x, y, method=method)  # type: ignore[arg-type]
+    assert report.passed, report
+
+
+def test_fit_evaluate_predict_with_class_indices_and_metrics_by_output() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((40, 3))
+    classes, flag = rng.integers(0, 3, 40), (x[:, :1] > 0).astype(float)
+    inp = Input(3)
+    h = ReLU()(Dense(3, 8, seed=0)(inp))
+    model = Model(inp, [Dense(8, 3, seed=1)(h), Sigmoid()(Dense(8, 1, seed=2)(h))])
+    names = list(model.named_outputs)
+    model.compile(loss=[CrossEntropyLoss(), BCELoss()], optimizer=SGD(lr=0.5),
+                  metrics={names[0]: "accuracy", names[1]: ["accuracy", "auc"]})
+    history = model.fit(x, [classes, flag], epochs=3, batch_size=16, verbose=0, seed=0,
+                        validation_data=(x[:10], [classes[:10], flag[:10]]))
+    a, b = names
+    assert list(history.history) == ["loss", f"{a}_loss", f"{b}_loss", f"{a}_accuracy", f"{b}_accuracy", f"{b}_auc",
+                                     "val_loss", f"val_{a}_loss", f"val_{b}_loss", f"val_{a}_accuracy",
+                                     f"val_{b}_accuracy", f"val_{b}_auc"]
+    logits, p = model.predict(x, batch_size=16)
+    assert logits.shape == (40, 3) and p.shape == (40, 1)
+    results = model.evaluate(x, [classes, flag])
+    assert results[f"{a}_loss"] == pytest.approx(CrossEntropyLoss().forward(logits, classes))
+    assert results[f"{b}_loss"] == pytest.approx(BCELoss().forward(p, flag))
+    assert results["loss"] == pytest.approx(results[f"{a}_loss"] + results[f"{b}_loss"])
+    assert results[f"{a}_accuracy"] == pytest.approx(np.mean(logits.argmax(axis=1) == classes))
+    assert results[f"{b}_accuracy"] == pytest.approx(np.mean((p > 0.5) == (flag > 0.5)))
+
+
+def test_one_loss_for_every_output_and_predict_before_compile() -> None:
+    both, first, second = shared_trunk()
+    x = np.random.default_rng(3).standard_normal((5, 3))
+    p, r = both.predict(x)
+    np.testing.assert_array_equal(p, first.predict(x))
+    assert [a.shape for a in both.predict_all(x)] == [(5, 1), (5, 2)]
+    both.compile(loss=MSELoss(), optimizer=SGD())  # as Keras: the loss of each output
+    y = [np.zeros((5, 1)), np.zeros((5, 2))]
+    assert both.evaluate(x, y)["loss"] == pytest.approx(float(np.mean(p ** 2) + np.mean(r ** 2)))
+
+
+def test_losses_weights_and_metrics_that_do_not_match_the_outputs() -> None:
+    both, first, _ = shared_trunk()
+    a, b = both.named_outputs
+    with pytest.raises(ConfigError, match=rf"compile: loss has 1 entries, but the model has 2 outputs \('{a}', '{b}'\)"):
+        both.compile(loss=[BCELoss()], optimizer=SGD())
+    with pytest.raises(ConfigError, match=rf"compile: loss names 'head' and misses '{b}'; the model's outputs are"):
+        both.compile(loss={a: BCELoss(), "head": MSELoss()}, optimizer=SGD())
+    with pytest.raises(ConfigError, match=rf"compile: the loss of output '{b}' must be a Loss, got a str"):
+        both.compile(loss=[BCELoss(), "mse"], optimizer=SGD())  # type: ignore[list-item]
+    with pytest.raises(ConfigError, match="compile: loss_weights has 3 entries, but the model has 2 outputs"):
+        both.compile(loss=[BCELoss(), MSELoss()], optimizer=SGD(), loss_weights=[1.0, 1.0, 1.0])
+    with pytest.raises(ConfigError, match=rf"compile: loss_weights\['{b}'\] must be a finite number >= 0, got -1"):
+        both.compile(loss=[BCELoss(), MSELoss()], optimizer=SGD(), loss_weights=[1.0, -1])
+    with pytest.raises(ConfigError, match="compile: metrics names 'out', which are not outputs of the model"):
+        both.compile(loss=[BCELoss(), MSELoss()], optimizer=SGD(), metrics={"out": ["mae"]})
+    with pytest.raises(ConfigError, match="this model has one output"):
+        first.compile(loss=[BCELoss()], optimizer=SGD(), loss_weights=[2.0])
+    with pytest.raises(ConfigError, match="a dict by output name is for a model of several outputs"):
+        first.compile(loss=BCELoss(), optimizer=SGD(), metrics={"sigmoid": ["accuracy"]})
+    first.compile(loss=[BCELoss()], optimizer=SGD())  # a list of one, for one output: that loss
+    assert isinstance(first.loss, BCELoss)
+
+
+def test_labels_that_do_not_match_the_outputs_fail_before_any_update() -> None:
+    both, _, _ = shared_trunk()
+    a, b = both.named_outputs
+    both.compile(loss=[BCELoss(), MSELoss()], optimizer=SGD())
+    x, yp, yr = np.zeros((4, 3)), np.zeros((4, 1)), np.zeros((4, 2))
+    before = both.get_weights()
+    with pytest.raises(ConfigError, match=r"fit: the model has 2 outputs .*y must be a list of label arrays .*"
+                                          r"got one array of shape \(4, 1\)"):
+        both.fit(x, yp, verbose=0)
+    with pytest.raises(ConfigError, match="fit: y has 1 entries, but the model has 2 outputs"):
+        both.fit(x, [yp], verbose=0)
+    with pytest.raises(ConfigError, match=f"fit: y names 'c' and misses '{b}'"):
+        both.fit(x, {a: yp, "c": yr}, verbose=0)
+    with pytest.raises(ShapeError, match=rf"fit: y\['{b}'\] has shape \(3, 2\), but y\['{a}'\] has 4 samples"):
+        both.fit(x, [yp, yr[:3]], verbose=0)
+    with pytest.raises(ShapeError, match=rf"fit: y\['{b}'\], for the output '{b}' of samples of shape \(2,\): MSELoss\(\): "
+                                         r"y_pred has shape \(4, 2\) but y_true has shape \(4, 3\)"):
+        both.fit(x, [yp, np.zeros((4, 3))], verbose=0)
+    with pytest.raises(ShapeError, match=rf"fit\(validation_data\): y_val\['{b}'\], for the output '{b}' of samples"):
+        both.fit(x, [yp, yr], validation_data=(x, [yp, np.zeros((4, 3))]), verbose=0)
+    with pytest.raises(ConfigError, match="evaluate: y has 3 entries"):
+        both.evaluate(x, [yp, yr, yr])
+    for got, want in zip(both.get_weights(), before):
+        np.testing.assert_array_equal(got, want)
