@@ -2,8 +2,9 @@
 callbacks' hooks, the epoch's loss and metrics, the validation, and the divergence of the model."""
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
+from typing import cast
 
 import attrs
 import numpy as np
@@ -17,6 +18,7 @@ from framework.training.callbacks import CallbackList, Logs, Trainable
 from framework.training.data import Data, feed, labels_of
 from framework.training.metrics import Metric
 from framework.training.optimizers import Optimizer
+from framework.training.streams import Stream
 
 
 @attrs.define(kw_only=True, eq=False)
@@ -30,7 +32,7 @@ class FitLoop:
     metrics: dict[str, Metric]
     evaluate: Callable[[tuple[Array, ...], Labels], dict[str, float]]
     """The validation's loss and metrics, in eval mode."""
-    training: Data
+    training: Data | Stream
     validation: Data | None
     bounds: list[tuple[int, int]]
     """(start, stop) of each minibatch of an epoch."""
@@ -43,6 +45,8 @@ class FitLoop:
     """The parameters the optimizer updates (a frozen layer's gradients are computed, not applied)."""
     predictions: Array | None = attrs.field(init=False, default=None)
     """The epoch's outputs, for its metrics: made on the first batch, kept for every epoch."""
+    validate: Callable[[], dict[str, float]] | None = None
+    """The validation's loss and metrics when its data is a stream (`validation` is None then)."""
 
     def run(self, epochs: int) -> None:
         """Train for `epochs` epochs, or until a callback sets `model.stop_training`."""
@@ -64,24 +68,28 @@ class FitLoop:
     def run_epoch(self, epoch: int) -> Logs:
         """One pass over the minibatches, shuffled with `shuffle`; its logs. A batch whose loss is not
         finite raises a NonFiniteError, unless a callback (TerminateOnNaN) stops training."""
-        xs, y = self.training
-        if self.shuffle:
-            order = self.rng.permutation(y.shape[0])
-            xs, y = tuple(a[order] for a in xs), y[order]
+        streamed = isinstance(self.training, Stream)
+        batches, y = self._batches()
+        last = (self.training.batches() or 1) - 1 if isinstance(self.training, Stream) else len(self.bounds) - 1
+        outs: list[Array] = []
+        labels: list[Labels] = []
         total, seen = 0.0, 0
         diverged: NonFiniteError | None = None
-        for batch, (start, stop) in enumerate(self.bounds):
-            yb = y[start:stop]
+        for batch, (xb, yb) in enumerate(batches):
             diverged = None
-            self.loss.labels_checked = True  # fit checked them once: each batch's forward skips this scan
+            self.loss.labels_checked = not streamed  # fit checked arrays once: each batch's forward skips this scan
             try:
-                cost, out = self.train_step(feed(tuple(a[start:stop] for a in xs)), yb, first=epoch == batch == 0,
-                                            check_parameters=batch in (0, len(self.bounds) - 1))
+                cost, out = self.train_step(xb, yb, first=epoch == batch == 0,
+                                            check_parameters=batch in (0, last))
             except NonFiniteError as e:  # x and y were checked: this is the model's doing
                 cost, diverged = math.nan, e
             else:
                 total += cost * yb.shape[0]
-                self._record(out, seen, seen + yb.shape[0])
+                if streamed and self.metrics:
+                    outs.append(out)
+                    labels.append(yb)
+                else:
+                    self._record(out, seen, seen + yb.shape[0])
                 seen += yb.shape[0]
             finally:
                 self.loss.labels_checked = False
@@ -93,7 +101,22 @@ class FitLoop:
                 ) from diverged
             if self.model.stop_training:
                 break
+        if outs:
+            self.predictions, y = np.concatenate(outs), cast(Labels, np.concatenate(labels))
         return self._logs(y[:seen], total, validate=diverged is None)
+
+    def _batches(self) -> tuple[Iterator[tuple[Inputs, Labels]], Labels]:
+        """The epoch's minibatches (x, y), shuffled with `shuffle`, and the labels in their order
+        (a stream's: empty, its batches' kept as they come)."""
+        if isinstance(self.training, Stream):
+            stream = self.training
+            return ((feed(xs), y) for xs, y in stream.epoch(self.rng if self.shuffle else None) if y is not None), \
+                np.empty(0)
+        xs, y = self.training
+        if self.shuffle:
+            order = self.rng.permutation(y.shape[0])
+            xs, y = tuple(a[order] for a in xs), y[order]
+        return ((feed(tuple(a[start:stop] for a in xs)), y[start:stop]) for start, stop in self.bounds), y
 
     def train_step(self, xb: Inputs, yb: Labels, *, first: bool, check_parameters: bool) -> tuple[float, Array]:
         """Forward, loss, backward and the optimizer's update on one minibatch, under one floating-point
@@ -103,7 +126,8 @@ class FitLoop:
         model, loss = self.model, self.loss
         with floating_point_errors("fit"):  # one np.errstate for the step's guarded calls
             out = model.forward(xb)
-            with labels_of("fit: y", self.training[1].shape, out) if first else nullcontext():
+            shape = yb.shape if isinstance(self.training, Stream) else self.training[1].shape
+            with labels_of("fit: y", shape, out) if first else nullcontext():
                 cost = float(loss.forward(out, yb).real)
             model.backward(loss.backward())
             self.optimizer.step(self.params)
@@ -120,6 +144,7 @@ class FitLoop:
         if not self.metrics:
             return
         if self.predictions is None:
+            assert not isinstance(self.training, Stream), "a stream's outputs are kept as they come"
             self.predictions = np.empty((self.training[1].shape[0], *out.shape[1:]), dtype=out.dtype)
         self.predictions[start:stop] = out
 
@@ -131,6 +156,7 @@ class FitLoop:
         if self.predictions is not None and seen:
             probabilities = self.loss.probabilities(self.predictions[:seen])
             logs |= {name: metric(y, probabilities) for name, metric in self.metrics.items()}
-        if self.validation is not None and validate:
-            logs |= {f"val_{k}": v for k, v in self.evaluate(*self.validation).items()}
+        if validate and (self.validation is not None or self.validate is not None):
+            scores = self.evaluate(*self.validation) if self.validation is not None else self.validate()  # type: ignore[misc]
+            logs |= {f"val_{k}": v for k, v in scores.items()}
         return logs

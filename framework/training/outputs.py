@@ -6,12 +6,12 @@ way; `JointLoss` splits both again."""
 import copy
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeAlias, TypeVar, cast
+from typing import Any, Protocol, TypeAlias, TypeVar, cast
 
 import attrs
 import numpy as np
 
-from framework.core.arrays import Array, Inputs, Labels, Mask, Scalar, Shape
+from framework.core.arrays import Array, Labels, Mask, Scalar, Shape
 from framework.core.errors import ConfigError, DTypeError, NonFiniteError, ShapeError
 from framework.core.validation import a_kind, describe_nonfinite
 from framework.losses import Loss
@@ -234,39 +234,40 @@ class Viewable(Protocol):
     def joined(self) -> View | None: ...
 
 
-T = TypeVar("T", bound=Viewable)
-P = ParamSpec("P")
-R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def each_output_labelled(method: Callable[Concatenate[T, Inputs, Labels, P], R]) -> Callable[Concatenate[T, Inputs, Targets, P], R]:
+def each_output_labelled(method: F) -> F:
     """`fit` or `evaluate` for a model of several outputs too: run on its `joined()` view, with y (and
-    validation_data's y) joined. A model of one output runs `method` as it is."""
+    validation_data's y, for arrays) joined; batches read one at a time are joined as they come
+    (`Trainer.join`). A model of one output runs `method` as it is."""
 
     @functools.wraps(method)
-    def run(self: T, x: Inputs, y: Targets, /, *args: P.args, **kwargs: P.kwargs) -> R:
+    def run(self: Viewable, x: object, y: object = None, /, *args: Any, **kwargs: Any) -> Any:
         view = self.joined()
         if view is None:
-            return method(self, x, cast(Labels, y), *args, **kwargs)
+            return method(self, x, y, *args, **kwargs)
         caller = method.__name__
+        if y is None and not isinstance(x, np.ndarray | list | tuple):  # batches carrying their labels
+            return method(view, x, None, *args, **kwargs)
         joined = view.join(y, caller)
         validation = kwargs.get("validation_data")
         if isinstance(validation, tuple | list) and len(validation) == 2:  # checked against the training labels
             kwargs["validation_data"] = (validation[0], view.join(validation[1], f"{caller}(validation_data)"))
-        return method(cast(T, view), x, joined, *args, **kwargs)
+        return method(view, x, joined, *args, **kwargs)
 
-    return run
+    return cast(F, run)
 
 
-def each_output_predicted(method: Callable[Concatenate[T, Inputs, P], Array]) -> Callable[Concatenate[T, Inputs, P], Array]:
+def each_output_predicted(method: F) -> F:
     """`predict` for a model of several outputs too: a list of arrays, one an output, from its `joined()`
     view (typed as one array, the common case; `predict_all` is typed as the list)."""
 
     @functools.wraps(method)
-    def run(self: T, x: Inputs, /, *args: P.args, **kwargs: P.kwargs) -> Array:
+    def run(self: Viewable, x: object, /, *args: Any, **kwargs: Any) -> Any:
         view = self.joined()
         if view is None:
             return method(self, x, *args, **kwargs)
-        return cast(Array, view.split(method(cast(T, view), x, *args, **kwargs)))
+        return view.split(method(view, x, *args, **kwargs))
 
-    return run
+    return cast(F, run)

@@ -2,8 +2,9 @@
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -12,7 +13,7 @@ from framework.core.errors import CallOrderError, ConfigError, ValueRangeError
 from framework.core.layer import Config, Module
 from framework.core.parameter import Buffer, Parameter
 from framework.core.protocols import LayerCall, model_backward
-from framework.core.validation import is_whole_number
+from framework.core.validation import a_kind, is_whole_number
 from framework.losses import Loss
 from framework.training.callbacks import Callback, CallbackList, History, callback_list
 from framework.training.data import (Data, batch_bounds, checked_validation_data, data, feed, inputs,
@@ -20,6 +21,7 @@ from framework.training.data import (Data, batch_bounds, checked_validation_data
 from framework.training.loop import FitLoop
 from framework.training.metrics import Metric
 from framework.training.optimizers import Optimizer
+from framework.training.streams import Dataset, Stream, collected, is_stream, stream_of
 from framework.training.outputs import (Losses, MetricNames, Targets, View, Weights, compiled_loss, compiled_metrics,
                                         each_output_labelled, each_output_predicted)
 
@@ -135,8 +137,8 @@ class Trainer(ABC):
     @each_output_labelled
     def fit(
         self,
-        x: Inputs,
-        y: Labels,
+        x: Inputs | Dataset | Iterable[Any],
+        y: Targets | None = None,
         *,
         epochs: int = 1,
         batch_size: int = 32,
@@ -147,6 +149,8 @@ class Trainer(ABC):
         verbose: int = 1,
         seed: int | None = None,
         drop_remainder: bool = False,
+        steps_per_epoch: int | None = None,
+        validation_steps: int | None = None,
     ) -> History:
         """Train for `epochs` passes over (x, y) in minibatches of `batch_size`, shuffled each epoch
         by a generator seeded with `seed`. The last, partial batch is used, merged into the one before
@@ -156,22 +160,73 @@ class Trainer(ABC):
         `validation_split` holds out that fraction of (x, y), stratified by label, before
         training. `verbose`: 0 silent, 1 a progress bar (one line per epoch when the output is
         not a terminal), 2 one line per epoch. Returns the `History`.
+
+        x may also be read a batch at a time (`framework.training.streams`): a `Dataset` or an iterable
+        of (x, y) batches (y left out), `steps_per_epoch` batches an epoch (a Dataset's `len` by
+        default; required for a generator), or `np.memmap` arrays, read in blocks of `batch_size`;
+        `validation_data` likewise, `validation_steps` batches of it each epoch.
         """
         loss, optimizer = self._compiled("fit")
-        training = data(x, y, "fit", self.named_parameters())
         _check_counts(epochs, batch_size)
         given = callback_list(callbacks)
         rng = np.random.default_rng(seed)
-        training, validation = self._validation(training, validation_data, validation_split, loss, rng)
-        loss.check_labels(training[1])  # once: each batch's forward skips this scan
-        self.build(training[0])
-        smallest = max((module.min_training_batch for module in self.layers), default=1)
-        bounds = batch_bounds(training[1].shape[0], batch_size, smallest, drop_remainder)
-        hooks = CallbackList(given, epochs=epochs, batches=len(bounds), verbose=verbose)
+        validate = self._validation_stream(validation_data, validation_steps, batch_size)
+        training: Data | Stream
+        if is_stream(x):
+            training, validation, bounds = self._training_stream(x, y, validation_data, validation_split, steps_per_epoch,
+                                                                 batch_size, validate is not None)
+            batches = len(bounds)
+        else:
+            training = data(cast(Inputs, x), cast(Labels, y), "fit", self.named_parameters())  # y joined: see each_output_labelled
+            training, validation = self._validation(training, None if validate else validation_data, validation_split,
+                                                    loss, rng)
+            loss.check_labels(training[1])  # once: each batch's forward skips this scan
+            self.build(training[0])
+            smallest = max((module.min_training_batch for module in self.layers), default=1)
+            bounds = batch_bounds(training[1].shape[0], batch_size, smallest, drop_remainder)[:steps_per_epoch]
+            batches = len(bounds)
+        hooks = CallbackList(given, epochs=epochs, batches=batches, verbose=verbose)
         FitLoop(model=self, loss=loss, optimizer=optimizer, metrics=self.metrics,
                 evaluate=lambda xs, y: self._evaluate(xs, y, batch_size), training=training,
-                validation=validation, bounds=bounds, shuffle=shuffle, rng=rng, callbacks=hooks).run(epochs)
+                validation=validation, bounds=bounds, shuffle=shuffle, rng=rng, callbacks=hooks,
+                validate=validate).run(epochs)
         return hooks.history
+
+    def _training_stream(self, x: object, y: object, validation_data: object, validation_split: float,
+                         steps: int | None, batch_size: int, streamed_validation: bool
+                         ) -> tuple[Stream, Data | None, list[tuple[int, int]]]:
+        """fit's stream of training batches, its array validation data (checked against the first batch)
+        and one bound a batch (for the count; a stream's batches come as they are)."""
+        if validation_split:
+            raise ConfigError(f"fit: validation_split holds out part of arrays in memory; x is {a_kind(x)}: "
+                              "pass validation_data (arrays, a Dataset or a generator of batches)")
+        training = stream_of(x, y, "fit", self.named_parameters(), batch_size=batch_size, steps=steps, labelled=True,
+                             labels=self.join)
+        first = training.first()  # checked: the lazy layers build on it
+        self.build(first[0])
+        batches = training.batches()
+        if batches is None:
+            raise ConfigError(f"fit: {training.kind} has no len: pass steps_per_epoch, the batches of an epoch")
+        validation = None
+        if validation_data is not None and not streamed_validation:
+            loss, _ = self._compiled("fit")
+            assert first[1] is not None, "a fit's batches carry labels"
+            validation = checked_validation_data(validation_data, (first[0], first[1]), loss, self.named_parameters())
+        return training, validation, [(i, i + 1) for i in range(batches)]
+
+    def _validation_stream(self, validation_data: object, steps: int | None,
+                           batch_size: int) -> Callable[[], dict[str, float]] | None:
+        """The validation of a `fit` whose `validation_data` is read a batch at a time: its loss and metrics
+        over `steps` batches (all by default), in eval mode; None for arrays in memory."""
+        if validation_data is None or not is_stream(validation_data):
+            if steps is not None:
+                raise ConfigError("fit: validation_steps counts the batches of a validation_data read a batch at a "
+                                  "time (a Dataset, a generator, memmap arrays)")
+            return None
+        x, y = validation_data if isinstance(validation_data, tuple | list) else (validation_data, None)
+        stream = stream_of(x, y, "fit(validation_data)", self.named_parameters(), batch_size=batch_size,
+                           steps=steps, labelled=True, labels=self.join)
+        return lambda: self._scores(*self._predict_stream(stream))
 
     def _validation(
         self, training: Data, validation_data: object, validation_split: float, loss: Loss, rng: np.random.Generator
@@ -185,25 +240,56 @@ class Trainer(ABC):
         return training, None
 
     @each_output_labelled
-    def evaluate(self, x: Inputs, y: Labels, *, batch_size: int | None = None) -> dict[str, float]:
-        """The loss (mean over all samples) and the compiled metrics on (x, y), in eval mode."""
+    def evaluate(self, x: Inputs | Dataset | Iterable[Any], y: Targets | None = None, *, batch_size: int | None = None,
+                 steps: int | None = None) -> dict[str, float]:
+        """The loss (mean over all samples) and the compiled metrics on (x, y), in eval mode; x read a batch
+        at a time as `fit` reads it, `steps` batches of it (all by default)."""
         self._compiled("evaluate")
-        return self._evaluate(*data(x, y, "evaluate", self.named_parameters()), batch_size)
+        if is_stream(x):
+            return self._scores(*self._predict_stream(stream_of(
+                x, y, "evaluate", self.named_parameters(), batch_size=batch_size, steps=steps, labelled=True,
+                labels=self.join)))
+        return self._evaluate(*data(cast(Inputs, x), cast(Labels, y), "evaluate", self.named_parameters()), batch_size)
 
     @each_output_predicted
-    def predict(self, x: Inputs, *, batch_size: int | None = None) -> Array:
+    def predict(self, x: Inputs | Dataset | Iterable[Any], *, batch_size: int | None = None,
+                steps: int | None = None) -> Array:
         """The model's output for x in eval mode, `batch_size` samples at a time (all at once by default);
-        for a model of several outputs, a list of them (see `predict_all`)."""
-        return self._predict(inputs(x, "predict", self.named_parameters()), batch_size)
+        for a model of several outputs, a list of them (see `predict_all`). x may be read a batch at a
+        time, as `fit` reads it (batches of x alone, or (x, y) pairs whose y is ignored), `steps` batches."""
+        if is_stream(x):
+            stream = stream_of(x, None, "predict", self.named_parameters(), batch_size=batch_size, steps=steps,
+                               labelled=False)
+            return self._predict_stream(stream)[0]
+        return self._predict(inputs(cast(Inputs, x), "predict", self.named_parameters()), batch_size)
 
-    def predict_all(self, x: Inputs, *, batch_size: int | None = None) -> list[Array]:
+    def join(self, y: object, caller: str) -> Labels:
+        """The labels as the loss takes them: y itself for a model of one output (a model of several
+        joins one array an output)."""
+        return cast(Labels, np.asarray(y))
+
+    def _predict_stream(self, stream: Stream) -> tuple[Array, Labels]:
+        """The outputs for every batch of `stream`, in eval mode, and the batches' labels, concatenated."""
+        modes = [module.training for module in self.layers]
+        self.set_training(False)
+        try:
+            out, y = collected(stream, lambda xs: self.forward(feed(xs)))
+        finally:
+            for module, mode in zip(self.layers, modes):
+                module.training = mode
+        return out, cast(Labels, np.empty(0) if y is None else y)
+
+    def predict_all(self, x: Inputs | Dataset | Iterable[Any], *, batch_size: int | None = None) -> list[Array]:
         """`predict`, typed as a list: one array an output (one for a model of one output)."""
         out = self.predict(x, batch_size=batch_size)
         return out if isinstance(out, list) else [out]
 
     def _evaluate(self, xs: tuple[Array, ...], y: Labels, batch_size: int | None) -> dict[str, float]:
+        return self._scores(self._predict(xs, batch_size), y)
+
+    def _scores(self, y_pred: Array, y: Labels) -> dict[str, float]:
+        """The loss and the compiled metrics of the outputs `y_pred` against the labels `y`."""
         loss, _ = self._compiled("evaluate")
-        y_pred = self._predict(xs, batch_size)
         results = {"loss": float(loss.forward(y_pred, y).real)}
         probabilities = loss.probabilities(y_pred)
         return results | {name: metric(y, probabilities) for name, metric in self.metrics.items()}
