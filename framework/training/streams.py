@@ -15,7 +15,7 @@ from framework.core.arrays import Array, Inputs, Labels
 from framework.core.errors import ConfigError, ShapeError, ValueRangeError
 from framework.core.parameter import Parameter
 from framework.core.validation import a_kind, is_whole_number
-from framework.training.data import Data, data, inputs
+from framework.training.data import data, inputs
 
 Batch = tuple[tuple[Array, ...], Labels | None]
 """One checked batch: its inputs (one array an input of the model) and its labels (None for `predict`'s)."""
@@ -106,6 +106,9 @@ class Stream:
     labelled: bool = True
     """Whether each batch must carry labels (fit, evaluate) or may be x alone (predict)."""
     labels: Callable[[object, str], Labels] | None = None
+    steps_name: str = "steps"
+    """The argument that set `steps`, for messages: steps_per_epoch, validation_steps."""
+    _epochs: int = attrs.field(init=False, default=0)
     _iterator: Iterator[object] | None = attrs.field(init=False, default=None)
     _pending: object = attrs.field(init=False, default=None)
     """A generator's batch read ahead by `first`, given again as the first of the next epoch."""
@@ -114,7 +117,7 @@ class Stream:
         if isinstance(self.source, Dataset):
             if self.steps is not None and self.steps > len(self.source):
                 raise ValueRangeError(f"{self.caller}: {self.kind} has {len(self.source)} batches, fewer than "
-                                      f"the {self.steps} asked for an epoch")
+                                      f"{self.steps_name}={self.steps}")
         elif iter(self.source) is self.source:  # a generator: one pass, drawn on epoch after epoch
             self._iterator = self.source
 
@@ -146,6 +149,7 @@ class Stream:
 
     def epoch(self, rng: np.random.Generator | None = None) -> Iterator[Batch]:
         """The checked batches of one epoch; memmap blocks reshuffled with `rng` first."""
+        self._epochs += 1
         if isinstance(self.source, ArrayBlocks) and rng is not None:
             self.source.shuffle(rng)
         items: Iterator[object]
@@ -165,8 +169,9 @@ class Stream:
                 break
         if self.steps is not None and count < self.steps:
             raise ValueRangeError(
-                f"{self.caller}: {self.kind} ran dry after {count} batches of the {self.steps} an epoch "
-                f"(steps): give it more batches (a generator that loops: while True: ... yield), or lower steps")
+                f"{self.caller}: {self.kind} ran dry after {count} batches of epoch {self._epochs}, before "
+                f"{self.steps_name}={self.steps}: give it more batches (a generator that loops: while True: ... "
+                f"yield), or lower {self.steps_name}")
         if count == 0:
             raise ValueRangeError(f"{self.caller}: {self.kind} gave no batch" +
                                   (": a generator runs once; for several epochs pass steps_per_epoch and a "
@@ -207,26 +212,25 @@ def collected(stream: Stream, forward: Callable[[tuple[Array, ...]], Array]) -> 
 def stream_of(x: object, y: object, caller: str, named: Sequence[tuple[str, Parameter]], *, batch_size: int | None,
               steps: int | None, labelled: bool, labels: Callable[[object, str], Labels] | None = None) -> Stream:
     """`x` (and `y` for memmap arrays) as the `Stream` of `caller`: a Dataset or an iterable of batches
-    carries its labels (y must be None); memmap arrays are read in blocks of `batch_size`."""
-    steps = steps_count(steps, "steps_per_epoch" if caller == "fit" else "steps", caller)
+    carries its labels (y must be None); memmap arrays are read in blocks of `batch_size` (32 when None,
+    Keras' default)."""
+    name = {"fit": "steps_per_epoch", "fit(validation_data)": "validation_steps"}.get(caller, "steps")
+    steps = steps_count(steps, name, caller)
     source: Dataset | Iterable[object]
     if isinstance(x, np.memmap) or isinstance(x, list | tuple):
         xs = tuple(x) if isinstance(x, list | tuple) else (x,)
         if labelled and y is None:
             raise ConfigError(f"{caller}: x is a memmap array: pass its labels y as well")
-        if not all(isinstance(a, np.ndarray) and a.ndim >= 1 and a.shape[0] == xs[0].shape[0] for a in (*xs, *([y] if y is not None else []))):
-            raise ShapeError(f"{caller}: x and y must be arrays of the same number of samples, a memmap among them")
-        source = ArrayBlocks(xs, y, batch_size or xs[0].shape[0])  # type: ignore[arg-type]
-        if labels is not None:
-            raise ConfigError(f"{caller}: memmap arrays feed a model of one output; for several, give a Dataset "
-                              "whose batches hold a label array an output")
+        arrays = (*xs, *([] if y is None else [y]))
+        if not all(isinstance(a, np.ndarray) and a.ndim >= 1 and a.shape[0] == xs[0].shape[0] for a in arrays):
+            raise ShapeError(f"{caller}: x (a memmap among them) and y must be arrays of one row a sample, got "
+                             + ", ".join(str(getattr(a, "shape", a_kind(a))) for a in arrays))
+        source = ArrayBlocks(xs, y, batch_size or 32)  # type: ignore[arg-type]
+        labels = None  # y came whole, as the loss takes it (joined already for several outputs)
     else:
         if y is not None:
             raise ConfigError(f"{caller}: x is {a_kind(x)}, whose batches carry their labels: leave y out "
                               "(y=None), as Keras does")
         source = x  # type: ignore[assignment]
-    return Stream(source, caller, named, steps, labelled, labels)
+    return Stream(source, caller, named, steps, labelled, labels, name)
 
-
-Training = Data | Stream
-"""What `fit` trains on: arrays in memory, or a stream of batches."""
