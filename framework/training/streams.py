@@ -174,13 +174,14 @@ class Stream:
                 f"yield), or lower {self.steps_name}")
         if count == 0:
             raise ValueRangeError(f"{self.caller}: {self.kind} gave no batch" +
-                                  (": a generator runs once; for several epochs pass steps_per_epoch and a "
-                                   "generator that loops" if self._iterator is not None else ""))
+                                  (f" in epoch {self._epochs}: a generator runs once; for several epochs pass "
+                                   "steps_per_epoch and a generator that loops" if self._epochs > 1 else ""))
         if isinstance(self.source, Dataset):
             self.source.on_epoch_end()
 
     def checked(self, item: object, index: int) -> Batch:
-        """Batch `index` as `data` checks arrays, with its labels joined by `labels` if given."""
+        """Batch `index` as `data` checks arrays, with its labels joined by `labels` if given; for
+        `predict`, its x alone (a pair's y is ignored)."""
         where = f"{self.caller}: batch {index + 1} of {self.kind}"
         if isinstance(item, tuple) and len(item) == 2:
             x, y = item
@@ -190,13 +191,11 @@ class Stream:
             raise ConfigError(f"{where} must be a pair (x, y), got {a_kind(item)}"
                               + (f" of {len(item)}" if isinstance(item, tuple | list) else "")
                               + ": yield (x_batch, y_batch)")
-        if y is None:
-            if self.labelled:
-                raise ConfigError(f"{where} has no labels: yield (x_batch, y_batch)")
+        if not self.labelled:
             return inputs(x, where, self.named), None
-        if self.labels is not None:
-            y = self.labels(y, where)
-        return data(x, y, where, self.named)
+        if y is None:
+            raise ConfigError(f"{where} has no labels: yield (x_batch, y_batch)")
+        return data(x, y if self.labels is None else self.labels(y, where), where, self.named)
 
 
 def collected(stream: Stream, forward: Callable[[tuple[Array, ...]], Array]) -> tuple[Array, Labels | None]:

@@ -142,7 +142,7 @@ class Trainer(ABC):
         *,
         epochs: int = 1,
         batch_size: int = 32,
-        validation_data: tuple[Inputs, Targets] | None = None,
+        validation_data: tuple[Inputs, Targets] | Dataset | Iterable[Any] | None = None,
         validation_split: float = 0.0,
         shuffle: bool = True,
         callbacks: Sequence[Callback] = (),
