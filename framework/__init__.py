@@ -21,6 +21,7 @@ from framework.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss,
 from framework.gradcheck import GradCheckReport, GradCheckRow, check_gradients, check_layer, check_loss
 from framework.learner import BackpropReport, FunctionReport, check_backprop, check_function
 from framework.training.callbacks import Callback, EarlyStopping, GradientCheck, History, ModelCheckpoint, TerminateOnNaN
+from framework.training.streams import Dataset
 from framework.training.optimizers import SGD, Adam, CosineDecay, ExponentialDecay, Optimizer, RMSprop, Schedule, StepDecay
 from framework.containers.loading import load_model
 from framework.containers.model import Model
@@ -30,7 +31,7 @@ from framework.containers.sequential import Sequential
 __all__ = [
     "Adam", "Add", "AvgPool2D", "Array", "BackpropReport", "BatchNorm", "BCELoss", "BCEWithLogitsLoss", "Buffer", "Callback",
     "CallOrderError", "check_backprop", "check_function", "check_gradients", "check_layer", "check_loss",
-    "Concatenate", "Config", "ConfigError", "Conv2D", "CosineDecay", "CrossEntropyLoss", "Dense", "Dropout", "DTypeError",
+    "Concatenate", "Config", "ConfigError", "Conv2D", "CosineDecay", "CrossEntropyLoss", "Dataset", "Dense", "Dropout", "DTypeError",
     "EarlyStopping", "ELU", "ExponentialDecay", "Flatten", "FormatError", "FrameworkError", "FunctionReport",
     "GlobalAvgPool2D", "GlobalMaxPool2D", "GradCheckReport", "GradCheckRow", "GradientCheck", "History", "Identity", "Input", "Labels", "Layer", "LeakyReLU",
     "load_model", "Loss", "MaxPool2D", "Merge", "Model", "ModelCheckpoint", "Module", "MSELoss", "Multiply", "Nested", "Node",

@@ -86,6 +86,9 @@ class Joined(Trainer):
         """The labels of every output (a list, or a dict by output name), joined as the loss takes them."""
         return self.joint.join(y, caller)
 
+    def _loss_labels(self, y: object, caller: str) -> Labels:
+        return self.join(y, caller)
+
     def split(self, out: Array) -> list[Array]:
         """The joined outputs `out`, one array an output again."""
         m = out.shape[0]

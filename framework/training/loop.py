@@ -126,8 +126,8 @@ class FitLoop:
         model, loss = self.model, self.loss
         with floating_point_errors("fit"):  # one np.errstate for the step's guarded calls
             out = model.forward(xb)
-            shape = yb.shape if isinstance(self.training, Stream) else self.training[1].shape
-            with labels_of("fit: y", shape, out) if first else nullcontext():
+            with labels_of("fit: y", yb.shape if isinstance(self.training, Stream) else self.training[1].shape,
+                           out) if first else nullcontext():
                 cost = float(loss.forward(out, yb).real)
             model.backward(loss.backward())
             self.optimizer.step(self.params)

@@ -248,9 +248,8 @@ def each_output_labelled(method: F) -> F:
         if view is None:
             return method(self, x, y, *args, **kwargs)
         caller = method.__name__
-        if y is None and not isinstance(x, np.ndarray | list | tuple):  # batches carrying their labels
-            return method(view, x, None, *args, **kwargs)
-        joined = view.join(y, caller)
+        streamed = y is None and not isinstance(x, np.ndarray | list | tuple)  # batches carrying their labels
+        joined = None if streamed else view.join(y, caller)
         validation = kwargs.get("validation_data")
         if isinstance(validation, tuple | list) and len(validation) == 2:  # checked against the training labels
             kwargs["validation_data"] = (validation[0], view.join(validation[1], f"{caller}(validation_data)"))

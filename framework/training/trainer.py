@@ -201,7 +201,7 @@ class Trainer(ABC):
             raise ConfigError(f"fit: validation_split holds out part of arrays in memory; x is {a_kind(x)}: "
                               "pass validation_data (arrays, a Dataset or a generator of batches)")
         training = stream_of(x, y, "fit", self.named_parameters(), batch_size=batch_size, steps=steps, labelled=True,
-                             labels=self.join)
+                             labels=self._loss_labels)
         first = training.first()  # checked: the lazy layers build on it
         self.build(first[0])
         batches = training.batches()
@@ -225,7 +225,7 @@ class Trainer(ABC):
             return None
         x, y = validation_data if isinstance(validation_data, tuple | list) else (validation_data, None)
         stream = stream_of(x, y, "fit(validation_data)", self.named_parameters(), batch_size=batch_size,
-                           steps=steps, labelled=True, labels=self.join)
+                           steps=steps, labelled=True, labels=self._loss_labels)
         return lambda: self._scores(*self._predict_stream(stream))
 
     def _validation(
@@ -248,7 +248,7 @@ class Trainer(ABC):
         if is_stream(x):
             return self._scores(*self._predict_stream(stream_of(
                 x, y, "evaluate", self.named_parameters(), batch_size=batch_size, steps=steps, labelled=True,
-                labels=self.join)))
+                labels=self._loss_labels)))
         return self._evaluate(*data(cast(Inputs, x), cast(Labels, y), "evaluate", self.named_parameters()), batch_size)
 
     @each_output_predicted
@@ -263,9 +263,9 @@ class Trainer(ABC):
             return self._predict_stream(stream)[0]
         return self._predict(inputs(cast(Inputs, x), "predict", self.named_parameters()), batch_size)
 
-    def join(self, y: object, caller: str) -> Labels:
-        """The labels as the loss takes them: y itself for a model of one output (a model of several
-        joins one array an output)."""
+    def _loss_labels(self, y: object, caller: str) -> Labels:
+        """A batch's labels as the loss takes them: y itself for a model of one output (`Joined`, the
+        view of a model of several, joins one array an output)."""
         return cast(Labels, np.asarray(y))
 
     def _predict_stream(self, stream: Stream) -> tuple[Array, Labels]:

@@ -10,11 +10,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from framework import (SGD, BCELoss, ConfigError, Dense, Flatten, Input, Model, MSELoss, NonFiniteError, ReLU,
+from framework import (SGD, BCELoss, ConfigError, Dataset, Dense, Flatten, Input, Model, MSELoss, NonFiniteError, ReLU,
                        Sequential, Sigmoid, ValueRangeError)
 from framework.core.arrays import Inputs
 from framework.datasets import image_folder
-from framework.training.streams import Dataset
 
 Image = pytest.importorskip("PIL.Image")
 Floats = npt.NDArray[np.float64]
@@ -171,8 +170,11 @@ def test_a_model_of_two_outputs_trains_on_a_dataset() -> None:
 
     streamed, in_memory = two_outputs(), two_outputs()
     assert list(streamed.named_outputs) == ["sigmoid", "dense_2"]
-    history = streamed.fit(Pairs(x, [flag, r]), epochs=2, verbose=0)
-    assert history.history == in_memory.fit(x, [flag, r], epochs=2, batch_size=10, shuffle=False, verbose=0).history
+    history = streamed.fit(Pairs(x, [flag, r]), epochs=2, verbose=0, validation_data=(x[:12], [flag[:12], r[:12]]))
+    expected = in_memory.fit(x, [flag, r], epochs=2, batch_size=10, shuffle=False, verbose=0,
+                             validation_data=(x[:12], [flag[:12], r[:12]]))
+    assert history.history == expected.history
+    assert list(history.history)[:3] == ["loss", "sigmoid_loss", "dense_2_loss"]
     assert streamed.evaluate(Pairs(x, [flag, r])) == pytest.approx(in_memory.evaluate(x, [flag, r]), rel=1e-12)
     assert [a.shape for a in streamed.predict(Pairs(x, [flag, r]))] == [(30, 1), (30, 1)]
 
