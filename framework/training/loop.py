@@ -69,8 +69,7 @@ class FitLoop:
         """One pass over the minibatches, shuffled with `shuffle`; its logs. A batch whose loss is not
         finite raises a NonFiniteError, unless a callback (TerminateOnNaN) stops training."""
         streamed = isinstance(self.training, Stream)
-        batches, y = self._batches()
-        last = (self.training.batches() or 1) - 1 if isinstance(self.training, Stream) else len(self.bounds) - 1
+        batches, y, count = self._batches()
         outs: list[Array] = []
         labels: list[Labels] = []
         total, seen = 0.0, 0
@@ -80,7 +79,7 @@ class FitLoop:
             self.loss.labels_checked = not streamed  # fit checked arrays once: each batch's forward skips this scan
             try:
                 cost, out = self.train_step(xb, yb, first=epoch == batch == 0,
-                                            check_parameters=batch in (0, last))
+                                            check_parameters=batch in (0, count - 1))
             except NonFiniteError as e:  # x and y were checked: this is the model's doing
                 cost, diverged = math.nan, e
             else:
@@ -105,18 +104,18 @@ class FitLoop:
             self.predictions, y = np.concatenate(outs), cast(Labels, np.concatenate(labels))
         return self._logs(y[:seen], total, validate=diverged is None)
 
-    def _batches(self) -> tuple[Iterator[tuple[Inputs, Labels]], Labels]:
-        """The epoch's minibatches (x, y), shuffled with `shuffle`, and the labels in their order
-        (a stream's: empty, its batches' kept as they come)."""
+    def _batches(self) -> tuple[Iterator[tuple[Inputs, Labels]], Labels, int]:
+        """The epoch's minibatches (x, y), shuffled with `shuffle`, the labels in their order (a
+        stream's: none, its batches' are kept as they come) and the number of batches."""
         if isinstance(self.training, Stream):
             stream = self.training
-            return ((feed(xs), y) for xs, y in stream.epoch(self.rng if self.shuffle else None) if y is not None), \
-                np.empty(0)
+            batches = ((feed(xs), y) for xs, y in stream.epoch(self.rng if self.shuffle else None) if y is not None)
+            return batches, np.empty(0), stream.batches() or 1
         xs, y = self.training
         if self.shuffle:
             order = self.rng.permutation(y.shape[0])
             xs, y = tuple(a[order] for a in xs), y[order]
-        return ((feed(tuple(a[start:stop] for a in xs)), y[start:stop]) for start, stop in self.bounds), y
+        return ((feed(tuple(a[start:stop] for a in xs)), y[start:stop]) for start, stop in self.bounds), y, len(self.bounds)
 
     def train_step(self, xb: Inputs, yb: Labels, *, first: bool, check_parameters: bool) -> tuple[float, Array]:
         """Forward, loss, backward and the optimizer's update on one minibatch, under one floating-point
@@ -156,7 +155,8 @@ class FitLoop:
         if self.predictions is not None and seen:
             probabilities = self.loss.probabilities(self.predictions[:seen])
             logs |= {name: metric(y, probabilities) for name, metric in self.metrics.items()}
-        if validate and (self.validation is not None or self.validate is not None):
-            scores = self.evaluate(*self.validation) if self.validation is not None else self.validate()  # type: ignore[misc]
+        if validate:
+            scores = (self.evaluate(*self.validation) if self.validation is not None
+                      else self.validate() if self.validate is not None else {})
             logs |= {f"val_{k}": v for k, v in scores.items()}
         return logs

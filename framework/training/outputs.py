@@ -71,9 +71,9 @@ class JointLoss(Loss):
         by side as one float64 array (m, Σ sizes); the shape and dtype of each are kept in `layout`, so
         that `labels` gives back class indices as integers."""
         if isinstance(y, np.ndarray):
-            raise ConfigError(f"{caller}: the model has {len(self.names)} outputs ({', '.join(map(repr, self.names))}): "
-                              "y must be a list of label arrays (one an output) or a dict by output name, "
-                              f"got one array of shape {y.shape}")
+            outputs = ", ".join(map(repr, self.names))
+            raise ConfigError(f"{caller}: the model has {len(self.names)} outputs ({outputs}): y must be a list of "
+                              f"label arrays (one an output) or a dict by output name, got one array of shape {y.shape}")
         validation = caller.endswith("(validation_data)")
         what = "y_val" if validation else "y"
         arrays = [np.asarray(a) for a in by_output(what, y, self.names, caller)]  # type: ignore[arg-type]
@@ -105,7 +105,8 @@ class JointLoss(Loss):
         m = y_pred.shape[0]
         if y_pred.ndim != 2 or y_pred.shape[1] != sum(self.sizes):
             raise ShapeError(f"{self!r}: takes the outputs joined, (m, {sum(self.sizes)}), got {y_pred.shape}")
-        return [p.reshape(m, *shape) for p, shape in zip(np.split(y_pred, np.cumsum(self.sizes)[:-1], axis=1), self.shapes)]
+        parts = np.split(y_pred, np.cumsum(self.sizes)[:-1], axis=1)
+        return [p.reshape(m, *shape) for p, shape in zip(parts, self.shapes)]
 
     def labels(self, y_true: Labels) -> list[Labels]:
         """Each output's labels, split from the labels `join` joined, in their own shape and dtype."""
@@ -117,7 +118,8 @@ class JointLoss(Loss):
 
     def forward(self, y_pred: Array, y_true: Labels) -> Scalar:
         total: Scalar = 0.0
-        for name, loss, w, (pred, y) in zip(self.names, self.losses, self.weights, zip(self.outputs(y_pred), self.labels(y_true))):
+        parts = zip(self.names, self.losses, self.weights, self.outputs(y_pred), self.labels(y_true))
+        for name, loss, w, pred, y in parts:
             loss.labels_checked = self.labels_checked
             with named_in(f"output {name!r}"):
                 total += w * loss.forward(pred, y)
@@ -189,13 +191,12 @@ def compiled_loss(loss: Losses, loss_weights: Weights | None, outputs: Mapping[s
                               "has one output: scale its learning rate instead")
         weights = by_output("loss_weights", loss_weights, names, "compile")
         for name, w in zip(names, weights):
-            if isinstance(w, bool) or not isinstance(w, int | float | np.number) or not np.isfinite(w) or w < 0:
+            if isinstance(w, bool) or not isinstance(w, int | float | np.integer | np.floating) or not np.isfinite(w) or w < 0:
                 raise ConfigError(f"compile: loss_weights[{name!r}] must be a finite number >= 0, got {w!r}")
     else:
         weights = [1.0] * len(names)
     shapes = {name: shape for name, shape in outputs.items() if shape is not None}
-    if len(shapes) != len(names):
-        raise ConfigError("compile: a JointLoss needs the shape of each output")
+    assert len(shapes) == len(names), "a container of several outputs knows the shape of each (a graph Model does)"
     return JointLoss(shapes, losses, weights)
 
 

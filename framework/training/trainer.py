@@ -127,7 +127,7 @@ class Trainer(ABC):
         (`framework.training.outputs`)."""
         expected = (("loss", loss, Loss, "a Loss", "BCELoss()"), ("optimizer", optimizer, Optimizer, "an Optimizer", "Adam()"))
         for what, value, base, kind, example in expected:
-            if not isinstance(value, base | list | tuple | Mapping if what == "loss" else base):  # each output's: below
+            if not isinstance(value, base | list | tuple | Mapping if what == "loss" else base):  # a list: compiled_loss
                 given = f"the class {value.__name__}" if isinstance(value, type) else f"a {type(value).__name__}"
                 example = f"{value.__name__}()" if isinstance(value, type) else example
                 raise ConfigError(f"compile: {what} must be {kind}, got {given}: pass an instance, such as {what}={example}")
@@ -172,10 +172,10 @@ class Trainer(ABC):
         rng = np.random.default_rng(seed)
         validate = self._validation_stream(validation_data, validation_steps, batch_size)
         training: Data | Stream
+        bounds: list[tuple[int, int]] = []
         if is_stream(x):
-            training, validation, bounds = self._training_stream(x, y, validation_data, validation_split, steps_per_epoch,
-                                                                 batch_size, validate is not None)
-            batches = len(bounds)
+            training, validation, batches = self._training_stream(x, y, validation_data, validation_split, steps_per_epoch,
+                                                                  batch_size, validate is not None)
         else:
             training = data(cast(Inputs, x), cast(Labels, y), "fit", self.named_parameters())  # y joined: see each_output_labelled
             training, validation = self._validation(training, None if validate else validation_data, validation_split,
@@ -194,9 +194,9 @@ class Trainer(ABC):
 
     def _training_stream(self, x: object, y: object, validation_data: object, validation_split: float,
                          steps: int | None, batch_size: int, streamed_validation: bool
-                         ) -> tuple[Stream, Data | None, list[tuple[int, int]]]:
-        """fit's stream of training batches, its array validation data (checked against the first batch)
-        and one bound a batch (for the count; a stream's batches come as they are)."""
+                         ) -> tuple[Stream, Data | None, int]:
+        """fit's stream of training batches, its validation data if they are arrays (checked against the
+        first batch), and the number of batches an epoch."""
         if validation_split:
             raise ConfigError(f"fit: validation_split holds out part of arrays in memory; x is {a_kind(x)}: "
                               "pass validation_data (arrays, a Dataset or a generator of batches)")
@@ -212,7 +212,7 @@ class Trainer(ABC):
             loss, _ = self._compiled("fit")
             assert first[1] is not None, "a fit's batches carry labels"
             validation = checked_validation_data(validation_data, (first[0], first[1]), loss, self.named_parameters())
-        return training, validation, [(i, i + 1) for i in range(batches)]
+        return training, validation, batches
 
     def _validation_stream(self, validation_data: object, steps: int | None,
                            batch_size: int) -> Callable[[], dict[str, float]] | None:
@@ -279,9 +279,10 @@ class Trainer(ABC):
                 module.training = mode
         return out, cast(Labels, np.empty(0) if y is None else y)
 
-    def predict_all(self, x: Inputs | Dataset | Iterable[Any], *, batch_size: int | None = None) -> list[Array]:
+    def predict_all(self, x: Inputs | Dataset | Iterable[Any], *, batch_size: int | None = None,
+                    steps: int | None = None) -> list[Array]:
         """`predict`, typed as a list: one array an output (one for a model of one output)."""
-        out = self.predict(x, batch_size=batch_size)
+        out = self.predict(x, batch_size=batch_size, steps=steps)
         return out if isinstance(out, list) else [out]
 
     def _evaluate(self, xs: tuple[Array, ...], y: Labels, batch_size: int | None) -> dict[str, float]:
