@@ -26,6 +26,7 @@ class SeveralOutputs(Protocol):
     loss: Loss | None
     optimizer: Optimizer | None
     metrics: dict[str, Metric]
+    stop_training: bool
 
     @property
     def layers(self) -> Sequence[Module]: ...
@@ -94,6 +95,15 @@ class Joined(Trainer):
         m = out.shape[0]
         return [part.reshape(m, *(shape or ())) for part, shape in
                 zip(np.split(out, np.cumsum(self._sizes)[:-1], axis=1), self.model.named_outputs.values())]
+
+    @property
+    def stop_training(self) -> bool:
+        """The model's: a callback that stops the training of the view stops the model's."""
+        return self.model.stop_training
+
+    @stop_training.setter
+    def stop_training(self, stop: bool) -> None:
+        self.model.stop_training = stop
 
     @property
     def layers(self) -> Sequence[Module]:  # type: ignore[override]

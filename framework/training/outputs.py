@@ -17,6 +17,7 @@ from framework.core.validation import a_kind, describe_nonfinite
 from framework.losses import Loss
 from framework.training.data import named_in
 from framework.training.metrics import Metric, get_metric
+from framework.training.streams import is_stream
 
 Targets: TypeAlias = Labels | Sequence[Labels] | Mapping[str, Labels]
 """The labels `fit` and `evaluate` take: an array, or for a model of several outputs one array an output
@@ -245,12 +246,14 @@ def each_output_labelled(method: F) -> F:
 
     @functools.wraps(method)
     def run(self: Viewable, x: object, y: object = None, /, *args: Any, **kwargs: Any) -> Any:
+        caller = method.__name__
+        if y is None and not is_stream(x):
+            raise ConfigError(f"{caller}: y is missing: pass the labels, or x as a Dataset or a generator of "
+                              "(x, y) batches")
         view = self.joined()
         if view is None:
             return method(self, x, y, *args, **kwargs)
-        caller = method.__name__
-        streamed = y is None and not isinstance(x, np.ndarray | list | tuple)  # batches carrying their labels
-        joined = None if streamed else view.join(y, caller)
+        joined = None if y is None else view.join(y, caller)  # None: batches that carry their labels
         validation = kwargs.get("validation_data")
         if isinstance(validation, tuple | list) and len(validation) == 2:  # checked against the training labels
             kwargs["validation_data"] = (validation[0], view.join(validation[1], f"{caller}(validation_data)"))

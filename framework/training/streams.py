@@ -15,7 +15,7 @@ from framework.core.arrays import Array, Inputs, Labels
 from framework.core.errors import ConfigError, ShapeError, ValueRangeError
 from framework.core.parameter import Parameter
 from framework.core.validation import a_kind, is_whole_number
-from framework.training.data import data, inputs
+from framework.training.data import batch_bounds, data, inputs
 
 Batch = tuple[tuple[Array, ...], Labels | None]
 """One checked batch: its inputs (one array an input of the model) and its labels (None for `predict`'s)."""
@@ -42,12 +42,13 @@ class Dataset(ABC):
 @attrs.define(eq=False)
 class ArrayBlocks(Dataset):
     """Arrays too large for memory (`np.memmap`), read a batch at a time: batch i is the block of
-    `batch_size` consecutive samples at position `order[i]`, so that each read is sequential; shuffling
-    shuffles the order of the blocks (and the samples inside the block read), never the file."""
+    consecutive samples `bounds[order[i]]` (as `batch_bounds` cuts arrays in memory), so that each read
+    is sequential; shuffling shuffles the order of the blocks (and the samples inside the block read),
+    never the file."""
 
     xs: tuple[Array, ...]
     y: Labels | None
-    batch_size: int
+    bounds: list[tuple[int, int]]
     order: Sequence[int] = attrs.field(init=False)
     """The blocks in the order of this epoch."""
     within: np.random.Generator | None = attrs.field(init=False, default=None)
@@ -56,15 +57,14 @@ class ArrayBlocks(Dataset):
         self.order = range(len(self))
 
     def __len__(self) -> int:
-        return -(-int(self.xs[0].shape[0]) // self.batch_size)  # the last block may be partial
+        return len(self.bounds)
 
     def shuffle(self, rng: np.random.Generator) -> None:
         """A new order of the blocks, and of the samples inside each block, drawn from `rng`."""
         self.order, self.within = [int(i) for i in rng.permutation(len(self))], rng
 
     def __getitem__(self, index: int) -> tuple[Inputs, Any]:
-        start = self.order[index] * self.batch_size
-        block = slice(start, start + self.batch_size)
+        block = slice(*self.bounds[self.order[index]])
         xs, y = [np.asarray(a[block]) for a in self.xs], None if self.y is None else np.asarray(self.y[block])
         if self.within is not None:
             mix = self.within.permutation(xs[0].shape[0])
@@ -209,10 +209,11 @@ def collected(stream: Stream, forward: Callable[[tuple[Array, ...]], Array]) -> 
 
 
 def stream_of(x: object, y: object, caller: str, named: Sequence[tuple[str, Parameter]], *, batch_size: int | None,
-              steps: int | None, labelled: bool, labels: Callable[[object, str], Labels] | None = None) -> Stream:
+              steps: int | None, labelled: bool, labels: Callable[[object, str], Labels] | None = None,
+              smallest: int = 1, drop_remainder: bool = False) -> Stream:
     """`x` (and `y` for memmap arrays) as the `Stream` of `caller`: a Dataset or an iterable of batches
     carries its labels (y must be None); memmap arrays are read in blocks of `batch_size` (32 when None,
-    Keras' default)."""
+    Keras' default), cut as `batch_bounds` cuts arrays (`smallest`, `drop_remainder`)."""
     name = {"fit": "steps_per_epoch", "fit(validation_data)": "validation_steps"}.get(caller, "steps")
     steps = steps_count(steps, name, caller)
     source: Dataset | Iterable[object]
@@ -224,7 +225,8 @@ def stream_of(x: object, y: object, caller: str, named: Sequence[tuple[str, Para
         if not all(isinstance(a, np.ndarray) and a.ndim >= 1 and a.shape[0] == xs[0].shape[0] for a in arrays):
             raise ShapeError(f"{caller}: x (a memmap among them) and y must be arrays of one row a sample, got "
                              + ", ".join(str(getattr(a, "shape", a_kind(a))) for a in arrays))
-        source = ArrayBlocks(xs, y, batch_size or 32)  # type: ignore[arg-type]
+        bounds = batch_bounds(xs[0].shape[0], batch_size or 32, smallest, drop_remainder)
+        source = ArrayBlocks(xs, y, bounds)  # type: ignore[arg-type]
         labels = None  # y came whole, as the loss takes it (joined already for several outputs)
     else:
         if y is not None:

@@ -175,7 +175,7 @@ class Trainer(ABC):
         bounds: list[tuple[int, int]] = []
         if is_stream(x):
             training, validation, batches = self._training_stream(x, y, validation_data, validation_split, steps_per_epoch,
-                                                                  batch_size, validate is not None)
+                                                                  batch_size, drop_remainder, validate is not None)
         else:
             training = data(cast(Inputs, x), cast(Labels, y), "fit", self.named_parameters())  # y joined: see each_output_labelled
             training, validation = self._validation(training, None if validate else validation_data, validation_split,
@@ -193,15 +193,16 @@ class Trainer(ABC):
         return hooks.history
 
     def _training_stream(self, x: object, y: object, validation_data: object, validation_split: float,
-                         steps: int | None, batch_size: int, streamed_validation: bool
+                         steps: int | None, batch_size: int, drop_remainder: bool, streamed_validation: bool
                          ) -> tuple[Stream, Data | None, int]:
         """fit's stream of training batches, its validation data if they are arrays (checked against the
         first batch), and the number of batches an epoch."""
         if validation_split:
             raise ConfigError(f"fit: validation_split holds out part of arrays in memory; x is {a_kind(x)}: "
                               "pass validation_data (arrays, a Dataset or a generator of batches)")
+        smallest = max((module.min_training_batch for module in self.layers), default=1)
         training = stream_of(x, y, "fit", self.named_parameters(), batch_size=batch_size, steps=steps, labelled=True,
-                             labels=self._loss_labels)
+                             labels=self._loss_labels, smallest=smallest, drop_remainder=drop_remainder)
         first = training.first()  # checked: the lazy layers build on it
         self.build(first[0])
         batches = training.batches()

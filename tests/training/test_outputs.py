@@ -3,12 +3,14 @@ gradients against the losses of each output worked out by hand and against singl
 same layers; the gradient checker through the `Joined` view; losses and labels that do not match the
 outputs."""
 
+from collections.abc import Mapping
+
 import numpy as np
 import numpy.typing as npt
 import pytest
 
 from framework import (
-    SGD, BCELoss, ConfigError, CrossEntropyLoss, Dense, Input, Model, MSELoss, ReLU, ShapeError, Sigmoid,
+    SGD, BCELoss, Callback, ConfigError, CrossEntropyLoss, Dense, Input, Model, MSELoss, ReLU, ShapeError, Sigmoid,
     Array, check_gradients,
 )
 from framework.training.joined import Joined
@@ -185,3 +187,18 @@ def test_labels_that_do_not_match_the_outputs_fail_before_any_update() -> None:
         both.evaluate(x, [yp, yr, yr])
     for got, want in zip(both.get_weights(), before):
         np.testing.assert_array_equal(got, want)
+
+
+def test_a_callback_sees_the_model_through_its_view_and_stops_it() -> None:
+    both, _, _ = shared_trunk()
+    both.compile(loss=[BCELoss(), MSELoss()], optimizer=SGD())
+
+    class StopAtOnce(Callback):
+        def on_epoch_end(self, epoch: int, logs: Mapping[str, float]) -> None:
+            self.logs = logs
+            self.model.stop_training = True
+
+    stop = StopAtOnce()
+    history = both.fit(np.zeros((4, 3)), [np.zeros((4, 1)), np.zeros((4, 2))], epochs=5, callbacks=[stop], verbose=0)
+    assert len(history.history["loss"]) == 1 and both.stop_training
+    assert set(stop.logs) == {"loss", "sigmoid_loss", "dense_2_loss"}

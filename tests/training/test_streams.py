@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from framework import (SGD, BCELoss, ConfigError, Dataset, Dense, Flatten, Input, Model, MSELoss, NonFiniteError, ReLU,
+from framework import (SGD, BatchNorm, BCELoss, ConfigError, Dataset, Dense, Flatten, Input, Model, MSELoss, NonFiniteError, ReLU,
                        Sequential, Sigmoid, ValueRangeError)
 from framework.core.arrays import Inputs
 from framework.datasets import image_folder
@@ -132,7 +132,7 @@ def test_memmap_arrays_are_read_in_blocks_shuffled_by_block(tmp_path: Path) -> N
     streamed.fit(mapped, y, epochs=2, batch_size=8, shuffle=False, verbose=0)
     for got, want in zip(streamed.get_weights(), in_memory.get_weights()):
         np.testing.assert_array_equal(got, want)
-    blocks = [slice(s, s + 8) for s in (0, 8, 16, 24)]
+    blocks = [slice(0, 8), slice(8, 16), slice(16, 24), slice(24, 30)]
     assert Reads.log == [blocks[0]] + blocks * 2  # the first block, read ahead to build; then block by block
 
     Reads.log = []
@@ -143,6 +143,12 @@ def test_memmap_arrays_are_read_in_blocks_shuffled_by_block(tmp_path: Path) -> N
     assert all(sorted(keys, key=lambda k: k.start) == blocks for keys in epochs)  # each block once an epoch
     assert len({tuple(k.start for k in keys) for keys in epochs}) > 1  # in an order shuffled each epoch
     assert streamed.evaluate(mapped, y, batch_size=8) == pytest.approx(streamed.evaluate(x, y), rel=1e-12)
+
+    normed = Sequential([Dense(3, 2, seed=0), BatchNorm(), Dense(2, 1, seed=1)])  # trains on 2 samples or more
+    normed.compile(loss=MSELoss(), optimizer=SGD(lr=0.05))
+    Reads.log = []
+    normed.fit(mapped[:25], y[:25], epochs=1, batch_size=8, shuffle=False, verbose=0)
+    assert Reads.log[-1] == slice(16, 25)  # the last sample merged into the block before, as for arrays
 
 
 class Pairs(Dataset):
@@ -187,6 +193,8 @@ def test_batches_that_do_not_fit_are_named_with_the_argument() -> None:
     def dry() -> Iterator[tuple[Floats, Floats]]:
         yield from ((x[:10], y[:10]), (x[10:20], y[10:20]))
 
+    with pytest.raises(ConfigError, match="fit: y is missing: pass the labels, or x as a Dataset or a generator"):
+        model.fit(x, verbose=0)
     with pytest.raises(ConfigError, match=r"fit: x \(a generator\) has no len: pass steps_per_epoch"):
         model.fit(dry(), verbose=0)
     with pytest.raises(ConfigError, match=r"fit: batch 1 of x \(a generator\) must be a pair \(x, y\), got a tuple of 3"):
