@@ -175,7 +175,7 @@ class Stream:
         if count == 0:
             raise ValueRangeError(f"{self.caller}: {self.kind} gave no batch" +
                                   (f" in epoch {self._epochs}: a generator runs once; for several epochs pass "
-                                   "steps_per_epoch and a generator that loops" if self._epochs > 1 else ""))
+                                   f"{self.steps_name} and a generator that loops" if self._epochs > 1 else ""))
         if isinstance(self.source, Dataset):
             self.source.on_epoch_end()
 
