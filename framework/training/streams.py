@@ -84,6 +84,7 @@ def is_stream(x: object) -> bool:
 
 
 def steps_count(value: int | None, what: str, caller: str) -> int | None:
+    """`steps_per_epoch`, `validation_steps` or `steps` (`what`): None (all batches) or a whole number >= 1."""
     if value is None:
         return None
     if not is_whole_number(value) or value < 1:
