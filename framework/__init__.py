@@ -25,6 +25,7 @@ from framework.training.callbacks import (
     BackupAndRestore, Callback, CSVLogger, EarlyStopping, GradientCheck, History, LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau,
     TerminateOnNaN,
 )
+from framework.training.streams import Dataset
 from framework.training.optimizers import SGD, Adam, CosineDecay, ExponentialDecay, Optimizer, RMSprop, Schedule, StepDecay
 from framework.containers.loading import load_model
 from framework.containers.model import Model
@@ -34,7 +35,7 @@ from framework.containers.sequential import Sequential
 __all__ = [
     "Adam", "Add", "AvgPool2D", "Array", "BackpropReport", "BatchNorm", "BCELoss", "BCEWithLogitsLoss", "Buffer", "Callback",
     "CallOrderError", "check_backprop", "check_function", "check_gradients", "check_layer", "check_loss",
-    "Concatenate", "Config", "ConfigError", "Conv2D", "CosineDecay", "CrossEntropyLoss", "Dense", "Dropout", "DTypeError",
+    "Concatenate", "Config", "ConfigError", "Conv2D", "CosineDecay", "CrossEntropyLoss", "Dataset", "Dense", "Dropout", "DTypeError",
     "EarlyStopping", "ELU", "ExponentialDecay", "Flatten", "FormatError", "FrameworkError", "FunctionReport",
     "GlobalAvgPool2D", "GlobalMaxPool2D", "GradCheckReport", "GradCheckRow", "GradientCheck", "History", "Identity", "Input", "Labels", "Layer", "LeakyReLU",
     "load_model", "Loss", "MaxPool2D", "Merge", "Model", "ModelCheckpoint", "Module", "MSELoss", "Multiply", "Nested", "Node",

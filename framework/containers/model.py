@@ -15,6 +15,7 @@ from framework.core.layer import JSON, Config, Layer, Merge, Module
 from framework.core.protocols import LayerCall, model_backward
 from framework.core.registry import build_layer, register_model, spec
 from framework.containers.base import Container
+from framework.training.joined import Joined
 
 
 def _snake(name: str) -> str:
@@ -200,6 +201,16 @@ class Model(Container):
             raise ShapeError(f"{self!r} nested as a layer needs one input of shape {self.inputs[0].shape} and one "
                              f"output; got an input of shape {input_shape}")
         return (input_shape[0], *(int(d or 1) for d in self.outputs[0].shape[1:]))
+
+    @property
+    def named_outputs(self) -> dict[str, Shape | None]:
+        """Each output by the name of the layer that gives it (`"dense_1"`, as Keras names outputs), with the
+        shape of one of its samples."""
+        return {self._node_name(node): tuple(int(d or 1) for d in node.shape[1:]) for node in self.outputs}
+
+    def joined(self) -> Joined | None:
+        """For several outputs, the model seen as one output, its outputs side by side (`Joined`)."""
+        return Joined(self) if len(self.outputs) > 1 else None
 
     # -- structure -------------------------------------------------------------------------------
     def named_layers(self) -> list[tuple[str, Module]]:

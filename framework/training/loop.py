@@ -2,8 +2,9 @@
 callbacks' hooks, the epoch's loss and metrics, the validation, and the divergence of the model."""
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
+from typing import cast
 
 import attrs
 import numpy as np
@@ -18,6 +19,7 @@ from framework.training.data import Data, feed, labels_of
 from framework.training.metrics import Metric
 from framework.training.optimizers import Optimizer
 from framework.training.state import FitProgress, progress_state
+from framework.training.streams import Stream
 
 
 @attrs.define(kw_only=True, eq=False)
@@ -31,7 +33,7 @@ class FitLoop:
     metrics: dict[str, Metric]
     evaluate: Callable[[tuple[Array, ...], Labels], dict[str, float]]
     """The validation's loss and metrics, in eval mode."""
-    training: Data
+    training: Data | Stream
     validation: Data | None
     bounds: list[tuple[int, int]]
     """(start, stop) of each minibatch of an epoch."""
@@ -48,6 +50,8 @@ class FitLoop:
     predictions: Array | None = attrs.field(init=False, default=None)
     """The epoch's outputs, for its metrics: made on the first batch, kept for every epoch."""
     initial_epoch: int = attrs.field(init=False, default=0)
+    validate: Callable[[], dict[str, float]] | None = None
+    """The validation's loss and metrics when its data is a stream (`validation` is None then)."""
 
     def run(self, epochs: int, initial_epoch: int = 0) -> None:
         """Train the epochs from `initial_epoch` up to `epochs` (0-based indices, as Keras counts), or
@@ -74,26 +78,27 @@ class FitLoop:
     def run_epoch(self, epoch: int) -> Logs:
         """One pass over the minibatches, shuffled with `shuffle`; its logs. A batch whose loss is not
         finite raises a NonFiniteError, unless a callback (TerminateOnNaN) stops training."""
-        (xs, y), w = self.training, self.weights
-        if self.shuffle:
-            order = self.rng.permutation(y.shape[0])
-            xs, y = tuple(a[order] for a in xs), y[order]
-            w = None if w is None else w[order]
+        streamed = isinstance(self.training, Stream)
+        batches, y, count = self._batches()
+        outs: list[Array] = []
+        labels: list[Labels] = []
         total, seen = 0.0, 0
         diverged: NonFiniteError | None = None
-        for batch, (start, stop) in enumerate(self.bounds):
-            yb = y[start:stop]
+        for batch, (xb, yb, wb) in enumerate(batches):
             diverged = None
-            self.loss.labels_checked = True  # fit checked them once: each batch's forward skips this scan
+            self.loss.labels_checked = not streamed  # fit checked arrays once: each batch's forward skips this scan
             try:
-                cost, out = self.train_step(feed(tuple(a[start:stop] for a in xs)), yb, first=epoch == self.initial_epoch and batch == 0,
-                                            check_parameters=batch in (0, len(self.bounds) - 1),
-                                            sample_weight=None if w is None else w[start:stop])
+                cost, out = self.train_step(xb, yb, first=epoch == self.initial_epoch and batch == 0,
+                                            check_parameters=batch in (0, count - 1), sample_weight=wb)
             except NonFiniteError as e:  # x and y were checked: this is the model's doing
                 cost, diverged = math.nan, e
             else:
                 total += cost * yb.shape[0]
-                self._record(out, seen, seen + yb.shape[0])
+                if streamed and self.metrics:
+                    outs.append(out)
+                    labels.append(yb)
+                else:
+                    self._record(out, seen, seen + yb.shape[0])
                 seen += yb.shape[0]
             finally:
                 self.loss.labels_checked = False
@@ -105,7 +110,26 @@ class FitLoop:
                 ) from diverged
             if self.model.stop_training:
                 break
+        if outs:
+            self.predictions, y = np.concatenate(outs), cast(Labels, np.concatenate(labels))
         return self._logs(y[:seen], total, validate=diverged is None)
+
+    def _batches(self) -> tuple[Iterator[tuple[Inputs, Labels, SampleWeights | None]], Labels, int]:
+        """The epoch's minibatches (x, y, the samples' weights or None), shuffled with `shuffle`, the
+        labels in their order (a stream's: none, its batches' are kept as they come) and the number of
+        batches. A stream's batches carry no weights (`fit` refuses sample_weight and class_weight with one)."""
+        if isinstance(self.training, Stream):
+            stream = self.training
+            batches = ((feed(xs), y, None) for xs, y in stream.epoch(self.rng if self.shuffle else None)
+                       if y is not None)
+            return batches, np.empty(0), stream.batches() or 1
+        (xs, y), w = self.training, self.weights
+        if self.shuffle:
+            order = self.rng.permutation(y.shape[0])
+            xs, y = tuple(a[order] for a in xs), y[order]
+            w = None if w is None else w[order]
+        return (((feed(tuple(a[start:stop] for a in xs)), y[start:stop], None if w is None else w[start:stop])
+                 for start, stop in self.bounds), y, len(self.bounds))
 
     def train_step(
         self, xb: Inputs, yb: Labels, *, first: bool, check_parameters: bool, sample_weight: SampleWeights | None = None
@@ -118,7 +142,8 @@ class FitLoop:
         model, loss = self.model, self.loss
         with floating_point_errors("fit"):  # one np.errstate for the step's guarded calls
             out = model.forward(xb)
-            with labels_of("fit: y", self.training[1].shape, out) if first else nullcontext():
+            with labels_of("fit: y", yb.shape if isinstance(self.training, Stream) else self.training[1].shape,
+                           out) if first else nullcontext():
                 cost = float(weighted_forward(loss, out, yb, sample_weight).real)
             model.backward(loss.backward())
             self.optimizer.step(self.params)
@@ -135,6 +160,7 @@ class FitLoop:
         if not self.metrics:
             return
         if self.predictions is None:
+            assert not isinstance(self.training, Stream), "a stream's outputs are kept as they come"
             self.predictions = np.empty((self.training[1].shape[0], *out.shape[1:]), dtype=out.dtype)
         self.predictions[start:stop] = out
 
@@ -146,6 +172,8 @@ class FitLoop:
         if self.predictions is not None and seen:
             probabilities = self.loss.probabilities(self.predictions[:seen])
             logs |= {name: metric(y, probabilities) for name, metric in self.metrics.items()}
-        if self.validation is not None and validate:
-            logs |= {f"val_{k}": v for k, v in self.evaluate(*self.validation).items()}
+        if validate:
+            scores = (self.evaluate(*self.validation) if self.validation is not None
+                      else self.validate() if self.validate is not None else {})
+            logs |= {f"val_{k}": v for k, v in scores.items()}
         return logs

@@ -19,6 +19,7 @@ from framework.core.protocols import Network, Wrapper
 from framework.core.validation import brief
 from framework.losses import BUILT_IN_LOSSES, Loss
 from framework.training.metrics import Metric
+from framework.training.outputs import JointLoss
 from framework.training.optimizers import BUILT_IN_OPTIMIZERS, BUILT_IN_SCHEDULES, Optimizer, optimizer_from_config
 
 
@@ -58,6 +59,9 @@ class Compiled(Restorable, Protocol):
 def not_rebuildable(loss: Loss, optimizer: Optimizer) -> str | None:
     """Why `load_model` could not rebuild the training state of a model compiled with `loss` and
     `optimizer` (a custom loss or optimizer, a schedule that is a plain function), or None."""
+    if isinstance(loss, JointLoss):
+        return (f"the total loss of a model of several outputs, {loss!r}, is not kept in a saved file (its "
+                "outputs' losses and weights), so load_model could not rebuild it")
     if BUILT_IN_LOSSES.get(type(loss).__name__) is not type(loss):
         return f"the loss {loss!r} is not one of this framework's ({', '.join(BUILT_IN_LOSSES)})"
     if BUILT_IN_OPTIMIZERS.get(type(optimizer).__name__) is not type(optimizer):

@@ -2,8 +2,9 @@
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -13,15 +14,19 @@ from framework.core.errors import CallOrderError, ConfigError, ValueRangeError
 from framework.core.layer import Config, Module
 from framework.core.parameter import Buffer, Parameter
 from framework.core.protocols import LayerCall, model_backward
-from framework.core.validation import is_whole_number
+from framework.core.validation import a_kind, is_whole_number
 from framework.losses import Loss, weighted_forward
 from framework.training.callbacks import Callback, CallbackList, History, callback_list, resumed_epoch
 from framework.training.data import (Data, Weights, batch_bounds, checked_validation_data, checked_weights, data, feed,
                                      held_out, inputs, rows)
 from framework.training.loop import FitLoop
-from framework.training.metrics import Metric, get_metric
+from framework.training.metrics import Metric
 from framework.training.optimizers import Optimizer
 from framework.training.state import FitProgress
+from framework.training.streams import Dataset, Stream, collected, is_stream, stream_of
+from framework.training.outputs import (Losses, MetricNames, Targets, View, compiled_loss, compiled_metrics,
+                                        each_output_labelled, each_output_predicted)
+from framework.training.outputs import Weights as LossWeights
 
 
 class Trainer(ABC):
@@ -107,28 +112,43 @@ class Trainer(ABC):
         for module in self.layers:
             module.training = training
 
-    def compile(self, *, loss: Loss, optimizer: Optimizer, metrics: Sequence[str] = ()) -> None:
-        """Choose the loss, the optimizer and the metrics (names from `framework.training.metrics.METRICS`)."""
+    @property
+    def named_outputs(self) -> Mapping[str, Shape | None]:
+        """Each output's name and the shape of one of its samples (None where not known before a build):
+        a graph `Model` names its outputs after the layers that give them."""
+        return {"output": None}
+
+    def joined(self) -> View | None:
+        """The model seen as one of one output (its outputs side by side), for `fit`, `evaluate` and
+        `predict`; None for a model of one output."""
+        return None
+
+    def compile(self, *, loss: Losses, optimizer: Optimizer, metrics: MetricNames = (),
+                loss_weights: LossWeights | None = None) -> None:
+        """Choose the loss, the optimizer and the metrics (names from `framework.training.metrics.METRICS`).
+        A model of several outputs takes one loss an output, a list in the outputs' order or a dict by
+        output name (one Loss is used for each), weighted by `loss_weights` (1 each by default) into the
+        total loss; `metrics` a list for every output, or a dict by output name
+        (`framework.training.outputs`)."""
         expected = (("loss", loss, Loss, "a Loss", "BCELoss()"), ("optimizer", optimizer, Optimizer, "an Optimizer", "Adam()"))
         for what, value, base, kind, example in expected:
-            if not isinstance(value, base):
+            if not isinstance(value, base | list | tuple | Mapping if what == "loss" else base):  # a list: compiled_loss
                 given = f"the class {value.__name__}" if isinstance(value, type) else f"a {type(value).__name__}"
                 example = f"{value.__name__}()" if isinstance(value, type) else example
                 raise ConfigError(f"compile: {what} must be {kind}, got {given}: pass an instance, such as {what}={example}")
-        if isinstance(metrics, str):
-            raise ConfigError(f"compile: metrics must be a list of names, got the string {metrics!r}: metrics=[{metrics!r}]")
-        self.loss, self.optimizer = loss, optimizer
-        self.metrics = {name: get_metric(name) for name in metrics}
+        self.loss, self.optimizer = compiled_loss(loss, loss_weights, self.named_outputs), optimizer
+        self.metrics = compiled_metrics(metrics, self.loss)
 
+    @each_output_labelled
     def fit(
         self,
-        x: Inputs | Indices,
-        y: Labels,
+        x: Inputs | Indices | Dataset | Iterable[Any],
+        y: Targets | None = None,
         *,
         epochs: int = 1,
         batch_size: int = 32,
-        validation_data: (tuple[Inputs | Indices, Labels] | tuple[Inputs | Indices, Labels, npt.ArrayLike | None]
-                          | None) = None,
+        validation_data: (tuple[Inputs | Indices, Targets] | tuple[Inputs | Indices, Targets, npt.ArrayLike | None]
+                          | Dataset | Iterable[Any] | None) = None,
         validation_split: float = 0.0,
         shuffle: bool = True,
         callbacks: Sequence[Callback] = (),
@@ -138,6 +158,8 @@ class Trainer(ABC):
         initial_epoch: int = 0,
         sample_weight: npt.ArrayLike | None = None,
         class_weight: Mapping[int, float] | None = None,
+        steps_per_epoch: int | None = None,
+        validation_steps: int | None = None,
     ) -> History:
         """Train for `epochs` passes over (x, y) in minibatches of `batch_size`, shuffled each epoch
         by a generator seeded with `seed`. The last, partial batch is used, merged into the one before
@@ -160,14 +182,35 @@ class Trainer(ABC):
         Σ w_i l_i / batch size, w_i the sample's weight times its class's (Keras 3 refuses the two
         together; tf.keras multiplied them, as here). A `validation_split` holds out the weights of
         its samples with them, and `validation_data` may be a triple (x_val, y_val, sample_weight_val);
-        class_weight weighs the training only. The weights are checked before the first epoch.
+        class_weight weighs the training only. The weights are checked before the first epoch. A model
+        of several outputs takes one sample_weight for all its outputs, and no class_weight (as Keras).
+
+        x may also be read a batch at a time (`framework.training.streams`): a `Dataset` or an iterable
+        of (x, y) batches (y left out), `steps_per_epoch` batches an epoch (a Dataset's `len` by
+        default; required for a generator), or `np.memmap` arrays, read in blocks of `batch_size`;
+        `validation_data` likewise, `validation_steps` batches of it each epoch. Such batches carry no
+        weights: sample_weight and class_weight are refused with them. `initial_epoch` and
+        `BackupAndRestore` resume the model, its optimizer and the shuffling generator of memmap blocks;
+        a Dataset or a generator gives the batches it gives (bit for bit only if they are the same).
         """
         loss, optimizer = self._compiled("fit")
-        training = data(x, y, "fit", self.named_parameters(), self._takes_indices())
         _check_counts(epochs, batch_size)
         given = callback_list(callbacks)
-        self.build(training[0])  # the features decide, before the split: a backup restores into built layers
-        weighed = checked_weights("fit", loss, training[1], sample_weight, class_weight, self.named_parameters())
+        validate = self._validation_stream(validation_data, validation_steps, batch_size)
+        training: Data | Stream
+        if is_stream(x):
+            _refuse_weights("fit", x, sample_weight=sample_weight, class_weight=class_weight)
+            if validation_split:
+                raise ConfigError(f"fit: validation_split holds out part of arrays in memory; x is {a_kind(x)}: "
+                                  "pass validation_data (arrays, a Dataset or a generator of batches)")
+            training, reference = self._training_stream(x, y, steps_per_epoch, batch_size, drop_remainder)
+            weighed = Weights()
+        else:  # y joined for several outputs: see each_output_labelled
+            training = data(cast(Inputs | Indices, x), cast(Labels, y), "fit", self.named_parameters(),
+                            self._takes_indices())
+            self.build(training[0])  # the features decide, before the split: a backup restores into built layers
+            weighed = checked_weights("fit", loss, training[1], sample_weight, class_weight, self.named_parameters())
+            reference = training
         initial_epoch = resumed_epoch(self, given, initial_epoch, epochs)
         progress = self.fit_progress if initial_epoch and self.fit_progress is not None else None
         if progress is not None and progress.epoch == initial_epoch:
@@ -177,19 +220,57 @@ class Trainer(ABC):
             rng = np.random.default_rng(progress.seed)
         else:
             progress, rng = None, np.random.default_rng(seed)
-        training, weighed, validation, val_weights = self._validation(training, weighed, validation_data,
-                                                                      validation_split, loss, rng)
+        reference, weighed, validation, val_weights = self._validation(
+            reference, weighed, None if validate else validation_data, validation_split, loss, rng)
         if progress is not None:
             rng.bit_generator.state = progress.rng  # after the split drawn again: the shuffles go on
-        loss.check_labels(training[1])  # once: each batch's forward skips this scan
-        smallest = max((module.min_training_batch for module in self.layers), default=1)
-        bounds = batch_bounds(training[1].shape[0], batch_size, smallest, drop_remainder)
-        hooks = CallbackList(given, epochs=epochs, batches=len(bounds), verbose=verbose)
+        bounds: list[tuple[int, int]] = []
+        if isinstance(training, Stream):
+            batches = training.batches()
+            assert batches is not None, "_training_stream refuses a stream without a count of batches"
+        else:
+            training = reference
+            loss.check_labels(training[1])  # once: each batch's forward skips this scan
+            smallest = max((module.min_training_batch for module in self.layers), default=1)
+            bounds = batch_bounds(training[1].shape[0], batch_size, smallest, drop_remainder)[:steps_per_epoch]
+            batches = len(bounds)
+        hooks = CallbackList(given, epochs=epochs, batches=batches, verbose=verbose)
         FitLoop(model=self, loss=loss, optimizer=optimizer, metrics=self.metrics,
                 evaluate=lambda xs, y: self._evaluate(xs, y, batch_size, val_weights), training=training,
                 validation=validation, bounds=bounds, shuffle=shuffle, rng=rng, callbacks=hooks,
-                weights=weighed.product("fit")).run(epochs, initial_epoch)
+                weights=weighed.product("fit"), validate=validate).run(epochs, initial_epoch)
         return hooks.history
+
+    def _training_stream(self, x: object, y: object, steps: int | None, batch_size: int,
+                         drop_remainder: bool) -> tuple[Stream, Data]:
+        """fit's stream of training batches, and its first batch (checked; the model's lazy layers built on
+        it), which arrays of validation_data are checked against."""
+        smallest = max((module.min_training_batch for module in self.layers), default=1)
+        training = stream_of(x, y, "fit", self.named_parameters(), batch_size=batch_size, steps=steps, labelled=True,
+                             labels=self._loss_labels, smallest=smallest, drop_remainder=drop_remainder,
+                             indices=self._takes_indices())
+        xs, labels = training.first()
+        self.build(xs)
+        if training.batches() is None:
+            raise ConfigError(f"fit: {training.kind} has no len: pass steps_per_epoch, the batches of an epoch")
+        assert labels is not None, "a fit's batches carry labels"
+        return training, (xs, labels)
+
+    def _validation_stream(self, validation_data: object, steps: int | None,
+                           batch_size: int) -> Callable[[], dict[str, float]] | None:
+        """The validation of a `fit` whose `validation_data` is read a batch at a time: its loss and metrics
+        over `steps` batches (all by default), in eval mode; None for arrays in memory."""
+        if validation_data is None or not is_stream(validation_data):
+            if steps is not None:
+                raise ConfigError("fit: validation_steps counts the batches of a validation_data read a batch at a "
+                                  "time (a Dataset, a generator, memmap arrays)")
+            return None
+        if isinstance(validation_data, tuple | list) and len(validation_data) == 3:
+            _refuse_weights("fit(validation_data)", validation_data, sample_weight=validation_data[2])
+        x, y = validation_data[:2] if isinstance(validation_data, tuple | list) else (validation_data, None)
+        stream = stream_of(x, y, "fit(validation_data)", self.named_parameters(), batch_size=batch_size,
+                           steps=steps, labelled=True, labels=self._loss_labels, indices=self._takes_indices())
+        return lambda: self._scores(*self._predict_stream(stream))
 
     def _validation(
         self, training: Data, weighed: Weights, validation_data: object, validation_split: float, loss: Loss,
@@ -206,30 +287,73 @@ class Trainer(ABC):
             return rows(training, ~held), weighed.rows(~held), rows(training, held), weighed.rows(held).given
         return training, weighed, None, None
 
+    @each_output_labelled
     def evaluate(
-        self, x: Inputs | Indices, y: Labels, *, batch_size: int | None = None,
-        sample_weight: npt.ArrayLike | None = None,
+        self, x: Inputs | Indices | Dataset | Iterable[Any], y: Targets | None = None, *, batch_size: int | None = None,
+        steps: int | None = None, sample_weight: npt.ArrayLike | None = None,
     ) -> dict[str, float]:
         """The loss (mean over all samples; with `sample_weight`, Σ w_i l_i / m, as `fit` weighs it) and
-        the compiled metrics (unweighted, as Keras' `metrics`) on (x, y), in eval mode."""
+        the compiled metrics (unweighted, as Keras' `metrics`) on (x, y), in eval mode; x read a batch
+        at a time as `fit` reads it, `steps` batches of it (all by default; no sample_weight then)."""
         loss, _ = self._compiled("evaluate")
-        xs, y = data(x, y, "evaluate", self.named_parameters(), self._takes_indices())
+        if is_stream(x):
+            _refuse_weights("evaluate", x, sample_weight=sample_weight)
+            return self._scores(*self._predict_stream(stream_of(
+                x, y, "evaluate", self.named_parameters(), batch_size=batch_size, steps=steps, labelled=True,
+                labels=self._loss_labels, indices=self._takes_indices())))
+        xs, y = data(cast(Inputs | Indices, x), cast(Labels, y), "evaluate", self.named_parameters(),
+                     self._takes_indices())
         w = checked_weights("evaluate", loss, y, sample_weight, None, self.named_parameters()).product("evaluate")
         return self._evaluate(xs, y, batch_size, w)
 
-    def predict(self, x: Inputs | Indices, *, batch_size: int | None = None) -> Array:
-        """The model's output for x in eval mode, `batch_size` samples at a time (all at once by default)."""
-        return self._predict(inputs(x, "predict", self.named_parameters(), self._takes_indices()), batch_size)
+    @each_output_predicted
+    def predict(self, x: Inputs | Indices | Dataset | Iterable[Any], *, batch_size: int | None = None,
+                steps: int | None = None) -> Array:
+        """The model's output for x in eval mode, `batch_size` samples at a time (all at once by default);
+        for a model of several outputs, a list of them (see `predict_all`). x may be read a batch at a
+        time, as `fit` reads it (batches of x alone, or (x, y) pairs whose y is ignored), `steps` batches."""
+        if is_stream(x):
+            stream = stream_of(x, None, "predict", self.named_parameters(), batch_size=batch_size, steps=steps,
+                               labelled=False, indices=self._takes_indices())
+            return self._predict_stream(stream)[0]
+        return self._predict(inputs(cast(Inputs | Indices, x), "predict", self.named_parameters(),
+                                    self._takes_indices()), batch_size)
 
     def _takes_indices(self) -> bool:
         """Whether a layer takes integer indices (an `Embedding`): then integer data stay integers."""
         return any(module.takes_indices for module in self.layers)
 
+    def _loss_labels(self, y: object, caller: str) -> Labels:
+        """A batch's labels as the loss takes them: y itself for a model of one output (`Joined`, the
+        view of a model of several, joins one array an output)."""
+        return cast(Labels, np.asarray(y))
+
+    def _predict_stream(self, stream: Stream) -> tuple[Array, Labels]:
+        """The outputs for every batch of `stream`, in eval mode, and the batches' labels, concatenated."""
+        modes = [module.training for module in self.layers]
+        self.set_training(False)
+        try:
+            out, y = collected(stream, lambda xs: self.forward(feed(xs)))
+        finally:
+            for module, mode in zip(self.layers, modes):
+                module.training = mode
+        return out, cast(Labels, np.empty(0) if y is None else y)
+
+    def predict_all(self, x: Inputs | Indices | Dataset | Iterable[Any], *, batch_size: int | None = None,
+                    steps: int | None = None) -> list[Array]:
+        """`predict`, typed as a list: one array an output (one for a model of one output)."""
+        out = self.predict(x, batch_size=batch_size, steps=steps)
+        return out if isinstance(out, list) else [out]
+
     def _evaluate(
         self, xs: tuple[Array, ...], y: Labels, batch_size: int | None, sample_weight: SampleWeights | None = None
     ) -> dict[str, float]:
+        return self._scores(self._predict(xs, batch_size), y, sample_weight)
+
+    def _scores(self, y_pred: Array, y: Labels, sample_weight: SampleWeights | None = None) -> dict[str, float]:
+        """The loss (weighted by `sample_weight`, if any) and the compiled metrics of the outputs `y_pred`
+        against the labels `y`."""
         loss, _ = self._compiled("evaluate")
-        y_pred = self._predict(xs, batch_size)
         results = {"loss": float(weighted_forward(loss, y_pred, y, sample_weight).real)}
         probabilities = loss.probabilities(y_pred)
         return results | {name: metric(y, probabilities) for name, metric in self.metrics.items()}
@@ -266,3 +390,12 @@ def _check_counts(epochs: int, batch_size: int) -> None:
             raise ConfigError(f"fit: {name} must be a whole number, got {value!r}")
     if epochs < 1 or batch_size < 1:
         raise ValueRangeError(f"fit: epochs and batch_size must be at least 1, got {epochs} and {batch_size}")
+
+
+def _refuse_weights(caller: str, x: object, **weights: object) -> None:
+    """A ConfigError naming the weights (`sample_weight`, `class_weight`) given with data read a batch at a
+    time, whose batches are pairs (x, y) that carry none."""
+    given = [name for name, w in weights.items() if w is not None]
+    if given:
+        raise ConfigError(f"{caller}: {' and '.join(given)} weigh arrays in memory; x is {a_kind(x)}, read a batch at "
+                          "a time, whose batches (x, y) carry no weights: pass arrays, or leave the weights out")

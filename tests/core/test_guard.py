@@ -132,7 +132,7 @@ def test_predict_refuses_an_empty_list_and_fit_hints_at_transposed_labels() -> N
     model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
     with pytest.raises(ShapeError, match=r"y has shape \(1, 5\): did you pass y features-first\? transpose it"):
         model.fit(np.ones((5, 3)), np.ones((1, 5)), verbose=0)
-    history = model.fit(np.ones((2, 3)), [[1.0], [0.0]], verbose=0)  # type: ignore[arg-type]  # a list is converted
+    history = model.fit(np.ones((2, 3)), [[1.0], [0.0]], verbose=0)  # type: ignore[list-item]  # a list is converted
     assert len(history.history["loss"]) == 1
 
 

@@ -722,7 +722,7 @@ def test_inputs_that_are_not_arrays_are_named_with_a_hint() -> None:
     model = Sequential([Dense(3, 1, seed=0), Sigmoid()])
     message = "predict: x must be an array, or a list of arrays (one per input of the model), got a dict"
     with pytest.raises(DTypeError, match=re.escape(message)):
-        model.predict({"a": np.ones((2, 3))})  # type: ignore[arg-type]
+        model.predict({"a": np.ones((2, 3))})
     message = "predict: x[0] must be (batch, features), got shape (3,): a list of samples? pass np.asarray(x)"
     with pytest.raises(ShapeError, match=re.escape(message)):
-        model.predict(np.ones((2, 3)).tolist())  # type: ignore[arg-type]
+        model.predict(np.ones((2, 3)).tolist())
