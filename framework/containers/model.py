@@ -208,6 +208,9 @@ class Model(Container):
         shape of one of its samples."""
         return {self._node_name(node): tuple(int(d or 1) for d in node.shape[1:]) for node in self.outputs}
 
+    def output_layers(self) -> list[Module | None]:
+        return [node.module for node in self.outputs]  # None: an input that is also an output
+
     def joined(self) -> Joined | None:
         """For several outputs, the model seen as one output, its outputs side by side (`Joined`)."""
         return Joined(self) if len(self.outputs) > 1 else None

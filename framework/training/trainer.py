@@ -15,7 +15,8 @@ from framework.core.layer import Config, Module
 from framework.core.parameter import Buffer, Parameter
 from framework.core.protocols import LayerCall, model_backward
 from framework.core.validation import a_kind, is_whole_number
-from framework.losses import Loss, weighted_forward
+from framework.layers.activations import Sigmoid
+from framework.losses import BCEWithLogitsLoss, Loss, weighted_forward
 from framework.training.callbacks import Callback, CallbackList, History, callback_list, resumed_epoch
 from framework.training.data import (Data, Weights, batch_bounds, checked_validation_data, checked_weights, data, feed,
                                      held_out, inputs, rows)
@@ -136,8 +137,24 @@ class Trainer(ABC):
                 given = f"the class {value.__name__}" if isinstance(value, type) else f"a {type(value).__name__}"
                 example = f"{value.__name__}()" if isinstance(value, type) else example
                 raise ConfigError(f"compile: {what} must be {kind}, got {given}: pass an instance, such as {what}={example}")
+        self._refuse_sigmoid_twice(loss)
         self.loss, self.optimizer = compiled_loss(loss, loss_weights, self.named_outputs), optimizer
         self.metrics = compiled_metrics(metrics, self.loss)
+
+    def output_layers(self) -> list[Module | None]:
+        """The layer that gives each output, in the outputs' order (a `Sequential`'s last)."""
+        return list(self.layers[-1:])
+
+    def _refuse_sigmoid_twice(self, loss: Losses) -> None:
+        """A ConfigError for `BCEWithLogitsLoss` on an output that a `Sigmoid` gives: the loss applies
+        the sigmoid itself, so it would be applied twice (as compile refuses softmax into CrossEntropyLoss)."""
+        layers = self.output_layers()
+        losses = (list(loss.values()) if isinstance(loss, Mapping) else list(loss) if isinstance(loss, list | tuple)
+                  else [loss] * len(layers))
+        for layer, each in zip(layers, losses):
+            if isinstance(each, BCEWithLogitsLoss) and isinstance(layer, Sigmoid):
+                raise ConfigError(f"compile: {each!r} takes logits and applies the sigmoid itself, but the output comes "
+                                  f"from {layer!r}: remove the model's final Sigmoid(), or use BCELoss()")
 
     @each_output_labelled
     def fit(

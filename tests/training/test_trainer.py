@@ -13,8 +13,9 @@ import numpy.typing as npt
 import pytest
 
 from framework import (
-    SGD, Adam, BatchNorm, BCELoss, CallOrderError, Callback, ConfigError, Dense, DTypeError, FrameworkError, Layer,
-    NonFiniteError, Parameter, ReLU, Sequential, ShapeError, Sigmoid, TerminateOnNaN, ValueRangeError,
+    SGD, Adam, BatchNorm, BCELoss, BCEWithLogitsLoss, CallOrderError, Callback, ConfigError, Dense, DTypeError,
+    FrameworkError, Input, Layer, Model, NonFiniteError, Parameter, ReLU, Sequential, ShapeError, Sigmoid,
+    TerminateOnNaN, ValueRangeError,
 )
 from framework.core.arrays import Array
 
@@ -726,3 +727,15 @@ def test_inputs_that_are_not_arrays_are_named_with_a_hint() -> None:
     message = "predict: x[0] must be (batch, features), got shape (3,): a list of samples? pass np.asarray(x)"
     with pytest.raises(ShapeError, match=re.escape(message)):
         model.predict(np.ones((2, 3)).tolist())
+
+
+def test_bce_with_logits_after_a_sigmoid_is_refused_at_compile() -> None:
+    model = Sequential([Input(10), Dense(8, seed=0), ReLU(), Dense(1, seed=1), Sigmoid()])
+    with pytest.raises(ConfigError, match=r"BCEWithLogitsLoss\(\) takes logits and applies the sigmoid itself, but the "
+                                          r"output comes from Sigmoid\(\): remove the model's final Sigmoid\(\)"):
+        model.compile(loss=BCEWithLogitsLoss(), optimizer=SGD(0.1))
+    x = Input(3)
+    graph = Model(x, [Sigmoid()(Dense(1, seed=0)(x)), Dense(1, seed=1)(x)])
+    with pytest.raises(ConfigError, match="output comes from Sigmoid"):
+        graph.compile(loss=[BCEWithLogitsLoss(), BCEWithLogitsLoss()], optimizer=SGD(0.1))
+    graph.compile(loss=[BCELoss(), BCEWithLogitsLoss()], optimizer=SGD(0.1))  # logits into the second: right
