@@ -139,27 +139,27 @@ class Conv2D(Layer):
         source = x
         if self.padding == "same":  # the padding's zeros around x: rows (oh - 1) sh + kh, columns likewise
             shape = (n, max(h + top, (oh - 1) * sh + kh), max(w + left, (ow - 1) * sw + kw), c)
-            source = self._reused("_padded", shape, x.dtype, reuse)
+            source = self._reused("_padded", shape, x.dtype, reuse)[0]
             source[:, top:top + h, left:left + w] = x
         windows = sliding_window_view(source, (kh, kw), axis=(1, 2))  # (batch, H', W', C, kh, kw), a view
         windows = windows[:, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw].transpose(0, 1, 2, 4, 5, 3)
         k = kh * kw * c
-        cols = self._reused("_patches", (n * oh * ow, k + ones), x.dtype, reuse)
-        if ones:
+        cols, fresh = self._reused("_patches", (n * oh * ow, k + ones), x.dtype, reuse)
+        if ones and fresh:  # a reused matrix keeps its column of ones: writing it again touches every row's line
             cols[:, k:] = 1
         np.copyto(cols[:, :k].reshape(windows.shape), windows)  # the one copy
         return cols
 
-    def _reused(self, name: str, shape: Shape, dtype: np.dtype[Any], reuse: bool) -> Array:
+    def _reused(self, name: str, shape: Shape, dtype: np.dtype[Any], reuse: bool) -> tuple[Array, bool]:
         """The array held as `name` when `reuse` and it has the shape and dtype, else a new one of
-        zeros (held as `name` with `reuse`)."""
+        zeros (held as `name` with `reuse`); and whether it is new."""
         last: Array | None = getattr(self, name, None)
         if reuse and last is not None and last.shape == shape and last.dtype == dtype:
-            return last
+            return last, False
         fresh: Array = np.zeros(shape, dtype)
         if reuse:
             setattr(self, name, fresh)
-        return fresh
+        return fresh, True
 
     def _linear(self, x: Array) -> Array:
         """The convolution of `x` without the bias, (batch, H_out, W_out, filters)."""
