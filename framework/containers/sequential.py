@@ -112,11 +112,14 @@ class Sequential(Container):
 
         Returns dL/dx only when `input_grad=True`: on a wide input it costs as much as the first
         layer's weight gradient, and training never needs it."""
-        layers = self.layers
+        layers, given = self.layers, grad
         k = len(layers) - 1
         try:
             for k in range(len(layers) - 1, 0, -1):
-                grad = layers[k].backward(grad)
+                layer = layers[k]  # scratch: an array a layer above returned, not the caller's, and not a view
+                layer.grad_is_scratch = grad is not given and grad.base is None
+                grad = layer.backward(grad)
+                layer.grad_is_scratch = False
             k = 0
             if input_grad:
                 return layers[0].backward(grad)
@@ -127,6 +130,8 @@ class Sequential(Container):
                 e.args = (f"{e}: it is what the backward of layer {k + 1} {layers[k + 1]!r} returned; the mistake is "
                           "there",)
             raise
+        finally:
+            layers[k].grad_is_scratch = False
 
     def named_layers(self) -> list[tuple[str, Module]]:
         """Each layer, named by its position."""

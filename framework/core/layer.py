@@ -43,6 +43,11 @@ class Module(Checked):
     replay: bool = False
     """Set by the gradient checker: a random layer (Dropout) reuses its last draw instead of a new one."""
     checked_methods = ("forward", "backward", "backward_params")
+    grad_is_scratch: bool = False
+    """True only while `Sequential.backward` runs this layer's backward on a gradient that is the
+    framework's own: an array of its own (not a view) that the layer above returned, which nothing
+    reads after this backward (never the caller's array): the layer may then write dL/dx into it, as
+    ReLU does, instead of into a fresh array. So a backward returns a new array, or a view of its `grad`."""
     independent_samples: bool = False
     """Each output sample depends only on the same sample of its input(s) (and the parameters), as in
     every built-in layer but BatchNorm in training: the gradient checker then runs a stack of K probes

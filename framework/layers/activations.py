@@ -34,7 +34,7 @@ class ReLU(KeepsShape):
         return np.maximum(x, 0)  # NaN passes through
 
     def backward(self, grad: Array) -> Array:
-        return np.multiply(grad, self._on)  # dL/dx = g where x > 0, else 0
+        return np.multiply(grad, self._on, out=grad if self.grad_is_scratch else None)  # dL/dx = g where x > 0, else 0
 
     def branch(self) -> Mask | None:
         return self._on
