@@ -209,17 +209,22 @@ class Optimizer:
         """Update each parameter in place from its gradient (the gradients are left as they are)."""
         lr = self.learning_rate
         scale = 1.0 if self.global_clipnorm is None else _norm_scale([p.grad for p in params], self.global_clipnorm)
+        slots, clipnorm, update = self._slots, self.clipnorm, self._update
         for p in params:
-            slot = self._slots.get(id(p))
+            value = p.value
+            slot = slots.get(id(p))
             if slot is None:
-                slot = self._slots[id(p)] = self._new_slot(p)
-            elif slot.shape != p.value.shape or slot.dtype != p.value.dtype:
+                slot = slots[id(p)] = self._new_slot(p)
+            elif slot.shape != value.shape or slot.dtype != value.dtype:
                 self._raise_changed(p, slot)
             slot.steps += 1
-            if self.clipnorm is not None:
-                scale = _norm_scale([p.grad], self.clipnorm)
-            if p.value.size <= CHUNK:
-                self._chunk(p.value, p.grad, slot.state, slot, lr, scale)
+            if clipnorm is not None:
+                scale = _norm_scale([p.grad], clipnorm)
+            if value.size <= CHUNK:
+                if slot.g is None:  # nothing to clip or decay: the update alone, on the whole parameter
+                    update(value, p.grad, slot.state, slot.tmp, lr, slot.steps)
+                else:
+                    self._chunk(value, p.grad, slot.state, slot, lr, scale)
                 continue
             rows = len(slot.tmp)
             for start in range(0, len(p.value), rows):
