@@ -48,6 +48,9 @@ class Sequential(Container):
                 self.layers.append(Nested(item))
             elif isinstance(item, Layer):
                 self.layers.append(item)
+            elif isinstance(item, type):
+                raise ConfigError(f"Sequential: item {i} is the class {item.__name__}, not a layer: pass an instance, "
+                                  f"{item.__name__}(...)")
             else:
                 raise ConfigError(
                     f"Sequential: item {i} is a {type(item).__name__}, not a Layer (a Merge layer needs a graph Model)"

@@ -52,7 +52,8 @@ def inputs(
             raise DTypeError(f"{caller}: x must be an array, or a list of arrays (one per input of the model), "
                              f"got {a_kind(arrays[i])}")
         if a.ndim < 2:
-            hint = "" if isinstance(arrays[i], np.ndarray) else ": a list of samples? pass np.asarray(x)"
+            hint = (": a list of samples? pass np.asarray(x)" if not isinstance(arrays[i], np.ndarray)
+                    else ": one sample? give it its batch axis, x.reshape(1, -1)" if a.ndim == 1 else "")
             raise ShapeError(f"{caller}: {what} must be (batch, features), got shape {a.shape}{hint}")
         if a.shape[0] == 0 or a.shape[0] != np.shape(arrays[0])[0]:
             raise ShapeError(f"{caller}: {what} has shape {a.shape}: an empty batch, or another sample count")

@@ -193,6 +193,8 @@ def test_empty_model_and_non_layers_are_refused() -> None:
         Sequential([Dense(3, 2), "relu"])  # type: ignore[list-item]
     with pytest.raises(ConfigError, match=re.escape("Sequential takes a list of layers, got a Dense: Sequential([layer, ...])")):
         Sequential(Dense(3, 2))  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"item 1 is the class ReLU, not a layer: pass an instance, ReLU\(\.\.\.\)"):
+        Sequential([Dense(3, 2), ReLU])  # type: ignore[list-item]
 
 
 def test_a_layer_object_may_stand_once() -> None:

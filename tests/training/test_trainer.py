@@ -739,3 +739,10 @@ def test_bce_with_logits_after_a_sigmoid_is_refused_at_compile() -> None:
     with pytest.raises(ConfigError, match="output comes from Sigmoid"):
         graph.compile(loss=[BCEWithLogitsLoss(), BCEWithLogitsLoss()], optimizer=SGD(0.1))
     graph.compile(loss=[BCELoss(), BCEWithLogitsLoss()], optimizer=SGD(0.1))  # logits into the second: right
+
+
+def test_one_sample_without_its_batch_axis_is_told_how_to_add_it() -> None:
+    model = Sequential([Dense(3, 1, seed=0)])
+    with pytest.raises(ShapeError, match=re.escape("predict: x must be (batch, features), got shape (3,): one sample? "
+                                                   "give it its batch axis, x.reshape(1, -1)")):
+        model.predict(np.ones(3))
