@@ -136,7 +136,8 @@ def _count(owner: str, name: str, value: object, least: int) -> int:
 
 
 class EarlyStopping(_Monitor):
-    """Stop when `monitor` has not improved by more than `min_delta` for `patience` epochs. With
+    """Stop when `monitor` has not improved by more than `min_delta` for `patience` epochs in a row
+    (at the first such epoch for patience 0 or 1), as Keras counts them. With
     `restore_best_weights`, the model ends with the weights of its best epoch, whether training
     stopped early or ran all its epochs. The epochs before `start_from_epoch` (0-based) are a
     warm-up, as in Keras: not compared, not counted, never the best."""
@@ -173,7 +174,7 @@ class EarlyStopping(_Monitor):
                 self.best_weights = self.model.get_weights()  # parameters and buffers (BatchNorm's statistics)
             return
         self._wait += 1
-        if self._wait > self.patience:
+        if self._wait >= max(self.patience, 1):  # as Keras: `patience` epochs without improvement, then stop
             self.stopped_epoch = epoch
             self.model.stop_training = True
 

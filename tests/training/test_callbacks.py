@@ -79,8 +79,8 @@ def test_early_stopping_restores_the_best_weights_when_it_stops_early() -> None:
     best = int(np.argmin(history["val_loss"]))
     assert best == 2
     assert stopper.best_epoch == 2
-    assert stopper.stopped_epoch == 5  # epochs 3, 4 and 5 without improvement: the third one stops
-    assert len(history["val_loss"]) == 6
+    assert stopper.stopped_epoch == 4  # epochs 3 and 4 without improvement: patience 2 runs out, as in Keras
+    assert len(history["val_loss"]) == 5
     assert same(model.get_weights(), snapshots.weights[best])
     assert not same(model.get_weights(), snapshots.weights[-1])
 
@@ -98,7 +98,7 @@ def test_early_stopping_restores_the_best_weights_when_training_runs_all_its_epo
 def test_without_restore_best_weights_the_model_keeps_its_last_weights() -> None:
     stopper = EarlyStopping("val_loss", patience=2)
     model, history, snapshots = overshooting_run(12, [stopper])
-    assert len(history["val_loss"]) == 6
+    assert len(history["val_loss"]) == 5
     assert same(model.get_weights(), snapshots.weights[-1])
     assert not same(model.get_weights(), snapshots.weights[2])
 
@@ -141,7 +141,7 @@ def test_early_stopping_on_val_accuracy_maximises_it_in_auto_mode() -> None:
     stopper = EarlyStopping("val_accuracy", patience=2, restore_best_weights=True)
     model, history, snapshots = overshooting_run(12, [stopper], metrics=["accuracy"])
     assert history["val_accuracy"][:3] == pytest.approx([3 / 6, 4 / 6, 6 / 6])
-    assert stopper.best_epoch == 2 and stopper.stopped_epoch == 5
+    assert stopper.best_epoch == 2 and stopper.stopped_epoch == 4
     assert same(model.get_weights(), snapshots.weights[2])
 
 
@@ -162,12 +162,13 @@ def drive(stopper: EarlyStopping, values: Sequence[float], monitor: str = "val_l
     ("patience", "ran", "best", "stopped"),
     [
         (0, 3, 1, 2),  # the first epoch without improvement stops
-        (1, 4, 1, 3),
-        (2, 5, 1, 4),  # patience epochs without improvement are tolerated, the next one stops
-        (3, 6, 5, None),  # epoch 5 improves before patience runs out
+        (1, 3, 1, 2),  # as Keras: patience 0 and 1 alike
+        (2, 4, 1, 3),  # the second epoch in a row without improvement stops
+        (3, 5, 1, 4),
+        (4, 6, 5, None),  # epoch 5 improves before patience runs out
     ],
 )
-def test_patience_is_the_number_of_epochs_without_improvement_tolerated(
+def test_patience_is_the_number_of_epochs_without_improvement_that_stops(  # as keras.callbacks.EarlyStopping counts
     patience: int, ran: int, best: int, stopped: int | None
 ) -> None:
     stopper = EarlyStopping("val_loss", patience=patience)
@@ -176,30 +177,30 @@ def test_patience_is_the_number_of_epochs_without_improvement_tolerated(
 
 
 def test_min_delta_is_measured_from_the_best_value_and_must_be_exceeded() -> None:
-    stopper = EarlyStopping("val_loss", patience=1, min_delta=0.25)
+    stopper = EarlyStopping("val_loss", patience=2, min_delta=0.25)
     # 0.75 improves on 1.0 by exactly min_delta: not enough; 0.625 is 0.375 below the best: enough
     assert drive(stopper, [1.0, 0.75, 0.625, 0.5]) == 4
     assert stopper.best_epoch == 2
-    stopper = EarlyStopping("val_loss", patience=1, min_delta=0.25)
+    stopper = EarlyStopping("val_loss", patience=2, min_delta=0.25)
     assert drive(stopper, [1.0, 0.875, 0.8125, 0.0]) == 3  # each step is small: stops at epoch 2
     assert (stopper.best_epoch, stopper.stopped_epoch) == (0, 2)
-    stopper = EarlyStopping("val_loss", patience=1, min_delta=-0.25)  # the sign is ignored
+    stopper = EarlyStopping("val_loss", patience=2, min_delta=-0.25)  # the sign is ignored
     assert drive(stopper, [1.0, 0.875, 0.8125, 0.0]) == 3
 
 
 @pytest.mark.parametrize("monitor", ["accuracy", "val_accuracy", "val_auc", "val_precision", "val_recall", "val_f1"])
 def test_auto_mode_maximises_accuracy_like_monitors(monitor: str) -> None:
-    stopper = EarlyStopping(monitor, patience=1)
+    stopper = EarlyStopping(monitor, patience=2)
     assert drive(stopper, [0.5, 0.625, 0.75, 0.5, 0.5, 1.0], monitor) == 5
     assert (stopper.best_epoch, stopper.stopped_epoch) == (2, 4)
 
 
 def test_explicit_modes_override_auto() -> None:
     rising = [0.5, 0.625, 0.75, 0.5, 0.5]
-    stopper = EarlyStopping("val_accuracy", patience=1, mode="min")
+    stopper = EarlyStopping("val_accuracy", patience=2, mode="min")
     assert drive(stopper, rising, "val_accuracy") == 3
     assert stopper.best_epoch == 0
-    stopper = EarlyStopping("val_loss", patience=1, mode="max")
+    stopper = EarlyStopping("val_loss", patience=2, mode="max")
     assert drive(stopper, rising) == 5
     assert stopper.best_epoch == 2
 
@@ -409,9 +410,9 @@ def test_progress_bar_writes_to_the_stream_it_is_given() -> None:
 
 def test_start_from_epoch_ignores_the_warm_up_epochs() -> None:
     values = [0.1, 5.0, 1.0, 0.9, 1.2, 1.3]
-    stopper = EarlyStopping("val_loss", patience=1)
+    stopper = EarlyStopping("val_loss", patience=2)
     assert drive(stopper, values) == 3  # 0.1 at epoch 0 is the best; 2 epochs without improvement stop
-    stopper = EarlyStopping("val_loss", patience=1, start_from_epoch=2)
+    stopper = EarlyStopping("val_loss", patience=2, start_from_epoch=2)
     assert drive(stopper, values) == 6  # epochs 0 and 1 not compared: 1.0, then 0.9 the best, then 2 worse
     assert (stopper.best_epoch, stopper.stopped_epoch) == (3, 5)
 
