@@ -43,7 +43,8 @@ def by_output(what: str, given: Sequence[Any] | Mapping[str, Any], names: Sequen
         raise ConfigError(f"{caller}: {what} must be a list (one an output) or a dict by output name, got "
                           f"{a_kind(given)}; the model's outputs are {outputs}")
     if len(given) != len(names):
-        raise ConfigError(f"{caller}: {what} has {len(given)} entries, but the model has {len(names)} outputs "
+        entries = "1 entry" if len(given) == 1 else f"{len(given)} entries"
+        raise ConfigError(f"{caller}: {what} has {entries}, but the model has {len(names)} outputs "
                           f"({outputs}): give one an output, in that order, or a dict by output name")
     return list(given)
 

@@ -144,7 +144,7 @@ def test_one_loss_for_every_output_and_predict_before_compile() -> None:
 def test_losses_weights_and_metrics_that_do_not_match_the_outputs() -> None:
     both, first, _ = shared_trunk()
     a, b = both.named_outputs
-    with pytest.raises(ConfigError, match=rf"compile: loss has 1 entries, but the model has 2 outputs \('{a}', '{b}'\)"):
+    with pytest.raises(ConfigError, match=rf"compile: loss has 1 entry, but the model has 2 outputs \('{a}', '{b}'\)"):
         both.compile(loss=[BCELoss()], optimizer=SGD())
     with pytest.raises(ConfigError, match=rf"compile: loss names 'head' and misses '{b}'; the model's outputs are"):
         both.compile(loss={a: BCELoss(), "head": MSELoss()}, optimizer=SGD())
@@ -173,7 +173,7 @@ def test_labels_that_do_not_match_the_outputs_fail_before_any_update() -> None:
     with pytest.raises(ConfigError, match=r"fit: the model has 2 outputs .*y must be a list of label arrays .*"
                                           r"got one array of shape \(4, 1\)"):
         both.fit(x, yp, verbose=0)
-    with pytest.raises(ConfigError, match="fit: y has 1 entries, but the model has 2 outputs"):
+    with pytest.raises(ConfigError, match="fit: y has 1 entry, but the model has 2 outputs"):
         both.fit(x, [yp], verbose=0)
     with pytest.raises(ConfigError, match=f"fit: y names 'c' and misses '{b}'"):
         both.fit(x, {a: yp, "c": yr}, verbose=0)
