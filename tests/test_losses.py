@@ -17,7 +17,7 @@ from framework import (
     CallOrderError, DTypeError, FrameworkError, NonFiniteError, ShapeError, ValueRangeError, check_loss,
 )
 from framework.core.arrays import Array
-from framework.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss
+from framework.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss, WeightedCosts
 from tests.helpers.layers import H
 
 Method = Literal["complex", "central"]
@@ -512,3 +512,17 @@ def test_bce_flat_labels_against_column_predictions_raise_shape_error() -> None:
 def test_bce_rejects_integer_predictions() -> None:
     with pytest.raises(DTypeError, match="int64"):
         BCELoss().forward(cast(Array, np.array([[1], [0]])), np.array([[1.0], [0.0]]))
+
+
+def test_bce_complex_stack_is_numpys_complex_log() -> None:
+    """The checker's path (a complex stack of probes, 0/1 labels, sample weights): the same costs as
+    numpy's complex log and log1p, real and imaginary parts, even for an imaginary part far from a step's."""
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0.01, 0.99, (5, 40, 2)) + 1j * rng.standard_normal((5, 40, 2)) * np.array([1e-20, 1e-9, 1.0, 1e200, 1e-300])[:, None, None]
+    y = rng.integers(0, 2, (40, 2)).astype(np.float64)
+    w = rng.uniform(0.5, 2.0, 40)
+    costs = cast(WeightedCosts, BCELoss()).costs(a, y, w)
+    terms = np.where(y == 1, np.log(a), np.log1p(-a)) * w[:, np.newaxis]
+    expected = -terms.reshape(5, -1).sum(axis=1) / y.size
+    np.testing.assert_allclose(costs.real, expected.real, rtol=1e-14)
+    np.testing.assert_allclose(costs.imag, expected.imag, rtol=1e-14)

@@ -13,7 +13,7 @@ from framework.core.layer import Config, Layer, Module, stacked
 from framework.core.budget import reserve
 from framework.core.parameter import Parameter
 from framework.core.registry import register_layer
-from framework.core.sums import column_sums
+from framework.core.sums import add_to_rows, column_sums
 
 Init: TypeAlias = Literal["he", "glorot", "lecun"]
 _VARIANCE = {"he": lambda n_in, n_out: 2 / n_in, "glorot": lambda n_in, n_out: 2 / (n_in + n_out),
@@ -105,7 +105,7 @@ class Dense(Layer):
     def forward(self, x: Array) -> Array:
         self._x = x
         y = x @ self.W.value
-        y += self.b.value
+        add_to_rows(y, self.b.value)
         return y
 
     def perturbed_outputs(self, x: Array, out: Array, param: Parameter, indices: Indices, delta: complex) -> Array:
