@@ -58,7 +58,10 @@ class floating_point_errors(contextlib.ContextDecorator):  # noqa: N801  # used 
 
     def __init__(self, where: str) -> None:
         self.where = where
-        self._states: list[contextlib.AbstractContextManager[object] | None] = []  # re-entered as a decorator
+        self._states: list[contextlib.AbstractContextManager[object] | None] = []  # one an entry: `with` nests
+
+    def _recreate_cm(self) -> "floating_point_errors":
+        return type(self)(self.where)  # as a decorator, a context a call: threads share the function, not its state
 
     def __enter__(self) -> None:
         _depth.value += 1

@@ -2,6 +2,7 @@
 NonFiniteError naming the layer, a backward never runs on the cache of a forward that raised, and a
 gradient must have the output's dtype. Also the checker's and fit's refusals of bad points."""
 
+import concurrent.futures
 import warnings
 
 import numpy as np
@@ -57,6 +58,21 @@ def test_an_outer_block_sets_the_error_state_once_and_inner_errors_still_name_th
         with floating_point_errors("outer"):
             np.full(1, 1e200) * 1e200
     assert np.geterr()["over"] == "warn"  # the state is numpy's default again
+
+
+def test_checkers_run_in_several_threads_at_once() -> None:
+    """check_gradients is one decorated function for every thread: each call enters its own error state
+    (a shared one was a ValueError, numpy's context token reset from another thread)."""
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((200, 5)), rng.integers(0, 2, (200, 1)).astype(np.float64)
+
+    def check(seed: int) -> bool:
+        model = Sequential([Dense(5, 4, seed=seed), ReLU(), Dense(4, 1, seed=seed + 1), Sigmoid()])
+        return all(check_gradients(model, BCELoss(), x, y, localize=False).passed for _ in range(5))
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(check, range(8)))
+    assert np.geterr()["over"] == "warn"
 
 
 @pytest.mark.parametrize("layer", [Dense(3, 2, seed=0), ReLU(), Tanh(), Sigmoid()], ids=repr)
