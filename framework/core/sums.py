@@ -28,10 +28,10 @@ _BLOCK = 128
 
 def add_to_rows(y: Array, b: Array) -> None:
     """y += b on every row of a C-contiguous y, in blocks of `_BLOCK` rows against b tiled as many
-    times, where y is tall and narrow: numpy runs a broadcast add as an inner loop a row long, 3x
-    slower at 65,000 x 3 (a stack of the checker's probes)."""
+    times where y is large, tall and narrow: numpy runs a broadcast add as an inner loop a row long,
+    3x slower at 65,000 x 3 (a stack of the checker's probes)."""
     rows = len(y) - len(y) % _BLOCK
-    if b.size >= 16 or rows < 4 * _BLOCK:
+    if not 1 < b.size < 16 or y.size < 2**15:  # numpy's own is as fast for one column, a wide y or a small one
         np.add(y, b, out=y)
         return
     tiled = np.empty((_BLOCK, b.size), y.dtype)
