@@ -56,6 +56,7 @@ from _common import TorchSteps, OtherLoad, describe, environment, load_average, 
 
 from framework import SGD, Array, BCELoss, Dense, Labels, Loss, Sequential  # noqa: E402
 from framework.core.guard import floating_point_errors  # noqa: E402
+from framework.core.layer import reusing_workspace  # noqa: E402
 from models import four_three_one, mlp_classifier  # noqa: E402
 
 if TYPE_CHECKING:
@@ -162,7 +163,8 @@ class NumpyMLP:
 class FrameworkTrainer:
     """A step as `fit` takes it: forward, the loss (BCELoss unless given; its labels checked once, as
     fit does), backward and the framework's SGD (no momentum: the same update as numpy's), under one
-    floating-point guard. conv_step.py times its convnets with it too."""
+    floating-point guard, the layers reusing their arrays (`reusing_workspace`). conv_step.py times its
+    convnets with it too."""
 
     name = "framework"
 
@@ -173,6 +175,7 @@ class FrameworkTrainer:
         self.loss.labels_checked = True
         self.optimizer = SGD(lr=LR)
         self.params = model.parameters()
+        self.workspace = model.workspace_layers()  # as fit: these reuse their arrays within a step
 
     def loss_and_grads(self, X: FloatArray, Y: Labels) -> tuple[float, list[FloatArray]]:
         with floating_point_errors("step"):
@@ -182,7 +185,7 @@ class FrameworkTrainer:
         return value, [p.grad for p in self.params]
 
     def step(self, X: FloatArray, Y: Labels) -> float:
-        with floating_point_errors("step"):
+        with floating_point_errors("step"), reusing_workspace(self.workspace):
             value, _ = self.loss_and_grads(X, Y)
             self.optimizer.step(self.params)
         return value

@@ -136,6 +136,11 @@ class Sequential(Container):
         finally:
             layers[k].grad_is_scratch = False
 
+    def workspace_layers(self) -> list[Layer]:
+        """Each layer but the last (whose output is the caller's), each held once: the model alone reads
+        what they return in a training step, until the next one. Not the layers of a model inside it."""
+        return [layer for layer in self.layers[:-1] if isinstance(layer, Layer) and not isinstance(layer, Nested)]
+
     def named_layers(self) -> list[tuple[str, Module]]:
         """Each layer, named by its position."""
         return [(str(i), layer) for i, layer in enumerate(self.layers)]

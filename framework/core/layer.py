@@ -292,6 +292,34 @@ class Layer(Module):
     ['s']
     """
 
+    reuse_workspace: bool = False
+    """True only while a training step of `fit` runs this layer, where the model alone reads its outputs
+    and gradients until the next step (a `Sequential` that calls it once, and not last): its forward
+    and backward may then return arrays of `workspace`, the same ones every step, as hand-written
+    numpy allocates its arrays once, instead of new ones whose pages the OS faults in at every step
+    (a tenth of a convnet's step). `fit` drops them when it ends."""
+    _workspace: dict[str, Array] | None = None
+
+    def workspace(self, name: str, shape: Shape, dtype: npt.DTypeLike, *, keep: bool = False) -> tuple[Array, bool]:
+        """An array of `shape` and `dtype` for this layer's use, and whether it is new (then zeros, else as
+        the layer left it): where arrays are reused (`reuse_workspace`, or `keep` for one the layer
+        holds anyway, Conv2D's im2col matrix), the one held as `name` if it has the shape and dtype."""
+        held = self._workspace
+        if held is not None and (keep or self.reuse_workspace):
+            last = held.get(name)
+            if last is not None and last.shape == shape and last.dtype == dtype:
+                return last, False
+        fresh: Array = np.zeros(shape, dtype)
+        if keep or self.reuse_workspace:
+            if held is None:
+                self._workspace = held = {}
+            held[name] = fresh
+        return fresh, True
+
+    def release_workspace(self) -> None:
+        """Drop the arrays `workspace` holds (`fit` does it when it ends)."""
+        self._workspace = None
+
     def forward(self, x: Array) -> Array:
         raise NotImplementedError(f"{type(self).__name__} must implement forward(x)")
 
@@ -425,6 +453,21 @@ class Layer(Module):
         if type(self).output_shape is not Layer.output_shape:  # an inferred shape would probe this very forward
             self.output_shape(x.shape)
         self.check_parameters_dtype(x)
+
+
+class reusing_workspace:  # noqa: N801  # used as a function, as contextmanager's are
+    """Within the block (a training step), `layers` reuse their arrays (`Layer.reuse_workspace`)."""
+
+    def __init__(self, layers: Sequence["Layer"]) -> None:
+        self.layers = layers
+
+    def __enter__(self) -> None:
+        for layer in self.layers:
+            layer.reuse_workspace = True
+
+    def __exit__(self, *exception: object) -> None:
+        for layer in self.layers:
+            layer.reuse_workspace = False
 
 
 def stacked(out: Array, k: int, delta: complex) -> npt.NDArray[Any]:

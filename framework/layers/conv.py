@@ -54,8 +54,9 @@ class Conv2D(Layer):
     _patches: Array
     """The last forward's im2col matrix and a column of ones: (batch·H_out·W_out, kh·kw·C_in + 1), rows
     in (a, b, c) order."""
-    _padded: Array
-    """With padding "same", the last forward's input inside its zeros."""
+    _inside: tuple[int, int, int, int] | None = None
+    """With padding "same", where the last forward's input sits in its zero-bordered copy (the
+    workspace's "padded"): (top, left, H, W)."""
     _x_shape: Shape
     """The shape of the last forward's input."""
     independent_samples = True
@@ -131,35 +132,27 @@ class Conv2D(Layer):
                 ones: bool = False) -> Array:
         """(batch·H_out·W_out, kh·kw·C) patches of `x` padded with zeros, each row in W's (a, b, c) order,
         and with `ones` a last column of ones (the bias's, so that one GEMM adds it). With `reuse`
-        (forward's) the matrix, and the padded copy of x, are the last forward's when they have the
-        shape: their zeros and ones are still there, and no fresh pages are touched."""
+        (forward's) the matrix, and the padded copy of x, are the last forward's (`workspace`) when they
+        have the shape: their zeros and ones are still there, and no fresh pages are touched."""
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
         (oh, ow), (top, left) = geometry
         n, h, w, c = x.shape
         source = x
         if self.padding == "same":  # the padding's zeros around x: rows (oh - 1) sh + kh, columns likewise
             shape = (n, max(h + top, (oh - 1) * sh + kh), max(w + left, (ow - 1) * sw + kw), c)
-            source = self._reused("_padded", shape, x.dtype, reuse)[0]
+            source, fresh = self.workspace("padded", shape, x.dtype, keep=reuse)
+            if not fresh and self._inside != (top, left, h, w):  # of the same shape, but x sat elsewhere in it
+                source.fill(0)
+            self._inside = (top, left, h, w)
             source[:, top:top + h, left:left + w] = x
         windows = sliding_window_view(source, (kh, kw), axis=(1, 2))  # (batch, H', W', C, kh, kw), a view
         windows = windows[:, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw].transpose(0, 1, 2, 4, 5, 3)
         k = kh * kw * c
-        cols, fresh = self._reused("_patches", (n * oh * ow, k + ones), x.dtype, reuse)
+        cols, fresh = self.workspace("patches", (n * oh * ow, k + ones), x.dtype, keep=reuse)
         if ones and fresh:  # a reused matrix keeps its column of ones: writing it again touches every row's line
             cols[:, k:] = 1
         np.copyto(cols[:, :k].reshape(windows.shape), windows)  # the one copy
         return cols
-
-    def _reused(self, name: str, shape: Shape, dtype: np.dtype[Any], reuse: bool) -> tuple[Array, bool]:
-        """The array held as `name` when `reuse` and it has the shape and dtype, else a new one of
-        zeros (held as `name` with `reuse`); and whether it is new."""
-        last: Array | None = getattr(self, name, None)
-        if reuse and last is not None and last.shape == shape and last.dtype == dtype:
-            return last, False
-        fresh: Array = np.zeros(shape, dtype)
-        if reuse:
-            setattr(self, name, fresh)
-        return fresh, True
 
     def _linear(self, x: Array) -> Array:
         """The convolution of `x` without the bias, (batch, H_out, W_out, filters)."""
@@ -171,9 +164,11 @@ class Conv2D(Layer):
         geometry = self._geometry(x.shape)
         (oh, ow), _ = geometry
         self._x_shape = x.shape
-        self._patches = self._im2col(x, geometry, reuse=True, ones=True)
-        y: Array = self._patches @ np.concatenate([self.W.value.reshape(-1, self.filters), self.b.value[np.newaxis]])
-        return y.reshape(len(x), oh, ow, self.filters)  # [cols 1] [W; b] = cols W + b
+        self._patches = patches = self._im2col(x, geometry, reuse=True, ones=True)
+        weights = np.concatenate([self.W.value.reshape(-1, self.filters), self.b.value[np.newaxis]])
+        y = self.workspace("y", (len(patches), self.filters), np.result_type(patches, weights))[0]
+        np.matmul(patches, weights, out=y)  # [cols 1] [W; b] = cols W + b
+        return y.reshape(len(x), oh, ow, self.filters)
 
     def backward_params(self, grad: Array) -> None:
         both = self._patches.T @ grad.reshape(-1, self.filters)  # [cols 1]ᵀ g: dL/dW = colsᵀ g, dL/db = 1ᵀ g
@@ -191,8 +186,10 @@ class Conv2D(Layer):
         _, h, w, c = self._x_shape
         _, (top, left) = self._geometry(self._x_shape)
         g = grad.reshape(-1, self.filters)
-        dx = np.zeros(self._x_shape, dtype=np.result_type(grad, self.W.value))
-        cols = np.empty((n, oh, ow, c), dtype=dx.dtype)
+        dx, fresh = self.workspace("dx", self._x_shape, np.result_type(grad, self.W.value))
+        if not fresh:
+            dx.fill(0)
+        cols = self.workspace("dcols", (n, oh, ow, c), dx.dtype)[0]
         for a in range(kh):  # dL/dcols = g Wᵀ, a kernel offset at a time
             rows = _taps(a - top, sh, oh, h)
             for b in range(kw):

@@ -61,6 +61,8 @@ class _Pool2D(Layer):
     def unpadded(dx: Array, pads: tuple[tuple[int, int], tuple[int, int]]) -> Array:
         """The gradient of the padded input cut back to the input: what `padded` added, removed."""
         (top, bottom), (left, right) = pads
+        if not (top or bottom or left or right):
+            return dx  # not a view: the layer below may write its own gradient into it (`grad_is_scratch`)
         return dx[:, top:dx.shape[1] - bottom, left:dx.shape[2] - right, :]
 
     def get_config(self) -> Config:
@@ -93,9 +95,10 @@ class MaxPool2D(_Pool2D):
         out, *pads = self.geometry(x.shape)
         padded = self.padded(x, (pads[0], pads[1]), -np.inf)
         views = [view for _, view in self.windows(padded, out)]
-        best, self._wins = views[0].copy(), []
-        for view in views[1:]:  # a running max over the window's entries, one strided slice each
-            win = np.greater(view.real, best.real)
+        best, self._wins = self.workspace("y", views[0].shape, x.dtype)[0], []
+        np.copyto(best, views[0])
+        for k, view in enumerate(views[1:], 1):  # a running max over the window's entries, one strided slice each
+            win = np.greater(view.real, best.real, out=self.workspace(f"win {k}", best.shape, np.bool_)[0])
             if best.dtype.kind == "c":  # decide on the real part; np.maximum would compare complex numbers
                 np.copyto(best, view, where=win)
             else:
@@ -115,7 +118,9 @@ class MaxPool2D(_Pool2D):
     def backward(self, grad: Array) -> Array:
         shape, pooled, pads = self._geometry
         disjoint = self.strides[0] >= self.pool_size[0] and self.strides[1] >= self.pool_size[1]
-        dx = np.zeros(shape, dtype=grad.dtype)
+        dx, fresh = self.workspace("dx", shape, grad.dtype)
+        if not (fresh or disjoint):  # disjoint windows write their entries, and leave those of none at 0
+            dx.fill(0)
         for (_, view), mask in zip(reversed(list(self.windows(dx, (pooled[1], pooled[2])))), self.chosen(), strict=True):
             if disjoint:  # dL/dx = g at each window's largest entry, summed over the windows x is in
                 np.multiply(grad, mask, out=view)

@@ -2,7 +2,7 @@
 callbacks' hooks, the epoch's loss and metrics, the validation, and the divergence of the model."""
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from typing import cast
 
@@ -12,6 +12,7 @@ import numpy as np
 from framework.core.arrays import Array, Inputs, Labels, SampleWeights
 from framework.core.errors import NonFiniteError
 from framework.core.guard import floating_point_errors
+from framework.core.layer import Layer, reusing_workspace
 from framework.core.parameter import Parameter, same_parameters
 from framework.losses import Loss, weighted_forward
 from framework.training.callbacks import CallbackList, Logs, Trainable
@@ -52,6 +53,8 @@ class FitLoop:
     initial_epoch: int = attrs.field(init=False, default=0)
     validate: Callable[[], dict[str, float]] | None = None
     """The validation's loss and metrics when its data is a stream (`validation` is None then)."""
+    workspace: Sequence[Layer] = ()
+    """The layers that reuse their arrays within a training step (`Layer.reuse_workspace`), and only there."""
 
     def run(self, epochs: int, initial_epoch: int = 0) -> None:
         """Train the epochs from `initial_epoch` up to `epochs` (0-based indices, as Keras counts), or
@@ -65,14 +68,18 @@ class FitLoop:
         self.params = model.parameters(trainable=True)
         model.stop_training = False
         model.set_training(True)
-        for epoch in range(initial_epoch, epochs):
-            self.optimizer.epoch = epoch
-            self.callbacks.on_epoch_begin(epoch)
-            logs = self.run_epoch(epoch)
-            model.fit_progress = FitProgress(epoch + 1, *progress_state(self.rng))
-            self.callbacks.on_epoch_end(epoch, logs)
-            if model.stop_training:
-                break
+        try:
+            for epoch in range(initial_epoch, epochs):
+                self.optimizer.epoch = epoch
+                self.callbacks.on_epoch_begin(epoch)
+                logs = self.run_epoch(epoch)
+                model.fit_progress = FitProgress(epoch + 1, *progress_state(self.rng))
+                self.callbacks.on_epoch_end(epoch, logs)
+                if model.stop_training:
+                    break
+        finally:
+            for layer in self.workspace:
+                layer.release_workspace()
         self.callbacks.on_train_end()
 
     def run_epoch(self, epoch: int) -> Logs:
@@ -140,7 +147,7 @@ class FitLoop:
         `check_parameters` checks that the forward kept the parameters (a walk of the layers: early,
         and once every epoch)."""
         model, loss = self.model, self.loss
-        with floating_point_errors("fit"):  # one np.errstate for the step's guarded calls
+        with floating_point_errors("fit"), reusing_workspace(self.workspace):  # one np.errstate for the step's calls
             out = model.forward(xb)
             with labels_of("fit: y", yb.shape if isinstance(self.training, Stream) else self.training[1].shape,
                            out) if first else nullcontext():

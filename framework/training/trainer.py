@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from framework.core.arrays import Array, Indices, Inputs, Labels, SampleWeights, Shape
 from framework.core.errors import CallOrderError, ConfigError, ValueRangeError
-from framework.core.layer import Config, Module
+from framework.core.layer import Config, Layer, Module
 from framework.core.parameter import Buffer, Parameter
 from framework.core.protocols import LayerCall, model_backward
 from framework.core.validation import a_kind, is_whole_number
@@ -56,6 +56,11 @@ class Trainer(ABC):
     # What a container provides.
     @abstractmethod
     def forward(self, x: Inputs) -> Array: ...
+
+    def workspace_layers(self) -> list[Layer]:
+        """The layers that may reuse their arrays in a training step (`Layer.reuse_workspace`): those whose
+        outputs and gradients only the model reads. None here; `Sequential` says which of its own."""
+        return []
 
     @model_backward
     @abstractmethod
@@ -255,7 +260,7 @@ class Trainer(ABC):
         FitLoop(model=self, loss=loss, optimizer=optimizer, metrics=self.metrics,
                 evaluate=lambda xs, y: self._evaluate(xs, y, batch_size, val_weights), training=training,
                 validation=validation, bounds=bounds, shuffle=shuffle, rng=rng, callbacks=hooks,
-                weights=weighed.product("fit"), validate=validate).run(epochs, initial_epoch)
+                weights=weighed.product("fit"), validate=validate, workspace=self.workspace_layers()).run(epochs, initial_epoch)
         return hooks.history
 
     def _training_stream(self, x: object, y: object, steps: int | None, batch_size: int,

@@ -1,0 +1,78 @@
+"""Arrays reused within a training step (`Layer.reuse_workspace`): fit trains to the same weights,
+bit for bit, as with new arrays every step; outside a step every forward and backward returns new
+arrays; the model's output is never one; fit drops them when it ends."""
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from framework import (
+    SGD, BCELoss, Conv2D, Dense, Flatten, GradientCheck, MaxPool2D, ReLU, Sequential, Sigmoid, check_gradients,
+)
+from framework.core.layer import Layer
+
+
+def convnet() -> Sequential:
+    """9x9 images: a max-pool that leaves a row and a column out, a strided "same" convolution, and
+    overlapping pool windows, whose gradients add up."""
+    return Sequential([Conv2D(4, 3, padding="same", seed=0), ReLU(), MaxPool2D(2), Conv2D(3, 3, strides=2, padding="same", seed=1),
+                       ReLU(), MaxPool2D(2, strides=1), Flatten(), Dense(3, 1, seed=2), Sigmoid()])
+
+
+def data() -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((37, 9, 9, 2)), rng.integers(0, 2, (37, 1)).astype(np.float64)
+
+
+def trained(reuse: bool, monkeypatch: pytest.MonkeyPatch) -> Sequential:
+    model = convnet()
+    if not reuse:
+        monkeypatch.setattr(model, "workspace_layers", lambda: [])
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1, momentum=0.9))
+    x, y = data()
+    model.fit(x, y, epochs=3, batch_size=8, verbose=0, seed=0)  # a last batch of 5: arrays of two shapes
+    return model
+
+
+def test_fit_trains_to_the_same_weights_with_reused_arrays(monkeypatch: pytest.MonkeyPatch) -> None:
+    reused, fresh = trained(True, monkeypatch), trained(False, monkeypatch)
+    for a, b in zip(reused.get_weights(), fresh.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_fit_drops_the_arrays_and_leaves_no_layer_reusing(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = trained(True, monkeypatch)
+    for layer in model.layers:
+        assert isinstance(layer, Layer)
+        assert not layer.reuse_workspace
+        assert layer._workspace is None or set(layer._workspace) <= {"patches", "padded"}  # Conv2D's own
+
+
+def test_the_workspace_layers_are_the_models_own_but_the_last() -> None:
+    inner = Sequential([Dense(3, 3, seed=1), ReLU()])
+    model = Sequential([Dense(3, 3, seed=0), ReLU(), inner, Dense(3, 1, seed=2), Sigmoid()])
+    assert model.workspace_layers() == [model.layers[0], model.layers[1], model.layers[3]]
+
+
+def test_outside_a_training_step_every_call_returns_new_arrays() -> None:
+    model, (x, _) = convnet(), data()
+    for layer in model.layers[:6]:
+        assert isinstance(layer, Layer)
+        first = layer.forward(x)
+        second = layer.forward(x)
+        assert not np.shares_memory(first, second), repr(layer)
+        g1, g2 = layer.backward(np.ones_like(second)), None
+        layer.forward(x)
+        g2 = layer.backward(np.ones_like(second))
+        assert not np.shares_memory(g1, g2), repr(layer)
+        x = first
+
+
+def test_a_gradient_check_during_fit_sees_new_arrays() -> None:
+    model, (x, y) = convnet(), data()
+    check = GradientCheck(x[:6], y[:6])
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0, seed=0, callbacks=[check])
+    assert [(epoch, report.passed) for epoch, report in check.reports] == [(0, True), (1, True)]
+    assert check_gradients(model, BCELoss(), x[:6], y[:6]).passed
