@@ -223,3 +223,14 @@ def test_the_checkers_hooks_give_the_forward_of_the_moved_input_and_weights(
     directions = rng.standard_normal((3, *x.shape))
     np.testing.assert_allclose(layer.moved_input(x, out, directions, 0.5),
                                np.stack([layer.forward(x + 0.5 * d) for d in directions]), atol=1e-12)
+
+
+@pytest.mark.parametrize("sizes", [((8, 8), (7, 7)), ((7, 9), (8, 8)), ((8, 8), (8, 8))], ids=str)
+def test_a_same_convolution_of_images_of_another_size_forgets_the_last_ones(sizes: tuple[tuple[int, int], ...]) -> None:
+    """At stride 2, 8 and 7 rows pad to the same 9 rows, the image at row 0 or row 1 of them: the reused
+    zero-bordered copy must not keep the last image's rows."""
+    rng = np.random.default_rng(0)
+    conv = Conv2D(2, 3, strides=2, padding="same", seed=0)
+    for h, w in sizes:
+        x = rng.standard_normal((2, h, w, 1))
+        np.testing.assert_array_equal(conv.forward(x), Conv2D(2, 3, strides=2, padding="same", seed=0).forward(x))
