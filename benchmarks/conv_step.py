@@ -90,6 +90,7 @@ from framework import (  # noqa: E402
     Sigmoid,
 )
 from framework.core.guard import floating_point_errors  # noqa: E402
+from framework.core.layer import reusing_workspace  # noqa: E402
 
 if TYPE_CHECKING:
     import torch
@@ -815,6 +816,11 @@ class Chain(Protocol):
 
     def first_backward(self, layer: Any, g: Array) -> None: ...
 
+    def layer_backward(self, layer: Any, g: Array, scratch: bool) -> Array:
+        """dL/dx from `layer`, given `g`: `scratch` when g is an array a layer above returned, not a view."""
+
+    def workspace_layers(self) -> Sequence[Layer]: ...
+
     def update(self) -> None: ...
 
     def step(self, X: Array, Y: Labels) -> float: ...
@@ -837,6 +843,17 @@ class FrameworkChain:
 
     def first_backward(self, layer: Any, g: Array) -> None:
         layer.backward_params(g)  # as Sequential.backward does: no dL/dx for the first layer
+
+    def layer_backward(self, layer: Any, g: Array, scratch: bool) -> Array:
+        layer.grad_is_scratch = scratch  # as Sequential.backward sets it: ReLU then writes into g
+        try:
+            grad: Array = layer.backward(g)
+            return grad
+        finally:
+            layer.grad_is_scratch = False
+
+    def workspace_layers(self) -> Sequence[Layer]:
+        return self.trainer.workspace
 
     def update(self) -> None:
         self.trainer.optimizer.step(self.trainer.params)
@@ -861,6 +878,13 @@ class BestChain:
     def first_backward(self, layer: Any, g: Array) -> None:
         layer.backward(g)
 
+    def layer_backward(self, layer: Any, g: Array, scratch: bool) -> Array:
+        grad: Array = layer.backward(g)
+        return grad
+
+    def workspace_layers(self) -> Sequence[Layer]:
+        return []
+
     def update(self) -> None:
         self.net.update()
 
@@ -875,7 +899,7 @@ def phase_times(chain: Chain, X: Array, Y: Labels) -> dict[str, float]:
     clock = time.perf_counter
     layers = chain.layer_list()
     begin = clock()
-    with floating_point_errors("profile"):
+    with floating_point_errors("profile"), reusing_workspace(chain.workspace_layers()):  # as in fit's step
         h = X
         for name, layer in layers:
             start = clock()
@@ -885,13 +909,13 @@ def phase_times(chain: Chain, X: Array, Y: Labels) -> dict[str, float]:
         chain.loss_forward(h, Y)
         times["loss forward"] = clock() - start
         start = clock()
-        g = chain.loss_backward()
+        g = given = chain.loss_backward()
         times["loss backward"] = clock() - start
         for k in range(len(layers) - 1, -1, -1):
             name, layer = layers[k]
             start = clock()
             if k:
-                g = layer.backward(g)
+                g = chain.layer_backward(layer, g, g is not given and g.base is None)
             else:
                 chain.first_backward(layer, g)
             times[f"{name} backward"] = clock() - start
@@ -957,8 +981,9 @@ def conv_parts(trainer: FrameworkTrainer, net: BestNet, X: Array, Y: Labels, rep
             f = conv.filters
             Wb = np.concatenate([conv.W.value.reshape(-1, f), conv.b.value[np.newaxis]])  # [W; b]
             geometry = conv._geometry(x.shape)
-            patches = conv._im2col(x, geometry, ones=True)  # [cols 1]
+            patches = conv._im2col(x, geometry, reuse=True, ones=True)  # [cols 1], as forward makes it
             g2 = gk.reshape(-1, f)
+            y = np.empty((len(patches), f), patches.dtype)  # the output, reused within fit's step
 
             def best_col2im() -> Array:
                 mine.grad_cols(mine_g2)
@@ -974,10 +999,10 @@ def conv_parts(trainer: FrameworkTrainer, net: BestNet, X: Array, Y: Labels, rep
 
             mine_g2 = mine_g.reshape(-1, f)
             rows: list[tuple[str, Callable[[], object], Callable[[], object] | None]] = [
-                ("pad + im2col (framework: taps copied into zeros, no padded copy; and its column of ones)",
-                 lambda: conv._im2col(x, geometry, ones=True),
+                ("pad + im2col (framework: into the last forward's padded copy and matrix, its column of ones kept)",
+                 lambda: conv._im2col(x, geometry, reuse=True, ones=True),
                  lambda: mine.im2col(x)),
-                ("cols W + b (framework: one GEMM [cols 1] [W; b])", lambda: patches @ Wb, best_forward),
+                ("cols W + b (framework: one GEMM [cols 1] [W; b])", lambda: np.matmul(patches, Wb, out=y), best_forward),
                 ("dW = colsᵀ g, db = 1ᵀ g (framework: one GEMM [cols 1]ᵀ g)", lambda: patches.T @ g2, best_weight_grads),
             ]
             if k:
