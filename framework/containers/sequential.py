@@ -137,8 +137,12 @@ class Sequential(Container):
             layers[k].grad_is_scratch = False
 
     def workspace_layers(self) -> list[Layer]:
-        """Each layer but the last (whose output is the caller's), each held once: the model alone reads
-        what they return in a training step, until the next one. Not the layers of a model inside it."""
+        """Each layer but the last (whose output is the caller's), each held once, when every layer is one
+        of the framework's own: the model alone then reads what they return in a training step, until
+        the next one. None when a layer is yours (it may keep what it is given, its inputs over the
+        steps, say), nor the layers of a model inside it."""
+        if not all(type(layer).__module__.startswith("framework.") for layer in self.layers):
+            return []
         return [layer for layer in self.layers[:-1] if isinstance(layer, Layer) and not isinstance(layer, Nested)]
 
     def named_layers(self) -> list[tuple[str, Module]]:

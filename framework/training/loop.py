@@ -102,7 +102,7 @@ class FitLoop:
             else:
                 total += cost * yb.shape[0]
                 if streamed and self.metrics:
-                    outs.append(out)
+                    outs.append(out.copy())  # a view of a layer's workspace, when the last layer passes its input on
                     labels.append(yb)
                 else:
                     self._record(out, seen, seen + yb.shape[0])

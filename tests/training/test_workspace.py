@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from framework import (
-    SGD, BCELoss, Conv2D, Dense, Flatten, GradientCheck, MaxPool2D, ReLU, Sequential, Sigmoid, check_gradients,
+    SGD, BCELoss, Conv2D, Dense, Flatten, GradientCheck, MaxPool2D, MSELoss, ReLU, Sequential, Sigmoid,
+    check_gradients,
 )
 from framework.core.layer import Layer
 
@@ -76,3 +77,47 @@ def test_a_gradient_check_during_fit_sees_new_arrays() -> None:
     model.fit(x, y, epochs=2, batch_size=8, verbose=0, seed=0, callbacks=[check])
     assert [(epoch, report.passed) for epoch, report in check.reports] == [(0, True), (1, True)]
     assert check_gradients(model, BCELoss(), x[:6], y[:6]).passed
+
+
+class Recorder(Layer):
+    """A layer of a user's that keeps every input it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[np.ndarray[Any, Any]] = []
+
+    def forward(self, x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        self.seen.append(x)
+        return x * 1.0
+
+    def backward(self, grad: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        return grad
+
+
+def test_a_model_holding_a_layer_of_yours_keeps_new_arrays() -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((64, 4)), rng.integers(0, 2, (64, 1)).astype(np.float64)
+    recorder = Recorder()
+    model = Sequential([Dense(4, 5, seed=0), ReLU(), recorder, Dense(5, 1, seed=1), Sigmoid()])
+    assert model.workspace_layers() == []
+    first = np.maximum(x[:16] @ model.get_weights()[0] + model.get_weights()[1], 0)  # the first batch's ReLU output
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0, shuffle=False)
+    for k, seen in enumerate(recorder.seen):  # each batch's own ReLU output, not one array overwritten
+        assert not any(np.shares_memory(seen, other) for other in recorder.seen[k + 1:])
+    np.testing.assert_array_equal(recorder.seen[0], first)
+
+
+def test_a_stream_keeps_its_outputs_when_the_last_layer_passes_a_workspace_on() -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((64, 4)), rng.standard_normal((64, 3))
+
+    def batches() -> Any:
+        while True:
+            for start in range(0, 64, 16):
+                yield x[start:start + 16], y[start:start + 16]
+
+    model = Sequential([Dense(4, 3, seed=0), ReLU(), Flatten()])
+    model.compile(loss=MSELoss(), optimizer=SGD(lr=1e-300), metrics=["mae"])  # a step too small to move them
+    streamed = model.fit(batches(), steps_per_epoch=4, epochs=1, verbose=0).history["mae"]
+    assert streamed == [pytest.approx(model.evaluate(x, y)["mae"], rel=1e-12)]
