@@ -17,6 +17,16 @@ from framework.containers.nested import Nested
 from framework.containers.base import Container
 
 
+def _held(model: Container) -> list[Module]:
+    """Every layer of `model`, and of the models inside it."""
+    held: list[Module] = []
+    for layer in model.layers:
+        held.append(layer)
+        if isinstance(layer, Nested) and isinstance(layer.model, Container):
+            held += _held(layer.model)
+    return held
+
+
 @register_model
 class Sequential(Container):
     """A stack of layers. Parameters are named by position: `"0.W"` is the `W` of layer 0.
@@ -57,12 +67,15 @@ class Sequential(Container):
                 )
         seen: dict[int, int] = {}
         for i, item in enumerate(items):
-            first = seen.setdefault(id(item), i)
-            if first != i:
-                raise ConfigError(
-                    f"Sequential: item {i} is the same {item!r} object as item {first}; each layer keeps the cache of "
-                    "its own forward, so it can stand once: make a new layer, or share weights in a graph Model"
-                )
+            for layer in [item, *(_held(item) if isinstance(item, Container) else [])]:
+                first = seen.setdefault(id(layer), i)
+                if first != i:
+                    raise ConfigError(
+                        f"Sequential: item {i} {'is' if layer is item else 'holds'} the same {layer!r} object as "
+                        f"{'item' if items[first] is layer else 'a layer of item'} {first}; each "
+                        "layer keeps the cache of its own forward, so it can stand once: make a new layer, or share "
+                        "weights in a graph Model"
+                    )
         first_in = getattr(self.layers[0], "in_features", None)
         if self.input_shape is None and isinstance(first_in, int):
             self.input_shape = (None, first_in)

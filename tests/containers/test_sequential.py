@@ -204,6 +204,16 @@ def test_a_layer_object_may_stand_once() -> None:
         Sequential([shared, Tanh(), shared, Dense(3, 1), Sigmoid()])
 
 
+def test_a_layer_object_may_stand_once_inside_a_nested_model_too() -> None:
+    """Not only once among the items: once among their layers (it was a CallOrderError at the first backward)."""
+    relu = ReLU()
+    inner = Sequential([Dense(4, 4, seed=1), Sequential([Dense(4, 4, seed=3), relu])])
+    with pytest.raises(ConfigError, match=re.escape("item 2 holds the same ReLU() object as item 1; each layer")):
+        Sequential([Dense(4, 4, seed=0), relu, inner, Dense(4, 1, seed=2), Sigmoid()])
+    with pytest.raises(ConfigError, match=re.escape("item 2 is the same ReLU() object as a layer of item 1")):
+        Sequential([Dense(4, 4, seed=0), inner, relu])
+
+
 # --- a model of Dense, ReLU and Sigmoid ----------------------------------------------------------
 
 
