@@ -316,6 +316,11 @@ class Layer(Module):
             held[name] = fresh
         return fresh, True
 
+    def output(self, name: str, shape: Shape, dtype: npt.DTypeLike) -> Array | None:
+        """numpy's `out=` for a result of this layer: the `workspace` array within a training step,
+        else None (numpy makes a new one, at no cost of ours)."""
+        return self.workspace(name, shape, dtype)[0] if self.reuse_workspace else None
+
     def release_workspace(self) -> None:
         """Drop the arrays `workspace` holds (`fit` does it when it ends)."""
         self._workspace = None

@@ -166,8 +166,8 @@ class Conv2D(Layer):
         self._x_shape = x.shape
         self._patches = patches = self._im2col(x, geometry, reuse=True, ones=True)
         weights = np.concatenate([self.W.value.reshape(-1, self.filters), self.b.value[np.newaxis]])
-        y = self.workspace("y", (len(patches), self.filters), np.result_type(patches, weights))[0]
-        np.matmul(patches, weights, out=y)  # [cols 1] [W; b] = cols W + b
+        y: Array = np.matmul(patches, weights, out=self.output("y", (len(patches), self.filters),
+                                                               np.result_type(patches, weights)))  # [cols 1] [W; b] = cols W + b
         return y.reshape(len(x), oh, ow, self.filters)
 
     def backward_params(self, grad: Array) -> None:
@@ -189,7 +189,7 @@ class Conv2D(Layer):
         dx, fresh = self.workspace("dx", self._x_shape, np.result_type(grad, self.W.value))
         if not fresh:
             dx.fill(0)
-        cols = self.workspace("dcols", (n, oh, ow, c), dx.dtype)[0]
+        cols = self.workspace("dcols", (n, oh, ow, c), dx.dtype)[0] if self.reuse_workspace else np.empty((n, oh, ow, c), dx.dtype)
         for a in range(kh):  # dL/dcols = g Wᵀ, a kernel offset at a time
             rows = _taps(a - top, sh, oh, h)
             for b in range(kw):

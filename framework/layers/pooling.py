@@ -98,7 +98,7 @@ class MaxPool2D(_Pool2D):
         best, self._wins = self.workspace("y", views[0].shape, x.dtype)[0], []
         np.copyto(best, views[0])
         for k, view in enumerate(views[1:], 1):  # a running max over the window's entries, one strided slice each
-            win = np.greater(view.real, best.real, out=self.workspace(f"win {k}", best.shape, np.bool_)[0])
+            win = np.greater(view.real, best.real, out=self.output(f"win {k}", best.shape, np.bool_))
             if best.dtype.kind == "c":  # decide on the real part; np.maximum would compare complex numbers
                 np.copyto(best, view, where=win)
             else:
