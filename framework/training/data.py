@@ -86,10 +86,10 @@ def data(
     m = xs[0].shape[0]
     if y.ndim == 0 or y.shape[0] != m:
         hint = ""
-        if y.ndim >= 1 and y.shape[-1] == m and xs[0].shape[-1] == y.shape[0]:
-            hint = ": did you pass features-first data? transpose both x and y"
-        elif y.ndim >= 1 and y.shape[-1] == m:
+        if y.ndim >= 1 and y.shape[-1] == m:  # x's samples along y's last axis: y alone is transposed
             hint = ": did you pass y features-first? transpose it"
+        elif y.ndim == 2 and xs[0].ndim == 2 and y.shape[-1] == xs[0].shape[-1]:  # both along their last axis
+            hint = ": did you pass features-first data? transpose both x and y"
         raise ShapeError(f"{caller}: x has {m} samples but y has shape {y.shape}{hint}")
     problem = describe_nonfinite("y", y)
     if problem:

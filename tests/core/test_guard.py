@@ -148,6 +148,11 @@ def test_predict_refuses_an_empty_list_and_fit_hints_at_transposed_labels() -> N
     model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
     with pytest.raises(ShapeError, match=r"y has shape \(1, 5\): did you pass y features-first\? transpose it"):
         model.fit(np.ones((5, 3)), np.ones((1, 5)), verbose=0)
+    with pytest.raises(ShapeError, match=r"y has shape \(1, 5\): did you pass y features-first\? transpose it"):
+        model.fit(np.ones((5, 1)), np.ones((1, 5)), verbose=0)  # x's one feature matches y's one row: y alone is wrong
+    with pytest.raises(ShapeError, match=r"x has 3 samples but y has shape \(1, 5\): did you pass features-first data\? "
+                                         r"transpose both x and y"):
+        model.fit(np.ones((3, 5)), np.ones((1, 5)), verbose=0)
     history = model.fit(np.ones((2, 3)), [[1.0], [0.0]], verbose=0)  # type: ignore[list-item]  # a list is converted
     assert len(history.history["loss"]) == 1
 
