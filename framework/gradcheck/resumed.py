@@ -4,6 +4,7 @@ computes without a forward), and only what comes after the layer is rerun, on a 
 once (`Layer.forward_stack`, `Resumable.resume_stack`, `Loss.costs`): the complex step stays a
 numerical derivative of the forward code, its Python overhead paid once a stack instead of once a probe."""
 
+import collections
 import functools
 from collections.abc import Callable, Sequence
 from typing import cast
@@ -13,7 +14,7 @@ import numpy as np
 
 from framework.core.arrays import Array, Indices, Scalar
 from framework.core.errors import StackingError
-from framework.core.layer import Layer
+from framework.core.layer import Layer, reusing_workspace
 from framework.core.parameter import Parameter
 from framework.core.protocols import LayerCall, Network, Resumable
 from framework.gradcheck.numeric import ComplexStep, Floats, TensorDifferentiator, work_copy
@@ -125,8 +126,9 @@ def model_steps(
         if not own or not isinstance(layer, Layer):
             continue
 
-        def rest(hs: Array, start: int = k + 1) -> Array:
-            return costs(resumable.resume_stack(start, hs))
+        def rest(hs: Array, start: int = k + 1, reusing: Sequence[Layer] = _reusable(calls[k + 1:], calls)) -> Array:
+            with reusing_workspace(reusing):  # a stack's arrays are the last stack's: no fresh pages a stack
+                return costs(resumable.resume_stack(start, hs))
 
         def alone(h: Array, start: int = k + 1) -> Scalar:
             return cost(resumable.resume(start, h))
@@ -140,6 +142,15 @@ def model_steps(
         out = work_copy(outputs[k], "complex")
         steps.update((id(p), _parameter_step(layer, cast(Array, call.x), out, p, tail, at_once)) for p in own)
     return steps
+
+
+def _reusable(after: Sequence[LayerCall], calls: Sequence[LayerCall]) -> list[Layer]:
+    """The layers of the calls `after` that may reuse their arrays from stack to stack: when every one
+    is the framework's own (a layer of yours may keep what it is given), those called once in `calls`."""
+    if not all(type(c.layer).__module__.startswith("framework.") for c in after):
+        return []
+    counts = collections.Counter(id(c.layer) for c in calls)
+    return [c.layer for c in after if isinstance(c.layer, Layer) and counts[id(c.layer)] == 1]
 
 
 def _parameter_step(layer: Layer, x: Array, out: Array, p: Parameter, tail: Tail, at_once: int | None) -> ComplexStep:

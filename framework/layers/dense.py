@@ -104,7 +104,8 @@ class Dense(Layer):
 
     def forward(self, x: Array) -> Array:
         self._x = x
-        y = x @ self.W.value
+        y: Array = np.matmul(x, self.W.value, out=self.output("y", (len(x), self.out_features),
+                                                             np.result_type(x, self.W.value)))
         add_to_rows(y, self.b.value)
         return y
 

@@ -190,3 +190,29 @@ def test_a_layer_that_mixes_the_samples_it_calls_independent_is_named() -> None:
         check_gradients(model, MSELoss(), x, y, localize=False)
     alone = check_gradients(model, MSELoss(), x, y, localize=False, probes_at_once=1)
     assert alone.passed, str(alone)  # its backward is right: one probe at a time says so
+
+
+def shared_graph() -> Model:
+    """A Dense called twice (weights shared) after the first one: it must not reuse its output from
+    its first call for its second within a stack."""
+    x = Input(5)
+    shared = Dense(4, 4, seed=1)
+    h = ReLU()(Dense(5, 4, seed=0)(x))
+    return Model(x, Sigmoid()(Dense(4, 1, seed=2)(Add()([shared(h), shared(ReLU()(shared(h)))]))))
+
+
+@pytest.mark.parametrize("build", [convnet, graph, shared_graph], ids=["convnet", "graph", "shared"])
+def test_stacks_that_reuse_their_arrays_give_the_same_derivatives_to_the_bit(
+        build: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The layers after a moved tensor write each stack into the last stack's arrays (their workspace):
+    the same numbers as new arrays a stack."""
+    import framework.gradcheck.resumed as resumed
+    rng = np.random.default_rng(1)
+    shape = (6, 6, 2) if build is convnet else (5,)
+    x, y = rng.standard_normal((7, *shape)), rng.integers(0, 2, (7, 1)).astype(float)
+    reused = check_gradients(build(), BCELoss(), x, y, localize=False, probes_at_once=3)  # type: ignore[operator]
+    monkeypatch.setattr(resumed, "_reusable", lambda after, calls: [])
+    fresh = check_gradients(build(), BCELoss(), x, y, localize=False, probes_at_once=3)  # type: ignore[operator]
+    assert reused.passed and fresh.passed
+    for a, b in zip(reused.rows, fresh.rows, strict=True):
+        assert (a.name, a.worst_numeric, a.max_abs_error) == (b.name, b.worst_numeric, b.max_abs_error)
