@@ -294,10 +294,11 @@ class Layer(Module):
 
     reuse_workspace: bool = False
     """True only while a training step of `fit` runs this layer, where the model alone reads its outputs
-    and gradients until the next step (a `Sequential` that calls it once, and not last): its forward
-    and backward may then return arrays of `workspace`, the same ones every step, as hand-written
-    numpy allocates its arrays once, instead of new ones whose pages the OS faults in at every step
-    (a tenth of a convnet's step). `fit` drops them when it ends."""
+    and gradients until the next step (a `Sequential` of the framework's layers that calls it once, and
+    not last), or while the gradient checker runs a stack of probes through it: its forward and
+    backward may then return arrays of `workspace`, the same ones every step, as hand-written numpy
+    allocates its arrays once, instead of new ones whose pages the OS faults in at every step (a
+    tenth of a convnet's step). `fit` drops them when it ends."""
     _workspace: dict[str, Array] | None = None
 
     def workspace(self, name: str, shape: Shape, dtype: npt.DTypeLike, *, keep: bool = False) -> tuple[Array, bool]:
