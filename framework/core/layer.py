@@ -267,6 +267,10 @@ def _restore(item: object) -> list[Callable[[], None]]:
     return []
 
 
+_REUSED_FROM = 2**15
+"""Entries from which `Layer.output` reuses an array (256 KB in float64): below, reuse saves nothing."""
+
+
 class Layer(Module):
     """Subclass and override `forward(x)` and `backward(grad)`.
 
@@ -318,9 +322,12 @@ class Layer(Module):
         return fresh, True
 
     def output(self, name: str, shape: Shape, dtype: npt.DTypeLike) -> Array | None:
-        """numpy's `out=` for a result of this layer: the `workspace` array within a training step,
-        else None (numpy makes a new one, at no cost of ours)."""
-        return self.workspace(name, shape, dtype)[0] if self.reuse_workspace else None
+        """numpy's `out=` for a result of this layer: the `workspace` array within a training step (or a
+        stack of the checker's probes), if it has `_REUSED_FROM` entries or more; else None, numpy
+        making a new one at no cost of ours: a smaller one comes from memory malloc has at hand."""
+        if not self.reuse_workspace or math.prod(shape) < _REUSED_FROM:
+            return None
+        return self.workspace(name, shape, dtype)[0]
 
     def release_workspace(self) -> None:
         """Drop the arrays `workspace` holds (`fit` does it when it ends)."""

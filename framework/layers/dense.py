@@ -104,8 +104,7 @@ class Dense(Layer):
 
     def forward(self, x: Array) -> Array:
         self._x = x
-        y: Array = np.matmul(x, self.W.value, out=self.output("y", (len(x), self.out_features),
-                                                             np.result_type(x, self.W.value)))
+        y: Array = np.matmul(x, self.W.value, out=self.output("y", (len(x), self.out_features), x.dtype))  # W's, or complex
         add_to_rows(y, self.b.value)
         return y
 

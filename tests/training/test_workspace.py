@@ -11,7 +11,14 @@ from framework import (
     SGD, BCELoss, Conv2D, Dense, Flatten, GradientCheck, MaxPool2D, MSELoss, ReLU, Sequential, Sigmoid,
     check_gradients,
 )
+import framework.core.layer
 from framework.core.layer import Layer
+
+
+@pytest.fixture(autouse=True)
+def reuse_every_array(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workspaces for arrays of any size: these tests' small ones too."""
+    monkeypatch.setattr(framework.core.layer, "_REUSED_FROM", 0)
 
 
 def convnet() -> Sequential:
