@@ -234,3 +234,17 @@ def test_a_same_convolution_of_images_of_another_size_forgets_the_last_ones(size
     for h, w in sizes:
         x = rng.standard_normal((2, h, w, 1))
         np.testing.assert_array_equal(conv.forward(x), Conv2D(2, 3, strides=2, padding="same", seed=0).forward(x))
+
+
+@pytest.mark.parametrize("channels", [3, 16], ids=["28 columns", "145 columns"])
+def test_the_weight_gradient_is_the_windows_times_the_gradient(channels: int) -> None:
+    """dL/dW[a, b, c, f] = Σ x[n, i + a, j + b, c] g[n, i, j, f], by einsum, whichever product Conv2D
+    takes for its im2col matrix (a wide one, 3 x 3 x 16 + 1 columns, as (gᵀ [cols 1])ᵀ)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 6, 7, channels))
+    conv = Conv2D(4, 3, seed=0)
+    g = rng.standard_normal(conv.forward(x).shape)
+    conv.backward(g)
+    windows = np.lib.stride_tricks.sliding_window_view(x, (3, 3), axis=(1, 2))  # (n, i, j, c, a, b)
+    np.testing.assert_allclose(conv.W.grad, np.einsum("nijcab,nijf->abcf", windows, g), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(conv.b.grad, g.sum(axis=(0, 1, 2)), rtol=1e-12)
