@@ -82,8 +82,12 @@ class Container(Trainer):
 
 
     def __call__(self, node: "Node") -> "Node":
-        """Use this model as a layer of a graph under construction."""
-        return Nested(self)(node)
+        """Use this model as a layer of a graph under construction: the same layer at every call, so that a
+        graph calling it twice shares it as it shares a layer (one cache a call, the gradients summed)."""
+        wrapper: Nested | None = self.__dict__.get("_as_layer")
+        if wrapper is None:
+            self._as_layer = wrapper = Nested(self)
+        return wrapper(node)
 
     @abstractmethod
     def summary(self, print_fn: Callable[[str], object] = print) -> None:

@@ -15,12 +15,22 @@ from framework.core.layer import JSON, Config, Layer, Merge, Module
 from framework.core.protocols import LayerCall, model_backward
 from framework.core.registry import build_layer, register_model, spec
 from framework.containers.base import Container
+from framework.containers.nested import Nested
 from framework.training.joined import Joined
 
 
 def _snake(name: str) -> str:
     """ReLU -> re_lu, BatchNorm -> batch_norm, as Keras names layers."""
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+
+
+def _holding_caches(module: Module) -> list[object]:
+    """What a call of `module` leaves its cache in: the module, and for a model used as a layer, the
+    model and every layer inside it."""
+    if not isinstance(module, Nested):
+        return [module]
+    inner = module.model
+    return [module, inner, *(held for layer in inner.layers for held in _holding_caches(layer))]
 
 
 @register_model
@@ -61,7 +71,7 @@ class Model(Container):
             assert node.module is not None
             uses[node.module] = uses.get(node.module, 0) + 1
         self._shared = {module for module, n in uses.items() if n > 1}
-        self._snapshots: dict[Node, dict[str, object]] = {}
+        self._snapshots: dict[Node, list[tuple[object, dict[str, object]]]] = {}
         self._traced: dict[Node, Array] = {}
         self._resumed: dict[Node, Array] = {}
         self._downstream: dict[int, list[Node]] = {}
@@ -82,7 +92,7 @@ class Model(Container):
         for node in self.calls:
             values[node] = self._run(node, values)
             if node.module in self._shared:  # keep this call's cache: the next call of the module replaces it
-                self._snapshots[node] = dict(vars(node.module))
+                self._snapshots[node] = [(m, dict(vars(m))) for m in _holding_caches(node.module)]
         self._values = values
         outputs = [values[node] for node in self.outputs]
         self._refuse_nonfinite(xs, outputs)
@@ -168,7 +178,8 @@ class Model(Container):
                 continue
             g = grads.pop(node)
             if module in self._shared:
-                vars(module).update(self._snapshots.pop(node))
+                for held, state in self._snapshots.pop(node):
+                    vars(held).update(state)
             if isinstance(module, Merge):
                 for parent, dx in zip(node.parents, module.backward(g)):
                     _accumulate(grads, parent, dx)

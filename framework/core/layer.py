@@ -305,20 +305,20 @@ class Layer(Module):
     tenth of a convnet's step). `fit` drops them when it ends."""
     _workspace: dict[str, Array] | None = None
 
-    def workspace(self, name: str, shape: Shape, dtype: npt.DTypeLike, *, keep: bool = False) -> tuple[Array, bool]:
+    def workspace(self, name: str, shape: Shape, dtype: npt.DTypeLike) -> tuple[Array, bool]:
         """An array of `shape` and `dtype` for this layer's use, and whether it is new (then zeros, else as
-        the layer left it): where arrays are reused (`reuse_workspace`, or `keep` for one the layer
-        holds anyway, Conv2D's im2col matrix), the one held as `name` if it has the shape and dtype."""
+        the layer left it): where arrays are reused (`reuse_workspace`), the one held as `name` if it
+        has the shape and dtype; elsewhere always a new one, since a layer called twice in a forward (a
+        graph's shared one) must keep each call's arrays."""
+        if not self.reuse_workspace:
+            return np.zeros(shape, dtype), True
         held = self._workspace
-        if held is not None and (keep or self.reuse_workspace):
-            last = held.get(name)
-            if last is not None and last.shape == shape and last.dtype == dtype:
-                return last, False
-        fresh: Array = np.zeros(shape, dtype)
-        if keep or self.reuse_workspace:
-            if held is None:
-                self._workspace = held = {}
-            held[name] = fresh
+        if held is None:
+            self._workspace = held = {}
+        last = held.get(name)
+        if last is not None and last.shape == shape and last.dtype == dtype:
+            return last, False
+        held[name] = fresh = np.zeros(shape, dtype)
         return fresh, True
 
     def output(self, name: str, shape: Shape, dtype: npt.DTypeLike) -> Array | None:

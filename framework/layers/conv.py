@@ -132,15 +132,16 @@ class Conv2D(Layer):
                 ones: bool = False) -> Array:
         """(batch·H_out·W_out, kh·kw·C) patches of `x` padded with zeros, each row in W's (a, b, c) order,
         and with `ones` a last column of ones (the bias's, so that one GEMM adds it). With `reuse`
-        (forward's) the matrix, and the padded copy of x, are the last forward's (`workspace`) when they
-        have the shape: their zeros and ones are still there, and no fresh pages are touched."""
+        (forward's), in a training step or a stack of the checker's probes (`workspace`), the matrix and
+        the padded copy of x are the last forward's when they have the shape: their zeros and ones are
+        still there, and no fresh pages are touched."""
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
         (oh, ow), (top, left) = geometry
         n, h, w, c = x.shape
         source = x
         if self.padding == "same":  # the padding's zeros around x: rows (oh - 1) sh + kh, columns likewise
             shape = (n, max(h + top, (oh - 1) * sh + kh), max(w + left, (ow - 1) * sw + kw), c)
-            source, fresh = self.workspace("padded", shape, x.dtype, keep=reuse)
+            source, fresh = self.workspace("padded", shape, x.dtype) if reuse else (np.zeros(shape, x.dtype), True)
             if not fresh and self._inside != (top, left, h, w):  # of the same shape, but x sat elsewhere in it
                 source.fill(0)
             self._inside = (top, left, h, w)
@@ -148,7 +149,8 @@ class Conv2D(Layer):
         windows = sliding_window_view(source, (kh, kw), axis=(1, 2))  # (batch, H', W', C, kh, kw), a view
         windows = windows[:, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw].transpose(0, 1, 2, 4, 5, 3)
         k = kh * kw * c
-        cols, fresh = self.workspace("patches", (n * oh * ow, k + ones), x.dtype, keep=reuse)
+        size = (n * oh * ow, k + ones)
+        cols, fresh = self.workspace("patches", size, x.dtype) if reuse else (np.zeros(size, x.dtype), True)
         if ones and fresh:  # a reused matrix keeps its column of ones: writing it again touches every row's line
             cols[:, k:] = 1
         np.copyto(cols[:, :k].reshape(windows.shape), windows)  # the one copy
