@@ -2,7 +2,7 @@
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -228,10 +228,10 @@ class Trainer(ABC):
             training, reference = self._training_stream(x, y, steps_per_epoch, batch_size, drop_remainder)
             weighed = Weights()
         else:  # y joined for several outputs: see each_output_labelled
-            training = data(cast(Inputs | Indices, x), cast(Labels, y), "fit", self.named_parameters(),
+            training = data(cast(Inputs | Indices, x), cast(Labels, y), "fit", self._casts_to(),
                             self._takes_indices())
             self.build(training[0])  # the features decide, before the split: a backup restores into built layers
-            weighed = checked_weights("fit", loss, training[1], sample_weight, class_weight, self.named_parameters())
+            weighed = checked_weights("fit", loss, training[1], sample_weight, class_weight, self._casts_to())
             reference = training
         initial_epoch = resumed_epoch(self, given, initial_epoch, epochs)
         progress = self.fit_progress if initial_epoch and self.fit_progress is not None else None
@@ -268,7 +268,7 @@ class Trainer(ABC):
         """fit's stream of training batches, and its first batch (checked; the model's lazy layers built on
         it), which arrays of validation_data are checked against."""
         smallest = max((module.min_training_batch for module in self.layers), default=1)
-        training = stream_of(x, y, "fit", self.named_parameters(), batch_size=batch_size, steps=steps, labelled=True,
+        training = stream_of(x, y, "fit", self._casts_to(), batch_size=batch_size, steps=steps, labelled=True,
                              labels=self._loss_labels, smallest=smallest, drop_remainder=drop_remainder,
                              indices=self._takes_indices())
         xs, labels = training.first()
@@ -290,7 +290,7 @@ class Trainer(ABC):
         if isinstance(validation_data, tuple | list) and len(validation_data) == 3:
             _refuse_weights("fit(validation_data)", validation_data, sample_weight=validation_data[2])
         x, y = validation_data[:2] if isinstance(validation_data, tuple | list) else (validation_data, None)
-        stream = stream_of(x, y, "fit(validation_data)", self.named_parameters(), batch_size=batch_size,
+        stream = stream_of(x, y, "fit(validation_data)", self._casts_to(), batch_size=batch_size,
                            steps=steps, labelled=True, labels=self._loss_labels, indices=self._takes_indices())
         return lambda: self._scores(*self._predict_stream(stream))
 
@@ -301,7 +301,7 @@ class Trainer(ABC):
         """The training data and its weights, and the validation data and its weights, of a `fit`:
         `validation_data` checked, or `validation_split` of the training data held out, or no validation."""
         if validation_data is not None:
-            validation, val_weights = checked_validation_data(validation_data, training, loss, self.named_parameters(),
+            validation, val_weights = checked_validation_data(validation_data, training, loss, self._casts_to(),
                                                               self._takes_indices())
             return training, weighed, validation, val_weights
         if validation_split:
@@ -321,11 +321,11 @@ class Trainer(ABC):
         if is_stream(x):
             _refuse_weights("evaluate", x, sample_weight=sample_weight)
             return self._scores(*self._predict_stream(stream_of(
-                x, y, "evaluate", self.named_parameters(), batch_size=batch_size, steps=steps, labelled=True,
+                x, y, "evaluate", self._casts_to(), batch_size=batch_size, steps=steps, labelled=True,
                 labels=self._loss_labels, indices=self._takes_indices())))
-        xs, y = data(cast(Inputs | Indices, x), cast(Labels, y), "evaluate", self.named_parameters(),
+        xs, y = data(cast(Inputs | Indices, x), cast(Labels, y), "evaluate", self._casts_to(),
                      self._takes_indices())
-        w = checked_weights("evaluate", loss, y, sample_weight, None, self.named_parameters()).product("evaluate")
+        w = checked_weights("evaluate", loss, y, sample_weight, None, self._casts_to()).product("evaluate")
         return self._evaluate(xs, y, batch_size, w)
 
     @each_output_predicted
@@ -335,11 +335,21 @@ class Trainer(ABC):
         for a model of several outputs, a list of them (see `predict_all`). x may be read a batch at a
         time, as `fit` reads it (batches of x alone, or (x, y) pairs whose y is ignored), `steps` batches."""
         if is_stream(x):
-            stream = stream_of(x, None, "predict", self.named_parameters(), batch_size=batch_size, steps=steps,
+            stream = stream_of(x, None, "predict", self._casts_to(), batch_size=batch_size, steps=steps,
                                labelled=False, indices=self._takes_indices())
             return self._predict_stream(stream)[0]
-        return self._predict(inputs(cast(Inputs | Indices, x), "predict", self.named_parameters(),
+        return self._predict(inputs(cast(Inputs | Indices, x), "predict", self._casts_to(),
                                     self._takes_indices()), batch_size)
+
+    def _casts_to(self) -> list[tuple[str, Parameter]]:
+        """The parameters whose dtype fit, evaluate and predict cast float data to: the model's, or, before a
+        lazy model is built (its first layer waits for the input's shape), one that stands for the dtype its
+        layers are declared with, so that float32 data reach a float64 model as float64."""
+        named = self.named_parameters()
+        declared = None if named else next(_declared_dtypes(self.layers), None)
+        if declared is None:
+            return named
+        return [(f"the dtype of {declared[0]!r}", Parameter(np.empty(0, declared[1])))]
 
     def _takes_indices(self) -> bool:
         """Whether a layer takes integer indices (an `Embedding`): then integer data stay integers."""
@@ -421,3 +431,14 @@ def _refuse_weights(caller: str, x: object, **weights: object) -> None:
     if given:
         raise ConfigError(f"{caller}: {' and '.join(given)} weigh arrays in memory; x is {a_kind(x)}, read a batch at "
                           "a time, whose batches (x, y) carry no weights: pass arrays, or leave the weights out")
+
+
+def _declared_dtypes(layers: Sequence[Module]) -> Iterator[tuple[Module, np.dtype[Any]]]:
+    """Each layer (inside nested models too) that declares the float dtype of its parameters (`dtype=`), and it."""
+    for layer in layers:
+        inner = getattr(layer, "wrapped_model", None)
+        if callable(inner):
+            yield from _declared_dtypes(inner().layers)
+        dtype = getattr(layer, "dtype", None)
+        if isinstance(dtype, np.dtype) and dtype.kind == "f":
+            yield layer, dtype

@@ -13,7 +13,8 @@ import numpy.typing as npt
 import pytest
 
 from framework import (
-    SGD, Adam, BatchNorm, BCELoss, BCEWithLogitsLoss, CallOrderError, Callback, ConfigError, Dense, DTypeError,
+    SGD, Adam, BatchNorm, BCELoss, BCEWithLogitsLoss, CallOrderError, Callback, ConfigError, Conv2D, Dense, DTypeError,
+    Flatten,
     FrameworkError, Input, Layer, Model, NonFiniteError, Parameter, ReLU, Sequential, ShapeError, Sigmoid,
     TerminateOnNaN, ValueRangeError,
 )
@@ -746,3 +747,26 @@ def test_one_sample_without_its_batch_axis_is_told_how_to_add_it() -> None:
     with pytest.raises(ShapeError, match=re.escape("predict: x must be (batch, features), got shape (3,): one sample? "
                                                    "give it its batch axis, x.reshape(1, -1)")):
         model.predict(np.ones(3))
+
+
+@pytest.mark.parametrize("declared, given", [(np.float64, np.float32), (np.float32, np.float64)], ids=["64 <- 32", "32 <- 64"])
+def test_a_lazy_model_casts_float_data_to_the_dtype_its_layers_declare(declared: type, given: type) -> None:
+    """Before its first layer is built there are no parameters to take a dtype from: the layers' declared
+    one decides, as the parameters' does once built (float32 images were refused; new user's review)."""
+    rng = np.random.default_rng(0)
+    x: Array = rng.random((20, 8, 8, 1)).astype(given)
+    y = rng.integers(0, 2, (20, 1)).astype(np.float64)
+
+    def lazy() -> Sequential:
+        return Sequential([Conv2D(4, 3, seed=0, dtype=declared), Flatten(), Dense(1, seed=1, dtype=declared),
+                           Sigmoid()])
+
+    fitted = lazy()
+    fitted.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    fitted.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    assert {p.value.dtype for p in fitted.parameters()} == {np.dtype(declared)}
+    assert lazy().predict(x).dtype == np.dtype(declared)
+    streamed = lazy()
+    streamed.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    streamed.fit(((x[i:i + 5], y[i:i + 5]) for i in range(0, 20, 5)), steps_per_epoch=4, epochs=1, verbose=0)
+    assert {p.value.dtype for p in streamed.parameters()} == {np.dtype(declared)}
