@@ -15,22 +15,13 @@ from framework.core.layer import JSON, Config, Layer, Merge, Module
 from framework.core.protocols import LayerCall, model_backward
 from framework.core.registry import build_layer, register_model, spec
 from framework.containers.base import Container
-from framework.containers.nested import Nested
+from framework.containers.nested import held_by
 from framework.training.joined import Joined
 
 
 def _snake(name: str) -> str:
     """ReLU -> re_lu, BatchNorm -> batch_norm, as Keras names layers."""
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
-
-
-def _holding_caches(module: Module) -> list[object]:
-    """What a call of `module` leaves its cache in: the module, and for a model used as a layer, the
-    model and every layer inside it."""
-    if not isinstance(module, Nested):
-        return [module]
-    inner = module.model
-    return [module, inner, *(held for layer in inner.layers for held in _holding_caches(layer))]
 
 
 @register_model
@@ -92,7 +83,7 @@ class Model(Container):
         for node in self.calls:
             values[node] = self._run(node, values)
             if node.module in self._shared:  # keep this call's cache: the next call of the module replaces it
-                self._snapshots[node] = [(m, dict(vars(m))) for m in _holding_caches(node.module)]
+                self._snapshots[node] = [(m, dict(vars(m))) for m in held_by(node.module)]
         self._values = values
         outputs = [values[node] for node in self.outputs]
         self._refuse_nonfinite(xs, outputs)

@@ -109,3 +109,12 @@ class Nested(Layer):
 
     def __repr__(self) -> str:
         return f"Nested({self.model!r})"
+
+
+def held_by(module: Module) -> list[object]:
+    """What a call of `module` leaves its caches in: the module, and for a model used as a layer, the
+    model and everything its layers hold."""
+    if not isinstance(module, Nested):
+        return [module]
+    inner = module.model
+    return [module, inner, *(held for layer in inner.layers for held in held_by(layer))]

@@ -10,21 +10,11 @@ from framework.core.errors import BadGradient, ConfigError, FormatError, Framewo
 from framework.core.validation import a_kind, sample_shape_hint
 from framework.core.guard import guarded
 from framework.core.node import Input, Node
-from framework.core.layer import JSON, Config, Layer, Module
+from framework.core.layer import JSON, Config, Layer, Module, is_builtin
 from framework.core.protocols import LayerCall, model_backward
 from framework.core.registry import build_layer, register_model, spec
-from framework.containers.nested import Nested
+from framework.containers.nested import Nested, held_by
 from framework.containers.base import Container
-
-
-def _held(model: Container) -> list[Module]:
-    """Every layer of `model`, and of the models inside it."""
-    held: list[Module] = []
-    for layer in model.layers:
-        held.append(layer)
-        if isinstance(layer, Nested) and isinstance(layer.model, Container):
-            held += _held(layer.model)
-    return held
 
 
 @register_model
@@ -66,15 +56,17 @@ class Sequential(Container):
                     f"Sequential: item {i} is a {type(item).__name__}, not a Layer (a Merge layer needs a graph Model)"
                 )
         seen: dict[int, int] = {}
-        for i, item in enumerate(items):
-            for layer in [item, *(_held(item) if isinstance(item, Container) else [])]:
-                first = seen.setdefault(id(layer), i)
-                if first != i:
+        for i, layer in enumerate(self.layers):
+            for held in held_by(layer):  # the layer, or a nested model and every layer inside it
+                first = seen.setdefault(id(held), i)
+                if first != i and not isinstance(held, Nested):
+                    itself = held is items[i] or held is layer
+                    there = held is items[first] or held is self.layers[first]
                     raise ConfigError(
-                        f"Sequential: item {i} {'is' if layer is item else 'holds'} the same {layer!r} object as "
-                        f"{'item' if items[first] is layer else 'a layer of item'} {first}; each "
-                        "layer keeps the cache of its own forward, so it can stand once: make a new layer, or share "
-                        "weights in a graph Model"
+                        f"Sequential: item {i} {'is' if itself else 'holds'} the same {held!r} object "
+                        f"as {'item' if there else 'a layer of item'} {first}; each layer keeps "
+                        "the cache of its own forward, so it can stand once: make a new layer, or share weights in a "
+                        "graph Model"
                     )
         first_in = getattr(self.layers[0], "in_features", None)
         if self.input_shape is None and isinstance(first_in, int):
@@ -154,7 +146,7 @@ class Sequential(Container):
         of the framework's own: the model alone then reads what they return in a training step, until
         the next one. None when a layer is yours (it may keep what it is given, its inputs over the
         steps, say), nor the layers of a model inside it."""
-        if not all(type(layer).__module__.startswith("framework.") for layer in self.layers):
+        if not all(is_builtin(layer) for layer in self.layers):
             return []
         return [layer for layer in self.layers[:-1] if isinstance(layer, Layer) and not isinstance(layer, Nested)]
 

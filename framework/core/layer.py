@@ -468,6 +468,12 @@ class Layer(Module):
         self.check_parameters_dtype(x)
 
 
+def is_builtin(part: object) -> bool:
+    """Whether `part` (a layer, a loss) is one of the framework's own classes, not one of yours or a
+    subclass of ours: only those are known not to keep what they are given, nor to mix stacked samples."""
+    return type(part).__module__.startswith("framework.")
+
+
 class reusing_workspace:  # noqa: N801  # used as a function, as contextmanager's are
     """Within the block (a training step), `layers` reuse their arrays (`Layer.reuse_workspace`)."""
 

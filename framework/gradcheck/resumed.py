@@ -14,7 +14,7 @@ import numpy as np
 
 from framework.core.arrays import Array, Indices, Scalar
 from framework.core.errors import StackingError
-from framework.core.layer import Layer, reusing_workspace
+from framework.core.layer import Layer, is_builtin, reusing_workspace
 from framework.core.parameter import Parameter
 from framework.core.protocols import LayerCall, Network, Resumable
 from framework.gradcheck.numeric import ComplexStep, Floats, TensorDifferentiator, work_copy
@@ -135,7 +135,7 @@ def model_steps(
 
         after = calls[k + 1:]
         stacked = [c for c in after if c.layer.stacks_probes]
-        custom = [c for c in stacked if not type(c.layer).__module__.startswith("framework.")]
+        custom = [c for c in stacked if not is_builtin(c.layer)]
         tail = Tail(rest, sum(o.size for o in outputs[k:]),
                     [*(f"layer {c.name} {c.layer!r}" for c in after if not c.layer.stacks_probes), *loss_path],
                     alone, ", ".join(f"layer {c.name} {c.layer!r}" for c in custom or stacked))
@@ -147,7 +147,7 @@ def model_steps(
 def _reusable(after: Sequence[LayerCall], calls: Sequence[LayerCall]) -> list[Layer]:
     """The layers of the calls `after` that may reuse their arrays from stack to stack: when every one
     is the framework's own (a layer of yours may keep what it is given), those called once in `calls`."""
-    if not all(type(c.layer).__module__.startswith("framework.") for c in after):
+    if not all(is_builtin(c.layer) for c in after):
         return []
     counts = collections.Counter(id(c.layer) for c in calls)
     return [c.layer for c in after if isinstance(c.layer, Layer) and counts[id(c.layer)] == 1]
