@@ -6,6 +6,7 @@ from typing import Literal, TypeAlias, get_args
 
 import numpy as np
 
+from framework.core import complex_parts
 from framework.core.arrays import Array, Mask, RealNumber, Shape, WholeNumber
 from framework.core.errors import ShapeError, ValueRangeError
 from framework.core.validation import whole_number
@@ -45,12 +46,13 @@ def _exp_minus_abs(z: Array) -> tuple[Mask, Array]:
     """Where z < 0, and exp(-|z|) <= 1, which cannot overflow; |z| by the sign of the real part
     (z or -z), so that a complex z stays analytic."""
     negative = z.real < 0
-    if z.dtype.kind == "c":
-        e = np.negative(z)
-        np.copyto(e, z, where=negative)
-    else:  # np.abs, twice as fast, where it is analytic: on real numbers
-        e = np.abs(z)
-        np.negative(e, out=e)
+    if z.dtype.kind == "c":  # -|z| = s z, s = 1 where z < 0, else -1; its exp from the parts, 8x numpy's complex exp
+        s = negative.astype(z.real.dtype)
+        s *= 2
+        s -= 1
+        return negative, complex_parts.exp(z.real * s, z.imag * s)
+    e = np.abs(z)  # np.abs, twice as fast, where it is analytic: on real numbers
+    np.negative(e, out=e)
     np.exp(e, out=e)
     return negative, e
 
