@@ -237,6 +237,9 @@ class BCELoss(Loss):
 
     def __init__(self) -> None:
         self._cache: tuple[Array, Labels, Mask | None, SampleWeights | None] | None = None
+        self._binary: Labels | None = None
+        """The labels `check` last passed, once found to be 0s and 1s: the gradient checker's stacks of
+        probes share them, so they are tested once, not once a stack."""
 
     def check_labels(self, y_true: Labels) -> None:
         self.check_unit_interval(y_true, "labels")
@@ -256,6 +259,7 @@ class BCELoss(Loss):
 
     def check(self, y_pred: Array, y_true: Labels) -> Labels:
         y = self.check_pair(y_pred, y_true)
+        self._binary = None
         lo, hi = self.finite_range(y_pred)
         if not (lo >= 0 and hi <= 1):
             raise ValueRangeError(
@@ -273,12 +277,17 @@ class BCELoss(Loss):
             np.copyto(a, 1 - eps, where=high)
             clipped = low | high
         self._cache = a, y, clipped, w
-        if a.dtype.kind == "c" and np.array_equal(y, y > 0.5):  # the checker's probes, labels of 0 and 1
+        if a.dtype.kind == "c" and self._binary_labels(y):  # the checker's probes, labels of 0 and 1
             weights = np.ones(y.shape) if w is None else np.broadcast_to(_column(w, y.ndim), y.shape)
             return -_log_likelihoods(a, y, weights) / y.size
         positive, negative = (y, 1 - y) if w is None else (y * _column(w, y.ndim), (1 - y) * _column(w, y.ndim))
         costs: Array = -(_weighted(np.log(a), positive) + _weighted(np.log1p(-a), negative)) / y.size
         return costs
+
+    def _binary_labels(self, y: Labels) -> bool:
+        if self._binary is not y and np.array_equal(y, y > 0.5):
+            self._binary = y
+        return self._binary is y
 
     def backward(self) -> Array:
         a, y, clipped, w = self.cached(self._cache)

@@ -526,3 +526,19 @@ def test_bce_complex_stack_is_numpys_complex_log() -> None:
     expected = -terms.reshape(5, -1).sum(axis=1) / y.size
     np.testing.assert_allclose(costs.real, expected.real, rtol=1e-14)
     np.testing.assert_allclose(costs.imag, expected.imag, rtol=1e-14)
+
+
+def test_bce_tests_the_labels_again_at_each_check() -> None:
+    """The 0/1 test of the labels is kept from one stack of probes to the next (the same checked
+    labels), and redone by `check`: labels changed in place are not taken for 0s and 1s."""
+    rng = np.random.default_rng(1)
+    a = rng.uniform(0.1, 0.9, (3, 6, 1)) + 1e-20j
+    y = rng.integers(0, 2, (6, 1)).astype(np.float64)
+    loss = BCELoss()
+    for labels in ([0, 1, 0, 1, 1, 0], [0.25, 1, 0, 0.5, 1, 0]):
+        y[:, 0] = labels
+        loss.check(a[0], y)
+        costs = loss.costs(a, y)
+        expected = -(y * np.log(a) + (1 - y) * np.log1p(-a)).reshape(3, -1).sum(axis=1) / y.size
+        np.testing.assert_allclose(costs.real, expected.real, rtol=1e-14)
+        np.testing.assert_allclose(costs.imag, expected.imag, rtol=1e-14)
