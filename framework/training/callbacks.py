@@ -11,7 +11,7 @@ from html import escape
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal, Never, Protocol
 
-from framework.core.arrays import Array
+from framework.core.arrays import Array, SampleWeights
 from framework.core.display import has_widgets, html_table, in_notebook
 from framework.core.errors import CallOrderError, ConfigError, FormatError, ValueRangeError
 from framework.gradcheck import GradCheckReport, check_gradients
@@ -226,7 +226,8 @@ class TerminateOnNaN(Callback):
 
 class GradientCheck(Callback):
     """Run the gradient checker on (x, y) every `every` epochs; when a check fails, stop training and
-    say so on `stream` (stderr by default), with the report.
+    say so on `stream` (stderr by default), with the report. With `sample_weight` (one weight a sample
+    of x, as `fit` takes them), the weighted loss is checked, the one that a weighted `fit` trains on.
 
     `reports` keeps (epoch, report) pairs; after a failure, `failed_report` is the report that stopped
     training, `stopped_epoch` its epoch (counted from 0, as `EarlyStopping`'s) and `message` what was
@@ -235,11 +236,12 @@ class GradientCheck(Callback):
     def __init__(
         self, x: Array, y: Array, *, every: int = 1, method: Literal["complex", "central"] = "complex",
         mode: Literal["full", "sampled", "directional"] = "sampled", samples: int = 16,
-        stream: IO[str] | None = None,
+        stream: IO[str] | None = None, sample_weight: SampleWeights | None = None,
     ) -> None:
         if every < 1:
             raise ValueRangeError(f"GradientCheck: every must be at least 1, got {every}")
         self.x, self.y, self.every, self.method, self.mode, self.samples = x, y, every, method, mode, samples
+        self.sample_weight = sample_weight
         self.stream = stream
         self.reports: list[tuple[int, GradCheckReport]] = []
         self.failed_report: GradCheckReport | None = None
@@ -255,7 +257,7 @@ class GradientCheck(Callback):
         loss = self.model.loss
         assert loss is not None, "fit compiles the model before callbacks run"
         report = check_gradients(self.model, loss, self.x, self.y, method=self.method, mode=self.mode,
-                                 samples=self.samples)
+                                 samples=self.samples, sample_weight=self.sample_weight)
         self.reports.append((epoch, report))
         if not report.passed:
             self.failed_report, self.stopped_epoch = report, epoch

@@ -15,7 +15,7 @@ import pytest
 from framework import (
     SGD, Adam, BackupAndRestore, BatchNorm, BCELoss, Callback, ConfigError, CSVLogger, Dense, Dropout, EarlyStopping,
     FormatError, GradientCheck, History, Layer, LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau, ReLU,
-    Sequential, Sigmoid, StepDecay, ValueRangeError, load_model,
+    Sequential, Sigmoid, StepDecay, ValueRangeError, check_gradients, load_model,
 )
 from framework.core.arrays import Array
 from framework.training.callbacks import Logs, ProgressBar
@@ -323,6 +323,22 @@ def test_gradient_check_runs_every_n_epochs_and_leaves_training_unchanged() -> N
     assert checked.epoch == [0, 1, 2, 3, 4]
     assert checked.history == plain.history
     assert same(checked_weights, plain_weights)  # the checker leaves parameters exactly as they were
+
+
+def test_gradient_check_checks_the_weighted_loss_it_is_given() -> None:
+    x, y = data(20)
+    w = np.linspace(0.0, 2.0, 8)
+    model = Sequential([Dense(3, 4, seed=0), ReLU(), Dense(4, 1, seed=1), Sigmoid()])
+    model.compile(loss=BCELoss(), optimizer=SGD(lr=0.1))
+    check = GradientCheck(x[:8], y[:8], mode="full", sample_weight=w)
+    model.fit(x, y, epochs=1, batch_size=8, callbacks=[check], verbose=0, seed=0)
+    ((_, report),) = check.reports
+    weighted = check_gradients(model, BCELoss(), x[:8], y[:8], mode="full", sample_weight=w)
+    plain = check_gradients(model, BCELoss(), x[:8], y[:8], mode="full")
+    assert report.passed
+    numbers = [(r.worst_backward, r.worst_numeric) for r in report.rows]
+    assert numbers == [(r.worst_backward, r.worst_numeric) for r in weighted.rows]
+    assert numbers != [(r.worst_backward, r.worst_numeric) for r in plain.rows]
 
 
 def test_gradient_check_every_must_be_positive() -> None:
