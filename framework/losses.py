@@ -238,8 +238,8 @@ class BCELoss(Loss):
     def __init__(self) -> None:
         self._cache: tuple[Array, Labels, Mask | None, SampleWeights | None] | None = None
         self._binary: Labels | None = None
-        """The labels `check` last passed, once found to be 0s and 1s: the gradient checker's stacks of
-        probes share them, so they are tested once, not once a stack."""
+        """The labels last found to be 0s and 1s since `check` ran (which forgets them): the gradient
+        checker's stacks of probes share them, so they are tested once, not once a stack."""
 
     def check_labels(self, y_true: Labels) -> None:
         self.check_unit_interval(y_true, "labels")

@@ -46,7 +46,7 @@ def _exp_minus_abs(z: Array) -> tuple[Mask, Array]:
     """Where z < 0, and exp(-|z|) <= 1, which cannot overflow; |z| by the sign of the real part
     (z or -z), so that a complex z stays analytic."""
     negative = z.real < 0
-    if z.dtype.kind == "c":  # -|z| = s z, s = 1 where z < 0, else -1; its exp from the parts, 8x numpy's complex exp
+    if z.dtype.kind == "c":  # -|z| = s z, s = 1 where z < 0, else -1; its exp from the parts, 6x numpy's complex exp
         s = negative.astype(z.real.dtype)
         s *= 2
         s -= 1

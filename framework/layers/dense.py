@@ -113,7 +113,7 @@ class Dense(Layer):
         if param is self.W:
             i, j = np.divmod(indices, self.out_features)
             columns = x.T[i] * delta
-            for probe, column in enumerate(j.tolist()):  # a column a probe: 1.3x numpy's fancy-indexed add
+            for probe, column in enumerate(j.tolist()):  # a column a probe: 1.2x numpy's fancy-indexed add
                 moved[probe, :, column] += columns[probe]  # (x W)[:, j] moves by delta · x[:, i]
         else:
             moved[np.arange(len(indices)), :, indices] += delta
