@@ -1,8 +1,10 @@
-"""The 4-3-1 model's full complex-step check (1797 x 64, `localize=False`) at this checkout against
+"""The 4-3-1 model's full complex-step check (1797 x 64, `localize=False`), or its training step
+(`--step`: 200 steps of forward, BCE, backward and SGD, as `fit` takes them), at this checkout against
 another commit, in one process, the two taken in turn: the ratio of each pair is robust to the
 machine's drifts, which move both alike.
 
     python benchmarks/check_against.py 646ce2d --pairs 30
+    python benchmarks/check_against.py HEAD~1 --step --dtype float32
 
 The other commit is checked out into a temporary git worktree, removed at the end; both must have
 `check_gradients` and `models.four_three_one`."""
@@ -47,16 +49,44 @@ def check(root: Path) -> Callable[[], object]:
                                              localize=False)
 
 
+STEPS = 200
+"""Training steps a timed block of `--step`."""
+
+
+def steps(root: Path, dtype: str) -> Callable[[], object]:
+    """`STEPS` training steps of the 4-3-1 model on 1797 x 64, as `fit` takes them (benchmarks/step_time.py)."""
+    framework, models = load(root)
+    guard, layer = importlib.import_module("framework.core.guard"), importlib.import_module("framework.core.layer")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1797, 64)).astype(dtype)
+    y = rng.integers(0, 2, (1797, 1)).astype(dtype)
+    model, loss, optimizer = models.four_three_one(64, dtype=dtype), framework.BCELoss(), framework.SGD(lr=0.01)
+    loss.check_labels(y)
+    loss.labels_checked = True
+    params, workspace = model.parameters(), model.workspace_layers()
+
+    def run() -> None:
+        for _ in range(STEPS):
+            with guard.floating_point_errors("step"), layer.reusing_workspace(workspace):
+                loss.forward(model.forward(x), y)
+                model.backward(loss.backward())
+                optimizer.step(params)
+
+    return run
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("commit", help="the commit to compare with (a hash, a tag, HEAD~1)")
     parser.add_argument("--pairs", type=int, default=30, help="timed pairs (default 30)")
+    parser.add_argument("--step", action="store_true", help=f"time {STEPS} training steps, not the check")
+    parser.add_argument("--dtype", choices=["float64", "float32"], default="float64", help="of --step's model and data")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         other = Path(tmp) / "other"
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(other), args.commit], check=True)
         try:
-            theirs, ours = check(other), check(ROOT)
+            theirs, ours = (steps(other, args.dtype), steps(ROOT, args.dtype)) if args.step else (check(other), check(ROOT))
             theirs(), ours()
             times: dict[str, list[float]] = {"theirs": [], "ours": []}
             for i in range(args.pairs):
@@ -68,7 +98,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(other)], check=True)
     ratios = [o / t for t, o in zip(times["theirs"], times["ours"])]
-    print(f"4-3-1 full complex check, {args.pairs} pairs: {args.commit} median {statistics.median(times['theirs']):.4f} s, "
+    what = f"4-3-1 {STEPS} training steps, {args.dtype}" if args.step else "4-3-1 full complex check"
+    print(f"{what}, {args.pairs} pairs: {args.commit} median {statistics.median(times['theirs']):.4f} s, "
           f"this checkout median {statistics.median(times['ours']):.4f} s; this / {args.commit}: median of the pairs' "
           f"ratios {statistics.median(ratios):.3f}, of their minima {min(times['ours']) / min(times['theirs']):.3f}")
 

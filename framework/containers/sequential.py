@@ -15,6 +15,7 @@ from framework.core.protocols import LayerCall, model_backward
 from framework.core.registry import build_layer, register_model, spec
 from framework.containers.nested import Nested, held_by
 from framework.containers.base import Container
+from framework.containers.chain import Chain
 
 
 @register_model
@@ -71,6 +72,7 @@ class Sequential(Container):
         first_in = getattr(self.layers[0], "in_features", None)
         if self.input_shape is None and isinstance(first_in, int):
             self.input_shape = (None, first_in)
+        self._chain: Chain | None = None
         self._declared = self.input_shape is not None
         """The input shape came from the user (an Input, a first layer's size, a saved model): data of
         another shape are refused at once, naming it and the fix."""
@@ -105,9 +107,7 @@ class Sequential(Container):
     def forward(self, x: Inputs) -> Array:
         if not isinstance(x, np.ndarray):
             raise ShapeError(f"Sequential takes one input array, got {a_kind(x)}: use a graph Model for several")
-        h = x
-        for layer in self.layers:
-            h = layer.forward(h)
+        h = self._run().forward(x)
         self._refuse_nonfinite(x, (h,))
         if self.input_shape is None:  # the first forward that ran through: summary() shows its shapes
             self.input_shape = (None, *x.shape[1:])
@@ -120,26 +120,15 @@ class Sequential(Container):
 
         Returns dL/dx only when `input_grad=True`: on a wide input it costs as much as the first
         layer's weight gradient, and training never needs it."""
-        layers, given = self.layers, grad
-        k = len(layers) - 1
-        try:
-            for k in range(len(layers) - 1, 0, -1):
-                layer = layers[k]  # scratch: an array a layer above returned, not the caller's, and not a view
-                layer.grad_is_scratch = grad is not given and grad.base is None
-                grad = layer.backward(grad)
-                layer.grad_is_scratch = False
-            k = 0
-            if input_grad:
-                return layers[0].backward(grad)
-            layers[0].backward_params(grad)
-            return None
-        except BadGradient as e:  # free until raised: name the layer whose backward returned the bad gradient
-            if k + 1 < len(layers):
-                e.args = (f"{e}: it is what the backward of layer {k + 1} {layers[k + 1]!r} returned; the mistake is "
-                          "there",)
-            raise
-        finally:
-            layers[k].grad_is_scratch = False
+        return self._run().backward(grad, input_grad)
+
+    def _run(self) -> Chain:
+        """How the layers run: checked by their guards until an input has passed them (`Chain`); made
+        again when `self.layers` was changed."""
+        chain = self._chain
+        if chain is None or not chain.holds(self.layers):
+            chain = self._chain = Chain(self.layers)
+        return chain
 
     def workspace_layers(self) -> list[Layer]:
         """Each layer but the last (whose output is the caller's), each held once, when every layer is one

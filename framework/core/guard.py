@@ -175,10 +175,8 @@ def _checked_forward(method: M, checks_input: bool) -> M:
                 out = method(self, *args, **kwargs)
             else:
                 out = _outermost(self, method, checks_input, args, kwargs)
-        except FloatingPointError as e:
-            _raise(f"{self!r}.{name}", e)
-        except ValueError as e:
-            _refuse_broadcast(self, name, e, "")
+        except (FloatingPointError, ValueError) as e:
+            raise_named(self, name, e)
         if isinstance(out, np.ndarray):
             self._output_dtype, self._grad_shape = out.dtype, out.shape
         else:
@@ -197,16 +195,13 @@ def _checked_backward(method: M) -> M:
     def run(self: Any, *args: Any, **kwargs: Any) -> Any:
         if self._in_backward:
             return method(self, *args, **kwargs)
-        _start_backward(self, args)
+        start_backward(self, args)
         try:
             if _depth.value:
                 return method(self, *args, **kwargs)
             return _outermost(self, method, False, args, kwargs)
-        except FloatingPointError as e:
-            _raise(f"{self!r}.{name}", e)
-        except ValueError as e:
-            _refuse_broadcast(self, name, e, ": a gradient summed over the wrong axes? p.grad[...] = ... takes the "
-                                             "parameter's own shape")
+        except (FloatingPointError, ValueError) as e:
+            raise_named(self, name, e)
         finally:
             self._in_backward = False
 
@@ -226,15 +221,23 @@ def _outermost(owner: Any, method: Callable[..., Any], checks_input: bool, args:
         _depth.value = 0
 
 
-def _refuse_broadcast(owner: object, name: str, error: ValueError, hint: str) -> NoReturn:
-    """numpy's broadcast errors as a ShapeError naming the layer and the method; any other, as it was."""
-    if isinstance(error, FrameworkError) or "broadcast" not in str(error):
-        raise error
-    raise ShapeError(f"{owner!r}.{name}: numpy could not broadcast the arrays: {error}{hint}") from error
+_GRADIENT_HINT = ": a gradient summed over the wrong axes? p.grad[...] = ... takes the parameter's own shape"
 
 
-def _start_backward(owner: Any, args: tuple[Any, ...]) -> None:
-    """Refuse a backward that no forward awaits, or given a gradient unlike the output; then take the forward."""
+def raise_named(owner: object, name: str, error: BaseException) -> NoReturn:
+    """Raise `error`, raised inside `owner.name` (a forward or a backward), naming them: a floating-point
+    error as a NonFiniteError, numpy's broadcast errors as a ShapeError; any other as it was."""
+    if isinstance(error, FloatingPointError):
+        _raise(f"{owner!r}.{name}", error)
+    if isinstance(error, ValueError) and not isinstance(error, FrameworkError) and "broadcast" in str(error):
+        hint = "" if name.startswith("forward") else _GRADIENT_HINT
+        raise ShapeError(f"{owner!r}.{name}: numpy could not broadcast the arrays: {error}{hint}") from error
+    raise error
+
+
+def start_backward(owner: Any, args: tuple[Any, ...]) -> None:
+    """Refuse a backward that no forward awaits, or given a gradient unlike the output (the first of
+    `args`, if any); then take the forward."""
     expected = owner._grad_shape
     if expected is None:
         raise CallOrderError(_without_forward(owner))
