@@ -261,14 +261,6 @@ class BCELoss(Loss):
         return y_true.reshape(-1).astype(np.int64)
 
     def check(self, y_pred: Array, y_true: Labels) -> Labels:
-        return self._checked(y_pred, y_true)[0]
-
-    def forward(self, y_pred: Array, y_true: Labels) -> Scalar:
-        y, lo, hi = self._checked(y_pred, y_true)  # the range the check found is the one clipping looks at
-        return self.scalar(self._costs(y_pred, y, None, lo, hi))
-
-    def _checked(self, y_pred: Array, y_true: Labels) -> tuple[Labels, np.floating[Any], np.floating[Any]]:
-        """`check`'s labels, and the smallest and largest real part of y_pred."""
         y = self.check_pair(y_pred, y_true)
         self._binary = None
         lo, hi = self.finite_range(y_pred)
@@ -277,17 +269,12 @@ class BCELoss(Loss):
                 f"{self!r}: y_pred must be probabilities in [0, 1], got values from {lo} to {hi}: "
                 "did you pass logits? end the model with Sigmoid()"
             )
-        return y, lo, hi
+        return y
 
     def costs(self, y_pred: Array, y: Labels, w: SampleWeights | None = None) -> Array:
-        return self._costs(y_pred, y, w, y_pred.real.min(), y_pred.real.max())
-
-    def _costs(self, y_pred: Array, y: Labels, w: SampleWeights | None, lo: np.floating[Any],
-               hi: np.floating[Any]) -> Array:
-        """`costs`, given the smallest and the largest real part of y_pred."""
         eps = np.finfo(y_pred.real.dtype).eps
         a, clipped = y_pred, None
-        if lo < eps or hi > 1 - eps:  # usually no entry is clipped: no copy
+        if y_pred.real.min() < eps or y_pred.real.max() > 1 - eps:  # usually no entry is clipped: no copy
             low, high = y_pred.real < eps, y_pred.real > 1 - eps
             a = np.where(low, eps, y_pred)
             np.copyto(a, 1 - eps, where=high)
