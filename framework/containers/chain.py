@@ -50,6 +50,11 @@ class Chain:
         """The shape and dtype of the last input whose forward passed every layer's checks, and
         `Replacements.count` then."""
 
+    def __reduce__(self) -> tuple[type["Chain"], tuple[list[Layer]]]:
+        """Pickled as its layers (a model pickled after it ran): the guardless methods are found again,
+        and the next input is checked again."""
+        return Chain, (self.layers,)
+
     def holds(self, layers: Sequence[Layer]) -> bool:
         """Whether these are the layers the chain was made of, in the same order (the same objects)."""
         return len(layers) == len(self.layers) and all(map(operator.is_, layers, self.layers))

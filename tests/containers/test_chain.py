@@ -4,6 +4,8 @@ calls, an input of another shape or dtype (or a parameter's value replaced) chec
 caller's gradient and the call order checked, floating-point errors naming the layer; and a chain
 holding a layer of yours, or Embedding's per-batch index check, still checked at every call."""
 
+import copy
+import pickle
 from collections.abc import Iterator
 
 import numpy as np
@@ -155,3 +157,12 @@ def test_a_method_replaced_on_a_layer_runs() -> None:
     model.forward(X)
     out = model.forward(X)
     np.testing.assert_allclose(out, 1 / (1 + np.exp(-logits(model, "identity"))), rtol=1e-15)
+
+
+def test_a_model_that_ran_pickles_and_copies_and_its_copy_checks_its_first_input(checks: list[str]) -> None:
+    model = mlp()
+    model.forward(X)
+    for copied in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
+        before = len(checks)
+        np.testing.assert_array_equal(copied.forward(X), model.forward(X))
+        assert len(checks) - before == 6  # the copy's layers, checked once
