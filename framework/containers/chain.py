@@ -60,6 +60,8 @@ class Chain:
         return len(layers) == len(self.layers) and all(map(operator.is_, layers, self.layers))
 
     def forward(self, x: Array) -> Array:
+        """The last layer's output for `x`: the layers' math alone for an input like the last one accepted,
+        else through their guards (accepted if every layer passed)."""
         methods = self._methods
         if methods is not None and (x.shape, x.dtype, Replacements.count) == self._accepted:
             layer, h = self.layers[0], x
