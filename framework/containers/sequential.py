@@ -6,7 +6,7 @@ from typing import cast
 import numpy as np
 
 from framework.core.arrays import Array, Inputs, Shape
-from framework.core.errors import BadGradient, ConfigError, FormatError, FrameworkError, ShapeError
+from framework.core.errors import ConfigError, FormatError, FrameworkError, ShapeError
 from framework.core.validation import a_kind, sample_shape_hint
 from framework.core.guard import guarded
 from framework.core.node import Input, Node

@@ -1,7 +1,7 @@
 """`Conv2D`: a 2-D convolution of channels-last images, by im2col and one matrix product."""
 
 import math
-from typing import Any, Literal, TypeAlias
+from typing import Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
