@@ -64,12 +64,20 @@ def steps(root: Path, dtype: str) -> Callable[[], object]:
     loss.check_labels(y)
     loss.labels_checked = True
     params, workspace = model.parameters(), model.workspace_layers()
+    try:  # how fit takes the loss and back-propagates it, since this module came
+        objective = importlib.import_module("framework.training.objective").objective(model, loss)
+    except ModuleNotFoundError:
+        objective = None
 
     def run() -> None:
         for _ in range(STEPS):
             with guard.floating_point_errors("step"), layer.reusing_workspace(workspace):
-                loss.forward(model.forward(x), y)
-                model.backward(loss.backward())
+                if objective is None:
+                    loss.forward(model.forward(x), y)
+                    model.backward(loss.backward())
+                else:
+                    objective.forward(model.forward(x), y, None)
+                    objective.backward()
                 optimizer.step(params)
 
     return run

@@ -55,6 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import TorchSteps, OtherLoad, describe, environment, load_average, load_torch, markdown_table, write_json  # noqa: E402
 
 from framework import SGD, Array, BCELoss, Dense, Labels, Loss, Sequential  # noqa: E402
+from framework.training.objective import objective  # noqa: E402
 from framework.core.guard import floating_point_errors  # noqa: E402
 from framework.core.layer import reusing_workspace  # noqa: E402
 from models import four_three_one, mlp_classifier  # noqa: E402
@@ -176,12 +177,12 @@ class FrameworkTrainer:
         self.optimizer = SGD(lr=LR)
         self.params = model.parameters()
         self.workspace = model.workspace_layers()  # as fit: these reuse their arrays within a step
+        self.objective = objective(model, self.loss)  # as fit: a closing Sigmoid and BCELoss back-propagate as one
 
     def loss_and_grads(self, X: FloatArray, Y: Labels) -> tuple[float, list[FloatArray]]:
         with floating_point_errors("step"):
-            value = self.loss.forward(self.model.forward(X), Y)
-            self.model.backward(self.loss.backward())
-        assert isinstance(value, float)
+            value = self.objective.forward(self.model.forward(X), Y, None)
+            self.objective.backward()
         return value, [p.grad for p in self.params]
 
     def step(self, X: FloatArray, Y: Labels) -> float:

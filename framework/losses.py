@@ -34,7 +34,7 @@ class Loss(Checked):
     takes none keeps the signatures of this class, and each built-in runs its unweighted code alone."""
 
     checked_methods = ("forward", "forward_weighted")
-    guarded_methods = ("backward",)
+    guarded_methods: ClassVar[tuple[str, ...]] = ("backward",)
     takes_sample_weight: ClassVar[bool] = False
     """True for a loss whose `costs(y_pred, y, w)` weighs the samples (every built-in one)."""
     labels_checked: bool = False
@@ -237,6 +237,7 @@ class BCELoss(Loss):
     """
 
     takes_sample_weight = True
+    guarded_methods = ("backward", "backward_logits")
 
     def __init__(self) -> None:
         self._cache: tuple[Array, Labels, Mask | None, SampleWeights | None] | None = None
@@ -302,6 +303,17 @@ class BCELoss(Loss):
         grad /= d  # dL/da = (a - y) / (a(1 - a)) / n
         if clipped is not None:
             np.copyto(grad, 0, where=clipped)
+        return _weighed(grad, w)
+
+    def backward_logits(self) -> Array:
+        """dL/dz for the last forward's y_pred = sigmoid(z): this backward and the sigmoid's in one, as
+        `fit` takes them for a model that closes with `Sigmoid` (`framework.training.objective`)."""
+        a, y, clipped, w = self.cached(self._cache)
+        self._cache = None
+        grad = a - y
+        grad /= a.size  # dL/dz = dL/da · a(1 - a) = (a - y) / n
+        if clipped is not None:
+            np.copyto(grad, 0, where=clipped)  # as backward gives: the clipped cost is flat there
         return _weighed(grad, w)
 
     def branch(self) -> Mask | None:

@@ -80,13 +80,19 @@ class Chain:
             self._accepted = (x.shape, x.dtype, Replacements.count)  # after: building the layers replaces values
         return h
 
-    def backward(self, grad: Array, input_grad: bool) -> Array | None:
+    def backward(self, grad: Array, input_grad: bool, stop: int | None = None) -> Array | None:
         """dL/dx (with `input_grad`, else None) for dL/d(output) `grad`, every parameter's grad set. A
-        layer may write into the gradient the layer above returned (`Layer.grad_is_scratch`)."""
+        layer may write into the gradient the layer above returned (`Layer.grad_is_scratch`). With
+        `stop`, `grad` is dL/d(the input of layer `stop`): the caller took the backward of the layers
+        from `stop` on, whose forwards this takes (a CallOrderError if none awaits)."""
         layers, methods, given = self.layers, self._methods, grad
-        k = len(layers) - 1
+        stop = len(layers) if stop is None else stop
+        for layer in layers[stop:]:
+            start_backward(layer, ())
+            layer._in_backward = False
+        k = stop - 1
         try:
-            for k in range(len(layers) - 1, -1, -1):
+            for k in range(stop - 1, -1, -1):
                 layer, which = layers[k], 1 if k or input_grad else 2  # _GUARDED[2]: the first one's parameters only
                 layer.grad_is_scratch = grad is not given and type(grad) is np.ndarray and grad.base is None  # one of ours
                 out: Array | None
@@ -109,7 +115,7 @@ class Chain:
                 grad = out  # a layer of yours may return anything: the guard of the one below checks it
             return grad
         except BadGradient as e:  # free until raised: name the layer whose backward returned the bad gradient
-            if k + 1 < len(layers):
+            if k + 1 < stop:  # else it is the caller's
                 e.args = (f"{e}: it is what the backward of layer {k + 1} {layers[k + 1]!r} returned; the mistake is "
                           "there",)
             raise

@@ -122,6 +122,13 @@ class Sequential(Container):
         layer's weight gradient, and training never needs it."""
         return self._run().backward(grad, input_grad)
 
+    @guarded
+    def backward_before(self, stop: int, grad: Array) -> None:
+        """Back-propagate dL/d(the input of layer `stop`), setting every parameter's grad, when the caller
+        took the backward of the layers from `stop` on: `fit` takes a closing `Sigmoid`'s and its
+        `BCELoss`'s as one (`framework.training.objective`)."""
+        self._run().backward(grad, False, stop)
+
     def _run(self) -> Chain:
         """How the layers run: checked by their guards until an input has passed them (`Chain`); made
         again when `self.layers` was changed."""

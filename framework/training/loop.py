@@ -14,10 +14,11 @@ from framework.core.errors import NonFiniteError
 from framework.core.guard import floating_point_errors
 from framework.core.layer import Layer, reusing_workspace
 from framework.core.parameter import Parameter, same_parameters
-from framework.losses import Loss, weighted_forward
+from framework.losses import Loss
 from framework.training.callbacks import CallbackList, Logs, Trainable
 from framework.training.data import Data, feed, labels_of
 from framework.training.metrics import Metric
+from framework.training.objective import Objective, objective
 from framework.training.optimizers import Optimizer
 from framework.training.state import FitProgress, progress_state
 from framework.training.streams import Stream
@@ -55,6 +56,11 @@ class FitLoop:
     """The validation's loss and metrics when its data is a stream (`validation` is None then)."""
     workspace: Sequence[Layer] = ()
     """The layers that reuse their arrays within a training step (`Layer.reuse_workspace`), and only there."""
+    objective: Objective = attrs.field(init=False)
+    """How a step takes the loss and back-propagates it (`objective`)."""
+
+    def __attrs_post_init__(self) -> None:
+        self.objective = objective(self.model, self.loss)
 
     def run(self, epochs: int, initial_epoch: int = 0) -> None:
         """Train the epochs from `initial_epoch` up to `epochs` (0-based indices, as Keras counts), or
@@ -151,8 +157,8 @@ class FitLoop:
             out = model.forward(xb)
             with labels_of("fit: y", yb.shape if isinstance(self.training, Stream) else self.training[1].shape,
                            out) if first else nullcontext():
-                cost = float(weighted_forward(loss, out, yb, sample_weight).real)
-            model.backward(loss.backward())
+                cost = self.objective.forward(out, yb, sample_weight)
+            self.objective.backward()
             self.optimizer.step(self.params)
         if first and self.validation is not None:  # y_val against a real output, before an epoch
             y_val = self.validation[1]
