@@ -262,20 +262,21 @@ class BCELoss(Loss):
         return y_true.reshape(-1).astype(np.int64)
 
     def check(self, y_pred: Array, y_true: Labels) -> Labels:
+        """The pair's shapes and dtypes, and the labels; y_pred's values in the scan `costs` takes."""
         y = self.check_pair(y_pred, y_true)
         self._binary = None
-        lo, hi = self.finite_range(y_pred)
+        return y
+
+    def costs(self, y_pred: Array, y: Labels, w: SampleWeights | None = None) -> Array:
+        lo, hi = self.finite_range(y_pred)  # one scan: the values checked, and whether any is clipped
         if not (lo >= 0 and hi <= 1):
             raise ValueRangeError(
                 f"{self!r}: y_pred must be probabilities in [0, 1], got values from {lo} to {hi}: "
                 "did you pass logits? end the model with Sigmoid()"
             )
-        return y
-
-    def costs(self, y_pred: Array, y: Labels, w: SampleWeights | None = None) -> Array:
         eps = np.finfo(y_pred.real.dtype).eps
         a, clipped = y_pred, None
-        if y_pred.real.min() < eps or y_pred.real.max() > 1 - eps:  # usually no entry is clipped: no copy
+        if lo < eps or hi > 1 - eps:  # usually no entry is clipped: no copy
             low, high = y_pred.real < eps, y_pred.real > 1 - eps
             a = np.where(low, eps, y_pred)
             np.copyto(a, 1 - eps, where=high)
