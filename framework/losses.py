@@ -92,6 +92,11 @@ class Loss(Checked):
         """The discrete choices of the last forward (clipping), for the gradient checker; None if smooth."""
         return None
 
+    def rounding(self, y_pred: Array) -> float:
+        """The relative error to which this loss computes its cost's derivatives at y_pred, which the
+        gradient checker's threshold cannot go below: the dtype's epsilon, unless the cost amplifies it."""
+        return float(np.finfo(y_pred.real.dtype).eps)
+
     def get_config(self) -> Config:
         """The constructor's arguments, JSON-ready, for `save` to keep with a compiled model (none for a
         loss without arguments); `type(loss)(**loss.get_config())` is the same loss."""
@@ -288,6 +293,12 @@ class BCELoss(Loss):
         positive, negative = (y, 1 - y) if w is None else (y * _column(w, y.ndim), (1 - y) * _column(w, y.ndim))
         costs: Array = -(_weighted(np.log(a), positive) + _weighted(np.log1p(-a), negative)) / y.size
         return costs
+
+    def rounding(self, y_pred: Array) -> float:
+        """ε a / (1 - a) for the largest prediction a (ε if smaller): near 1, 1 - a keeps only that share of
+        a's digits (a saturated sigmoid), and log(1 - a) and its derivative with them."""
+        eps, a = float(np.finfo(y_pred.real.dtype).eps), float(y_pred.real.max())
+        return eps * max(1.0, a / max(1 - a, eps))
 
     def _binary_labels(self, y: Labels) -> bool:
         if self._binary is not y and np.array_equal(y, y > 0.5):

@@ -34,8 +34,8 @@ def refuse_nondeterministic(caller: str, layer: Module, x: Array | Sequence[Arra
         differ = f"outputs of shapes {first.shape} and {again.shape}"
     else:
         worst = np.unravel_index(int(np.argmax(np.abs(again - first))), first.shape)
-        differ = (f"{float(first[worst].real):.6g} and then {float(again[worst].real):.6g} at "
-                  f"{tuple(int(i) for i in worst)}")
+        a, b = float(first[worst].real), float(again[worst].real)
+        differ = f"{a!r} and then {b!r} at {tuple(int(i) for i in worst)}, {abs(b - a):.1e} apart"  # every digit
     raise NondeterministicError(
         f"{caller}: {where}{layer!r} gave two different outputs at the same point ({differ}): it draws random "
         "numbers, or reads state that changes between calls, so no numerical derivative of it means anything. "

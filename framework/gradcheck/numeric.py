@@ -228,6 +228,10 @@ class ComplexStep:
         return costs.imag / self.h  # f'(θ)·v = Im f(θ + ih·v) / h
 
 
+CENTRAL_STEP = 1e-6
+"""Central differences' relative step h (times an entry's size, at least 1)."""
+
+
 @attrs.define
 class Differentiator:
     """Differentiates `f` (which reads tensors changed in place) by `method`; `branches` reports the
@@ -237,7 +241,7 @@ class Differentiator:
     branches: Callable[[], Sequence[Mask | None]]
     method: Method
     h: float = 1e-20
-    eps: float = 1e-6
+    eps: float = CENTRAL_STEP
     _base: tuple[float, list[Mask | None]] | None = None
 
     def base(self) -> tuple[float, list[Mask | None]]:
@@ -255,16 +259,35 @@ class Differentiator:
         one_sided = unresolved = 0
         for i in range(len(probes)):
             move = self._mover(t, probes, i)
-            scale = max(1.0, float(np.sqrt(np.mean(np.abs(t.real) ** 2))) if probes.entries is None
-                        else abs(float(t.reshape(-1)[int(probes.entries[i])].real)))
             try:
-                values[i], uncertainty[i], kind, kinks[i] = self._central(move, self.eps * scale)
+                values[i], uncertainty[i], kind, kinks[i] = self._central(move, self._step(t, probes, i))
                 one_sided += kind in ("one-sided", "kink")
                 unresolved += kind == "unresolved"
             finally:
                 move(0)
         on_kink = bool(np.isfinite(kinks).all(axis=1).any())
         return Derivatives(values, uncertainty, one_sided, unresolved, rounded=True, kinks=kinks if on_kink else None)
+
+    def slopes(self, t: Array, probes: Probes, i: int) -> tuple[float, float] | None:
+        """The one-sided derivatives from the left and from the right along probe i of `t`, whatever
+        branches the layers report (a kink that none reports: a custom layer without `branch`), each
+        stable under halving its step, so that a kink sits at the point and not within a step; None
+        if either is not."""
+        move, (f0, _), step = self._mover(t, probes, i), self.base(), self._step(t, probes, i)
+        try:
+            left, right = (self._one_sided(move, side, step, f0, None) for side in (-1.0, 1.0))
+        finally:
+            move(0)
+        if left is None or right is None or not all(
+                math.isfinite(v) and error <= 1e-6 * max(1.0, abs(v)) for v, error in (left, right)):
+            return None
+        return left[0], right[0]
+
+    def _step(self, t: Array, probes: Probes, i: int) -> float:
+        """The step along probe i: `eps` times the entry's size (at least 1), or the tensor's RMS for a direction."""
+        scale = max(1.0, float(np.sqrt(np.mean(np.abs(t.real) ** 2))) if probes.entries is None
+                    else abs(float(t.reshape(-1)[int(probes.entries[i])].real)))
+        return self.eps * scale
 
     @staticmethod
     def _mover(t: Array, probes: Probes, i: int) -> Callable[[float], None]:

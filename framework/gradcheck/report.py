@@ -81,7 +81,8 @@ def compare(
                      f"within rounding (at most {largest:.1e} from 0, within the tolerance {atol:.1e}): the check "
                      "proves nothing about this tensor")
     elif passed and relative > threshold:
-        notes.append(f"within the numerical estimate's own error (up to {float(uncertainty.max(initial=0)):.1e})")
+        notes.append(f"each entry within {atol:.1e} (the rounding of a gradient about 0) and twice the numerical "
+                     f"estimate's own error (up to {float(uncertainty.max(initial=0)):.1e})")
     if numeric.one_sided:
         notes.append(f"{numeric.one_sided} probes crossed a kink: one-sided differences used there")
     notes.append(kink_note)
@@ -174,10 +175,19 @@ class GradCheckReport:
     parts: tuple["GradCheckReport", ...] = ()
     warnings: tuple[str, ...] = ()
     cause: str = ""
-    """The classic mistake that reproduces a wrong backward's values (`causes.layer_cause`), or ""."""
+    """The classic mistake that reproduces a wrong backward's values (`causes.layer_cause`), or ""; a
+    model's: that of its first wrong part (`localize`)."""
     rounding: "GradCheckReport | None" = None
     """For a float32 model, whose `rows` check its logic on a float64 copy: its own float32 backward
     against the float64 one, at float32's threshold. None otherwise."""
+    reference: str = ""
+    """What backward's gradients are compared with when not a numerical derivative by `method` (the
+    float64 backward, for `rounding`)."""
+
+    @property
+    def how(self) -> str:
+        """By what the gradients are judged: "complex step", "central differences", or the `reference`."""
+        return self.reference or ("complex step" if self.method == "complex" else "central differences")
 
     @property
     def passed(self) -> bool:
@@ -202,13 +212,12 @@ class GradCheckReport:
     def _summary(self) -> list[str]:
         """The top of the report: the verdict, the pass criterion, the warnings, and the diagnosis (the
         likely mistake, the wrong parts and what follows from them)."""
-        how = "complex step" if self.method == "complex" else "central differences"
         lines = [
-            f"Gradient check of {self.subject} by {how}, {self.mode} mode: {'PASSED' if self.passed else 'FAILED'}",
+            f"Gradient check of {self.subject} by {self.how}, {self.mode} mode: {'PASSED' if self.passed else 'FAILED'}",
             f"pass: relative error ||g - ĝ|| / (||g|| + ||ĝ||) <= {self.threshold:.0e} "
             "(g from backward, ĝ numerical)",
             *(f"warning: {w}" for w in self.warnings),
-            *([f"Likely mistake: {self.cause}"] if self.cause and not self.passed else []),
+            *([f"Likely mistake: {self.cause}"] if self.cause and not self.passed and not self.parts else []),
         ]
         for part in self.parts:
             if not part.passed:
@@ -242,7 +251,8 @@ class GradCheckReport:
                            [(p.subject, r) for p in self.parts for r in p.rows], ""))
         if self.rounding is not None:
             verdict = "PASSED" if self.rounding.passed else "FAILED"
-            title = (f"{self.rounding.subject}, relative error <= {self.rounding.threshold:.0e}: {verdict} "
+            title = (f"{self.rounding.subject}: the float32 backward against {self.rounding.how}, relative error <= "
+                     f"{self.rounding.threshold:.0e}: {verdict} "
                      "(backward vs numeric below: float32 vs float64)")
             tables.append((title, [("", r) for r in self.rounding.rows], ""))
         return tables
@@ -257,8 +267,7 @@ class GradCheckReport:
     def __repr__(self) -> str:
         failing = sum(not r.passed for r in self.rows)
         culprits = f"; wrong: {', '.join(self.culprits)}" if self.culprits else ""
-        how = "complex step" if self.method == "complex" else "central differences"
-        return (f"<GradCheckReport of {self.subject} by {how}: {'PASSED' if self.passed else 'FAILED'}, "
+        return (f"<GradCheckReport of {self.subject} by {self.how}: {'PASSED' if self.passed else 'FAILED'}, "
                 f"{len(self.rows)} tensors ({failing} failing), worst relative error "
                 f"{self.worst_relative_error:.1e}{culprits}>")
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from framework.core.arrays import Array, Mask, Scalar
 from framework.gradcheck.numeric import (
-    Derivatives, Differentiator, Floats, Method, NotComplexSafe, Probes, TensorDifferentiator,
+    CENTRAL_STEP, Derivatives, Differentiator, Floats, Method, NotComplexSafe, Probes, TensorDifferentiator,
 )
 from framework.gradcheck.report import GradCheckRow, compare
 
@@ -22,6 +22,22 @@ THRESHOLDS: dict[np.dtype[np.inexact], dict[Method, float]] = {
 """The default relative-error threshold by dtype and method: 1e-11 for the complex step in float64 (its
 errors are at machine precision, about 1e-15), 1e-7 for central differences; 1e-4 for float32, whose
 own rounding is about 1e-7. Another dtype takes float64's."""
+
+QUOTIENT_ROUNDING = 16
+"""A difference quotient (f(θ + h) - f(θ - h)) / 2h rounds by about ε |f| / h: a tensor whose gradient is
+zero comes out within this many of those from 0 by central differences (`zero_tolerance`)."""
+
+
+def zero_tolerance(threshold: float, scale: float, central: bool, eps: float = float(np.finfo(np.float64).eps)) -> float:
+    """How far from backward's a numerical derivative may be where the gradient is about 0 (`compare`'s
+    atol): `threshold` times the check's largest gradient or cost, `scale`; by central differences no more
+    than their quotients' rounding, `QUOTIENT_ROUNDING` ε / h of it (3.6e-9 in float64), since their
+    threshold's 1e-7 would let a factor of 1 + 1e-6 pass on a tensor whose gradients are a tenth of the
+    largest."""
+    if not central:
+        return threshold * scale
+    return min(threshold, QUOTIENT_ROUNDING * eps / CENTRAL_STEP) * scale
+
 
 CONFIRM_FIRST = 8
 """A tensor that fails by the complex step is first differentiated again by central differences at
@@ -78,13 +94,14 @@ def _confirmed(
     worst = np.sort(np.argsort(-np.abs(g - numeric.values), kind="stable")[:CONFIRM_FIRST])
     at_worst = confirmation.derivatives(index, probes.subset(worst))
     threshold = confirmation.threshold
+    atol = zero_tolerance(threshold, scale, True)
     if at_worst.kinks is not None and compare(row.name, row.shape, probes.subset(worst), g[worst], at_worst,
-                                              threshold=threshold, atol=threshold * scale, batch=batch).passed:
+                                              threshold=threshold, atol=atol, batch=batch).passed:
         return _by_central(row, index, probes, g, confirmation, scale, batch,
                            "on a kink, where the complex step takes the derivative of the point's own branch and "
                            "backward another subgradient")
     if compare(row.name, row.shape, probes.subset(worst), numeric.values[worst], at_worst, threshold=threshold,
-               atol=threshold * scale, batch=batch).passed:
+               atol=atol, batch=batch).passed:
         return row
     why = ("not complex-step safe: a non-analytic function of the input, such as np.abs, gives the complex step a "
            "wrong derivative")
@@ -101,10 +118,43 @@ def _by_central(
     a tensor the complex step cannot judge (`why`, the note's first words)."""
     threshold = confirmation.threshold
     judged = compare(row.name, row.shape, probes, g, central or confirmation.derivatives(index, probes),
-                     threshold=threshold, atol=threshold * scale, batch=batch)
+                     threshold=threshold, atol=zero_tolerance(threshold, scale, True),
+                     batch=batch)
     note = (f"{why}; central differences' verdict is used for this tensor"
             f"{'' if judged.passed else ', and it fails too'} (threshold {threshold:.0e}{detail})")
     return attrs.evolve(judged, note="; ".join(n for n in (note, judged.note) if n))
+
+
+UNREPORTED_KINKS = 16
+"""At most this many wrong probes of a tensor that fails by central differences are asked whether they
+sit on a kink that no layer reports (`_unreported_kinks`); more is a wrong backward, not kinks."""
+
+
+def _unreported_kinks(
+    row: GradCheckRow, way: Differentiator, tensor: Array, probes: Probes, g: Floats, numeric: Derivatives,
+    threshold: float, atol: float, batch: int,
+) -> GradCheckRow:
+    """`row`, failed by central differences, compared again where its wrong probes sit on a kink that no
+    layer reports (a custom layer without `branch`, whose steps straddle it unseen): there, the one-sided
+    derivatives from the left and from the right (`Differentiator.slopes`), if they differ, bound the
+    valid subgradients, as at a kink a layer reports."""
+    slack = atol + 2 * numeric.uncertainty + threshold * (np.abs(g) + np.abs(numeric.values))
+    wrong = np.flatnonzero(np.abs(g - numeric.values) > slack)
+    if not 0 < wrong.size <= UNREPORTED_KINKS:
+        return row
+    kinks = np.full((len(probes), 2), np.nan) if numeric.kinks is None else numeric.kinks.copy()
+    found = 0
+    for i in wrong.tolist():
+        slopes = way.slopes(tensor, probes, i) if np.isnan(kinks[i]).any() else None
+        if slopes is not None and abs(slopes[0] - slopes[1]) > slack[i]:
+            kinks[i], found = slopes, found + 1
+    if not found:
+        return row
+    again = compare(row.name, row.shape, probes, g, attrs.evolve(numeric, kinks=kinks), threshold=threshold, atol=atol,
+                    batch=batch)
+    note = (f"{found} of its probes sit on a kink that no layer reports, found from one-sided differences (a custom "
+            "layer reports its own with branch())")
+    return attrs.evolve(again, note="; ".join(n for n in (again.note, note) if n))
 
 
 def rows(
@@ -131,8 +181,9 @@ def rows(
     if magnitudes:  # a gradient that is zero everywhere is judged against the rounding of f itself
         scale = max(scale, abs(base))
     rows = []
-    for index, (name, shape, probes, g_probed, numeric, unsafe) in enumerate(results):
-        row = compare(name, shape, probes, g_probed, numeric, threshold=threshold, atol=threshold * scale, batch=batch)
+    for index, ((name, shape, probes, g_probed, numeric, unsafe), (_, tensor, _, _)) in enumerate(zip(results, items)):
+        atol = zero_tolerance(threshold, scale, confirmation is None, float(np.finfo(tensor.real.dtype).eps))  # None: central
+        row = compare(name, shape, probes, g_probed, numeric, threshold=threshold, atol=atol, batch=batch)
         if unsafe and confirmation is not None:
             row = _by_central(row, index, probes, g_probed, confirmation, scale, batch, f"not complex-step safe: {unsafe}")
         elif unsafe:
@@ -140,5 +191,7 @@ def rows(
                                note=f"not complex-step safe: {unsafe}")
         elif not row.passed and confirmation is not None:
             row = _confirmed(row, index, probes, g_probed, numeric, confirmation, scale, batch)
+        elif not row.passed and isinstance(way := ways[index], Differentiator):
+            row = _unreported_kinks(row, way, items[index][1], probes, g_probed, numeric, threshold, atol, batch)
         rows.append(row)
     return tuple(rows)

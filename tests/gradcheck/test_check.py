@@ -368,6 +368,7 @@ def test_a_wrong_part_is_matched_against_the_catalogue_of_classic_mistakes(wrong
     for text in words:
         assert text in part.cause, part.cause
     assert f"Likely mistake: {part.cause}" in str(report)
+    assert report.cause == part.cause and str(report).count("Likely mistake") == 1  # the model's is its part's
     assert check_layer(wrong(3, 3, seed=5) if issubclass(wrong, LearnerDense) else wrong(), x).cause == part.cause
 
 
@@ -404,6 +405,88 @@ def test_a_constant_ratio_of_minus_one_or_zero_is_diagnosed_in_a_sentence(
     report = check_layer(layer_class(4, 3, seed=2), np.random.default_rng(0).standard_normal((6, 4)), method=method)
     assert [(r.name, r.passed) for r in report.rows] == [("input", True), ("W", True), ("b", False)]
     assert report.rows[2].note == diagnosis
+
+
+class ScaledDense(Dense):
+    """Dense whose dL/dW is `factor` times too large."""
+
+    def __init__(self, in_features: int, out_features: int, factor: float, seed: int) -> None:
+        super().__init__(in_features, out_features, seed=seed)
+        self.factor = factor
+
+    def backward(self, grad: Array) -> Array:
+        out = super().backward(grad)
+        self.W.grad *= self.factor
+        return out
+
+
+class ScaledLinear(Layer):
+    """x W, no bias, its dL/dW `factor` times too large (a new user's, found by a review)."""
+
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+        self.W = Parameter(np.random.default_rng(0).standard_normal((3, 3)) * 0.5, name="W")
+
+    def forward(self, x: Array) -> Array:
+        self.x = x
+        return x @ self.W.value
+
+    def backward(self, grad: Array) -> Array:
+        self.W.grad[...] = (self.x.T @ grad) * self.factor
+        return grad @ self.W.value.T
+
+
+def small_gradients_model(factor: float) -> Sequential:
+    return Sequential([Dense(3, 3, seed=0), ReLU(), ScaledLinear(factor), ReLU(), Dense(3, 1, seed=2), Sigmoid()])
+
+
+@pytest.mark.parametrize("factor", [1 + 1e-6, 1.0])
+def test_central_differences_catch_one_part_per_million_on_a_tensor_of_small_gradients(factor: float) -> None:
+    """2.W's gradients are a tenth of the cost, the scale of the check's tolerance for gradients that are
+    about 0: the threshold times that scale let its 1e-6 pass; the quotients' rounding does not."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, 3))
+    y = (x[:, :1] > 0).astype(np.float64)
+    model, loss = small_gradients_model(factor), BCELoss()
+    report = check_gradients(model, loss, x, y, method="central", localize=False)
+    cost = float(loss.forward(model.forward(x), y).real)
+    model.backward(loss.backward())
+    assert float(np.abs(dict(model.named_parameters())["2.W"].grad).max()) < 0.11 * cost
+    if factor == 1.0:
+        assert report.passed, failures(report)
+    else:
+        assert failed_rows(report) == {"2.W"}
+        assert {r.name: r for r in report.rows}["2.W"].relative_error == pytest.approx(0.5e-6, rel=1e-2)  # 1e-6/(2+1e-6)
+
+
+def saturated_model(factor: float) -> tuple[Sequential, Floats, Floats]:
+    """A 7-1-2-1 model whose sigmoid gives one sample 1 - 3e-6 (Hypothesis found it), its layer 2
+    dL/dW `factor` times too large."""
+    rng = np.random.default_rng(287)
+    built = mlp_classifier(7, [1, 2], seed=287)
+    model = Sequential([Dense(7, 1), ReLU(), ScaledDense(1, 2, factor, seed=0), ReLU(), Dense(2, 1), Sigmoid()])
+    for mine, theirs in zip(model.parameters(), built.parameters(), strict=True):
+        mine.value[...] = theirs.value
+    return model, rng.standard_normal((2, 7)), labels(rng, 2)
+
+
+def test_a_saturated_sigmoid_raises_the_complex_threshold_to_the_costs_rounding() -> None:
+    """Under BCE's log(1 - a), a = 1 - 3e-6 keeps 11 digits: a right backward and the complex step differ
+    by 1.2e-11, over float64's 1e-11; the threshold is raised to the cost's rounding, and says so."""
+    model, x, y = saturated_model(1.0)
+    a = model.forward(x)
+    assert 1e-6 < 1 - float(a.max()) < 1e-5
+    rounding = BCELoss().rounding(a)
+    assert rounding == pytest.approx(np.finfo(np.float64).eps * float(a.max()) / (1 - float(a.max())))
+    report = check_gradients(model, BCELoss(), x, y, method="complex", localize=False)
+    assert report.passed, failures(report)
+    assert report.threshold == pytest.approx(4 * rounding) and report.threshold > 1e-11
+    assert any(w.startswith(f"threshold {report.threshold:.1e}, not 1.0e-11: BCELoss()") for w in report.warnings)
+    assert max(r.relative_error for r in report.rows) > 1e-11  # what the default threshold failed
+    wrong = check_gradients(saturated_model(1 + 1e-9)[0], BCELoss(), x, y, method="complex", localize=False)
+    assert failed_rows(wrong) == {"2.W"}  # one part per billion is still caught there
+    assert BCELoss().rounding(np.full((3, 1), 0.5)) == np.finfo(np.float64).eps  # no amplification
 
 
 def test_one_part_per_billion_in_a_weight_gradient_fails_complex_and_passes_central() -> None:
@@ -998,7 +1081,7 @@ def test_a_dead_network_on_a_kink_is_dead_by_both_methods(method: Method) -> Non
         return
     # central differences step across the kink: one-sided differences, 0 to within their rounding
     assert 1e-11 < row.max_abs_error == abs(row.worst_numeric) < 1e-9
-    atol = 1e-7 * math.log(2)  # the threshold times the scale, here the cost: BCE of 0.5 is log 2
+    atol = 16 * np.finfo(np.float64).eps / 1e-6 * math.log(2)  # the quotients' rounding times the scale, the cost log 2
     assert row.note == (f"backward's gradient is exactly 0 at every entry checked and the numerical one is 0 to within "
                         f"rounding (at most {row.max_abs_error:.1e} from 0, within the tolerance {atol:.1e}): the check "
                         "proves nothing about this tensor; 3 probes crossed a kink: one-sided differences used there")

@@ -1,6 +1,8 @@
 """A forward that gives two outputs at one point is named before any derivative is taken: the
 numerical derivative of a function that changes between calls means nothing."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -49,8 +51,24 @@ def test_a_layer_that_draws_without_replay_is_named_in_a_model(method: str) -> N
     x, y = data()
     model = Sequential([Dense(3, 4, seed=0), ReLU(), Noisy(), Dense(4, 1, seed=1), Sigmoid()])
     with pytest.raises(NondeterministicError, match=r"check_gradients: layer 2 Noisy\(\) gave two different outputs "
-                                                    r"at the same point \(.* at \(\d, \d\)\): it draws random numbers"):
+                                                    r"at the same point \(.* at \(\d, \d\), .* apart\): it draws random numbers"):
         check_gradients(model, BCELoss(), x, y, method=method)  # type: ignore[arg-type]
+
+
+def test_the_two_outputs_are_given_to_every_digit() -> None:
+    """Noise of 1e-12 changes an output in its twelfth digit: the message shows two different numbers."""
+    class Jitter(Noisy):
+        def forward(self, x: Array) -> Array:
+            return x + self.rng.standard_normal(x.shape) * 1e-12
+
+    x, _ = data()
+    with pytest.raises(NondeterministicError) as raised:
+        check_layer(Jitter(), x)
+    found = re.search(r"\((\S+) and then (\S+) at", str(raised.value))
+    assert found is not None, raised.value
+    first, again = found.groups()
+    assert float(first) != float(again) and abs(float(first) - float(again)) < 1e-10
+    assert re.search(r"\d\.\de-1[12] apart", str(raised.value))
 
 
 def test_state_that_changes_between_calls_is_named_in_a_graph_and_in_check_layer() -> None:

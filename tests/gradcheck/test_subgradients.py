@@ -77,3 +77,35 @@ def test_the_complex_step_leaves_a_kink_to_central_differences() -> None:
                                          "branch and backward another subgradient; central differences' verdict is "
                                          "used for this tensor")
     assert not check_layer(ReLUAtZero(2.0), on_the_kink(), method="complex").passed
+
+
+class UnreportedReLUAtZero(ReLUAtZero):
+    """The same without `branch`: central differences step across its kink unseen."""
+
+    def branch(self) -> Mask | None:
+        return None
+
+
+@pytest.mark.parametrize("at_zero", [0.0, 1.0, 0.5, 2.0])
+def test_a_kink_no_layer_reports_is_found_from_one_sided_differences(at_zero: float) -> None:
+    """A step across the kink sees the mean of its slopes (0.5 here, which passes as it is); the
+    one-sided differences bound the valid values, and say the layer could report the kink."""
+    report = check_layer(UnreportedReLUAtZero(at_zero), on_the_kink(), method="central")
+    row = report.rows[0]
+    assert row.passed is (0 <= at_zero <= 1), report
+    found = "2 of its probes sit on a kink that no layer reports, found from one-sided differences"
+    assert (found in row.note) is (at_zero != 0.5), row.note
+    if at_zero > 1:
+        assert "at 2 probes on a kink backward's value is not a subgradient" in row.note
+
+
+def test_a_wrong_backward_is_not_taken_for_unreported_kinks() -> None:
+    """Off every kink, left and right agree: nothing is cleared, the row fails as it is."""
+    x = np.abs(on_the_kink()) + 0.5
+
+    class Doubled(UnreportedReLUAtZero):
+        def backward(self, grad: Array) -> Array:
+            return 2 * super().backward(grad)
+
+    row = check_layer(Doubled(1.0), x, method="central").rows[0]
+    assert not row.passed and "kink" not in row.note
