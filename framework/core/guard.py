@@ -229,9 +229,12 @@ def raise_named(owner: object, name: str, error: BaseException) -> NoReturn:
     error as a NonFiniteError, numpy's broadcast errors as a ShapeError; any other as it was."""
     if isinstance(error, FloatingPointError):
         _raise(f"{owner!r}.{name}", error)
-    if isinstance(error, ValueError) and not isinstance(error, FrameworkError) and "broadcast" in str(error):
+    if isinstance(error, ValueError) and not isinstance(error, FrameworkError):
         hint = "" if name.startswith("forward") else _GRADIENT_HINT
-        raise ShapeError(f"{owner!r}.{name}: numpy could not broadcast the arrays: {error}{hint}") from error
+        if "broadcast" in str(error):
+            raise ShapeError(f"{owner!r}.{name}: numpy could not broadcast the arrays: {error}{hint}") from error
+        if "mismatch in its core dimension" in str(error):  # a matrix product's inner sizes
+            raise ShapeError(f"{owner!r}.{name}: numpy could not multiply the matrices: {error}{hint}") from error
     raise error
 
 

@@ -90,6 +90,8 @@ def data(
             hint = ": did you pass y features-first? transpose it"
         elif y.ndim == 2 and xs[0].ndim == 2 and y.shape[-1] == xs[0].shape[-1]:  # both along their last axis
             hint = ": did you pass features-first data? transpose both x and y"
+        elif y.ndim >= 1 and xs[0].ndim == 2 and xs[0].shape[-1] == y.shape[0]:  # y's samples along x's last axis
+            hint = ": did you pass x features-first? transpose it"
         raise ShapeError(f"{caller}: x has {m} samples but y has shape {y.shape}{hint}")
     problem = describe_nonfinite("y", y)
     if problem:

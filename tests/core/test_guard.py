@@ -153,6 +153,9 @@ def test_predict_refuses_an_empty_list_and_fit_hints_at_transposed_labels() -> N
     with pytest.raises(ShapeError, match=r"x has 3 samples but y has shape \(1, 5\): did you pass features-first data\? "
                                          r"transpose both x and y"):
         model.fit(np.ones((3, 5)), np.ones((1, 5)), verbose=0)
+    with pytest.raises(ShapeError, match=r"x has 3 samples but y has shape \(5, 1\): did you pass x features-first\? "
+                                         r"transpose it"):
+        model.fit(np.ones((3, 5)), np.ones((5, 1)), verbose=0)  # the 5 samples along x's last axis: x alone is wrong
     history = model.fit(np.ones((2, 3)), [[1.0], [0.0]], verbose=0)  # type: ignore[list-item]  # a list is converted
     assert len(history.history["loss"]) == 1
 
@@ -183,3 +186,23 @@ def test_numpy_broadcast_errors_name_the_layer_as_shape_errors() -> None:
     with pytest.raises(ShapeError, match=r"_ChannelScale\(\).forward: numpy could not broadcast the arrays: operands "
                                          r"could not be broadcast together with shapes \(2,4\) \(3,\)"):
         layer.forward(np.ones((2, 4)))
+
+
+class _Product(Layer):
+    """x W, with W of 4 rows whatever x's width."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.W = Parameter(np.ones((4, 2)), name="W")
+
+    def forward(self, x: Array) -> Array:
+        return x @ self.W.value
+
+    def backward(self, grad: Array) -> Array:
+        return grad @ self.W.value.T
+
+
+def test_a_matrix_product_of_mismatched_sizes_names_the_layer_as_a_shape_error() -> None:
+    with pytest.raises(ShapeError, match=r"^_Product\(\).forward: numpy could not multiply the matrices: matmul: .*"
+                                         r"\(size 4 is different from 5\)$"):
+        check_layer(_Product(), np.ones((3, 5)))

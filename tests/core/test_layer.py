@@ -228,7 +228,8 @@ def test_a_forward_that_fails_on_the_probe_is_named_with_the_probe_shape() -> No
         Sequential([Dense(2, 3), WantsFour()])
     with pytest.raises(ShapeError, match=r"MyDense\(5 -> 3\) cannot be called on input \(None, 4\): MyDense\(5 -> 3\) "
                                          r"does not declare its output shape, and its forward raised on a probe batch of "
-                                         r"shape \(2, 4\): ValueError: matmul"):
+                                         r"shape \(2, 4\): ShapeError: MyDense\(5 -> 3\).forward: numpy could not "
+                                         r"multiply the matrices: matmul"):
         MyDense(5, 3)(Input(4))
     with pytest.raises(ShapeError, match=re.escape("Total() gave shape () for a probe batch of shape (2, 3): an output "
                                                    "keeps the batch axis first; override output_shape(input_shape)")):
