@@ -228,6 +228,12 @@ class ComplexStep:
         return costs.imag / self.h  # f'(θ)·v = Im f(θ + ih·v) / h
 
 
+SHRINKS = 3
+"""Times central differences shrink their step tenfold for an unresolved estimate (`Differentiator._central`)."""
+UNRESOLVED = 1e-4
+"""An estimate whose uncertainty exceeds this share of its value (and the quotients' rounding) is unresolved."""
+_EPS = float(np.finfo(np.float64).eps)
+
 CENTRAL_STEP = 1e-6
 """Central differences' relative step h (times an entry's size, at least 1)."""
 
@@ -310,6 +316,25 @@ class Differentiator:
         return move_along
 
     def _central(self, move: Callable[[float], None], step: float) -> tuple[float, float, str, tuple[float, float]]:
+        """`_central_at` the step, shrunk tenfold (`SHRINKS` times at most) while its estimate is unresolved:
+        uncertain by more than `UNRESOLVED` of its value and far above the quotients' rounding, as where
+        the function bends within the step (BCE's log(1 - a) at a = 1 - 1e-7 and a step of 1e-6); the
+        least uncertain estimate."""
+        best = self._central_at(move, step)
+        f0 = abs(self.base()[0])
+        for _ in range(SHRINKS):
+            value, uncertainty = best[0], best[1]
+            rounding = 100 * _EPS * max(f0, 1e-300) / step
+            if not (uncertainty > UNRESOLVED * abs(value) and uncertainty > rounding):
+                break
+            step /= 10
+            again = self._central_at(move, step)
+            if not again[1] < uncertainty:
+                break
+            best = again
+        return best
+
+    def _central_at(self, move: Callable[[float], None], step: float) -> tuple[float, float, str, tuple[float, float]]:
         """Richardson-extrapolated differences with steps h and h/2, (4 D(h/2) - D(h)) / 3, whose
         error is O(h⁴) (central) or O(h³) (one-sided); |D(h/2) - D(h)| is the uncertainty. Central
         where no step crosses a kink, else one-sided from the side whose branches match the base

@@ -1328,6 +1328,20 @@ def test_central_check_of_bce_on_a_confident_prediction() -> None:
     assert central.passed, failures(central)
 
 
+def test_central_differences_shrink_their_step_where_the_cost_bends_within_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 1 - a = 7e-8 for a sample labelled 0: dJ/da = 1 / ((1 - a) n). A step of 1e-6 spans 14 times the
+    # distance to log(1 - a)'s singularity (and crosses the clip at 1 - eps): the estimate is unresolved
+    # (off by 55%, Hypothesis found it inside a model) until the step shrinks.
+    y_pred, y_true = np.array([[0.5], [1 - 7e-8]]), np.array([[1.0], [0.0]])
+    a = float(y_pred[1, 0])
+    central = check_loss(BCELoss(), y_pred, y_true, method="central")
+    assert central.passed, failures(central)
+    assert central.rows[0].relative_error < 1e-6
+    assert central.rows[0].worst_numeric == pytest.approx(1 / ((1 - a) * 2), rel=1e-6)
+    monkeypatch.setattr(numeric, "SHRINKS", 0)  # the step as it was: the right backward fails
+    assert not check_loss(BCELoss(), y_pred, y_true, method="central").passed
+
+
 def test_central_check_of_a_model_with_a_confident_prediction() -> None:
     dense = Dense(1, 1)
     dense.W.value[...] = 12.0  # sigmoid(12) = 1 - 6.1e-6 for the first sample, labelled 0
