@@ -95,7 +95,8 @@ def check_gradients(
         with _replaying(modules):  # from here on, every evaluation sees the random draws of the trace
             out = model.forward(x)
             refuse_nondeterministic_calls(setup.caller, calls, out)
-            setup, raised = _cost_rounding(setup, loss, out)
+            threshold, raised = _cost_rounding(method, setup.threshold, loss, out)
+            setup = attrs.evolve(setup, threshold=threshold)
             y_pred, rows = _parameter_rows(setup, model, modules, loss, x, y, calls)
             parts = _parts(setup, calls, loss, y_pred, y) if localize else ()
     warnings = raised + _index_warnings(setup.xs, "x") + _model_warnings(rows, setup.xs[0].shape[0], mode)
@@ -110,20 +111,21 @@ COST_ROUNDING = 4
 into the numerical derivatives: as it is by the complex step, divided by the step by central differences."""
 
 
-def _cost_rounding(setup: "_Setup", loss: Loss, y_pred: Array) -> tuple["_Setup", tuple[str, ...]]:
-    """The setup with its threshold raised to what the loss's rounding at y_pred resolves, where that is
-    larger, and the warning that says so: a cost computed to 1e-10 (a sigmoid saturated at 1 - 1e-6,
-    under BCE's log(1 - a)) puts a right backward and the complex step that much apart, and central
-    differences' quotients 1e-10 / h."""
+def _cost_rounding(method: Method, threshold: float, loss: Loss, y_pred: Array) -> tuple[float, tuple[str, ...]]:
+    """The threshold raised to what the loss's rounding at y_pred resolves, where that is larger, and
+    the warning that says so: a cost computed to 1e-10 (a sigmoid saturated at 1 - 1e-6, under BCE's
+    log(1 - a)) puts a right backward and the complex step that much apart, and central differences'
+    quotients 1e-10 / h."""
     rounding = loss.rounding(y_pred)
-    central = setup.method == "central"
+    central = method == "central"
     floor = COST_ROUNDING * rounding / (CENTRAL_STEP if central else 1.0)
-    if floor <= setup.threshold:
-        return setup, ()
+    if floor <= threshold:
+        return threshold, ()
     carried = "the difference quotients carry divided by their step" if central else "the complex step carries"
-    return attrs.evolve(setup, threshold=floor), (
-        f"threshold {floor:.1e}, not {setup.threshold:.1e}: {loss!r} computes its cost at this point to a relative "
-        f"{rounding:.1e} only (`Loss.rounding`; BCELoss: a prediction near 1), which {carried} into the derivatives",)
+    return floor, (
+        f"threshold {floor:.1e}, not {threshold:.1e}: {loss!r} computes its cost at this point to a relative "
+        f"{rounding:.1e} only (`Loss.rounding`; BCELoss: a prediction near 1), which {carried} into the derivatives"
+        f"{'; the check proves little here' if floor > 1e-3 else ''}",)
 
 
 def _float32_model(setup: "_Setup", model: Network, loss: Loss, x: Inputs, y: Labels, localize: bool) -> GradCheckReport:
@@ -260,7 +262,8 @@ def check_loss(
     _refuse_classes("check_loss", loss=loss)
     _check_options(f"check_loss({loss!r})", method, "full", 1, None)
     _check_point(f"check_loss({loss!r})", [y_pred], [], y_true)
-    threshold = default_threshold(method, y_pred.dtype) if threshold is None else threshold
+    threshold, raised = _cost_rounding(method, default_threshold(method, y_pred.dtype) if threshold is None else threshold,
+                                       loss, y_pred)
     w = sample_weight
     with _caches_left_by(lambda: weighted_forward(loss, y_pred, y_true, w)):
         base = float(weighted_forward(loss, y_pred, y_true, w).real)
@@ -275,10 +278,12 @@ def check_loss(
             return [loss.branch()]
 
         probes = Probes.choose(y_pred.shape, "full", 0, np.random.default_rng(0))
-        rows = verdict.rows([("y_pred", y_work, g, probes)], [Differentiator(f, branches, method)], threshold,
-                            y_pred.shape[0], base,
-                            verdict.central_confirmation(method, threshold, y_pred.dtype, f, branches, lambda: [y_work]))
-    return GradCheckReport(f"loss {loss!r}", method, "full", threshold, rows, warnings=zero_warnings(rows, model=False))
+        precision = loss.rounding(y_pred)
+        rows = verdict.rows([("y_pred", y_work, g, probes)], [Differentiator(f, branches, method, precision=precision)],
+                            threshold, y_pred.shape[0], base, verdict.central_confirmation(
+                                method, threshold, y_pred.dtype, f, branches, lambda: [y_work], precision))
+    return GradCheckReport(f"loss {loss!r}", method, "full", threshold, rows,
+                           warnings=raised + zero_warnings(rows, model=False))
 
 
 @attrs.frozen
@@ -356,13 +361,14 @@ def _parameter_rows(
         return [module.branch() for module in modules] + [loss.branch()]
 
     with _work_params(setup.params, setup.method) as tensors:
-        diff = Differentiator(f, branches, setup.method)
+        precision = loss.rounding(y_pred)
+        diff = Differentiator(f, branches, setup.method, precision=precision)
         items = [(name, t, g, setup.probes(p.shape)) for (name, p), t, g in zip(setup.named, tensors, analytic)]
         fast = (model_steps(model, cost, *_costs(loss, y_pred, y, w), calls, y_pred, setup.at_once)
                 if setup.method == "complex" else {})
         rows = verdict.rows(items, [fast.get(id(p), diff) for p in setup.params], setup.threshold,
                             setup.xs[0].shape[0], base, verdict.central_confirmation(
-                                setup.method, setup.threshold, setup.dtype, f, branches, lambda: tensors))
+                                setup.method, setup.threshold, setup.dtype, f, branches, lambda: tensors, precision))
     return y_pred, rows
 
 

@@ -228,8 +228,9 @@ class ComplexStep:
         return costs.imag / self.h  # f'(θ)·v = Im f(θ + ih·v) / h
 
 
-SHRINKS = 3
-"""Times central differences shrink their step tenfold for an unresolved estimate (`Differentiator._central`)."""
+SHRINKS = 9
+"""Times central differences shrink their step tenfold for an unresolved estimate (`Differentiator._central`):
+from 1e-6 to 1e-15, for a prediction 1e-14 from BCE's singularity at 0."""
 UNRESOLVED = 1e-4
 """An estimate whose uncertainty exceeds this share of its value (and the quotients' rounding) is unresolved."""
 _EPS = float(np.finfo(np.float64).eps)
@@ -248,6 +249,8 @@ class Differentiator:
     method: Method
     h: float = 1e-20
     eps: float = CENTRAL_STEP
+    precision: float = _EPS
+    """The relative error to which `f` is computed (a loss's `rounding`), which bounds how well a step resolves."""
     _base: tuple[float, list[Mask | None]] | None = None
 
     def base(self) -> tuple[float, list[Mask | None]]:
@@ -316,23 +319,21 @@ class Differentiator:
         return move_along
 
     def _central(self, move: Callable[[float], None], step: float) -> tuple[float, float, str, tuple[float, float]]:
-        """`_central_at` the step, shrunk tenfold (`SHRINKS` times at most) while its estimate is unresolved:
-        uncertain by more than `UNRESOLVED` of its value and far above the quotients' rounding, as where
-        the function bends within the step (BCE's log(1 - a) at a = 1 - 1e-7 and a step of 1e-6); the
-        least uncertain estimate."""
-        best = self._central_at(move, step)
-        f0 = abs(self.base()[0])
+        """`_central_at` the step, shrunk tenfold (`SHRINKS` times at most) while its estimate is unresolved,
+        uncertain by more than `UNRESOLVED` of its value and far above the quotients' rounding (`precision`
+        |f| / h), as where the function bends within the step (BCE's log(1 - a) at a = 1 - 1e-7 and a
+        step of 1e-6), and while a smaller step makes it less uncertain relative to its value."""
+        estimate, f0 = self._central_at(move, step), abs(self.base()[0])
         for _ in range(SHRINKS):
-            value, uncertainty = best[0], best[1]
-            rounding = 100 * _EPS * max(f0, 1e-300) / step
-            if not (uncertainty > UNRESOLVED * abs(value) and uncertainty > rounding):
+            value, uncertainty = estimate[0], estimate[1]
+            if not (uncertainty > UNRESOLVED * abs(value) and uncertainty > 100 * self.precision * max(f0, 1e-300) / step):
                 break
             step /= 10
-            again = self._central_at(move, step)
-            if not again[1] < uncertainty:
-                break
-            best = again
-        return best
+            smaller = self._central_at(move, step)
+            if not smaller[1] * abs(value) < uncertainty * abs(smaller[0]):
+                break  # rounding, not the step, limits it: a smaller step only rounds more
+            estimate = smaller
+        return estimate
 
     def _central_at(self, move: Callable[[float], None], step: float) -> tuple[float, float, str, tuple[float, float]]:
         """Richardson-extrapolated differences with steps h and h/2, (4 D(h/2) - D(h)) / 3, whose

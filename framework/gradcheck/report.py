@@ -80,6 +80,11 @@ def compare(
         notes.append(f"backward's gradient is exactly 0 at every {every} checked and the numerical one is 0 to "
                      f"within rounding (at most {largest:.1e} from 0, within the tolerance {atol:.1e}): the check "
                      "proves nothing about this tensor")
+    elif passed and relative > threshold and numeric.rounded and bool(np.all(np.maximum(np.abs(g), np.abs(values))
+                                                                            <= atol + 2 * uncertainty)):
+        notes.append(f"backward's gradient and the numerical one are both within what central differences resolve of "
+                     f"0 here (at most {float(np.maximum(np.abs(g), np.abs(values)).max()):.1e}): the check proves "
+                     "nothing about this tensor; method='complex' checks it")
     elif passed and relative > threshold:
         notes.append(f"each entry within {atol:.1e} (the rounding of a gradient about 0) and twice the numerical "
                      f"estimate's own error (up to {float(uncertainty.max(initial=0)):.1e})")

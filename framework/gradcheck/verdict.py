@@ -23,6 +23,9 @@ THRESHOLDS: dict[np.dtype[np.inexact], dict[Method, float]] = {
 errors are at machine precision, about 1e-15), 1e-7 for central differences; 1e-4 for float32, whose
 own rounding is about 1e-7. Another dtype takes float64's."""
 
+BACKWARD_ROUNDING = 64
+"""A backward's gradient that is 0 comes out within this many ε of the largest gradient from 0 (a sum
+that cancels); the complex step's is exact."""
 QUOTIENT_ROUNDING = 16
 """A difference quotient (f(θ + h) - f(θ - h)) / 2h rounds by about ε |f| / h: a tensor whose gradient is
 zero comes out within this many of those from 0 by central differences (`zero_tolerance`)."""
@@ -30,13 +33,14 @@ zero comes out within this many of those from 0 by central differences (`zero_to
 
 def zero_tolerance(threshold: float, scale: float, central: bool, eps: float = float(np.finfo(np.float64).eps)) -> float:
     """How far from backward's a numerical derivative may be where the gradient is about 0 (`compare`'s
-    atol): `threshold` times the check's largest gradient or cost, `scale`; by central differences no more
-    than their quotients' rounding, `QUOTIENT_ROUNDING` ε / h of it (3.6e-9 in float64), since their
-    threshold's 1e-7 would let a factor of 1 + 1e-6 pass on a tensor whose gradients are a tenth of the
-    largest."""
-    if not central:
-        return threshold * scale
-    return min(threshold, QUOTIENT_ROUNDING * eps / CENTRAL_STEP) * scale
+    atol), as a share of the check's largest gradient or cost, `scale`: the rounding of a backward,
+    `BACKWARD_ROUNDING` ε, by the complex step, whose derivatives are exact; by central differences
+    their quotients' rounding, `QUOTIENT_ROUNDING` ε / h (3.6e-9 in float64); neither more than
+    `threshold`. Not `threshold` itself: that let a factor 1 + 1e-6 pass by central differences on a
+    tensor whose gradients are a tenth of the largest, and a factor 2 by the complex step on one whose
+    gradients are 1e-13 (weights of 1e-6)."""
+    rounding = QUOTIENT_ROUNDING * eps / CENTRAL_STEP if central else BACKWARD_ROUNDING * eps
+    return min(threshold, rounding) * scale
 
 
 CONFIRM_FIRST = 8
@@ -66,13 +70,15 @@ def central_confirmation(
     f: Callable[[], Scalar],
     branches: Callable[[], Sequence[Mask | None]],
     tensors: Callable[[], Sequence[Array]],
+    precision: float = float(np.finfo(np.float64).eps),
 ) -> Confirmation | None:
     """For a complex-step check, central differences of its `f` on the working tensors `f` reads
-    (`tensors()`, in the order of the check's rows; complex, moved by real steps); None for a check by
-    central differences. Made for every check, it does nothing until a row fails."""
+    (`tensors()`, in the order of the check's rows; complex, moved by real steps; f computed to a relative
+    `precision`); None for a check by central differences. Made for every check, it does nothing until a
+    row fails."""
     if method != "complex":
         return None
-    central = Differentiator(f, branches, "central")
+    central = Differentiator(f, branches, "central", precision=precision)
 
     def derivatives(i: int, probes: Probes) -> Derivatives:
         with warnings.catch_warnings():  # the working tensors are complex with no imaginary part: nothing is lost

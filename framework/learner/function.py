@@ -23,6 +23,7 @@ from framework.core.errors import DTypeError, NonFiniteError, ShapeError, ValueR
 from framework.core.validation import is_whole_number
 from framework.gradcheck.numeric import Derivatives, Differentiator, Floats, Method, NotComplexSafe, Probes
 from framework.gradcheck.report import GradCheckReport, GradCheckRow, compare
+from framework.gradcheck.verdict import zero_tolerance
 from framework.learner.inputs import check_shape, gradient_keys, real_copy
 from framework.learner.precision import (
     EXTENDED, SHRINK, extended_complex_steps, extended_copies, extended_entry, extended_gap, extended_value,
@@ -44,6 +45,9 @@ FACTOR_ROUNDING = 1e-6
 """Yours and the numerical gradient differing by the same factor 1 ± this (or less) at every entry is the
 rounding of one number the backward computes (a single sample's 1 - A), never a mistake: none scales a
 gradient by so little."""
+PRECISE = 1e-13
+"""A cost off by no more than this in float64 (against extended precision) rounds no 1 - A that a factor
+between yours and the numerical gradient could come from."""
 UNCHECKABLE = 1e-3
 """A cost off by more than this in float64 (against extended precision) cannot have its gradient checked."""
 ILL_CONDITIONED = 1e-8
@@ -199,7 +203,9 @@ def check_function(
     probed = [_probe(f, diff, name, keys[name], given[name], mode, samples, rng) for name in keys]
     scale = max([abs(base)] + [float(np.nanmax(np.abs(np.concatenate([p.g, p.numeric.values])), initial=0.0))
                                for p in probed])
-    judged = [_row(f, diff, p, threshold, threshold * scale, m) for p in probed]
+    atol = zero_tolerance(threshold, scale, chosen == "central", float(np.finfo(dtype).eps) if dtype.kind == "f"
+                          else float(np.finfo(np.float64).eps))  # rounding, not the threshold, as check_gradients
+    judged = [_row(f, diff, p, threshold, atol, m) for p in probed]
     rows = tuple(row for row, _ in judged)
     ill = max((row.relative_error for row, error in judged if error is not None), default=0.0)
     precision = f.precision() if not all(row.passed for row in rows) else 0.0
@@ -259,6 +265,8 @@ class _Cost:
             raise DTypeError(f"{CALLER}: cost must be a function of the parameters dict, got a {type(cost).__name__}")
         self.cost, self.work, self.calls = cost, work, 0
         self._precision: float | None = None
+        self.measured = False
+        """Whether `precision` was measured against extended precision (not 0 for want of it)."""
 
     def __call__(self) -> Scalar:
         self.calls += 1
@@ -287,6 +295,7 @@ class _Cost:
             exact = extended_value(self.raw, extended_copies(self.work)) if EXTENDED and value else None
             self._precision = (math.inf if value == 0 else 0.0 if exact is None or exact.real == 0 else
                                float(abs(value - exact.real) / abs(exact.real)))
+            self.measured = exact is not None and exact.real != 0
         return self._precision
 
     def base(self) -> float:
@@ -532,10 +541,13 @@ def _one_sided(f: _Cost, name: str, k: int, *, extended: bool) -> tuple[float, f
 
 def _factor_rounding(f: _Cost, ratio: float) -> float:
     """How far from 1 a factor between yours and the numerical gradient is rounding: `FACTOR_ROUNDING`, or
-    ten times the cost's own relative error in float64 where that is larger (and below `UNCHECKABLE`)."""
+    ten times the cost's own relative error in float64 where that is larger (and below `UNCHECKABLE`);
+    none for a cost computed to `PRECISE` (nothing saturated: no 1 - A rounds), where a factor is a mistake."""
+    precision = f.precision()
+    if f.measured and precision <= PRECISE:
+        return 0.0
     if abs(ratio - 1) <= FACTOR_ROUNDING:
         return FACTOR_ROUNDING
-    precision = f.precision()
     return max(FACTOR_ROUNDING, 10 * precision) if precision <= UNCHECKABLE else FACTOR_ROUNDING
 
 

@@ -460,6 +460,24 @@ def test_central_differences_catch_one_part_per_million_on_a_tensor_of_small_gra
         assert {r.name: r for r in report.rows}["2.W"].relative_error == pytest.approx(0.5e-6, rel=1e-2)  # 1e-6/(2+1e-6)
 
 
+def test_gradients_of_1e_13_are_checked_by_the_complex_step_and_said_unresolved_by_central_differences() -> None:
+    """Weights of 1e-6 make the first layers' gradients 1e-13: a factor 2 on them is far below the
+    threshold times the cost (6.9e-12), which passed it; the complex step, exact there, fails it, and
+    central differences, which cannot resolve it, say that the check proves nothing about it."""
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((16, 6)), labels(rng, 16)
+    model = Sequential([Dense(6, 4, seed=0), ReLU(), ScaledDense(4, 3, 2.0, seed=1), ReLU(), Dense(3, 1, seed=2),
+                        Sigmoid()])
+    for p in model.parameters():
+        p.value *= 1e-6
+    exact = check_gradients(model, BCELoss(), x, y, method="complex", localize=False)
+    assert failed_rows(exact) == {"2.W"}
+    central = check_gradients(model, BCELoss(), x, y, method="central", localize=False)
+    row = {r.name: r for r in central.rows}["2.W"]
+    assert row.passed and "within what central differences resolve of 0 here" in row.note
+    assert "the check proves nothing about this tensor; method='complex' checks it" in row.note
+
+
 def saturated_model(factor: float) -> tuple[Sequential, Floats, Floats]:
     """A 7-1-2-1 model whose sigmoid gives one sample 1 - 3e-6 (Hypothesis found it), its layer 2
     dL/dW `factor` times too large."""
@@ -1328,18 +1346,47 @@ def test_central_check_of_bce_on_a_confident_prediction() -> None:
     assert central.passed, failures(central)
 
 
-def test_central_differences_shrink_their_step_where_the_cost_bends_within_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    # 1 - a = 7e-8 for a sample labelled 0: dJ/da = 1 / ((1 - a) n). A step of 1e-6 spans 14 times the
-    # distance to log(1 - a)'s singularity (and crosses the clip at 1 - eps): the estimate is unresolved
-    # (off by 55%, Hypothesis found it inside a model) until the step shrinks.
-    y_pred, y_true = np.array([[0.5], [1 - 7e-8]]), np.array([[1.0], [0.0]])
-    a = float(y_pred[1, 0])
+@pytest.mark.parametrize(("a", "label"), [(1 - 7e-8, 0.0), (1.7e-14, 1.0)])
+def test_central_differences_shrink_their_step_where_the_cost_bends_within_it(
+    a: float, label: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 1 - a = 7e-8 for a sample labelled 0 (a = 1.7e-14 for one labelled 1): dJ/da = ±1 / (u n), u the
+    # distance to log's singularity. A step of 1e-6 spans many times u (and crosses the clip at eps):
+    # the estimate is unresolved (55% off, a factor 1e6 off; a random sweep found both inside models) until
+    # the step shrinks below u.
+    y_pred, y_true = np.array([[0.5], [a]]), np.array([[1.0], [label]])
+    u = 1 - a if label == 0 else a
     central = check_loss(BCELoss(), y_pred, y_true, method="central")
     assert central.passed, failures(central)
     assert central.rows[0].relative_error < 1e-6
-    assert central.rows[0].worst_numeric == pytest.approx(1 / ((1 - a) * 2), rel=1e-6)
+    assert central.rows[0].worst_numeric == pytest.approx((1 if label == 0 else -1) / (u * 2), rel=1e-6)
     monkeypatch.setattr(numeric, "SHRINKS", 0)  # the step as it was: the right backward fails
     assert not check_loss(BCELoss(), y_pred, y_true, method="central").passed
+
+
+def test_central_check_of_a_model_with_a_prediction_7e_8_from_1() -> None:
+    """Its loss's steps shrink (the loss checked alone, above), the model's do not: its cost, computed
+    to a relative 3.2e-9 there (`Loss.rounding`), rounds more in smaller steps, not less."""
+    seed = 2601357639  # a random sweep's: the loss blamed, then the model's rows failed 0.62 off
+    rng = np.random.default_rng(seed)
+    model = mlp_classifier(9, [5, 4], seed=seed)
+    x = rng.standard_normal((3, 9))
+    x[0] = 0.0
+    y = labels(rng, 3)
+    assert 1e-8 < 1 - float(model.forward(x).max()) < 1e-7
+    report = check_gradients(model, BCELoss(), x, y, method="central", seed=seed)
+    assert report.passed, failures(report)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_check_loss_at_predictions_an_epsilon_from_1_says_it_proves_little(method: Method) -> None:
+    """1 - a = 4.4e-16 keeps one bit of a's digits: BCE's cost there is computed to a relative 0.5, and no
+    numerical derivative means much (a review found both methods failing the right backward)."""
+    y_pred, y_true = np.array([[1 - 4.4e-16], [0.5], [1e-3]]), np.array([[0.0], [1.0], [1.0]])
+    report = check_loss(BCELoss(), y_pred, y_true, method=method)
+    assert report.passed, failures(report)
+    (warning,) = report.warnings
+    assert warning.startswith(f"threshold {report.threshold:.1e}, not ") and warning.endswith("the check proves little here")
 
 
 def test_central_check_of_a_model_with_a_confident_prediction() -> None:
