@@ -136,7 +136,7 @@ class BackpropReport:
             causes = [sentence for culprit, sentence in grouped if culprit] or ([self.cause] if self.cause else [])
             lines.append(f"Cause: {'. And '.join(causes)}." if causes else
                          "Cause: none of the classic mistakes in the catalogue reproduces it; compare your lines "
-                         "by hand.")
+                         "by hand, starting from what the rows' notes say of yours against the true values.")
             lines += [f"Also: {sentence}." for culprit, sentence in grouped if not culprit]
             if self.findings and not self.explained:
                 lines.append("What is still wrong after these is not a classic mistake: compare those lines by hand.")
