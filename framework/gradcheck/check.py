@@ -18,7 +18,7 @@ from framework.gradcheck import verdict
 from framework.gradcheck.causes import layer_cause
 from framework.gradcheck.determinism import refuse_nondeterministic, refuse_nondeterministic_calls
 from framework.gradcheck.numeric import (
-    CENTRAL_STEP, Derivatives, Differentiator, Floats, Method, Mode, Probes, TensorDifferentiator, work_copy,
+    CENTRAL_STEP, EPS, Derivatives, Differentiator, Floats, Method, Mode, Probes, TensorDifferentiator, work_copy,
 )
 from framework.gradcheck.report import GradCheckReport, GradCheckRow, compare, zero_warnings
 from framework.gradcheck.resumed import Tail, layer_steps, model_steps
@@ -95,8 +95,9 @@ def check_gradients(
         with _replaying(modules):  # from here on, every evaluation sees the random draws of the trace
             out = model.forward(x)
             refuse_nondeterministic_calls(setup.caller, calls, out)
-            threshold, raised = _cost_rounding(method, setup.threshold, loss, out)
-            setup = attrs.evolve(setup, threshold=threshold)
+            rounding = loss.rounding(out)
+            threshold, raised = _cost_rounding(method, setup.threshold, loss, rounding)
+            setup = attrs.evolve(setup, threshold=threshold, precision=rounding)
             y_pred, rows = _parameter_rows(setup, model, modules, loss, x, y, calls)
             parts = _parts(setup, calls, loss, y_pred, y) if localize else ()
     warnings = raised + _index_warnings(setup.xs, "x") + _model_warnings(rows, setup.xs[0].shape[0], mode)
@@ -111,12 +112,11 @@ COST_ROUNDING = 4
 into the numerical derivatives: as it is by the complex step, divided by the step by central differences."""
 
 
-def _cost_rounding(method: Method, threshold: float, loss: Loss, y_pred: Array) -> tuple[float, tuple[str, ...]]:
-    """The threshold raised to what the loss's rounding at y_pred resolves, where that is larger, and
+def _cost_rounding(method: Method, threshold: float, loss: Loss, rounding: float) -> tuple[float, tuple[str, ...]]:
+    """The threshold raised to what the loss's `rounding` at a point resolves, where that is larger, and
     the warning that says so: a cost computed to 1e-10 (a sigmoid saturated at 1 - 1e-6, under BCE's
     log(1 - a)) puts a right backward and the complex step that much apart, and central differences'
     quotients 1e-10 / h."""
-    rounding = loss.rounding(y_pred)
     central = method == "central"
     floor = COST_ROUNDING * rounding / (CENTRAL_STEP if central else 1.0)
     if floor <= threshold:
@@ -262,8 +262,9 @@ def check_loss(
     _refuse_classes("check_loss", loss=loss)
     _check_options(f"check_loss({loss!r})", method, "full", 1, None)
     _check_point(f"check_loss({loss!r})", [y_pred], [], y_true)
+    precision = loss.rounding(y_pred)
     threshold, raised = _cost_rounding(method, default_threshold(method, y_pred.dtype) if threshold is None else threshold,
-                                       loss, y_pred)
+                                       loss, precision)
     w = sample_weight
     with _caches_left_by(lambda: weighted_forward(loss, y_pred, y_true, w)):
         base = float(weighted_forward(loss, y_pred, y_true, w).real)
@@ -278,7 +279,6 @@ def check_loss(
             return [loss.branch()]
 
         probes = Probes.choose(y_pred.shape, "full", 0, np.random.default_rng(0))
-        precision = loss.rounding(y_pred)
         rows = verdict.rows([("y_pred", y_work, g, probes)], [Differentiator(f, branches, method, precision=precision)],
                             threshold, y_pred.shape[0], base, verdict.central_confirmation(
                                 method, threshold, y_pred.dtype, f, branches, lambda: [y_work], precision))
@@ -304,6 +304,8 @@ class _Setup:
     rng: np.random.Generator
     sample_weight: SampleWeights | None
     """The weights of the samples of a weighted loss (check_gradients'), or None."""
+    precision: float = EPS
+    """The relative error to which the loss computes the cost at the point (`Loss.rounding`)."""
 
     @property
     def params(self) -> list[Parameter]:
@@ -361,14 +363,13 @@ def _parameter_rows(
         return [module.branch() for module in modules] + [loss.branch()]
 
     with _work_params(setup.params, setup.method) as tensors:
-        precision = loss.rounding(y_pred)
-        diff = Differentiator(f, branches, setup.method, precision=precision)
+        diff = Differentiator(f, branches, setup.method, precision=setup.precision)
         items = [(name, t, g, setup.probes(p.shape)) for (name, p), t, g in zip(setup.named, tensors, analytic)]
         fast = (model_steps(model, cost, *_costs(loss, y_pred, y, w), calls, y_pred, setup.at_once)
                 if setup.method == "complex" else {})
         rows = verdict.rows(items, [fast.get(id(p), diff) for p in setup.params], setup.threshold,
                             setup.xs[0].shape[0], base, verdict.central_confirmation(
-                                setup.method, setup.threshold, setup.dtype, f, branches, lambda: tensors, precision))
+                                setup.method, setup.threshold, setup.dtype, f, branches, lambda: tensors, setup.precision))
     return y_pred, rows
 
 

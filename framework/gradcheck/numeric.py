@@ -233,7 +233,8 @@ SHRINKS = 9
 from 1e-6 to 1e-15, for a prediction 1e-14 from BCE's singularity at 0."""
 UNRESOLVED = 1e-4
 """An estimate whose uncertainty exceeds this share of its value (and the quotients' rounding) is unresolved."""
-_EPS = float(np.finfo(np.float64).eps)
+EPS = float(np.finfo(np.float64).eps)
+"""float64's machine epsilon."""
 
 CENTRAL_STEP = 1e-6
 """Central differences' relative step h (times an entry's size, at least 1)."""
@@ -249,7 +250,7 @@ class Differentiator:
     method: Method
     h: float = 1e-20
     eps: float = CENTRAL_STEP
-    precision: float = _EPS
+    precision: float = EPS
     """The relative error to which `f` is computed (a loss's `rounding`), which bounds how well a step resolves."""
     _base: tuple[float, list[Mask | None]] | None = None
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from framework.core.arrays import Array, Mask, Scalar
 from framework.gradcheck.numeric import (
-    CENTRAL_STEP, Derivatives, Differentiator, Floats, Method, NotComplexSafe, Probes, TensorDifferentiator,
+    CENTRAL_STEP, EPS, Derivatives, Differentiator, Floats, Method, NotComplexSafe, Probes, TensorDifferentiator,
 )
 from framework.gradcheck.report import GradCheckRow, compare
 
@@ -31,7 +31,7 @@ QUOTIENT_ROUNDING = 16
 zero comes out within this many of those from 0 by central differences (`zero_tolerance`)."""
 
 
-def zero_tolerance(threshold: float, scale: float, central: bool, eps: float = float(np.finfo(np.float64).eps)) -> float:
+def zero_tolerance(threshold: float, scale: float, central: bool, eps: float = EPS) -> float:
     """How far from backward's a numerical derivative may be where the gradient is about 0 (`compare`'s
     atol), as a share of the check's largest gradient or cost, `scale`: the rounding of a backward,
     `BACKWARD_ROUNDING` ε, by the complex step, whose derivatives are exact; by central differences
@@ -70,7 +70,7 @@ def central_confirmation(
     f: Callable[[], Scalar],
     branches: Callable[[], Sequence[Mask | None]],
     tensors: Callable[[], Sequence[Array]],
-    precision: float = float(np.finfo(np.float64).eps),
+    precision: float = EPS,
 ) -> Confirmation | None:
     """For a complex-step check, central differences of its `f` on the working tensors `f` reads
     (`tensors()`, in the order of the check's rows; complex, moved by real steps; f computed to a relative
@@ -187,7 +187,8 @@ def rows(
     if magnitudes:  # a gradient that is zero everywhere is judged against the rounding of f itself
         scale = max(scale, abs(base))
     rows = []
-    for index, ((name, shape, probes, g_probed, numeric, unsafe), (_, tensor, _, _)) in enumerate(zip(results, items)):
+    for index, (name, shape, probes, g_probed, numeric, unsafe) in enumerate(results):
+        tensor = items[index][1]
         atol = zero_tolerance(threshold, scale, confirmation is None, float(np.finfo(tensor.real.dtype).eps))  # None: central
         row = compare(name, shape, probes, g_probed, numeric, threshold=threshold, atol=atol, batch=batch)
         if unsafe and confirmation is not None:
@@ -198,6 +199,6 @@ def rows(
         elif not row.passed and confirmation is not None:
             row = _confirmed(row, index, probes, g_probed, numeric, confirmation, scale, batch)
         elif not row.passed and isinstance(way := ways[index], Differentiator):
-            row = _unreported_kinks(row, way, items[index][1], probes, g_probed, numeric, threshold, atol, batch)
+            row = _unreported_kinks(row, way, tensor, probes, g_probed, numeric, threshold, atol, batch)
         rows.append(row)
     return tuple(rows)

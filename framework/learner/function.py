@@ -21,7 +21,7 @@ from framework.core.arrays import Array, Mask, Scalar
 from framework.core.display import paragraph, verdict_html
 from framework.core.errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError
 from framework.core.validation import is_whole_number
-from framework.gradcheck.numeric import Derivatives, Differentiator, Floats, Method, NotComplexSafe, Probes
+from framework.gradcheck.numeric import EPS, Derivatives, Differentiator, Floats, Method, NotComplexSafe, Probes
 from framework.gradcheck.report import GradCheckReport, GradCheckRow, compare
 from framework.gradcheck.verdict import zero_tolerance
 from framework.learner.inputs import check_shape, gradient_keys, real_copy
@@ -203,8 +203,8 @@ def check_function(
     probed = [_probe(f, diff, name, keys[name], given[name], mode, samples, rng) for name in keys]
     scale = max([abs(base)] + [float(np.nanmax(np.abs(np.concatenate([p.g, p.numeric.values])), initial=0.0))
                                for p in probed])
-    atol = zero_tolerance(threshold, scale, chosen == "central", float(np.finfo(dtype).eps) if dtype.kind == "f"
-                          else float(np.finfo(np.float64).eps))  # rounding, not the threshold, as check_gradients
+    eps = float(np.finfo(dtype).eps) if dtype.kind == "f" else EPS  # of the gradients' float dtype
+    atol = zero_tolerance(threshold, scale, chosen == "central", eps)  # rounding, not the threshold, as check_gradients
     judged = [_row(f, diff, p, threshold, atol, m) for p in probed]
     rows = tuple(row for row, _ in judged)
     ill = max((row.relative_error for row, error in judged if error is not None), default=0.0)
