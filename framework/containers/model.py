@@ -7,6 +7,7 @@ from typing import cast
 import numpy as np
 
 from framework.core.arrays import Array, Shape
+from framework.core.complex_parts import Stack, joined
 from framework.core.errors import REBUILD_ERRORS, ConfigError, FormatError, ShapeError
 from framework.core.validation import brief, located
 from framework.core.guard import guarded
@@ -95,7 +96,7 @@ class Model(Container):
         parameter of one layer, reruns only what it changes)."""
         return self._resumed_from(start, h, self._run)
 
-    def resume_stack(self, start: int, hs: Array) -> Array:
+    def resume_stack(self, start: int, hs: Stack) -> Array:
         """`resume` for a stack of K outputs of call `start - 1` (a leading probe axis): the model's K
         outputs, stacked the same way; a traced value that a rerun call merges with is the same for
         every probe."""
@@ -109,7 +110,7 @@ class Model(Container):
             assert isinstance(module, Layer)
             return module.forward_stack(values[node.parents[0]])
 
-        return self._resumed_from(start, hs, run)
+        return self._resumed_from(start, joined(hs), run)
 
     def _resumed_from(self, start: int, h: Array, run: Callable[[Node, dict[Node, Array]], Array]) -> Array:
         fed, values = self._fed_by(start - 1), self._resumed

@@ -6,6 +6,7 @@ from typing import cast
 import numpy as np
 
 from framework.core.arrays import Array, Inputs, Shape
+from framework.core.complex_parts import SharedReal, Stack, joined
 from framework.core.errors import ConfigError, FormatError, FrameworkError, ShapeError
 from framework.core.validation import a_kind, sample_shape_hint
 from framework.core.guard import guarded
@@ -160,12 +161,20 @@ class Sequential(Container):
             h = layer.forward(h)
         return h
 
-    def resume_stack(self, start: int, hs: Array) -> Array:
+    def resume_stack(self, start: int, hs: Stack) -> Array:
         """`resume` for a stack of K outputs of layer `start - 1` (a leading probe axis): the model's
-        K outputs, stacked the same way (`Layer.forward_stack`)."""
-        for layer in self.layers[start:]:
-            hs = layer.forward_stack(hs)
-        return hs
+        K outputs, stacked the same way (`Layer.forward_stack`); by parts (`Layer.forward_shared`) from
+        the layer on which every one after it has its own, and where the stack came by parts."""
+        layers, h = self.layers[start:], hs
+        first = len(layers)
+        while first and isinstance(layers[first - 1], Layer) and layers[first - 1].runs_by_parts:
+            first -= 1
+        for i, layer in enumerate(layers):
+            if i == first and not isinstance(h, SharedReal):
+                h = SharedReal.split(h) or h
+            out = layer.forward_shared(h) if isinstance(h, SharedReal) and isinstance(layer, Layer) else None
+            h = out if out is not None else layer.forward_stack(joined(h))
+        return joined(h)
 
     def trace(self, x: Inputs) -> list[LayerCall]:
         """Run forward, recording each layer's input (the gradient checker checks each layer on it)."""

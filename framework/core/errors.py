@@ -31,7 +31,8 @@ class NondeterministicError(FrameworkError, RuntimeError):
 
 class StackingError(FrameworkError, RuntimeError):
     """A gradient check's probes, stacked, gave another derivative than one alone: a layer after the
-    moved tensor declares `independent_samples` (or overrides `forward_stack`) but mixes its samples."""
+    moved tensor declares `independent_samples` but mixes its samples, or its own `forward_stack` or
+    `forward_shared` is not its forward probe by probe."""
 
 
 class BadGradient(FrameworkError):

@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from framework.core.arrays import Array, Indices, Mask, Shape
+from framework.core.complex_parts import SharedReal, Stack
 from framework.core.errors import ConfigError, DTypeError, GradientDTypeError, GradientShapeError, ShapeError
 from framework.core.guard import Checked
 from framework.core.node import Node, call
@@ -378,17 +379,31 @@ class Layer(Module):
             return self.as_one_batch(xs)
         return np.stack([self.forward(x) for x in xs])
 
+    def forward_shared(self, xs: SharedReal) -> SharedReal | None:
+        """The outputs for a stack of probes that share their real part (`SharedReal`), by parts: the
+        forward's own complex arithmetic, its real part taken once for the K probes (it may overwrite
+        `xs.im`, never `xs.re`). None, the default and the answer for a stack it cannot take so (an
+        imaginary part too large to stay exact), runs `forward_stack` on the stack joined instead;
+        the checker takes a tensor's first probe alone through `forward` too, so one that is not the
+        forward is a StackingError."""
+        return None
+
     def as_one_batch(self, xs: Array) -> Array:
         """`forward` of a stack (K, batch, ...) folded into one batch of K·batch samples, unfolded again."""
         out = self.forward(xs.reshape(-1, *xs.shape[2:]))
         return out.reshape(*xs.shape[:2], *out.shape[1:])
 
     @property
+    def runs_by_parts(self) -> bool:
+        """Whether the layer has a `forward_shared` of its own."""
+        return type(self).forward_shared is not Layer.forward_shared
+
+    @property
     def stacks_probes(self) -> bool:
         """As `Module.stacks_probes`: the base's `forward_stack` loops unless the samples are independent."""
         return self.independent_samples or type(self).forward_stack is not Layer.forward_stack
 
-    def perturbed_outputs(self, x: Array, out: Array, param: Parameter, indices: Indices, delta: complex) -> Array:
+    def perturbed_outputs(self, x: Array, out: Array, param: Parameter, indices: Indices, delta: complex) -> Stack:
         """The outputs for input `x` with `param.value.flat[i]` moved by `delta`, for each i of
         `indices`, stacked on a first axis (`out` is the output without a move): the gradient
         checker's probes of a parameter. A forward a probe; a layer linear in the parameter computes
@@ -404,7 +419,7 @@ class Layer(Module):
                 flat[index] = old
         return moved
 
-    def moved_output(self, x: Array, out: Array, param: Parameter, directions: Array, delta: complex) -> Array:
+    def moved_output(self, x: Array, out: Array, param: Parameter, directions: Array, delta: complex) -> Stack:
         """The outputs with `param.value` moved by `delta` times each of `directions` (stacked on a
         first axis), stacked the same way: directional checks. A layer linear in the parameter
         overrides it (`Dense`)."""

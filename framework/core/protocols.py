@@ -8,6 +8,7 @@ from typing import Any, Literal, Protocol, TypeVar, cast, overload, runtime_chec
 import attrs
 
 from framework.core.arrays import Array, Inputs, Shape
+from framework.core.complex_parts import Stack
 from framework.core.layer import Config, Module
 from framework.core.parameter import Buffer, Parameter
 
@@ -102,7 +103,7 @@ class Resumable(Protocol):
         does not feed keeping the value it had in that trace."""
         ...
 
-    def resume_stack(self, start: int, hs: Array) -> Array:
+    def resume_stack(self, start: int, hs: Stack) -> Array:
         """`resume` for a stack of K such outputs on a leading probe axis: K model outputs, stacked."""
         ...
 

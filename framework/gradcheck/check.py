@@ -11,6 +11,7 @@ import attrs
 import numpy as np
 
 from framework.core.arrays import Array, Indices, Inputs, Labels, Mask, SampleWeights, Scalar
+from framework.core.complex_parts import Stack, joined
 from framework.core.errors import ConfigError, DTypeError, NonFiniteError, ShapeError, ValueRangeError
 from framework.core.validation import describe_nonfinite, is_whole_number
 from framework.core.guard import floating_point_errors
@@ -472,8 +473,8 @@ def _layer_rows(
         value = np.sum(z * upstream)
         return complex(value) if np.iscomplexobj(value) else float(value)
 
-    def totals(zs: Array) -> Array:  # Σ G ⊙ z of each probe of a stack
-        return np.tensordot(zs, upstream, upstream.ndim)
+    def totals(zs: Stack) -> Array:  # Σ G ⊙ z of each probe of a stack
+        return np.tensordot(joined(zs), upstream, upstream.ndim)
 
     def f() -> Scalar:
         return total(called.forward(x_work()))

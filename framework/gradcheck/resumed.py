@@ -13,6 +13,7 @@ import attrs
 import numpy as np
 
 from framework.core.arrays import Array, Indices, Scalar
+from framework.core.complex_parts import SharedReal, Stack
 from framework.core.errors import StackingError
 from framework.core.layer import Layer, is_builtin, reusing_workspace
 from framework.core.parameter import Parameter
@@ -32,9 +33,9 @@ class FromOutput:
     both stacked on a first axis, and `rest` the scalars from such a stack (the layers after it and the
     loss). The tensor itself is never changed: the hooks move it on their own."""
 
-    entries: Callable[[Indices, complex], Array]
-    moved: Callable[[Floats, complex], Array]
-    rest: Callable[[Array], Array]
+    entries: Callable[[Indices, complex], Stack]
+    moved: Callable[[Floats, complex], Stack]
+    rest: Callable[[Stack], Array]
     at_once: int
     path: str
     alone: Callable[[Array], Scalar] | None = None
@@ -50,19 +51,19 @@ class FromOutput:
     def along(self, t: Array, directions: Floats, delta: complex) -> Array:
         return self._costs(self.moved(directions, delta))
 
-    def _costs(self, outputs: Array) -> Array:
-        costs = self.rest(outputs)
+    def _costs(self, outputs: Stack) -> Array:
         if self.alone is None or len(outputs) < 2 or self._verified:
-            return costs
+            return self.rest(outputs)
         self._verified = True  # once a tensor: a layer that mixes its samples does so in every stack
-        one = complex(self.alone(outputs[0]))
+        one = complex(self.alone(outputs.probe(0) if isinstance(outputs, SharedReal) else outputs[0].copy()))
+        costs = self.rest(outputs)  # after: the layers may overwrite a stack's imaginary parts (`SharedReal`)
         scale = float(np.abs(costs.imag).max())
         if abs(costs[0].imag - one.imag) > 1e-8 * abs(one.imag) + 1e-12 * scale:
             raise StackingError(
                 f"stacked with {len(outputs) - 1} other probes, a probe's complex step gave {costs[0].imag:.6g} "
-                f"where alone it gives {one.imag:.6g}: a layer that says its samples are independent "
-                f"(independent_samples = True, or its own forward_stack) mixes them: {self.suspects or 'none'}; "
-                "fix or drop that declaration, or check with probes_at_once=1")
+                f"where alone it gives {one.imag:.6g}: a layer that runs probes at once (independent_samples = True, "
+                f"its own forward_stack or forward_shared) mixes them, or is not its forward: {self.suspects or 'none'}; "
+                "fix or drop that, or check with probes_at_once=1")
         return costs
 
 
@@ -72,15 +73,15 @@ class Tail:
     `entries`, the complex entries a probe holds on the way (the layer's output and what follows it);
     `one_at_a_time`, the parts that take a stack's probes one by one."""
 
-    rest: Callable[[Array], Array]
+    rest: Callable[[Stack], Array]
     entries: int
     one_at_a_time: Sequence[str] = ()
     alone: Callable[[Array], Scalar] | None = None
     """As `FromOutput.alone`: the scalar from one output, without stacking."""
     suspects: str = ""
 
-    def perturbation(self, layer: Layer, entries: Callable[[Indices, complex], Array],
-                     moved: Callable[[Floats, complex], Array], at_once: int | None, hook: str) -> FromOutput:
+    def perturbation(self, layer: Layer, entries: Callable[[Indices, complex], Stack],
+                     moved: Callable[[Floats, complex], Stack], at_once: int | None, hook: str) -> FromOutput:
         """The `FromOutput` of a tensor of `layer` probed through `entries` and `moved`, `at_once`
         probes a stack (None: as many as `STACK_BYTES` holds); `hook` names the layer's hook that
         computes the entries' outputs, a forward a probe unless the layer overrides it."""
@@ -126,7 +127,7 @@ def model_steps(
         if not own or not isinstance(layer, Layer):
             continue
 
-        def rest(hs: Array, start: int = k + 1, reusing: Sequence[Layer] = _reusable(calls[k + 1:], calls)) -> Array:
+        def rest(hs: Stack, start: int = k + 1, reusing: Sequence[Layer] = _reusable(calls[k + 1:], calls)) -> Array:
             with reusing_workspace(reusing):  # a stack's arrays are the last stack's: no fresh pages a stack
                 return costs(resumable.resume_stack(start, hs))
 
@@ -134,7 +135,7 @@ def model_steps(
             return cost(resumable.resume(start, h))
 
         after = calls[k + 1:]
-        stacked = [c for c in after if c.layer.stacks_probes]
+        stacked = [c for c in after if c.layer.stacks_probes or isinstance(c.layer, Layer) and c.layer.runs_by_parts]
         custom = [c for c in stacked if not is_builtin(c.layer)]
         tail = Tail(rest, sum(o.size for o in outputs[k:]),
                     [*(f"layer {c.name} {c.layer!r}" for c in after if not c.layer.stacks_probes), *loss_path],

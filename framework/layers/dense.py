@@ -11,6 +11,7 @@ from framework.core.errors import ShapeError, ValueRangeError
 from framework.core.validation import whole_number
 from framework.core.layer import Config, Layer, Module, stacked
 from framework.core.budget import reserve
+from framework.core.complex_parts import SharedReal, Stack, imaginary_step, real_or_none
 from framework.core.parameter import Parameter
 from framework.core.registry import register_layer
 from framework.core.sums import add_to_rows, column_sums
@@ -108,23 +109,35 @@ class Dense(Layer):
         add_to_rows(y, self.b.value)
         return y
 
-    def perturbed_outputs(self, x: Array, out: Array, param: Parameter, indices: Indices, delta: complex) -> Array:
-        moved = stacked(out, len(indices), delta)
+    def forward_shared(self, xs: SharedReal) -> SharedReal | None:
+        W, b = real_or_none(self.W.value), real_or_none(self.b.value)  # the checker's complex copies, not moved
+        if W is None or b is None:
+            return None
+        im = xs.im.reshape(-1, xs.im.shape[-1]) @ W  # (re + i im) W + b = re W + b + i im W, for real W and b
+        return SharedReal(xs.re @ W + b, im.reshape(*xs.im.shape[:-1], -1))
+
+    def perturbed_outputs(self, x: Array, out: Array, param: Parameter, indices: Indices, delta: complex) -> Stack:
+        real = imaginary_step(delta, x, out)  # the checker's: only the imaginary parts move, by parts
+        moved = stacked(out, len(indices), delta) if real is None else np.zeros((len(indices), *out.shape))
+        step, x = (delta, x) if real is None else (delta.imag, real[0])
         if param is self.W:
             i, j = np.divmod(indices, self.out_features)
-            columns = x.T[i] * delta
+            columns = x.T[i] * step
             for probe, column in enumerate(j.tolist()):  # a column a probe: 1.2x numpy's fancy-indexed add
                 moved[probe, :, column] += columns[probe]  # (x W)[:, j] moves by delta · x[:, i]
         else:
-            moved[np.arange(len(indices)), :, indices] += delta
-        return moved
+            moved[np.arange(len(indices)), :, indices] += step
+        return moved if real is None else SharedReal(real[1], moved)
 
-    def moved_output(self, x: Array, out: Array, param: Parameter, directions: Array, delta: complex) -> Array:
+    def moved_output(self, x: Array, out: Array, param: Parameter, directions: Array, delta: complex) -> Stack:
         if param is self.W:  # x (W + δV) + b = x W + b + δ x V, for every V in one product
             change = np.moveaxis(np.tensordot(x, directions, axes=(1, 1)), 1, 0)
         else:
             change = directions[:, np.newaxis, :]
-        return out + delta * change
+        real = imaginary_step(delta, out, change)
+        if real is None:
+            return out + delta * change
+        return SharedReal(real[0], delta.imag * np.broadcast_to(real[1], (len(directions), *out.shape)))
 
     def perturbed_inputs(self, x: Array, out: Array, indices: Indices, delta: complex) -> Array:
         moved, k = stacked(out, len(indices), delta), np.arange(len(indices))

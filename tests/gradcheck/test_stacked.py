@@ -13,6 +13,7 @@ from framework import (
     registered_layers,
 )
 from framework.core.arrays import Array, Labels, Scalar
+from framework.core.complex_parts import SharedReal
 from framework import StackingError
 from framework.core.errors import ValueRangeError
 from tests.integration.test_every_layer import LOSSES, loss_example
@@ -198,7 +199,7 @@ def test_a_layer_that_mixes_the_samples_it_calls_independent_is_named() -> None:
     rng = np.random.default_rng(0)
     model = Sequential([Dense(3, 4, seed=0), CentredWrongly(), Dense(4, 1, seed=1)])
     x, y = rng.standard_normal((6, 3)), rng.standard_normal((6, 1))
-    with pytest.raises(StackingError, match=r"mixes them: layer 1 CentredWrongly\(\).*probes_at_once=1"):
+    with pytest.raises(StackingError, match=r"mixes them, or is not its forward: layer 1 CentredWrongly\(\).*probes_at_once=1"):
         check_gradients(model, MSELoss(), x, y, localize=False)
     alone = check_gradients(model, MSELoss(), x, y, localize=False, probes_at_once=1)
     assert alone.passed, str(alone)  # its backward is right: one probe at a time says so
@@ -230,3 +231,101 @@ def test_stacks_that_reuse_their_arrays_give_the_same_derivatives_to_the_bit(
     assert reused.passed and fresh.passed
     for a, b in zip(reused.rows, fresh.rows, strict=True):
         assert (a.name, a.worst_numeric, a.max_abs_error) == (b.name, b.worst_numeric, b.max_abs_error)
+
+
+BY_PARTS = sorted(name for name, cls in LAYERS.items() if name in BUILT_IN and issubclass(cls, Layer)
+                  and cls.forward_shared is not Layer.forward_shared)
+
+
+def test_the_layers_of_dense_networks_run_by_parts() -> None:
+    assert {"Dense", "ReLU", "Sigmoid"} <= set(BY_PARTS)
+
+
+@pytest.mark.parametrize("name", BY_PARTS)
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), k=st.integers(1, 4))
+def test_every_by_parts_forward_is_its_forward_on_the_joined_stack(name: str, seed: int, k: int) -> None:
+    """`forward_shared` takes the complex arithmetic of the forward by parts, the real part once for
+    all probes: the same numbers as `forward_stack` on the complex stack, to the rounding of a few ulps."""
+    rng = np.random.default_rng(seed)
+    layer, (x,) = LAYERS[name].example(rng)
+    assert isinstance(layer, Layer)
+    im = 1e-20 * rng.standard_normal((k, *x.shape))  # the complex step's probes
+    expected = layer.forward_stack(SharedReal(x, im).joined())
+    got = layer.forward_shared(SharedReal(x, im.copy()))
+    assert got is not None
+    assert np.array_equal(expected.real, np.broadcast_to(expected.real[0], expected.shape))  # shared, as assumed
+    np.testing.assert_allclose(got.re, expected.real[0], rtol=1e-15, atol=0)
+    scale = np.abs(expected.imag).max()
+    np.testing.assert_allclose(got.im, expected.imag, rtol=1e-14, atol=1e-15 * scale)
+
+
+def test_a_stack_runs_by_parts_only_where_that_is_exact() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 3))
+    assert Sigmoid().forward_shared(SharedReal(x, 1e-3 * rng.standard_normal((2, 5, 3)))) is None  # not small
+    dense = Dense(3, 2, seed=0)
+    dense.W.value = dense.W.value + 1e-20j  # a moved weight: the probes' real parts would not stay x W + b
+    assert dense.forward_shared(SharedReal(x, rng.standard_normal((2, 5, 3)))) is None
+    dense.W.value = dense.W.value.real + 0j  # the checker's complex copy of an unmoved one
+    assert dense.forward_shared(SharedReal(x, rng.standard_normal((2, 5, 3)))) is not None
+    apart = x + 1e-20j * rng.standard_normal((2, 5, 3))
+    assert SharedReal.split(apart) is not None
+    apart[1, 0, 0] += 1e-9  # a probe off the point
+    assert SharedReal.split(apart) is None
+
+
+class Halved(Layer):
+    """A custom layer with a stacked forward of its own but no `forward_shared`: a stack by parts is
+    joined before it."""
+
+    independent_samples = True
+
+    def forward(self, x: Array) -> Array:
+        return x / 2
+
+    def backward(self, grad: Array) -> Array:
+        return grad / 2
+
+
+class HalvedOffByOnePpb(Halved):
+    def backward(self, grad: Array) -> Array:
+        return grad / 2 * (1 + 1e-9)  # BUG: a part per billion, which only the complex step sees
+
+
+class SigmoidByWrongParts(Sigmoid):
+    """Its by-parts forward drops the factor 1 - a of the imaginary part: not its forward."""
+
+    def forward_shared(self, z: SharedReal) -> SharedReal | None:
+        out = super().forward_shared(z)
+        assert out is not None
+        np.divide(out.im, 1 - out.re, out=out.im)
+        return out
+
+
+@pytest.mark.parametrize("mode", ["full", "directional"])
+def test_a_stack_runs_by_parts_around_a_custom_layer_as_exactly_as_one_probe_at_a_time(mode: str) -> None:
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((9, 4)), rng.integers(0, 2, (9, 1)).astype(float)
+
+    def model(halved: type[Layer] = Halved) -> Sequential:
+        return Sequential([Dense(4, 5, seed=0), ReLU(), halved(), Dense(5, 3, seed=1), ReLU(), Dense(3, 1, seed=2),
+                           Sigmoid()])
+
+    stacked, alone = (check_gradients(model(), BCELoss(), x, y, mode=mode, localize=False,  # type: ignore[arg-type]
+                                      probes_at_once=k) for k in (None, 1))
+    for report in (stacked, alone):
+        assert report.passed and report.worst_relative_error < 1e-14, str(report)
+    assert all(a.path.startswith("stacked") and b.path.startswith("one at a time")
+               for a, b in zip(stacked.rows, alone.rows, strict=True))
+    wrong = check_gradients(model(HalvedOffByOnePpb), BCELoss(), x, y, mode=mode, localize=False)  # type: ignore[arg-type]
+    assert [r.name for r in wrong.rows if not r.passed] == ["0.W", "0.b"], str(wrong)
+
+
+def test_a_wrong_by_parts_forward_is_named() -> None:
+    rng = np.random.default_rng(0)
+    model = Sequential([Dense(3, 4, seed=0), ReLU(), Dense(4, 1, seed=1), SigmoidByWrongParts()])
+    x, y = rng.standard_normal((6, 3)), rng.integers(0, 2, (6, 1)).astype(float)
+    with pytest.raises(StackingError, match=r"is not its forward: layer 3 SigmoidByWrongParts\(\).*probes_at_once=1"):
+        check_gradients(model, BCELoss(), x, y, localize=False)
+    assert check_gradients(model, BCELoss(), x, y, localize=False, probes_at_once=1).passed
