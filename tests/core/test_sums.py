@@ -24,9 +24,9 @@ def test_add_to_rows_is_a_broadcast_add(rows: int, width: int, dtype: str, seed:
 
 
 def test_add_to_rows_adds_the_remainder_rows_too() -> None:
-    y = np.zeros((100 * 128 + 5, 3))
+    y = np.zeros((100 * 256 + 5, 3))
     add_to_rows(y, np.array([1.0, 2.0, 3.0]))
-    np.testing.assert_array_equal(y, np.tile([1.0, 2.0, 3.0], (100 * 128 + 5, 1)))
+    np.testing.assert_array_equal(y, np.tile([1.0, 2.0, 3.0], (100 * 256 + 5, 1)))
 
 
 def test_column_sums_are_numpys() -> None:
