@@ -5,6 +5,7 @@ The public API, by the layers of the house (bottom up): core, layers, losses, gr
 training, containers."""
 
 from framework.core.arrays import Array, Labels
+from framework.core.complex_parts import SharedReal
 from framework.core.errors import (
     CallOrderError, ConfigError, DTypeError, FormatError, FrameworkError, NondeterministicError, NonFiniteError, StackingError,
     ShapeError, ValueRangeError,
@@ -40,7 +41,7 @@ __all__ = [
     "GlobalAvgPool2D", "GlobalMaxPool2D", "GradCheckReport", "GradCheckRow", "GradientCheck", "History", "Identity", "Input", "Labels", "Layer", "LeakyReLU",
     "load_model", "Loss", "MaxPool2D", "Merge", "Model", "ModelCheckpoint", "Module", "MSELoss", "Multiply", "Nested", "Node",
     "NondeterministicError", "NonFiniteError", "StackingError", "Normalization", "Optimizer", "Parameter", "register_layer", "register_model",
-    "registered_layers", "ReLU", "Reshape", "RMSprop", "Schedule", "Sequential", "SGD", "ShapeError", "Sigmoid", "Softmax",
+    "registered_layers", "ReLU", "Reshape", "RMSprop", "Schedule", "Sequential", "SGD", "ShapeError", "SharedReal", "Sigmoid", "Softmax",
     "StepDecay", "Tanh", "TerminateOnNaN", "ValueRangeError",
     "GELU", "Swish", "SiLU", "Softplus", "LayerNorm", "Embedding",
     "BackupAndRestore", "CSVLogger", "LearningRateScheduler", "ReduceLROnPlateau",

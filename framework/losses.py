@@ -121,6 +121,8 @@ class Loss(Checked):
             hint = ""
             if y_true.ndim == 1 and y_pred.shape == (y_true.shape[0], 1):
                 hint = ": reshape the labels with y.reshape(-1, 1)"
+            elif y_true.ndim == y_pred.ndim == 2 and y_true.shape == y_pred.shape[::-1]:
+                hint = ": labels one a column? transpose them, y.T"
             raise ShapeError(
                 f"{self!r}: y_pred has shape {y_pred.shape} but y_true has shape {y_true.shape}{hint}; "
                 "nothing is broadcast"

@@ -4,6 +4,7 @@ silent for logits of ±1e4 and for any finite input, and errors that name the lo
 expected. BCELoss: clipping, the complex step, float32 and call order too."""
 
 import math
+import re
 from typing import Literal, cast
 
 import numpy as np
@@ -507,6 +508,12 @@ def test_bce_flat_labels_against_column_predictions_raise_shape_error() -> None:
     message = str(info.value)
     assert "BCELoss()" in message and "(4, 1)" in message and "(4,)" in message and "reshape(-1, 1)" in message
     assert isinstance(info.value, ValueError)
+
+
+def test_bce_labels_in_a_row_against_column_predictions_are_told_to_transpose() -> None:
+    with pytest.raises(ShapeError, match=re.escape(
+            "BCELoss(): y_pred has shape (4, 1) but y_true has shape (1, 4): labels one a column? transpose them, y.T")):
+        BCELoss().forward(np.full((4, 1), 0.5), np.array([[1.0, 0.0, 1.0, 1.0]]))
 
 
 def test_bce_rejects_integer_predictions() -> None:

@@ -248,8 +248,9 @@ class GradCheckReport:
         rows (under them, the tensors whose probes were not stacked), each part's on its own, and the
         float32 rounding check."""
         slow = [f"{r.name} ({r.path})" for r in self.rows if "one by one through" in r.path]
-        under = (f"probes run one by one through some parts (as exact, only slower; a custom layer whose samples are "
-                 f"independent can say so, independent_samples = True): {_listed(slow)}") if slow else ""
+        under = (f"probes run one by one through some parts (as exact, only slower; a custom layer can say its samples "
+                 f"are independent, independent_samples = True, and give a parameter's moved outputs without a forward "
+                 f"a probe, perturbed_outputs): {_listed(slow)}") if slow else ""
         tables = [("", [("", r) for r in self.rows], under)]
         if self.parts:
             tables.append(("Each part on its own (layers with a random upstream gradient):",

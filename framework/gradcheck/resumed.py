@@ -20,6 +20,9 @@ from framework.core.parameter import Parameter
 from framework.core.protocols import LayerCall, Network, Resumable
 from framework.gradcheck.numeric import ComplexStep, Floats, TensorDifferentiator, work_copy
 
+STACKED = 1e-12
+"""How far (relatively) a probe stacked may be from the same probe alone: rounding (a sum in another
+order, a product by parts), far below the complex step's threshold, 1e-11."""
 STACK_BYTES = 2**22
 """A stack of probes holds at most about this many bytes of complex activations (those after the
 moved tensor, as many as the model keeps at once), whatever the model: it sets how many probes run
@@ -46,25 +49,33 @@ class FromOutput:
     _verified: bool = False
 
     def at_entries(self, t: Array, indices: Indices, delta: complex) -> Array:
-        return self._costs(self.entries(indices, delta))
+        return self._costs(self.entries(indices, delta), delta)
 
     def along(self, t: Array, directions: Floats, delta: complex) -> Array:
-        return self._costs(self.moved(directions, delta))
+        return self._costs(self.moved(directions, delta), delta)
 
-    def _costs(self, outputs: Stack) -> Array:
-        if self.alone is None or len(outputs) < 2 or self._verified:
+    def _costs(self, outputs: Stack, delta: complex) -> Array:
+        if self.alone is not None and len(outputs) == 1:  # one at a time: through the forwards alone
+            return np.array([complex(self.alone(_first(outputs)))])
+        if self.alone is None or self._verified:
             return self.rest(outputs)
         self._verified = True  # once a tensor: a layer that mixes its samples does so in every stack
-        one = complex(self.alone(outputs.probe(0) if isinstance(outputs, SharedReal) else outputs[0].copy()))
+        one = complex(self.alone(_first(outputs)))
         costs = self.rest(outputs)  # after: the layers may overwrite a stack's imaginary parts (`SharedReal`)
         scale = float(np.abs(costs.imag).max())
-        if abs(costs[0].imag - one.imag) > 1e-8 * abs(one.imag) + 1e-12 * scale:
+        if abs(costs[0].imag - one.imag) > STACKED * abs(one.imag) + 1e-13 * scale:
+            h = abs(delta)
             raise StackingError(
-                f"stacked with {len(outputs) - 1} other probes, a probe's complex step gave {costs[0].imag:.6g} "
-                f"where alone it gives {one.imag:.6g}: a layer that runs probes at once (independent_samples = True, "
+                f"stacked with {len(outputs) - 1} other probes, a probe's complex-step derivative came out "
+                f"{float(costs[0].imag) / h!r} where alone it is {one.imag / h!r}: a layer that runs probes at once (independent_samples = True, "
                 f"its own forward_stack or forward_shared) mixes them, or is not its forward: {self.suspects or 'none'}; "
                 "fix or drop that, or check with probes_at_once=1")
         return costs
+
+
+def _first(outputs: Stack) -> Array:
+    """The first probe's outputs, a copy: running the stack may overwrite it."""
+    return outputs.probe(0) if isinstance(outputs, SharedReal) else outputs[0].copy()
 
 
 @attrs.frozen

@@ -322,10 +322,23 @@ def test_a_stack_runs_by_parts_around_a_custom_layer_as_exactly_as_one_probe_at_
     assert [r.name for r in wrong.rows if not r.passed] == ["0.W", "0.b"], str(wrong)
 
 
-def test_a_wrong_by_parts_forward_is_named() -> None:
+class SigmoidByPartsOffByOnePpb(Sigmoid):
+    """Its by-parts forward is a part per billion off: below central differences, far above rounding."""
+
+    def forward_shared(self, z: SharedReal) -> SharedReal | None:
+        out = super().forward_shared(z)
+        assert out is not None
+        out.im[...] *= 1 + 1e-9
+        return out
+
+
+@pytest.mark.parametrize("wrong", [SigmoidByWrongParts, SigmoidByPartsOffByOnePpb], ids=lambda c: c.__name__)
+def test_a_wrong_by_parts_forward_is_named(wrong: type[Sigmoid]) -> None:
+    """Not taken for a wrong backward: the backward is right, and one probe at a time says so."""
     rng = np.random.default_rng(0)
-    model = Sequential([Dense(3, 4, seed=0), ReLU(), Dense(4, 1, seed=1), SigmoidByWrongParts()])
+    model = Sequential([Dense(3, 4, seed=0), ReLU(), Dense(4, 1, seed=1), wrong()])
     x, y = rng.standard_normal((6, 3)), rng.integers(0, 2, (6, 1)).astype(float)
-    with pytest.raises(StackingError, match=r"is not its forward: layer 3 SigmoidByWrongParts\(\).*probes_at_once=1"):
+    with pytest.raises(StackingError, match=rf"derivative came out .* where alone it is .*is not its forward: "
+                                            rf"layer 3 {wrong.__name__}\(\).*probes_at_once=1"):
         check_gradients(model, BCELoss(), x, y, localize=False)
     assert check_gradients(model, BCELoss(), x, y, localize=False, probes_at_once=1).passed
