@@ -390,7 +390,12 @@ class Layer(Module):
 
     def as_one_batch(self, xs: Array) -> Array:
         """`forward` of a stack (K, batch, ...) folded into one batch of K·batch samples, unfolded again."""
-        out = self.forward(xs.reshape(-1, *xs.shape[2:]))
+        try:
+            out = self.forward(xs.reshape(-1, *xs.shape[2:]))
+        except ShapeError as e:  # a layer that keeps something a sample of the batch it saw
+            raise ShapeError(f"{str(e).rstrip()}; the gradient checker ran {len(xs)} probes as one batch of {len(xs)} x {xs.shape[1]} "
+                             "samples, as independent_samples = True lets it: a layer that keeps something a sample "
+                             "(Dropout's mask) overrides forward_stack") from e
         return out.reshape(*xs.shape[:2], *out.shape[1:])
 
     @property

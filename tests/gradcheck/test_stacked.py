@@ -15,7 +15,7 @@ from framework import (
 from framework.core.arrays import Array, Labels, Scalar
 from framework.core.complex_parts import SharedReal
 from framework import StackingError
-from framework.core.errors import ValueRangeError
+from framework.core.errors import ShapeError, ValueRangeError
 from tests.integration.test_every_layer import LOSSES, loss_example
 
 LAYERS = registered_layers()
@@ -342,3 +342,27 @@ def test_a_wrong_by_parts_forward_is_named(wrong: type[Sigmoid]) -> None:
                                             rf"layer 3 {wrong.__name__}\(\).*probes_at_once=1"):
         check_gradients(model, BCELoss(), x, y, localize=False)
     assert check_gradients(model, BCELoss(), x, y, localize=False, probes_at_once=1).passed
+
+
+class KeepsAMaskASample(Layer):
+    """Draws its mask once and reuses it under `replay`, as Dropout does, but runs probes as one batch."""
+
+    independent_samples = True
+
+    def forward(self, x: Array) -> Array:
+        if not self.replay or not hasattr(self, "_mask"):
+            self._mask = np.random.default_rng(0).random(x.shape) > 0.3
+        return x * self._mask
+
+    def backward(self, grad: Array) -> Array:
+        return grad * self._mask
+
+
+def test_a_layer_that_keeps_something_a_sample_is_told_how_probes_ran() -> None:
+    rng = np.random.default_rng(0)
+    model = Sequential([Dense(5, 4, seed=0), KeepsAMaskASample(), Dense(4, 1, seed=1), Sigmoid()])
+    x, y = rng.standard_normal((16, 5)), rng.integers(0, 2, (16, 1)).astype(float)
+    with pytest.raises(ShapeError, match=r"KeepsAMaskASample\(\)\.forward: numpy could not broadcast .*\(16,4\); the "
+                                         r"gradient checker ran \d+ probes as one batch of \d+ x 16 samples, as "
+                                         r"independent_samples = True lets it: .*overrides forward_stack"):
+        check_gradients(model, BCELoss(), x, y, localize=False)
