@@ -181,14 +181,18 @@ class FrameworkTrainer:
 
     def loss_and_grads(self, X: FloatArray, Y: Labels) -> tuple[float, list[FloatArray]]:
         with floating_point_errors("step"):
-            value = self.objective.forward(self.model.forward(X), Y, None)
-            self.objective.backward()
+            value = self._forward_backward(X, Y)
         return value, [p.grad for p in self.params]
 
     def step(self, X: FloatArray, Y: Labels) -> float:
-        with floating_point_errors("step"), reusing_workspace(self.workspace):
-            value, _ = self.loss_and_grads(X, Y)
+        with floating_point_errors("step"), reusing_workspace(self.workspace):  # one guard, as fit's step
+            value = self._forward_backward(X, Y)
             self.optimizer.step(self.params)
+        return value
+
+    def _forward_backward(self, X: FloatArray, Y: Labels) -> float:
+        value = self.objective.forward(self.model.forward(X), Y, None)
+        self.objective.backward()
         return value
 
     def dtypes(self) -> set[str]:

@@ -6,6 +6,7 @@ in the parameter's dtype, and reused on every step after it.
 """
 
 import math
+import operator
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, TypedDict, Unpack
 
@@ -15,7 +16,7 @@ import numpy as np
 from framework.core.arrays import FLOAT_DTYPES, Array
 from framework.core.errors import ConfigError, DTypeError, FormatError, ShapeError, ValueRangeError
 from framework.core.guard import guarded
-from framework.core.parameter import Parameter
+from framework.core.parameter import Parameter, Replacements
 from framework.core.validation import brief
 
 
@@ -151,6 +152,22 @@ class _Slot:
     steps: int = 0  # steps taken so far
 
 
+@attrs.frozen
+class _Plan:
+    """The slots of a step's parameters, in order, checked when made: a later step with the same
+    parameters (the same objects) and no value replaced since (`Replacements.count`) takes them as
+    they are, as a Chain takes its layers' checks."""
+
+    params: list[Parameter]
+    count: int
+    slots: list[_Slot]
+    whole: bool
+    """Every parameter is updated whole, with nothing to clip or decay: `_update` alone."""
+
+    def holds(self, params: Sequence[Parameter]) -> bool:
+        return len(params) == len(self.params) and all(map(operator.is_, params, self.params))
+
+
 class Optimizer:
     """Base class: `step(params)` updates each `p.value` in place from `p.grad`.
 
@@ -179,6 +196,8 @@ class Optimizer:
         self.clipnorm, self.clipvalue, self.global_clipnorm = self._clipping(clipping)
         self.epoch = 0
         self._slots: dict[int, _Slot] = {}
+        self._plan: _Plan | None = None
+        """The slots of the last step's parameters: checked once, not once a step."""
 
     def _clipping(self, clipping: Clipping) -> tuple[float | None, float | None, float | None]:
         """(clipnorm, clipvalue, global_clipnorm), each None or a positive finite float, at most one set."""
@@ -208,32 +227,47 @@ class Optimizer:
     def step(self, params: Sequence[Parameter]) -> None:
         """Update each parameter in place from its gradient (the gradients are left as they are)."""
         lr = self.learning_rate
+        plan = self._plan
+        if plan is None or plan.count != Replacements.count or not plan.holds(params):
+            plan = self._plan = self._planned(params)
+        update = self._update
+        if plan.whole:  # nothing to clip or decay, no parameter in chunks: the update alone
+            for slot in plan.slots:
+                slot.steps += 1
+                p = slot.param
+                update(p.value, p.grad, slot.state, slot.tmp, lr, slot.steps)
+            return
         scale = 1.0 if self.global_clipnorm is None else _norm_scale([p.grad for p in params], self.global_clipnorm)
-        slots, clipnorm, update = self._slots, self.clipnorm, self._update
-        for p in params:
-            value = p.value
-            slot = slots.get(id(p))
-            if slot is None:
-                slot = slots[id(p)] = self._new_slot(p)
-            elif slot.shape != value.shape or slot.dtype != value.dtype:
-                self._raise_changed(p, slot)
+        for slot in plan.slots:
             slot.steps += 1
-            if clipnorm is not None:
-                scale = _norm_scale([p.grad], clipnorm)
-            if value.size <= CHUNK:
-                if slot.g is None:  # nothing to clip or decay: the update alone, on the whole parameter
-                    update(value, p.grad, slot.state, slot.tmp, lr, slot.steps)
-                else:
-                    self._chunk(value, p.grad, slot.state, slot, lr, scale)
+            p = slot.param
+            if self.clipnorm is not None:
+                scale = _norm_scale([p.grad], self.clipnorm)
+            if p.value.size <= CHUNK:
+                self._chunk(p.value, p.grad, slot.state, slot, lr, scale)
                 continue
             rows = len(slot.tmp)
             for start in range(0, len(p.value), rows):
                 part = slice(start, start + rows)
                 self._chunk(p.value[part], p.grad[part], [a[part] for a in slot.state], slot, lr, scale)
 
+    def _planned(self, params: Sequence[Parameter]) -> _Plan:
+        """The slots of `params`, in order, each checked against its parameter (made on its first step)."""
+        slots = []
+        for p in params:
+            slot = self._slots.get(id(p))
+            if slot is None:
+                slot = self._slots[id(p)] = self._new_slot(p)
+            elif slot.shape != p.value.shape or slot.dtype != p.value.dtype:
+                self._raise_changed(p, slot)
+            slots.append(slot)
+        whole = all(slot.g is None and slot.param.value.size <= CHUNK for slot in slots)
+        return _Plan(list(params), Replacements.count, slots, whole)
+
     def reset(self) -> None:
         """Drop every parameter's state: the next step is a first step again."""
         self._slots.clear()
+        self._plan = None
 
     def get_state(self, named: Sequence[tuple[str, Parameter]]) -> dict[str, Array]:
         """The state of each of the parameters `named` that has taken a step, as arrays named by the
@@ -275,7 +309,7 @@ class Optimizer:
         if left:
             raise FormatError(f"{where}: {type(self).__name__} state {left} belongs to no parameter of the model "
                               "(edited or damaged, or another model's)")
-        self._slots = slots
+        self._slots, self._plan = slots, None
 
     def get_config(self) -> dict[str, object]:
         """The constructor's arguments, JSON-ready; a schedule as `{"class": name, **fields}`."""

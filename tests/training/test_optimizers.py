@@ -273,6 +273,26 @@ def test_parameter_of_another_dtype_is_refused() -> None:
         optimizer.step([p])
 
 
+def test_steps_follow_the_parameters_they_are_given() -> None:
+    """A step checks its parameters once, then takes them as they are: a list changed in place, a
+    gradient replaced by another array and a value replaced are each seen at the next step."""
+    a, b = Parameter(np.ones(2), name="a"), Parameter(np.ones(3), name="b")
+    params = [a]
+    optimizer = SGD(0.5)
+    a.grad[...] = 1.0
+    optimizer.step(params)
+    params.append(b)  # the same list, one more parameter
+    b.grad[...] = 2.0
+    a.grad = np.full(2, 4.0)  # another array: the step must read it, not the one it saw before
+    optimizer.step(params)
+    np.testing.assert_array_equal(a.value, [1 - 0.5 - 2.0] * 2)
+    np.testing.assert_array_equal(b.value, [0.0] * 3)
+    a.value = np.zeros(2)  # replaced: its new array is updated
+    optimizer.step(params)
+    np.testing.assert_array_equal(a.value, [-2.0] * 2)
+    assert optimizer.get_state([("a", a), ("b", b)])["a/steps"] == 3
+
+
 def test_complex_parameter_is_refused() -> None:
     p = Parameter(np.zeros(2, dtype=np.complex128), name="z")
     with pytest.raises(DTypeError, match=re.escape("parameter 'z' is complex128; optimizers update float32 or float64")):
