@@ -384,8 +384,8 @@ class Layer(Module):
         forward's own complex arithmetic, its real part taken once for the K probes (it may overwrite
         `xs.im`, never `xs.re`). None, the default and the answer for a stack it cannot take so (an
         imaginary part too large to stay exact), runs `forward_stack` on the stack joined instead;
-        the checker takes a tensor's first probe alone through `forward` too, so one that is not the
-        forward is a StackingError."""
+        the checker takes the last probe of a tensor's first stack alone through `forward` too, so
+        one that is not the forward is a StackingError."""
         return None
 
     def as_one_batch(self, xs: Array) -> Array:

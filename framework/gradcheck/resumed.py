@@ -43,8 +43,9 @@ class FromOutput:
     path: str
     alone: Callable[[Array], Scalar] | None = None
     """The scalar from one output, through the forwards of the layers after it (not their stacked
-    ones): the first probe of the first stack is also taken alone, and a stack that disagrees is a
-    StackingError naming `suspects`, the layers after it that declare their samples independent."""
+    ones): the last probe of the first stack is also taken alone (a stack that treats its probes
+    alike but its first one is wrong there too), and a stack that disagrees is a StackingError naming
+    `suspects`, the layers after it that declare their samples independent."""
     suspects: str = ""
     _verified: bool = False
 
@@ -56,26 +57,26 @@ class FromOutput:
 
     def _costs(self, outputs: Stack, delta: complex) -> Array:
         if self.alone is not None and len(outputs) == 1:  # one at a time: through the forwards alone
-            return np.array([complex(self.alone(_first(outputs)))])
+            return np.array([complex(self.alone(_probe(outputs, 0)))])
         if self.alone is None or self._verified:
             return self.rest(outputs)
         self._verified = True  # once a tensor: a layer that mixes its samples does so in every stack
-        one = complex(self.alone(_first(outputs)))
+        one = complex(self.alone(_probe(outputs, -1)))
         costs = self.rest(outputs)  # after: the layers may overwrite a stack's imaginary parts (`SharedReal`)
         scale = float(np.abs(costs.imag).max())
-        if abs(costs[0].imag - one.imag) > STACKED * abs(one.imag) + 1e-13 * scale:
+        if abs(costs[-1].imag - one.imag) > STACKED * abs(one.imag) + 1e-13 * scale:
             h = abs(delta)
             raise StackingError(
                 f"stacked with {len(outputs) - 1} other probes, a probe's complex-step derivative came out "
-                f"{float(costs[0].imag) / h!r} where alone it is {one.imag / h!r}: a layer that runs probes at once (independent_samples = True, "
+                f"{float(costs[-1].imag) / h!r} where alone it is {one.imag / h!r}: a layer that runs probes at once (independent_samples = True, "
                 f"its own forward_stack or forward_shared) mixes them, or is not its forward: {self.suspects or 'none'}; "
                 "fix or drop that, or check with probes_at_once=1")
         return costs
 
 
-def _first(outputs: Stack) -> Array:
-    """The first probe's outputs, a copy: running the stack may overwrite it."""
-    return outputs.probe(0) if isinstance(outputs, SharedReal) else outputs[0].copy()
+def _probe(outputs: Stack, k: int) -> Array:
+    """The outputs of probe `k` of the stack, a copy: running the stack may overwrite it."""
+    return outputs.probe(k) if isinstance(outputs, SharedReal) else outputs[k].copy()
 
 
 @attrs.frozen
@@ -122,7 +123,7 @@ def model_steps(
     by parameter id, from the calls of its trace (at the real point) and its output y_pred: the
     model reruns only the calls the parameter's layer feeds, on stacks of probes, and `costs` gives
     the loss of each (`loss_path`: the loss, if it takes them one at a time); `cost`, the loss of one
-    output, checks the first probe of every stack alone. Empty for another model."""
+    output, checks the last probe of its first stack alone. Empty for another model."""
     if not isinstance(model, Resumable):
         return {}
     resumable: Resumable = model

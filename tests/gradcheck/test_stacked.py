@@ -332,7 +332,18 @@ class SigmoidByPartsOffByOnePpb(Sigmoid):
         return out
 
 
-@pytest.mark.parametrize("wrong", [SigmoidByWrongParts, SigmoidByPartsOffByOnePpb], ids=lambda c: c.__name__)
+class SigmoidByPartsOfTheFirstProbe(Sigmoid):
+    """Its by-parts forward gives every probe the first one's imaginary part: right for that one only."""
+
+    def forward_shared(self, z: SharedReal) -> SharedReal | None:
+        out = super().forward_shared(z)
+        assert out is not None
+        out.im[1:] = out.im[0]
+        return out
+
+
+@pytest.mark.parametrize("wrong", [SigmoidByWrongParts, SigmoidByPartsOffByOnePpb, SigmoidByPartsOfTheFirstProbe],
+                         ids=lambda c: c.__name__)
 def test_a_wrong_by_parts_forward_is_named(wrong: type[Sigmoid]) -> None:
     """Not taken for a wrong backward: the backward is right, and one probe at a time says so."""
     rng = np.random.default_rng(0)
