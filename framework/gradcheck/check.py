@@ -60,7 +60,8 @@ def check_gradients(
 
     `method`: "complex" (complex step, exact to machine precision) or "central" (differences,
     one-sided where a step crosses a kink). `mode`: "full" (every entry), "sampled" (`samples`
-    random entries a tensor) or "directional" (`samples` random directions v a tensor, g·v). By the
+    random entries a tensor) or "directional" (`samples` random directions v a tensor, g·v; a tensor
+    of `samples` entries or fewer, every entry). By the
     complex step, a `Resumable` model (`Sequential`, `Model`) reruns only the layer calls that a
     moved parameter's layer feeds. With `localize`, each layer and the loss are also checked on their own, so that the report
     names the part whose backward is wrong. A tensor that fails by the complex step is

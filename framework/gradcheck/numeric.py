@@ -62,7 +62,10 @@ class Probes:
             return cls(entries=np.arange(size))
         if mode == "sampled":
             return cls(entries=np.sort(rng.choice(size, size=min(samples, size), replace=False)))
-        return cls(seeds=rng.integers(0, 2**63 - 1, samples), shape=shape, nonnegative=nonnegative)
+        seeds = rng.integers(0, 2**63 - 1, samples)  # drawn either way: the next tensors' directions stay the same
+        if size <= samples:  # its entries, which the directions would only span: as cheap, and each is named
+            return cls(entries=np.arange(size))
+        return cls(seeds=seeds, shape=shape, nonnegative=nonnegative)
 
     def subset(self, positions: npt.NDArray[np.intp]) -> "Probes":
         """The probes at `positions` of this set: the same entries, or the same directions (their seeds)."""

@@ -71,8 +71,8 @@ def compare(
         where = f"v{int(np.flatnonzero(checked)[worst])}"
     largest = float(np.abs(raw).max(initial=0.0))  # at a kink, the one-sided derivative of the point's branch
     zero = bool(diff.size) and not g.any() and (largest == 0 or (numeric.rounded and largest <= atol))
-    notes = [] if passed else [_diagnose(g, values, batch)]
     every = "entry" if probes.entries is not None else "direction"
+    notes = [] if passed else [_diagnose(g, values, batch, every)]
     if zero and largest == 0:
         notes.append(f"exactly 0 at every {every} checked, backward's gradient and the numerical one: "
                      "the check proves nothing about this tensor")
@@ -130,10 +130,10 @@ def _at_kinks(g: Floats, numeric: Derivatives, threshold: float, atol: float) ->
     return values, "; ".join(notes)
 
 
-def _diagnose(g: Floats, numeric: Floats, batch: int) -> str:
-    """Name the bug when backward/numeric is the same constant for every entry (of a failing row), or
-    say where backward and the numerical gradient part when it is the same constant wherever the
-    numerical gradient is not 0."""
+def _diagnose(g: Floats, numeric: Floats, batch: int, every: str = "entry") -> str:
+    """Name the bug when backward/numeric is the same constant for every entry (of a failing row; or
+    direction, `every`), or say where backward and the numerical gradient part when it is the same
+    constant wherever the numerical gradient is not 0."""
     significant = np.abs(numeric) > 1e-6 * np.abs(numeric).max(initial=0.0)
     if not significant.any():
         return "the numerical gradient is zero here but backward's is not"
@@ -147,7 +147,7 @@ def _diagnose(g: Floats, numeric: Floats, batch: int) -> str:
     if stray:  # the ratio holds where ĝ is not 0: the failure is where it is
         how = ("agrees with the numerical gradient" if abs(ratio - 1) <= 1e-3
                else f"is {ratio:.6g} times the numerical gradient")
-        return (f"backward {how} wherever that is not 0, but at {stray} of {g.size} entries the numerical "
+        return (f"backward {how} wherever that is not 0, but at {stray} of {g.size} {'entries' if every == 'entry' else 'directions'} the numerical "
                 "gradient is 0 and backward's is not: a missing mask or branch?")
     if abs(ratio - 1) <= 1e-3:  # a factor near 1, such as 1 + 1e-9: shown as its distance from 1
         excess = ratios - 1
@@ -155,7 +155,7 @@ def _diagnose(g: Floats, numeric: Floats, batch: int) -> str:
         if not np.allclose(excess, offset, rtol=1e-3, atol=0):
             return ""
         sign = "+" if offset > 0 else "-"
-        return f"backward/numeric = 1 {sign} {abs(offset):.3g} for every entry: a constant factor is wrong"
+        return f"backward/numeric = 1 {sign} {abs(offset):.3g} for every {every}: a constant factor is wrong"
     for value, meaning in [
         (0.0, ": backward gives zero where the numerical gradient is not; is the upstream gradient dropped?"),
         (-1.0, ": the sign is flipped?"),
@@ -163,8 +163,8 @@ def _diagnose(g: Floats, numeric: Floats, batch: int) -> str:
         (1.0 / batch, " = 1/m: divided by m twice (a mean where a sum belongs)?"),
     ]:
         if abs(ratio - value) <= 1e-3 * max(abs(value), 1e-12) and (value not in (batch, 1.0 / batch) or batch > 1):
-            return f"backward/numeric = {ratio:.6g} for every entry{meaning}"
-    return f"backward/numeric = {ratio:.6g} for every entry: a constant factor is wrong"
+            return f"backward/numeric = {ratio:.6g} for every {every}{meaning}"
+    return f"backward/numeric = {ratio:.6g} for every {every}: a constant factor is wrong"
 
 
 @attrs.frozen

@@ -408,6 +408,17 @@ def test_a_constant_ratio_of_minus_one_or_zero_is_diagnosed_in_a_sentence(
     assert report.rows[2].note == diagnosis
 
 
+def test_directional_mode_checks_a_tensor_of_fewer_entries_than_directions_entry_by_entry() -> None:
+    x = np.random.default_rng(0).standard_normal((6, 4))
+    report = check_layer(DenseBiasSignFlipped(4, 30, seed=2), x, mode="directional")  # b: 30 entries, 16 directions
+    assert [r.checked for r in report.rows] == [16, 16, 16]
+    assert report.rows[2].note == "backward/numeric = -1 for every direction: the sign is flipped?"
+    small = check_layer(DenseBiasSignFlipped(4, 3, seed=2), x, mode="directional")  # b: 3 entries
+    assert [r.checked for r in small.rows] == [16, 12, 3]
+    assert small.rows[2].note == "backward/numeric = -1 for every entry: the sign is flipped?"
+    assert small.rows[2].worst.startswith("(")  # an entry, not a direction v<i>
+
+
 class ScaledDense(Dense):
     """Dense whose dL/dW is `factor` times too large."""
 
@@ -778,8 +789,7 @@ def test_sampled_and_directional_modes(mode: Literal["sampled", "directional"], 
     assert report.passed, failures(report)
     assert report.mode == mode
     sizes = [p.size for p in model_off_kinks(2).parameters()]  # 20, 4, 12, 3, 3, 1
-    expected = [6] * 6 if mode == "directional" else [min(6, size) for size in sizes]
-    assert [r.checked for r in report.rows] == expected
+    assert [r.checked for r in report.rows] == [min(6, size) for size in sizes]  # directional: entries up to 6
     buggy = learner_model(middle=DenseWithoutTranspose(4, 4, seed=2))
     caught = check_gradients(buggy, BCELoss(), x, y, method=method, mode=mode, samples=6)
     assert caught.passed is False
