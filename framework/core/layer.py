@@ -121,12 +121,15 @@ class Module(Checked):
     def check_parameters_dtype(self, x: Array) -> None:
         """A float input of the dtype of the layer's own `Parameter` attributes (float32 and float64 do not
         mix, so that a float32 model stays float32); complex (a complex-step probe) mixes with either."""
-        like = next((v.value for v in vars(self).values() if isinstance(v, Parameter)), None)
-        if like is not None and x.dtype != like.dtype and x.dtype.kind == like.dtype.kind == "f":
-            raise DTypeError(
-                f"{self!r} has {like.dtype} parameters but got a {x.dtype} input: cast the input with "
-                f"x.astype(np.{like.dtype}), or build the model with dtype=np.{x.dtype}"
-            )
+        named = next(((k, v) for k, v in vars(self).items() if isinstance(v, Parameter)), None)
+        if named is None:
+            return
+        like = named[1].value
+        if x.dtype != like.dtype and x.dtype.kind == like.dtype.kind == "f":
+            other = (f"build the model with dtype=np.{x.dtype}" if is_builtin(self) else  # a layer of yours makes its own
+                     f"make its parameters {x.dtype} (self.{named[0]} = Parameter(value.astype(np.{x.dtype})))")
+            raise DTypeError(f"{self!r} has {like.dtype} parameters but got a {x.dtype} input: cast the input with "
+                             f"x.astype(np.{like.dtype}), or {other}")
 
     def check_grad(self, grad: Array, expected: Shape) -> None:
         """O(1): `grad` has the shape of the last output, and its dtype (float32 stays float32). The guard

@@ -86,7 +86,8 @@ def test_a_custom_layer_without_checks_names_itself_and_the_dtypes_of_a_bad_inpu
         Scale().forward(np.ones((2, 3), dtype=np.int64))
     with pytest.raises(DTypeError, match=re.escape("Scale() expected a float array, got list")):
         Scale().forward([[1.0, 2.0, 3.0]])  # type: ignore[arg-type]
-    with pytest.raises(DTypeError, match=re.escape("Scale() has float64 parameters but got a float32 input")):
+    with pytest.raises(DTypeError, match=re.escape("Scale() has float64 parameters but got a float32 input: cast the "
+                                                   "input with x.astype(np.float64), or make its parameters float32 (self.")):
         Scale().forward(np.ones((2, 3), dtype=np.float32))
     with pytest.raises(ShapeError, match=re.escape("Scale() expected a non-empty batch (the first axis is the batch), "
                                                    "got shape (0, 3)")):
