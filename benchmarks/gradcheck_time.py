@@ -413,7 +413,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(torch_table(torch_results, results))
     print(f"\nload average at the end: {', '.join(map(str, load_average()))}")
     print("others' CPU %: the share of all CPUs that other processes used during a timed run (from /proc/stat); "
-          f"runs above {100 * args.max_other_load:.0f}% were redone.")
+          f"runs above {100 * args.max_other_load:.0f}% were redone, at most 2 x repeat times: a maximum above "
+          f"{100 * args.max_other_load:.0f}% is a run kept once that limit was reached.")
     print("probes at once: stacked, the complex step's probes K at a time through the layers after the moved tensor "
           "(the checker's default); 1 at once, one probe at a time (probes_at_once=1, the per-entry path). training "
           "steps: the check's time over one training step of the same model on the same batch (forward, BCE, "
