@@ -64,7 +64,7 @@ def steps(root: Path, dtype: str) -> Callable[[], object]:
     loss.check_labels(y)
     loss.labels_checked = True
     params, workspace = model.parameters(), model.workspace_layers()
-    try:  # how fit takes the loss and back-propagates it, since this module came
+    try:  # how fit runs the model, takes the loss and back-propagates it, since this module came
         objective = importlib.import_module("framework.training.objective").objective(model, loss)
     except ModuleNotFoundError:
         objective = None
@@ -75,7 +75,10 @@ def steps(root: Path, dtype: str) -> Callable[[], object]:
                 if objective is None:
                     loss.forward(model.forward(x), y)
                     model.backward(loss.backward())
-                else:
+                elif hasattr(objective, "outputs"):
+                    objective.forward(x, objective.outputs(x), y, None)
+                    objective.backward()
+                else:  # before the objective ran the model's forward
                     objective.forward(model.forward(x), y, None)
                     objective.backward()
                 optimizer.step(params)

@@ -191,7 +191,7 @@ class FrameworkTrainer:
         return value
 
     def _forward_backward(self, X: FloatArray, Y: Labels) -> float:
-        value = self.objective.forward(self.model.forward(X), Y, None)
+        value = self.objective.forward(X, self.objective.outputs(X), Y, None)
         self.objective.backward()
         return value
 

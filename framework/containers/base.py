@@ -131,7 +131,7 @@ class Container(Trainer):
         for name, p in self.named_parameters():
             p.name = name
 
-    def _refuse_nonfinite(self, x: Inputs, outputs: Sequence[Array]) -> None:
+    def refuse_nonfinite(self, x: Inputs, outputs: Sequence[Array]) -> None:
         """Raise a NonFiniteError if an output holds NaN or inf, naming where it came from: the input,
         a weight, or the arithmetic. A forward calls this on its (small) outputs; the input and the
         weights are scanned only once an output is found not finite."""

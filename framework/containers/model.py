@@ -87,7 +87,7 @@ class Model(Container):
                 self._snapshots[node] = [(m, dict(vars(m))) for m in held_by(node.module)]
         self._values = values
         outputs = [values[node] for node in self.outputs]
-        self._refuse_nonfinite(xs, outputs)
+        self.refuse_nonfinite(xs, outputs)
         return outputs
 
     def resume(self, start: int, h: Array) -> Array:

@@ -106,10 +106,18 @@ class Sequential(Container):
 
     @guarded
     def forward(self, x: Inputs) -> Array:
+        h = self.forward_unscanned(x)
+        self.refuse_nonfinite(x, (h,))
+        return h
+
+    @guarded
+    def forward_unscanned(self, x: Inputs) -> Array:
+        """`forward` without the scan of its output for NaN and inf, for a caller that scans the output
+        itself and calls `refuse_nonfinite` when it finds one: `fit`, whose loss is the framework's
+        (`framework.training.objective`)."""
         if not isinstance(x, np.ndarray):
             raise ShapeError(f"Sequential takes one input array, got {a_kind(x)}: use a graph Model for several")
         h = self._run().forward(x)
-        self._refuse_nonfinite(x, (h,))
         if self.input_shape is None:  # the first forward that ran through: summary() shows its shapes
             self.input_shape = (None, *x.shape[1:])
         return h

@@ -154,10 +154,10 @@ class FitLoop:
         and once every epoch)."""
         model, loss = self.model, self.loss
         with floating_point_errors("fit"), reusing_workspace(self.workspace):  # one np.errstate for the step's calls
-            out = model.forward(xb)
+            out = self.objective.outputs(xb)
             with labels_of("fit: y", yb.shape if isinstance(self.training, Stream) else self.training[1].shape,
                            out) if first else nullcontext():
-                cost = self.objective.forward(out, yb, sample_weight)
+                cost = self.objective.forward(xb, out, yb, sample_weight)
             self.objective.backward()
             self.optimizer.step(self.params)
         if first and self.validation is not None:  # y_val against a real output, before an epoch

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from framework import (SGD, BCELoss, CallOrderError, Dense, Input, Layer, MSELoss, Model, ReLU, Sequential, Sigmoid,
-                       Tanh)
+from framework import (SGD, BCELoss, CallOrderError, Dense, Input, Layer, MSELoss, Model, NonFiniteError, ReLU,
+                       Sequential, Sigmoid, Tanh)
 from framework.core.arrays import Array, SampleWeights
 from framework.core.guard import floating_point_errors
 from framework.training.objective import Objective, SigmoidBCE, objective
@@ -26,7 +26,7 @@ def mlp(dtype: str = "float64", scale: float = 1.0, hidden: Layer | None = None)
 
 def step(o: Objective, model: Sequential, x: Array, y: Array, w: SampleWeights | None = None) -> tuple[float, list[Array]]:
     with floating_point_errors("test"):
-        cost = o.forward(model.forward(x), y, w)
+        cost = o.forward(x, o.outputs(x), y, w)
         o.backward()
     return cost, [p.grad.copy() for p in model.parameters()]
 
@@ -62,14 +62,53 @@ def test_a_sequential_closing_with_sigmoid_and_bce_takes_them_as_one_and_any_oth
     class MyBCE(BCELoss):
         pass
 
+    class Scaled(Sequential):  # its own forward: fit must call it, not the unscanned one beneath
+        def forward(self, x: Any) -> Array:
+            return super().forward(2 * x)
+
+    class Named(Sequential):  # a subclass that keeps Sequential's forward
+        pass
+
     replaced = mlp()
     setattr(replaced.layers[-1], "forward", lambda z: z)  # the instance's: its output is no sigmoid's
+    own_forward = mlp()
+    setattr(own_forward, "forward", lambda x: x)
     inp = Input((5,))
     graph = Model(inp, Sigmoid()(Dense(1, seed=0)(inp)))
+    layers = [Dense(5, 1, seed=0), Sigmoid()]
     assert isinstance(objective(mlp(), BCELoss()), SigmoidBCE)
+    assert isinstance(objective(Named(layers), BCELoss()), SigmoidBCE)
     for model, loss in ((mlp(), MyBCE()), (mlp(), MSELoss()), (Sequential([Dense(5, 1, seed=0), MySigmoid()]), BCELoss()),
-                        (replaced, BCELoss()), (Sequential([Dense(5, 1, seed=0), Tanh()]), BCELoss()), (graph, BCELoss())):
+                        (replaced, BCELoss()), (Sequential([Dense(5, 1, seed=0), Tanh()]), BCELoss()), (graph, BCELoss()),
+                        (Scaled(layers), BCELoss()), (own_forward, BCELoss())):
         assert type(objective(model, loss)) is Objective, (model, loss)
+
+
+def test_fit_calls_the_forward_of_a_sequential_that_overrides_it() -> None:
+    class Scaled(Sequential):
+        def forward(self, x: Any) -> Array:
+            return super().forward(x * 0)  # every output sigmoid(b) = 0.5: the cost is log 2
+
+    x, y = data(0, 16)
+    model = Scaled([Dense(5, 2, seed=0), Sigmoid()])
+    model.compile(optimizer=SGD(lr=1e-9), loss=BCELoss())
+    history = model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    assert history.history["loss"][0] == pytest.approx(np.log(2), rel=1e-12)
+
+
+@pytest.mark.parametrize("where", ["0.W", "2.b"])
+def test_a_nan_weight_in_fit_is_named_by_the_model_though_the_loss_found_it(where: str) -> None:
+    """The model leaves the scan of its output to BCELoss in fit's step: the loss finds the NaN, and
+    the model names its cause, as its own forward does."""
+    x, y = data(0, 16)
+    model = mlp()
+    model.compile(optimizer=SGD(lr=0.1), loss=BCELoss())
+    assert isinstance(objective(model, BCELoss()), SigmoidBCE)
+    dict(model.named_parameters())[where].value.flat[0] = np.nan  # in place: no check sees it before the step
+    with pytest.raises(NonFiniteError, match=rf"batch 1: Sequential.forward: {where} has 1 NaN .*a diverged model"):
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    with pytest.raises(NonFiniteError, match=rf"^Sequential.forward: {where} has 1 NaN"):
+        model.forward(x)
 
 
 @given(seed=st.integers(0, 2**16), m=st.integers(1, 40), weighted=st.booleans(),
