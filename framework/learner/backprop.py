@@ -7,6 +7,7 @@ culprit, and the mistake catalogue names the cause when injecting a mistake into
 reproduces the learner's value.
 """
 
+import contextlib
 import itertools
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -247,16 +248,24 @@ def _forgotten_lambd(net: Network, given: dict[Position, tuple[str, Array]], tru
             f"check_backprop was called {told}: if your cost has lambd/(2m) Σ||W||², pass lambd={lambd:.6g}")
 
 
+@contextlib.contextmanager
+def _at_these_weights() -> Iterator[None]:
+    """A NonFiniteError raised inside, said to be the network's at the weights given."""
+    try:
+        yield
+    except NonFiniteError as e:
+        raise NonFiniteError(f"{CALLER}: the network's values are not finite at these weights: {e}") from e
+
+
 def _truth(net: Network) -> tuple[Twin, dict[Position, Array], dict[Position, Array]]:
     """The twin, its values (the truth) and their rounding bounds; an error where they are not finite."""
-    try:
+    with _at_these_weights():
         twin = Twin(net)
-        _refuse_saturated(twin, net)
+    _refuse_saturated(twin, net)  # its own message: which output saturated, and why
+    with _at_these_weights():
         truth = twin.backward({})
         assert truth is not None
         rounding = twin.rounding(truth)
-    except NonFiniteError as e:
-        raise NonFiniteError(f"{CALLER}: the network's values are not finite at these weights: {e}") from e
     for position, value in truth.items():
         if not np.all(np.isfinite(value)):
             raise NonFiniteError(f"{CALLER}: the true {name_of(position)} is not finite at these weights: a saturated "

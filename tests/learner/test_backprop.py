@@ -3,6 +3,7 @@ parameters dict, caches, a grads dict): each classic mistake named as the culpri
 false alarm on a correct network, and every bad input."""
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -306,6 +307,23 @@ def test_check_backprop_bad_inputs_name_the_key_and_the_shapes() -> None:
         with pytest.raises(error, match=message):
             call()
     assert fingerprint(p, grads, {"X": X, "Y": Y}) == before
+
+
+def test_a_saturated_output_is_named_once_with_its_cause() -> None:
+    """Unscaled pixels (0 to 255) saturate a sigmoid output at exactly 1 for a sample labelled 0: the
+    error says which output and why, under one prefix (it said 'check_backprop: ...: check_backprop: ...')."""
+    learner = network([40, 3, 1], ["relu", "sigmoid"], m=5)
+    X = np.random.default_rng(0).integers(0, 256, (40, 5)).astype(np.float64)
+    P = {**learner.parameters, "W2": -learner.parameters["W2"]}
+    Z2 = P["W2"] @ np.maximum(P["W1"] @ X + P["b1"], 0) + P["b2"]
+    assert (Z2 > 37).sum() == 4  # sigmoid(Z2) is 1 exactly in float64
+    Y = np.zeros((1, 5))
+    with pytest.raises(NonFiniteError) as caught:
+        check_backprop(P, {"dW1": np.zeros((3, 40))}, X, Y, ["relu", "sigmoid"])
+    message = str(caught.value)
+    assert re.match(r"check_backprop: the output A2\[0, \d\] is exactly 1 in float64 \(Z2 = [\d.]+\) for a sample "
+                    r"labelled 0, so the cost's log\(1 - A2\) is infinite there", message), message
+    assert message.count("check_backprop") == 1
 
 
 def test_a_softmax_output_needs_two_classes() -> None:
