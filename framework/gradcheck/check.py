@@ -13,7 +13,7 @@ import numpy as np
 from framework.core.arrays import Array, Indices, Inputs, Labels, Mask, SampleWeights, Scalar
 from framework.core.complex_parts import Stack, joined
 from framework.core.errors import ConfigError, DTypeError, NonFiniteError, ShapeError, ValueRangeError
-from framework.core.validation import describe_nonfinite, is_whole_number
+from framework.core.validation import a_kind, describe_nonfinite, is_whole_number
 from framework.core.guard import floating_point_errors
 from framework.gradcheck import verdict
 from framework.gradcheck.causes import layer_cause
@@ -81,7 +81,7 @@ def check_gradients(
     >>> check_gradients(Sequential([Dense(3, 1, seed=0), Sigmoid()]), BCELoss(), x, y).passed
     True
     """
-    _refuse_classes("check_gradients", model=model, loss=loss)
+    _refuse_misplaced("check_gradients", model=model, loss=loss)
     setup = _prepare("check_gradients", model, x, y, lambda xs: model.build(tuple(xs)), method=method, mode=mode,
                      samples=samples, seed=seed, threshold=threshold, probes_at_once=probes_at_once,
                      sample_weight=sample_weight)
@@ -150,11 +150,12 @@ def _float32_model(setup: "_Setup", model: Network, loss: Loss, x: Inputs, y: La
                 logic = check_gradients(model, loss, x64, y, method=setup.method, mode=setup.mode,
                                         samples=setup.samples, seed=setup.seed, localize=localize,
                                         probes_at_once=setup.at_once, sample_weight=w)
-    rounding = _rounding(setup.named, single, double, setup.xs[0].shape[0], setup.method)
+    rounding = _rounding([(name, p.shape) for name, p in setup.named], single, double, setup.xs[0].shape[0],
+                         setup.method)
     return attrs.evolve(logic, subject=f"{logic.subject} (float32; its logic checked on a float64 copy)", rounding=rounding)
 
 
-def _rounding(named: Sequence[tuple[str, Parameter]], single: Sequence[Array], double: Sequence[Array],
+def _rounding(named: Sequence[tuple[str, tuple[int, ...]]], single: Sequence[Array], double: Sequence[Array],
               batch: int, method: Method) -> GradCheckReport:
     """The float32 backward's gradients against the float64 backward's, at float32's threshold, each
     row's note saying how far they are in units of float32's epsilon times the model's largest
@@ -164,9 +165,9 @@ def _rounding(named: Sequence[tuple[str, Parameter]], single: Sequence[Array], d
     references: list[Floats] = [g.reshape(-1).real.astype(np.float64) for g in double]
     scale = max((float(np.abs(r).max(initial=0.0)) for r in references), default=0.0)
     rows = []
-    for (name, p), g32, reference in zip(named, single, references):
-        probes = Probes.choose(p.shape, "full", 0, np.random.default_rng(0))
-        row = compare(name, p.shape, probes, g32.reshape(-1).real.astype(np.float64),
+    for (name, shape), g32, reference in zip(named, single, references):
+        probes = Probes.choose(shape, "full", 0, np.random.default_rng(0))
+        row = compare(name, shape, probes, g32.reshape(-1).real.astype(np.float64),
                       Derivatives(reference, np.zeros(reference.size), 0, 0), threshold=threshold,
                       atol=threshold * scale, batch=batch)
         units = row.max_abs_error / (eps * scale) if scale else 0.0
@@ -210,10 +211,16 @@ def check_layer(
     subject: str | None = None,
     max_input_entries: int | None = None,
     probes_at_once: int | None = None,
+    float64_logic: bool = True,
 ) -> GradCheckReport:
     """Check one layer's backward on its own: dL/dx and each parameter's gradient for
     L = Σ G ⊙ layer(x), with a random upstream gradient G. Works on any `Layer` subclass, and on a
     `Merge` layer given a list of inputs.
+
+    A float32 layer (with `float64_logic`, and no `threshold` given) is checked as `check_gradients`
+    checks a float32 model: its logic on float64 copies of its parameters, buffers and inputs, at
+    float64's threshold (a factor 1 + 1e-6 is caught), then its float32 backward against the float64
+    one, `report.rounding`, at float32's.
 
     Backward starts from zero grads, and runs a second time, after a second forward at the same point
     (replaying its random draws), with the same upstream gradient: a parameter whose grad changed,
@@ -229,11 +236,15 @@ def check_layer(
     >>> check_layer(ReLU(), np.array([[-1.0, 2.0]])).passed
     True
     """
-    _refuse_classes("check_layer", layer=layer)
+    _refuse_misplaced("check_layer", layer=layer)
     setup = _prepare(f"check_layer({layer!r})", layer, x, None,
                      lambda xs: layer.build(xs[0].shape) if isinstance(layer, Layer) else None, method=method,
                      mode=mode, samples=samples, seed=seed, threshold=threshold, probes_at_once=probes_at_once)
     subject, called = subject or repr(layer), _Called(layer)
+    if setup.dtype == np.float32 and float64_logic and threshold is None:
+        return _float32_layer(setup, called, lambda xs: check_layer(
+            layer, xs[0] if isinstance(x, np.ndarray) else xs, method=method, mode=mode, samples=samples, seed=seed,
+            subject=subject, max_input_entries=max_input_entries, probes_at_once=probes_at_once))
     with _state_kept(setup.params, [b for _, b in layer.named_buffers()], [layer]), \
             _caches_left_by(lambda: called.forward(setup.xs)):
         out = called.forward(setup.xs)
@@ -253,6 +264,30 @@ def check_layer(
                            cause=_likely_mistake(setup, layer, out, upstream, analytic, rows))
 
 
+def _float32_layer(setup: "_Setup", called: "_Called", logic_of: Callable[[list[Array]], GradCheckReport]) -> GradCheckReport:
+    """A float32 layer's logic checked on float64 copies of its parameters, buffers and inputs
+    (`logic_of` them), and its float32 backward against the float64 one for the same upstream
+    gradient (`rounding`), at the same random draws, as `_float32_model`."""
+    layer, params = called.layer, setup.params
+    buffers = [b for _, b in layer.named_buffers()]
+    xs64 = [a.astype(np.float64) if a.dtype == np.float32 else a for a in setup.xs]
+    with _state_kept(params, buffers, [layer]), _caches_left_by(lambda: called.forward(setup.xs)):
+        with _replaying([layer]):  # the float32 and the float64 runs see the same random draws
+            upstream = setup.rng.standard_normal(called.forward(setup.xs).shape)
+            single = _first_backward(setup, called, upstream.astype(np.float32))
+            with _promoted(params, buffers):
+                called.forward(xs64)
+                double = _first_backward(setup, called, upstream)
+                logic = logic_of(xs64)
+    if isinstance(single, GradCheckRow) or isinstance(double, GradCheckRow):
+        return logic  # a backward that returns no gradient of its input's shape: the logic's row says so
+    kept = [_differentiable(a) for a in setup.xs] + [True] * len(params)  # integer indices have no gradient
+    names = [*zip(_input_names(setup.xs), (a.shape for a in setup.xs)), *((name, p.shape) for name, p in setup.named)]
+    rounding = _rounding([n for n, k in zip(names, kept) if k], [g for g, k in zip(single, kept) if k],
+                         [g for g, k in zip(double, kept) if k], setup.xs[0].shape[0], setup.method)
+    return attrs.evolve(logic, subject=f"{logic.subject} (float32; its logic checked on a float64 copy)", rounding=rounding)
+
+
 @floating_point_errors("check_loss")
 def check_loss(
     loss: Loss, y_pred: Array, y_true: Labels, *, method: Method = "complex", threshold: float | None = None,
@@ -261,7 +296,7 @@ def check_loss(
     """Check a loss's backward, dL/dy_pred, entry by entry (of the weighted loss, with `sample_weight`);
     a complex-step failure is confirmed by central differences, as in `check_gradients`, and the
     loss's cache is that of y_pred."""
-    _refuse_classes("check_loss", loss=loss)
+    _refuse_misplaced("check_loss", loss=loss)
     _check_options(f"check_loss({loss!r})", method, "full", 1, None)
     _check_point(f"check_loss({loss!r})", [y_pred], [], y_true)
     precision = loss.rounding(y_pred)
@@ -564,13 +599,37 @@ def _costs(
     return lambda stack: np.array([cost(p) for p in stack]), [f"loss {loss!r}"]
 
 
-def _refuse_classes(caller: str, **given: object) -> None:
-    """A ConfigError for a class given where an instance belongs (`check_gradients(model, BCELoss, ...)`),
-    naming the argument and the instance to pass."""
+_SIGNATURES = {"check_gradients": "check_gradients(model, loss, x, y)", "check_layer": "check_layer(layer, x)",
+               "check_loss": "check_loss(loss, y_pred, y_true)"}
+
+
+def _refuse_misplaced(caller: str, *, model: object = None, layer: object = None, loss: object = None) -> None:
+    """A ConfigError for an argument that is not what its place takes: a class where an instance
+    belongs (`check_gradients(model, BCELoss, ...)`), arguments in another order, or a model given
+    to `check_layer`; naming the argument, what came and the call's signature."""
+    given = {"model": model, "layer": layer, "loss": loss}
     for what, value in given.items():
         if isinstance(value, type):
             instance = f"{value.__name__}()" if issubclass(value, Loss) else f"{value.__name__}(...)"
             raise ConfigError(f"{caller}: {what} must be an instance, got the class {value.__name__}: pass {instance}")
+    signature = _SIGNATURES[caller]
+    if layer is not None and not isinstance(layer, Module):
+        hint = (": a model; check it with check_gradients(model, loss, x, y), which also checks each of its layers "
+                "on its own" if _is_model(layer) else f": the arguments are {signature}")
+        raise ConfigError(f"{caller}: layer must be a Layer (or a Merge layer), got {a_kind(layer)}{hint}")
+    if model is not None and not _is_model(model):
+        hint = (": a layer; check it with check_layer(layer, x)" if isinstance(model, Module)
+                else f": the arguments are {signature}")
+        raise ConfigError(f"{caller}: model must be a Sequential or a Model, got {a_kind(model)}{hint}")
+    if loss is not None and not isinstance(loss, Loss):
+        raise ConfigError(f"{caller}: loss must be a Loss (BCELoss(), say), got {a_kind(loss)}: the arguments are "
+                          f"{signature}")
+
+
+def _is_model(value: object) -> bool:
+    """Whether `value` runs as a `Network` (`Sequential`, `Model`): an array has a `trace` too."""
+    return not isinstance(value, np.ndarray | Module) and all(
+        hasattr(value, name) for name in ("trace", "named_parameters", "layers"))
 
 
 def _check_options(caller: str, method: str, mode: str, samples: int, probes_at_once: int | None) -> None:

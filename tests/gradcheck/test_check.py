@@ -17,6 +17,7 @@ from framework import (
     BCELoss,
     Dense,
     Dropout,
+    Embedding,
     FrameworkError,
     GradCheckReport,
     Input,
@@ -1325,6 +1326,50 @@ def test_a_factor_of_1_plus_1e9_in_a_float32_models_backward_is_caught() -> None
     assert 1e-10 < report.rows[0].relative_error < 1e-9
     assert report.rounding is not None and report.rounding.passed  # float32 alone: within its rounding
     assert check_gradients(model, BCELoss(), x, y, float64_logic=False).passed  # which hides the factor
+
+
+
+class ScaleByAFactor(Layer):
+    """x ⊙ s, its dL/ds `factor` times the right one (float32: 1 + 1e-9 rounds to 1 in its dtype)."""
+
+    def __init__(self, n: int, factor: float) -> None:
+        super().__init__()
+        self.s = Parameter(np.linspace(0.5, 1.5, n).astype(np.float32))
+        self.factor = factor
+
+    def forward(self, x: Array) -> Array:
+        self._x = x
+        return x * self.s.value
+
+    def backward(self, grad: Array) -> Array:
+        self.s.grad[...] = (grad * self._x).sum(axis=0) * self.factor
+        return grad * self.s.value
+
+
+@pytest.mark.parametrize("factor", [1 + 1e-6, 1 + 1e-9])
+def test_check_layer_checks_a_float32_layers_logic_at_float64_and_its_rounding_at_float32(factor: float) -> None:
+    x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    right, wrong = check_layer(ScaleByAFactor(4, 1.0), x), check_layer(ScaleByAFactor(4, factor), x)
+    assert right.passed and right.threshold == 1e-11, failures(right)
+    assert right.subject == "ScaleByAFactor() (float32; its logic checked on a float64 copy)"
+    assert right.rounding is not None and right.rounding.passed and right.rounding.threshold == 1e-4
+    assert [r.name for r in right.rounding.rows] == ["input", "s"]
+    assert all(1e-10 < r.relative_error < 1e-6 for r in right.rounding.rows)  # float32's own rounding
+    assert not wrong.passed and [r.name for r in wrong.rows if not r.passed] == ["s"]
+    s_row = next(r for r in wrong.rows if r.name == "s")
+    assert s_row.relative_error == pytest.approx((factor - 1) / 2, rel=1e-3)
+    assert wrong.rounding is not None and wrong.rounding.passed  # float32 alone: within its rounding
+    layer = ScaleByAFactor(4, factor)
+    alone = check_layer(layer, x, float64_logic=False)
+    assert alone.threshold == 1e-4 and alone.rounding is None and alone.passed  # which hides the factor
+    assert layer.s.value.dtype == layer.s.grad.dtype == np.float32  # left as it was
+
+
+def test_check_layer_of_a_float32_embedding_gives_no_rounding_row_to_its_indices() -> None:
+    layer = Embedding(6, 3, seed=0, dtype=np.float32)
+    report = check_layer(layer, np.array([[0, 2], [5, 1]]))
+    assert report.passed and report.rounding is not None and report.rounding.passed, report
+    assert [r.name for r in report.rounding.rows] == ["W"]
 
 
 # --- known false failures: correct models the checker calls wrong --------------------------------
