@@ -370,7 +370,8 @@ def _method(f: _Cost, method: MethodChoice, f0: float, rng: np.random.Generator)
                            f"{slope:.6g}: the cost rounds at these parameters (a sigmoid saturated near 1?)")
     return "central", (f"central differences, because the cost is not complex-step safe: along a random direction the "
                        f"complex step gives {slope:.6g} and one-sided differences {one_sided:.6g} (np.abs? np.real? "
-                       "a branch on a complex value?)")
+                       "a branch on a complex value? or np.maximum(0, Z) where Z is 0 exactly, a kink: it then "
+                       "compares the imaginary parts)")
 
 
 def _along(f: _Cost, directions: Mapping[str, Floats], offset: complex) -> Scalar:
@@ -485,9 +486,15 @@ def _clear_kinks(f: _Cost, p: _Probed, threshold: float, atol: float) -> tuple[D
     wrong = np.flatnonzero(diff > np.maximum(atol, threshold * (np.abs(p.g) + np.abs(values))))
     assert p.probes.entries is not None
     cleared: list[tuple[int, float, float, float]] = []
+    outside: tuple[int, float, float, float] | None = None
+    """The first wrong entry on a kink whose value lies outside its one-sided slopes."""
+
+    def slack(left: float, right: float, uncertainty: float) -> float:
+        return float(KINK * max(abs(left), abs(right), abs(p.g[i])) + atol + 2 * uncertainty)
+
     def between(left: float, right: float, uncertainty: float) -> bool:
-        slack = KINK * max(abs(left), abs(right), abs(p.g[i])) + atol + 2 * uncertainty
-        return bool(abs(left - right) > slack and min(left, right) - slack <= p.g[i] <= max(left, right) + slack)
+        gap = slack(left, right, uncertainty)
+        return bool(abs(left - right) > gap and min(left, right) - gap <= p.g[i] <= max(left, right) + gap)
 
     for i in wrong[np.argsort(-diff[wrong])][:KINK_ENTRIES].tolist():
         k = int(p.probes.entries[i])
@@ -495,11 +502,13 @@ def _clear_kinks(f: _Cost, p: _Probed, threshold: float, atol: float) -> tuple[D
         if not between(*slopes) and EXTENDED:  # a saturated cost rounds in steps in float64: ask again
             slopes = _one_sided(f, p.name, k, extended=True)
         if not between(*slopes):
+            if abs(slopes[0] - slopes[1]) > slack(*slopes):
+                outside = (k, slopes[0], slopes[1], float(p.g[i]))
             break
         values[i] = p.g[i]
         cleared.append((k, slopes[0], slopes[1], float(p.g[i])))
     if not cleared:
-        return p.numeric, ""
+        return p.numeric, "" if outside is None else _outside_note(f, p.name, *outside)
     k, left, right, g = cleared[0]
     where = tuple(int(i) for i in np.unravel_index(k, f.work[p.name].shape))
     many = f"{len(cleared)} entries sit" if len(cleared) > 1 else "1 entry sits"
@@ -510,6 +519,15 @@ def _clear_kinks(f: _Cost, p: _Probed, threshold: float, atol: float) -> tuple[D
         f"{many} on a kink, such as {where}: the slope is {left:.6g} from the left and {right:.6g} from the right, "
         f"and yours, {g:.6g}, lies between them: a valid subgradient (np.maximum(0, Z) at Z = 0?), not an error "
         f"(without this, a relative error of {alone:.2g})")
+
+
+def _outside_note(f: _Cost, name: str, k: int, left: float, right: float, g: float) -> str:
+    """The note of a wrong entry on a kink whose value is neither one-sided slope nor between them."""
+    where = tuple(int(i) for i in np.unravel_index(k, f.work[name].shape))
+    return (f"{where} sits on a kink: the slope is {left:.6g} from the left and {right:.6g} from the right, and "
+            f"yours, {g:.6g}, lies outside them: no subgradient of your cost there. Where a ReLU at Z = 0 feeds "
+            "another at Z = 0 (zero biases and an all-zero sample), the product of the masks is neither side's "
+            "slope if a mask takes 1 at 0 (Z >= 0); np.where(Z > 0, ...) takes the slope from the left")
 
 
 def _one_sided(f: _Cost, name: str, k: int, *, extended: bool) -> tuple[float, float, float]:

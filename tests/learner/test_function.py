@@ -2,7 +2,8 @@
 complex-step safe, sampling, float32, a saturated sigmoid told from a bug by extended precision, and
 every bad input."""
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 import attrs
@@ -39,6 +40,57 @@ def test_a_correct_network_on_its_kinks_passes_and_the_report_says_why(method: L
     alone = float(db2.note.rsplit("a relative error of ", 1)[1].rstrip(")"))
     assert alone == pytest.approx(0.11 if method == "complex" else 0.055, abs=0.005)  # a plain check fails db2
     assert all(not r.note for r in report.rows if r.name != "db2")
+
+
+def chained_kinks(mask_at_zero: float) -> tuple[dict[str, Array], dict[str, Array], Callable[[Mapping[str, Array]], float]]:
+    """4-4-3-1 with zero biases and 3 all-zero samples: Z1 = 0 there, and so Z2 = W2 relu(Z1) = 0, a
+    kink feeding a kink; the learner's masks take `mask_at_zero` at Z = 0. The cost, the parameters and
+    the gradients (found by a new-user review)."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((4, 20))
+    X[:, :3] = 0.0
+    Y = (rng.random((1, 20)) > 0.5).astype(float)
+    P: dict[str, Array] = {"W1": rng.standard_normal((4, 4)), "b1": np.zeros((4, 1)), "W2": rng.standard_normal((3, 4)),
+         "b2": np.zeros((3, 1)), "W3": rng.standard_normal((1, 3)), "b3": np.zeros((1, 1))}
+
+    def forward(p: Mapping[str, Array]) -> tuple[Array, ...]:
+        Z1 = p["W1"] @ X + p["b1"]
+        A1 = np.maximum(0, Z1)
+        Z2 = p["W2"] @ A1 + p["b2"]
+        A2 = np.maximum(0, Z2)
+        return 1 / (1 + np.exp(-(p["W3"] @ A2 + p["b3"]))), Z1, A1, Z2, A2
+
+    def cost(p: Mapping[str, Array]) -> float:
+        A3 = forward(p)[0]
+        cost: float = -np.mean(Y * np.log(A3) + (1 - Y) * np.log(1 - A3))  # complex, under the complex step
+        return cost
+
+    A3, Z1, A1, Z2, A2 = forward(P)
+
+    def mask(Z: Array) -> Array:
+        return np.where(Z > 0, 1.0, np.where(Z == 0, mask_at_zero, 0.0))
+
+    dZ3 = A3 - Y
+    dZ2 = P["W3"].T @ dZ3 * mask(Z2)
+    dZ1 = P["W2"].T @ dZ2 * mask(Z1)
+    m = X.shape[1]
+    grads: dict[str, Array] = {"dW3": dZ3 @ A2.T / m, "db3": dZ3.sum(1, keepdims=True) / m, "dW2": dZ2 @ A1.T / m,
+             "db2": dZ2.sum(1, keepdims=True) / m, "dW1": dZ1 @ X.T / m, "db1": dZ1.sum(1, keepdims=True) / m}
+    return P, grads, cost
+
+
+def test_at_chained_kinks_a_value_outside_the_one_sided_slopes_is_named_so() -> None:
+    P, left, cost = chained_kinks(0.0)
+    report = check_function(cost, P, left)
+    assert report.passed, str(report)
+    assert "np.maximum(0, Z) where Z is 0 exactly, a kink: it then compares the imaginary parts" in str(report)
+    P, taking_one, cost = chained_kinks(1.0)
+    report = check_function(cost, P, taking_one)
+    assert not report.passed and [r.name for r in report.rows if not r.passed] == ["db1"]
+    (db1,) = [r for r in report.rows if r.name == "db1"]
+    assert re.match(r"\(\d, 0\) sits on a kink: the slope is -?[\d.e-]+ from the left and -?[\d.e-]+ from the right, and "
+                    r"yours, -?[\d.e-]+, lies outside them: no subgradient of your cost there. Where a ReLU at Z = 0 "
+                    r"feeds another", db1.note), db1.note
 
 
 @settings(max_examples=40)
