@@ -198,10 +198,20 @@ def _layout(caller: str, arrays: dict[str, Array], layers: int, layout: str) -> 
     fits = [name for name, problem in problems.items() if not problem]
     if not fits:
         raise ShapeError(f"{caller}: the shapes fit neither layout: {LAYOUTS['course']}, but {problems['course']}; "
-                         f"{LAYOUTS['batch-first']}, but {problems['batch-first']}")
+                         f"{LAYOUTS['batch-first']}, but {problems['batch-first']}{_transposed(arrays, layers)}")
     if len(fits) == 2:
         return "course", f"{LAYOUTS['course']} (both layouts fit these shapes: pass layout= to choose)"
     return fits[0], f"{LAYOUTS[fits[0]]}, from the shapes"
+
+
+def _transposed(arrays: dict[str, Array], layers: int) -> str:
+    """The hint for shapes that fit a layout once Y (or X) is transposed, else ''."""
+    for key in ("Y", "X"):
+        turned = {**arrays, key: arrays[key].T}
+        fits = [name for name in LAYOUTS if not _misfit(turned, layers, name)]
+        if fits:
+            return f"; with {key}.T they fit the {fits[0]} layout: {key} transposed?"
+    return ""
 
 
 def _misfit(arrays: dict[str, Array], layers: int, layout: Layout) -> str:

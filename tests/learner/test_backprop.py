@@ -282,7 +282,10 @@ def test_check_backprop_bad_inputs_name_the_key_and_the_shapes() -> None:
         (ShapeError, r"the shapes fit neither layout: the course's: W \(n_l, n_\{l-1\}\), b \(n_l, 1\), X \(n_x, m\), "
                      r"Y \(n_L, m\), but W1 has shape \(4, 5\), for 5 inputs, while X has 8 features; batch-first: "
                      r"W \(n_\{l-1\}, n_l\), b \(n_l,\), X \(m, n_x\), Y \(m, n_L\), but W1 has shape \(4, 5\), for 4 "
-                     r"inputs, while X has 5 features", lambda: run(X=X.T)),
+                     r"inputs, while X has 5 features; with X.T they fit the course layout: X transposed\?$",
+         lambda: run(X=X.T)),
+        (ShapeError, r"but Y has shape \(8, 1\), where X \(5, 8\) and W3 want \(1, 8\); .*; with Y.T they fit the course "
+                     r"layout: Y transposed\?$", lambda: run(Y=Y.T)),
         (ShapeError, r"layout='batch-first' \(batch-first: .*\), but W1 has shape \(4, 5\), for 4 inputs, while X has "
                      r"8 features", lambda: run(layout="batch-first")),
         (ValueRangeError, r"activations has 2 entries \['relu', 'sigmoid'\], but parameters has 3 layers \(W1 to W3\)",
