@@ -135,9 +135,11 @@ class BackpropReport:
             lines.append(self._where())
             grouped = self._grouped()
             causes = [sentence for culprit, sentence in grouped if culprit] or ([self.cause] if self.cause else [])
+            start = ("what the rows' notes say of yours against the true values" if any(
+                r.note for r in self.rows if not r.passed) else "the culprit's, yours against the true value in its row")
             lines.append(f"Cause: {'. And '.join(causes)}." if causes else
-                         "Cause: none of the classic mistakes in the catalogue reproduces it; compare your lines "
-                         "by hand, starting from what the rows' notes say of yours against the true values.")
+                         f"Cause: none of the classic mistakes in the catalogue reproduces it; compare your lines by "
+                         f"hand, starting from {start}.")
             lines += [f"Also: {sentence}." for culprit, sentence in grouped if not culprit]
             if self.findings and not self.explained:
                 lines.append("What is still wrong after these is not a classic mistake: compare those lines by hand.")

@@ -312,6 +312,21 @@ def test_check_backprop_bad_inputs_name_the_key_and_the_shapes() -> None:
     assert fingerprint(p, grads, {"X": X, "Y": Y}) == before
 
 
+def test_a_mistake_outside_the_catalogue_sends_the_learner_to_the_culprits_line() -> None:
+    """No classic mistake reproduces noise added to dZ2: the cause says to compare by hand from the
+    culprit's row, or from the rows' notes where a wrong row has one (a constant factor)."""
+    learner = relu_net()
+    right = learner.backward(lines())
+    noisy = {**right, "dZ2": right["dZ2"] + np.random.default_rng(0).standard_normal(right["dZ2"].shape)}
+    scaled = {**right, "dZ2": -1.7 * right["dZ2"]}
+    for grads, start in ((noisy, "the culprit's, yours against the true value in its row"),
+                         (scaled, "what the rows' notes say of yours against the true values")):
+        report = check_backprop(learner.parameters, grads, learner.X, learner.Y, list(learner.activations))
+        assert report.culprit == "dZ2", str(report)
+        assert (f"Cause: none of the classic mistakes in the catalogue reproduces it; compare your lines by hand, "
+                f"starting from {start}.") in str(report).splitlines()
+
+
 def test_a_saturated_output_is_named_once_with_its_cause() -> None:
     """Unscaled pixels (0 to 255) saturate a sigmoid output at exactly 1 for a sample labelled 0: the
     error says which output and why, under one prefix (it said 'check_backprop: ...: check_backprop: ...')."""
