@@ -8,8 +8,9 @@ subgradient at a kink (np.maximum(0, Z) at Z = 0), not an error.
 """
 
 import math
+import re
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from typing import Any, Literal, TypeAlias, get_args
 
@@ -105,12 +106,13 @@ class FunctionReport:
 
     @property
     def verdict(self) -> str:
-        """'Close enough? ...' in words: the worst gradient, how far off, and what that means."""
+        """'Close enough? ...' in words: the first wrong gradient (`_first_wrong`), how far off, and what
+        that means."""
         how = "the complex step" if self.method == "complex" else "central differences"
         if self.passed:
             return agreement(self.rows, how, self.threshold, dict(self.rounding))
-        worst = max(self.rows, key=lambda r: (not r.passed, r.relative_error))
-        words, rounding = meaning(worst.relative_error, self.threshold), ROUNDING[self.method]
+        first = _first_wrong(self.rows)
+        words, rounding = meaning(first.relative_error, self.threshold), ROUNDING[self.method]
         if self.cost_precision > UNCHECKABLE:
             words = "not checkable at these parameters"
             rounding = ("your cost is exactly 0 in float64 here" if self.cost_precision == math.inf else
@@ -118,8 +120,8 @@ class FunctionReport:
         elif self.ill_conditioned > ILL_CONDITIONED:
             words = "a bug, or your cost's rounding seen through a kink"
             rounding = f"rounding alone moved other rows by up to {self.ill_conditioned:.1e}"
-        return (f"NOT close enough: {worst.name} is off by a relative error of {worst.relative_error:.2g} (at "
-                f"{worst.worst}: yours {worst.worst_backward:.6g}, numerical {worst.worst_numeric:.6g}): {words} "
+        return (f"NOT close enough: {first.name} is off by a relative error of {first.relative_error:.2g} (at "
+                f"{first.worst}: yours {first.worst_backward:.6g}, numerical {first.worst_numeric:.6g}): {words} "
                 f"({rounding}; pass: {self.threshold:.0e}).")
 
     def _summary(self) -> list[str]:
@@ -156,6 +158,18 @@ class FunctionReport:
         return (f'<div class="fw-function"><p class="fw-headline">{verdict_html(self.passed)} {escape(verdict)}</p>'
                 f'{"".join(paragraph(line) for line in rest)}{self.check._repr_html_()}'
                 f"{paragraph(f'({self.calls:,} calls of the cost)')}</div>")
+
+
+def _first_wrong(rows: Sequence[GradCheckRow]) -> GradCheckRow:
+    """The wrong row a learner reads first: the one nearest the output when every wrong one ends in its
+    layer's number (dW3 before dW1: a mistake in a layer carries into the gradients of the layers
+    below it, never above), the worst of that layer's; else the worst wrong row."""
+    wrong = [r for r in rows if not r.passed]
+    found = [re.search(r"\d+$", r.name) for r in wrong]
+    if all(found):
+        layer = {r.name: int(m.group()) for r, m in zip(wrong, found) if m}
+        return max(wrong, key=lambda r: (layer[r.name], r.relative_error))
+    return max(wrong, key=lambda r: r.relative_error)
 
 
 def check_function(

@@ -93,6 +93,18 @@ def test_at_chained_kinks_a_value_outside_the_one_sided_slopes_is_named_so() -> 
                     r"feeds another", db1.note), db1.note
 
 
+def test_the_headline_names_the_wrong_gradient_nearest_the_output() -> None:
+    """A mistake in a layer carries into the layers below it: the headline names dW3 (off by 1%), not
+    the worse dW1 (off by 2x), as check_backprop names the first wrong quantity in backward order."""
+    learner = relu_net()
+    right = learner.backward(lines())
+    grads = {k: v for k, v in right.items() if k.startswith(("dW", "db"))}
+    grads = {**grads, "dW3": 1.01 * grads["dW3"], "dW1": 3 * grads["dW1"]}
+    report = check_function(learner.cost, learner.parameters, grads)
+    assert report.verdict.startswith("NOT close enough: dW3 is off by a relative error of 0.005 "), report.verdict
+    assert {r.name for r in report.rows if not r.passed} == {"dW1", "dW3"}
+
+
 @settings(max_examples=40)
 @given(hidden=st.lists(st.integers(1, 4), min_size=0, max_size=2), n_x=st.integers(1, 5), m=st.integers(2, 20),
        hidden_activation=st.sampled_from(["relu", "tanh", "sigmoid"]),
