@@ -150,8 +150,12 @@ def _float32_model(setup: "_Setup", model: Network, loss: Loss, x: Inputs, y: La
                 logic = check_gradients(model, loss, x64, y, method=setup.method, mode=setup.mode,
                                         samples=setup.samples, seed=setup.seed, localize=localize,
                                         probes_at_once=setup.at_once, sample_weight=w)
-    rounding = _rounding([(name, p.shape) for name, p in setup.named], single, double, setup.xs[0].shape[0],
-                         setup.method)
+    return _with_rounding(logic, _rounding([(name, p.shape) for name, p in setup.named], single, double,
+                                           setup.xs[0].shape[0], setup.method))
+
+
+def _with_rounding(logic: GradCheckReport, rounding: GradCheckReport) -> GradCheckReport:
+    """The float64 copy's report of a float32 model or layer, with its float32 `rounding`."""
     return attrs.evolve(logic, subject=f"{logic.subject} (float32; its logic checked on a float64 copy)", rounding=rounding)
 
 
@@ -283,9 +287,8 @@ def _float32_layer(setup: "_Setup", called: "_Called", logic_of: Callable[[list[
         return logic  # a backward that returns no gradient of its input's shape: the logic's row says so
     kept = [_differentiable(a) for a in setup.xs] + [True] * len(params)  # integer indices have no gradient
     names = [*zip(_input_names(setup.xs), (a.shape for a in setup.xs)), *((name, p.shape) for name, p in setup.named)]
-    rounding = _rounding([n for n, k in zip(names, kept) if k], [g for g, k in zip(single, kept) if k],
-                         [g for g, k in zip(double, kept) if k], setup.xs[0].shape[0], setup.method)
-    return attrs.evolve(logic, subject=f"{logic.subject} (float32; its logic checked on a float64 copy)", rounding=rounding)
+    return _with_rounding(logic, _rounding([n for n, k in zip(names, kept) if k], [g for g, k in zip(single, kept) if k],
+                                           [g for g, k in zip(double, kept) if k], setup.xs[0].shape[0], setup.method))
 
 
 @floating_point_errors("check_loss")
